@@ -1,0 +1,118 @@
+"""The small contract every vendor adapter fulfils, one abstract base per kind of system.
+
+An adapter is built from a `SystemSpec` (what the configuration says about one system),
+talks to its vendor through `VendorHTTP`, and returns domain types from `adapters.models`.
+List methods return a `Batch`: one bad record never sinks the rest.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from adapters.http import VendorHTTP
+from adapters.models import (
+    Batch,
+    Citation,
+    EnforcementZone,
+    FacilityRecord,
+    GuestStay,
+    HotelProperty,
+    OccupancyReading,
+    Quote,
+    QuoteRequest,
+    RateTable,
+    SystemKind,
+)
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """One configured vendor system: where it is and the credentials it takes (already resolved)."""
+
+    id: str
+    kind: SystemKind
+    dialect: str
+    base_url: str
+    credentials: Mapping[str, str] = field(default_factory=dict)
+    timeout_s: float = 5.0
+    connect_timeout_s: float = 2.0
+    #: dialect-specific knobs (page sizes and the like); each adapter documents its own
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def credential(self, name: str) -> str:
+        try:
+            return self.credentials[name]
+        except KeyError:
+            raise KeyError(f"system {self.id!r} ({self.dialect}) needs credential {name!r}") from None
+
+
+class Adapter(ABC):
+    kind: ClassVar[SystemKind]
+    dialect: ClassVar[str]
+    #: the credential names this dialect needs; the config loader checks them at start
+    required_credentials: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, spec: SystemSpec, http: VendorHTTP | None = None) -> None:
+        self.spec = spec
+        self.http = http or VendorHTTP(
+            spec.id, spec.base_url, timeout_s=spec.timeout_s, connect_timeout_s=spec.connect_timeout_s
+        )
+
+    @property
+    def system_id(self) -> str:
+        return self.spec.id
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+class ParcsAdapter(Adapter):
+    kind = SystemKind.PARCS
+
+    @abstractmethod
+    async def facilities(self) -> Batch[FacilityRecord]: ...
+
+    @abstractmethod
+    async def occupancy(self) -> Batch[OccupancyReading]:
+        """Counted occupancy of every facility the system runs, in as few calls as it allows."""
+
+    @abstractmethod
+    async def rates(self) -> Batch[RateTable]: ...
+
+    @abstractmethod
+    async def quotes(self, requests: Sequence[QuoteRequest]) -> list[Quote]:
+        """One quote per request, in order (a facility the system cannot price gets a reason)."""
+
+
+class GuidanceAdapter(Adapter):
+    kind = SystemKind.GUIDANCE
+
+    @abstractmethod
+    async def occupancy(self) -> Batch[OccupancyReading]:
+        """Sensed occupancy per site (zone_id None) and per level."""
+
+
+class EnforcementAdapter(Adapter):
+    kind = SystemKind.ENFORCEMENT
+
+    @abstractmethod
+    async def zones(self) -> Batch[EnforcementZone]: ...
+
+    @abstractmethod
+    async def citations(self, since: datetime) -> Batch[Citation]:
+        """Citations issued at or after `since`, every page."""
+
+
+class HospitalityAdapter(Adapter):
+    kind = SystemKind.HOSPITALITY
+
+    @abstractmethod
+    async def properties(self) -> Batch[HotelProperty]: ...
+
+    @abstractmethod
+    async def stays(self, since: datetime, until: datetime) -> Batch[GuestStay]:
+        """Guest stays overlapping [since, until), every page."""

@@ -1,0 +1,38 @@
+"""What can go wrong when talking to a vendor, in three kinds a client can act on.
+
+The gateway maps each kind to an error code of its catalog (UPSTREAM_UNAVAILABLE,
+UPSTREAM_TIMEOUT, UPSTREAM_ERROR); the message names the system, never its secrets.
+"""
+
+from __future__ import annotations
+
+
+class UpstreamError(Exception):
+    """The vendor answered, but not with something we can use (5xx, bad JSON, refused auth)."""
+
+    code = "UPSTREAM_ERROR"
+
+    def __init__(self, system_id: str, message: str) -> None:
+        super().__init__(f"{system_id}: {message}")
+        self.system_id = system_id
+        self.detail = message
+
+
+class UpstreamUnavailable(UpstreamError):
+    """The vendor could not be reached or said it is unavailable (connect error, 502/503/504)."""
+
+    code = "UPSTREAM_UNAVAILABLE"
+
+
+class UpstreamTimeout(UpstreamError):
+    """The vendor did not answer within the configured timeout."""
+
+    code = "UPSTREAM_TIMEOUT"
+
+
+class UpstreamRejected(UpstreamError):
+    """The vendor refused the request itself (4xx other than auth): e.g. 409 on a duplicate id."""
+
+    def __init__(self, system_id: str, message: str, status: int) -> None:
+        super().__init__(system_id, message)
+        self.status = status

@@ -1,0 +1,229 @@
+"""Normalized domain types: what every vendor dialect is mapped into.
+
+Plain dataclasses with no GraphQL in sight, so that adapters, the event path and the
+GraphQL layer share one vocabulary. Ids here are the *vendor's* ids; the gateway maps
+them to its own facility ids through the configuration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class SystemKind(StrEnum):
+    PARCS = "PARCS"
+    GUIDANCE = "GUIDANCE"
+    ENFORCEMENT = "ENFORCEMENT"
+    HOSPITALITY = "HOSPITALITY"
+
+
+class FacilityKind(StrEnum):
+    FACILITY = "FACILITY"
+    LEVEL = "LEVEL"
+    ZONE = "ZONE"
+
+
+class OccupancyStatus(StrEnum):
+    OPEN = "OPEN"
+    CLOSED = "CLOSED"
+    SPACES_AVAILABLE = "SPACES_AVAILABLE"
+    ALMOST_FULL = "ALMOST_FULL"
+    FULL = "FULL"
+    UNKNOWN = "UNKNOWN"
+
+
+class OccupancyMethod(StrEnum):
+    """How a figure was obtained: counted at the gates, or sensed per bay."""
+
+    COUNTED = "COUNTED"
+    SENSED = "SENSED"
+
+
+class Trend(StrEnum):
+    FILLING = "FILLING"
+    EMPTYING = "EMPTYING"
+    STEADY = "STEADY"
+    UNKNOWN = "UNKNOWN"
+
+
+class RateKind(StrEnum):
+    FLAT = "FLAT"  # one amount for the whole period (e.g. a day rate)
+    TIERED = "TIERED"  # amount for stays up to `up_to_minutes`
+    INCREMENTING = "INCREMENTING"  # amount per started `period_minutes`
+
+
+class GuestStayState(StrEnum):
+    BOOKED = "BOOKED"
+    CHECKED_IN = "CHECKED_IN"
+    CHECKED_OUT = "CHECKED_OUT"
+    CANCELLED = "CANCELLED"
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An amount of money. Never a float: amounts are decimals with an ISO 4217 currency."""
+
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class GeoPoint:
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    street: str | None
+    postal_code: str | None
+    city: str | None
+    country: str | None  # ISO 3166-1 alpha-2
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneRecord:
+    """A level or zone inside a facility, as one vendor knows it."""
+
+    vendor_id: str
+    name: str
+    kind: FacilityKind
+    capacity: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class FacilityRecord:
+    """A facility as one vendor describes it."""
+
+    vendor_id: str
+    name: str
+    capacity: int | None
+    time_zone: str | None
+    address: Address | None
+    location: GeoPoint | None
+    zones: tuple[ZoneRecord, ...] = ()
+    version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OccupancyReading:
+    """One vendor's figure for a facility (zone_id None) or one of its levels/zones.
+
+    `free` is what the vendor said, untouched: real feeds report free < 0 or a free
+    count that disagrees with capacity - occupied, and operators want to see that.
+    `observed_at` is the vendor's own time and stays None when the vendor gave none.
+    """
+
+    vendor_facility_id: str
+    zone_id: str | None
+    method: OccupancyMethod
+    capacity: int | None
+    occupied: int | None
+    free: int | None
+    observed_at: datetime | None
+    received_at: datetime
+    status: OccupancyStatus | None = None
+    trend: Trend = Trend.UNKNOWN
+    entries: int | None = None  # gate counters, where the vendor counts
+    exits: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RateLine:
+    kind: RateKind
+    description: str
+    amount: Money
+    period_minutes: int | None = None  # INCREMENTING: per started period
+    up_to_minutes: int | None = None  # TIERED: applies to stays up to this length
+    max_amount: Money | None = None  # cap per day, where the tariff has one
+
+
+@dataclass(frozen=True, slots=True)
+class RateTable:
+    vendor_facility_id: str
+    currency: str
+    lines: tuple[RateLine, ...]
+    valid_from: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteRequest:
+    vendor_facility_id: str
+    starts_at: datetime
+    ends_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A price for a stay, or the reason there is none."""
+
+    vendor_facility_id: str
+    starts_at: datetime
+    ends_at: datetime
+    price: Money | None
+    expires_at: datetime | None
+    unavailable_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EnforcementZone:
+    vendor_id: str
+    name: str
+    max_stay_minutes: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    number: str
+    issued_at: datetime
+    plate: str
+    region: str | None
+    violation_code: str
+    violation: str | None
+    fine: Money | None
+    zone_id: str | None
+    location: GeoPoint | None
+    status: str
+    version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class GuestStay:
+    vendor_id: str
+    property_id: str
+    state: GuestStayState
+    guest_name: str | None
+    arrives_at: datetime | None
+    departs_at: datetime | None
+    car_registration: str | None
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class HotelProperty:
+    vendor_id: str
+    name: str
+    time_zone: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordError:
+    """One vendor record that could not be mapped; the rest of its batch stands."""
+
+    system_id: str
+    record_ref: str
+    message: str
+
+
+@dataclass(slots=True)
+class Batch(Generic[T]):
+    """What an adapter returns for a list: the records it could map and the ones it could not."""
+
+    items: list[T] = field(default_factory=list)
+    errors: list[RecordError] = field(default_factory=list)

@@ -1,0 +1,107 @@
+"""What every vendor simulator shares: fault injection and request counting.
+
+A simulator is a plain Starlette app for one vendor dialect. `simulator_app` wraps its routes
+with a `SimulatorControl`, which the sandbox's control API drives: take the system down
+(503), make it slow, make it fail (500), and read how many requests each endpoint received
+(tests use those counts to prove there is no N+1 and that the cache protects the vendor).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from adapters.simworld import World
+
+
+class FaultMode(StrEnum):
+    OK = "ok"
+    DOWN = "down"  # 503 with no body, as a load balancer in front of a dead service answers
+    SLOW = "slow"  # answers after `delay_ms`
+    ERROR = "error"  # 500 with an HTML error page, as real vendor stacks do
+
+
+@dataclass
+class SimulatorControl:
+    system_id: str
+    mode: FaultMode = FaultMode.OK
+    delay_ms: int = 0
+    requests: Counter[str] = field(default_factory=Counter)
+
+    def set_fault(self, mode: FaultMode, delay_ms: int = 0) -> None:
+        self.mode = mode
+        self.delay_ms = delay_ms
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "system_id": self.system_id,
+            "mode": self.mode.value,
+            "delay_ms": self.delay_ms,
+            "total": sum(self.requests.values()),
+            "by_endpoint": dict(sorted(self.requests.items())),
+        }
+
+    def reset_stats(self) -> None:
+        self.requests.clear()
+
+
+class FaultInjection:
+    """ASGI middleware: counts each request by its route template, then applies the fault mode."""
+
+    def __init__(self, app: ASGIApp, control: SimulatorControl, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        self.control = control
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.control.requests[f"{scope['method']} {self._template(scope)}"] += 1
+        mode = self.control.mode
+        if mode is FaultMode.DOWN:
+            await Response(status_code=503)(scope, receive, send)
+            return
+        if mode is FaultMode.ERROR:
+            await Response("<html><body>Internal Server Error</body></html>", 500, media_type="text/html")(
+                scope, receive, send
+            )
+            return
+        if mode is FaultMode.SLOW and self.control.delay_ms > 0:
+            await asyncio.sleep(self.control.delay_ms / 1000)
+        await self.app(scope, receive, send)
+
+    def _template(self, scope: Scope) -> str:
+        for route in self.routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return getattr(route, "path", scope["path"])
+        return scope["path"]
+
+
+def simulator_app(control: SimulatorControl, routes: Sequence[BaseRoute]) -> ASGIApp:
+    """A vendor simulator: its routes behind fault injection and request counting."""
+    app = Starlette(routes=list(routes))
+    return FaultInjection(app, control, routes)
+
+
+def vendor_error(status: int, body: dict[str, object]) -> JSONResponse:
+    return JSONResponse(body, status_code=status)
+
+
+@dataclass
+class Simulator:
+    """One running simulated system: its ASGI app, its control, and the world it observes."""
+
+    system_id: str
+    app: ASGIApp
+    control: SimulatorControl
+    world: World
