@@ -1,0 +1,43 @@
+"""Every wire dialect parkgate speaks: its kind of system, its adapter and its simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from adapters import apds, lpr, mews, parkline, sensorgrid
+from adapters.base import Adapter
+from adapters.models import SystemKind
+from adapters.simulation import Simulator
+from adapters.simworld import World
+
+SimulatorFactory = Callable[[World, str, Mapping[str, str]], Simulator]
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    adapter: type[Adapter]
+    create_simulator: SimulatorFactory
+    #: garage key in the sandbox world -> that garage's id in this vendor's system
+    sandbox_ids: Mapping[str, str]
+
+    @property
+    def kind(self) -> SystemKind:
+        return self.adapter.kind
+
+    @property
+    def required_credentials(self) -> tuple[str, ...]:
+        return self.adapter.required_credentials
+
+
+DIALECTS: dict[str, Dialect] = {
+    dialect.name: dialect
+    for dialect in (
+        Dialect("apds", apds.ApdsAdapter, apds.create_simulator, apds.VENDOR_IDS),
+        Dialect("parkline", parkline.ParklineAdapter, parkline.create_simulator, parkline.VENDOR_IDS),
+        Dialect("sensor-grid", sensorgrid.SensorGridAdapter, sensorgrid.create_simulator, sensorgrid.VENDOR_IDS),
+        Dialect("lpr", lpr.LprAdapter, lpr.create_simulator, lpr.VENDOR_IDS),
+        Dialect("mews", mews.MewsAdapter, mews.create_simulator, mews.VENDOR_IDS),
+    )
+}

@@ -1,0 +1,225 @@
+"""The one YAML file that tells parkgate which vendor systems exist and which garage is which.
+
+    systems:        each vendor system: dialect, base URL, credentials (environment references)
+    facilities:     each gateway facility: name, city, time zone, and its id in every system
+    occupancy:      how counted and sensed figures are served
+    server:         GraphiQL, introspection, request limits
+
+A broken file fails at start with the key and what is wrong with it, never at the first
+request. Credentials are never written in the file itself: `${PARCS_TOKEN}` names an
+environment variable, resolved at load time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from adapters.base import SystemSpec
+from adapters.models import SystemKind
+from adapters.registry import DIALECTS
+
+ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key and the problem."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SystemConfig(Strict):
+    dialect: str = Field(description="Wire dialect of the vendor system, e.g. apds, parkline, sensor-grid, lpr, mews.")
+    kind: SystemKind | None = Field(None, description="PARCS, GUIDANCE, ENFORCEMENT or HOSPITALITY; implied by the dialect.")
+    base_url: str
+    credentials: dict[str, str] = Field(default_factory=dict)
+    timeout_s: float = Field(5.0, gt=0, le=120)
+    connect_timeout_s: float = Field(2.0, gt=0, le=60)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("dialect")
+    @classmethod
+    def known_dialect(cls, value: str) -> str:
+        if value not in DIALECTS:
+            raise ValueError(f"unknown dialect {value!r}; known: {', '.join(sorted(DIALECTS))}")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def kind_and_credentials(self) -> SystemConfig:
+        dialect = DIALECTS[self.dialect]
+        if self.kind is not None and self.kind is not dialect.kind:
+            raise ValueError(f"dialect {self.dialect!r} is a {dialect.kind.value} system, not {self.kind.value}")
+        missing = [name for name in dialect.required_credentials if not self.credentials.get(name)]
+        if missing:
+            raise ValueError(f"dialect {self.dialect!r} needs credentials: {', '.join(missing)}")
+        return self
+
+    def spec(self, system_id: str) -> SystemSpec:
+        return SystemSpec(
+            id=system_id,
+            kind=DIALECTS[self.dialect].kind,
+            dialect=self.dialect,
+            base_url=self.base_url,
+            credentials=dict(self.credentials),
+            timeout_s=self.timeout_s,
+            connect_timeout_s=self.connect_timeout_s,
+            options=dict(self.options),
+        )
+
+
+class Location(Strict):
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+
+
+class LevelConfig(Strict):
+    name: str
+    kind: Literal["LEVEL", "ZONE"] = "LEVEL"
+    capacity: int | None = Field(None, ge=0)
+    systems: dict[str, str] = Field(default_factory=dict, description="system id -> the level's id there")
+
+
+class FacilityConfig(Strict):
+    name: str = Field(min_length=1)
+    city: str | None = None
+    time_zone: str
+    location: Location | None = None
+    systems: dict[str, str] = Field(description="system id -> the facility's id in that system")
+    levels: dict[str, LevelConfig] = Field(default_factory=dict)
+
+    @field_validator("time_zone")
+    @classmethod
+    def iana_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a known IANA time zone (e.g. Europe/Berlin)") from None
+        return value
+
+
+class OccupancyConfig(Strict):
+    prefer: Literal["SENSED", "COUNTED"] = Field(
+        "SENSED", description="Which figure to serve when both are live: bay sensors count cars, gate counters drift."
+    )
+    live_seconds: int = Field(300, gt=0, description="A figure observed longer ago than this is STALE.")
+
+
+class ServerConfig(Strict):
+    graphiql: bool = True
+    introspection: bool = True
+    max_body_bytes: int = Field(1_048_576, gt=0)
+
+
+class GatewayConfig(Strict):
+    systems: dict[str, SystemConfig]
+    facilities: dict[str, FacilityConfig]
+    occupancy: OccupancyConfig = OccupancyConfig()
+    server: ServerConfig = ServerConfig()
+
+    @field_validator("systems", "facilities")
+    @classmethod
+    def ids_are_slugs(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if not re.match(ID_PATTERN, key):
+                raise ValueError(f"id {key!r} must be lower-case letters, digits and dashes")
+        return value
+
+    @model_validator(mode="after")
+    def references_resolve(self) -> GatewayConfig:
+        problems: list[str] = []
+        for fid, facility in self.facilities.items():
+            kinds: dict[SystemKind, str] = {}
+            for system_id in facility.systems:
+                system = self.systems.get(system_id)
+                if system is None:
+                    problems.append(f"facilities.{fid}.systems.{system_id}: no such system in `systems`")
+                    continue
+                kind = DIALECTS[system.dialect].kind
+                if kind in kinds:
+                    problems.append(
+                        f"facilities.{fid}.systems.{system_id}: the facility already has a {kind.value} system ({kinds[kind]})"
+                    )
+                kinds[kind] = system_id
+            for lid, level in facility.levels.items():
+                for system_id in level.systems:
+                    if system_id not in facility.systems:
+                        problems.append(
+                            f"facilities.{fid}.levels.{lid}.systems.{system_id}: the facility has no id in that system"
+                        )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def specs(self) -> list[SystemSpec]:
+        return [system.spec(system_id) for system_id, system in self.systems.items()]
+
+
+def resolve_credentials(raw: Any, environ: Mapping[str, str]) -> list[str]:
+    """Replace `${VAR}` credential references in place; return the problems found."""
+    problems: list[str] = []
+    if not isinstance(raw, dict) or not isinstance(raw.get("systems"), dict):
+        return problems
+    for system_id, system in raw["systems"].items():
+        credentials = system.get("credentials") if isinstance(system, dict) else None
+        if not isinstance(credentials, dict):
+            continue
+        for name, value in credentials.items():
+            where = f"systems.{system_id}.credentials.{name}"
+            match = ENV_REFERENCE.match(value) if isinstance(value, str) else None
+            if match is None:
+                problems.append(f"{where}: write a reference to an environment variable like ${{PARCS_TOKEN}}, not the secret")
+            elif not environ.get(match.group(1)):
+                problems.append(f"{where}: environment variable {match.group(1)} is not set")
+            else:
+                credentials[name] = environ[match.group(1)]
+    return problems
+
+
+def describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
+    return "\n  ".join(lines)
+
+
+def parse_config(raw: Any, *, source: str = "config", environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping with `systems` and `facilities`")
+    problems = resolve_credentials(raw, os.environ if environ is None else environ)
+    if problems:
+        raise ConfigError(f"{source}:\n  " + "\n  ".join(problems))
+    try:
+        return GatewayConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}:\n  {describe(exc)}") from None
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the file ({exc.strerror})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    return parse_config(raw, source=str(path), environ=environ)

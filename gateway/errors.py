@@ -1,0 +1,84 @@
+"""The one catalog of error codes a client can see, and the errors that carry them.
+
+Every GraphQL error parkgate returns has `extensions.code` from `ErrorCode`; a client never
+has to read a message to know what happened. Add a code here (and to docs/errors.md),
+never ad hoc in a resolver.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from typing import Any
+
+from graphql import GraphQLError
+
+from adapters.errors import UpstreamError
+
+log = logging.getLogger("parkgate.errors")
+
+
+class ErrorCode(StrEnum):
+    # Requests that never reach execution (the codes Apollo clients already know).
+    BAD_REQUEST = "BAD_REQUEST"  # malformed HTTP or JSON, missing query, wrong method
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+    # Who may do what.
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    # How much.
+    RATE_LIMITED = "RATE_LIMITED"
+    COST_LIMIT_EXCEEDED = "COST_LIMIT_EXCEEDED"
+    QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+    # What was asked.
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    NOT_FOUND = "NOT_FOUND"
+    CONFLICT = "CONFLICT"
+    # The vendor systems behind the gateway.
+    UPSTREAM_UNAVAILABLE = "UPSTREAM_UNAVAILABLE"
+    UPSTREAM_TIMEOUT = "UPSTREAM_TIMEOUT"
+    UPSTREAM_ERROR = "UPSTREAM_ERROR"
+    # Anything else: a bug of ours. Masked; the details go to the log only.
+    INTERNAL = "INTERNAL"
+
+
+class GatewayError(GraphQLError):
+    """A GraphQL error with a catalog code; raise it from resolvers and the edge alike."""
+
+    def __init__(self, code: ErrorCode, message: str, **extensions: Any) -> None:
+        super().__init__(message, extensions={"code": code.value, **extensions})
+        self.code = code
+
+
+def bad_input(message: str, **extensions: Any) -> GatewayError:
+    return GatewayError(ErrorCode.BAD_USER_INPUT, message, **extensions)
+
+
+def from_upstream(exc: UpstreamError) -> GatewayError:
+    """The client-facing form of a vendor failure: which system, what kind, no secrets."""
+    return GatewayError(ErrorCode(exc.code), f"Source {exc.system_id!r} failed: {exc.detail}", system=exc.system_id)
+
+
+INTERNAL_MESSAGE = "Internal server error."
+
+
+def format_error(error: GraphQLError) -> dict[str, Any]:
+    """The wire form of an error, with a code always and internals never."""
+    original = error.original_error
+    if isinstance(original, GraphQLError) and original.extensions.get("code"):
+        formatted = error.formatted
+        formatted["extensions"] = {**original.extensions, **(error.extensions or {})}
+        return formatted
+    if isinstance(original, UpstreamError):
+        return {**error.formatted, "message": from_upstream(original).message,
+                "extensions": from_upstream(original).extensions}
+    if original is not None or not (error.extensions or {}).get("code"):
+        # An exception we did not expect, or graphql-core noticing a broken promise of ours
+        # (null for a non-null field): log everything, tell the client nothing about it.
+        log.error("internal error at %s: %s", error.path, error.message, exc_info=original)
+        formatted = error.formatted
+        formatted["message"] = INTERNAL_MESSAGE
+        formatted["extensions"] = {"code": ErrorCode.INTERNAL.value}
+        return formatted
+    return error.formatted

@@ -1,0 +1,121 @@
+"""Running one GraphQL operation: parse and validate once per distinct document, then execute.
+
+Parsing and validation are most of the cost of a small query, and clients send the same
+few documents over and over, so both are cached by document text (the effect of strawberry's
+ParserCache and ValidationCache, without an extension runner on the hot path). Execution is
+graphql-core's, on strawberry's schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import strawberry
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    get_operation_ast,
+    parse,
+    specified_rules,
+    validate,
+)
+from graphql.execution import execute
+from graphql.validation import NoSchemaIntrospectionCustomRule
+
+from gateway.errors import ErrorCode
+
+DOCUMENT_CACHE_SIZE = 1024
+MAX_TOKENS = 5000  # a parser guard against huge documents; the quotas issue adds finer limits
+
+
+@dataclass(frozen=True)
+class RequestError(Exception):
+    """The request never reached execution; `status` is the HTTP status for graphql-response+json."""
+
+    code: ErrorCode
+    message: str
+    status: int = 400
+    locations: tuple[dict[str, int], ...] = ()
+    errors: tuple[GraphQLError, ...] = ()
+
+    def formatted(self) -> list[dict[str, Any]]:
+        if self.errors:
+            return [{**error.formatted, "extensions": {"code": self.code.value}} for error in self.errors]
+        return [{"message": self.message, "extensions": {"code": self.code.value}}]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    document: DocumentNode
+    operation: OperationDefinitionNode
+
+
+class Executor:
+    def __init__(self, schema: strawberry.Schema, *, introspection: bool = True) -> None:
+        self.schema = schema
+        self.graphql_schema = schema._schema
+        self._executor_class = schema.execution_context_class
+        rules = list(specified_rules)
+        if not introspection:
+            rules.append(NoSchemaIntrospectionCustomRule)
+        self._rules = tuple(rules)
+        # Caches are per executor, so a schema or rule change never sees stale entries.
+        self._parse = lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(self._parse_uncached)
+        self._validate = lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(self._validate_uncached)
+
+    def _parse_uncached(self, query: str) -> DocumentNode | GraphQLError:
+        try:
+            return parse(query, max_tokens=MAX_TOKENS)
+        except GraphQLError as error:
+            return error
+
+    def _validate_uncached(self, query: str) -> tuple[GraphQLError, ...]:
+        document = self._parse(query)
+        assert isinstance(document, DocumentNode)
+        return tuple(validate(self.graphql_schema, document, self._rules))
+
+    def prepare(self, query: str, operation_name: str | None, *, allow_mutations: bool = True) -> Prepared:
+        """Parse, pick the operation, validate; a `RequestError` for anything that cannot run."""
+        document = self._parse(query)
+        if isinstance(document, GraphQLError):
+            raise RequestError(ErrorCode.GRAPHQL_PARSE_FAILED, document.message, errors=(document,))
+        operation = get_operation_ast(document, operation_name)
+        if operation is None:
+            message = (
+                f"No operation named {operation_name!r} in the document."
+                if operation_name else "The document has several operations: say which one with `operationName`."
+            )
+            if not any(isinstance(d, OperationDefinitionNode) for d in document.definitions):
+                message = "The document contains no operation."
+            raise RequestError(ErrorCode.BAD_REQUEST, message)
+        if operation.operation is OperationType.SUBSCRIPTION:
+            raise RequestError(
+                ErrorCode.BAD_REQUEST,
+                "Subscriptions are served over WebSocket (graphql-transport-ws or graphql-ws) or SSE, not over plain HTTP.",
+            )
+        if operation.operation is OperationType.MUTATION and not allow_mutations:
+            raise RequestError(ErrorCode.BAD_REQUEST, "Mutations must be sent with POST.", status=405)
+        errors = self._validate(query)
+        if errors:
+            raise RequestError(ErrorCode.GRAPHQL_VALIDATION_FAILED, errors[0].message, errors=errors)
+        return Prepared(document, operation)
+
+    async def execute(
+        self, prepared: Prepared, context: Any, variables: dict[str, Any] | None, operation_name: str | None
+    ) -> ExecutionResult:
+        result = execute(
+            self.graphql_schema,
+            prepared.document,
+            context_value=context,
+            variable_values=variables,
+            operation_name=operation_name,
+            executor_class=self._executor_class,
+        )
+        if not isinstance(result, ExecutionResult):
+            result = await result
+        return result

@@ -1,0 +1,82 @@
+"""Per-request loaders: however many facilities a query touches, each system is asked once.
+
+Vendors answer list questions ("occupancy of every place"), so a loader fetches a whole
+resource of one system once per request and indexes it by vendor id; field resolvers then
+pick their record. Quotes are keyed (a facility and a window) and go through a DataLoader
+that batches them per system. A new `Loaders` is made for every request (and, on a
+WebSocket, for every operation or event), so nobody sees another moment's data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from strawberry.dataloader import DataLoader
+
+from adapters.errors import UpstreamError
+from adapters.models import Batch, Quote, QuoteRequest, RecordError
+from gateway.systems import Systems
+
+T = TypeVar("T")
+
+
+@dataclass
+class Indexed(Generic[T]):
+    """A resource of one system, by key; `errors` holds records the adapter could not map."""
+
+    items: dict[Any, T] = field(default_factory=dict)
+    errors: dict[str, RecordError] = field(default_factory=dict)
+
+
+def key_of(resource: str, item: Any) -> Any:
+    if resource == "occupancy":
+        return (item.vendor_facility_id, item.zone_id)
+    if resource == "rates":
+        return item.vendor_facility_id
+    if resource == "citations":
+        return item.number
+    return item.vendor_id
+
+
+class Loaders:
+    def __init__(self, systems: Systems) -> None:
+        self._systems = systems
+        self._resources: dict[tuple[Any, ...], asyncio.Future[Indexed[Any]]] = {}
+        self.quotes: DataLoader[tuple[str, QuoteRequest], Quote] = DataLoader(self._load_quotes)
+
+    def resource(self, system_id: str, resource: str, *args: Any) -> asyncio.Future[Indexed[Any]]:
+        """The whole of `resource(*args)` from one system, fetched at most once for this request."""
+        key = (system_id, resource, *args)
+        future = self._resources.get(key)
+        if future is None:
+            future = asyncio.ensure_future(self._fetch(system_id, resource, args))
+            self._resources[key] = future
+        return future
+
+    async def _fetch(self, system_id: str, resource: str, args: tuple[Any, ...]) -> Indexed[Any]:
+        batch: Batch[Any] = await self._systems.fetch(system_id, resource, *args)
+        return Indexed(
+            items={key_of(resource, item): item for item in batch.items},
+            errors={error.record_ref: error for error in batch.errors},
+        )
+
+    async def _load_quotes(self, keys: Sequence[tuple[str, QuoteRequest]]) -> list[Quote | BaseException]:
+        by_system: dict[str, list[int]] = defaultdict(list)
+        for index, (system_id, _) in enumerate(keys):
+            by_system[system_id].append(index)
+        results: list[Quote | BaseException] = [None] * len(keys)  # type: ignore[list-item]
+
+        async def one_system(system_id: str, indexes: list[int]) -> None:
+            try:
+                quotes = await self._systems.fetch(system_id, "quotes", [keys[i][1] for i in indexes])
+            except UpstreamError as exc:
+                quotes = [exc] * len(indexes)
+            for index, quote in zip(indexes, quotes, strict=True):
+                results[index] = quote
+
+        await asyncio.gather(*(one_system(s, i) for s, i in by_system.items()))
+        return results

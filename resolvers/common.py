@@ -1,0 +1,84 @@
+"""Small GraphQL types shared by every domain area: money, places, paging, enums."""
+
+from __future__ import annotations
+
+import base64
+from decimal import Decimal
+
+import strawberry
+
+from adapters import models
+from gateway.errors import bad_input
+
+FacilityKind = strawberry.enum(models.FacilityKind, description="What a facility node is: a whole facility, a level, or a zone.")
+OccupancyStatus = strawberry.enum(
+    models.OccupancyStatus,
+    description="Availability as a sign would show it (APDS/DATEX II style): OPEN, CLOSED, SPACES_AVAILABLE, ALMOST_FULL (90 % or more), FULL, UNKNOWN.",
+)
+OccupancyMethod = strawberry.enum(
+    models.OccupancyMethod, description="How a figure was obtained: COUNTED at the gates by a PARCS, or SENSED per bay by a guidance system."
+)
+Trend = strawberry.enum(models.Trend, description="Whether the facility is filling, emptying or steady, where a system reports it.")
+SystemKind = strawberry.enum(models.SystemKind, description="The kind of vendor system behind a source.")
+RateKind = strawberry.enum(
+    models.RateKind,
+    description="FLAT: one amount for the period; TIERED: an amount for stays up to a length; INCREMENTING: an amount per started period.",
+)
+
+
+@strawberry.type(description="An amount of money. The amount is a decimal string (never a float) in the currency's major unit.")
+class Money:
+    amount: str = strawberry.field(description="Decimal amount in the major unit, e.g. \"7.50\".")
+    currency: str = strawberry.field(description="ISO 4217 currency code, e.g. EUR.")
+
+    @classmethod
+    def of(cls, money: models.Money | None) -> Money | None:
+        if money is None:
+            return None
+        return cls(amount=format(money.amount.quantize(Decimal("0.01")), "f"), currency=money.currency)
+
+
+@strawberry.type(description="A WGS 84 position.")
+class GeoPoint:
+    latitude: float = strawberry.field(description="Latitude in decimal degrees.")
+    longitude: float = strawberry.field(description="Longitude in decimal degrees.")
+
+
+@strawberry.type(description="A postal address.")
+class Address:
+    street: str | None = strawberry.field(description="Street and number.")
+    postal_code: str | None = strawberry.field(description="Postal code.")
+    city: str | None = strawberry.field(description="City.")
+    country: str | None = strawberry.field(description="ISO 3166-1 alpha-2 country code.")
+
+
+@strawberry.type(description="Relay-style paging information for a connection.")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="True when more items follow `endCursor`.")
+    has_previous_page: bool = strawberry.field(description="True when items precede `startCursor`.")
+    start_cursor: str | None = strawberry.field(description="Cursor of the first edge, null when there are none.")
+    end_cursor: str | None = strawberry.field(description="Cursor of the last edge; pass it as `after` for the next page.")
+
+
+MAX_PAGE_SIZE = 100
+
+
+def encode_cursor(kind: str, value: str) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(kind: str, cursor: str) -> str:
+    """The value inside a cursor we issued; BAD_USER_INPUT for anything else."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        raw = ""
+    prefix, _, value = raw.partition(":")
+    if prefix != kind or not value:
+        raise bad_input("`after` is not a cursor this connection issued.", argument="after")
+    return value
+
+
+def check_page_size(first: int) -> None:
+    if first < 0 or first > MAX_PAGE_SIZE:
+        raise bad_input(f"`first` must be between 0 and {MAX_PAGE_SIZE}.", argument="first")

@@ -1,0 +1,48 @@
+"""What every resolver can reach: the request's loaders, the running gateway, and the time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeAlias
+
+import strawberry
+
+from gateway.config import GatewayConfig
+from gateway.directory import Directory
+from gateway.loaders import Loaders
+from gateway.runtime import Runtime
+
+
+@dataclass
+class RequestContext:
+    runtime: Runtime
+    loaders: Loaders
+    #: one clock reading per request, so every age in an answer is measured from the same instant
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    _memo: dict[Any, asyncio.Future[Any]] = field(default_factory=dict)
+
+    @property
+    def config(self) -> GatewayConfig:
+        return self.runtime.config
+
+    @property
+    def directory(self) -> Directory:
+        return self.runtime.directory
+
+    @classmethod
+    def for_request(cls, runtime: Runtime) -> RequestContext:
+        return cls(runtime=runtime, loaders=Loaders(runtime.systems))
+
+    def once(self, key: Any, compute: Callable[[], Awaitable[Any]]) -> asyncio.Future[Any]:
+        """Compute a derived value at most once per request (e.g. a facility's merged occupancy)."""
+        future = self._memo.get(key)
+        if future is None:
+            future = asyncio.ensure_future(compute())
+            self._memo[key] = future
+        return future
+
+
+Info: TypeAlias = strawberry.Info[RequestContext, None]
