@@ -69,7 +69,7 @@ def level_ids(dialect: str, vendor_facility_id: str, index: int, level_key: str)
     return level_key
 
 
-def sandbox_config_document(base_url: str, world: World) -> tuple[dict[str, Any], dict[str, str]]:
+def sandbox_config_document(base_url: str, world: World, timeout_s: float = 5.0) -> tuple[dict[str, Any], dict[str, str]]:
     """The sandbox's configuration as a YAML-shaped document, and the environment its credentials name."""
     environ: dict[str, str] = {}
     systems: dict[str, Any] = {}
@@ -79,7 +79,12 @@ def sandbox_config_document(base_url: str, world: World) -> tuple[dict[str, Any]
             variable = f"SANDBOX_{system_id}_{name}".upper().replace("-", "_")
             environ[variable] = secrets.token_urlsafe(18)
             credentials[name] = f"${{{variable}}}"
-        systems[system_id] = {"dialect": dialect, "base_url": f"{base_url}/sim/{system_id}", "credentials": credentials}
+        systems[system_id] = {
+            "dialect": dialect,
+            "base_url": f"{base_url}/sim/{system_id}",
+            "credentials": credentials,
+            "timeout_s": timeout_s,
+        }
     facilities: dict[str, Any] = {}
     for key, state in world.garages.items():
         spec = state.spec
@@ -109,10 +114,10 @@ def sandbox_config_document(base_url: str, world: World) -> tuple[dict[str, Any]
     return {"systems": systems, "facilities": facilities}, environ
 
 
-def build_sandbox(base_url: str, *, world: World | None = None) -> tuple[Starlette, Sandbox]:
+def build_sandbox(base_url: str, *, world: World | None = None, timeout_s: float = 5.0) -> tuple[Starlette, Sandbox]:
     """The sandbox app for a server that will listen at `base_url` (simulators are reached there)."""
     world = world or World()
-    document, environ = sandbox_config_document(base_url, world)
+    document, environ = sandbox_config_document(base_url, world, timeout_s)
     config = parse_config(document, source="sandbox", environ=environ)
     simulators = {
         system_id: DIALECTS[dialect].create_simulator(world, system_id, config.systems[system_id].credentials)

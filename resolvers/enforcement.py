@@ -10,7 +10,7 @@ from adapters.models import SystemKind
 from gateway.directory import FacilityEntry, SystemRef
 from gateway.errors import ErrorCode, GatewayError, from_upstream
 from resolvers.context import Info, RequestContext
-from resolvers.local_time import local_day
+from resolvers.local_time import every_local_today, local_day
 
 
 @strawberry.type(description="Enforcement at a facility, from the enforcement platform.")
@@ -25,8 +25,9 @@ class EnforcementSummary:
     async def citations_today(self, info: Info) -> int:
         ctx = info.context
         since, _ = local_day(ctx.now, self.time_zone)
+        window_start, _ = every_local_today(ctx.now)
         try:
-            citations = await ctx.loaders.resource(self.ref.system_id, "citations", since)
+            citations = await ctx.loaders.resource(self.ref.system_id, "citations", window_start)
         except UpstreamError as exc:
             raise from_upstream(exc) from None
         return sum(

@@ -10,7 +10,7 @@ from adapters.models import GuestStayState, SystemKind
 from gateway.directory import FacilityEntry, SystemRef
 from gateway.errors import ErrorCode, GatewayError, from_upstream
 from resolvers.context import Info, RequestContext
-from resolvers.local_time import local_day
+from resolvers.local_time import every_local_today, local_day
 
 
 @strawberry.type(description="Today's guests at a hotel, as counts (no personal data).")
@@ -33,7 +33,7 @@ class HotelSummary:
         ctx = info.context
         start, end = local_day(ctx.now, self.time_zone)
         try:
-            stays = await ctx.loaders.resource(self.ref.system_id, "stays", start, end)
+            stays = await ctx.loaders.resource(self.ref.system_id, "stays", *every_local_today(ctx.now))
         except UpstreamError as exc:
             raise from_upstream(exc) from None
         mine = [s for s in stays.items.values() if s.property_id == self.ref.vendor_id]

@@ -173,6 +173,8 @@ async def load_part(ctx: RequestContext, ref: SystemRef | None, facility_ref: Sy
     if reading is None:
         record_ref = facility_ref.vendor_id if zone_id is None else zone_id
         bad = readings.errors.get(record_ref) or readings.errors.get(facility_ref.vendor_id)
+        if bad is None and zone_id is not None:
+            return Part()  # the system knows the level but does not measure it (a PARCS counts per facility)
         message = (
             f"Source {ref.system_id!r} sent an unreadable record for {record_ref!r}: {bad.message}"
             if bad else f"Source {ref.system_id!r} has no occupancy for {record_ref!r}."
