@@ -195,8 +195,9 @@ def resolve_credentials(raw: Any, environ: Mapping[str, str]) -> list[str]:
 def describe(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
+        message = item["msg"].removeprefix("Value error, ")
+        where = ".".join(str(part) for part in item["loc"])
+        lines.append(f"{where}: {message}" if where else message)  # cross-key checks name their keys themselves
     return "\n  ".join(lines)
 
 

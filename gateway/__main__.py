@@ -1,0 +1,5 @@
+"""`python -m gateway` is the `parkgate` command."""
+
+from gateway.cli import app
+
+app(prog_name="parkgate")
