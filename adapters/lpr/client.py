@@ -1,0 +1,185 @@
+"""The LPR enforcement platform's adapter: zones and citations, every page.
+
+Options (`SystemSpec.options`):
+- `page_size` — items per page, 1..100 (default 100, the platform's maximum).
+
+Credentials: `username`, `password` (HTTP Basic) and `api_key` (`X-API-Key`); the platform
+wants all three on every call.
+
+A citation's issue time is the handheld's local wall clock, so mapping one needs its zone's
+time zone: the adapter keeps the zones' time zones from its last zone listing and lists the
+zones again when a citation names one it does not know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from adapters.base import EnforcementAdapter, SystemSpec
+from adapters.errors import UpstreamError
+from adapters.http import VendorHTTP
+from adapters.lpr.wire import API, MAX_PAGE_SIZE, format_timestamp, issued_at
+from adapters.models import Batch, Citation, EnforcementZone, GeoPoint, Money, RecordError
+
+
+class LprAdapter(EnforcementAdapter):
+    dialect = "lpr"
+    required_credentials = ("username", "password", "api_key")
+
+    def __init__(self, spec: SystemSpec, http: VendorHTTP | None = None) -> None:
+        super().__init__(spec, http)
+        self._auth = (spec.credential("username"), spec.credential("password"))
+        self._headers = {"X-API-Key": spec.credential("api_key"), "Accept": "application/json"}
+        self._page_size = min(max(int(spec.options.get("page_size", MAX_PAGE_SIZE)), 1), MAX_PAGE_SIZE)
+        self._zone_tz: dict[str, ZoneInfo] = {}
+
+    async def zones(self) -> Batch[EnforcementZone]:
+        batch: Batch[EnforcementZone] = Batch()
+        zone_tz: dict[str, ZoneInfo] = {}
+        async for index, record in self._records(f"{API}/zones", {}):
+            try:
+                zone, tz = _zone(record)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                batch.errors.append(RecordError(self.system_id, _ref(record, "zoneCode", index), _why(exc)))
+                continue
+            batch.items.append(zone)
+            zone_tz[zone.vendor_id] = tz
+        self._zone_tz = zone_tz
+        return batch
+
+    async def citations(self, since: datetime) -> Batch[Citation]:
+        if since.tzinfo is None:
+            raise ValueError("since must be timezone-aware")
+        # Newest first: a citation issued while we page pushes the rest down one place and
+        # repeats one on the next page; keep the first copy.
+        records: dict[str, tuple[int, Any]] = {}
+        unnumbered: list[tuple[int, Any]] = []
+        async for index, record in self._records(f"{API}/citations", {"since": format_timestamp(since)}):
+            number = record.get("citationNumber") if isinstance(record, dict) else None
+            if isinstance(number, str):
+                records.setdefault(number, (index, record))
+            else:
+                unnumbered.append((index, record))
+        rows = [*records.values(), *unnumbered]
+        zone_codes = {r.get("zoneCode") for _, r in rows if isinstance(r, dict) and isinstance(r.get("zoneCode"), str)}
+        if not self._zone_tz or not zone_codes <= self._zone_tz.keys():
+            await self.zones()
+
+        batch: Batch[Citation] = Batch()
+        for index, record in rows:
+            try:
+                batch.items.append(_citation(record, self._zone_tz))
+            except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+                batch.errors.append(RecordError(self.system_id, _ref(record, "citationNumber", index), _why(exc)))
+        return batch
+
+    async def _records(self, path: str, params: Mapping[str, str]) -> AsyncIterator[tuple[int, Any]]:
+        """Every item of a Spring-paged list, page by page, with its position for error refs."""
+        page, position = 0, 0
+        while True:
+            response = await self.http.request(
+                "GET", path, params={**params, "page": page, "size": self._page_size},
+                auth=self._auth, headers=self._headers,
+            )
+            body = self.http.json(response)
+            content = body.get("content") if isinstance(body, dict) else None
+            if not isinstance(content, list):
+                raise UpstreamError(self.system_id, f"GET {path} answered without a page of content")
+            for record in content:
+                yield position, record
+                position += 1
+            # `last` says when to stop; `totalPages` bounds a vendor that never says it
+            last, total_pages = body.get("last"), body.get("totalPages")
+            if last is not False or not content:
+                return
+            if isinstance(total_pages, int) and page + 1 >= total_pages:
+                return
+            page += 1
+
+
+def _zone(record: Any) -> tuple[EnforcementZone, ZoneInfo]:
+    code = _str(record, "zoneCode")
+    max_stay = record.get("maxStayMinutes")
+    if max_stay is not None and (type(max_stay) is not int or max_stay < 0):
+        raise ValueError(f"maxStayMinutes is not a number of minutes: {max_stay!r}")
+    tz = ZoneInfo(_str(record, "timeZone"))
+    return EnforcementZone(vendor_id=code, name=_str(record, "name"), max_stay_minutes=max_stay), tz
+
+
+def _citation(record: Any, zone_tz: Mapping[str, ZoneInfo]) -> Citation:
+    zone_code = record.get("zoneCode")
+    if zone_code is None:
+        raise ValueError("no zoneCode: the local issue time cannot be placed")
+    if zone_code not in zone_tz:
+        raise ValueError(f"unknown zone {zone_code!r}: the local issue time cannot be placed")
+    version = record.get("version", 1)
+    if type(version) is not int:
+        raise ValueError(f"version is not an integer: {version!r}")
+    return Citation(
+        number=_str(record, "citationNumber"),
+        issued_at=issued_at(_str(record, "issueDate"), _str(record, "issueTime"), zone_tz[zone_code]),
+        plate=_str(record, "plate"),
+        region=_opt_str(record, "plateRegion"),
+        violation_code=_str(record, "violationCode"),
+        violation=_opt_str(record, "violationText"),
+        fine=_fine(record),
+        zone_id=zone_code,
+        location=_gps(record.get("gps")),
+        status=_str(record, "status"),
+        version=version,
+    )
+
+
+def _fine(record: Mapping[str, Any]) -> Money | None:
+    cents = record.get("fineCents")
+    if cents is None:
+        return None
+    if type(cents) is not int:  # never a float, and bool is not an amount either
+        raise ValueError(f"fineCents is not an integer: {cents!r}")
+    currency = _str(record, "currency")
+    if len(currency) != 3 or not currency.isalpha():
+        raise ValueError(f"currency is not an ISO 4217 code: {currency!r}")
+    return Money(Decimal(cents).scaleb(-2), currency.upper())
+
+
+def _gps(gps: Any) -> GeoPoint | None:
+    if gps is None:
+        return None
+    lat, lon = gps["lat"], gps["lon"]
+    if lat is None and lon is None:
+        return None
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lat, lon)):
+        raise ValueError(f"gps is not a pair of numbers: {gps!r}")
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise ValueError(f"gps out of range: {gps!r}")
+    return GeoPoint(float(lat), float(lon))
+
+
+def _str(record: Mapping[str, Any], name: str) -> str:
+    value = record[name]
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} is not a non-empty string: {value!r}")
+    return value
+
+
+def _opt_str(record: Mapping[str, Any], name: str) -> str | None:
+    return None if record.get(name) is None else _str(record, name)
+
+
+def _ref(record: Any, key: str, index: int) -> str:
+    value = record.get(key) if isinstance(record, dict) else None
+    return value if isinstance(value, str) and value else f"#{index}"
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, ZoneInfoNotFoundError):  # a KeyError, but not a missing field
+        return f"unknown time zone: {exc}"
+    if isinstance(exc, KeyError):
+        return f"missing field {exc.args[0]!r}"
+    if isinstance(exc, (TypeError, AttributeError)):
+        return f"unexpected shape: {exc}"
+    return str(exc)
