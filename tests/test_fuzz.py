@@ -1,0 +1,45 @@
+"""Open-ended input: whatever valid query a client sends, no 500, no uncoded or internal error."""
+
+from __future__ import annotations
+
+import json
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis_graphql import nodes, queries
+
+from gateway.errors import ErrorCode
+from gateway.schema import sdl
+from tests.conftest import Bed
+
+CATALOG = {code.value for code in ErrorCode} - {ErrorCode.INTERNAL.value}
+# Times as clients send them: aware, naive, far past or future, or not a time at all.
+DATETIMES = st.one_of(
+    st.datetimes(timezones=st.none() | st.timezones()).map(lambda d: d.isoformat()),
+    st.text(max_size=30),
+).map(nodes.String)
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def check(response_status: int, body: dict) -> None:
+    assert response_status in (200, 400), body
+    for error in body.get("errors", []):
+        assert error["extensions"]["code"] in CATALOG, error
+
+
+@FUZZ
+@given(query=queries(sdl(), custom_scalars={"DateTime": DATETIMES}))
+async def test_generated_queries_never_fail_internally(bed: Bed, query: str) -> None:
+    response = await bed.http.post(f"{bed.url}/graphql", json={"query": query})
+    check(response.status_code, response.json())
+
+
+@FUZZ
+@given(body=st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=30),
+                         lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=3),
+                         max_leaves=8))
+async def test_arbitrary_json_bodies_are_refused_cleanly(bed: Bed, body: object) -> None:
+    response = await bed.http.post(f"{bed.url}/graphql", content=json.dumps(body),
+                                   headers={"content-type": "application/json"})
+    assert response.status_code in (200, 400), response.text
+    for error in response.json().get("errors", []):
+        assert error["extensions"]["code"] in CATALOG
