@@ -1,20 +1,24 @@
 """The ASGI application: routes of a gateway, built from a `Runtime`.
 
     /graphql   GraphQL over HTTP (POST, GET) and GraphiQL for browsers
+    /oauth/token               OAuth2 client credentials: short-lived JWT access tokens
+    /.well-known/jwks.json     the public keys that verify them
     /healthz   the process is alive
     /readyz    the gateway can serve: every configured system and its state
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
+import strawberry
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from gateway.auth.oauth import jwks_endpoint, token_endpoint
 from gateway.execution import Executor
 from gateway.graphql_http import GraphQLEndpoint
 from gateway.runtime import Runtime
@@ -36,17 +40,26 @@ def readyz(runtime: Runtime):  # noqa: ANN201 - a route handler
     return handler
 
 
-def create_app(runtime: Runtime, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
-    executor = Executor(schema, introspection=runtime.config.server.introspection)
+def create_app(
+    runtime: Runtime,
+    extra_routes: Sequence[BaseRoute] = (),
+    on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
+    graphql_schema: strawberry.Schema = schema,
+) -> Starlette:
+    executor = Executor(graphql_schema, introspection=runtime.config.server.introspection)
     endpoint = GraphQLEndpoint(runtime, executor)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        for start in on_startup:
+            await start()
         yield
         await runtime.aclose()
 
     routes: list[BaseRoute] = [
         Route("/graphql", endpoint),  # the endpoint answers other methods with a coded 405
+        token_endpoint(runtime.tokens, runtime.store, runtime.authenticator.pepper, runtime.environment),
+        jwks_endpoint(runtime.tokens),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz(runtime), methods=["GET"]),
         *extra_routes,

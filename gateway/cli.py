@@ -3,6 +3,8 @@
     parkgate sandbox [--host H] [--port P]     gateway + simulated vendors, in-memory
     parkgate serve --config FILE [--host H] [--port P]
     parkgate schema [--check FILE]             print the SDL (or check a committed copy)
+    parkgate clients create|list|show|update|rotate|revoke --config FILE …
+    parkgate audit --config FILE
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ import typer
 import uvicorn
 from starlette.types import ASGIApp
 
+from gateway.cli_clients import audit, clients_app
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="parkgate: one GraphQL API over a parking operation's systems.")
+app.add_typer(clients_app, name="clients")
+app.command("audit")(audit)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -51,6 +57,7 @@ def reachable_host(host: str) -> str:
 def sandbox(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on (0 picks a free one)."),
+    keys_file: Path | None = typer.Option(None, "--keys-file", help="Write the demo clients' keys here as JSON."),
 ) -> None:
     """Run the gateway with five simulated vendor systems, on in-memory defaults (no Redis needed)."""
     from gateway.sandbox import build_sandbox
@@ -59,13 +66,14 @@ def sandbox(
     sock = bind(host, port)
     port = sock.getsockname()[1]
     base_url = f"http://{reachable_host(host)}:{port}"
-    asgi, box = build_sandbox(base_url)
+    asgi, box = build_sandbox(base_url, keys_file=keys_file)
     typer.echo(f"parkgate sandbox on {base_url}")
     typer.echo(f"  GraphiQL     {base_url}/graphql")
     typer.echo(f"  health       {base_url}/healthz")
     typer.echo(f"  control API  {base_url}/sandbox/systems")
     for system in box.systems_listing():
         typer.echo(f"  {system['kind'].lower():<11}  {system['id']:<14} {system['dialect']:<12} {system['base_url']}")
+    typer.echo(f"  demo clients' keys: {keys_file}" if keys_file else "  demo clients' keys: pass --keys-file FILE to get them")
     run(asgi, sock)
 
 

@@ -127,11 +127,43 @@ class ServerConfig(Strict):
     max_body_bytes: int = Field(1_048_576, gt=0)
 
 
+class AuthConfig(Strict):
+    enabled: bool = Field(True, description="Turn off only for a private deployment: every request then sees everything.")
+    key_pepper: str | None = Field(
+        None, description="Secret for the keyed hash of API keys (${VARIABLE}); required with the Redis store."
+    )
+    token_lifetime_s: int = Field(900, ge=60, le=86_400)
+    rotation_grace_s: int = Field(86_400, ge=0, le=30 * 86_400, description="How long a rotated-out key keeps working.")
+
+
+class StoreConfig(Strict):
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str | None = None
+    prefix: str = "parkgate:"
+
+    @model_validator(mode="after")
+    def redis_needs_url(self) -> StoreConfig:
+        if self.backend == "redis" and not self.redis_url:
+            raise ValueError("the redis backend needs `redis_url` (e.g. redis://127.0.0.1:6379/0)")
+        return self
+
+
 class GatewayConfig(Strict):
+    environment: Literal["test", "live"] = Field(
+        "live", description="Keys of the other environment are refused: a test key never reaches live systems."
+    )
     systems: dict[str, SystemConfig]
     facilities: dict[str, FacilityConfig]
     occupancy: OccupancyConfig = OccupancyConfig()
     server: ServerConfig = ServerConfig()
+    auth: AuthConfig = AuthConfig()
+    store: StoreConfig = StoreConfig()
+
+    @model_validator(mode="after")
+    def shared_store_needs_a_pepper(self) -> GatewayConfig:
+        if self.store.backend == "redis" and not self.auth.key_pepper:
+            raise ValueError("auth.key_pepper: required with the redis store (keys must verify on every replica)")
+        return self
 
     @field_validator("systems", "facilities")
     @classmethod
@@ -171,25 +203,35 @@ class GatewayConfig(Strict):
         return [system.spec(system_id) for system_id, system in self.systems.items()]
 
 
-def resolve_credentials(raw: Any, environ: Mapping[str, str]) -> list[str]:
-    """Replace `${VAR}` credential references in place; return the problems found."""
-    problems: list[str] = []
-    if not isinstance(raw, dict) or not isinstance(raw.get("systems"), dict):
-        return problems
-    for system_id, system in raw["systems"].items():
-        credentials = system.get("credentials") if isinstance(system, dict) else None
-        if not isinstance(credentials, dict):
-            continue
-        for name, value in credentials.items():
-            where = f"systems.{system_id}.credentials.{name}"
-            match = ENV_REFERENCE.match(value) if isinstance(value, str) else None
-            if match is None:
-                problems.append(f"{where}: write a reference to an environment variable like ${{PARCS_TOKEN}}, not the secret")
-            elif not environ.get(match.group(1)):
-                problems.append(f"{where}: environment variable {match.group(1)} is not set")
-            else:
-                credentials[name] = environ[match.group(1)]
-    return problems
+REFERENCE_ANYWHERE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def is_secret(path: tuple[str, ...]) -> bool:
+    """Secrets must be environment references, never written in the file."""
+    return (len(path) == 4 and path[0] == "systems" and path[2] == "credentials") or path == ("auth", "key_pepper")
+
+
+def resolve_references(raw: Any, environ: Mapping[str, str], path: tuple[str, ...] = ()) -> tuple[Any, list[str]]:
+    """Substitute `${VAR}` everywhere in the document; return it and the problems found."""
+    if isinstance(raw, dict):
+        problems: list[str] = []
+        resolved = {}
+        for key, value in raw.items():
+            resolved[key], found = resolve_references(value, environ, (*path, str(key)))
+            problems += found
+        return resolved, problems
+    if isinstance(raw, list):
+        items = [resolve_references(value, environ, (*path, str(i))) for i, value in enumerate(raw)]
+        return [item for item, _ in items], [p for _, found in items for p in found]
+    if not isinstance(raw, str):
+        return raw, []
+    where = ".".join(path)
+    if is_secret(path) and not ENV_REFERENCE.match(raw):
+        return raw, [f"{where}: write a reference to an environment variable like ${{PARCS_TOKEN}}, not the secret"]
+    missing = [name for name in REFERENCE_ANYWHERE.findall(raw) if not environ.get(name)]
+    if missing:
+        return raw, [f"{where}: environment variable {missing[0]} is not set"]
+    return REFERENCE_ANYWHERE.sub(lambda m: environ[m.group(1)], raw), []
 
 
 def describe(error: ValidationError) -> str:
@@ -204,7 +246,7 @@ def describe(error: ValidationError) -> str:
 def parse_config(raw: Any, *, source: str = "config", environ: Mapping[str, str] | None = None) -> GatewayConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping with `systems` and `facilities`")
-    problems = resolve_credentials(raw, os.environ if environ is None else environ)
+    raw, problems = resolve_references(raw, os.environ if environ is None else environ)
     if problems:
         raise ConfigError(f"{source}:\n  " + "\n  ".join(problems))
     try:

@@ -1,7 +1,8 @@
 """GraphQL over HTTP (the GraphQL-over-HTTP spec): POST and GET in, JSON out.
 
 Follow a request forward from `GraphQLEndpoint.__call__`:
-  read the request (method, media types, body size, JSON) → `GraphQLParams`
+  authenticate (a `Principal`: scopes and facilities, decided once per request)
+  → read the request (method, media types, body size, JSON) → `GraphQLParams`
   → the executor prepares the document (parse, operation, validation; cached)
   → a fresh `RequestContext` (per-request loaders) → execution
   → errors coded and masked → serialized with orjson.
@@ -22,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from gateway.auth.authenticate import UNRESTRICTED, AuthError, Principal
 from gateway.errors import ErrorCode, format_error
 from gateway.execution import Executor, RequestError
 from gateway.graphiql import graphiql_page
@@ -128,6 +130,11 @@ class GraphQLEndpoint:
         if media is None:
             return problem(406, f"Send Accept: {GRAPHQL_RESPONSE} or {JSON}.", JSON)
         try:
+            principal = await self.authenticate(request)
+        except AuthError as exc:
+            body = {"errors": [{"message": exc.message, "extensions": {"code": ErrorCode.UNAUTHENTICATED.value}}]}
+            return respond(body, 401, media, {"www-authenticate": exc.www_authenticate()})
+        try:
             params = await self.read_params(request)
             prepared = self.executor.prepare(params.query, params.operation_name, allow_mutations=request.method == "POST")
         except HTTPProblem as exc:
@@ -139,7 +146,7 @@ class GraphQLEndpoint:
             status = exc.status if exc.code is ErrorCode.BAD_REQUEST or media == GRAPHQL_RESPONSE else 200
             headers = {"allow": "POST"} if exc.status == 405 else None
             return respond({"errors": exc.formatted()}, status, media, headers)
-        context = RequestContext.for_request(self.runtime)
+        context = RequestContext.for_request(self.runtime, principal)
         result = await self.executor.execute(prepared, context, params.variables, params.operation_name)
         body: dict[str, Any] = {}
         if result.errors and result.data is None and all(error.path is None for error in result.errors):
@@ -150,6 +157,12 @@ class GraphQLEndpoint:
         if result.errors:
             body["errors"] = [format_error(error) for error in result.errors]
         return respond(body, 200, media)
+
+    async def authenticate(self, request: Request) -> Principal:
+        if not self.runtime.config.auth.enabled:
+            return UNRESTRICTED
+        headers = request.headers
+        return await self.runtime.authenticator.authenticate(headers.get("authorization"), headers.get("x-api-key"))
 
     async def read_params(self, request: Request) -> GraphQLParams:
         if request.method == "GET":

@@ -1,12 +1,32 @@
-"""Everything a running gateway holds for its lifetime: config, vendor systems, directory."""
+"""Everything a running gateway holds for its lifetime, built once from the configuration:
+vendor systems, the facility directory, the client store and what works on it (admin,
+tokens, authentication)."""
 
 from __future__ import annotations
 
+import logging
+import secrets
 from dataclasses import dataclass
 
+from gateway.admin import AdminService
+from gateway.auth.authenticate import Authenticator
+from gateway.auth.clients import ClientStore, MemoryClientStore
+from gateway.auth.keys import Environment
+from gateway.auth.tokens import TokenService
 from gateway.config import GatewayConfig
 from gateway.directory import Directory
 from gateway.systems import Systems
+
+log = logging.getLogger("parkgate.runtime")
+
+
+def build_store(config: GatewayConfig) -> ClientStore:
+    if config.store.backend == "redis":
+        from gateway.auth.redis_store import RedisClientStore
+
+        assert config.store.redis_url is not None
+        return RedisClientStore.from_url(config.store.redis_url, prefix=config.store.prefix)
+    return MemoryClientStore()
 
 
 @dataclass
@@ -14,10 +34,39 @@ class Runtime:
     config: GatewayConfig
     systems: Systems
     directory: Directory
+    store: ClientStore
+    admin: AdminService
+    tokens: TokenService
+    authenticator: Authenticator
+
+    @property
+    def environment(self) -> Environment:
+        return Environment(self.config.environment)
 
     @classmethod
-    def from_config(cls, config: GatewayConfig) -> Runtime:
-        return cls(config=config, systems=Systems.from_config(config), directory=Directory(config))
+    def from_config(cls, config: GatewayConfig, store: ClientStore | None = None) -> Runtime:
+        store = store or build_store(config)
+        if config.auth.key_pepper:
+            pepper = config.auth.key_pepper.encode()
+        else:
+            # In memory only (checked by the config): keys live as long as the process, and so does this.
+            pepper = secrets.token_bytes(32)
+        if not config.auth.enabled:
+            log.warning("authentication is turned off: every request sees every facility with every scope")
+        environment = Environment(config.environment)
+        tokens = TokenService(store, lifetime_s=config.auth.token_lifetime_s)
+        # A shared store is read through a short cache so revocations reach every replica within a second.
+        cache_ttl = 0.5 if config.store.backend == "redis" else 0.0
+        return cls(
+            config=config,
+            systems=Systems.from_config(config),
+            directory=Directory(config),
+            store=store,
+            admin=AdminService(store, pepper, known_facilities=config.facilities),
+            tokens=tokens,
+            authenticator=Authenticator(store, pepper, environment, tokens, cache_ttl_s=cache_ttl),
+        )
 
     async def aclose(self) -> None:
         await self.systems.aclose()
+        await self.store.aclose()

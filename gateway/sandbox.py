@@ -16,7 +16,8 @@ Control API (for partners and tests):
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -29,6 +30,8 @@ from adapters.registry import DIALECTS
 from adapters.simulation import FaultMode, Simulator
 from adapters.simworld import World
 from gateway.app import create_app
+from gateway.auth.keys import Environment
+from gateway.auth.scopes import Scope
 from gateway.config import GatewayConfig, parse_config
 from gateway.runtime import Runtime
 
@@ -42,6 +45,21 @@ SANDBOX_SYSTEMS: dict[str, str] = {
 }
 MAX_DELAY_MS = 120_000
 
+S = Scope
+#: one demo client per role: name -> (scopes, facilities or None for all)
+DEMO_CLIENTS: dict[str, tuple[tuple[Scope, ...], tuple[str, ...] | None]] = {
+    "driver-app": ((S.FACILITIES_READ, S.OCCUPANCY_READ, S.RATES_READ, S.RESERVATIONS_READ, S.RESERVATIONS_WRITE,
+                    S.PAYMENTS_WRITE), None),
+    "dashboard": ((S.FACILITIES_READ, S.OCCUPANCY_READ), None),
+    "finance-readonly": ((S.FACILITIES_READ, S.RATES_READ, S.FINANCE_READ), None),
+    "enforcement-handheld": ((S.FACILITIES_READ, S.OCCUPANCY_READ, S.ENFORCEMENT_READ, S.ENFORCEMENT_WRITE,
+                              S.PERMITS_READ, S.PII_READ), ("berlin-hbf", "berlin-mitte", "hamburg-elbe")),
+    "hotel-pms-spree": ((S.FACILITIES_READ, S.OCCUPANCY_READ, S.HOSPITALITY_READ, S.HOSPITALITY_WRITE, S.PII_READ),
+                        ("berlin-spree-hotel",)),
+    "admin": ((S.ADMIN, S.FACILITIES_READ, S.OCCUPANCY_READ, S.RATES_READ, S.ENFORCEMENT_READ, S.HOSPITALITY_READ,
+               S.FINANCE_READ), None),
+}
+
 
 @dataclass
 class Sandbox:
@@ -49,6 +67,9 @@ class Sandbox:
     world: World
     simulators: dict[str, Simulator]
     config: GatewayConfig
+    runtime: Runtime
+    #: the demo clients once seeded: name -> {"id", "key", "scopes", "facilities"}
+    clients: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def systems_listing(self) -> list[dict[str, Any]]:
         return [
@@ -114,21 +135,45 @@ def sandbox_config_document(base_url: str, world: World, timeout_s: float = 5.0)
     return {"systems": systems, "facilities": facilities}, environ
 
 
-def build_sandbox(base_url: str, *, world: World | None = None, timeout_s: float = 5.0) -> tuple[Starlette, Sandbox]:
+async def seed_demo_clients(runtime: Runtime, sandbox: Sandbox, keys_file: Path | None) -> None:
+    """One client per role, with fresh keys; written to `keys_file` as JSON when asked."""
+    for name, (scopes, facilities) in DEMO_CLIENTS.items():
+        issued = await runtime.admin.create_client(
+            "sandbox", name=name, environment=Environment.TEST, scopes=[s.value for s in scopes],
+            facilities=facilities, notes="sandbox demo client",
+        )
+        sandbox.clients[name] = {
+            "id": issued.client.id,
+            "key": issued.key,
+            "scopes": sorted(issued.client.scopes),
+            "facilities": None if facilities is None else list(facilities),
+        }
+    if keys_file is not None:
+        keys_file.write_text(orjson.dumps({
+            name: {k: v for k, v in info.items() if k != "id"} | {"client_id": info["id"]}
+            for name, info in sandbox.clients.items()
+        }, option=orjson.OPT_INDENT_2).decode() + "\n", encoding="utf-8")
+        keys_file.chmod(0o600)
+
+
+def build_sandbox(base_url: str, *, world: World | None = None, timeout_s: float = 5.0,
+                  keys_file: Path | None = None) -> tuple[Starlette, Sandbox]:
     """The sandbox app for a server that will listen at `base_url` (simulators are reached there)."""
     world = world or World()
     document, environ = sandbox_config_document(base_url, world, timeout_s)
+    document["environment"] = "test"
     config = parse_config(document, source="sandbox", environ=environ)
     simulators = {
         system_id: DIALECTS[dialect].create_simulator(world, system_id, config.systems[system_id].credentials)
         for system_id, dialect in SANDBOX_SYSTEMS.items()
     }
-    sandbox = Sandbox(base_url, world, simulators, config)
+    runtime = Runtime.from_config(config)
+    sandbox = Sandbox(base_url, world, simulators, config, runtime)
     routes: list[BaseRoute] = [
         *control_routes(sandbox),
         *(Mount(f"/sim/{system_id}", app=sim.app) for system_id, sim in simulators.items()),
     ]
-    app = create_app(Runtime.from_config(config), extra_routes=routes)
+    app = create_app(runtime, extra_routes=routes, on_startup=[lambda: seed_demo_clients(runtime, sandbox, keys_file)])
     app.state.sandbox = sandbox
     return app, sandbox
 

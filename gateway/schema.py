@@ -8,19 +8,25 @@ from __future__ import annotations
 
 import strawberry
 
+from resolvers.admin import AdminQueries, Mutation
 from resolvers.facilities import FacilityQueries
+from resolvers.permissions import enforce_scopes
 
 
-@strawberry.type(description="Read access to the operator's facilities and the systems behind them.")
-class Query(FacilityQueries):
+@strawberry.type(description="Read access to the operator's facilities and the systems behind them, and administration.")
+class Query(FacilityQueries, AdminQueries):
     pass
 
 
-def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(query=Query)
+def build_schema(*, enforce: bool = True) -> tuple[strawberry.Schema, dict[str, frozenset[str]]]:
+    """The schema and the scopes each guarded field needs. `enforce=False` leaves the checks
+    out entirely (benchmarks measure what they cost)."""
+    built = strawberry.Schema(query=Query, mutation=Mutation)
+    required = enforce_scopes(built) if enforce else {}
+    return built, required
 
 
-schema = build_schema()
+schema, REQUIRED_SCOPES = build_schema()
 
 
 def sdl() -> str:

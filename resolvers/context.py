@@ -10,8 +10,9 @@ from typing import Any, TypeAlias
 
 import strawberry
 
+from gateway.auth.authenticate import Principal
 from gateway.config import GatewayConfig
-from gateway.directory import Directory
+from gateway.directory import Directory, FacilityEntry
 from gateway.loaders import Loaders
 from gateway.runtime import Runtime
 
@@ -20,6 +21,7 @@ from gateway.runtime import Runtime
 class RequestContext:
     runtime: Runtime
     loaders: Loaders
+    principal: Principal
     #: one clock reading per request, so every age in an answer is measured from the same instant
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     _memo: dict[Any, asyncio.Future[Any]] = field(default_factory=dict)
@@ -32,9 +34,16 @@ class RequestContext:
     def directory(self) -> Directory:
         return self.runtime.directory
 
+    def visible_entries(self) -> list[FacilityEntry]:
+        """The facilities this client may see: tenancy, decided once per request."""
+        principal = self.principal
+        if principal.facilities is None:
+            return list(self.directory.entries)
+        return [entry for entry in self.directory.entries if entry.id in principal.facilities]
+
     @classmethod
-    def for_request(cls, runtime: Runtime) -> RequestContext:
-        return cls(runtime=runtime, loaders=Loaders(runtime.systems))
+    def for_request(cls, runtime: Runtime, principal: Principal) -> RequestContext:
+        return cls(runtime=runtime, loaders=Loaders(runtime.systems), principal=principal)
 
     def once(self, key: Any, compute: Callable[[], Awaitable[Any]]) -> asyncio.Future[Any]:
         """Compute a derived value at most once per request (e.g. a facility's merged occupancy)."""

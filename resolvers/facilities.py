@@ -29,7 +29,9 @@ from resolvers.common import (
     encode_cursor,
 )
 from resolvers.context import Info, RequestContext
+from gateway.auth.scopes import Scope
 from resolvers.occupancy import Occupancy, load_part, merge
+from resolvers.permissions import needs
 from resolvers.enforcement import EnforcementSummary, load_enforcement
 from resolvers.hospitality import HotelSummary, load_hotel
 from resolvers.rates import Quote, RateTable, load_quote, load_rates
@@ -75,7 +77,8 @@ class Level:
     entry: strawberry.Private[LevelEntry | None]
     facility: strawberry.Private[FacilityEntry]
 
-    @strawberry.field(description="Occupancy of the level, where a system measures it per level (usually the guidance sensors).")
+    @strawberry.field(description="Occupancy of the level, where a system measures it per level (usually the guidance sensors).",
+                      directives=needs(Scope.OCCUPANCY_READ))
     async def occupancy(self, info: Info) -> Occupancy | None:
         if self.entry is None:
             return None
@@ -136,15 +139,17 @@ class Facility:
             for zone in zones
         ]
 
-    @strawberry.field(description="Occupancy: counted (PARCS) and sensed (guidance) figures, one served, and their discrepancy.")
+    @strawberry.field(description="Occupancy: counted (PARCS) and sensed (guidance) figures, one served, and their discrepancy.",
+                      directives=needs(Scope.OCCUPANCY_READ))
     async def occupancy(self, info: Info) -> Occupancy | None:
         return await facility_occupancy(info.context, self.entry)
 
-    @strawberry.field(description="The tariff, from the PARCS.")
+    @strawberry.field(description="The tariff, from the PARCS.", directives=needs(Scope.RATES_READ))
     async def rates(self, info: Info) -> RateTable | None:
         return await load_rates(info.context, self.entry.ref(SystemKind.PARCS))
 
-    @strawberry.field(description="A price for parking here from `start` to `end` (UTC instants), from the PARCS.")
+    @strawberry.field(description="A price for parking here from `start` to `end` (UTC instants), from the PARCS.",
+                      directives=needs(Scope.RATES_READ))
     async def quote(
         self,
         info: Info,
@@ -153,11 +158,13 @@ class Facility:
     ) -> Quote | None:
         return await load_quote(info.context, self.entry.ref(SystemKind.PARCS), start, end)
 
-    @strawberry.field(description="Enforcement at this facility: its zone and today's citation count, from the enforcement platform.")
+    @strawberry.field(description="Enforcement at this facility: its zone, today's citations, from the enforcement platform.",
+                      directives=needs(Scope.ENFORCEMENT_READ))
     async def enforcement(self, info: Info) -> EnforcementSummary | None:
         return await load_enforcement(info.context, self.entry)
 
-    @strawberry.field(description="The hotel this facility serves, from its property-management system.")
+    @strawberry.field(description="The hotel this facility serves, from its property-management system.",
+                      directives=needs(Scope.HOSPITALITY_READ))
     async def hotel(self, info: Info) -> HotelSummary | None:
         return await load_hotel(info.context, self.entry)
 
@@ -248,7 +255,7 @@ CURSOR_KIND = "facility"
 
 async def list_facilities(ctx: RequestContext, first: int, after: str | None, where: FacilityFilter | None) -> FacilityConnection:
     check_page_size(first)
-    entries = list(ctx.directory.entries)
+    entries = ctx.visible_entries()
     if where is not None:
         check_filter(where)
         keep = await asyncio.gather(*(matches(ctx, entry, where) for entry in entries))
@@ -256,7 +263,7 @@ async def list_facilities(ctx: RequestContext, first: int, after: str | None, wh
     start = 0
     if after is not None:
         after_id = decode_cursor(CURSOR_KIND, after)
-        ids = [entry.id for entry in ctx.directory.entries]
+        ids = [entry.id for entry in ctx.visible_entries()]
         if after_id not in ids:
             raise bad_input("`after` names a facility that does not exist.", argument="after")
         # Continue after the cursor's position in the full order, so a filter change does not skip items.
@@ -278,22 +285,32 @@ async def list_facilities(ctx: RequestContext, first: int, after: str | None, wh
 
 @strawberry.type
 class FacilityQueries:
-    @strawberry.field(description="Facilities, a page at a time, optionally filtered.")
+    @strawberry.field(description="Facilities the client may see, a page at a time, optionally filtered.",
+                      directives=needs(Scope.FACILITIES_READ))
     async def facilities(
         self,
         info: Info,
         first: Annotated[int, strawberry.argument(description="Page size, 0 to 100.")] = 20,
         after: Annotated[str | None, strawberry.argument(description="Cursor of the edge to continue after.")] = None,
         filter: Annotated[FacilityFilter | None, strawberry.argument(description="Conditions the facilities must meet.")] = None,
-    ) -> FacilityConnection:
+    ) -> FacilityConnection | None:
         return await list_facilities(info.context, first, after, filter)
 
-    @strawberry.field(description="One facility by its gateway id; null when there is none.")
+    @strawberry.field(description="One facility by its gateway id; null when there is none or the client may not see it.",
+                      directives=needs(Scope.FACILITIES_READ))
     def facility(self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="Gateway id of the facility.")]) -> Facility | None:
-        entry = info.context.directory.by_id.get(str(id))
-        return Facility.of(entry) if entry else None
+        ctx = info.context
+        entry = ctx.directory.by_id.get(str(id))
+        if entry is None or not ctx.principal.sees(entry.id):
+            return None  # a facility the client may not see does not exist for it
+        return Facility.of(entry)
 
-    @strawberry.field(description="Every vendor system behind the gateway and how it is doing.")
-    def sources(self, info: Info) -> list[Source]:
-        systems = info.context.runtime.systems
-        return [source_of(systems, system_id) for system_id in systems.adapters]
+    @strawberry.field(description="The vendor systems behind the facilities the client may see, and how each is doing.",
+                      directives=needs(Scope.FACILITIES_READ))
+    def sources(self, info: Info) -> list[Source] | None:
+        ctx = info.context
+        systems = ctx.runtime.systems
+        if ctx.principal.facilities is None:
+            return [source_of(systems, system_id) for system_id in systems.adapters]
+        feeding = {ref.system_id for entry in ctx.visible_entries() for ref in entry.refs.values()}
+        return [source_of(systems, system_id) for system_id in systems.adapters if system_id in feeding]

@@ -26,13 +26,24 @@ TEST_TIMEOUT_S = 1.0
 class Bed:
     url: str
     sandbox: Sandbox
-    http: httpx.AsyncClient
+    http: httpx.AsyncClient  # sends no credentials
+    api: httpx.AsyncClient  # sends the admin demo client's key
 
-    async def graphql(self, query: str, variables: dict[str, Any] | None = None, **headers: str) -> dict[str, Any]:
+    def key(self, client: str = "admin") -> str:
+        return self.sandbox.clients[client]["key"]
+
+    def auth(self, client: str = "admin") -> dict[str, str]:
+        return {"authorization": f"Bearer {self.key(client)}"}
+
+    async def graphql(self, query: str, variables: dict[str, Any] | None = None, *, client: str = "admin") -> dict[str, Any]:
+        """Run a query as one of the sandbox's demo clients (admin by default: it reads everything)."""
         response = await self.http.post(f"{self.url}/graphql", json={"query": query, "variables": variables},
-                                        headers=headers)
+                                        headers=self.auth(client))
         assert response.status_code == 200, response.text
         return response.json()
+
+    async def sandbox_clients(self) -> list[Any]:
+        return await self.sandbox.runtime.store.clients()
 
     async def fault(self, system_id: str, mode: str, delay_ms: int = 0) -> None:
         response = await self.http.post(f"{self.url}/sandbox/systems/{system_id}/fault",
@@ -50,7 +61,10 @@ async def bed() -> AsyncIterator[Bed]:
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     app, sandbox = build_sandbox(url, timeout_s=TEST_TIMEOUT_S)
     async with serve(app, sock), httpx.AsyncClient(timeout=30) as http:
-        yield Bed(url, sandbox, http)
+        assert sandbox.clients, "the sandbox seeds its demo clients at startup"
+        headers = {"authorization": f"Bearer {sandbox.clients['admin']['key']}"}
+        async with httpx.AsyncClient(timeout=30, headers=headers) as api:
+            yield Bed(url, sandbox, http, api)
 
 
 @pytest.fixture(autouse=True)
@@ -61,3 +75,30 @@ def healthy_systems(request: pytest.FixtureRequest) -> None:
     for sim in bed.sandbox.simulators.values():
         sim.control.set_fault(FaultMode.OK)
         sim.control.reset_stats()
+
+
+# --- Redis: a throwaway redis-server of the tests' own, never the machine's -------------
+
+import shutil  # noqa: E402
+
+from pytest_redis import factories as redis_factories  # noqa: E402
+
+REDIS_MISSING = ("redis-server not found on PATH: install it (Debian/Ubuntu: apt-get install redis-server; "
+                 "macOS: brew install redis) — the tests start their own throwaway Redis")
+
+#: pytest-redis's process factory on a random free port (its own `redis_proc` fixture is
+#: left alone and unused); reach it through `redis_server`, which checks for the binary first
+_parkgate_redis_proc = redis_factories.redis_proc(port=None)
+
+
+@pytest.fixture(scope="session")
+def redis_server(request: pytest.FixtureRequest) -> Any:
+    """A redis-server started for this test session on a free port; stopped at the end."""
+    if shutil.which("redis-server") is None:
+        pytest.fail(REDIS_MISSING, pytrace=False)
+    return request.getfixturevalue("_parkgate_redis_proc")
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: Any) -> str:
+    return f"redis://{redis_server.host}:{redis_server.port}/0"

@@ -29,7 +29,7 @@ def check(response_status: int, body: dict) -> None:
 @FUZZ
 @given(query=queries(sdl(), custom_scalars={"DateTime": DATETIMES}))
 async def test_generated_queries_never_fail_internally(bed: Bed, query: str) -> None:
-    response = await bed.http.post(f"{bed.url}/graphql", json={"query": query})
+    response = await bed.api.post(f"{bed.url}/graphql", json={"query": query})
     check(response.status_code, response.json())
 
 
@@ -38,7 +38,7 @@ async def test_generated_queries_never_fail_internally(bed: Bed, query: str) -> 
                          lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=3),
                          max_leaves=8))
 async def test_arbitrary_json_bodies_are_refused_cleanly(bed: Bed, body: object) -> None:
-    response = await bed.http.post(f"{bed.url}/graphql", content=json.dumps(body),
+    response = await bed.api.post(f"{bed.url}/graphql", content=json.dumps(body),
                                    headers={"content-type": "application/json"})
     assert response.status_code in (200, 400), response.text
     for error in response.json().get("errors", []):

@@ -11,15 +11,15 @@ SIMPLE = "{ facilities(first: 1) { totalCount } }"
 
 
 async def test_post_and_get_answer_the_same(bed: Bed) -> None:
-    post = await bed.http.post(f"{bed.url}/graphql", json={"query": SIMPLE})
-    get = await bed.http.get(f"{bed.url}/graphql", params={"query": SIMPLE})
+    post = await bed.api.post(f"{bed.url}/graphql", json={"query": SIMPLE})
+    get = await bed.api.get(f"{bed.url}/graphql", params={"query": SIMPLE})
     assert post.status_code == get.status_code == 200
     assert post.json() == get.json() == {"data": {"facilities": {"totalCount": 6}}}
     assert post.headers["content-type"].startswith("application/json")
 
 
 async def test_graphql_response_media_type_when_accepted(bed: Bed) -> None:
-    response = await bed.http.post(f"{bed.url}/graphql", json={"query": SIMPLE}, headers={"accept": GQL_RESPONSE})
+    response = await bed.api.post(f"{bed.url}/graphql", json={"query": SIMPLE}, headers={"accept": GQL_RESPONSE})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith(GQL_RESPONSE)
 
@@ -43,7 +43,7 @@ async def test_graphql_response_media_type_when_accepted(bed: Bed) -> None:
 )
 async def test_request_errors_are_coded(bed: Bed, body: dict, code: str, json_status: int, gql_status: int) -> None:
     for accept, status in (("application/json", json_status), (GQL_RESPONSE, gql_status)):
-        response = await bed.http.post(f"{bed.url}/graphql", json=body, headers={"accept": accept})
+        response = await bed.api.post(f"{bed.url}/graphql", json=body, headers={"accept": accept})
         assert response.status_code == status, (accept, response.text)
         errors = response.json()["errors"]
         assert errors and all(e["extensions"]["code"] == code for e in errors), errors
@@ -53,14 +53,14 @@ async def test_request_errors_are_coded(bed: Bed, body: dict, code: str, json_st
 async def test_malformed_http_gets_the_right_status(bed: Bed) -> None:
     url = f"{bed.url}/graphql"
     cases = [
-        (await bed.http.post(url, content=b"{not json", headers={"content-type": "application/json"}), 400),
-        (await bed.http.post(url, content=b"[]", headers={"content-type": "application/json"}), 400),
-        (await bed.http.post(url, content=b"query", headers={"content-type": "text/plain"}), 415),
-        (await bed.http.post(url, json={"query": SIMPLE}, headers={"accept": "text/csv"}), 406),
-        (await bed.http.put(url, json={"query": SIMPLE}), 405),
-        (await bed.http.get(url, params={"query": "mutation { x }"}), 405),
-        (await bed.http.get(url, params={"query": SIMPLE, "variables": "{bad"}), 400),
-        (await bed.http.post(url, content=b'{"query": "' + b"a" * 1_100_000 + b'"}', headers={"content-type": "application/json"}), 413),
+        (await bed.api.post(url, content=b"{not json", headers={"content-type": "application/json"}), 400),
+        (await bed.api.post(url, content=b"[]", headers={"content-type": "application/json"}), 400),
+        (await bed.api.post(url, content=b"query", headers={"content-type": "text/plain"}), 415),
+        (await bed.api.post(url, json={"query": SIMPLE}, headers={"accept": "text/csv"}), 406),
+        (await bed.api.put(url, json={"query": SIMPLE}), 405),
+        (await bed.api.get(url, params={"query": "mutation { x }"}), 405),
+        (await bed.api.get(url, params={"query": SIMPLE, "variables": "{bad"}), 400),
+        (await bed.api.post(url, content=b'{"query": "' + b"a" * 1_100_000 + b'"}', headers={"content-type": "application/json"}), 413),
     ]
     for response, status in cases:
         assert response.status_code == status, response.text
@@ -70,10 +70,10 @@ async def test_malformed_http_gets_the_right_status(bed: Bed) -> None:
 
 
 async def test_browsers_get_graphiql_and_health_endpoints_answer(bed: Bed) -> None:
-    page = await bed.http.get(f"{bed.url}/graphql", headers={"accept": "text/html"})
+    page = await bed.api.get(f"{bed.url}/graphql", headers={"accept": "text/html"})
     assert page.status_code == 200 and "graphiql" in page.text.lower()
-    assert (await bed.http.get(f"{bed.url}/healthz")).json() == {"status": "ok"}
-    ready = (await bed.http.get(f"{bed.url}/readyz")).json()
+    assert (await bed.api.get(f"{bed.url}/healthz")).json() == {"status": "ok"}
+    ready = (await bed.api.get(f"{bed.url}/readyz")).json()
     assert set(ready["systems"]) == set(bed.sandbox.simulators)
 
 
@@ -92,9 +92,9 @@ def test_unexpected_exceptions_are_masked_and_coded() -> None:
 
 async def test_sandbox_control_api_refuses_bad_input(bed: Bed) -> None:
     url = f"{bed.url}/sandbox/systems"
-    assert (await bed.http.post(f"{url}/nope/fault", json={"mode": "down"})).status_code == 404
-    assert (await bed.http.post(f"{url}/guidance/fault", json={"mode": "sideways"})).status_code == 400
-    assert (await bed.http.post(f"{url}/guidance/fault", json={"mode": "slow", "delay_ms": -1})).status_code == 400
-    assert (await bed.http.post(f"{url}/guidance/fault", content=b"{")).status_code == 400
-    stats = (await bed.http.get(f"{url}/guidance/stats")).json()
+    assert (await bed.api.post(f"{url}/nope/fault", json={"mode": "down"})).status_code == 404
+    assert (await bed.api.post(f"{url}/guidance/fault", json={"mode": "sideways"})).status_code == 400
+    assert (await bed.api.post(f"{url}/guidance/fault", json={"mode": "slow", "delay_ms": -1})).status_code == 400
+    assert (await bed.api.post(f"{url}/guidance/fault", content=b"{")).status_code == 400
+    stats = (await bed.api.get(f"{url}/guidance/stats")).json()
     assert stats["mode"] == "ok" and stats["total"] == 0

@@ -1,0 +1,1 @@
+"""Who is calling: clients, their keys and tokens, their scopes and facilities."""

@@ -1,0 +1,176 @@
+"""Authentication at the edge: from request headers to a `Principal`, or a clear refusal.
+
+    Authorization: Bearer <API key or access token>      or      X-API-Key: <API key>
+
+An API key is checked against its keyed hash (constant time), its validity window (a rotated
+key stays valid for its grace period) and its environment (a test key never works on a live
+gateway, nor the reverse). An access token is a JWT from POST /oauth/token; its client is
+looked up on every use, so revoking a client stops its tokens too. Lookups are cached for
+`cache_ttl_s` (default 0.5 s): a revocation through any replica holds everywhere within a
+second, while a busy client costs one store read per half second, not one per request.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from gateway.auth.clients import Client, ClientStatus, ClientStore, KeyRecord
+from gateway.auth.keys import Environment, key_matches, parse_key
+from gateway.auth.scopes import ALL_SCOPES, Scope
+
+MAX_CREDENTIAL_LENGTH = 4096
+
+
+class AuthError(Exception):
+    """Why a request is not authenticated. `error` is RFC 6750's code (None when nothing was sent)."""
+
+    def __init__(self, message: str, error: str | None = "invalid_token") -> None:
+        super().__init__(message)
+        self.message = message
+        self.error = error
+
+    def www_authenticate(self) -> str:
+        if self.error is None:
+            return 'Bearer realm="parkgate"'
+        # A header value must be plain ASCII without quotes; the body carries the message as is.
+        description = self.message.replace('"', "'").replace("…", "...").encode("ascii", "replace").decode()
+        return f'Bearer realm="parkgate", error="{self.error}", error_description="{description}"'
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking, and what they may see and do in this request."""
+
+    client_id: str
+    client_name: str
+    scopes: frozenset[str]
+    #: the facilities visible to the client; None means every facility
+    facilities: frozenset[str] | None
+    via: str  # "key", "token" or "none" (authentication turned off)
+
+    @property
+    def pii(self) -> bool:
+        return Scope.PII_READ.value in self.scopes
+
+    @property
+    def actor(self) -> str:
+        return f"client:{self.client_id} ({self.client_name})"
+
+    def sees(self, facility_id: str) -> bool:
+        return self.facilities is None or facility_id in self.facilities
+
+    @classmethod
+    def of(cls, client: Client, scopes: frozenset[str], via: str) -> Principal:
+        return cls(client.id, client.name, scopes, client.facilities, via)
+
+
+#: the principal of every request when authentication is turned off (a private deployment)
+UNRESTRICTED = Principal("anonymous", "anonymous", ALL_SCOPES, None, "none")
+
+
+class TokenVerifier(Protocol):
+    async def verify(self, token: str) -> dict: ...
+
+
+class TTLCache:
+    """A tiny time-bounded memo for store lookups."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._items: dict[str, tuple[float, object]] = {}
+
+    def get(self, key: str) -> object | None:
+        hit = self._items.get(key)
+        if hit is None or time.monotonic() - hit[0] > self.ttl_s:
+            return None
+        return hit[1]
+
+    def put(self, key: str, value: object) -> None:
+        if len(self._items) > 10_000:
+            self._items.clear()
+        self._items[key] = (time.monotonic(), value)
+
+
+class Authenticator:
+    def __init__(self, store: ClientStore, pepper: bytes, environment: Environment, tokens: TokenVerifier | None,
+                 *, cache_ttl_s: float = 0.5) -> None:
+        self.store = store
+        self.pepper = pepper
+        self.environment = environment
+        self.tokens = tokens
+        self._cache = TTLCache(cache_ttl_s)
+
+    async def authenticate(self, authorization: str | None, api_key: str | None) -> Principal:
+        credential = self._credential(authorization, api_key)
+        if credential.startswith("pk_"):
+            return await self._by_key(credential)
+        if credential.count(".") == 2 and self.tokens is not None:
+            return await self._by_token(credential)
+        raise AuthError("The credential is neither an API key (pk_…) nor an access token.")
+
+    @staticmethod
+    def _credential(authorization: str | None, api_key: str | None) -> str:
+        bearer = None
+        if authorization is not None:
+            scheme, _, value = authorization.strip().partition(" ")
+            if scheme.lower() != "bearer" or not value.strip():
+                raise AuthError("Use `Authorization: Bearer <key or token>`.", "invalid_request")
+            bearer = value.strip()
+        if api_key is not None:
+            api_key = api_key.strip()
+            if bearer is not None and bearer != api_key:
+                raise AuthError("Send one credential: Authorization or X-API-Key, not two different ones.", "invalid_request")
+        credential = bearer or api_key
+        if not credential:
+            raise AuthError("Authentication required: send `Authorization: Bearer <key or token>` or `X-API-Key`.", None)
+        if len(credential) > MAX_CREDENTIAL_LENGTH or not credential.isascii():
+            raise AuthError("The credential is malformed.")
+        return credential
+
+    async def _by_key(self, raw: str) -> Principal:
+        parsed = parse_key(raw)
+        if parsed is None:
+            raise AuthError("The API key is malformed.")
+        if parsed.environment is not self.environment:
+            raise AuthError(f"A {parsed.environment.value} key cannot be used on this {self.environment.value} gateway.")
+        record = await self._key(parsed.key_id)
+        if record is None or not key_matches(self.pepper, raw, record.hash):
+            raise AuthError("The API key is not valid.")
+        now = datetime.now(UTC)
+        client = await self._client(record.client_id)
+        if client is None or client.status is ClientStatus.REVOKED:
+            raise AuthError("The client has been revoked.")
+        if not record.valid_at(now):
+            raise AuthError("The API key has expired (it was rotated or revoked).")
+        return Principal.of(client, client.scopes, "key")
+
+    async def _by_token(self, token: str) -> Principal:
+        assert self.tokens is not None
+        try:
+            claims = await self.tokens.verify(token)
+        except Exception as exc:  # noqa: BLE001 - every verification failure is the same 401
+            raise AuthError(f"The access token is not valid: {exc}") from None
+        client = await self._client(str(claims.get("sub", "")))
+        if client is None or client.status is ClientStatus.REVOKED:
+            raise AuthError("The client has been revoked.")
+        if claims.get("env") != self.environment.value:
+            raise AuthError(f"The token was issued for the {claims.get('env')} environment.")
+        granted = frozenset(str(claims.get("scope", "")).split()) & client.scopes  # never more than the client has now
+        return Principal.of(client, granted, "token")
+
+    async def _key(self, key_id: str) -> KeyRecord | None:
+        cached = self._cache.get(f"k:{key_id}")
+        if cached is None:
+            cached = await self.store.key(key_id) or False
+            self._cache.put(f"k:{key_id}", cached)
+        return cached or None  # type: ignore[return-value]
+
+    async def _client(self, client_id: str) -> Client | None:
+        cached = self._cache.get(f"c:{client_id}")
+        if cached is None:
+            cached = await self.store.client(client_id) or False
+            self._cache.put(f"c:{client_id}", cached)
+        return cached or None  # type: ignore[return-value]

@@ -1,0 +1,199 @@
+"""`parkgate clients …` and `parkgate audit`: the admin path for an admin at a terminal.
+
+They act on the store the configuration names (Redis for a deployment) through the same
+`AdminService` as the GraphQL admin operations, so every change lands in the same audit log.
+Output is JSON, for people and scripts alike. API keys appear once, in the output of
+`create` and `rotate`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+import typer
+
+from gateway.admin import AdminError, AdminService, IssuedKey
+from gateway.auth.keys import Environment
+
+T = TypeVar("T")
+
+clients_app = typer.Typer(no_args_is_help=True, help="Create, list, change, rotate and revoke clients.")
+
+CONFIG = typer.Option(..., "--config", "-c", help="The gateway's YAML configuration (it names the store).")
+
+
+def emit(data: Any) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def run_admin(config_path: Path, action: Callable[[AdminService], Awaitable[T]]) -> T:
+    from gateway.config import ConfigError, load_config
+    from gateway.runtime import build_store
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise fail(f"configuration is not usable: {exc}", 2) from None
+    if config.store.backend != "redis" or not config.auth.key_pepper:
+        raise fail("the configuration keeps clients in memory, inside the running gateway: "
+                   "use its GraphQL admin operations, or configure `store: {backend: redis}`", 2)
+
+    async def go() -> T:
+        store = build_store(config)
+        try:
+            await store.ping()
+            admin = AdminService(store, config.auth.key_pepper.encode(), known_facilities=config.facilities)  # type: ignore[union-attr]
+            return await action(admin)
+        finally:
+            await store.aclose()
+
+    try:
+        return asyncio.run(go())
+    except AdminError as exc:
+        raise fail(f"{exc.code}: {exc.message}") from None
+    except (ConnectionError, OSError) as exc:
+        raise fail(f"cannot reach the client store: {exc}", 3) from None
+
+
+def actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def issued(result: IssuedKey) -> dict[str, Any]:
+    out = {"client": result.client.to_dict(), "key": result.key, "key_id": result.key_id}
+    if result.previous_key_expires_at is not None:
+        out["previous_keys_expire_at"] = result.previous_key_expires_at.isoformat()
+    return out
+
+
+async def resolve(admin: AdminService, id_or_name: str) -> str:
+    client = await admin.store.client(id_or_name) or await admin.store.client_by_name(id_or_name)
+    if client is None:
+        raise AdminError("NOT_FOUND", f"no client {id_or_name!r}")
+    return client.id
+
+
+@clients_app.command("create")
+def create(
+    config: Path = CONFIG,
+    name: str = typer.Option(..., help="Unique name."),
+    env: Environment = typer.Option(Environment.TEST, "--env", help="test or live: where its keys work."),
+    scope: list[str] = typer.Option(..., "--scope", help="A scope to grant; repeat for more."),
+    facility: list[str] | None = typer.Option(None, "--facility", help="A facility it may see; repeat; omit for all."),
+    plan: str = typer.Option("standard", help="Quota plan."),
+    contact: str | None = typer.Option(None, help="Who to call about it."),
+    notes: str | None = typer.Option(None, help="Free-form notes."),
+) -> None:
+    """Create a client and print its API key (shown this once)."""
+    result = run_admin(config, lambda admin: admin.create_client(
+        actor(), name=name, environment=env, scopes=scope, facilities=facility or None, plan=plan,
+        contact=contact, notes=notes))
+    emit(issued(result))
+
+
+@clients_app.command("list")
+def list_clients(config: Path = CONFIG) -> None:
+    """Every client, oldest first."""
+    emit([c.to_dict() for c in run_admin(config, lambda admin: admin.store.clients())])
+
+
+@clients_app.command("show")
+def show(config: Path = CONFIG, client: str = typer.Argument(..., help="Client id or name.")) -> None:
+    """One client, with its keys' ids and validity (never the keys)."""
+
+    async def action(admin: AdminService) -> dict[str, Any]:
+        client_id = await resolve(admin, client)
+        found = await admin.store.client(client_id)
+        keys = await admin.store.keys_of(client_id)
+        assert found is not None
+        return {**found.to_dict(), "keys": [
+            {"key_id": k.key_id, "created_at": k.created_at.isoformat(),
+             "expires_at": k.expires_at.isoformat() if k.expires_at else None} for k in keys]}
+
+    emit(run_admin(config, action))
+
+
+@clients_app.command("update")
+def update(
+    config: Path = CONFIG,
+    client: str = typer.Argument(..., help="Client id or name."),
+    scope: list[str] | None = typer.Option(None, "--scope", help="The new set of scopes; repeat."),
+    facility: list[str] | None = typer.Option(None, "--facility", help="The new set of facilities; repeat."),
+    all_facilities: bool = typer.Option(False, "--all-facilities", help="Let it see every facility."),
+    plan: str | None = typer.Option(None, help="The new quota plan."),
+    contact: str | None = typer.Option(None, help="Contact."),
+    notes: str | None = typer.Option(None, help="Notes."),
+) -> None:
+    """Change scopes, facilities, plan, contact or notes; takes effect at once on every replica."""
+    if facility and all_facilities:
+        raise fail("--facility and --all-facilities exclude each other", 2)
+    changes: dict[str, Any] = {}
+    if scope:
+        changes["scopes"] = scope
+    if facility:
+        changes["facilities"] = facility
+    if all_facilities:
+        changes["facilities"] = None
+    for name, value in (("plan", plan), ("contact", contact), ("notes", notes)):
+        if value is not None:
+            changes[name] = value
+    if not changes:
+        raise fail("nothing to change: give --scope, --facility, --all-facilities, --plan, --contact or --notes", 2)
+
+    async def action(admin: AdminService) -> dict[str, Any]:
+        return (await admin.update_client(actor(), await resolve(admin, client), **changes)).to_dict()
+
+    emit(run_admin(config, action))
+
+
+@clients_app.command("rotate")
+def rotate(
+    config: Path = CONFIG,
+    client: str = typer.Argument(..., help="Client id or name."),
+    grace_seconds: int | None = typer.Option(None, help="How long the old keys keep working (default: auth.rotation_grace_s)."),
+) -> None:
+    """Issue a new key (printed once); the old ones keep working for the grace period."""
+    from gateway.config import load_config
+
+    grace = grace_seconds if grace_seconds is not None else load_config(config).auth.rotation_grace_s
+
+    async def action(admin: AdminService) -> dict[str, Any]:
+        return issued(await admin.rotate_key(actor(), await resolve(admin, client), timedelta(seconds=grace)))
+
+    emit(run_admin(config, action))
+
+
+@clients_app.command("revoke")
+def revoke(config: Path = CONFIG, client: str = typer.Argument(..., help="Client id or name.")) -> None:
+    """Revoke now: every key and token of the client stops working on every replica."""
+
+    async def action(admin: AdminService) -> dict[str, Any]:
+        return (await admin.revoke(actor(), await resolve(admin, client))).to_dict()
+
+    emit(run_admin(config, action))
+
+
+def audit(
+    config: Path = CONFIG,
+    client: str | None = typer.Option(None, "--client", help="Only entries about this client (id)."),
+    limit: int = typer.Option(50, min=1, max=10_000, help="How many entries, newest first."),
+) -> None:
+    """The audit log of admin actions, newest first."""
+
+    async def action(admin: AdminService) -> list[dict[str, Any]]:
+        entries = await admin.store.audit()
+        return [e.to_dict() for e in entries if client is None or e.client_id == client][:limit]
+
+    emit(run_admin(config, action))
