@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from gateway.auth.oauth import jwks_endpoint, token_endpoint
+from gateway.auth.scopes import Scope
 from gateway.execution import Executor
 from gateway.graphql_http import GraphQLEndpoint
 from gateway.runtime import Runtime
@@ -40,6 +41,20 @@ def readyz(runtime: Runtime):  # noqa: ANN201 - a route handler
     return handler
 
 
+async def bootstrap_admin(runtime: Runtime) -> None:
+    """A gateway whose in-memory store is empty has no way in: make one admin, print its key once.
+
+    With the Redis store, the first admin comes from `parkgate clients create` instead.
+    """
+    if runtime.config.store.backend != "memory" or not runtime.config.auth.enabled or await runtime.store.clients():
+        return
+    issued = await runtime.admin.create_client(
+        "bootstrap", name="admin", environment=runtime.environment, scopes=[Scope.ADMIN.value, Scope.FACILITIES_READ.value],
+        notes="created at start because the in-memory store was empty",
+    )
+    print(f"bootstrap admin client {issued.client.id}: key {issued.key} (shown once; create others with it)", flush=True)
+
+
 def create_app(
     runtime: Runtime,
     extra_routes: Sequence[BaseRoute] = (),
@@ -53,6 +68,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         for start in on_startup:
             await start()
+        await bootstrap_admin(runtime)
         yield
         await runtime.aclose()
 

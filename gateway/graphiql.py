@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 FIRST_QUERY = """# Welcome to parkgate: one GraphQL API over every system of the operation.
-# Run this to see every facility, how full it is (counted at the gates and
+# Every request needs a key: put yours in the Headers tab below as
+#   {"Authorization": "Bearer pk_test_..."}
+# (the sandbox writes its demo clients' keys with `parkgate sandbox --keys-file keys.json`).
+# Then run this to see every facility, how full it is (counted at the gates and
 # sensed per bay), and what it costs.
 query Facilities {
   facilities(first: 10) {
@@ -62,6 +65,9 @@ PAGE = """<!doctype html>
 """
 
 
-def graphiql_page(default_headers: str = "{}") -> str:
+DEFAULT_HEADERS = '{"Authorization": "Bearer <your API key or access token>"}'
+
+
+def graphiql_page(default_headers: str = DEFAULT_HEADERS) -> str:
     """The page, with the first query and the headers (e.g. where a key goes) filled in."""
     return PAGE.format(query=json.dumps(FIRST_QUERY), headers=json.dumps(default_headers))

@@ -116,6 +116,8 @@ def test_the_example_configuration_is_valid() -> None:
     example = Path(__file__).resolve().parents[1] / "docs" / "parkgate.example.yaml"
     env = {name: "x" for name in ("PARCS_CENTRAL_TOKEN", "PARCS_LONDON_API_KEY", "GUIDANCE_CLIENT_ID",
                                   "GUIDANCE_CLIENT_SECRET", "LPR_USERNAME", "LPR_PASSWORD", "LPR_API_KEY",
-                                  "MEWS_CLIENT_TOKEN", "MEWS_ACCESS_TOKEN")}
+                                  "MEWS_CLIENT_TOKEN", "MEWS_ACCESS_TOKEN", "PARKGATE_KEY_PEPPER")}
+    env["REDIS_URL"] = "redis://127.0.0.1:6379/0"
     config = load_config(example, environ=env)
     assert len(config.facilities) >= 6
+    assert config.store.backend == "redis" and config.store.redis_url == "redis://127.0.0.1:6379/0"

@@ -1,0 +1,189 @@
+"""Two gateway processes sharing one Redis, administered through the CLI and GraphQL.
+
+A key revoked through one replica is refused by the other within a second; a rotated key
+keeps working through its grace period on both, and not after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+import yaml
+
+from tests.conftest import Bed
+from tests.support import bound_socket
+
+PEPPER_VAR = "PARKGATE_KEY_PEPPER"
+
+
+@dataclass
+class Deployment:
+    config: Path
+    env: dict[str, str]
+    urls: list[str]
+
+    def cli(self, *args: str) -> Any:
+        result = subprocess.run([sys.executable, "-m", "gateway", *args, "--config", str(self.config)],
+                                capture_output=True, text=True, env=self.env, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+
+def deployment_config(bed: Bed, redis_url: str, tmp: Path) -> tuple[Path, dict[str, str]]:
+    """The sandbox's vendor systems, served by a deployment that keeps its clients in Redis."""
+    env = {"PATH": os.environ.get("PATH", ""), PEPPER_VAR: uuid.uuid4().hex}
+    systems = {}
+    for system_id, system in bed.sandbox.config.systems.items():
+        credentials = {}
+        for name, value in system.credentials.items():
+            variable = f"{system_id}_{name}".upper().replace("-", "_")
+            env[variable] = value
+            credentials[name] = f"${{{variable}}}"
+        systems[system_id] = {"dialect": system.dialect, "base_url": system.base_url, "credentials": credentials}
+    document = {
+        "environment": "test",
+        "systems": systems,
+        "facilities": {fid: f.model_dump(exclude_none=True) for fid, f in bed.sandbox.config.facilities.items()},
+        "auth": {"key_pepper": f"${{{PEPPER_VAR}}}"},
+        "store": {"backend": "redis", "redis_url": redis_url, "prefix": f"replicas-{uuid.uuid4().hex[:8]}:"},
+    }
+    path = tmp / "parkgate.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path, env
+
+
+@pytest.fixture(scope="module")
+def tmp_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("replicas")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def deployment(bed: Bed, redis_url: str, tmp_module: Path) -> AsyncIterator[Deployment]:
+    config, env = deployment_config(bed, redis_url, tmp_module)
+    processes, urls = [], []
+    for _ in range(2):
+        sock = bound_socket()
+        port = sock.getsockname()[1]
+        sock.close()
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        urls.append(f"http://127.0.0.1:{port}")
+    try:
+        async with httpx.AsyncClient() as http:
+            for url, process in zip(urls, processes, strict=True):
+                for _ in range(200):
+                    if process.poll() is not None:
+                        raise AssertionError(f"replica died: {process.stderr.read() if process.stderr else ''}")
+                    try:
+                        if (await http.get(f"{url}/healthz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.05)
+        yield Deployment(config, env, urls)
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def admin_key(deployment: Deployment) -> Iterator[str]:
+    created = deployment.cli("clients", "create", "--name", "ops-admin", "--env", "test", "--scope", "admin",
+                             "--scope", "facilities:read", "--contact", "ops@example.com")
+    assert created["key"].startswith("pk_test_") and created["client"]["scopes"] == ["admin", "facilities:read"]
+    yield created["key"]
+
+
+async def graphql(url: str, key: str, query: str) -> httpx.Response:
+    async with httpx.AsyncClient() as http:
+        return await http.post(f"{url}/graphql", json={"query": query}, headers={"authorization": f"Bearer {key}"})
+
+
+async def test_a_key_revoked_through_one_replica_is_refused_by_the_other_within_a_second(
+        deployment: Deployment, admin_key: str) -> None:
+    one, two = deployment.urls
+    created = (await graphql(one, admin_key, 'mutation { createClient(input: {name: "kiosk", environment: TEST, '
+                                              'scopes: ["facilities:read"]}) { key client { id } } }')).json()
+    key = created["data"]["createClient"]["key"]
+    client_id = created["data"]["createClient"]["client"]["id"]
+    assert (await graphql(two, key, "{ facilities { totalCount } }")).status_code == 200
+    revoked = await graphql(one, admin_key, f'mutation {{ revokeClient(id: "{client_id}") {{ status }} }}')
+    assert revoked.json()["data"]["revokeClient"]["status"] == "REVOKED"
+    started = time.monotonic()
+    while (await graphql(two, key, "{ facilities { totalCount } }")).status_code != 401:
+        assert time.monotonic() - started < 1.0, "the other replica still accepts the revoked key after a second"
+        await asyncio.sleep(0.05)
+    assert (await graphql(one, key, "{ facilities { totalCount } }")).status_code == 401
+
+
+async def test_a_rotated_key_works_through_the_grace_period_on_both_replicas_and_not_after(
+        deployment: Deployment, admin_key: str) -> None:
+    created = deployment.cli("clients", "create", "--name", "partner", "--scope", "facilities:read",
+                             "--facility", "berlin-hbf")
+    old_key, client_id = created["key"], created["client"]["id"]
+    rotated = deployment.cli("clients", "rotate", "partner", "--grace-seconds", "2")
+    new_key = rotated["key"]
+    assert rotated["previous_keys_expire_at"] and new_key != old_key
+    for url in deployment.urls:
+        for key in (old_key, new_key):
+            response = await graphql(url, key, "{ facilities { totalCount } }")
+            assert response.status_code == 200 and response.json()["data"]["facilities"]["totalCount"] == 1
+    await asyncio.sleep(2.6)  # the grace period, plus the replicas' half-second cache
+    for url in deployment.urls:
+        assert (await graphql(url, old_key, "{ facilities { totalCount } }")).status_code == 401
+        assert (await graphql(url, new_key, "{ facilities { totalCount } }")).status_code == 200
+    shown = deployment.cli("clients", "show", client_id)
+    assert len(shown["keys"]) == 2 and all("hash" not in k for k in shown["keys"])
+    assert old_key not in json.dumps(shown) and new_key not in json.dumps(shown)
+
+
+async def test_cli_changes_take_effect_on_every_replica_and_are_audited(deployment: Deployment, admin_key: str) -> None:
+    created = deployment.cli("clients", "create", "--name", "growing-partner", "--scope", "facilities:read")
+    key = created["key"]
+    query = '{ facility(id: "berlin-hbf") { occupancy { free } } }'
+    before = (await graphql(deployment.urls[0], key, query)).json()
+    assert before["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    deployment.cli("clients", "update", "growing-partner", "--scope", "facilities:read", "--scope", "occupancy:read")
+    await asyncio.sleep(0.6)
+    for url in deployment.urls:
+        after = (await graphql(url, key, query)).json()
+        assert "errors" not in after, after
+    listed = deployment.cli("clients", "list")
+    assert {"ops-admin", "growing-partner"} <= {c["name"] for c in listed}
+    audit = deployment.cli("audit", "--client", created["client"]["id"])
+    assert [e["action"] for e in audit] == ["client.update", "client.create"]
+    assert audit[0]["actor"].startswith("cli:")
+    assert audit[0]["before"]["scopes"] == ["facilities:read"]
+    assert audit[0]["after"]["scopes"] == ["facilities:read", "occupancy:read"]
+    assert key not in json.dumps(audit)
+
+
+def test_cli_refuses_bad_input_clearly(deployment: Deployment) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "gateway", *args, "--config", str(deployment.config)],
+                              capture_output=True, text=True, env=deployment.env, timeout=60)
+
+    unknown_scope = run("clients", "create", "--name", "x", "--scope", "fly:away")
+    assert unknown_scope.returncode == 1 and "BAD_USER_INPUT: unknown scope 'fly:away'" in unknown_scope.stderr
+    missing = run("clients", "revoke", "nobody")
+    assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr
+    nothing = run("clients", "update", "ops-admin")
+    assert nothing.returncode == 2 and "nothing to change" in nothing.stderr
+    for result in (unknown_scope, missing, nothing):
+        assert "Traceback" not in result.stderr
