@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 from gateway.auth.oauth import jwks_endpoint, token_endpoint
 from gateway.auth.scopes import Scope
 from gateway.execution import Executor
+from gateway.metering import Meter
 from gateway.graphql_http import GraphQLEndpoint
 from gateway.runtime import Runtime
 from gateway.schema import schema
@@ -31,12 +32,24 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 def readyz(runtime: Runtime):  # noqa: ANN201 - a route handler
+    """Ready unless the gateway's own store is unreachable; degraded while quotas run locally."""
+
     async def handler(request: Request) -> JSONResponse:
         systems = {
             system_id: {"status": health.status.value, "last_error": health.last_error}
             for system_id, health in runtime.systems.health.items()
         }
-        return JSONResponse({"status": "ready", "systems": systems})
+        try:
+            await runtime.store.ping()
+            store = "ok"
+        except Exception:  # noqa: BLE001 - any driver error means the same: unreachable
+            store = "unreachable"
+        quotas = await runtime.quotas.ping()
+        status = "unavailable" if store != "ok" or quotas == "unavailable" else (
+            "degraded" if quotas == "local-fallback" else "ready")
+        body = {"status": status, "store": store, "quotas": quotas,
+                "quota_policy": runtime.config.quotas.on_redis_error, "systems": systems}
+        return JSONResponse(body, status_code=503 if status == "unavailable" else 200)
 
     return handler
 
@@ -62,7 +75,7 @@ def create_app(
     graphql_schema: strawberry.Schema = schema,
 ) -> Starlette:
     executor = Executor(graphql_schema, introspection=runtime.config.server.introspection)
-    endpoint = GraphQLEndpoint(runtime, executor)
+    endpoint = GraphQLEndpoint(runtime, executor, Meter(runtime.quotas, runtime.plans))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

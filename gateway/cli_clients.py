@@ -54,7 +54,8 @@ def run_admin(config_path: Path, action: Callable[[AdminService], Awaitable[T]])
         store = build_store(config)
         try:
             await store.ping()
-            admin = AdminService(store, config.auth.key_pepper.encode(), known_facilities=config.facilities)  # type: ignore[union-attr]
+            admin = AdminService(store, config.auth.key_pepper.encode(),  # type: ignore[union-attr]
+                                 known_facilities=config.facilities, plans=config.plans)
             return await action(admin)
         finally:
             await store.aclose()

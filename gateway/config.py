@@ -127,6 +127,40 @@ class ServerConfig(Strict):
     max_body_bytes: int = Field(1_048_576, gt=0)
 
 
+class PlanConfig(Strict):
+    """A quota plan: what a client may spend per window. Clients name a plan; admins override per client."""
+
+    requests: int = Field(gt=0, description="Requests per window.")
+    cost: int = Field(gt=0, description="Query cost points per window.")
+    window_s: int = Field(60, gt=0, le=86_400, description="Length of the window in seconds.")
+    max_query_cost: int = Field(gt=0, description="Ceiling for one query's estimated cost.")
+    max_subscriptions: int = Field(20, ge=0, description="Subscriptions open at once.")
+
+
+DEFAULT_PLANS: dict[str, PlanConfig] = {
+    "standard": PlanConfig(requests=600, cost=60_000, max_query_cost=5_000, max_subscriptions=20),
+    "partner": PlanConfig(requests=3_000, cost=300_000, max_query_cost=10_000, max_subscriptions=100),
+    # Deliberately small, so that partners can watch throttling happen in the sandbox.
+    "throttled": PlanConfig(requests=30, cost=1_500, max_query_cost=500, max_subscriptions=2),
+}
+
+
+class LimitsConfig(Strict):
+    """Per-request limits that hold for every client, whatever its plan."""
+
+    max_depth: int = Field(12, gt=0)
+    max_aliases: int = Field(30, ge=0)
+    max_root_fields: int = Field(10, gt=0)
+    max_batch: int = Field(10, gt=0, description="Operations in one batched request (a JSON array).")
+
+
+class QuotaConfig(Strict):
+    on_redis_error: Literal["open", "closed"] = Field(
+        "open",
+        description="open: a local per-replica limiter takes over while Redis is unreachable (logged); closed: refuse with 503.",
+    )
+
+
 class AuthConfig(Strict):
     enabled: bool = Field(True, description="Turn off only for a private deployment: every request then sees everything.")
     key_pepper: str | None = Field(
@@ -158,6 +192,15 @@ class GatewayConfig(Strict):
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()
     store: StoreConfig = StoreConfig()
+    plans: dict[str, PlanConfig] = Field(default_factory=lambda: dict(DEFAULT_PLANS))
+    limits: LimitsConfig = LimitsConfig()
+    quotas: QuotaConfig = QuotaConfig()
+
+    @model_validator(mode="after")
+    def has_a_standard_plan(self) -> GatewayConfig:
+        if "standard" not in self.plans:
+            raise ValueError("plans: a plan named `standard` is needed (new clients get it unless told otherwise)")
+        return self
 
     @model_validator(mode="after")
     def shared_store_needs_a_pepper(self) -> GatewayConfig:

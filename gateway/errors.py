@@ -8,6 +8,7 @@ never ad hoc in a resolver.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -39,6 +40,9 @@ class ErrorCode(StrEnum):
     UPSTREAM_UNAVAILABLE = "UPSTREAM_UNAVAILABLE"
     UPSTREAM_TIMEOUT = "UPSTREAM_TIMEOUT"
     UPSTREAM_ERROR = "UPSTREAM_ERROR"
+    # The gateway's own state store (Redis) cannot be reached and the configuration says to
+    # refuse rather than guess (authentication always; quotas when on_redis_error is closed).
+    GATEWAY_UNAVAILABLE = "GATEWAY_UNAVAILABLE"
     # Anything else: a bug of ours. Masked; the details go to the log only.
     INTERNAL = "INTERNAL"
 
@@ -58,6 +62,22 @@ def bad_input(message: str, **extensions: Any) -> GatewayError:
 def from_upstream(exc: UpstreamError) -> GatewayError:
     """The client-facing form of a vendor failure: which system, what kind, no secrets."""
     return GatewayError(ErrorCode(exc.code), f"Source {exc.system_id!r} failed: {exc.detail}", system=exc.system_id)
+
+
+@dataclass
+class RequestError(Exception):
+    """The request never reached execution; `status` is the HTTP status for graphql-response+json."""
+
+    code: ErrorCode
+    message: str
+    status: int = 400
+    locations: tuple[dict[str, int], ...] = ()
+    errors: tuple[GraphQLError, ...] = ()
+
+    def formatted(self) -> list[dict[str, Any]]:
+        if self.errors:
+            return [{**error.formatted, "extensions": {"code": self.code.value}} for error in self.errors]
+        return [{"message": self.message, "extensions": {"code": self.code.value}}]
 
 
 INTERNAL_MESSAGE = "Internal server error."

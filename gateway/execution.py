@@ -27,26 +27,12 @@ from graphql import (
 from graphql.execution import execute
 from graphql.validation import NoSchemaIntrospectionCustomRule
 
-from gateway.errors import ErrorCode
+from gateway.config import LimitsConfig
+from gateway.cost import Analysis, ComplexityLimits, CostModel, actual_cost, analyze
+from gateway.errors import ErrorCode, RequestError
 
 DOCUMENT_CACHE_SIZE = 1024
-MAX_TOKENS = 5000  # a parser guard against huge documents; the quotas issue adds finer limits
-
-
-@dataclass(frozen=True)
-class RequestError(Exception):
-    """The request never reached execution; `status` is the HTTP status for graphql-response+json."""
-
-    code: ErrorCode
-    message: str
-    status: int = 400
-    locations: tuple[dict[str, int], ...] = ()
-    errors: tuple[GraphQLError, ...] = ()
-
-    def formatted(self) -> list[dict[str, Any]]:
-        if self.errors:
-            return [{**error.formatted, "extensions": {"code": self.code.value}} for error in self.errors]
-        return [{"message": self.message, "extensions": {"code": self.code.value}}]
+MAX_TOKENS = 5000  # a parser guard against huge documents, before any finer limit is looked at
 
 
 @dataclass(frozen=True)
@@ -59,6 +45,7 @@ class Executor:
     def __init__(self, schema: strawberry.Schema, *, introspection: bool = True) -> None:
         self.schema = schema
         self.graphql_schema = schema._schema
+        self.cost_model = CostModel.of(schema)
         self._executor_class = schema.execution_context_class
         rules = list(specified_rules)
         if not introspection:
@@ -83,6 +70,9 @@ class Executor:
         """Parse, pick the operation, validate; a `RequestError` for anything that cannot run."""
         document = self._parse(query)
         if isinstance(document, GraphQLError):
+            if "Parsing aborted" in document.message:  # graphql-core's token guard, not a syntax error
+                raise RequestError(ErrorCode.QUERY_TOO_COMPLEX,
+                                   f"The document has more than {MAX_TOKENS} tokens.", errors=(document,))
             raise RequestError(ErrorCode.GRAPHQL_PARSE_FAILED, document.message, errors=(document,))
         operation = get_operation_ast(document, operation_name)
         if operation is None:
@@ -104,6 +94,16 @@ class Executor:
         if errors:
             raise RequestError(ErrorCode.GRAPHQL_VALIDATION_FAILED, errors[0].message, errors=errors)
         return Prepared(document, operation)
+
+    def analyze(self, prepared: Prepared, variables: dict[str, Any] | None, limits: LimitsConfig) -> Analysis:
+        """Cost and complexity before execution; QUERY_TOO_COMPLEX when over a limit."""
+        bounds = ComplexityLimits(max_depth=limits.max_depth, max_aliases=limits.max_aliases,
+                                  max_root_fields=limits.max_root_fields)
+        return analyze(self.cost_model, self.graphql_schema, prepared.document, prepared.operation, variables, bounds)
+
+    def actual_cost(self, prepared: Prepared, variables: dict[str, Any] | None, data: dict[str, Any] | None) -> int:
+        """The same cost rule over what the answer actually holds (settles the up-front charge)."""
+        return actual_cost(self.cost_model, self.graphql_schema, prepared.document, prepared.operation, variables, data)
 
     async def execute(
         self, prepared: Prepared, context: Any, variables: dict[str, Any] | None, operation_name: str | None

@@ -1,11 +1,14 @@
 """GraphQL over HTTP (the GraphQL-over-HTTP spec): POST and GET in, JSON out.
 
 Follow a request forward from `GraphQLEndpoint.__call__`:
-  authenticate (a `Principal`: scopes and facilities, decided once per request)
-  → read the request (method, media types, body size, JSON) → `GraphQLParams`
+  authenticate (a `Principal`: scopes, facilities, plan; decided once per request)
+  → read the request (method, media types, body size, JSON; an array is a batch)
+  → per operation (`GraphQLEndpoint.operation`): `GraphQLParams`
   → the executor prepares the document (parse, operation, validation; cached)
+  → its cost and complexity (`gateway.cost`) → the meter admits it or refuses (429, 503)
   → a fresh `RequestContext` (per-request loaders) → execution
-  → errors coded and masked → serialized with orjson.
+  → the meter settles on the actual cost → errors coded and masked, RateLimit headers,
+    `extensions.cost` → serialized with orjson.
 
 Status codes: with `Accept: application/graphql-response+json` the spec's codes (4xx for a
 request that never executed); with plain `application/json` 200 for every well-formed
@@ -15,7 +18,7 @@ GraphQL request, as legacy clients expect. Every error has `extensions.code`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -23,10 +26,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from gateway.auth.authenticate import UNRESTRICTED, AuthError, Principal
-from gateway.errors import ErrorCode, format_error
-from gateway.execution import Executor, RequestError
+from gateway.auth.authenticate import UNRESTRICTED, AuthError, Principal, StoreUnavailable
+from gateway.errors import ErrorCode, RequestError, format_error
+from gateway.execution import Executor
 from gateway.graphiql import graphiql_page
+from gateway.metering import Meter, Refusal
 from gateway.runtime import Runtime
 from resolvers.context import RequestContext
 
@@ -98,7 +102,7 @@ def params_from(payload: Any) -> GraphQLParams:
     return GraphQLParams(query, variables, operation_name, extensions)
 
 
-def params_from_query_string(request: Request) -> GraphQLParams:
+def params_from_query_string(request: Request) -> dict[str, Any]:
     raw: dict[str, Any] = dict(request.query_params)
     for name in ("variables", "extensions"):
         if name in raw:
@@ -106,16 +110,27 @@ def params_from_query_string(request: Request) -> GraphQLParams:
                 raw[name] = orjson.loads(raw[name])
             except orjson.JSONDecodeError:
                 raise RequestError(ErrorCode.BAD_REQUEST, f"`{name}` is not valid JSON.") from None
-    return params_from(raw)
+    return raw
+
+
+@dataclass
+class Outcome:
+    """One operation's answer: its body, the HTTP status it calls for, and its headers."""
+
+    body: dict[str, Any]
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class GraphQLEndpoint:
-    def __init__(self, runtime: Runtime, executor: Executor) -> None:
+    def __init__(self, runtime: Runtime, executor: Executor, meter: Meter) -> None:
         self.runtime = runtime
         self.executor = executor
+        self.meter = meter
         server = runtime.config.server
         self.graphiql = server.graphiql
         self.max_body_bytes = server.max_body_bytes
+        self.max_batch = runtime.config.limits.max_batch
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -134,29 +149,64 @@ class GraphQLEndpoint:
         except AuthError as exc:
             body = {"errors": [{"message": exc.message, "extensions": {"code": ErrorCode.UNAUTHENTICATED.value}}]}
             return respond(body, 401, media, {"www-authenticate": exc.www_authenticate()})
+        except StoreUnavailable:
+            log.error("client store unreachable: refusing requests until it answers")
+            return unavailable("The gateway cannot reach its client store; try again shortly.", media)
         try:
-            params = await self.read_params(request)
-            prepared = self.executor.prepare(params.query, params.operation_name, allow_mutations=request.method == "POST")
+            payload = await self.read_payload(request)
         except HTTPProblem as exc:
             return problem(exc.status, exc.message, media, exc.headers)
         except RequestError as exc:
+            return respond({"errors": exc.formatted()}, exc.status, media)
+        if isinstance(payload, list):
+            return await self.batch(payload, principal, media)
+        outcome = await self.operation(payload, principal, request.method, media)
+        return respond(outcome.body, outcome.status, media, outcome.headers)
+
+    async def batch(self, payloads: list[Any], principal: Principal, media: str) -> Response:
+        """A JSON array of operations: each one checked, metered and answered on its own."""
+        if not payloads or len(payloads) > self.max_batch:
+            error = RequestError(ErrorCode.BAD_REQUEST, f"A batch holds 1 to {self.max_batch} operations.")
+            return respond({"errors": error.formatted()}, 400, media)
+        outcomes = [await self.operation(payload, principal, "POST", media) for payload in payloads]
+        headers = next((o.headers for o in reversed(outcomes) if o.headers), {})
+        return Response(orjson.dumps([o.body for o in outcomes]), status_code=200,
+                        media_type=f"{media}; charset=utf-8", headers=headers)
+
+    async def operation(self, payload: Any, principal: Principal, method: str, media: str) -> Outcome:
+        """One operation forward: params → prepare → analyze → meter → execute → settle."""
+        try:
+            params = params_from(payload)
+            prepared = self.executor.prepare(params.query, params.operation_name, allow_mutations=method == "POST")
+            analysis = self.executor.analyze(prepared, params.variables, self.runtime.config.limits)
+            charge = await self.meter.admit(principal, analysis)
+        except RequestError as exc:
             # A malformed request is a 4xx whatever the media type; a well-formed request whose
-            # document does not parse or validate is 200 under application/json, where legacy
-            # clients read the errors from the body.
+            # document does not parse, validate or fit the limits is 200 under application/json,
+            # where legacy clients read the errors from the body.
             status = exc.status if exc.code is ErrorCode.BAD_REQUEST or media == GRAPHQL_RESPONSE else 200
-            headers = {"allow": "POST"} if exc.status == 405 else None
-            return respond({"errors": exc.formatted()}, status, media, headers)
-        context = RequestContext.for_request(self.runtime, principal)
+            headers = {"allow": "POST"} if exc.status == 405 else await self.meter.peek_headers(principal)
+            return Outcome({"errors": exc.formatted()}, status, headers)
+        except Refusal as refusal:
+            status = refusal.status
+            if refusal.code is ErrorCode.COST_LIMIT_EXCEEDED and media != GRAPHQL_RESPONSE:
+                status = 200
+            headers = refusal.headers or await self.meter.peek_headers(principal)
+            return Outcome(refusal.body(), status, headers)
+        context = RequestContext.for_request(self.runtime, principal, charge)
         result = await self.executor.execute(prepared, context, params.variables, params.operation_name)
-        body: dict[str, Any] = {}
         if result.errors and result.data is None and all(error.path is None for error in result.errors):
-            # Variables that did not coerce: the operation never ran.
+            # Variables that did not coerce: the operation never ran (and costs nothing).
+            settled = await self.meter.settle(charge, 0)
             errors = [{**e.formatted, "extensions": {"code": ErrorCode.BAD_USER_INPUT.value}} for e in result.errors]
-            return respond({"errors": errors}, 400 if media == GRAPHQL_RESPONSE else 200, media)
-        body["data"] = result.data
+            return Outcome({"errors": errors}, 400 if media == GRAPHQL_RESPONSE else 200, settled.headers)
+        settled = await self.meter.settle(charge, self.executor.actual_cost(prepared, params.variables, result.data))
+        body: dict[str, Any] = {"data": result.data}
         if result.errors:
             body["errors"] = [format_error(error) for error in result.errors]
-        return respond(body, 200, media)
+        if settled.extensions:
+            body["extensions"] = {"cost": settled.extensions}
+        return Outcome(body, 200, settled.headers)
 
     async def authenticate(self, request: Request) -> Principal:
         if not self.runtime.config.auth.enabled:
@@ -164,7 +214,8 @@ class GraphQLEndpoint:
         headers = request.headers
         return await self.runtime.authenticator.authenticate(headers.get("authorization"), headers.get("x-api-key"))
 
-    async def read_params(self, request: Request) -> GraphQLParams:
+    async def read_payload(self, request: Request) -> Any:
+        """The request's GraphQL parameters: a JSON object (or array, for a batch) from the body or query string."""
         if request.method == "GET":
             return params_from_query_string(request)
         if request.method != "POST":
@@ -181,16 +232,18 @@ class GraphQLEndpoint:
             if len(body) > self.max_body_bytes:
                 raise HTTPProblem(413, f"The request body is larger than {self.max_body_bytes} bytes.")
         try:
-            payload = orjson.loads(body)
+            return orjson.loads(body)
         except orjson.JSONDecodeError:
             raise RequestError(ErrorCode.BAD_REQUEST, "The request body is not valid JSON.") from None
-        if isinstance(payload, list):
-            raise RequestError(ErrorCode.BAD_REQUEST, "Batched requests (a JSON array) are not accepted; send one operation per request.")
-        return params_from(payload)
 
 
 def respond(body: dict[str, Any], status: int, media: str, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type=f"{media}; charset=utf-8", headers=headers)
+
+
+def unavailable(message: str, media: str) -> Response:
+    body = {"errors": [{"message": message, "extensions": {"code": ErrorCode.GATEWAY_UNAVAILABLE.value}}]}
+    return respond(body, 503, media, {"retry-after": "5"})
 
 
 def problem(status: int, message: str, media: str, headers: dict[str, str] | None = None) -> Response:

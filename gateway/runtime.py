@@ -15,6 +15,7 @@ from gateway.auth.keys import Environment
 from gateway.auth.tokens import TokenService
 from gateway.config import GatewayConfig
 from gateway.directory import Directory
+from gateway.quotas import Plan, QuotaEnforcer
 from gateway.systems import Systems
 
 log = logging.getLogger("parkgate.runtime")
@@ -25,7 +26,9 @@ def build_store(config: GatewayConfig) -> ClientStore:
         from gateway.auth.redis_store import RedisClientStore
 
         assert config.store.redis_url is not None
-        return RedisClientStore.from_url(config.store.redis_url, prefix=config.store.prefix)
+        # Short socket timeouts: an unreachable Redis must turn into a quick 503, not a hung request.
+        return RedisClientStore.from_url(config.store.redis_url, prefix=config.store.prefix,
+                                         socket_timeout=1.0, socket_connect_timeout=1.0)
     return MemoryClientStore()
 
 
@@ -38,6 +41,8 @@ class Runtime:
     admin: AdminService
     tokens: TokenService
     authenticator: Authenticator
+    quotas: QuotaEnforcer
+    plans: dict[str, Plan]
 
     @property
     def environment(self) -> Environment:
@@ -62,11 +67,14 @@ class Runtime:
             systems=Systems.from_config(config),
             directory=Directory(config),
             store=store,
-            admin=AdminService(store, pepper, known_facilities=config.facilities),
+            admin=AdminService(store, pepper, known_facilities=config.facilities, plans=config.plans),
             tokens=tokens,
             authenticator=Authenticator(store, pepper, environment, tokens, cache_ttl_s=cache_ttl),
+            quotas=QuotaEnforcer.from_config(config),
+            plans=Plan.all_from_config(config),
         )
 
     async def aclose(self) -> None:
         await self.systems.aclose()
         await self.store.aclose()
+        await self.quotas.aclose()

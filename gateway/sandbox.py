@@ -48,6 +48,8 @@ MAX_DELAY_MS = 120_000
 S = Scope
 #: one demo client per role: name -> (scopes, facilities or None for all)
 DEMO_CLIENTS: dict[str, tuple[tuple[Scope, ...], tuple[str, ...] | None]] = {
+    # on the deliberately small `throttled` plan (30 requests a minute): watch a 429 happen
+    "throttled-demo": ((S.FACILITIES_READ, S.OCCUPANCY_READ, S.RATES_READ), None),
     "driver-app": ((S.FACILITIES_READ, S.OCCUPANCY_READ, S.RATES_READ, S.RESERVATIONS_READ, S.RESERVATIONS_WRITE,
                     S.PAYMENTS_WRITE), None),
     "dashboard": ((S.FACILITIES_READ, S.OCCUPANCY_READ), None),
@@ -141,6 +143,7 @@ async def seed_demo_clients(runtime: Runtime, sandbox: Sandbox, keys_file: Path 
         issued = await runtime.admin.create_client(
             "sandbox", name=name, environment=Environment.TEST, scopes=[s.value for s in scopes],
             facilities=facilities, notes="sandbox demo client",
+            plan="throttled" if name == "throttled-demo" else "standard",
         )
         sandbox.clients[name] = {
             "id": issued.client.id,

@@ -20,6 +20,7 @@ from gateway.auth.scopes import SCOPE_DESCRIPTIONS, Scope
 from gateway.errors import ErrorCode, GatewayError, bad_input
 from resolvers.common import MAX_PAGE_SIZE
 from resolvers.context import Info
+from resolvers.costs import list_size
 from resolvers.permissions import needs
 
 
@@ -125,7 +126,7 @@ def coded(error: AdminError) -> GatewayError:
 
 @strawberry.type
 class AdminQueries:
-    @strawberry.field(description="Every client, oldest first.", directives=needs(Scope.ADMIN))
+    @strawberry.field(description="Every client, oldest first.", directives=needs(Scope.ADMIN) + list_size(assumed_size=50))
     async def clients(self, info: Info) -> list[ClientNode] | None:
         return [ClientNode.of(c) for c in await info.context.runtime.store.clients()]
 
@@ -134,7 +135,8 @@ class AdminQueries:
         client = await info.context.runtime.store.client(str(id))
         return ClientNode.of(client) if client else None
 
-    @strawberry.field(description="The audit log, newest first.", directives=needs(Scope.ADMIN))
+    @strawberry.field(description="The audit log, newest first.",
+                      directives=needs(Scope.ADMIN) + list_size(slicing_arguments=["first"]))
     async def audit_log(
         self,
         info: Info,
@@ -148,7 +150,7 @@ class AdminQueries:
             entries = [e for e in entries if e.client_id == str(client_id)]
         return [AuditLogEntry.of(e) for e in entries[:first]]
 
-    @strawberry.field(description="The scope catalog.")
+    @strawberry.field(description="The scope catalog.", directives=list_size(assumed_size=len(Scope)))
     def scopes(self) -> list[ScopeInfo]:
         return [ScopeInfo(name=s.value, description=SCOPE_DESCRIPTIONS[s]) for s in Scope]
 

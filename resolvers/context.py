@@ -14,6 +14,7 @@ from gateway.auth.authenticate import Principal
 from gateway.config import GatewayConfig
 from gateway.directory import Directory, FacilityEntry
 from gateway.loaders import Loaders
+from gateway.metering import Charge
 from gateway.runtime import Runtime
 
 
@@ -22,6 +23,8 @@ class RequestContext:
     runtime: Runtime
     loaders: Loaders
     principal: Principal
+    #: what this operation was charged up front (the `rateLimit` field reads it); None when not metered
+    charge: Charge | None = None
     #: one clock reading per request, so every age in an answer is measured from the same instant
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     _memo: dict[Any, asyncio.Future[Any]] = field(default_factory=dict)
@@ -42,8 +45,8 @@ class RequestContext:
         return [entry for entry in self.directory.entries if entry.id in principal.facilities]
 
     @classmethod
-    def for_request(cls, runtime: Runtime, principal: Principal) -> RequestContext:
-        return cls(runtime=runtime, loaders=Loaders(runtime.systems), principal=principal)
+    def for_request(cls, runtime: Runtime, principal: Principal, charge: Charge | None = None) -> RequestContext:
+        return cls(runtime=runtime, loaders=Loaders(runtime.systems), principal=principal, charge=charge)
 
     def once(self, key: Any, compute: Callable[[], Awaitable[Any]]) -> asyncio.Future[Any]:
         """Compute a derived value at most once per request (e.g. a facility's merged occupancy)."""

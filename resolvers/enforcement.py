@@ -15,6 +15,7 @@ from gateway.errors import ErrorCode, GatewayError, bad_input, from_upstream
 from resolvers.common import MAX_PAGE_SIZE, Money
 from resolvers.context import Info, RequestContext
 from resolvers.local_time import every_local_today, local_day
+from resolvers.costs import list_size
 from resolvers.pii import personal
 
 
@@ -53,7 +54,8 @@ class EnforcementSummary:
     async def citations_today(self, info: Info) -> int:
         return sum(1 for c in await self._today(info.context) if c.status != "VOID")
 
-    @strawberry.field(description="The latest citations issued in the zone today (local day), newest first.")
+    @strawberry.field(description="The latest citations issued in the zone today (local day), newest first.",
+                      directives=list_size(slicing_arguments=["first"]))
     async def citations_issued_today(
         self, info: Info, first: Annotated[int, strawberry.argument(description="How many, 1 to 100.")] = 10
     ) -> list[CitationNode]:

@@ -31,6 +31,7 @@ from resolvers.common import (
 from resolvers.context import Info, RequestContext
 from gateway.auth.scopes import Scope
 from resolvers.occupancy import Occupancy, load_part, merge
+from resolvers.costs import cost, list_size
 from resolvers.permissions import needs
 from resolvers.enforcement import EnforcementSummary, load_enforcement
 from resolvers.hospitality import HotelSummary, load_hotel
@@ -123,7 +124,8 @@ class Facility:
         record = await parcs_record(info.context, self.entry)
         return record.capacity if record else None
 
-    @strawberry.field(description="Levels and zones: from configuration where mapped, else as the PARCS lists them.")
+    @strawberry.field(description="Levels and zones: from configuration where mapped, else as the PARCS lists them.",
+                      directives=list_size(assumed_size=10))
     async def levels(self, info: Info) -> list[Level]:
         if self.entry.levels:
             return [
@@ -149,7 +151,7 @@ class Facility:
         return await load_rates(info.context, self.entry.ref(SystemKind.PARCS))
 
     @strawberry.field(description="A price for parking here from `start` to `end` (UTC instants), from the PARCS.",
-                      directives=needs(Scope.RATES_READ))
+                      directives=needs(Scope.RATES_READ) + cost(5))
     async def quote(
         self,
         info: Info,
@@ -168,7 +170,8 @@ class Facility:
     async def hotel(self, info: Info) -> HotelSummary | None:
         return await load_hotel(info.context, self.entry)
 
-    @strawberry.field(description="Every system that feeds this facility, with its id there and how it is doing.")
+    @strawberry.field(description="Every system that feeds this facility, with its id there and how it is doing.",
+                      directives=list_size(assumed_size=len(SystemKind)))
     def sources(self, info: Info) -> list[Source]:
         systems = info.context.runtime.systems
         return [source_of(systems, ref.system_id, ref.vendor_id) for ref in self.entry.refs.values()]
@@ -286,7 +289,7 @@ async def list_facilities(ctx: RequestContext, first: int, after: str | None, wh
 @strawberry.type
 class FacilityQueries:
     @strawberry.field(description="Facilities the client may see, a page at a time, optionally filtered.",
-                      directives=needs(Scope.FACILITIES_READ))
+                      directives=needs(Scope.FACILITIES_READ) + list_size(slicing_arguments=["first"], sized_fields=["edges"]))
     async def facilities(
         self,
         info: Info,
@@ -306,7 +309,7 @@ class FacilityQueries:
         return Facility.of(entry)
 
     @strawberry.field(description="The vendor systems behind the facilities the client may see, and how each is doing.",
-                      directives=needs(Scope.FACILITIES_READ))
+                      directives=needs(Scope.FACILITIES_READ) + list_size(assumed_size=10))
     def sources(self, info: Info) -> list[Source] | None:
         ctx = info.context
         systems = ctx.runtime.systems

@@ -12,6 +12,7 @@ from gateway.directory import SystemRef
 from gateway.errors import ErrorCode, GatewayError, bad_input, from_upstream
 from resolvers.common import Money, RateKind
 from resolvers.context import RequestContext
+from resolvers.costs import list_size
 
 MAX_QUOTE_WINDOW = timedelta(days=30)
 QUOTE_PAST_TOLERANCE = timedelta(minutes=15)
@@ -31,7 +32,8 @@ class RateLine:
 class RateTable:
     currency: str = strawberry.field(description="ISO 4217 currency of every amount in the table.")
     valid_from: datetime | None = strawberry.field(description="Since when the tariff applies, where the PARCS says.")
-    lines: list[RateLine] = strawberry.field(description="The tariff's lines, in the PARCS's order.")
+    lines: list[RateLine] = strawberry.field(description="The tariff's lines, in the PARCS's order.",
+                                             directives=list_size(assumed_size=10))
 
     @classmethod
     def of(cls, table: models.RateTable) -> RateTable:

@@ -22,14 +22,14 @@ GUARDED = {"occupancy": "occupancy:read", "rates": "rates:read", "enforcement": 
 
 MATRIX = """
 {
-  facilities(first: 100) {
+  facilities(first: 6) {
     totalCount
     edges { node {
       id name
       occupancy { free }
       levels { id occupancy { occupied } }
       rates { currency }
-      enforcement { zoneId citationsIssuedToday(first: 100) { plate } }
+      enforcement { zoneId citationsIssuedToday(first: 5) { plate } }
       hotel { name }
       sources { id }
     } }

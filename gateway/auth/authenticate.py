@@ -13,7 +13,8 @@ second, while a busy client costs one store read per half second, not one per re
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -22,6 +23,10 @@ from gateway.auth.keys import Environment, key_matches, parse_key
 from gateway.auth.scopes import ALL_SCOPES, Scope
 
 MAX_CREDENTIAL_LENGTH = 4096
+
+
+class StoreUnavailable(Exception):
+    """The client store cannot be reached: nobody can be authenticated (never guessed)."""
 
 
 class AuthError(Exception):
@@ -50,6 +55,8 @@ class Principal:
     #: the facilities visible to the client; None means every facility
     facilities: frozenset[str] | None
     via: str  # "key", "token" or "none" (authentication turned off)
+    plan: str = "standard"
+    quota_overrides: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def pii(self) -> bool:
@@ -64,7 +71,7 @@ class Principal:
 
     @classmethod
     def of(cls, client: Client, scopes: frozenset[str], via: str) -> Principal:
-        return cls(client.id, client.name, scopes, client.facilities, via)
+        return cls(client.id, client.name, scopes, client.facilities, via, client.plan, client.quota_overrides)
 
 
 #: the principal of every request when authentication is turned off (a private deployment)
@@ -162,15 +169,17 @@ class Authenticator:
         return Principal.of(client, granted, "token")
 
     async def _key(self, key_id: str) -> KeyRecord | None:
-        cached = self._cache.get(f"k:{key_id}")
-        if cached is None:
-            cached = await self.store.key(key_id) or False
-            self._cache.put(f"k:{key_id}", cached)
-        return cached or None  # type: ignore[return-value]
+        return await self._cached(f"k:{key_id}", self.store.key, key_id)  # type: ignore[return-value]
 
     async def _client(self, client_id: str) -> Client | None:
-        cached = self._cache.get(f"c:{client_id}")
+        return await self._cached(f"c:{client_id}", self.store.client, client_id)  # type: ignore[return-value]
+
+    async def _cached(self, cache_key: str, load: Callable[[str], Awaitable[object | None]], arg: str) -> object | None:
+        cached = self._cache.get(cache_key)
         if cached is None:
-            cached = await self.store.client(client_id) or False
-            self._cache.put(f"c:{client_id}", cached)
-        return cached or None  # type: ignore[return-value]
+            try:
+                cached = await load(arg) or False
+            except Exception as exc:  # noqa: BLE001 - whatever the store's driver raises, the answer is 503
+                raise StoreUnavailable(str(exc)) from exc
+            self._cache.put(cache_key, cached)
+        return cached or None

@@ -1,0 +1,135 @@
+"""Metering at the edge: what an operation costs, whether the client may spend it, what it spent.
+
+Follow an operation forward:
+    charge = await meter.admit(principal, analysis)   # ceiling, then quota: 1 request + estimate
+    ... execute ...
+    done = await meter.settle(charge, actual_cost)      # refund estimate − actual (Shopify-style)
+    done.headers, done.extensions                       # RateLimit-Policy / RateLimit, extensions.cost
+
+What clients see agrees: the `RateLimit` header and `extensions.cost.throttleStatus` show the
+windows after settlement; the `rateLimit` field (resolved during execution) shows them after the
+up-front charge, so header remaining = field remaining + (requested − actual) cost.
+A client without quotas (authentication turned off) is not metered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.auth.authenticate import Principal
+from gateway.cost import Analysis
+from gateway.errors import ErrorCode
+from gateway.quotas import Decision, Plan, QuotaEnforcer, QuotaUnavailable, Windows, WindowState, effective_plan, rate_limit_headers
+
+
+@dataclass(frozen=True)
+class Refusal(Exception):
+    """The operation is not run: over the per-query ceiling, out of quota, or quotas unavailable."""
+
+    code: ErrorCode
+    message: str
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+    def body(self) -> dict[str, Any]:
+        return {"errors": [{"message": self.message, "extensions": {"code": self.code.value, **self.extensions}}]}
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What was charged up front for one operation (None fields: not metered)."""
+
+    principal: Principal
+    plan: Plan | None
+    requested: int
+    decision: Decision | None
+
+    @property
+    def windows(self) -> Windows | None:
+        return None if self.decision is None else Windows(self.decision.requests, self.decision.cost)
+
+
+@dataclass(frozen=True)
+class Settled:
+    headers: dict[str, str]
+    extensions: dict[str, Any]
+
+
+def cost_extension(plan: Plan, requested: int, actual: int | None, cost: WindowState) -> dict[str, Any]:
+    return {
+        "requestedQueryCost": requested,
+        "actualQueryCost": actual,
+        "maxQueryCost": plan.max_query_cost,
+        "throttleStatus": {
+            "maximumAvailable": plan.cost,
+            "currentlyAvailable": cost.remaining,
+            "resetAfterSeconds": cost.reset_after_s,
+            "windowSeconds": plan.window_s,
+        },
+    }
+
+
+class Meter:
+    def __init__(self, quotas: QuotaEnforcer, plans: dict[str, Plan]) -> None:
+        self.quotas = quotas
+        self.plans = plans
+
+    def plan_of(self, principal: Principal) -> Plan | None:
+        if principal.via == "none":
+            return None
+        base = self.plans.get(principal.plan) or self.plans["standard"]
+        return effective_plan(base, principal.quota_overrides)
+
+    async def admit(self, principal: Principal, analysis: Analysis) -> Charge:
+        plan = self.plan_of(principal)
+        if plan is None:
+            return Charge(principal, None, analysis.cost, None)
+        if analysis.cost > plan.max_query_cost:
+            raise Refusal(
+                ErrorCode.COST_LIMIT_EXCEEDED,
+                f"The query's estimated cost {analysis.cost} is over this client's ceiling of {plan.max_query_cost}: "
+                "ask for fewer items (`first`) or fewer fields.",
+                status=400,
+                extensions={"cost": analysis.cost, "maxQueryCost": plan.max_query_cost},
+            )
+        try:
+            decision = await self.quotas.admit(principal.client_id, plan, analysis.cost)
+        except QuotaUnavailable:
+            raise Refusal(ErrorCode.GATEWAY_UNAVAILABLE, "Quotas cannot be checked right now; try again shortly.",
+                          status=503, headers={"Retry-After": "5"}) from None
+        if not decision.admitted:
+            what = "requests" if decision.refused_by == "requests" else "query cost points"
+            limit = plan.requests if decision.refused_by == "requests" else plan.cost
+            raise Refusal(
+                ErrorCode.RATE_LIMITED,
+                f"Rate limited: this client's plan allows {limit} {what} per {plan.window_s} s. "
+                f"Retry after {decision.retry_after_s} s.",
+                status=429,
+                headers=rate_limit_headers(decision, plan),
+                extensions={"refusedBy": decision.refused_by, "retryAfterSeconds": decision.retry_after_s,
+                            "cost": cost_extension(plan, analysis.cost, None, decision.cost)},
+            )
+        return Charge(principal, plan, analysis.cost, decision)
+
+    async def settle(self, charge: Charge, actual: int) -> Settled:
+        if charge.plan is None or charge.decision is None:
+            return Settled({}, {})
+        try:
+            cost = await self.quotas.settle(charge.principal.client_id, charge.plan, charge.requested, actual,
+                                            decision=charge.decision)
+        except QuotaUnavailable:
+            cost = charge.decision.cost  # the refund is lost with the outage; report what we know
+        windows = Windows(charge.decision.requests, cost)
+        return Settled(rate_limit_headers(windows, charge.plan), cost_extension(charge.plan, charge.requested, actual, cost))
+
+    async def peek_headers(self, principal: Principal) -> dict[str, str]:
+        """RateLimit headers for an answer that charged nothing (a refused document)."""
+        plan = self.plan_of(principal)
+        if plan is None:
+            return {}
+        try:
+            return rate_limit_headers(await self.quotas.state(principal.client_id, plan), plan)
+        except QuotaUnavailable:
+            return {}

@@ -1,0 +1,562 @@
+"""Per-client quotas: a request rate and a cost budget per window, one quota across all replicas.
+
+A client's plan (gateway config `plans`) gives its limits; `Client.quota_overrides` replaces
+single fields of it (`effective_plan`). Every request is admitted or refused by one
+`QuotaEnforcer` per gateway process:
+
+    decision = await quotas.admit(client.id, plan, estimated_cost)   # charge 1 request + the estimate
+    ... execute ...
+    await quotas.settle(client.id, plan, estimated_cost, actual_cost, decision=decision)  # refund the rest
+
+Strategy: the fixed window of the `limits` library (its storage's `incr`, which on Redis is its
+`incr_expire` Lua script: INCRBY, and EXPIRE when the key is created). A charge is admitted when
+the counter after the increment is within the limit, so the increment itself is the atomic
+check: with any number of replicas sharing Redis, the requests admitted in one window are at
+most the quota, and exactly the quota when more are tried. A refused charge is taken back at
+once (the counter never stays above the limit), and a refused request charges nothing in either
+dimension (it counts in `Usage.refusals`). Tolerances, stated:
+
+- window boundaries: a window starts at the first charge after the previous one expired (not on
+  the clock), so up to 2 × quota can pass within less than one window length around a boundary
+  (the classic fixed-window burst);
+- while another request's over-limit charge is in flight (one Redis round trip), a request that
+  would have fitted may be refused: under contention the cost budget can be under-used by at
+  most one estimate, never over-used;
+- a refund never takes a counter below zero, never creates a key, and never lands in a later
+  window than the one charged (with `decision=`), so `remaining` never exceeds the limit;
+- when every charge in a window has been refunded (counter back to 0), the next charge starts a
+  new window (that is how the library's script sets expiries).
+
+Keys (Redis, `prefix` default "parkgate:quota"): `{prefix}:{client_id}:requests`,
+`{prefix}:{client_id}:cost`, `{prefix}:{client_id}:refusals`, plain integers with a TTL. They do
+not depend on the plan, so changing a client's plan or overrides keeps what it has used.
+
+Redis unreachable: `on_redis_error="open"` hands over to a per-process in-memory limiter (one
+warning per outage; N replicas then admit up to N × quota), `"closed"` raises
+`QuotaUnavailable` (answer 503). Either way Redis is probed again every `probe_interval_s` in
+the background and used as soon as it answers; socket timeouts are short (0.5 s) and a
+failed Redis is not tried again per request until a probe succeeds. `status` says which state
+the enforcer is in, for /readyz.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.errors import StorageError
+
+if TYPE_CHECKING:
+    from gateway.config import GatewayConfig, PlanConfig
+
+log = logging.getLogger("parkgate.quotas")
+
+Dimension = Literal["requests", "cost"]
+Status = Literal["redis", "local-fallback", "unavailable", "memory"]
+Backend = Literal["redis", "local", "memory"]
+
+DEFAULT_PREFIX = "parkgate:quota"
+MAX_WINDOW_S = 86_400
+
+__all__ = [
+    "OVERRIDABLE",
+    "Decision",
+    "Plan",
+    "QuotaEnforcer",
+    "QuotaUnavailable",
+    "Usage",
+    "WindowState",
+    "Windows",
+    "check_overrides",
+    "effective_plan",
+    "rate_limit_headers",
+]
+
+
+# --- plans ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    name: str
+    requests: int  # requests per window
+    cost: int  # cost points per window
+    window_s: int = 60
+    max_query_cost: int  # ceiling for one query's estimated cost (COST_LIMIT_EXCEEDED above it)
+    max_subscriptions: int = 20
+
+    def __post_init__(self) -> None:
+        for name in OVERRIDABLE:
+            problem = _override_problem(name, getattr(self, name))
+            if problem:
+                raise ValueError(f"plan {self.name!r}: {problem}")
+
+    @classmethod
+    def from_config(cls, name: str, config: PlanConfig) -> Plan:
+        return cls(name=name, **{f: getattr(config, f) for f in OVERRIDABLE})
+
+    @classmethod
+    def all_from_config(cls, config: GatewayConfig) -> dict[str, Plan]:
+        return {name: cls.from_config(name, plan) for name, plan in config.plans.items()}
+
+
+#: the fields a client's `quota_overrides` may replace
+OVERRIDABLE: tuple[str, ...] = ("requests", "cost", "window_s", "max_query_cost", "max_subscriptions")
+
+
+def _override_problem(name: str, value: Any) -> str | None:
+    if name not in OVERRIDABLE:
+        return f"{name!r} is not a quota setting (known: {', '.join(OVERRIDABLE)})"
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"{name} must be an integer"
+    if value < 0:
+        return f"{name} must not be negative"
+    if name == "window_s" and not 1 <= value <= MAX_WINDOW_S:
+        return f"window_s must be between 1 and {MAX_WINDOW_S}"
+    return None
+
+
+def check_overrides(overrides: Mapping[str, Any]) -> dict[str, int]:
+    """For the admin API: the overrides as given, or ValueError naming every problem."""
+    problems = [p for name, value in overrides.items() if (p := _override_problem(name, value))]
+    if problems:
+        raise ValueError("; ".join(problems))
+    return dict(overrides)
+
+
+def effective_plan(plan: Plan, overrides: Mapping[str, int]) -> Plan:
+    """The plan with a client's overrides applied, field by field.
+
+    Unknown names and invalid values are ignored (logged at debug), never raised: a stale
+    override stored long ago must not break the client's requests. Reject them when they are
+    written, with `check_overrides`.
+    """
+    if not overrides:
+        return plan
+    valid = {}
+    for name, value in overrides.items():
+        if (problem := _override_problem(name, value)) is None:
+            valid[name] = value
+        else:
+            log.debug("plan %s: override ignored: %s", plan.name, problem)
+    return replace(plan, **valid) if valid else plan
+
+
+# --- what callers get back ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WindowState:
+    """One dimension's window: enough for an IETF `RateLimit` item."""
+
+    limit: int
+    remaining: int
+    reset_after_s: int  # whole seconds until the window resets, 1..window_s
+
+
+@dataclass(frozen=True)
+class Windows:
+    requests: WindowState
+    cost: WindowState
+
+
+@dataclass(frozen=True)
+class Decision:
+    admitted: bool
+    refused_by: Dimension | None  # which limit refused; None when admitted
+    retry_after_s: int  # >= 1 when refused, 0 when admitted
+    requests: WindowState  # both windows after the charge (after the take-back when refused)
+    cost: WindowState
+    backend: Backend  # where the charge was made: settle refunds there
+    #: when the charged cost window expires (epoch s): a refund never lands in a later window
+    cost_window_expires_at: float = field(default=0.0, repr=False)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """A client's current window: admitted requests, cost charged (net of refunds), refusals."""
+
+    requests: int
+    cost: int
+    refusals: int
+    window_started_at: datetime | None  # None when the client has no current window
+    window_s: int
+
+
+class QuotaUnavailable(Exception):
+    """Redis cannot be reached and `on_redis_error` is "closed": refuse the request with 503."""
+
+
+def rate_limit_headers(windows: Windows | Decision, plan: Plan) -> dict[str, str]:
+    """IETF `RateLimit-Policy` / `RateLimit` (draft-ietf-httpapi-ratelimit-headers), plus
+    `Retry-After` for a refusal."""
+    w = plan.window_s
+    headers = {
+        "RateLimit-Policy": f'"requests";q={plan.requests};w={w}, "cost";q={plan.cost};w={w}',
+        "RateLimit": (f'"requests";r={windows.requests.remaining};t={windows.requests.reset_after_s}, '
+                      f'"cost";r={windows.cost.remaining};t={windows.cost.reset_after_s}'),
+    }
+    if isinstance(windows, Decision) and not windows.admitted:
+        headers["Retry-After"] = str(windows.retry_after_s)
+    return headers
+
+
+def _window(limit: int, count: int, ttl_s: float, window_s: int) -> WindowState:
+    reset = min(max(math.ceil(ttl_s), 1), window_s) if ttl_s > 0 else window_s
+    return WindowState(limit=limit, remaining=max(0, min(limit, limit - count)), reset_after_s=reset)
+
+
+# --- counters: the `limits` storages, memory and Redis ------------------------------------
+
+#: (count after the operation, seconds until the key expires; 0 when there is no key)
+Counted = tuple[int, float]
+
+
+class _Counters(ABC):
+    """Fixed-window counters. `run` does charges, refunds and reads in one go (one Redis
+    round trip) and returns their results in the same order."""
+
+    @abstractmethod
+    async def run(
+        self,
+        charges: Sequence[tuple[str, int, int]] = (),  # (key, amount, window_s)
+        refunds: Sequence[tuple[str, int, float]] = (),  # (key, amount, only into a window expiring by: epoch s; 0 = any)
+        reads: Sequence[str] = (),
+    ) -> tuple[list[Counted], list[Counted], list[Counted]]: ...
+
+    async def ping(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+
+class _MemoryCounters(_Counters):
+    """limits' MemoryStorage. Nothing here suspends between a read and its write, so each
+    step is atomic for the event loop."""
+
+    def __init__(self) -> None:
+        self.storage = MemoryStorage()
+
+    async def _counted(self, key: str, count: int) -> Counted:
+        return count, max(0.0, await self.storage.get_expiry(key) - time.time())
+
+    async def run(self, charges=(), refunds=(), reads=()):  # type: ignore[no-untyped-def]
+        s = self.storage
+        charged = [await self._counted(k, await s.incr(k, w, amount=n)) for k, n, w in charges]
+        refunded = []
+        for key, amount, not_after in refunds:
+            count = await s.get(key)
+            if count > 0 and amount > 0 and (not not_after or await s.get_expiry(key) <= not_after):
+                count = await s.decr(key, min(amount, count))  # limits clamps at 0 and keeps the expiry
+            refunded.append(await self._counted(key, count))
+        read = [await self._counted(k, await s.get(k)) for k in reads]
+        return charged, refunded, read
+
+
+#: Take back up to ARGV[1] from a counter, never below zero, never creating the key, and only
+#: when the key expires by ARGV[2] (epoch ms; 0 = any). DECRBY keeps the key's TTL.
+REFUND_LUA = """
+local v = tonumber(redis.call('get', KEYS[1]))
+local pttl = redis.call('pttl', KEYS[1])
+if not v then return {0, pttl} end
+local not_after = tonumber(ARGV[2])
+if not_after > 0 and pttl > 0 then
+  local t = redis.call('time')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + pttl > not_after then
+    return {v, pttl}
+  end
+end
+local n = math.min(tonumber(ARGV[1]), v)
+if n > 0 then v = redis.call('decrby', KEYS[1], n) end
+return {v, pttl}
+"""
+
+
+class _RedisCounters(_Counters):
+    """limits' RedisStorage (redis-py asyncio), its connection and its `incr_expire` script,
+    pipelined so that an admission is one round trip."""
+
+    def __init__(self, uri: str, prefix: str, timeout_s: float) -> None:
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        if not uri.startswith("async+"):
+            uri = f"async+{uri}"
+        self.storage = RedisStorage(
+            uri, implementation="redispy", key_prefix=prefix,
+            socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),  # redis-py retries 10 times by default: an outage must fail fast
+        )
+        self.bridge = self.storage.bridge
+        self.client = self.bridge.get_connection()
+        self.incr = self.bridge.lua_incr_expire  # the script FixedWindowRateLimiter.hit runs
+        self.refund = self.client.register_script(REFUND_LUA)
+
+    async def run(self, charges=(), refunds=(), reads=()):  # type: ignore[no-untyped-def]
+        key = self.bridge.prefixed_key
+        ops: list[tuple[tuple[Any, ...], ...]] = []
+        for k, n, w in charges:
+            ops.append((("evalsha", self.incr.sha, 1, key(k), w, n), ("pttl", key(k))))
+        for k, n, not_after in refunds:
+            ops.append((("evalsha", self.refund.sha, 1, key(k), n, int(not_after * 1000)),))
+        for k in reads:
+            ops.append((("get", key(k)), ("pttl", key(k))))
+        results = await self._execute(ops)
+        counted = []
+        for result in results:
+            if len(result) == 1:  # the refund script answers [count, pttl]
+                result = result[0]
+            count, pttl = int(result[0] or 0), int(result[1])
+            counted.append((count, pttl / 1000 if pttl > 0 else 0.0))
+        c, r = len(charges), len(refunds)
+        return counted[:c], counted[c:c + r], counted[c + r:]
+
+    async def _execute(self, ops: list[tuple[tuple[Any, ...], ...]]) -> list[list[Any]]:
+        results: list[list[Any] | None] = [None] * len(ops)
+        todo = list(range(len(ops)))
+        for attempt in range(2):
+            async with self.client.pipeline(transaction=False) as pipe:
+                for i in todo:
+                    for command in ops[i]:
+                        pipe.execute_command(*command)
+                flat = await pipe.execute(raise_on_error=False)
+            it = iter(flat)
+            missing = []
+            for i in todo:
+                results[i] = [next(it) for _ in ops[i]]
+                if any(_no_script(x) for x in results[i]):
+                    missing.append(i)
+            if not missing:
+                break
+            # A Redis that restarted or was flushed has forgotten the scripts: load them and run
+            # again only what did not run (a NOSCRIPT command changed nothing).
+            await self.client.script_load(self.incr.script)
+            await self.client.script_load(self.refund.script)
+            todo = missing
+        for result in results:
+            for item in result or ():
+                if isinstance(item, Exception):
+                    raise item
+        return results  # type: ignore[return-value]
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _no_script(item: Any) -> bool:
+    from redis.exceptions import NoScriptError
+
+    return isinstance(item, NoScriptError)
+
+
+def _redis_errors() -> tuple[type[BaseException], ...]:
+    from redis.exceptions import RedisError
+
+    return (RedisError, StorageError, OSError, TimeoutError)
+
+
+# --- the enforcer -----------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+class QuotaEnforcer:
+    """One per gateway process. Memory when `redis_url` is None (sandbox, single process)."""
+
+    def __init__(
+        self,
+        redis_url: str | None = None,
+        *,
+        on_redis_error: Literal["open", "closed"] = "open",
+        prefix: str = DEFAULT_PREFIX,
+        probe_interval_s: float = 5.0,
+        redis_timeout_s: float = 0.5,
+    ) -> None:
+        if on_redis_error not in ("open", "closed"):
+            raise ValueError("on_redis_error must be 'open' or 'closed'")
+        self.on_redis_error = on_redis_error
+        self.probe_interval_s = probe_interval_s
+        #: a cap on one whole operation, beyond the socket timeouts (NOSCRIPT reload included)
+        self.op_timeout_s = 3 * redis_timeout_s
+        self._redis = _RedisCounters(redis_url, prefix, redis_timeout_s) if redis_url else None
+        self._memory = _MemoryCounters()  # the backend without Redis, the fallback with it
+        self._down_since: float | None = None
+        self._next_probe = 0.0
+        self._probe_task: asyncio.Task[None] | None = None
+        self._during_outage = 0
+
+    @classmethod
+    def from_config(cls, config: GatewayConfig) -> QuotaEnforcer:
+        """Redis when the gateway's store is Redis (same server, `{store.prefix}quota` keys)."""
+        if config.store.backend == "redis":
+            return cls(config.store.redis_url, on_redis_error=config.quotas.on_redis_error,
+                       prefix=f"{config.store.prefix}quota")
+        return cls()
+
+    # -- state, for /readyz --------------------------------------------------------------
+
+    @property
+    def status(self) -> Status:
+        if self._redis is None:
+            return "memory"
+        if self._down_since is None:
+            return "redis"
+        return "local-fallback" if self.on_redis_error == "open" else "unavailable"
+
+    async def ping(self) -> Status:
+        """Check Redis now (for /readyz) and return the status."""
+        if self._redis is not None:
+            if self._down_since is None:
+                try:
+                    async with asyncio.timeout(self.op_timeout_s):
+                        await self._redis.ping()
+                except _redis_errors() as exc:
+                    self._went_down(exc)
+            else:
+                self._next_probe = 0.0
+                self._probe_soon()
+                if self._probe_task is not None:
+                    await asyncio.shield(self._probe_task)
+        return self.status
+
+    async def aclose(self) -> None:
+        if self._probe_task is not None:
+            self._probe_task.cancel()
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    # -- the quota operations --------------------------------------------------------------
+
+    async def admit(self, client_id: str, plan: Plan, estimated_cost: int) -> Decision:
+        """Charge one request and `estimated_cost` points, or refuse and charge nothing."""
+        if estimated_cost < 0:
+            raise ValueError("estimated_cost must not be negative")
+        return await self._call(lambda counters, backend: self._admit(counters, backend, client_id, plan, estimated_cost))
+
+    async def settle(self, client_id: str, plan: Plan, estimated_cost: int, actual_cost: int, *,
+                     decision: Decision | None = None) -> WindowState:
+        """Refund `estimated_cost - actual_cost` when positive; the cost window after it.
+
+        Pass the admit's `decision`: the refund then goes where the charge was made (Redis or
+        the local fallback) and never into a later window. A cost above the estimate is not
+        charged after the fact (the estimate is the cost model's upper bound).
+        """
+        refund = estimated_cost - actual_cost
+        if decision is not None and not decision.admitted:
+            refund = 0  # nothing was charged
+        ck = _key(client_id, "cost")
+        not_after = decision.cost_window_expires_at + plan.window_s / 2 if decision is not None else 0.0
+
+        async def op(counters: _Counters, backend: Backend) -> WindowState:
+            if refund > 0 and (decision is None or decision.backend == backend):
+                _, [(count, ttl)], _ = await counters.run(refunds=[(ck, refund, not_after)])
+            else:
+                _, _, [(count, ttl)] = await counters.run(reads=[ck])
+            return _window(plan.cost, count, ttl, plan.window_s)
+
+        if decision is not None and decision.backend == "local" and self._redis is not None:
+            return await op(self._memory, "local")  # charged locally during an outage: refund there
+        return await self._call(op)
+
+    async def state(self, client_id: str, plan: Plan) -> Windows:
+        """Both current windows, for the `rateLimit` field; charges nothing."""
+
+        async def op(counters: _Counters, backend: Backend) -> Windows:
+            _, _, [(rn, rt), (cn, ct)] = await counters.run(reads=[_key(client_id, "requests"), _key(client_id, "cost")])
+            return Windows(_window(plan.requests, rn, rt, plan.window_s), _window(plan.cost, cn, ct, plan.window_s))
+
+        return await self._call(op)
+
+    async def usage(self, client_id: str, plan: Plan) -> Usage:
+        """The client's current window (requests window: its start needs the plan's length)."""
+
+        async def op(counters: _Counters, backend: Backend) -> Usage:
+            _, _, [(rn, rt), (cn, _), (fn, _)] = await counters.run(
+                reads=[_key(client_id, "requests"), _key(client_id, "cost"), _key(client_id, "refusals")])
+            started = (datetime.fromtimestamp(time.time() + rt - plan.window_s, UTC) if rt > 0 else None)
+            return Usage(requests=rn, cost=cn, refusals=fn, window_started_at=started, window_s=plan.window_s)
+
+        return await self._call(op)
+
+    async def _admit(self, counters: _Counters, backend: Backend, client_id: str, plan: Plan, cost: int) -> Decision:
+        w = plan.window_s
+        rk, ck = _key(client_id, "requests"), _key(client_id, "cost")
+        [(rn, rt), (cn, ct)], _, _ = await counters.run(charges=[(rk, 1, w), (ck, cost, w)])
+        now = time.time()
+        refused: Dimension | None = "requests" if rn > plan.requests else "cost" if cn > plan.cost else None
+        if refused is None:
+            return Decision(True, None, 0, _window(plan.requests, rn, rt, w), _window(plan.cost, cn, ct, w),
+                            backend, now + ct)
+        # Take both charges back (each only within the window it went into) and count the refusal
+        # in a counter that expires with the requests window.
+        [_], [(rn, rt), (cn, ct)], _ = await counters.run(
+            charges=[(_key(client_id, "refusals"), 1, max(1, math.ceil(rt)) if rt > 0 else w)],
+            refunds=[(rk, 1, now + rt + w / 2), (ck, cost, now + ct + w / 2)],
+        )
+        requests, cost_state = _window(plan.requests, rn, rt, w), _window(plan.cost, cn, ct, w)
+        retry = (requests if refused == "requests" else cost_state).reset_after_s
+        return Decision(False, refused, retry, requests, cost_state, backend, now + ct)
+
+    # -- Redis, the fallback and the way back --------------------------------------------
+
+    async def _call(self, op: Callable[[_Counters, Backend], Awaitable[T]]) -> T:
+        if self._redis is None:
+            return await op(self._memory, "memory")
+        if self._down_since is None:
+            try:
+                async with asyncio.timeout(self.op_timeout_s):
+                    return await op(self._redis, "redis")
+            except _redis_errors() as exc:
+                self._went_down(exc)
+        else:
+            self._probe_soon()
+        self._during_outage += 1
+        if self.on_redis_error == "closed":
+            raise QuotaUnavailable("the quota store (Redis) cannot be reached")
+        return await op(self._memory, "local")
+
+    def _went_down(self, exc: BaseException) -> None:
+        if self._down_since is not None:
+            return
+        self._down_since = time.monotonic()
+        self._next_probe = self._down_since + self.probe_interval_s
+        self._during_outage = 0
+        what = ("failing open: this replica enforces quotas locally (per replica) until Redis answers"
+                if self.on_redis_error == "open" else "failing closed: requests are refused (503) until Redis answers")
+        log.warning("quota store unreachable (%s: %s); %s", type(exc).__name__, exc, what)
+
+    def _probe_soon(self) -> None:
+        if (self._probe_task is None or self._probe_task.done()) and time.monotonic() >= self._next_probe:
+            self._probe_task = asyncio.create_task(self._probe(), name="quota-redis-probe")
+
+    async def _probe(self) -> None:
+        assert self._redis is not None
+        try:
+            async with asyncio.timeout(self.op_timeout_s):
+                await self._redis.ping()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - any failure just means "still down"
+            self._next_probe = time.monotonic() + self.probe_interval_s
+            return
+        if self._down_since is not None:
+            log.warning("quota store reachable again after %.1f s (%d requests %s meanwhile); back on Redis",
+                        time.monotonic() - self._down_since, self._during_outage,
+                        "limited locally" if self.on_redis_error == "open" else "refused")
+            self._down_since = None
+
+
+def _key(client_id: str, what: str) -> str:
+    return f"{client_id}:{what}"
