@@ -17,6 +17,7 @@ from typing import Any
 from gateway.auth.clients import AuditEntry, Client, ClientStatus, ClientStore, KeyRecord
 from gateway.auth.keys import Environment, key_hash, new_key
 from gateway.auth.scopes import parse_scopes
+from gateway.quotas import check_overrides
 
 DEFAULT_GRACE = timedelta(hours=24)
 MAX_GRACE = timedelta(days=30)
@@ -135,10 +136,10 @@ class AdminService:
             if name in changes:
                 clean[name] = self._text(name, changes.pop(name))
         if "quota_overrides" in changes:
-            overrides = changes.pop("quota_overrides")
-            if not isinstance(overrides, dict) or not all(isinstance(v, int) and v >= 0 for v in overrides.values()):
-                raise AdminError("BAD_USER_INPUT", "quota overrides must be non-negative integers")
-            clean["quota_overrides"] = dict(overrides)
+            try:
+                clean["quota_overrides"] = check_overrides(changes.pop("quota_overrides"))
+            except ValueError as exc:
+                raise AdminError("BAD_USER_INPUT", str(exc)) from None
         if changes:
             raise AdminError("BAD_USER_INPUT", f"cannot change {', '.join(sorted(changes))}")
         after = before.with_changes(**clean)

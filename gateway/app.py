@@ -45,8 +45,10 @@ def readyz(runtime: Runtime):  # noqa: ANN201 - a route handler
         except Exception:  # noqa: BLE001 - any driver error means the same: unreachable
             store = "unreachable"
         quotas = await runtime.quotas.ping()
-        status = "unavailable" if store != "ok" or quotas == "unavailable" else (
-            "degraded" if quotas == "local-fallback" else "ready")
+        # Serving on: the store is down but recent clients are still recognised and quotas run
+        # locally (on_redis_error: open). Not ready: quotas must fail closed and cannot.
+        status = "unavailable" if quotas == "unavailable" else (
+            "degraded" if store != "ok" or quotas == "local-fallback" else "ready")
         body = {"status": status, "store": store, "quotas": quotas,
                 "quota_policy": runtime.config.quotas.on_redis_error, "systems": systems}
         return JSONResponse(body, status_code=503 if status == "unavailable" else 200)

@@ -3,8 +3,9 @@
     parkgate sandbox [--host H] [--port P]     gateway + simulated vendors, in-memory
     parkgate serve --config FILE [--host H] [--port P]
     parkgate schema [--check FILE]             print the SDL (or check a committed copy)
-    parkgate clients create|list|show|update|rotate|revoke --config FILE …
+    parkgate clients create|list|show|update|usage|rotate|revoke --config FILE …
     parkgate audit --config FILE
+    parkgate plans --config FILE
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import typer
 import uvicorn
 from starlette.types import ASGIApp
 
-from gateway.cli_clients import audit, clients_app
+from gateway.cli_clients import audit, clients_app, plans
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="parkgate: one GraphQL API over a parking operation's systems.")
 app.add_typer(clients_app, name="clients")
 app.command("audit")(audit)
+app.command("plans")(plans)
 
 
 def bind(host: str, port: int) -> socket.socket:

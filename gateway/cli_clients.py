@@ -134,13 +134,22 @@ def update(
     facility: list[str] | None = typer.Option(None, "--facility", help="The new set of facilities; repeat."),
     all_facilities: bool = typer.Option(False, "--all-facilities", help="Let it see every facility."),
     plan: str | None = typer.Option(None, help="The new quota plan."),
+    override: list[str] | None = typer.Option(None, "--override",
+                                              help="A quota override NAME=VALUE (requests, cost, window_s, max_query_cost, max_subscriptions); repeat."),
+    clear_overrides: bool = typer.Option(False, "--clear-overrides", help="Remove every quota override."),
     contact: str | None = typer.Option(None, help="Contact."),
     notes: str | None = typer.Option(None, help="Notes."),
 ) -> None:
-    """Change scopes, facilities, plan, contact or notes; takes effect at once on every replica."""
+    """Change scopes, facilities, plan, quota overrides, contact or notes; at once on every replica."""
     if facility and all_facilities:
         raise fail("--facility and --all-facilities exclude each other", 2)
+    if override and clear_overrides:
+        raise fail("--override and --clear-overrides exclude each other", 2)
     changes: dict[str, Any] = {}
+    if override:
+        changes["quota_overrides"] = parse_overrides(override)
+    if clear_overrides:
+        changes["quota_overrides"] = {}
     if scope:
         changes["scopes"] = scope
     if facility:
@@ -151,12 +160,60 @@ def update(
         if value is not None:
             changes[name] = value
     if not changes:
-        raise fail("nothing to change: give --scope, --facility, --all-facilities, --plan, --contact or --notes", 2)
+        raise fail("nothing to change: give --scope, --facility, --all-facilities, --plan, --override, "
+                   "--clear-overrides, --contact or --notes", 2)
 
     async def action(admin: AdminService) -> dict[str, Any]:
         return (await admin.update_client(actor(), await resolve(admin, client), **changes)).to_dict()
 
     emit(run_admin(config, action))
+
+
+def parse_overrides(items: list[str]) -> dict[str, int]:
+    overrides: dict[str, int] = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        if not name or not value.strip().isdigit():
+            raise fail(f"--override {item!r}: write NAME=INTEGER, e.g. requests=120", 2)
+        overrides[name.strip()] = int(value)
+    return overrides
+
+
+@clients_app.command("usage")
+def usage(config: Path = CONFIG, client: str = typer.Argument(..., help="Client id or name.")) -> None:
+    """The client's quota (plan after overrides) and its use of the current window."""
+    from gateway.config import load_config
+    from gateway.quotas import Plan, QuotaEnforcer, effective_plan
+
+    settings = load_config(config)
+    plans = Plan.all_from_config(settings)
+
+    async def action(admin: AdminService) -> dict[str, Any]:
+        found = await admin.store.client(await resolve(admin, client))
+        assert found is not None
+        plan = effective_plan(plans.get(found.plan) or plans["standard"], found.quota_overrides)
+        quotas = QuotaEnforcer.from_config(settings)
+        try:
+            used = await quotas.usage(found.id, plan)
+        finally:
+            await quotas.aclose()
+        return {"client_id": found.id, "name": found.name, "plan": vars(plan), "overrides": found.quota_overrides,
+                "window": {"requests": used.requests, "cost": used.cost, "refusals": used.refusals,
+                           "started_at": used.window_started_at.isoformat() if used.window_started_at else None,
+                           "seconds": used.window_s}}
+
+    emit(run_admin(config, action))
+
+
+def plans(config: Path = CONFIG) -> None:
+    """The configured quota plans (edit them in the configuration file)."""
+    from gateway.config import ConfigError, load_config
+
+    try:
+        settings = load_config(config)
+    except ConfigError as exc:
+        raise fail(f"configuration is not usable: {exc}", 2) from None
+    emit({name: plan.model_dump() for name, plan in settings.plans.items()})
 
 
 @clients_app.command("rotate")

@@ -60,7 +60,8 @@ class Runtime:
             log.warning("authentication is turned off: every request sees every facility with every scope")
         environment = Environment(config.environment)
         tokens = TokenService(store, lifetime_s=config.auth.token_lifetime_s)
-        # A shared store is read through a short cache so revocations reach every replica within a second.
+        # A shared store is read through a short cache so revocations reach every replica within a second
+        # (memory: entries are only kept for the stale-if-error path, which cannot happen there).
         cache_ttl = 0.5 if config.store.backend == "redis" else 0.0
         return cls(
             config=config,

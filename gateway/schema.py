@@ -11,10 +11,11 @@ import strawberry
 from resolvers.admin import AdminQueries, Mutation
 from resolvers.facilities import FacilityQueries
 from resolvers.permissions import enforce_scopes
+from resolvers.quotas import QuotaQueries
 
 
 @strawberry.type(description="Read access to the operator's facilities and the systems behind them, and administration.")
-class Query(FacilityQueries, AdminQueries):
+class Query(FacilityQueries, QuotaQueries, AdminQueries):
     pass
 
 

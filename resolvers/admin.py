@@ -18,10 +18,12 @@ from gateway.auth.clients import AuditEntry, Client
 from gateway.auth.keys import Environment
 from gateway.auth.scopes import SCOPE_DESCRIPTIONS, Scope
 from gateway.errors import ErrorCode, GatewayError, bad_input
+from gateway.quotas import Plan, QuotaUnavailable, effective_plan
 from resolvers.common import MAX_PAGE_SIZE
 from resolvers.context import Info
 from resolvers.costs import list_size
 from resolvers.permissions import needs
+from resolvers.quotas import QuotaOverridesInput, QuotaPlan, QuotaUsage
 
 
 @strawberry.enum(description="test keys (pk_test_…) work only on test gateways and the sandbox; live keys only on live gateways.")
@@ -50,10 +52,23 @@ class ClientNode:
     revoked_at: datetime | None = strawberry.field(description="When it was revoked.")
     contact: str | None = strawberry.field(description="Who to call about it.")
     notes: str | None = strawberry.field(description="Free-form notes.")
+    quota_overrides: JSON = strawberry.field(description="Per-client overrides of the plan, by field name.")
+    record: strawberry.Private[Client]
+
+    @strawberry.field(description="The quota that applies: the plan after this client's overrides.")
+    def quota(self, info: Info) -> QuotaPlan:
+        return QuotaPlan.of(client_plan(info, self.record))
+
+    @strawberry.field(description="Its use of the current quota window.")
+    async def usage(self, info: Info) -> QuotaUsage | None:
+        try:
+            return QuotaUsage.of(await info.context.runtime.quotas.usage(self.record.id, client_plan(info, self.record)))
+        except QuotaUnavailable:
+            raise GatewayError(ErrorCode.GATEWAY_UNAVAILABLE, "Quota usage cannot be read right now.") from None
 
     @classmethod
     def of(cls, client: Client) -> ClientNode:
-        return cls(
+        return cls(record=client, quota_overrides=dict(client.quota_overrides), 
             id=strawberry.ID(client.id), name=client.name, environment=ClientEnvironment(client.environment.value),
             scopes=sorted(client.scopes), facilities=None if client.facilities is None else sorted(client.facilities),
             plan=client.plan, status=ClientStatus(client.status.value), created_at=client.created_at,
@@ -118,6 +133,14 @@ class UpdateClientInput:
     plan: str | None = strawberry.field(default=strawberry.UNSET, description="The new quota plan.")
     contact: str | None = strawberry.field(default=strawberry.UNSET, description="Contact.")
     notes: str | None = strawberry.field(default=strawberry.UNSET, description="Notes.")
+    quota_overrides: QuotaOverridesInput | None = strawberry.field(
+        default=strawberry.UNSET, description="Replaces the client's overrides of its plan; null removes them all."
+    )
+
+
+def client_plan(info: Info, client: Client) -> Plan:
+    plans = info.context.runtime.plans
+    return effective_plan(plans.get(client.plan) or plans["standard"], client.quota_overrides)
 
 
 def coded(error: AdminError) -> GatewayError:
@@ -150,6 +173,10 @@ class AdminQueries:
             entries = [e for e in entries if e.client_id == str(client_id)]
         return [AuditLogEntry.of(e) for e in entries[:first]]
 
+    @strawberry.field(description="The configured quota plans.", directives=needs(Scope.ADMIN) + list_size(assumed_size=10))
+    def plans(self, info: Info) -> list[QuotaPlan] | None:
+        return [QuotaPlan.of(plan) for plan in info.context.runtime.plans.values()]
+
     @strawberry.field(description="The scope catalog.", directives=list_size(assumed_size=len(Scope)))
     def scopes(self) -> list[ScopeInfo]:
         return [ScopeInfo(name=s.value, description=SCOPE_DESCRIPTIONS[s]) for s in Scope]
@@ -177,6 +204,9 @@ class Mutation:
         input: Annotated[UpdateClientInput, strawberry.argument(description="The changes.")],
     ) -> ClientNode | None:
         changes = {name: value for name, value in vars(input).items() if value is not strawberry.UNSET}
+        if "quota_overrides" in changes:
+            overrides = changes["quota_overrides"]
+            changes["quota_overrides"] = {} if overrides is None else overrides.as_dict()
         for required in ("scopes", "plan"):
             if required in changes and changes[required] is None:
                 raise bad_input(f"`{required}` cannot be null.", argument=f"input.{required}")

@@ -323,10 +323,10 @@ async def test_admin_rotate_then_revoke(admin: AdminService, store: ClientStore)
     assert (await store.client(client_id)).rotated_at is not None  # type: ignore[union-attr]
     assert by_key_id(await store.keys_of(client_id)) == by_key_id([old, new])
 
-    updated = await admin.update_client("carol", client_id, quota_overrides={"rpm": 600},
+    updated = await admin.update_client("carol", client_id, quota_overrides={"requests": 600},
                                         facilities=["fac_south"], plan="gold")
     assert await store.client(client_id) == updated
-    assert updated.quota_overrides == {"rpm": 600} and updated.facilities == frozenset({"fac_south"})
+    assert updated.quota_overrides == {"requests": 600} and updated.facilities == frozenset({"fac_south"})
 
     revoked = await admin.revoke("dave", client_id)
     now = datetime.now(UTC)

@@ -187,3 +187,29 @@ def test_cli_refuses_bad_input_clearly(deployment: Deployment) -> None:
     assert nothing.returncode == 2 and "nothing to change" in nothing.stderr
     for result in (unknown_scope, missing, nothing):
         assert "Traceback" not in result.stderr
+
+
+async def test_two_replicas_enforce_one_quota_not_two(deployment: Deployment, admin_key: str) -> None:
+    """One client hammering both replicas: the total admitted in the window equals its quota.
+
+    The `limits` fixed window is exact within a window (Redis INCR is the check); the test stays
+    well inside one 60 s window, so the stated boundary burst cannot occur.
+    """
+    created = deployment.cli("clients", "create", "--name", "hammer", "--scope", "facilities:read")
+    deployment.cli("clients", "update", "hammer", "--override", "requests=40")
+    await asyncio.sleep(0.6)  # the replicas' client cache
+    key = created["key"]
+    query = {"query": "{ facilities { totalCount } }"}
+
+    async def hammer(url: str, n: int) -> list[int]:
+        async with httpx.AsyncClient(headers={"authorization": f"Bearer {key}"}) as http:
+            async def one() -> int:
+                return (await http.post(f"{url}/graphql", json=query)).status_code
+            return list(await asyncio.gather(*(one() for _ in range(n))))
+
+    one, two = await asyncio.gather(hammer(deployment.urls[0], 60), hammer(deployment.urls[1], 60))
+    statuses = one + two
+    assert statuses.count(200) == 40 and statuses.count(429) == 80, sorted(set(statuses))
+    assert one.count(200) > 0 and two.count(200) > 0  # both replicas admitted some: one shared quota
+    used = deployment.cli("clients", "usage", "hammer")
+    assert used["window"]["requests"] == 40 and used["window"]["refusals"] == 80

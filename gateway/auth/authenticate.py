@@ -89,9 +89,9 @@ class TTLCache:
         self.ttl_s = ttl_s
         self._items: dict[str, tuple[float, object]] = {}
 
-    def get(self, key: str) -> object | None:
+    def get(self, key: str, max_age_s: float | None = None) -> object | None:
         hit = self._items.get(key)
-        if hit is None or time.monotonic() - hit[0] > self.ttl_s:
+        if hit is None or time.monotonic() - hit[0] > (self.ttl_s if max_age_s is None else max_age_s):
             return None
         return hit[1]
 
@@ -103,8 +103,9 @@ class TTLCache:
 
 class Authenticator:
     def __init__(self, store: ClientStore, pepper: bytes, environment: Environment, tokens: TokenVerifier | None,
-                 *, cache_ttl_s: float = 0.5) -> None:
+                 *, cache_ttl_s: float = 0.5, stale_if_error_s: float = 300.0) -> None:
         self.store = store
+        self.stale_if_error_s = stale_if_error_s
         self.pepper = pepper
         self.environment = environment
         self.tokens = tokens
@@ -175,11 +176,17 @@ class Authenticator:
         return await self._cached(f"c:{client_id}", self.store.client, client_id)  # type: ignore[return-value]
 
     async def _cached(self, cache_key: str, load: Callable[[str], Awaitable[object | None]], arg: str) -> object | None:
+        """A store read through the short cache. While the store is unreachable, a client seen in
+        the last `stale_if_error_s` keeps being recognised (no revocation can be written during the
+        outage either); anyone else gets a 503, never a guess."""
         cached = self._cache.get(cache_key)
         if cached is None:
             try:
                 cached = await load(arg) or False
             except Exception as exc:  # noqa: BLE001 - whatever the store's driver raises, the answer is 503
-                raise StoreUnavailable(str(exc)) from exc
+                stale = self._cache.get(cache_key, max_age_s=self.stale_if_error_s)
+                if stale is None:
+                    raise StoreUnavailable(str(exc)) from exc
+                return stale or None
             self._cache.put(cache_key, cached)
         return cached or None
