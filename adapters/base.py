@@ -42,6 +42,12 @@ class SystemSpec:
     connect_timeout_s: float = 2.0
     #: dialect-specific knobs (page sizes and the like); each adapter documents its own
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: what the vendor's contract allows, and how hard we try (see adapters/http.py)
+    retries: int = 2  # extra attempts for idempotent reads
+    max_concurrency: int = 16  # calls in flight at once
+    rate_limit_per_s: float | None = None  # calls per second, None for no limit
+    breaker_failures: int = 5  # consecutive failures that open the circuit
+    breaker_reset_s: float = 10.0  # how long it stays open before a probe
 
     def credential(self, name: str) -> str:
         try:

@@ -46,6 +46,15 @@ class SystemConfig(Strict):
     timeout_s: float = Field(5.0, gt=0, le=120)
     connect_timeout_s: float = Field(2.0, gt=0, le=60)
     options: dict[str, Any] = Field(default_factory=dict)
+    retries: int = Field(2, ge=0, le=5, description="Extra attempts for idempotent reads (backoff, jitter, Retry-After).")
+    max_concurrency: int = Field(16, gt=0, le=1000, description="Calls in flight to this system at once.")
+    rate_limit_per_s: float | None = Field(None, gt=0, description="Calls per second the vendor's contract allows.")
+    breaker_failures: int = Field(5, gt=0, description="Consecutive failures that open the circuit breaker.")
+    breaker_reset_s: float = Field(10.0, gt=0, description="Seconds the breaker stays open before a probe.")
+    cache_ttl_s: dict[str, int] = Field(
+        default_factory=dict, description="Per resource (occupancy, rates, facilities…): seconds an answer stays fresh."
+    )
+    max_stale_s: int = Field(3600, ge=0, description="How long a last good answer may be served while the system fails.")
 
     @field_validator("dialect")
     @classmethod
@@ -81,6 +90,11 @@ class SystemConfig(Strict):
             timeout_s=self.timeout_s,
             connect_timeout_s=self.connect_timeout_s,
             options=dict(self.options),
+            retries=self.retries,
+            max_concurrency=self.max_concurrency,
+            rate_limit_per_s=self.rate_limit_per_s,
+            breaker_failures=self.breaker_failures,
+            breaker_reset_s=self.breaker_reset_s,
         )
 
 
@@ -154,6 +168,28 @@ class LimitsConfig(Strict):
     max_batch: int = Field(10, gt=0, description="Operations in one batched request (a JSON array).")
 
 
+DEFAULT_TTLS: dict[str, int] = {
+    # How long a vendor's answer stays fresh, by resource: occupancy moves by the second, tariffs
+    # change by the season, facility descriptions hardly ever.
+    "occupancy": 10,
+    "citations": 30,
+    "stays": 60,
+    "quotes": 60,
+    "rates": 3600,
+    "facilities": 86_400,
+    "zones": 86_400,
+    "properties": 86_400,
+}
+
+
+class CacheConfig(Strict):
+    backend: Literal["memory", "redis", "none"] | None = Field(
+        None, description="Where vendor answers are cached; default: Redis when the store is Redis, else memory."
+    )
+    ttl_s: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_TTLS), description="Fresh seconds per resource.")
+    lock_ms: int = Field(3000, gt=0, description="Single flight across replicas: how long one replica may hold a refresh.")
+
+
 class QuotaConfig(Strict):
     on_redis_error: Literal["open", "closed"] = Field(
         "open",
@@ -195,6 +231,7 @@ class GatewayConfig(Strict):
     plans: dict[str, PlanConfig] = Field(default_factory=lambda: dict(DEFAULT_PLANS))
     limits: LimitsConfig = LimitsConfig()
     quotas: QuotaConfig = QuotaConfig()
+    cache: CacheConfig = CacheConfig()
 
     @model_validator(mode="after")
     def has_a_standard_plan(self) -> GatewayConfig:
