@@ -202,8 +202,9 @@ class GraphQLEndpoint:
             return Outcome({"errors": errors}, 400 if media == GRAPHQL_RESPONSE else 200, settled.headers)
         settled = await self.meter.settle(charge, self.executor.actual_cost(prepared, params.variables, result.data))
         body: dict[str, Any] = {"data": result.data}
-        if result.errors:
-            body["errors"] = [format_error(error) for error in result.errors]
+        errors = [*(result.errors or ()), *context.warnings]
+        if errors:
+            body["errors"] = [format_error(error) for error in errors]
         if settled.extensions:
             body["extensions"] = {"cost": settled.extensions}
         return Outcome(body, 200, settled.headers)

@@ -13,6 +13,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -26,10 +27,18 @@ T = TypeVar("T")
 
 @dataclass
 class Indexed(Generic[T]):
-    """A resource of one system, by key; `errors` holds records the adapter could not map."""
+    """A resource of one system, by key; `errors` holds records the adapter could not map.
+
+    `fetched_at` is when the vendor gave this answer (it may come from the upstream cache);
+    `stale` says it is past its TTL, and `error` why, when the vendor failed and this is its
+    last good answer (resolvers report it beside the data).
+    """
 
     items: dict[Any, T] = field(default_factory=dict)
     errors: dict[str, RecordError] = field(default_factory=dict)
+    fetched_at: datetime | None = None
+    stale: bool = False
+    error: UpstreamError | None = None
 
 
 def key_of(resource: str, item: Any) -> Any:
@@ -58,10 +67,14 @@ class Loaders:
         return future
 
     async def _fetch(self, system_id: str, resource: str, args: tuple[Any, ...]) -> Indexed[Any]:
-        batch: Batch[Any] = await self._systems.fetch(system_id, resource, *args)
+        fetched = await self._systems.fetch_entry(system_id, resource, *args)
+        batch: Batch[Any] = fetched.value
         return Indexed(
             items={key_of(resource, item): item for item in batch.items},
             errors={error.record_ref: error for error in batch.errors},
+            fetched_at=fetched.fetched_at,
+            stale=fetched.stale,
+            error=fetched.error,
         )
 
     async def _load_quotes(self, keys: Sequence[tuple[str, QuoteRequest]]) -> list[Quote | BaseException]:

@@ -13,6 +13,7 @@ from gateway.auth.authenticate import Authenticator
 from gateway.auth.clients import ClientStore, MemoryClientStore
 from gateway.auth.keys import Environment
 from gateway.auth.tokens import TokenService
+from gateway.cache import Cache, build_cache
 from gateway.config import GatewayConfig
 from gateway.directory import Directory
 from gateway.quotas import Plan, QuotaEnforcer
@@ -43,6 +44,8 @@ class Runtime:
     authenticator: Authenticator
     quotas: QuotaEnforcer
     plans: dict[str, Plan]
+    #: vendor answers, whole responses and persisted queries (memory, Redis, or None when turned off)
+    cache: Cache | None
 
     @property
     def environment(self) -> Environment:
@@ -60,12 +63,13 @@ class Runtime:
             log.warning("authentication is turned off: every request sees every facility with every scope")
         environment = Environment(config.environment)
         tokens = TokenService(store, lifetime_s=config.auth.token_lifetime_s)
+        cache = build_cache(config)
         # A shared store is read through a short cache so revocations reach every replica within a second
         # (memory: entries are only kept for the stale-if-error path, which cannot happen there).
         cache_ttl = 0.5 if config.store.backend == "redis" else 0.0
         return cls(
             config=config,
-            systems=Systems.from_config(config),
+            systems=Systems.from_config(config, cache=cache),
             directory=Directory(config),
             store=store,
             admin=AdminService(store, pepper, known_facilities=config.facilities, plans=config.plans),
@@ -73,6 +77,7 @@ class Runtime:
             authenticator=Authenticator(store, pepper, environment, tokens, cache_ttl_s=cache_ttl),
             quotas=QuotaEnforcer.from_config(config),
             plans=Plan.all_from_config(config),
+            cache=cache,
         )
 
     async def aclose(self) -> None:

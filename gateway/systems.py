@@ -1,8 +1,9 @@
 """The configured vendor systems at run time: one adapter each, and how each is doing.
 
-Everything the gateway asks of a vendor goes through `Systems.fetch`, which is where the
-health a client sees in `sources` is recorded (and where the cache and the circuit breaker
-sit once they exist).
+Everything the gateway asks of a vendor goes through `Systems.fetch` (or `fetch_entry`, which
+also says how old the answer is): through the upstream cache when there is one
+(gateway/upstream.py), then the adapter. Health, which a client sees in `sources`, is recorded
+on real vendor calls only (`_call`), never on answers served from the cache.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Any, TypeVar
 from adapters.base import Adapter
 from adapters.errors import UpstreamError
 from adapters.registry import DIALECTS
+from gateway.cache import Cache
 from gateway.config import GatewayConfig
+from gateway.upstream import Fetched, UpstreamCache
 
 T = TypeVar("T")
 
@@ -45,21 +48,40 @@ class SystemHealth:
 
 
 class Systems:
-    def __init__(self, config: GatewayConfig, adapters: dict[str, Adapter]) -> None:
+    def __init__(self, config: GatewayConfig, adapters: dict[str, Adapter], cache: Cache | None = None) -> None:
         self.config = config
         self.adapters = adapters
         self.health = {system_id: SystemHealth() for system_id in adapters}
+        #: vendor answers through the cache; None: every read reaches the vendor
+        self.upstream = None if cache is None else UpstreamCache.from_config(cache, config, self._call)
 
     @classmethod
-    def from_config(cls, config: GatewayConfig) -> Systems:
+    def from_config(cls, config: GatewayConfig, cache: Cache | None = None) -> Systems:
         adapters = {spec.id: DIALECTS[spec.dialect].adapter(spec) for spec in config.specs()}
-        return cls(config, adapters)
+        return cls(config, adapters, cache)
 
     def adapter(self, system_id: str) -> Adapter:
         return self.adapters[system_id]
 
     async def fetch(self, system_id: str, resource: str, *args: Any) -> Any:
-        """Call `adapter.<resource>(*args)` on one system, recording its health."""
+        """`adapter.<resource>(*args)` of one system, through the cache when there is one.
+
+        A stale answer (the vendor failing) comes back as a value like any other; use
+        `fetch_entry` to know.
+        """
+        if self.upstream is None:
+            return await self._call(system_id, resource, *args)
+        return (await self.upstream.get(system_id, resource, args)).value
+
+    async def fetch_entry(self, system_id: str, resource: str, *args: Any) -> Fetched[Any]:
+        """Like `fetch`, with when the answer was fetched, whether it is stale, and the vendor's error if so."""
+        if self.upstream is None:
+            # through `fetch`, so that a `fetch` replaced on an instance or subclass (bench replay) still answers
+            return Fetched(await self.fetch(system_id, resource, *args), datetime.now(UTC))
+        return await self.upstream.get(system_id, resource, args)
+
+    async def _call(self, system_id: str, resource: str, *args: Any) -> Any:
+        """The vendor call itself: `adapter.<resource>(*args)`, recording the system's health."""
         method: Callable[..., Awaitable[Any]] = getattr(self.adapters[system_id], resource)
         return await self.track(system_id, method(*args))
 
@@ -79,3 +101,5 @@ class Systems:
     async def aclose(self) -> None:
         for adapter in self.adapters.values():
             await adapter.aclose()
+        if self.upstream is not None:
+            await self.upstream.aclose()

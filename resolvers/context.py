@@ -9,11 +9,13 @@ from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 import strawberry
+from graphql import GraphQLError
 
 from gateway.auth.authenticate import Principal
 from gateway.config import GatewayConfig
 from gateway.directory import Directory, FacilityEntry
-from gateway.loaders import Loaders
+from gateway.errors import from_upstream
+from gateway.loaders import Indexed, Loaders
 from gateway.metering import Charge
 from gateway.runtime import Runtime
 
@@ -25,6 +27,8 @@ class RequestContext:
     principal: Principal
     #: what this operation was charged up front (the `rateLimit` field reads it); None when not metered
     charge: Charge | None = None
+    #: errors that accompany data rather than replace it (a stale answer served while its source fails)
+    warnings: list[GraphQLError] = field(default_factory=list)
     #: one clock reading per request, so every age in an answer is measured from the same instant
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     _memo: dict[Any, asyncio.Future[Any]] = field(default_factory=dict)
@@ -36,6 +40,25 @@ class RequestContext:
     @property
     def directory(self) -> Directory:
         return self.runtime.directory
+
+    async def load(self, system_id: str, resource: str, *args: Any, info: Any = None) -> Indexed[Any]:
+        """A resource of one system for this request; when it is a stale answer served because the
+        source failed, the field being resolved (`info`) gets an error beside its data."""
+        indexed = await self.loaders.resource(system_id, resource, *args)
+        if info is not None:
+            self.served_stale(indexed, info)
+        return indexed
+
+    def served_stale(self, indexed: Indexed[Any], info: Any) -> None:
+        """Data from a source's last good answer is being returned: say so at this field's path."""
+        if indexed.stale and indexed.error is not None:
+            error = from_upstream(indexed.error)
+            age = int((self.now - indexed.fetched_at).total_seconds()) if indexed.fetched_at else None
+            self.warnings.append(GraphQLError(
+                f"{error.message} Serving its last good answer ({age} s old).",
+                path=info.path.as_list(),
+                extensions={**error.extensions, "stale": True, "ageSeconds": age},
+            ))
 
     def visible_entries(self) -> list[FacilityEntry]:
         """The facilities this client may see: tenancy, decided once per request."""

@@ -39,12 +39,12 @@ class EnforcementSummary:
     ref: strawberry.Private[SystemRef]
     time_zone: strawberry.Private[str]
 
-    async def _today(self, ctx: RequestContext) -> list[models.Citation]:
+    async def _today(self, ctx: RequestContext, info: Info) -> list[models.Citation]:
         """The zone's citations since local midnight (the facility's time zone), newest first."""
         since, _ = local_day(ctx.now, self.time_zone)
         window_start, _ = every_local_today(ctx.now)
         try:
-            citations = await ctx.loaders.resource(self.ref.system_id, "citations", window_start)
+            citations = await ctx.load(self.ref.system_id, "citations", window_start, info=info)
         except UpstreamError as exc:
             raise from_upstream(exc) from None
         mine = [c for c in citations.items.values() if c.zone_id == self.ref.vendor_id and c.issued_at >= since]
@@ -52,7 +52,7 @@ class EnforcementSummary:
 
     @strawberry.field(description="Citations issued in the zone since local midnight (the facility's time zone), void ones excluded.")
     async def citations_today(self, info: Info) -> int:
-        return sum(1 for c in await self._today(info.context) if c.status != "VOID")
+        return sum(1 for c in await self._today(info.context, info) if c.status != "VOID")
 
     @strawberry.field(description="The latest citations issued in the zone today (local day), newest first.",
                       directives=list_size(slicing_arguments=["first"]))
@@ -66,16 +66,16 @@ class EnforcementSummary:
             CitationNode(number=c.number, issued_at=c.issued_at, plate=personal(c.plate, principal) or "",
                          region=c.region, violation_code=c.violation_code, violation=c.violation,
                          fine=Money.of(c.fine), status=c.status)
-            for c in (await self._today(info.context))[:first]
+            for c in (await self._today(info.context, info))[:first]
         ]
 
 
-async def load_enforcement(ctx: RequestContext, entry: FacilityEntry) -> EnforcementSummary | None:
+async def load_enforcement(ctx: RequestContext, entry: FacilityEntry, info: Info) -> EnforcementSummary | None:
     ref = entry.ref(SystemKind.ENFORCEMENT)
     if ref is None:
         return None
     try:
-        zones = await ctx.loaders.resource(ref.system_id, "zones")
+        zones = await ctx.load(ref.system_id, "zones", info=info)
     except UpstreamError as exc:
         raise from_upstream(exc) from None
     zone: models.EnforcementZone | None = zones.items.get(ref.vendor_id)

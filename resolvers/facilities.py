@@ -31,6 +31,7 @@ from resolvers.common import (
 from resolvers.context import Info, RequestContext
 from gateway.auth.scopes import Scope
 from resolvers.occupancy import Occupancy, load_part, merge
+from resolvers.caching import max_age
 from resolvers.costs import cost, list_size
 from resolvers.permissions import needs
 from resolvers.enforcement import EnforcementSummary, load_enforcement
@@ -41,13 +42,13 @@ from resolvers.sources import Source, source_of
 EARTH_RADIUS_M = 6_371_000.0
 
 
-async def parcs_record(ctx: RequestContext, entry: FacilityEntry) -> models.FacilityRecord | None:
+async def parcs_record(ctx: RequestContext, entry: FacilityEntry, info: Info | None = None) -> models.FacilityRecord | None:
     """The facility as its PARCS describes it (address, capacity, levels), or None without a PARCS."""
     ref = entry.ref(SystemKind.PARCS)
     if ref is None:
         return None
     try:
-        records = await ctx.loaders.resource(ref.system_id, "facilities")
+        records = await ctx.load(ref.system_id, "facilities", info=info)
     except UpstreamError as exc:
         raise from_upstream(exc) from None
     record = records.items.get(ref.vendor_id)
@@ -79,7 +80,7 @@ class Level:
     facility: strawberry.Private[FacilityEntry]
 
     @strawberry.field(description="Occupancy of the level, where a system measures it per level (usually the guidance sensors).",
-                      directives=needs(Scope.OCCUPANCY_READ))
+                      directives=needs(Scope.OCCUPANCY_READ) + max_age(10))
     async def occupancy(self, info: Info) -> Occupancy | None:
         if self.entry is None:
             return None
@@ -88,7 +89,10 @@ class Level:
             load_part(ctx, self.entry.refs.get(kind), self.facility.ref(kind), self.capacity)
             for kind in (SystemKind.PARCS, SystemKind.GUIDANCE)
         ))
-        return merge(counted, sensed, ctx.config.occupancy.prefer)
+        occupancy = merge(counted, sensed, ctx.config.occupancy.prefer)
+        if occupancy is not None:
+            occupancy.note_stale(info)
+        return occupancy
 
 
 @strawberry.type(description="A parking facility, merged from every system that knows it.")
@@ -108,7 +112,7 @@ class Facility:
 
     @strawberry.field(description="Postal address, from the PARCS.")
     async def address(self, info: Info) -> Address | None:
-        record = await parcs_record(info.context, self.entry)
+        record = await parcs_record(info.context, self.entry, info)
         if record is None or record.address is None:
             return None
         a = record.address
@@ -121,7 +125,7 @@ class Facility:
 
     @strawberry.field(description="Total spaces, from the PARCS.")
     async def capacity(self, info: Info) -> int | None:
-        record = await parcs_record(info.context, self.entry)
+        record = await parcs_record(info.context, self.entry, info)
         return record.capacity if record else None
 
     @strawberry.field(description="Levels and zones: from configuration where mapped, else as the PARCS lists them.",
@@ -133,7 +137,7 @@ class Facility:
                       capacity=level.config.capacity, entry=level, facility=self.entry)
                 for level in self.entry.levels
             ]
-        record = await parcs_record(info.context, self.entry)
+        record = await parcs_record(info.context, self.entry, info)
         zones = record.zones if record else ()
         return [
             Level(id=strawberry.ID(f"{self.entry.id}:{zone.vendor_id}"), name=zone.name, kind=zone.kind,
@@ -142,16 +146,19 @@ class Facility:
         ]
 
     @strawberry.field(description="Occupancy: counted (PARCS) and sensed (guidance) figures, one served, and their discrepancy.",
-                      directives=needs(Scope.OCCUPANCY_READ))
+                      directives=needs(Scope.OCCUPANCY_READ) + max_age(10))
     async def occupancy(self, info: Info) -> Occupancy | None:
-        return await facility_occupancy(info.context, self.entry)
+        occupancy = await facility_occupancy(info.context, self.entry)
+        if occupancy is not None:
+            occupancy.note_stale(info)
+        return occupancy
 
-    @strawberry.field(description="The tariff, from the PARCS.", directives=needs(Scope.RATES_READ))
+    @strawberry.field(description="The tariff, from the PARCS.", directives=needs(Scope.RATES_READ) + max_age(3600))
     async def rates(self, info: Info) -> RateTable | None:
-        return await load_rates(info.context, self.entry.ref(SystemKind.PARCS))
+        return await load_rates(info.context, self.entry.ref(SystemKind.PARCS), info)
 
     @strawberry.field(description="A price for parking here from `start` to `end` (UTC instants), from the PARCS.",
-                      directives=needs(Scope.RATES_READ) + cost(5))
+                      directives=needs(Scope.RATES_READ) + cost(5) + max_age(60))
     async def quote(
         self,
         info: Info,
@@ -161,17 +168,17 @@ class Facility:
         return await load_quote(info.context, self.entry.ref(SystemKind.PARCS), start, end)
 
     @strawberry.field(description="Enforcement at this facility: its zone, today's citations, from the enforcement platform.",
-                      directives=needs(Scope.ENFORCEMENT_READ))
+                      directives=needs(Scope.ENFORCEMENT_READ) + max_age(30))
     async def enforcement(self, info: Info) -> EnforcementSummary | None:
-        return await load_enforcement(info.context, self.entry)
+        return await load_enforcement(info.context, self.entry, info)
 
     @strawberry.field(description="The hotel this facility serves, from its property-management system.",
-                      directives=needs(Scope.HOSPITALITY_READ))
+                      directives=needs(Scope.HOSPITALITY_READ) + max_age(60))
     async def hotel(self, info: Info) -> HotelSummary | None:
-        return await load_hotel(info.context, self.entry)
+        return await load_hotel(info.context, self.entry, info)
 
     @strawberry.field(description="Every system that feeds this facility, with its id there and how it is doing.",
-                      directives=list_size(assumed_size=len(SystemKind)))
+                      directives=list_size(assumed_size=len(SystemKind)) + max_age(5))
     def sources(self, info: Info) -> list[Source]:
         systems = info.context.runtime.systems
         return [source_of(systems, ref.system_id, ref.vendor_id) for ref in self.entry.refs.values()]
@@ -289,7 +296,8 @@ async def list_facilities(ctx: RequestContext, first: int, after: str | None, wh
 @strawberry.type
 class FacilityQueries:
     @strawberry.field(description="Facilities the client may see, a page at a time, optionally filtered.",
-                      directives=needs(Scope.FACILITIES_READ) + list_size(slicing_arguments=["first"], sized_fields=["edges"]))
+                      directives=needs(Scope.FACILITIES_READ) + list_size(slicing_arguments=["first"], sized_fields=["edges"])
+                      + max_age(10))
     async def facilities(
         self,
         info: Info,
@@ -300,7 +308,7 @@ class FacilityQueries:
         return await list_facilities(info.context, first, after, filter)
 
     @strawberry.field(description="One facility by its gateway id; null when there is none or the client may not see it.",
-                      directives=needs(Scope.FACILITIES_READ))
+                      directives=needs(Scope.FACILITIES_READ) + max_age(60))
     def facility(self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="Gateway id of the facility.")]) -> Facility | None:
         ctx = info.context
         entry = ctx.directory.by_id.get(str(id))
@@ -309,7 +317,7 @@ class FacilityQueries:
         return Facility.of(entry)
 
     @strawberry.field(description="The vendor systems behind the facilities the client may see, and how each is doing.",
-                      directives=needs(Scope.FACILITIES_READ) + list_size(assumed_size=10))
+                      directives=needs(Scope.FACILITIES_READ) + list_size(assumed_size=10) + max_age(5))
     def sources(self, info: Info) -> list[Source] | None:
         ctx = info.context
         systems = ctx.runtime.systems

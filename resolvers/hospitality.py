@@ -33,7 +33,7 @@ class HotelSummary:
         ctx = info.context
         start, end = local_day(ctx.now, self.time_zone)
         try:
-            stays = await ctx.loaders.resource(self.ref.system_id, "stays", *every_local_today(ctx.now))
+            stays = await ctx.load(self.ref.system_id, "stays", *every_local_today(ctx.now), info=info)
         except UpstreamError as exc:
             raise from_upstream(exc) from None
         mine = [s for s in stays.items.values() if s.property_id == self.ref.vendor_id]
@@ -48,12 +48,12 @@ class HotelSummary:
         )
 
 
-async def load_hotel(ctx: RequestContext, entry: FacilityEntry) -> HotelSummary | None:
+async def load_hotel(ctx: RequestContext, entry: FacilityEntry, info: Info) -> HotelSummary | None:
     ref = entry.ref(SystemKind.HOSPITALITY)
     if ref is None:
         return None
     try:
-        properties = await ctx.loaders.resource(ref.system_id, "properties")
+        properties = await ctx.load(ref.system_id, "properties", info=info)
     except UpstreamError as exc:
         raise from_upstream(exc) from None
     hotel: models.HotelProperty | None = properties.items.get(ref.vendor_id)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 import strawberry
 
@@ -21,7 +22,8 @@ from adapters.errors import UpstreamError
 from gateway.directory import SystemRef
 from gateway.errors import ErrorCode, GatewayError, from_upstream
 from resolvers.common import OccupancyMethod, OccupancyStatus, Trend
-from resolvers.context import RequestContext
+from gateway.loaders import Indexed
+from resolvers.context import Info, RequestContext
 
 ALMOST_FULL_PERCENT = 90.0
 
@@ -82,7 +84,8 @@ def derive_status(vendor: models.OccupancyStatus | None, percent: float | None) 
 
 
 def figure_from(reading: models.OccupancyReading, system_id: str, now: datetime, live_seconds: int,
-                fallback_capacity: int | None = None) -> OccupancyFigure:
+                fallback_capacity: int | None = None, stale: bool = False) -> OccupancyFigure:
+    """One reading as a figure; `stale` when it is a cached answer past its TTL (always STALE)."""
     capacity = reading.capacity if reading.capacity is not None else fallback_capacity
     occupied = reading.occupied
     issues: list[ConsistencyIssue] = []
@@ -110,7 +113,7 @@ def figure_from(reading: models.OccupancyReading, system_id: str, now: datetime,
         trend=reading.trend,
         observed_at=reading.observed_at,
         received_at=reading.received_at,
-        freshness=Freshness.LIVE if age <= live_seconds else Freshness.STALE,
+        freshness=Freshness.LIVE if age <= live_seconds and not stale else Freshness.STALE,
         age_seconds=age,
         entries=reading.entries,
         exits=reading.exits,
@@ -124,10 +127,14 @@ class Part:
 
     figure: OccupancyFigure | None = None
     error: GatewayError | None = None
+    #: the system's answer, when it is a stale one served because the system failed
+    stale_source: Indexed[Any] | None = None
 
-    def get(self) -> OccupancyFigure | None:
+    def get(self, info: Info) -> OccupancyFigure | None:
         if self.error is not None:
             raise self.error
+        if self.stale_source is not None:
+            info.context.served_stale(self.stale_source, info)
         return self.figure
 
 
@@ -150,13 +157,21 @@ class Occupancy:
     counted_part: strawberry.Private[Part]
     sensed_part: strawberry.Private[Part]
 
-    @strawberry.field(description="The figure counted at the gates by the PARCS; null with an error when that system failed.")
-    def counted(self) -> OccupancyFigure | None:
-        return self.counted_part.get()
+    @strawberry.field(description="The figure counted at the gates by the PARCS; null with an error when that system failed "
+                                  "(its last good figure, STALE, with an error while that is recent enough).")
+    def counted(self, info: Info) -> OccupancyFigure | None:
+        return self.counted_part.get(info)
 
-    @strawberry.field(description="The figure sensed per bay by the guidance system; null with an error when that system failed.")
-    def sensed(self) -> OccupancyFigure | None:
-        return self.sensed_part.get()
+    @strawberry.field(description="The figure sensed per bay by the guidance system; null with an error when that system "
+                                  "failed (its last good figure, STALE, with an error while that is recent enough).")
+    def sensed(self, info: Info) -> OccupancyFigure | None:
+        return self.sensed_part.get(info)
+
+    def note_stale(self, info: Info) -> None:
+        """The served figure is a failing system's last good answer: say so at this path too."""
+        for part in (self.counted_part, self.sensed_part):
+            if part.stale_source is not None and part.figure is not None and part.figure.method == self.served:
+                info.context.served_stale(part.stale_source, info)
 
 
 async def load_part(ctx: RequestContext, ref: SystemRef | None, facility_ref: SystemRef | None,
@@ -181,7 +196,8 @@ async def load_part(ctx: RequestContext, ref: SystemRef | None, facility_ref: Sy
         )
         return Part(error=GatewayError(ErrorCode.UPSTREAM_ERROR, message, system=ref.system_id))
     live = ctx.config.occupancy.live_seconds
-    return Part(figure=figure_from(reading, ref.system_id, ctx.now, live, fallback_capacity))
+    figure = figure_from(reading, ref.system_id, ctx.now, live, fallback_capacity, stale=readings.stale)
+    return Part(figure=figure, stale_source=readings if readings.stale and readings.error else None)
 
 
 def merge(counted: Part, sensed: Part, prefer: str) -> Occupancy | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import strawberry
 
@@ -65,11 +66,11 @@ class Quote:
     unavailable_reason: str | None = strawberry.field(description="Why there is no price (e.g. CLOSED, FULLY_BOOKED), as the PARCS says.")
 
 
-async def load_rates(ctx: RequestContext, ref: SystemRef | None) -> RateTable | None:
+async def load_rates(ctx: RequestContext, ref: SystemRef | None, info: Any = None) -> RateTable | None:
     if ref is None:
         return None
     try:
-        tables = await ctx.loaders.resource(ref.system_id, "rates")
+        tables = await ctx.load(ref.system_id, "rates", info=info)
     except UpstreamError as exc:
         raise from_upstream(exc) from None
     table = tables.items.get(ref.vendor_id)

@@ -42,6 +42,11 @@ class Bed:
         assert response.status_code == 200, response.text
         return response.json()
 
+    async def clear_cache(self) -> None:
+        """Forget every cached vendor answer and response (as after a TTL), so the next query asks the vendors."""
+        if self.sandbox.runtime.cache is not None:
+            await self.sandbox.runtime.cache.clear()
+
     async def sandbox_clients(self) -> list[Any]:
         return await self.sandbox.runtime.store.clients()
 
@@ -67,14 +72,16 @@ async def bed() -> AsyncIterator[Bed]:
             yield Bed(url, sandbox, http, api)
 
 
-@pytest.fixture(autouse=True)
-def healthy_systems(request: pytest.FixtureRequest) -> None:
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
+async def healthy_systems(request: pytest.FixtureRequest) -> None:
+    """Every test starts with healthy systems, zero request counts and an empty cache."""
     if "bed" not in request.fixturenames:
         return
     bed: Bed = request.getfixturevalue("bed")
     for sim in bed.sandbox.simulators.values():
         sim.control.set_fault(FaultMode.OK)
         sim.control.reset_stats()
+    await bed.clear_cache()
 
 
 # --- Redis: a throwaway redis-server of the tests' own, never the machine's -------------

@@ -121,6 +121,7 @@ async def test_slow_and_failing_systems_get_their_own_codes(bed: Bed) -> None:
     assert result["data"]["facility"]["occupancy"]["counted"]["occupied"] is not None
     await bed.fault("guidance", "ok")
     await bed.fault("parcs-central", "error")
+    await bed.clear_cache()  # nothing to fall back on: the failure itself shows
     result = await bed.graphql(query)
     codes = {tuple(e["path"]): e["extensions"]["code"] for e in result["errors"]}
     assert codes == {("facility", "occupancy", "counted"): "UPSTREAM_ERROR", ("facility", "rates"): "UPSTREAM_ERROR"}
@@ -142,6 +143,7 @@ async def test_one_call_per_system_and_resource_however_many_facilities(bed: Bed
     end = (datetime.now(UTC) + timedelta(hours=4)).isoformat()
     query = FACILITIES.replace("sources {", f'quote(start: "{start}", end: "{end}") {{ price {{ amount }} }} sources {{')
     await bed.graphql(query)  # warm up: token fetches and the like
+    await bed.clear_cache()
     for sim in bed.sandbox.simulators.values():
         sim.control.reset_stats()
     result = await bed.graphql(query)

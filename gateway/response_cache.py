@@ -1,0 +1,70 @@
+"""The response cache: whole answers to hot read queries, reused for their smallest maxAge.
+
+Keyed by the document, the operation, the variables and the client's *permission signature*
+(scopes and facilities) — never by who the client is — so two dashboards with the same access
+share one answer while a client with less access can never be served a richer one. Only
+complete answers (no errors) are kept. Metering still applies to a cached answer: it is
+charged as if it had run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from typing import Any
+
+import orjson
+
+from gateway.auth.authenticate import Principal
+from gateway.cache import Cache
+from gateway.execution import Prepared
+from resolvers.caching import UNCACHEABLE, CachePolicy
+
+TTL_MEMO_SIZE = 1024
+
+
+def permission_signature(principal: Principal) -> str:
+    facilities = "*" if principal.facilities is None else ",".join(sorted(principal.facilities))
+    return f"{' '.join(sorted(principal.scopes))}|{facilities}"
+
+
+class ResponseCache:
+    def __init__(self, cache: Cache | None, policy: CachePolicy) -> None:
+        self.cache = cache
+        self.policy = policy
+        self._ttls: OrderedDict[tuple[str, str | None], int] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def ttl(self, query: str, operation_name: str | None, prepared: Prepared) -> int:
+        """The answer's maxAge, computed once per distinct document."""
+        memo_key = (query, operation_name)
+        ttl = self._ttls.get(memo_key)
+        if ttl is None:
+            ttl = self.policy.ttl(prepared.document, prepared.operation)
+            self._ttls[memo_key] = ttl
+            if len(self._ttls) > TTL_MEMO_SIZE:
+                self._ttls.popitem(last=False)
+        return ttl
+
+    def key(self, query: str, operation_name: str | None, variables: dict[str, Any] | None, principal: Principal) -> str:
+        digest = hashlib.sha256()
+        for part in (query, operation_name or "", orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS).decode(),
+                     permission_signature(principal)):
+            digest.update(part.encode())
+            digest.update(b"\0")
+        return f"response:{digest.hexdigest()}"
+
+    async def get(self, key: str) -> dict[str, Any] | None:
+        if self.cache is None:
+            return None
+        raw = await self.cache.get(key)
+        if raw is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return orjson.loads(raw)
+
+    async def put(self, key: str, data: dict[str, Any], ttl: int) -> None:
+        if self.cache is not None and ttl > UNCACHEABLE:
+            await self.cache.set(key, orjson.dumps(data), ttl)
