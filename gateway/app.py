@@ -22,6 +22,9 @@ from gateway.auth.oauth import jwks_endpoint, token_endpoint
 from gateway.auth.scopes import Scope
 from gateway.execution import Executor
 from gateway.metering import Meter
+from gateway.persisted_queries import PersistedQueries
+from gateway.response_cache import ResponseCache
+from resolvers.caching import CachePolicy
 from gateway.graphql_http import GraphQLEndpoint
 from gateway.runtime import Runtime
 from gateway.schema import schema
@@ -77,7 +80,9 @@ def create_app(
     graphql_schema: strawberry.Schema = schema,
 ) -> Starlette:
     executor = Executor(graphql_schema, introspection=runtime.config.server.introspection)
-    endpoint = GraphQLEndpoint(runtime, executor, Meter(runtime.quotas, runtime.plans))
+    endpoint = GraphQLEndpoint(runtime, executor, Meter(runtime.quotas, runtime.plans),
+                               ResponseCache(runtime.cache, CachePolicy.of(graphql_schema)),
+                               PersistedQueries(runtime.cache))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -97,4 +102,5 @@ def create_app(
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.runtime = runtime
+    app.state.graphql = endpoint
     return app

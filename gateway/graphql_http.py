@@ -17,6 +17,7 @@ GraphQL request, as legacy clients expect. Every error has `extensions.code`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,8 @@ from gateway.errors import ErrorCode, RequestError, format_error
 from gateway.execution import Executor
 from gateway.graphiql import graphiql_page
 from gateway.metering import Meter, Refusal
+from gateway.persisted_queries import PersistedQueries
+from gateway.response_cache import ResponseCache
 from gateway.runtime import Runtime
 from resolvers.context import RequestContext
 
@@ -120,13 +123,18 @@ class Outcome:
     body: dict[str, Any]
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    #: seconds a browser or CDN may reuse a GET answer (0: never)
+    max_age: int = 0
 
 
 class GraphQLEndpoint:
-    def __init__(self, runtime: Runtime, executor: Executor, meter: Meter) -> None:
+    def __init__(self, runtime: Runtime, executor: Executor, meter: Meter, responses: ResponseCache,
+                 persisted: PersistedQueries) -> None:
         self.runtime = runtime
         self.executor = executor
         self.meter = meter
+        self.responses = responses
+        self.persisted = persisted
         server = runtime.config.server
         self.graphiql = server.graphiql
         self.max_body_bytes = server.max_body_bytes
@@ -161,7 +169,9 @@ class GraphQLEndpoint:
         if isinstance(payload, list):
             return await self.batch(payload, principal, media)
         outcome = await self.operation(payload, principal, request.method, media)
-        return respond(outcome.body, outcome.status, media, outcome.headers)
+        if request.method == "GET":
+            return conditional(request, outcome, media)
+        return respond(outcome.body, outcome.status, media, {**outcome.headers, "cache-control": "no-store"})
 
     async def batch(self, payloads: list[Any], principal: Principal, media: str) -> Response:
         """A JSON array of operations: each one checked, metered and answered on its own."""
@@ -174,8 +184,10 @@ class GraphQLEndpoint:
                         media_type=f"{media}; charset=utf-8", headers=headers)
 
     async def operation(self, payload: Any, principal: Principal, method: str, media: str) -> Outcome:
-        """One operation forward: params → prepare → analyze → meter → execute → settle."""
+        """One operation forward: params → prepare → analyze → meter → (cached answer | execute) → settle."""
         try:
+            if isinstance(payload, dict):
+                payload = await self.persisted.resolve(payload)
             params = params_from(payload)
             prepared = self.executor.prepare(params.query, params.operation_name, allow_mutations=method == "POST")
             analysis = self.executor.analyze(prepared, params.variables, self.runtime.config.limits)
@@ -193,6 +205,13 @@ class GraphQLEndpoint:
                 status = 200
             headers = refusal.headers or await self.meter.peek_headers(principal)
             return Outcome(refusal.body(), status, headers)
+        max_age = self.responses.ttl(params.query, params.operation_name, prepared)
+        cache_key = self.responses.key(params.query, params.operation_name, params.variables, principal) if max_age else None
+        cached = await self.responses.get(cache_key) if cache_key else None
+        if cached is not None:
+            settled = await self.meter.settle(charge, self.executor.actual_cost(prepared, params.variables, cached))
+            body = {"data": cached, **({"extensions": {"cost": settled.extensions}} if settled.extensions else {})}
+            return Outcome(body, 200, settled.headers, max_age)
         context = RequestContext.for_request(self.runtime, principal, charge)
         result = await self.executor.execute(prepared, context, params.variables, params.operation_name)
         if result.errors and result.data is None and all(error.path is None for error in result.errors):
@@ -207,7 +226,11 @@ class GraphQLEndpoint:
             body["errors"] = [format_error(error) for error in errors]
         if settled.extensions:
             body["extensions"] = {"cost": settled.extensions}
-        return Outcome(body, 200, settled.headers)
+        if errors:
+            return Outcome(body, 200, settled.headers)  # partial answers are neither kept nor reused
+        if cache_key is not None and result.data is not None:
+            await self.responses.put(cache_key, result.data, max_age)
+        return Outcome(body, 200, settled.headers, max_age)
 
     async def authenticate(self, request: Request) -> Principal:
         if not self.runtime.config.auth.enabled:
@@ -236,6 +259,19 @@ class GraphQLEndpoint:
             return orjson.loads(body)
         except orjson.JSONDecodeError:
             raise RequestError(ErrorCode.BAD_REQUEST, "The request body is not valid JSON.") from None
+
+
+def conditional(request: Request, outcome: Outcome, media: str) -> Response:
+    """A GET answer with HTTP caching: private (it depends on who asks), an ETag over the data,
+    and 304 when the client already has it."""
+    if outcome.status != 200 or not outcome.max_age:
+        return respond(outcome.body, outcome.status, media, {**outcome.headers, "cache-control": "no-store"})
+    etag = 'W/"' + hashlib.sha256(orjson.dumps(outcome.body.get("data"), option=orjson.OPT_SORT_KEYS)).hexdigest()[:32] + '"'
+    headers = {**outcome.headers, "cache-control": f"private, max-age={outcome.max_age}", "etag": etag,
+               "vary": "Authorization, X-API-Key, Accept"}
+    if etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    return respond(outcome.body, 200, media, headers)
 
 
 def respond(body: dict[str, Any], status: int, media: str, headers: dict[str, str] | None = None) -> Response:

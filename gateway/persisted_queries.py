@@ -52,14 +52,21 @@ class PersistedQueries:
 
     async def _remember(self, digest: str, query: str) -> None:
         if self.cache is not None:
-            await self.cache.set(f"apq:{digest}", query.encode(), TTL_S)
-            return
+            try:
+                await self.cache.set(f"apq:{digest}", query.encode(), TTL_S)
+                return
+            except Exception:  # noqa: BLE001 - keep it locally instead; the shared store is best effort
+                pass
         self._local[digest] = query
         if len(self._local) > LOCAL_LIMIT:
             self._local.popitem(last=False)
 
     async def _recall(self, digest: str) -> str | None:
         if self.cache is not None:
-            raw = await self.cache.get(f"apq:{digest}")
-            return raw.decode() if raw is not None else None
+            try:
+                raw = await self.cache.get(f"apq:{digest}")
+            except Exception:  # noqa: BLE001 - unreachable: the client will send the query again
+                raw = None
+            if raw is not None:
+                return raw.decode()
         return self._local.get(digest)

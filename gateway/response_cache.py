@@ -10,6 +10,7 @@ charged as if it had run.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import OrderedDict
 from typing import Any
 
@@ -21,6 +22,7 @@ from gateway.execution import Prepared
 from resolvers.caching import UNCACHEABLE, CachePolicy
 
 TTL_MEMO_SIZE = 1024
+log = logging.getLogger("parkgate.response_cache")
 
 
 def permission_signature(principal: Principal) -> str:
@@ -56,9 +58,14 @@ class ResponseCache:
         return f"response:{digest.hexdigest()}"
 
     async def get(self, key: str) -> dict[str, Any] | None:
+        """A kept answer; the cache is best effort, so an unreachable backend is a miss."""
         if self.cache is None:
             return None
-        raw = await self.cache.get(key)
+        try:
+            raw = await self.cache.get(key)
+        except Exception:  # noqa: BLE001 - whatever the backend raises, the query simply runs
+            log.warning("response cache unreachable; answering without it", exc_info=False)
+            raw = None
         if raw is None:
             self.misses += 1
             return None
@@ -67,4 +74,7 @@ class ResponseCache:
 
     async def put(self, key: str, data: dict[str, Any], ttl: int) -> None:
         if self.cache is not None and ttl > UNCACHEABLE:
-            await self.cache.set(key, orjson.dumps(data), ttl)
+            try:
+                await self.cache.set(key, orjson.dumps(data), ttl)
+            except Exception:  # noqa: BLE001 - not keeping an answer is never an error for the client
+                log.warning("response cache unreachable; answer not kept", exc_info=False)

@@ -28,6 +28,7 @@ class Bed:
     sandbox: Sandbox
     http: httpx.AsyncClient  # sends no credentials
     api: httpx.AsyncClient  # sends the admin demo client's key
+    app: Any = None
 
     def key(self, client: str = "admin") -> str:
         return self.sandbox.clients[client]["key"]
@@ -41,6 +42,9 @@ class Bed:
                                         headers=self.auth(client))
         assert response.status_code == 200, response.text
         return response.json()
+
+    def endpoint(self) -> Any:
+        return self.app.state.graphql
 
     async def clear_cache(self) -> None:
         """Forget every cached vendor answer and response (as after a TTL), so the next query asks the vendors."""
@@ -69,7 +73,7 @@ async def bed() -> AsyncIterator[Bed]:
         assert sandbox.clients, "the sandbox seeds its demo clients at startup"
         headers = {"authorization": f"Bearer {sandbox.clients['admin']['key']}"}
         async with httpx.AsyncClient(timeout=30, headers=headers) as api:
-            yield Bed(url, sandbox, http, api)
+            yield Bed(url, sandbox, http, api, app)
 
 
 @pytest_asyncio.fixture(autouse=True, loop_scope="session")

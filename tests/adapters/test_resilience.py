@@ -338,6 +338,20 @@ async def test_no_more_calls_in_flight_than_max_concurrency() -> None:
     assert http.metrics["peak_in_flight"] == 3 and http.metrics["in_flight"] == 0
 
 
+async def test_waiting_for_a_free_slot_is_bounded_by_the_deadline() -> None:
+    v = Vendor(delay_s=0.4)
+    async with vendor(v, max_concurrency=1, timeout_s=0.2) as http:
+        started = time.monotonic()
+        sent, queued = await asyncio.gather(
+            http.request("GET", "/a"), http.request("GET", "/b"), return_exceptions=True
+        )
+        assert time.monotonic() - started < 0.3
+    assert isinstance(sent, UpstreamTimeout) and isinstance(queued, UpstreamTimeout)
+    assert "no free slot" in queued.detail and v.hits == 1
+    assert http.counters.failures == {"timeout": 1, "queue_timeout": 1}
+    assert http.breaker.consecutive_failures == 1  # the vendor's slowness counts, our queue does not
+
+
 async def test_apds_adapter_gets_its_limits_from_the_spec() -> None:
     async with apds(max_concurrency=2, rate_limit_per_s=50.0, retries=1, breaker_failures=7) as (_, adapter):
         http = adapter.http
