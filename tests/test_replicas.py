@@ -213,3 +213,26 @@ async def test_two_replicas_enforce_one_quota_not_two(deployment: Deployment, ad
     assert one.count(200) > 0 and two.count(200) > 0  # both replicas admitted some: one shared quota
     used = deployment.cli("clients", "usage", "hammer")
     assert used["window"]["requests"] == 40 and used["window"]["refusals"] == 80
+
+
+async def test_a_burst_across_two_replicas_costs_one_vendor_call_per_resource(
+        bed: Bed, deployment: Deployment, admin_key: str) -> None:
+    """Both replicas cache in the same Redis: single flight holds across them (a Redis lock)."""
+    created = deployment.cli("clients", "create", "--name", "burst", "--scope", "facilities:read", "--scope", "rates:read")
+    deployment.cli("clients", "update", "burst", "--override", "requests=100000", "--override", "cost=10000000")
+    await asyncio.sleep(0.6)
+    key = created["key"]
+    query = {"query": "{ facilities { edges { node { id rates { currency lines { kind } } } } } }"}  # rates: cold here
+    for sim in bed.sandbox.simulators.values():
+        sim.control.reset_stats()
+
+    async def burst(url: str, n: int) -> list[dict]:
+        async with httpx.AsyncClient(headers={"authorization": f"Bearer {key}"}, timeout=30) as http:
+            async def one() -> dict:
+                return (await http.post(f"{url}/graphql", json=query)).json()
+            return list(await asyncio.gather(*(one() for _ in range(n))))
+
+    answers = [a for part in await asyncio.gather(*(burst(url, 250) for url in deployment.urls)) for a in part]
+    assert len(answers) == 500 and all("errors" not in a for a in answers), [a for a in answers if "errors" in a][:1]
+    assert (await bed.stats("parcs-central"))["by_endpoint"].get("GET /apds/v1/rates") == 1
+    assert (await bed.stats("parcs-london"))["by_endpoint"].get("GET /v2/tariffs") == 1
