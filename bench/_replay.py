@@ -11,16 +11,25 @@ leaving every gateway layer above it (per-request loaders and their indexing, re
 merging, sources) as it runs in production. `AsgiPost` calls an ASGI app directly with a
 prepared scope: no sockets, no HTTP parsing, the least client-side work per request, identical
 for every app it drives.
+
+Quotas apply to every authenticated request, so a bench also needs a client whose quota its load
+cannot exhaust (`create_bench_client`: made through the admin GraphQL API with the scopes of the
+client it stands in for, then given BENCH_QUOTA as overrides), or metering taken out of an app
+altogether (`unmetered(app)`: its endpoint's `Meter` replaced by `UnmeteredMeter`, which does
+what the gateway's meter does for a principal without a plan; no gateway code changes).
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator, Iterator
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from gateway.systems import Systems
 
@@ -140,3 +149,99 @@ async def live_sandbox(keys_file: Path | None = None) -> AsyncIterator[tuple[Any
     finally:
         server.should_exit = True
         await task
+
+
+# --- quotas: a client the bench cannot exhaust, and metering taken out -----------------------------
+
+#: quota overrides for a bench client: far more than any run can spend, and a per-query ceiling
+#: above every bench query's estimate (the facilities list with levels estimates just over the
+#: `standard` plan's 5000)
+BENCH_QUOTA = {"requests": 100_000_000, "cost": 1_000_000_000, "maxQueryCost": 100_000}
+
+CREATE_CLIENT = """\
+mutation BenchClient($input: CreateClientInput!) {
+  createClient(input: $input) { key client { id name scopes facilities plan } }
+}"""
+UPDATE_QUOTA = """\
+mutation BenchQuota($id: ID!, $input: UpdateClientInput!) {
+  updateClient(id: $id, input: $input) { id quota { requests cost maxQueryCost } }
+}"""
+
+PostJson = Callable[[bytes, dict[str, str]], Awaitable[tuple[int, bytes]]]
+
+
+async def create_bench_client(post: PostJson, admin_key: str, name: str, scopes: list[str],
+                              facilities: list[str] | None = None, environment: str = "TEST") -> dict[str, Any]:
+    """A new client made through the admin GraphQL API (`createClient`, then `updateClient` with
+    BENCH_QUOTA as its quota overrides), with the given scopes and facilities.
+
+    `post(body, headers)` sends one GraphQL request to the gateway's /graphql. Returns
+    {"id", "key", "name", "scopes", "facilities", "quota"}; raises RuntimeError when the gateway
+    refuses (e.g. a checkout without quotas, or no admin key).
+    """
+    headers = {"content-type": "application/json", "accept": "application/json",
+               "authorization": f"Bearer {admin_key}"}
+
+    async def call(query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        status, body = await post(orjson.dumps({"query": query, "variables": variables}), headers)
+        answer = orjson.loads(body) if body else {}
+        if status != 200 or answer.get("errors") or not answer.get("data"):
+            raise RuntimeError(f"admin API answered {status}: {body[:500]!r}")
+        return answer["data"]
+
+    created = (await call(CREATE_CLIENT, {"input": {
+        "name": name, "environment": environment, "scopes": scopes, "facilities": facilities,
+        "notes": "benchmark client: a quota no run can exhaust",
+    }}))["createClient"]
+    updated = (await call(UPDATE_QUOTA, {"id": created["client"]["id"],
+                                         "input": {"quotaOverrides": BENCH_QUOTA}}))["updateClient"]
+    return {**created["client"], "key": created["key"], "quota": updated["quota"]}
+
+
+def asgi_post_json(app: Any, path: str = "/graphql") -> PostJson:
+    """`post(body, headers)` for `create_bench_client`, through an ASGI app in process."""
+
+    async def post(body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        return await AsgiPost(app, body, headers, path)()
+
+    return post
+
+
+def graphql_endpoint(app: Any) -> Any:
+    """The `GraphQLEndpoint` behind an app's /graphql route (what `create_app` built)."""
+    for route in app.routes:
+        if getattr(route, "path", None) == "/graphql":
+            return route.endpoint
+    raise RuntimeError("the app has no /graphql route")
+
+
+def unmetered(app: Any) -> Any:
+    """`app` with metering taken out of its /graphql endpoint (`UnmeteredMeter`); returns app."""
+    endpoint = graphql_endpoint(app)
+    if not hasattr(endpoint, "meter"):
+        return app  # a checkout older than metering: nothing to take out
+    endpoint.meter = unmetered_meter_class()(endpoint.meter.quotas, endpoint.meter.plans)
+    return app
+
+
+@functools.cache
+def unmetered_meter_class() -> type:
+    """`UnmeteredMeter` (made on first use: checkouts older than metering have no `Meter`)."""
+    from gateway.metering import Charge, Meter, Settled
+
+    class UnmeteredMeter(Meter):
+        """The gateway's `Meter` doing what it does for a principal without a plan (authentication
+        off): admit charges nothing and returns an unmetered `Charge`, settle returns no headers
+        and no `extensions.cost`. Everything else on the request's path stays as it is (cost
+        analysis and the actual cost are computed by the endpoint either way)."""
+
+        async def admit(self, principal: Any, analysis: Any) -> Any:
+            return Charge(principal, None, analysis.cost, None)
+
+        async def settle(self, charge: Any, actual: int) -> Any:
+            return Settled({}, {})
+
+        async def peek_headers(self, principal: Any) -> dict[str, str]:
+            return {}
+
+    return UnmeteredMeter

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/permissions_bench.py [--duration 10] [--rounds 10] [--warmup 1]
                                                 [--tenant-duration 3] [--no-tenant] [--breakdown]
-                                                [--client driver-app] [--profile on|off|tenant]
+                                                [--client driver-app] [--profile on|off|tenant] [--metering]
 
 Permissions = authentication of an API key at the edge (a `Principal`, once per request) +
 the field-scope checks `enforce_scopes` installs on guarded fields + tenancy (the facilities a
@@ -16,6 +16,11 @@ Two in-process gateways (`create_app`) over the same runtime and the same replay
         API key (`driver-app`: it may read the whole query on every facility)
   off   auth.enabled: false (every request is UNRESTRICTED), `build_schema(enforce=False)`
         (no checks installed at all); the request carries the same header, which it ignores
+
+Quotas are not permissions: metering is taken out of every variant (bench/_replay.py
+`unmetered`; "off" is never metered anyway: authentication off means no plan), unless
+--metering. The requests authenticate as clients the bench makes through the admin API with
+the demo clients' scopes and facilities and a quota no run can exhaust (`create_bench_client`).
 
 Each is driven through its ASGI app directly (a prepared scope, no sockets), one request at a
 time, alternating on/off in ABBA order over --rounds rounds. THE ratio printed is off/on
@@ -42,7 +47,15 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
-from _replay import AsgiPost, ReplaySystems, live_sandbox, recording  # noqa: E402
+from _replay import (  # noqa: E402
+    AsgiPost,
+    ReplaySystems,
+    asgi_post_json,
+    create_bench_client,
+    live_sandbox,
+    recording,
+    unmetered,
+)
 from facilities_bench import code_under_test, load_average  # noqa: E402
 
 #: a dashboard's list of every facility, with the guarded fields (occupancy, rates, levels' occupancy)
@@ -79,8 +92,8 @@ BODY = orjson.dumps({"query": QUERY, "operationName": "Facilities"})
 HEADERS = {"content-type": "application/json", "accept": "application/json"}
 #: the scopes the query needs
 QUERY_SCOPES = {"facilities:read", "occupancy:read", "rates:read"}
-#: the full-access demo client by default: every facility, the query's scopes, the standard plan
-#: (not `throttled-demo`, whose plan allows 30 requests a minute)
+#: the full-access demo client by default: every facility, the query's scopes (the bench runs as a
+#: client of its own with these scopes and facilities, and a quota the run cannot exhaust)
 FULL_CLIENT = "driver-app"
 #: the tenant-limited demo client: one facility, and no rates:read (so `rates` is FORBIDDEN)
 TENANT_CLIENT = "hotel-pms-spree"
@@ -179,14 +192,36 @@ def guarded_coordinates(schema: Any) -> set[str]:
 @dataclass
 class Setup:
     apps: dict[str, Any]
-    keys: dict[str, str]  # client name -> API key
-    client: str  # the full-access client the "on" variant authenticates as
+    keys: dict[str, str]  # demo client name -> API key of the bench client standing in for it
+    client: str  # the full-access demo client whose scopes the "on" variant authenticates with
+    stand_ins: dict[str, str]  # demo client name -> name of the bench client with its scopes
     facilities: list[str]
     tenant_facility: str
     required: dict[str, frozenset[str]]
 
 
-async def build_gateways(breakdown: bool, client: str = FULL_CLIENT) -> Setup:
+async def stand_in_clients(sandbox_app: Any, clients: dict[str, dict[str, Any]], names: list[str]) -> dict[str, dict[str, Any]]:
+    """For each demo client named, a client of the bench's own with its scopes and facilities and a
+    quota no run can exhaust, made through the admin GraphQL API as the sandbox's `admin`. A
+    checkout without quotas (or without that API) gets the demo clients themselves."""
+    found = {}
+    for name in names:
+        info = clients[name]
+        try:
+            made = await create_bench_client(asgi_post_json(sandbox_app), clients["admin"]["key"], f"bench-{name}",
+                                             list(info["scopes"]), info["facilities"])
+        except (KeyError, RuntimeError) as exc:
+            print(f"note: no bench client for {name!r} ({str(exc)[:200]}); using the demo client itself")
+            found[name] = {**info, "name": name}
+            continue
+        if sorted(made["scopes"]) != sorted(info["scopes"]) or made["facilities"] != (
+                None if info["facilities"] is None else sorted(info["facilities"])):
+            raise RuntimeError(f"the bench client for {name} does not have its scopes and facilities: {made}")
+        found[name] = made
+    return found
+
+
+async def build_gateways(breakdown: bool, client: str = FULL_CLIENT, metering: bool = False) -> Setup:
     """Capture vendor answers from the live sandbox, then build the gateways over their replay."""
     from gateway.app import create_app
     from gateway.directory import Directory
@@ -199,7 +234,8 @@ async def build_gateways(breakdown: bool, client: str = FULL_CLIENT) -> Setup:
             fitting = [name for name, c in clients.items() if c["facilities"] is None and QUERY_SCOPES <= set(c["scopes"])]
             raise RuntimeError(f"the demo client {client!r} may not read the whole query on every facility; "
                                f"these may: {', '.join(fitting)}")
-        capture = AsgiPost(sandbox_app, BODY, {**HEADERS, "authorization": f"Bearer {clients[client]['key']}"})
+        stand_ins = await stand_in_clients(sandbox_app, clients, [client, TENANT_CLIENT])
+        capture = AsgiPost(sandbox_app, BODY, {**HEADERS, "authorization": f"Bearer {stand_ins[client]['key']}"})
         with recording(sandbox.runtime.systems) as batches:
             for _ in range(2):  # the first answer has every source UNKNOWN (no vendor called yet)
                 status, body = await capture()
@@ -234,9 +270,13 @@ async def build_gateways(breakdown: bool, client: str = FULL_CLIENT) -> Setup:
     if breakdown:
         apps["auth-only"] = create_app(on_runtime, graphql_schema=off_schema)
         apps["checks-only"] = create_app(off_runtime, graphql_schema=on_schema)
-    keys = {name: info["key"] for name, info in clients.items()}
+    if not metering:
+        for app in apps.values():
+            unmetered(app)
+    keys = {name: info["key"] for name, info in stand_ins.items()}
     facilities = [edge["node"]["id"] for edge in answer["data"]["facilities"]["edges"]]
-    return Setup(apps, keys, client, facilities, tenant_facility, required)
+    return Setup(apps, keys, client, {name: info["name"] for name, info in stand_ins.items()}, facilities,
+                 tenant_facility, required)
 
 
 # --- checks before timing ------------------------------------------------------------------------
@@ -269,8 +309,8 @@ async def check_same_work(variants: dict[str, Variant], setup: Setup) -> list[st
     edges = on["data"]["facilities"]["edges"]
     levels = sum(len(edge["node"]["levels"]) for edge in edges)
     if len(edges) != len(setup.facilities):
-        raise RuntimeError(f"{setup.client} sees {len(edges)} facilities of {len(setup.facilities)}")
-    notes.append(f"on ({setup.client}) and off answer identical data: {len(edges)} facilities, {levels} levels, "
+        raise RuntimeError(f"{setup.stand_ins[setup.client]} sees {len(edges)} facilities of {len(setup.facilities)}")
+    notes.append(f"on ({setup.stand_ins[setup.client]}) and off answer identical data: {len(edges)} facilities, {levels} levels, "
                  f"no errors, {len(orjson.dumps(on))} bytes")
     guards = {"Query.facilities": 1, "Facility.occupancy": len(edges), "Facility.rates": len(edges), "Level.occupancy": levels}
     unknown = set(guards) - set(setup.required)
@@ -301,7 +341,7 @@ async def check_same_work(variants: dict[str, Variant], setup: Setup) -> list[st
             raise RuntimeError("the one-facility off gateway does not answer as the tenant does (apart from rates)")
         if one["data"]["facilities"]["edges"][0]["node"]["rates"] is None:
             raise RuntimeError("the one-facility off gateway answers no rates")
-        notes.append(f"tenant {TENANT_CLIENT}: 1 facility ({setup.tenant_facility}), rates null with "
+        notes.append(f"tenant {setup.stand_ins[TENANT_CLIENT]} (as {TENANT_CLIENT}): 1 facility ({setup.tenant_facility}), rates null with "
                      f"FORBIDDEN ({forbidden[0]['extensions'].get('missingScopes')} missing); its off baseline "
                      f"answers the same facility with rates")
     return notes
@@ -320,8 +360,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tenant-duration", type=float, default=3.0,
                         help=f"measured seconds for each tenant variant ({TENANT_CLIENT}), over the same rounds (default 3)")
     parser.add_argument("--client", default=FULL_CLIENT,
-                        help=f"the sandbox demo client of the on variant; it must read the whole query on every "
-                             f"facility (default {FULL_CLIENT})")
+                        help=f"the sandbox demo client whose scopes the on variant has (the bench makes a client of "
+                             f"its own with them); it must read the whole query on every facility (default {FULL_CLIENT})")
+    parser.add_argument("--metering", action="store_true",
+                        help="keep quota metering (in memory) on the authenticated variants; by default it is taken "
+                             "out of every variant, as permissions off is never metered")
     parser.add_argument("--no-tenant", action="store_true", help="skip the tenant-limited variant and its baseline")
     parser.add_argument("--breakdown", action="store_true",
                         help="also time auth only (auth on, unguarded schema) and checks only (auth off, guarded "
@@ -366,15 +409,16 @@ async def profile(variant: Variant, seconds: float) -> None:
 
 async def bench(args: argparse.Namespace) -> int:
     print(f"code under test: {code_under_test()}")
-    setup = await build_gateways(args.breakdown, args.client)
+    setup = await build_gateways(args.breakdown, args.client, args.metering)
     full = {**HEADERS, "authorization": f"Bearer {setup.keys[setup.client]}"}
     tenant = {**HEADERS, "authorization": f"Bearer {setup.keys[TENANT_CLIENT]}"}
     variants = {
-        "on": Variant("on", f"permissions on  (API key of {setup.client!r}, guarded schema)", AsgiPost(setup.apps["on"], BODY, full), False),
+        "on": Variant("on", f"permissions on  (API key of {setup.stand_ins[setup.client]!r}, guarded schema)",
+                      AsgiPost(setup.apps["on"], BODY, full), False),
         "off": Variant("off", "permissions off (auth.enabled false, enforce=False)", AsgiPost(setup.apps["off"], BODY, full), False),
     }
     if not args.no_tenant:
-        variants["tenant-on"] = Variant("tenant-on", f"tenant on   ({TENANT_CLIENT!r}: 1 facility, rates FORBIDDEN)",
+        variants["tenant-on"] = Variant("tenant-on", f"tenant on   ({setup.stand_ins[TENANT_CLIENT]!r}: 1 facility, rates FORBIDDEN)",
                                         AsgiPost(setup.apps["on"], BODY, tenant), True)
         variants["tenant-off"] = Variant("tenant-off", "tenant off  (that 1 facility by config, permissions off)",
                                          AsgiPost(setup.apps["off-one"], BODY, tenant), False)
@@ -395,6 +439,9 @@ async def bench(args: argparse.Namespace) -> int:
         pairs.append(("tenant-on", "tenant-off", args.tenant_duration))
     if args.breakdown:
         pairs.append(("auth-only", "checks-only", args.tenant_duration))
+    print("metering (quotas): " + ("on for the authenticated variants (in memory; bench clients' quotas cannot run out), "
+                                   "never for permissions off" if args.metering else
+                                   "taken out of every variant (UnmeteredMeter; permissions off is never metered)"))
     print(f"in-process ASGI (prepared scope, no sockets), one request at a time; warm-up {args.warmup:g} s per variant, "
           f"then {args.rounds} rounds in ABBA order: {args.duration:g} s each for on and off"
           + (f", {args.tenant_duration:g} s for each other variant" if len(pairs) > 1 else "")
@@ -412,7 +459,7 @@ async def bench(args: argparse.Namespace) -> int:
                 await run_for(variants[name], seconds / args.rounds)
 
     def line(v: Variant) -> str:
-        return f"  {v.label:<62} {v.ms_per_op:7.3f} ms/op {v.ops_per_s:8.1f} op/s  ({v.ops} requests, CPU {v.cpu_percent:.0f}%)"
+        return f"  {v.label:<68} {v.ms_per_op:7.3f} ms/op {v.ops_per_s:8.1f} op/s  ({v.ops} requests, CPU {v.cpu_percent:.0f}%)"
 
     on, off = variants["on"], variants["off"]
     print(line(off))
@@ -440,8 +487,8 @@ async def bench(args: argparse.Namespace) -> int:
         for name in failed:
             print(f"    first unexpected answer of {name}: {variants[name].first_failure}", file=sys.stderr)
         if any(variants[name].first_failure.startswith("429") for name in failed):
-            print("    429: request quotas now apply to the bench's client; this bench measures permissions, not "
-                  "quotas: give it a client whose plan the run cannot exhaust", file=sys.stderr)
+            print("    429: the bench's client ran out of quota; its stand-in clients should have a quota no run can "
+                  "exhaust (bench/_replay.py BENCH_QUOTA)", file=sys.stderr)
         return 1
     busy = [v.name for v in variants.values() if v.cpu_percent < 90]
     if busy:
