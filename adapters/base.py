@@ -65,7 +65,15 @@ class Adapter(ABC):
     def __init__(self, spec: SystemSpec, http: VendorHTTP | None = None) -> None:
         self.spec = spec
         self.http = http or VendorHTTP(
-            spec.id, spec.base_url, timeout_s=spec.timeout_s, connect_timeout_s=spec.connect_timeout_s
+            spec.id,
+            spec.base_url,
+            timeout_s=spec.timeout_s,
+            connect_timeout_s=spec.connect_timeout_s,
+            retries=spec.retries,
+            max_concurrency=spec.max_concurrency,
+            rate_limit_per_s=spec.rate_limit_per_s,
+            breaker_failures=spec.breaker_failures,
+            breaker_reset_s=spec.breaker_reset_s,
         )
 
     @property

@@ -60,7 +60,10 @@ class ApdsAdapter(ParcsAdapter):
         quotes: list[Quote] = []
         for start in range(0, len(requests), MAX_QUOTES):  # one call per chunk the vendor accepts
             chunk = requests[start:start + MAX_QUOTES]
-            body = await self._call("POST", "/quotes", json={"requests": [wire.quote_request(r) for r in chunk]})
+            # A quote only prices, it books nothing: safe to retry.
+            body = await self._call(
+                "POST", "/quotes", json={"requests": [wire.quote_request(r) for r in chunk]}, idempotent=True
+            )
             data = body.get("data") if isinstance(body, dict) else None
             if not isinstance(data, list) or len(data) != len(chunk):
                 # Answers are matched to requests by position: a short list cannot be matched.

@@ -127,7 +127,10 @@ class MewsAdapter(HospitalityAdapter):
             cursor = next_cursor
 
     async def _call(self, operation: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        response = await self.http.request("POST", f"{API}/{operation}", json={**self._envelope, **body})
+        # Every operation parkgate calls is a read (getAll): safe to retry.
+        response = await self.http.request(
+            "POST", f"{API}/{operation}", json={**self._envelope, **body}, idempotent=True
+        )
         data = self.http.json(response)
         if not isinstance(data, dict):
             raise UpstreamError(self.system_id, f"{operation} answered with something other than an object")
