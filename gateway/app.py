@@ -4,7 +4,8 @@
     /oauth/token               OAuth2 client credentials: short-lived JWT access tokens
     /.well-known/jwks.json     the public keys that verify them
     /healthz   the process is alive
-    /readyz    the gateway can serve: every configured system and its state
+    /readyz    the gateway can serve: every configured system, its state and circuit breaker
+    /metrics   countable figures per system (upstream calls, cache), for monitoring
 """
 
 from __future__ import annotations
@@ -34,12 +35,29 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+def metrics(runtime: Runtime):  # noqa: ANN201 - a route handler
+    """Countable figures per system (calls, retries, failures, latency, breaker; cache hits, misses,
+    stale serves, coalesced waits), for monitoring to scrape."""
+
+    async def handler(request: Request) -> JSONResponse:
+        upstream = runtime.systems.upstream
+        cache = upstream.metrics_dict() if upstream is not None else {}
+        return JSONResponse({
+            "systems": {system_id: {"http": adapter.http.metrics, "cache": cache.get(system_id, {})}
+                        for system_id, adapter in runtime.systems.adapters.items()},
+            "quotas": runtime.quotas.status,
+        })
+
+    return handler
+
+
 def readyz(runtime: Runtime):  # noqa: ANN201 - a route handler
     """Ready unless the gateway's own store is unreachable; degraded while quotas run locally."""
 
     async def handler(request: Request) -> JSONResponse:
         systems = {
-            system_id: {"status": health.status.value, "last_error": health.last_error}
+            system_id: {"status": health.status.value, "circuit": runtime.systems.adapters[system_id].http.breaker_state.value,
+                        "last_error": health.last_error}
             for system_id, health in runtime.systems.health.items()
         }
         try:
@@ -98,6 +116,7 @@ def create_app(
         jwks_endpoint(runtime.tokens),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz(runtime), methods=["GET"]),
+        Route("/metrics", metrics(runtime), methods=["GET"]),
         *extra_routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -92,7 +92,8 @@ def level_ids(dialect: str, vendor_facility_id: str, index: int, level_key: str)
     return level_key
 
 
-def sandbox_config_document(base_url: str, world: World, timeout_s: float = 5.0) -> tuple[dict[str, Any], dict[str, str]]:
+def sandbox_config_document(base_url: str, world: World, timeout_s: float = 5.0,
+                            breaker_reset_s: float = 10.0) -> tuple[dict[str, Any], dict[str, str]]:
     """The sandbox's configuration as a YAML-shaped document, and the environment its credentials name."""
     environ: dict[str, str] = {}
     systems: dict[str, Any] = {}
@@ -107,6 +108,7 @@ def sandbox_config_document(base_url: str, world: World, timeout_s: float = 5.0)
             "base_url": f"{base_url}/sim/{system_id}",
             "credentials": credentials,
             "timeout_s": timeout_s,
+            "breaker_reset_s": breaker_reset_s,
         }
     facilities: dict[str, Any] = {}
     for key, state in world.garages.items():
@@ -160,10 +162,10 @@ async def seed_demo_clients(runtime: Runtime, sandbox: Sandbox, keys_file: Path 
 
 
 def build_sandbox(base_url: str, *, world: World | None = None, timeout_s: float = 5.0,
-                  keys_file: Path | None = None) -> tuple[Starlette, Sandbox]:
+                  breaker_reset_s: float = 10.0, keys_file: Path | None = None) -> tuple[Starlette, Sandbox]:
     """The sandbox app for a server that will listen at `base_url` (simulators are reached there)."""
     world = world or World()
-    document, environ = sandbox_config_document(base_url, world, timeout_s)
+    document, environ = sandbox_config_document(base_url, world, timeout_s, breaker_reset_s)
     document["environment"] = "test"
     config = parse_config(document, source="sandbox", environ=environ)
     simulators = {

@@ -6,11 +6,17 @@ from datetime import datetime
 
 import strawberry
 
+from adapters.breaker import BreakerState
 from adapters.models import SystemKind as DomainSystemKind
 from gateway.systems import SourceStatus as DomainSourceStatus
 from gateway.systems import Systems
 from resolvers.common import SystemKind
 
+CircuitState = strawberry.enum(
+    BreakerState,
+    description="The circuit breaker toward a system: CLOSED (calls go through), OPEN (failing fast after repeated "
+                "failures), HALF_OPEN (one probe call decides).",
+)
 SourceStatus = strawberry.enum(
     DomainSourceStatus, description="UP when the last call to the system succeeded, DOWN when it failed, UNKNOWN before the first call."
 )
@@ -25,6 +31,7 @@ class Source:
     last_success_at: datetime | None = strawberry.field(description="When a call last succeeded.")
     last_failure_at: datetime | None = strawberry.field(description="When a call last failed.")
     last_error: str | None = strawberry.field(description="The last failure, coded (e.g. UPSTREAM_TIMEOUT: …).")
+    circuit: CircuitState = strawberry.field(description="The circuit breaker toward the system.")
     external_id: str | None = strawberry.field(
         description="The facility's id in this system, when the source is listed under a facility."
     )
@@ -33,11 +40,13 @@ class Source:
 def source_of(systems: Systems, system_id: str, external_id: str | None = None) -> Source:
     spec = systems.adapters[system_id].spec
     health = systems.health[system_id]
+    breaker = systems.adapters[system_id].http.breaker_state
     return Source(
         id=strawberry.ID(system_id),
         kind=DomainSystemKind(spec.kind),
         dialect=spec.dialect,
-        status=health.status,
+        status=DomainSourceStatus.DOWN if breaker is BreakerState.OPEN else health.status,
+        circuit=breaker,
         last_success_at=health.last_success_at,
         last_failure_at=health.last_failure_at,
         last_error=health.last_error,

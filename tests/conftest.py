@@ -20,6 +20,8 @@ from tests.support import bound_socket, serve
 
 #: short vendor timeouts so that a `slow` system times out quickly in tests
 TEST_TIMEOUT_S = 1.0
+#: a breaker that opens in tests closes again quickly
+TEST_BREAKER_RESET_S = 1.0
 
 
 @dataclass
@@ -68,7 +70,7 @@ class Bed:
 async def bed() -> AsyncIterator[Bed]:
     sock = bound_socket()
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    app, sandbox = build_sandbox(url, timeout_s=TEST_TIMEOUT_S)
+    app, sandbox = build_sandbox(url, timeout_s=TEST_TIMEOUT_S, breaker_reset_s=TEST_BREAKER_RESET_S)
     async with serve(app, sock), httpx.AsyncClient(timeout=30) as http:
         assert sandbox.clients, "the sandbox seeds its demo clients at startup"
         headers = {"authorization": f"Bearer {sandbox.clients['admin']['key']}"}
@@ -85,6 +87,8 @@ async def healthy_systems(request: pytest.FixtureRequest) -> None:
     for sim in bed.sandbox.simulators.values():
         sim.control.set_fault(FaultMode.OK)
         sim.control.reset_stats()
+    for adapter in bed.sandbox.runtime.systems.adapters.values():
+        adapter.http.breaker.success()  # a breaker a previous test opened: the system answers again
     await bed.clear_cache()
 
 
