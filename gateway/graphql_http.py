@@ -228,7 +228,7 @@ class GraphQLEndpoint:
             body["extensions"] = {"cost": settled.extensions}
         if errors:
             return Outcome(body, 200, settled.headers)  # partial answers are neither kept nor reused
-        if cache_key is not None and result.data is not None:
+        if cache_key is not None and result.data is not None and not context.used_stale:
             await self.responses.put(cache_key, result.data, max_age)
         return Outcome(body, 200, settled.headers, max_age)
 

@@ -32,7 +32,7 @@ from adapters.simworld import World
 from gateway.app import create_app
 from gateway.auth.keys import Environment
 from gateway.auth.scopes import Scope
-from gateway.config import GatewayConfig, parse_config
+from gateway.config import DEFAULT_TTLS, GatewayConfig, parse_config
 from gateway.runtime import Runtime
 
 #: system id -> dialect: the operator the sandbox plays (two PARCS vendors, sensors, LPR, a hotel PMS)
@@ -162,11 +162,14 @@ async def seed_demo_clients(runtime: Runtime, sandbox: Sandbox, keys_file: Path 
 
 
 def build_sandbox(base_url: str, *, world: World | None = None, timeout_s: float = 5.0,
-                  breaker_reset_s: float = 10.0, keys_file: Path | None = None) -> tuple[Starlette, Sandbox]:
+                  breaker_reset_s: float = 10.0, cache_ttl_s: dict[str, int] | None = None,
+                  keys_file: Path | None = None) -> tuple[Starlette, Sandbox]:
     """The sandbox app for a server that will listen at `base_url` (simulators are reached there)."""
     world = world or World()
     document, environ = sandbox_config_document(base_url, world, timeout_s, breaker_reset_s)
     document["environment"] = "test"
+    if cache_ttl_s:
+        document["cache"] = {"ttl_s": {**DEFAULT_TTLS, **cache_ttl_s}}
     config = parse_config(document, source="sandbox", environ=environ)
     simulators = {
         system_id: DIALECTS[dialect].create_simulator(world, system_id, config.systems[system_id].credentials)

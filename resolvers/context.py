@@ -29,6 +29,8 @@ class RequestContext:
     charge: Charge | None = None
     #: errors that accompany data rather than replace it (a stale answer served while its source fails)
     warnings: list[GraphQLError] = field(default_factory=list)
+    #: some answer came from past its freshness: the whole response must not be reused
+    used_stale: bool = False
     #: one clock reading per request, so every age in an answer is measured from the same instant
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     _memo: dict[Any, asyncio.Future[Any]] = field(default_factory=dict)
@@ -45,6 +47,7 @@ class RequestContext:
         """A resource of one system for this request; when it is a stale answer served because the
         source failed, the field being resolved (`info`) gets an error beside its data."""
         indexed = await self.loaders.resource(system_id, resource, *args)
+        self.used_stale = self.used_stale or indexed.stale
         if info is not None:
             self.served_stale(indexed, info)
         return indexed

@@ -181,7 +181,7 @@ async def load_part(ctx: RequestContext, ref: SystemRef | None, facility_ref: Sy
         return Part()
     zone_id = None if ref is facility_ref else ref.vendor_id
     try:
-        readings = await ctx.loaders.resource(ref.system_id, "occupancy")
+        readings = await ctx.load(ref.system_id, "occupancy")
     except UpstreamError as exc:
         return Part(error=from_upstream(exc))
     reading = readings.items.get((facility_ref.vendor_id, zone_id))
@@ -196,8 +196,11 @@ async def load_part(ctx: RequestContext, ref: SystemRef | None, facility_ref: Sy
         )
         return Part(error=GatewayError(ErrorCode.UPSTREAM_ERROR, message, system=ref.system_id))
     live = ctx.config.occupancy.live_seconds
-    figure = figure_from(reading, ref.system_id, ctx.now, live, fallback_capacity, stale=readings.stale)
-    return Part(figure=figure, stale_source=readings if readings.stale and readings.error else None)
+    # STALE means "the source failed and this is its last good answer"; an answer merely being
+    # revalidated in the background is as live as its age says.
+    failing = readings.stale and readings.error is not None
+    figure = figure_from(reading, ref.system_id, ctx.now, live, fallback_capacity, stale=failing)
+    return Part(figure=figure, stale_source=readings if failing else None)
 
 
 def merge(counted: Part, sensed: Part, prefer: str) -> Occupancy | None:

@@ -22,6 +22,8 @@ from tests.support import bound_socket, serve
 TEST_TIMEOUT_S = 1.0
 #: a breaker that opens in tests closes again quickly
 TEST_BREAKER_RESET_S = 1.0
+#: occupancy stays fresh this long in the test sandbox, so expiry can be watched
+TEST_OCCUPANCY_TTL_S = 2
 
 
 @dataclass
@@ -70,7 +72,8 @@ class Bed:
 async def bed() -> AsyncIterator[Bed]:
     sock = bound_socket()
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    app, sandbox = build_sandbox(url, timeout_s=TEST_TIMEOUT_S, breaker_reset_s=TEST_BREAKER_RESET_S)
+    app, sandbox = build_sandbox(url, timeout_s=TEST_TIMEOUT_S, breaker_reset_s=TEST_BREAKER_RESET_S,
+                                 cache_ttl_s={"occupancy": TEST_OCCUPANCY_TTL_S})
     async with serve(app, sock), httpx.AsyncClient(timeout=30) as http:
         assert sandbox.clients, "the sandbox seeds its demo clients at startup"
         headers = {"authorization": f"Bearer {sandbox.clients['admin']['key']}"}

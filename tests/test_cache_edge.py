@@ -9,7 +9,7 @@ import uuid
 
 import orjson
 
-from tests.conftest import Bed
+from tests.conftest import TEST_OCCUPANCY_TTL_S, Bed
 
 OCCUPANCY = '{ facility(id: "berlin-hbf") { occupancy { served freshness counted { occupied } sensed { occupied freshness ageSeconds } } } }'
 
@@ -46,6 +46,23 @@ async def test_a_down_system_is_served_stale_with_its_age_and_an_error(bed: Bed)
     assert error["extensions"]["code"] == "UPSTREAM_UNAVAILABLE" and error["extensions"]["stale"] is True
     sources = await bed.graphql("{ sources { id status } }")
     assert {s["id"]: s["status"] for s in sources["data"]["sources"]}["guidance"] == "DOWN"
+
+
+async def test_past_its_ttl_a_down_system_is_revalidated_then_served_stale_with_the_error(bed: Bed) -> None:
+    await bed.graphql(OCCUPANCY)
+    await bed.fault("guidance", "down")
+    await asyncio.sleep(TEST_OCCUPANCY_TTL_S + 0.2)
+    revalidating = await bed.graphql(OCCUPANCY.replace("served", "served id: __typename"))
+    sensed = revalidating["data"]["facility"]["occupancy"]["sensed"]
+    assert sensed["occupied"] is not None and sensed["freshness"] == "LIVE"  # served at once, refresh under way
+    await asyncio.sleep(0.3)  # the background refresh has failed by now
+    stale = await bed.graphql(OCCUPANCY.replace("served", "served again: __typename"))
+    assert stale["data"]["facility"]["occupancy"]["sensed"]["freshness"] == "STALE"
+    assert stale["data"]["facility"]["occupancy"]["sensed"]["ageSeconds"] >= TEST_OCCUPANCY_TTL_S
+    assert [(e["path"][-1], e["extensions"]["code"], e["extensions"]["stale"]) for e in stale["errors"]] == [
+        ("sensed", "UPSTREAM_UNAVAILABLE", True)]
+    again = await bed.graphql(OCCUPANCY.replace("served", "served again: __typename"))
+    assert again.get("errors"), "an answer with stale data is never reused from the response cache"
 
 
 async def test_clients_with_different_access_never_see_each_others_data_through_the_cache(bed: Bed) -> None:
