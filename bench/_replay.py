@@ -5,10 +5,18 @@
             await AsgiPost(app, body, headers)()           # real vendor calls over HTTP, recorded
     replay = ReplaySystems(sandbox.runtime.systems, batches)   # same answers, no I/O at all
 
-Everything the gateway asks of a vendor goes through `Systems.fetch` (gateway/systems.py), so a
-`Systems` whose `fetch` returns the recorded batch takes the vendors out of a measurement while
-leaving every gateway layer above it (per-request loaders and their indexing, resolvers,
-merging, sources) as it runs in production. `AsgiPost` calls an ASGI app directly with a
+Everything the gateway asks of a vendor goes through `Systems.fetch` or `Systems.fetch_entry`
+(gateway/systems.py; the per-request loaders call `fetch_entry`, which goes through the upstream
+cache when there is one), so recording wraps both on the instance, and a `Systems` whose `fetch`
+returns the recorded batch (with no upstream cache, `fetch_entry` answers through `fetch`) takes
+the vendors out of a measurement while leaving every gateway layer above it (per-request loaders
+and their indexing, resolvers, merging, sources) as it runs in production.
+
+The live sandbox has a response cache: a capture request answered from it runs no resolver and
+records nothing, so recordings keep what the earlier requests fetched (the first request of a
+fresh sandbox always executes). A runtime made for replay should normally have no cache either
+(`replay_runtime`): an in-process bench that means to measure execution must not measure
+response-cache hits instead. `AsgiPost` calls an ASGI app directly with a
 prepared scope: no sockets, no HTTP parsing, the least client-side work per request, identical
 for every app it drives.
 
@@ -38,20 +46,35 @@ BatchKey = tuple[Any, ...]  # (system id, resource, *args)
 
 @contextmanager
 def recording(systems: Systems) -> Iterator[dict[BatchKey, Any]]:
-    """Record what `systems.fetch` returns (the latest answer per system, resource and arguments)."""
+    """Record what `systems.fetch` and `systems.fetch_entry` return (the latest answer per system,
+    resource and arguments; for `fetch_entry`, the answer inside the `Fetched`).
+
+    Both are wrapped on this instance only: the loaders call `fetch_entry`, which with an upstream
+    cache does not go through `fetch` (and without one does: then both record the same answer).
+    """
     batches: dict[BatchKey, Any] = {}
     live_fetch = systems.fetch
+    live_fetch_entry = getattr(systems, "fetch_entry", None)  # checkouts older than the upstream cache have none
 
     async def fetch(system_id: str, resource: str, *args: Any) -> Any:
         result = await live_fetch(system_id, resource, *args)
         batches[(system_id, resource, *args)] = result
         return result
 
+    async def fetch_entry(system_id: str, resource: str, *args: Any) -> Any:
+        fetched = await live_fetch_entry(system_id, resource, *args)  # type: ignore[misc]
+        batches[(system_id, resource, *args)] = fetched.value
+        return fetched
+
     systems.fetch = fetch  # type: ignore[method-assign]  # on this instance only
+    if live_fetch_entry is not None:
+        systems.fetch_entry = fetch_entry  # type: ignore[method-assign]
     try:
         yield batches
     finally:
-        del systems.fetch  # the class's method again
+        del systems.fetch  # the class's methods again
+        if live_fetch_entry is not None:
+            del systems.fetch_entry
 
 
 class ReplaySystems(Systems):
@@ -63,7 +86,9 @@ class ReplaySystems(Systems):
     """
 
     def __init__(self, live: Systems, batches: dict[BatchKey, Any]) -> None:
-        super().__init__(live.config, live.adapters)
+        super().__init__(live.config, live.adapters)  # no cache: `fetch_entry` answers through `fetch`
+        if getattr(self, "upstream", None) is not None:
+            raise RuntimeError("bench: ReplaySystems must not have an upstream cache (it would bypass the replay)")
         self.health = copy.deepcopy(live.health)
         self.batches = dict(batches)
 
@@ -73,6 +98,18 @@ class ReplaySystems(Systems):
         except KeyError:
             raise RuntimeError(f"bench: no recorded answer for {system_id}.{resource}{args}; "
                                f"recorded: {sorted(map(str, self.batches))}") from None
+
+
+def replay_runtime(live: Any, replay: ReplaySystems, **changes: Any) -> Any:
+    """`live` (a `Runtime`) answering from `replay`, with no cache at all (`cache=None`): no
+    response cache and no persisted-query cache, so every request executes. Other fields as
+    given in `changes` (e.g. `config=`, `directory=`)."""
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(live)}
+    if "cache" in fields:
+        changes.setdefault("cache", None)  # checkouts older than the response cache have no such field
+    return dataclasses.replace(live, systems=replay, **changes)
 
 
 class AsgiPost:

@@ -54,6 +54,7 @@ from _replay import (  # noqa: E402
     create_bench_client,
     live_sandbox,
     recording,
+    replay_runtime,
     unmetered,
 )
 from facilities_bench import code_under_test, load_average  # noqa: E402
@@ -253,14 +254,15 @@ async def build_gateways(breakdown: bool, client: str = FULL_CLIENT, metering: b
 
     config = live.config
     off_config = config.model_copy(update={"auth": config.auth.model_copy(update={"enabled": False})})
-    on_runtime = dataclasses.replace(live, systems=replay)
-    off_runtime = dataclasses.replace(live, config=off_config, systems=replay)
+    # no cache (`replay_runtime`): every request executes; response-cache hits are cache_bench.py's
+    on_runtime = replay_runtime(live, replay)
+    off_runtime = replay_runtime(live, replay, config=off_config)
     tenant_facilities = clients[TENANT_CLIENT]["facilities"]
     assert tenant_facilities is not None and len(tenant_facilities) == 1, clients[TENANT_CLIENT]
     tenant_facility = tenant_facilities[0]
     # "off" for the tenant: the same one facility, by configuration instead of by tenancy.
     one_config = off_config.model_copy(update={"facilities": {tenant_facility: config.facilities[tenant_facility]}})
-    one_runtime = dataclasses.replace(live, config=one_config, directory=Directory(one_config), systems=replay)
+    one_runtime = replay_runtime(live, replay, config=one_config, directory=Directory(one_config))
 
     apps = {
         "on": create_app(on_runtime, graphql_schema=on_schema),

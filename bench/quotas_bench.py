@@ -58,7 +58,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
-from _replay import AsgiPost, ReplaySystems, live_sandbox, recording, unmetered  # noqa: E402
+from _replay import AsgiPost, ReplaySystems, live_sandbox, recording, replay_runtime, unmetered  # noqa: E402
 from facilities_bench import code_under_test, load_average, loopback_socket, process_cpu_seconds  # noqa: E402
 
 #: a dashboard's occupancy tile for every facility
@@ -202,7 +202,8 @@ async def build_variants(redis_url: str, prefix: str) -> Built:
     })
     runtime = Runtime.from_config(config)
     await runtime.systems.aclose()  # its vendor connections: never used, the replay answers instead
-    runtime = dataclasses.replace(runtime, systems=replay)
+    # no cache (`replay_runtime`): every request executes (response-cache hits are cache_bench.py's)
+    runtime = replay_runtime(runtime, replay)
     issued = await runtime.admin.create_client("bench", name="bench-dashboard", environment=Environment.TEST,
                                                scopes=SCOPES, plan=BENCH_PLAN, notes="quotas bench")
     memory_quotas = QuotaEnforcer()  # what QuotaEnforcer.from_config builds for store.backend: memory

@@ -345,9 +345,10 @@ async def test_waiting_for_a_free_slot_is_bounded_by_the_deadline() -> None:
         sent, queued = await asyncio.gather(
             http.request("GET", "/a"), http.request("GET", "/b"), return_exceptions=True
         )
-        assert time.monotonic() - started < 0.3
+        assert time.monotonic() - started < 0.75  # not 0.8 s of two calls in a row: the queue wait is bounded too
     assert isinstance(sent, UpstreamTimeout) and isinstance(queued, UpstreamTimeout)
-    assert "no free slot" in queued.detail and v.hits == 1
+    # Which of the two gets the one slot is up to the event loop; one waited on the vendor, one on the queue.
+    assert sorted("no free slot" in e.detail for e in (sent, queued)) == [False, True] and v.hits == 1
     assert http.counters.failures == {"timeout": 1, "queue_timeout": 1}
     assert http.breaker.consecutive_failures == 1  # the vendor's slowness counts, our queue does not
 
