@@ -347,10 +347,12 @@ async def test_waiting_for_a_free_slot_is_bounded_by_the_deadline() -> None:
         )
         assert time.monotonic() - started < 0.75  # not 0.8 s of two calls in a row: the queue wait is bounded too
     assert isinstance(sent, UpstreamTimeout) and isinstance(queued, UpstreamTimeout)
-    # Which of the two gets the one slot is up to the event loop; one waited on the vendor, one on the queue.
-    assert sorted("no free slot" in e.detail for e in (sent, queued)) == [False, True] and v.hits == 1
-    assert http.counters.failures == {"timeout": 1, "queue_timeout": 1}
-    assert http.breaker.consecutive_failures == 1  # the vendor's slowness counts, our queue does not
+    # The slot frees when the first call's deadline passes, at about the second's own deadline: the
+    # second either never got a slot ("no free slot") or got it too late to be answered.
+    queue_waits = sum("no free slot" in e.detail for e in (sent, queued))
+    assert 1 <= v.hits <= 2 - queue_waits  # a late slot may time out before its request is even sent
+    assert http.counters.failures.get("queue_timeout", 0) == queue_waits
+    assert http.breaker.consecutive_failures == 2 - queue_waits  # the vendor's slowness counts, our queue does not
 
 
 async def test_apds_adapter_gets_its_limits_from_the_spec() -> None:
