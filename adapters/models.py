@@ -227,3 +227,54 @@ class Batch(Generic[T]):
 
     items: list[T] = field(default_factory=list)
     errors: list[RecordError] = field(default_factory=list)
+
+
+class EventType(StrEnum):
+    """What happened, in the gateway's words, whichever vendor said it."""
+
+    OCCUPANCY_CHANGED = "OCCUPANCY_CHANGED"
+    VEHICLE_ENTERED = "VEHICLE_ENTERED"
+    VEHICLE_EXITED = "VEHICLE_EXITED"
+    RESERVATION_CREATED = "RESERVATION_CREATED"
+    RESERVATION_ARRIVED = "RESERVATION_ARRIVED"
+    RESERVATION_CANCELLED = "RESERVATION_CANCELLED"
+    GUEST_BOOKED = "GUEST_BOOKED"
+    GUEST_CHECKED_IN = "GUEST_CHECKED_IN"
+    GUEST_CHECKED_OUT = "GUEST_CHECKED_OUT"
+    CITATION_ISSUED = "CITATION_ISSUED"
+    CITATION_UPDATED = "CITATION_UPDATED"
+
+
+@dataclass(frozen=True, slots=True)
+class VendorEvent:
+    """One happening as a vendor reports it (webhook or a diff of polled snapshots), in vendor ids.
+
+    `vendor_event_id` is the vendor's own id (dedupe key); a vendor that re-sends a corrected
+    event under the same id gives a higher `revision` (or the gateway derives one from content).
+    `payload` holds normalized fields: plate, region, occupied, free, capacity, reservation_id,
+    guest_name, car_registration, citation_number, violation_code… as the type calls for.
+    """
+
+    type: EventType
+    vendor_event_id: str
+    vendor_facility_id: str | None
+    occurred_at: datetime | None
+    payload: dict[str, object] = field(default_factory=dict)
+    zone_id: str | None = None
+    revision: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    """The unit on the bus: a vendor event mapped to gateway ids, with when parkgate got it."""
+
+    id: str  # parkgate's id, unique per (system, vendor event id, revision)
+    type: EventType
+    system_id: str
+    facility_id: str | None  # gateway facility id; None when the vendor's id maps to none
+    occurred_at: datetime | None
+    received_at: datetime
+    vendor_event_id: str
+    payload: dict[str, object] = field(default_factory=dict)
+    zone_id: str | None = None
+    revision: int = 1
