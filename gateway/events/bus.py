@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from adapters.models import DomainEvent
 
@@ -26,8 +24,8 @@ class EventBus(ABC):
     async def publish(self, event: DomainEvent) -> None: ...
 
     @abstractmethod
-    def subscribe(self) -> AsyncIterator[DomainEvent]:
-        """Every event published from now on, in order, until the iterator is closed."""
+    def subscribe(self) -> Subscription:
+        """Every event published from now on, in order, until `aclose()`."""
 
     async def start(self) -> None:
         """Begin consuming (Redis); nothing to do in memory."""
@@ -36,37 +34,47 @@ class EventBus(ABC):
         pass
 
 
+class Subscription:
+    """An async iterator of events, registered the moment it is made (nothing published after
+    `subscribe()` returns is missed); `aclose()` unregisters it."""
+
+    def __init__(self, fanout: LocalFanout) -> None:
+        self._fanout = fanout
+        self.queue: asyncio.Queue[DomainEvent] = asyncio.Queue(SUBSCRIBER_QUEUE)
+        fanout.queues.add(self.queue)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> DomainEvent:
+        if self.queue not in self._fanout.queues:
+            raise StopAsyncIteration
+        return await self.queue.get()
+
+    async def aclose(self) -> None:
+        self._fanout.queues.discard(self.queue)
+
+
 class LocalFanout:
     """Hands each event to every local subscriber's queue; a subscriber too slow to keep up loses
     its oldest events (logged) rather than holding everyone else back."""
 
     def __init__(self) -> None:
-        self._queues: set[asyncio.Queue[DomainEvent]] = set()
+        self.queues: set[asyncio.Queue[DomainEvent]] = set()
 
     def deliver(self, event: DomainEvent) -> None:
-        for queue in list(self._queues):
+        for queue in list(self.queues):
             if queue.full():
                 queue.get_nowait()
                 log.warning("a subscriber is too slow: dropped its oldest event")
             queue.put_nowait(event)
 
-    @asynccontextmanager
-    async def _queue(self) -> AsyncIterator[asyncio.Queue[DomainEvent]]:
-        queue: asyncio.Queue[DomainEvent] = asyncio.Queue(SUBSCRIBER_QUEUE)
-        self._queues.add(queue)
-        try:
-            yield queue
-        finally:
-            self._queues.discard(queue)
-
-    async def stream(self) -> AsyncIterator[DomainEvent]:
-        async with self._queue() as queue:
-            while True:
-                yield await queue.get()
+    def stream(self) -> Subscription:
+        return Subscription(self)
 
     @property
     def subscribers(self) -> int:
-        return len(self._queues)
+        return len(self.queues)
 
 
 class MemoryBus(EventBus):
@@ -76,5 +84,5 @@ class MemoryBus(EventBus):
     async def publish(self, event: DomainEvent) -> None:
         self.fanout.deliver(event)
 
-    def subscribe(self) -> AsyncIterator[DomainEvent]:
+    def subscribe(self) -> Subscription:
         return self.fanout.stream()
