@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.auth.oauth import jwks_endpoint, token_endpoint
 from gateway.auth.scopes import Scope
+from gateway.events.wiring import event_routes, start_event_path, stop_event_path
 from gateway.execution import Executor
 from gateway.metering import Meter
 from gateway.persisted_queries import PersistedQueries
@@ -107,7 +108,9 @@ def create_app(
         for start in on_startup:
             await start()
         await bootstrap_admin(runtime)
+        await start_event_path(runtime)
         yield
+        await stop_event_path(runtime)
         await runtime.aclose()
 
     routes: list[BaseRoute] = [
@@ -117,6 +120,7 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz(runtime), methods=["GET"]),
         Route("/metrics", metrics(runtime), methods=["GET"]),
+        *event_routes(runtime),
         *extra_routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

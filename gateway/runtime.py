@@ -16,6 +16,7 @@ from gateway.auth.tokens import TokenService
 from gateway.cache import Cache, build_cache
 from gateway.config import GatewayConfig
 from gateway.directory import Directory
+from gateway.events.bus import EventBus, build_bus
 from gateway.quotas import Plan, QuotaEnforcer
 from gateway.systems import Systems
 
@@ -46,6 +47,8 @@ class Runtime:
     plans: dict[str, Plan]
     #: vendor answers, whole responses and persisted queries (memory, Redis, or None when turned off)
     cache: Cache | None
+    #: every DomainEvent, seen by every replica
+    bus: EventBus
 
     @property
     def environment(self) -> Environment:
@@ -78,6 +81,7 @@ class Runtime:
             quotas=QuotaEnforcer.from_config(config),
             plans=Plan.all_from_config(config),
             cache=cache,
+            bus=build_bus(config),
         )
 
     async def aclose(self) -> None:

@@ -77,6 +77,11 @@ class LocalFanout:
         return len(self.queues)
 
 
+def build_bus(config: object) -> EventBus:
+    """Memory by default; the Redis Streams bus when the store is Redis (gateway/events/redis_bus.py)."""
+    return MemoryBus()
+
+
 class MemoryBus(EventBus):
     def __init__(self) -> None:
         self.fanout = LocalFanout()
