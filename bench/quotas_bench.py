@@ -4,9 +4,10 @@
                                            [--http-duration 4] [--concurrency 16] [--no-http]
                                            [--profile]
 
-"Cached": there is no response cache yet, so the vendors' answers are captured once from the
-sandbox and replayed from memory (bench/_replay.py). What is measured is the gateway's own edge:
-authentication + cost analysis + quota admit/settle + execution + orjson.
+"Cached": the vendors' answers are captured once from the sandbox and replayed from memory
+(bench/_replay.py), and the response cache is off (`replay_runtime`: no cache), so every request
+executes (response-cache hits are bench/cache_bench.py's). What is measured is the gateway's own
+edge: authentication + cost analysis + quota admit/settle + execution + orjson.
 
 Three gateways (`create_app`) over ONE runtime built with `store.backend: redis` against a
 throwaway redis-server this bench starts (never the machine's own on 6379): the same client
