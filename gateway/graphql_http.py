@@ -33,7 +33,7 @@ from gateway.execution import Executor
 from gateway.graphiql import graphiql_page
 from gateway.metering import Meter, Refusal
 from gateway.persisted_queries import PersistedQueries
-from gateway.response_cache import ResponseCache
+from gateway.response_cache import CachedAnswer, ResponseCache
 from gateway.runtime import Runtime
 from resolvers.context import RequestContext
 
@@ -125,6 +125,17 @@ class Outcome:
     headers: dict[str, str] = field(default_factory=dict)
     #: seconds a browser or CDN may reuse a GET answer (0: never)
     max_age: int = 0
+    #: `data` already serialized (a response-cache hit): spliced into the body as is
+    data_json: bytes | None = None
+
+    def payload(self) -> bytes:
+        if self.data_json is None:
+            return orjson.dumps(self.body)
+        rest = orjson.dumps(self.body)[1:-1]  # the body's other members, e.g. "extensions"
+        return b'{"data":' + self.data_json + (b"," + rest if rest else b"") + b"}"
+
+    def data_bytes(self) -> bytes:
+        return self.data_json if self.data_json is not None else orjson.dumps(self.body.get("data"))
 
 
 class GraphQLEndpoint:
@@ -171,7 +182,7 @@ class GraphQLEndpoint:
         outcome = await self.operation(payload, principal, request.method, media)
         if request.method == "GET":
             return conditional(request, outcome, media)
-        return respond(outcome.body, outcome.status, media, {**outcome.headers, "cache-control": "no-store"})
+        return send(outcome, media, {**outcome.headers, "cache-control": "no-store"})
 
     async def batch(self, payloads: list[Any], principal: Principal, media: str) -> Response:
         """A JSON array of operations: each one checked, metered and answered on its own."""
@@ -180,7 +191,7 @@ class GraphQLEndpoint:
             return respond({"errors": error.formatted()}, 400, media)
         outcomes = [await self.operation(payload, principal, "POST", media) for payload in payloads]
         headers = next((o.headers for o in reversed(outcomes) if o.headers), {})
-        return Response(orjson.dumps([o.body for o in outcomes]), status_code=200,
+        return Response(b"[" + b",".join(o.payload() for o in outcomes) + b"]", status_code=200,
                         media_type=f"{media}; charset=utf-8", headers=headers)
 
     async def operation(self, payload: Any, principal: Principal, method: str, media: str) -> Outcome:
@@ -209,9 +220,9 @@ class GraphQLEndpoint:
         cache_key = self.responses.key(params.query, params.operation_name, params.variables, principal) if max_age else None
         cached = await self.responses.get(cache_key) if cache_key else None
         if cached is not None:
-            settled = await self.meter.settle(charge, self.executor.actual_cost(prepared, params.variables, cached))
-            body = {"data": cached, **({"extensions": {"cost": settled.extensions}} if settled.extensions else {})}
-            return Outcome(body, 200, settled.headers, max_age)
+            settled = await self.meter.settle(charge, cached.actual_cost)
+            body = {"extensions": {"cost": settled.extensions}} if settled.extensions else {}
+            return Outcome(body, 200, settled.headers, max_age, data_json=cached.data_json)
         context = RequestContext.for_request(self.runtime, principal, charge)
         result = await self.executor.execute(prepared, context, params.variables, params.operation_name)
         if result.errors and result.data is None and all(error.path is None for error in result.errors):
@@ -219,7 +230,8 @@ class GraphQLEndpoint:
             settled = await self.meter.settle(charge, 0)
             errors = [{**e.formatted, "extensions": {"code": ErrorCode.BAD_USER_INPUT.value}} for e in result.errors]
             return Outcome({"errors": errors}, 400 if media == GRAPHQL_RESPONSE else 200, settled.headers)
-        settled = await self.meter.settle(charge, self.executor.actual_cost(prepared, params.variables, result.data))
+        actual = self.executor.actual_cost(prepared, params.variables, result.data)
+        settled = await self.meter.settle(charge, actual)
         body: dict[str, Any] = {"data": result.data}
         errors = [*(result.errors or ()), *context.warnings]
         if errors:
@@ -229,7 +241,10 @@ class GraphQLEndpoint:
         if errors:
             return Outcome(body, 200, settled.headers)  # partial answers are neither kept nor reused
         if cache_key is not None and result.data is not None and not context.used_stale:
-            await self.responses.put(cache_key, result.data, max_age)
+            data_json = orjson.dumps(result.data)
+            await self.responses.put(cache_key, CachedAnswer(data_json, actual), max_age)
+            del body["data"]
+            return Outcome(body, 200, settled.headers, max_age, data_json=data_json)
         return Outcome(body, 200, settled.headers, max_age)
 
     async def authenticate(self, request: Request) -> Principal:
@@ -265,13 +280,17 @@ def conditional(request: Request, outcome: Outcome, media: str) -> Response:
     """A GET answer with HTTP caching: private (it depends on who asks), an ETag over the data,
     and 304 when the client already has it."""
     if outcome.status != 200 or not outcome.max_age:
-        return respond(outcome.body, outcome.status, media, {**outcome.headers, "cache-control": "no-store"})
-    etag = 'W/"' + hashlib.sha256(orjson.dumps(outcome.body.get("data"), option=orjson.OPT_SORT_KEYS)).hexdigest()[:32] + '"'
+        return send(outcome, media, {**outcome.headers, "cache-control": "no-store"})
+    etag = 'W/"' + hashlib.sha256(outcome.data_bytes()).hexdigest()[:32] + '"'
     headers = {**outcome.headers, "cache-control": f"private, max-age={outcome.max_age}", "etag": etag,
                "vary": "Authorization, X-API-Key, Accept"}
     if etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
-    return respond(outcome.body, 200, media, headers)
+    return send(outcome, media, headers)
+
+
+def send(outcome: Outcome, media: str, headers: dict[str, str]) -> Response:
+    return Response(outcome.payload(), status_code=outcome.status, media_type=f"{media}; charset=utf-8", headers=headers)
 
 
 def respond(body: dict[str, Any], status: int, media: str, headers: dict[str, str] | None = None) -> Response:

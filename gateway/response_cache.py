@@ -14,6 +14,8 @@ import logging
 from collections import OrderedDict
 from typing import Any
 
+from dataclasses import dataclass
+
 import orjson
 
 from gateway.auth.authenticate import Principal
@@ -23,6 +25,15 @@ from resolvers.caching import UNCACHEABLE, CachePolicy
 
 TTL_MEMO_SIZE = 1024
 log = logging.getLogger("parkgate.response_cache")
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    """An answer kept as it goes on the wire (serialized once), with what it cost to compute:
+    a hit is charged that cost without walking the data again."""
+
+    data_json: bytes
+    actual_cost: int
 
 
 def permission_signature(principal: Principal) -> str:
@@ -57,7 +68,7 @@ class ResponseCache:
             digest.update(b"\0")
         return f"response:{digest.hexdigest()}"
 
-    async def get(self, key: str) -> dict[str, Any] | None:
+    async def get(self, key: str) -> CachedAnswer | None:
         """A kept answer; the cache is best effort, so an unreachable backend is a miss."""
         if self.cache is None:
             return None
@@ -69,12 +80,13 @@ class ResponseCache:
         if raw is None:
             self.misses += 1
             return None
+        cost, _, data = raw.partition(b"\n")
         self.hits += 1
-        return orjson.loads(raw)
+        return CachedAnswer(data, int(cost))
 
-    async def put(self, key: str, data: dict[str, Any], ttl: int) -> None:
+    async def put(self, key: str, answer: CachedAnswer, ttl: int) -> None:
         if self.cache is not None and ttl > UNCACHEABLE:
             try:
-                await self.cache.set(key, orjson.dumps(data), ttl)
+                await self.cache.set(key, str(answer.actual_cost).encode() + b"\n" + answer.data_json, ttl)
             except Exception:  # noqa: BLE001 - not keeping an answer is never an error for the client
                 log.warning("response cache unreachable; answer not kept", exc_info=False)
