@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from adapters.errors import WebhookRejected
 from adapters.http import VendorHTTP
 from adapters.models import (
     Batch,
@@ -26,6 +27,7 @@ from adapters.models import (
     QuoteRequest,
     RateTable,
     SystemKind,
+    VendorEvent,
 )
 
 
@@ -61,6 +63,10 @@ class Adapter(ABC):
     dialect: ClassVar[str]
     #: the credential names this dialect needs; the config loader checks them at start
     required_credentials: ClassVar[tuple[str, ...]] = ()
+    #: the optional credential that verifies this dialect's inbound webhooks; None: it sends none (poll it)
+    webhook_credential: ClassVar[str | None] = None
+    #: its webhooks carry ids only: `expand_webhook` fetches what happened
+    webhook_ids_only: ClassVar[bool] = False
 
     def __init__(self, spec: SystemSpec, http: VendorHTTP | None = None) -> None:
         self.spec = spec
@@ -79,6 +85,19 @@ class Adapter(ABC):
     @property
     def system_id(self) -> str:
         return self.spec.id
+
+    def verify_webhook(self, headers: Mapping[str, str], raw_body: bytes, query_params: Mapping[str, str],
+                       now: datetime) -> list[VendorEvent]:
+        """The events of one inbound webhook, verified by this dialect's scheme.
+
+        Raises `WebhookRejected` (not authentic, replayed, or no secret configured: 401) or
+        `WebhookMalformed` (authentic but unreadable: 400).
+        """
+        raise WebhookRejected(f"{self.dialect} sends no webhooks")
+
+    async def expand_webhook(self, events: Sequence[VendorEvent]) -> list[VendorEvent]:
+        """Fetch what an ids-only webhook leaves out; dialects that send everything return the events."""
+        return list(events)
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -36,3 +36,11 @@ class UpstreamRejected(UpstreamError):
     def __init__(self, system_id: str, message: str, status: int) -> None:
         super().__init__(system_id, message)
         self.status = status
+
+
+class WebhookRejected(Exception):
+    """An inbound webhook that fails its system's verification (signature, secret, token, replay): 401."""
+
+
+class WebhookMalformed(Exception):
+    """An inbound webhook that is authentic but cannot be read (bad JSON, missing fields): 400."""

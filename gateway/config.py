@@ -218,6 +218,44 @@ class StoreConfig(Strict):
         return self
 
 
+class WebhooksConfig(Strict):
+    allow_networks: list[str] = Field(
+        default_factory=list,
+        description="Networks outbound webhooks may reach although private, loopback or reserved (CIDR, e.g. 10.1.0.0/16).",
+    )
+    https_only: bool = Field(True, description="Refuse plain http:// webhook endpoints.")
+
+    @model_validator(mode="after")
+    def networks_parse(self) -> WebhooksConfig:
+        import ipaddress
+
+        for network in self.allow_networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"webhooks.allow_networks: {network!r} is not a network (CIDR)") from None
+        return self
+
+
+class EventsConfig(Strict):
+    """The event path's background work: the Redis bus's replica identity and the pollers."""
+
+    replica_id: str | None = Field(
+        None, description="This replica's name on the Redis bus (where it resumes after a restart); default: host name[:port]."
+    )
+    poll_interval_s: float = Field(5, gt=0, description="How often a poll-only system (no webhooks) is read and diffed.")
+    lease_s: float = Field(15, gt=0, description="With Redis: how long a dead replica's poller lease blocks a takeover.")
+    polling: bool | None = Field(
+        None, description="Run the pollers for systems without webhooks (default on; the test bed turns them off)."
+    )
+
+    @model_validator(mode="after")
+    def lease_outlives_a_cycle(self) -> EventsConfig:
+        if self.lease_s <= self.poll_interval_s:
+            raise ValueError("events.lease_s must be longer than events.poll_interval_s (the holder renews it each cycle)")
+        return self
+
+
 class GatewayConfig(Strict):
     environment: Literal["test", "live"] = Field(
         "live", description="Keys of the other environment are refused: a test key never reaches live systems."
@@ -232,6 +270,8 @@ class GatewayConfig(Strict):
     limits: LimitsConfig = LimitsConfig()
     quotas: QuotaConfig = QuotaConfig()
     cache: CacheConfig = CacheConfig()
+    events: EventsConfig = EventsConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
 
     @model_validator(mode="after")
     def has_a_standard_plan(self) -> GatewayConfig:

@@ -11,6 +11,10 @@ Control API (for partners and tests):
     POST /sandbox/systems/{id}/fault       {"mode": "ok" | "down" | "slow" | "error", "delay_ms": n}
     GET  /sandbox/systems/{id}/stats       requests received, by endpoint
     POST /sandbox/systems/{id}/stats/reset start counting afresh
+    POST /sandbox/systems/{id}/simulate    {"event": "entry" | "exit" | "check_in" | "check_out" | "violation" |
+                                           "plate_correction", "facility_id", "plate"}: the vendor emits it
+                                           as it would, webhook or (poll-only systems) world change only
+                                           (gateway/sandbox_events.py)
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from gateway.auth.keys import Environment
 from gateway.auth.scopes import Scope
 from gateway.config import DEFAULT_TTLS, GatewayConfig, parse_config
 from gateway.runtime import Runtime
+from gateway.sandbox_events import EventInjector, build_emitters
 
 #: system id -> dialect: the operator the sandbox plays (two PARCS vendors, sensors, LPR, a hotel PMS)
 SANDBOX_SYSTEMS: dict[str, str] = {
@@ -72,6 +77,8 @@ class Sandbox:
     runtime: Runtime
     #: the demo clients once seeded: name -> {"id", "key", "scopes", "facilities"}
     clients: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: system id -> the webhook side of its simulator (webhook-capable systems only)
+    webhooks: dict[str, Any] = field(default_factory=dict)
 
     def systems_listing(self) -> list[dict[str, Any]]:
         return [
@@ -103,6 +110,11 @@ def sandbox_config_document(base_url: str, world: World, timeout_s: float = 5.0,
             variable = f"SANDBOX_{system_id}_{name}".upper().replace("-", "_")
             environ[variable] = secrets.token_urlsafe(18)
             credentials[name] = f"${{{variable}}}"
+        webhook_secret = DIALECTS[dialect].adapter.webhook_credential  # optional: the sandbox sets one
+        if webhook_secret is not None:
+            variable = f"SANDBOX_{system_id}_{webhook_secret}".upper().replace("-", "_")
+            environ[variable] = secrets.token_urlsafe(24)
+            credentials[webhook_secret] = f"${{{variable}}}"
         systems[system_id] = {
             "dialect": dialect,
             "base_url": f"{base_url}/sim/{system_id}",
@@ -163,11 +175,15 @@ async def seed_demo_clients(runtime: Runtime, sandbox: Sandbox, keys_file: Path 
 
 def build_sandbox(base_url: str, *, world: World | None = None, timeout_s: float = 5.0,
                   breaker_reset_s: float = 10.0, cache_ttl_s: dict[str, int] | None = None,
-                  keys_file: Path | None = None) -> tuple[Starlette, Sandbox]:
+                  polling: bool = True, keys_file: Path | None = None) -> tuple[Starlette, Sandbox]:
     """The sandbox app for a server that will listen at `base_url` (simulators are reached there)."""
     world = world or World()
     document, environ = sandbox_config_document(base_url, world, timeout_s, breaker_reset_s)
     document["environment"] = "test"
+    # Poll-only systems report what happens through the poller; tests that count vendor calls turn it off.
+    document["events"] = {"polling": polling}
+    # partners' receivers in the sandbox and tests run on loopback
+    document["webhooks"] = {"allow_networks": ["127.0.0.0/8", "::1/128"], "https_only": False}
     if cache_ttl_s:
         document["cache"] = {"ttl_s": {**DEFAULT_TTLS, **cache_ttl_s}}
     config = parse_config(document, source="sandbox", environ=environ)
@@ -177,6 +193,8 @@ def build_sandbox(base_url: str, *, world: World | None = None, timeout_s: float
     }
     runtime = Runtime.from_config(config)
     sandbox = Sandbox(base_url, world, simulators, config, runtime)
+    sandbox.webhooks = build_emitters(base_url, SANDBOX_SYSTEMS,
+                                      {system_id: config.systems[system_id].credentials for system_id in SANDBOX_SYSTEMS})
     routes: list[BaseRoute] = [
         *control_routes(sandbox),
         *(Mount(f"/sim/{system_id}", app=sim.app) for system_id, sim in simulators.items()),
@@ -232,6 +250,7 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
         Route("/sandbox/systems/{system_id}/fault", set_fault, methods=["POST"]),
         Route("/sandbox/systems/{system_id}/stats", stats, methods=["GET"]),
         Route("/sandbox/systems/{system_id}/stats/reset", reset_stats, methods=["POST"]),
+        Route("/sandbox/systems/{system_id}/simulate", EventInjector(sandbox, SANDBOX_SYSTEMS).endpoint, methods=["POST"]),
     ]
 
 

@@ -8,21 +8,29 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers.admin import AdminQueries, Mutation
+from resolvers.admin import AdminQueries
+from resolvers.admin import Mutation as AdminMutation
 from resolvers.facilities import FacilityQueries
 from resolvers.permissions import enforce_scopes
 from resolvers.quotas import QuotaQueries
+from resolvers.subscriptions import Subscription
+from resolvers.webhooks import WebhookMutations, WebhookQueries
 
 
 @strawberry.type(description="Read access to the operator's facilities and the systems behind them, and administration.")
-class Query(FacilityQueries, QuotaQueries, AdminQueries):
+class Query(FacilityQueries, QuotaQueries, AdminQueries, WebhookQueries):
+    pass
+
+
+@strawberry.type(description="Changes: admin operations on clients and keys, and outbound webhooks.")
+class Mutation(AdminMutation, WebhookMutations):
     pass
 
 
 def build_schema(*, enforce: bool = True) -> tuple[strawberry.Schema, dict[str, frozenset[str]]]:
     """The schema and the scopes each guarded field needs. `enforce=False` leaves the checks
     out entirely (benchmarks measure what they cost)."""
-    built = strawberry.Schema(query=Query, mutation=Mutation)
+    built = strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription)
     required = enforce_scopes(built) if enforce else {}
     return built, required
 

@@ -73,7 +73,7 @@ async def bed() -> AsyncIterator[Bed]:
     sock = bound_socket()
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     app, sandbox = build_sandbox(url, timeout_s=TEST_TIMEOUT_S, breaker_reset_s=TEST_BREAKER_RESET_S,
-                                 cache_ttl_s={"occupancy": TEST_OCCUPANCY_TTL_S})
+                                 cache_ttl_s={"occupancy": TEST_OCCUPANCY_TTL_S}, polling=False)
     async with serve(app, sock), httpx.AsyncClient(timeout=30) as http:
         assert sandbox.clients, "the sandbox seeds its demo clients at startup"
         headers = {"authorization": f"Bearer {sandbox.clients['admin']['key']}"}

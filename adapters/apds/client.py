@@ -6,16 +6,18 @@ Options (`SystemSpec.options`):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from adapters.apds import wire
+from adapters.apds import webhooks
 from adapters.apds.wire import MAX_LIMIT, MAX_QUOTES, PREFIX, WireError
 from adapters.base import ParcsAdapter, SystemSpec
 from adapters.errors import UpstreamError
 from adapters.http import VendorHTTP
+from adapters.models import VendorEvent
 from adapters.models import Batch, FacilityRecord, OccupancyReading, Quote, QuoteRequest, RateTable, RecordError
 
 T = TypeVar("T")
@@ -36,6 +38,7 @@ class _Page:
 class ApdsAdapter(ParcsAdapter):
     dialect = "apds"
     required_credentials = ("token",)
+    webhook_credential = "webhook_secret"
 
     def __init__(self, spec: SystemSpec, http: VendorHTTP | None = None) -> None:
         page_size = spec.options.get("page_size", MAX_LIMIT)
@@ -72,6 +75,11 @@ class ApdsAdapter(ParcsAdapter):
         return quotes
 
     # --- wire --------------------------------------------------------------------------
+
+    def verify_webhook(self, headers: Mapping[str, str], raw_body: bytes, query_params: Mapping[str, str],
+                       now: datetime) -> list[VendorEvent]:
+        """HMAC-SHA256 of timestamp + "." + raw body with the `webhook_secret` credential (adapters/apds/webhooks.py)."""
+        return webhooks.verify(self.spec.credentials.get("webhook_secret"), headers, raw_body, now)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = await self.http.request(method, PREFIX + path, headers=self._headers, **kwargs)

@@ -22,13 +22,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from adapters.base import EnforcementAdapter, SystemSpec
 from adapters.errors import UpstreamError
 from adapters.http import VendorHTTP
+from adapters.lpr import webhooks
 from adapters.lpr.wire import API, MAX_PAGE_SIZE, format_timestamp, issued_at
+from adapters.models import VendorEvent
 from adapters.models import Batch, Citation, EnforcementZone, GeoPoint, Money, RecordError
 
 
 class LprAdapter(EnforcementAdapter):
     dialect = "lpr"
     required_credentials = ("username", "password", "api_key")
+    webhook_credential = "webhook_secret"
 
     def __init__(self, spec: SystemSpec, http: VendorHTTP | None = None) -> None:
         super().__init__(spec, http)
@@ -36,6 +39,11 @@ class LprAdapter(EnforcementAdapter):
         self._headers = {"X-API-Key": spec.credential("api_key"), "Accept": "application/json"}
         self._page_size = min(max(int(spec.options.get("page_size", MAX_PAGE_SIZE)), 1), MAX_PAGE_SIZE)
         self._zone_tz: dict[str, ZoneInfo] = {}
+
+    def verify_webhook(self, headers: Mapping[str, str], raw_body: bytes, query_params: Mapping[str, str],
+                       now: datetime) -> list[VendorEvent]:
+        """The static `webhook_secret` credential in `X-Webhook-Secret` (adapters/lpr/webhooks.py)."""
+        return webhooks.verify(self.spec.credentials.get("webhook_secret"), headers, raw_body, now)
 
     async def zones(self) -> Batch[EnforcementZone]:
         batch: Batch[EnforcementZone] = Batch()

@@ -21,8 +21,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from adapters.base import HospitalityAdapter, SystemSpec
 from adapters.errors import UpstreamError
 from adapters.http import VendorHTTP
+from adapters.mews import webhooks
 from adapters.mews.wire import API, CUSTOMERS, ENTERPRISES, MAX_COUNT, RESERVATIONS, format_utc, parse_utc
-from adapters.models import Batch, GuestStay, GuestStayState, HotelProperty, RecordError
+from adapters.models import Batch, EventType, GuestStay, GuestStayState, HotelProperty, RecordError, VendorEvent
 
 CLIENT = "parkgate 0.1"
 _NEVER = datetime.min.replace(tzinfo=UTC)  # stays without UpdatedUtc sort last
@@ -34,10 +35,18 @@ STATES = {
     "Canceled": GuestStayState.CANCELLED,
 }
 
+EVENT_TYPES = {
+    GuestStayState.BOOKED: EventType.GUEST_BOOKED,
+    GuestStayState.CHECKED_IN: EventType.GUEST_CHECKED_IN,
+    GuestStayState.CHECKED_OUT: EventType.GUEST_CHECKED_OUT,
+}
+
 
 class MewsAdapter(HospitalityAdapter):
     dialect = "mews"
     required_credentials = ("client_token", "access_token")
+    webhook_credential = "webhook_token"
+    webhook_ids_only = True
 
     def __init__(self, spec: SystemSpec, http: VendorHTTP | None = None) -> None:
         super().__init__(spec, http)
@@ -81,6 +90,41 @@ class MewsAdapter(HospitalityAdapter):
         # the vendor's order, made a promise: a record that moved while we paged is back in place
         batch.items.sort(key=lambda stay: stay.updated_at or _NEVER, reverse=True)
         return batch
+
+    def verify_webhook(self, headers: Mapping[str, str], raw_body: bytes, query_params: Mapping[str, str],
+                       now: datetime) -> list[VendorEvent]:
+        """The `webhook_token` credential in the URL; ids only (adapters/mews/webhooks.py)."""
+        return webhooks.verify(self.spec.credentials.get("webhook_token"), query_params, raw_body)
+
+    async def expand_webhook(self, events: Sequence[VendorEvent]) -> list[VendorEvent]:
+        """Fetch the reservations (and their customers) a webhook named; one event per stay, typed
+        by its state and keyed by (reservation, state) so the same change reported twice is one
+        event. Cancelled stays give none (no gateway event means that yet)."""
+        ids = list(dict.fromkeys(str(e.payload["reservation_id"]) for e in events))
+        if not ids:
+            return []
+        batch: Batch[GuestStay] = Batch()
+        reservations = _unique(await self._all(RESERVATIONS, {"ReservationIds": ids[:MAX_COUNT]}, "Reservations"))
+        account_ids = [r["AccountId"] for _, r in reservations if isinstance(r, dict) and isinstance(r.get("AccountId"), str)]
+        customers = await self._customers(list(dict.fromkeys(account_ids)), batch)
+        expanded = []
+        for index, record in reservations:
+            try:
+                stay = _stay(record, customers)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise UpstreamError(self.system_id, f"reservation {_ref(record, index)}: {_why(exc)}") from None
+            kind = EVENT_TYPES.get(stay.state)
+            if kind is None:
+                continue
+            expanded.append(VendorEvent(kind, f"{stay.vendor_id}:{stay.state.value}", stay.property_id, stay.updated_at, {
+                "reservation_id": stay.vendor_id,
+                "state": stay.state.value,
+                "guest_name": stay.guest_name,
+                "car_registration": stay.car_registration,
+                "arrives_at": stay.arrives_at.isoformat() if stay.arrives_at else None,
+                "departs_at": stay.departs_at.isoformat() if stay.departs_at else None,
+            }))
+        return expanded
 
     async def _customers(self, ids: Sequence[str], batch: Batch[GuestStay]) -> dict[str, tuple[str | None, str | None]]:
         """Account id -> (guest name, car registration); a bad customer is an error, its stay stands."""

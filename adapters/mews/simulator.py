@@ -366,6 +366,11 @@ class MewsApi:
 
     def reservations(self, body: dict[str, Any]) -> dict[str, Any]:
         enterprise_ids = _ids(body, "EnterpriseIds", required=False)
+        reservation_ids = _ids(body, "ReservationIds", required=False)
+        if reservation_ids is not None:  # by id: no interval needed
+            wanted = [self.state.reservations[i] for i in dict.fromkeys(reservation_ids) if i in self.state.reservations]
+            items, cursor = page(newest_first(wanted), body)
+            return {"Reservations": [r.to_wire() for r in items], "Cursor": cursor}
         colliding = body.get("CollidingUtc")
         if not isinstance(colliding, dict):
             raise Rejected(400, "CollidingUtc is required.")

@@ -24,6 +24,8 @@ class Scope(StrEnum):
     HOSPITALITY_WRITE = "hospitality:write"
     FINANCE_READ = "finance:read"
     PII_READ = "pii:read"
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_WRITE = "webhooks:write"
     ADMIN = "admin"
 
 
@@ -42,6 +44,8 @@ SCOPE_DESCRIPTIONS: dict[Scope, str] = {
     Scope.HOSPITALITY_WRITE: "Validate hotel guests' parking.",
     Scope.FINANCE_READ: "Read transactions and accounting exports.",
     Scope.PII_READ: "See personal data unmasked: licence plates and guest names.",
+    Scope.WEBHOOKS_READ: "List the client's own outbound webhook endpoints and their delivery log.",
+    Scope.WEBHOOKS_WRITE: "Register and disable the client's own outbound webhook endpoints (implies reading them).",
     Scope.ADMIN: "Manage clients, keys and quotas, and read the audit log.",
 }
 

@@ -79,6 +79,11 @@ class LocalFanout:
 
 def build_bus(config: object) -> EventBus:
     """Memory by default; the Redis Streams bus when the store is Redis (gateway/events/redis_bus.py)."""
+    store = getattr(config, "store", None)
+    if store is not None and store.backend == "redis":
+        from gateway.events.redis_bus import RedisStreamBus
+
+        return RedisStreamBus.from_config(config)
     return MemoryBus()
 
 

@@ -35,3 +35,11 @@ async def stop_event_path(runtime: Runtime) -> None:
     for stop in reversed(STOPPERS):
         await stop(runtime)
     await runtime.bus.aclose()
+
+import gateway.events.poller  # noqa: E402,F401  (polling registers its start/stop)
+
+import gateway.events.outbound  # noqa: E402,F401  (outbound webhooks: registers its worker above)
+
+from gateway.events import subscriptions_http  # noqa: E402,F401 - WebSocket and SSE subscriptions
+
+import gateway.events.ingress  # noqa: E402,F401  (inbound webhooks: /webhooks/{system_id} and its processor)

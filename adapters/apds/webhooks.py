@@ -1,0 +1,122 @@
+"""APDS webhooks, both sides of the wire.
+
+The PARCS POSTs one JSON event per request:
+    {"id", "type": "vehicle.entry" | "vehicle.exit" | "occupancy.changed", "placeId", "occurredAt",
+     "data": {"plate", "lane", ...}}
+with `X-APDS-Timestamp: <unix seconds>` and
+`X-APDS-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>`.
+A timestamp more than `TOLERANCE` away from now is a replay: refused like a bad signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from adapters.apds.wire import WireError, format_time, parse_time
+from adapters.errors import WebhookMalformed, WebhookRejected
+from adapters.models import EventType, VendorEvent
+from adapters.webhook_sender import WebhookSender
+
+TIMESTAMP_HEADER = "x-apds-timestamp"
+SIGNATURE_HEADER = "x-apds-signature"
+TOLERANCE = timedelta(minutes=5)
+
+TYPES: dict[str, EventType] = {
+    "vehicle.entry": EventType.VEHICLE_ENTERED,
+    "vehicle.exit": EventType.VEHICLE_EXITED,
+    "occupancy.changed": EventType.OCCUPANCY_CHANGED,
+}
+#: data fields passed on, vendor name -> normalized name
+FIELDS = {"plate": "plate", "lane": "lane", "occupied": "occupied", "free": "free", "capacity": "capacity"}
+
+
+def signature(secret: str, timestamp: str, raw_body: bytes) -> str:
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + raw_body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+# --- the gateway's side --------------------------------------------------------------------
+
+
+def verify(secret: str | None, headers: Mapping[str, str], raw_body: bytes, now: datetime) -> list[VendorEvent]:
+    if not secret:
+        raise WebhookRejected("no webhook secret is configured for this system")
+    timestamp = headers.get(TIMESTAMP_HEADER, "")
+    presented = headers.get(SIGNATURE_HEADER, "")
+    if not hmac.compare_digest(presented.encode(), signature(secret, timestamp, raw_body).encode()):
+        raise WebhookRejected("bad signature")
+    if not timestamp.isdigit() or abs(now.timestamp() - int(timestamp)) > TOLERANCE.total_seconds():
+        raise WebhookRejected("timestamp outside the tolerance (replayed or clock skew)")
+    return [parse(raw_body)]
+
+
+def parse(raw_body: bytes) -> VendorEvent:
+    try:
+        body = orjson.loads(raw_body)
+    except orjson.JSONDecodeError:
+        raise WebhookMalformed("the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise WebhookMalformed("the body is not a JSON object")
+    event_id, kind, place_id = body.get("id"), body.get("type"), body.get("placeId")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= 200:
+        raise WebhookMalformed("`id` must be a non-empty string")
+    if kind not in TYPES:
+        raise WebhookMalformed(f"`type` must be one of {', '.join(TYPES)}")
+    if not isinstance(place_id, str) or not place_id:
+        raise WebhookMalformed("`placeId` must be a non-empty string")
+    data = body.get("data", {})
+    if not isinstance(data, dict):
+        raise WebhookMalformed("`data` must be an object")
+    try:
+        occurred_at = parse_time(body["occurredAt"], "occurredAt") if body.get("occurredAt") is not None else None
+    except WireError as exc:
+        raise WebhookMalformed(str(exc)) from None
+    payload: dict[str, object] = {}
+    for name, normalized in FIELDS.items():
+        value = data.get(name)
+        if value is not None and (not isinstance(value, (str, int)) or isinstance(value, bool)):
+            raise WebhookMalformed(f"`data.{name}` has an unexpected type")
+        if value is not None:
+            payload[normalized] = value
+    level = data.get("level")
+    return VendorEvent(TYPES[kind], event_id, place_id, occurred_at, payload,
+                       zone_id=level if isinstance(level, str) and level else None)
+
+
+# --- the vendor's side (the simulator) -----------------------------------------------------
+
+
+def event_body(kind: str, place_id: str, at: datetime, data: Mapping[str, Any], event_id: str | None = None) -> dict[str, Any]:
+    return {
+        "id": event_id or str(uuid.uuid4()),
+        "type": kind,
+        "placeId": place_id,
+        "occurredAt": format_time(at),
+        "data": dict(data),
+    }
+
+
+class ApdsWebhooks:
+    """What the PARCS simulator sends: each event signed with the shared secret at each attempt."""
+
+    def __init__(self, sender: WebhookSender, secret: str) -> None:
+        self.sender = sender
+        self.secret = secret
+
+    def emit(self, body: Mapping[str, Any]) -> str:
+        raw = orjson.dumps(body)
+
+        def build() -> tuple[bytes, dict[str, str]]:
+            timestamp = str(int(datetime.now().timestamp()))
+            return raw, {"content-type": "application/json", "x-apds-timestamp": timestamp,
+                         "x-apds-signature": signature(self.secret, timestamp, raw)}
+
+        self.sender.send(build)
+        return str(body["id"])

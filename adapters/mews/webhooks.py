@@ -1,0 +1,80 @@
+"""Mews-style PMS webhooks, both sides of the wire.
+
+The PMS POSTs to a URL that carries the shared token (`/webhooks/hotel-pms?token=<token>`)
+and sends ids only:
+    {"EnterpriseId": "...", "Events": [{"Discriminator": "ServiceOrderUpdated", "Value": {"Id": "<reservation id>"}}]}
+A new reservation comes as ServiceOrderAdded and ServiceOrderUpdated together. Nothing in the
+body says what happened or when: the gateway fetches the reservation (`MewsAdapter.expand_webhook`)
+and takes the event from its state, so one change reported twice is one event.
+There is no timestamp to hold a replay against; a replayed body only makes the gateway look again.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from adapters.errors import WebhookMalformed, WebhookRejected
+from adapters.models import EventType, VendorEvent
+from adapters.webhook_sender import WebhookSender
+
+TOKEN_PARAM = "token"
+RESERVATION_DISCRIMINATORS = ("ServiceOrderAdded", "ServiceOrderUpdated")
+MAX_EVENTS = 1000
+
+
+# --- the gateway's side --------------------------------------------------------------------
+
+
+def verify(token: str | None, query_params: Mapping[str, str], raw_body: bytes) -> list[VendorEvent]:
+    """One unexpanded event per reservation named (type GUEST_BOOKED until expanded)."""
+    if not token:
+        raise WebhookRejected("no webhook token is configured for this system")
+    if not hmac.compare_digest(query_params.get(TOKEN_PARAM, "").encode(), token.encode()):
+        raise WebhookRejected("bad token")
+    try:
+        body = orjson.loads(raw_body)
+    except orjson.JSONDecodeError:
+        raise WebhookMalformed("the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise WebhookMalformed("the body is not a JSON object")
+    enterprise, events = body.get("EnterpriseId"), body.get("Events")
+    if not isinstance(enterprise, str) or not enterprise:
+        raise WebhookMalformed("`EnterpriseId` must be a non-empty string")
+    if not isinstance(events, list) or len(events) > MAX_EVENTS:
+        raise WebhookMalformed(f"`Events` must be a list of at most {MAX_EVENTS}")
+    ids: dict[str, None] = {}
+    for index, event in enumerate(events):
+        value = event.get("Value") if isinstance(event, dict) else None
+        if not isinstance(value, dict) or not isinstance(event.get("Discriminator"), str):
+            raise WebhookMalformed(f"`Events[{index}]` needs a Discriminator and a Value")
+        if event["Discriminator"] in RESERVATION_DISCRIMINATORS:
+            if not isinstance(value.get("Id"), str) or not value["Id"]:
+                raise WebhookMalformed(f"`Events[{index}].Value.Id` must be a non-empty string")
+            ids[value["Id"]] = None  # Added + Updated for one reservation: look once
+    return [VendorEvent(EventType.GUEST_BOOKED, reservation_id, enterprise, None, {"reservation_id": reservation_id})
+            for reservation_id in ids]
+
+
+# --- the vendor's side (the simulator) -----------------------------------------------------
+
+
+def reservation_events(enterprise_id: str, reservation_id: str, *, added: bool) -> dict[str, Any]:
+    kinds = RESERVATION_DISCRIMINATORS if added else ("ServiceOrderUpdated",)
+    return {"EnterpriseId": enterprise_id,
+            "Events": [{"Discriminator": kind, "Value": {"Id": reservation_id}} for kind in kinds]}
+
+
+class MewsWebhooks:
+    """What the PMS simulator sends: ids only, to a URL carrying the token."""
+
+    def __init__(self, sender: WebhookSender, token: str) -> None:
+        self.sender = sender
+        self.url = f"{sender.url}?{TOKEN_PARAM}={token}"
+
+    def emit(self, body: Mapping[str, Any]) -> None:
+        raw = orjson.dumps(body)
+        self.sender.send(lambda: (raw, {"content-type": "application/json"}), url=self.url)

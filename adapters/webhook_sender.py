@@ -1,0 +1,67 @@
+"""How a simulated vendor delivers its webhooks: POST in the background, a short retry.
+
+The vendor side of every dialect's `webhooks` module builds the request (body and headers,
+signed afresh on each attempt, as real senders do); this sends it, retrying a failed
+delivery (connection error, 408, 429, 5xx) a few times with backoff. Nothing waits for it:
+the simulator answers its own caller at once, as a vendor's event bus would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import httpx
+
+log = logging.getLogger("parkgate.sim.webhooks")
+
+#: (raw body, headers) for one attempt
+Request = Callable[[], tuple[bytes, dict[str, str]]]
+
+
+class WebhookSender:
+    def __init__(self, url: str, *, attempts: int = 4, backoff_s: float = 0.25, timeout_s: float = 5.0) -> None:
+        self.url = url
+        self.attempts = attempts
+        self.backoff_s = backoff_s
+        self.timeout_s = timeout_s
+        self.delivered = 0
+        self.failed = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._client: httpx.AsyncClient | None = None
+
+    def send(self, build: Request, url: str | None = None) -> None:
+        """Deliver in the background (call from within the event loop)."""
+        task = asyncio.get_running_loop().create_task(self._deliver(build, url or self.url))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, build: Request, url: str) -> None:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout_s)
+        for attempt in range(self.attempts):
+            body, headers = build()
+            try:
+                response = await self._client.post(url, content=body, headers=headers)
+                if response.status_code < 500 and response.status_code not in (408, 429):
+                    self.delivered += 1
+                    if response.status_code >= 400:
+                        log.warning("webhook to %s refused: %s", url, response.status_code)
+                    return
+            except httpx.HTTPError as exc:
+                log.info("webhook to %s failed (attempt %d): %s", url, attempt + 1, exc)
+            await asyncio.sleep(self.backoff_s * 2**attempt)
+        self.failed += 1
+        log.warning("webhook to %s given up after %d attempts", url, self.attempts)
+
+    async def drain(self) -> None:
+        """Wait for every delivery in flight (tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._client is not None:
+            await self._client.aclose()

@@ -1,0 +1,254 @@
+"""Shared subscription execution: identical subscriptions run once and fan out the same bytes.
+
+Key: (document, operation name, variables JSON, permission signature = scopes + facilities).
+The first subscriber of a key starts the source (the field's async generator, with a context
+made from its principal); each event is executed once, with a fresh `RequestContext` (fresh
+loaders), serialized once (orjson), and the resulting text handed to every subscriber. The
+last subscriber leaving stops the source. Subscribers of one key share everything a resolver
+may look at (scopes, facilities), so sharing cannot leak.
+
+Open subscriptions are counted per client in this process (not across replicas) against
+`effective_plan(...).max_subscriptions`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import Any
+
+import orjson
+import strawberry
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    get_operation_ast,
+    parse,
+    validate,
+)
+from graphql.execution import create_source_event_stream, execute_subscription_event
+
+from gateway.auth.authenticate import Principal
+from gateway.errors import ErrorCode, RequestError, format_error
+from gateway.quotas import effective_plan
+from gateway.runtime import Runtime
+from resolvers.context import RequestContext
+from resolvers.permissions import RequiresScopes
+
+log = logging.getLogger("parkgate.subscriptions")
+
+MEMBER_QUEUE = 1000  # payloads buffered per subscriber before its oldest are dropped
+END = None  # queued after the last payload: the source finished
+
+
+@dataclass(frozen=True)
+class Operation:
+    query: str
+    operation_name: str | None
+    variables: dict[str, Any] | None
+    document: DocumentNode
+    operation: OperationDefinitionNode
+
+
+class Member:
+    """One subscriber: a queue of serialized payloads (str), then END; or an `error` list."""
+
+    def __init__(self, group: Group) -> None:
+        self.group = group
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(MEMBER_QUEUE)
+        self.errors: list[dict[str, Any]] | None = None
+
+    def deliver(self, payload: str | None) -> None:
+        if self.queue.full():
+            self.queue.get_nowait()
+            log.warning("a subscriber is too slow: dropped its oldest payload")
+        self.queue.put_nowait(payload)
+
+    async def __aiter__(self):  # noqa: ANN204 - an async generator of payloads
+        while (payload := await self.queue.get()) is not END:
+            yield payload
+
+
+@dataclass(eq=False)
+class Group:
+    key: tuple[Any, ...]
+    op: Operation
+    principal: Principal
+    members: set[Member] = field(default_factory=set)
+    task: asyncio.Task[None] | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class SubscriptionHub:
+    def __init__(self, runtime: Runtime, schema: strawberry.Schema) -> None:
+        self.runtime = runtime
+        self.schema = schema
+        self.graphql_schema = schema._schema
+        self.executor_class = schema.execution_context_class
+        self.groups: dict[tuple[Any, ...], Group] = {}
+        self.open: Counter[str] = Counter()  # client id -> open subscriptions (this process)
+        self.executions = 0  # events executed (one per event per group, not per subscriber)
+        self._validate = lru_cache(maxsize=512)(self._validate_uncached)
+
+    # --- preparing ------------------------------------------------------------------------
+    def _validate_uncached(self, query: str) -> DocumentNode | tuple[GraphQLError, ...]:
+        try:
+            document = parse(query, max_tokens=5000)
+        except GraphQLError as error:
+            return (error,)
+        errors = validate(self.graphql_schema, document)
+        return tuple(errors) if errors else document
+
+    def prepare(self, payload: Any) -> Operation:
+        """A subscription operation from `{query, variables, operationName}`; RequestError otherwise."""
+        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+            raise RequestError(ErrorCode.BAD_REQUEST, "Send `query` (a string), with optional `variables` and `operationName`.")
+        query, variables, name = payload["query"], payload.get("variables"), payload.get("operationName")
+        if variables is not None and not isinstance(variables, dict):
+            raise RequestError(ErrorCode.BAD_REQUEST, "`variables` must be a JSON object.")
+        if name is not None and not isinstance(name, str):
+            raise RequestError(ErrorCode.BAD_REQUEST, "`operationName` must be a string.")
+        if self.graphql_schema.subscription_type is None:
+            raise RequestError(ErrorCode.BAD_REQUEST, "This gateway's schema has no subscriptions.")
+        document = self._validate(query)
+        if isinstance(document, tuple):
+            raise RequestError(ErrorCode.GRAPHQL_VALIDATION_FAILED, document[0].message, errors=document)
+        operation = get_operation_ast(document, name)
+        if operation is None:
+            raise RequestError(ErrorCode.BAD_REQUEST, "Say which operation to run with `operationName`.")
+        if operation.operation is not OperationType.SUBSCRIPTION:
+            raise RequestError(ErrorCode.BAD_REQUEST, "Only subscriptions are served here; send queries and mutations over HTTP.")
+        return Operation(query, name, variables, document, operation)
+
+    def check_scopes(self, op: Operation, principal: Principal) -> None:
+        """FORBIDDEN before anything starts when a root field needs a scope the client lacks."""
+        fields = self.graphql_schema.subscription_type.fields  # type: ignore[union-attr]
+        for selection in op.operation.selection_set.selections:
+            graphql_field = fields.get(getattr(getattr(selection, "name", None), "value", ""))
+            definition = graphql_field.extensions.get("strawberry-definition") if graphql_field else None
+            required = frozenset(s for d in getattr(definition, "directives", ()) if isinstance(d, RequiresScopes) for s in d.scopes)
+            missing = required - principal.scopes
+            if missing:
+                raise RequestError(ErrorCode.FORBIDDEN, f"Subscription.{selection.name.value} needs scope "  # type: ignore[attr-defined]
+                                   f"{', '.join(sorted(missing))}, which this client does not have.")
+
+    # --- joining and leaving ----------------------------------------------------------------
+    def limit(self, principal: Principal) -> int:
+        plans = self.runtime.plans
+        return effective_plan(plans.get(principal.plan) or plans["standard"], principal.quota_overrides).max_subscriptions
+
+    async def join(self, op: Operation, principal: Principal) -> Member:
+        """Subscribe; RequestError FORBIDDEN / RATE_LIMITED when refused. `leave()` when done."""
+        self.check_scopes(op, principal)
+        if self.open[principal.client_id] >= self.limit(principal):
+            raise RequestError(ErrorCode.RATE_LIMITED, f"This client may hold {self.limit(principal)} subscriptions open at once "
+                               "(per gateway process); complete one first.", status=429)
+        self.open[principal.client_id] += 1
+        facilities = None if principal.facilities is None else tuple(sorted(principal.facilities))
+        key = (op.query, op.operation_name, orjson.dumps(op.variables, option=orjson.OPT_SORT_KEYS),
+               tuple(sorted(principal.scopes)), facilities)
+        group = self.groups.get(key)
+        if group is None:
+            # The group's principal is the first subscriber's, without its identity: what differs
+            # between members (client id, name, plan) must not reach a resolver.
+            shared = replace(principal, client_id="subscription", client_name="subscription", plan="standard", quota_overrides={})
+            group = self.groups[key] = Group(key, op, shared)
+            group.task = asyncio.create_task(self._run(group))
+        member = Member(group)
+        group.members.add(member)
+        await group.ready.wait()
+        return member
+
+    def leave(self, member: Member, principal: Principal) -> None:
+        group = member.group
+        if member not in group.members:
+            return
+        group.members.discard(member)
+        self.open[principal.client_id] -= 1
+        if self.open[principal.client_id] <= 0:
+            del self.open[principal.client_id]
+        if not group.members and self.groups.get(group.key) is group:
+            del self.groups[group.key]
+            if group.task is not None:
+                group.task.cancel()
+
+    @property
+    def subscribers(self) -> int:
+        return sum(len(group.members) for group in self.groups.values())
+
+    # --- running one shared execution -------------------------------------------------------
+    def _executor(self, group: Group, root: Any = None) -> Any:
+        context = RequestContext.for_request(self.runtime, group.principal)
+        built = self.executor_class.build(self.graphql_schema, group.op.document, root_value=root, context_value=context,
+                                          raw_variable_values=group.op.variables, operation_name=group.op.operation_name)
+        if isinstance(built, list):
+            raise RequestError(ErrorCode.BAD_USER_INPUT, built[0].message, errors=tuple(built))
+        return built
+
+    async def _run(self, group: Group) -> None:
+        source: Any = None
+        try:
+            try:
+                stream = create_source_event_stream(self._executor(group))
+                if asyncio.iscoroutine(stream):
+                    stream = await stream
+            except RequestError as exc:
+                self._fail(group, exc.formatted())
+                return
+            if isinstance(stream, ExecutionResult):
+                self._fail(group, [format_error(e) for e in stream.errors or ()])
+                return
+            source = stream.__aiter__()
+            pending = asyncio.ensure_future(source.__anext__())
+            await asyncio.sleep(0)  # the generator runs up to its first wait: it is on the bus now
+            group.ready.set()
+            while True:
+                try:
+                    event = await pending
+                except StopAsyncIteration:
+                    break
+                pending = asyncio.ensure_future(source.__anext__())
+                payload = await self._execute(group, event)
+                for member in list(group.members):
+                    member.deliver(payload)
+            for member in list(group.members):
+                member.deliver(END)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a broken source ends its subscribers, not the process
+            log.exception("subscription source failed")
+            self._fail(group, [{"message": "The subscription ended on an internal error.",
+                                "extensions": {"code": ErrorCode.INTERNAL.value}}])
+        finally:
+            group.ready.set()
+            if self.groups.get(group.key) is group and not group.members:
+                del self.groups[group.key]
+            if source is not None:
+                with contextlib.suppress(Exception):
+                    await source.aclose()
+
+    def _fail(self, group: Group, errors: list[dict[str, Any]]) -> None:
+        for member in list(group.members):
+            member.errors = errors
+            member.deliver(END)
+        if self.groups.get(group.key) is group:
+            del self.groups[group.key]
+
+    async def _execute(self, group: Group, event: Any) -> str:
+        """One event, executed once for the whole group, with a fresh context; serialized once."""
+        self.executions += 1
+        executor = self._executor(group, event)
+        result = execute_subscription_event(executor)
+        if not isinstance(result, ExecutionResult):
+            result = await result
+        body: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            body["errors"] = [format_error(error) for error in result.errors]
+        return orjson.dumps(body).decode()

@@ -1,0 +1,131 @@
+"""Inbound vendor webhooks: `POST /webhooks/{system_id}`.
+
+What happens to a webhook, in order:
+  1. the system must exist and its dialect send webhooks (else 404);
+  2. the raw body is read, at most `MAX_BODY` bytes (else 413);
+  3. the system's adapter verifies it by its own scheme: HMAC of the raw body, a static
+     secret, or a URL token; a timestamp outside the tolerance is a replay (401, nothing
+     recorded); an authentic but unreadable body is 400;
+  4. each event is deduped and durably accepted in the inbox (gateway/events/inbox.py);
+     only then the answer: 202 (accepted or corrected), or 200 when every event was a
+     duplicate; 503 when the inbox cannot be written, so the vendor retries;
+  5. later, the processor (gateway/events/processor.py) publishes it on the bus.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from adapters.errors import WebhookMalformed, WebhookRejected
+from gateway.events import wiring
+from gateway.events.inbox import Inbox, InboxItem, Outcome, build_inbox
+from gateway.events.processor import WebhookProcessor
+from gateway.runtime import Runtime
+
+log = logging.getLogger("parkgate.events.webhooks")
+
+MAX_BODY = 256 * 1024
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@dataclass
+class WebhookIngress:
+    runtime: Runtime
+    inbox: Inbox
+    processor: WebhookProcessor
+
+    @classmethod
+    def build(cls, runtime: Runtime) -> WebhookIngress:
+        inbox = build_inbox(runtime.config)
+        return cls(runtime, inbox, WebhookProcessor(runtime, inbox))
+
+    async def endpoint(self, request: Request) -> JSONResponse:
+        system_id = request.path_params["system_id"]
+        adapter = self.runtime.systems.adapters.get(system_id)
+        if adapter is None or adapter.webhook_credential is None:
+            return _answer(404, "NOT_FOUND", f"No webhooks are received for system {system_id!r}.")
+        try:
+            raw = await read_body(request)
+        except BodyTooLarge:
+            return _answer(413, "PAYLOAD_TOO_LARGE", f"A webhook body may be at most {MAX_BODY} bytes.")
+        except ClientDisconnect:
+            return _answer(400, "BAD_REQUEST", "The body was cut short.")
+        received_at = datetime.now(UTC)
+        try:
+            events = adapter.verify_webhook(request.headers, raw, request.query_params, received_at)
+        except WebhookRejected as exc:
+            log.warning("webhook for %s rejected: %s", system_id, exc)
+            return _answer(401, "UNAUTHENTICATED", "The webhook could not be verified.")
+        except WebhookMalformed as exc:
+            return _answer(400, "BAD_REQUEST", f"Malformed webhook: {exc}")
+        dedupe = not adapter.webhook_ids_only
+        accepted = []
+        try:
+            for event in events:
+                outcome, revision = await self.inbox.accept(InboxItem(system_id, event, received_at), dedupe=dedupe)
+                accepted.append({"id": event.vendor_event_id, "status": outcome.value, "revision": revision})
+        except Exception as exc:  # noqa: BLE001 - the inbox is unreachable: not accepted, the vendor must retry
+            log.warning("webhook for %s not accepted: the inbox is unavailable (%s)", system_id, exc)
+            response = _answer(503, "UNAVAILABLE", "The webhook could not be stored; retry later.")
+            response.headers["Retry-After"] = "5"
+            return response
+        duplicate = bool(accepted) and all(a["status"] == Outcome.DUPLICATE for a in accepted)
+        status = "duplicate" if duplicate else "accepted"
+        return JSONResponse({"status": status, "events": accepted}, status_code=200 if duplicate else 202)
+
+
+def _answer(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+#: the running ingress of each runtime (one per gateway; tests reach the inbox through it)
+_INGRESS: dict[int, WebhookIngress] = {}
+
+
+def ingress_of(runtime: Runtime) -> WebhookIngress:
+    ingress = _INGRESS.get(id(runtime))
+    if ingress is None:
+        ingress = _INGRESS[id(runtime)] = WebhookIngress.build(runtime)
+    return ingress
+
+
+def routes(runtime: Runtime) -> list[BaseRoute]:
+    return [Route("/webhooks/{system_id}", ingress_of(runtime).endpoint, methods=["POST"])]
+
+
+async def start(runtime: Runtime) -> None:
+    await ingress_of(runtime).processor.start()
+
+
+async def stop(runtime: Runtime) -> None:
+    ingress = _INGRESS.pop(id(runtime), None)
+    if ingress is not None:
+        await ingress.processor.stop()
+        await ingress.inbox.aclose()
+
+
+wiring.ROUTE_FACTORIES.append(routes)
+wiring.STARTERS.append(start)
+wiring.STOPPERS.append(stop)

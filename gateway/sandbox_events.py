@@ -1,0 +1,195 @@
+"""Sandbox event injection: `POST /sandbox/systems/{id}/simulate`.
+
+    {"event": "entry" | "exit" | "check_in" | "check_out" | "violation" | "plate_correction",
+     "facility_id": "<gateway facility id>", "plate": "B-PG 123", "citation_number": "..." (corrections)}
+
+The world changes first (a car enters or leaves every vendor's view of the garage, a guest
+checks in, a handheld issues a citation), then the system emits the event exactly as the real
+vendor would: the PARCS and the LPR platform push a signed webhook, the PMS pushes ids only.
+Poll-only systems (the second PARCS, the sensors) push nothing: the change is there for the
+poller to notice, and the answer says so. 202 with the vendor's event id once queued for
+delivery; 400 for a bad request, 404 for an unknown system, 409 when the system does not see
+that facility or cannot emit that event.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from adapters.apds.webhooks import ApdsWebhooks, event_body
+from adapters.lpr.webhooks import LprWebhooks, citation_event
+from adapters.mews.webhooks import MewsWebhooks, reservation_events
+from adapters.models import SystemKind
+from adapters.registry import DIALECTS
+from adapters.webhook_sender import WebhookSender
+
+EVENTS = ("entry", "exit", "check_in", "check_out", "violation", "plate_correction")
+#: which events a kind of system can emit
+EVENTS_BY_KIND: dict[SystemKind, tuple[str, ...]] = {
+    SystemKind.PARCS: ("entry", "exit"),
+    SystemKind.GUIDANCE: ("entry", "exit"),
+    SystemKind.ENFORCEMENT: ("violation", "plate_correction"),
+    SystemKind.HOSPITALITY: ("check_in", "check_out"),
+}
+PLATE = re.compile(r"[A-Za-z0-9ÄÖÜäöü][A-Za-z0-9ÄÖÜäöü \-]{0,14}")
+MAX_BODY = 4096
+
+
+def build_emitters(base_url: str, dialects: dict[str, str], credentials: dict[str, Any]) -> dict[str, Any]:
+    """The webhook side of each webhook-capable simulator, aimed at the gateway's /webhooks/{id}."""
+    emitters: dict[str, Any] = {}
+    for system_id, dialect in dialects.items():
+        secret = DIALECTS[dialect].adapter.webhook_credential
+        if secret is None or not credentials[system_id].get(secret):
+            continue
+        sender = WebhookSender(f"{base_url}/webhooks/{system_id}")
+        kind = {"apds": ApdsWebhooks, "lpr": LprWebhooks, "mews": MewsWebhooks}.get(dialect)
+        if kind is not None:
+            emitters[system_id] = kind(sender, credentials[system_id][secret])
+    return emitters
+
+
+class Rejected(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class EventInjector:
+    def __init__(self, sandbox: Any, dialects: dict[str, str]) -> None:
+        self.sandbox = sandbox
+        self.dialects = dialects
+        #: citation number -> the event id it was announced under (corrections re-use it)
+        self.citation_events: dict[str, str] = {}
+
+    async def endpoint(self, request: Request) -> JSONResponse:
+        try:
+            return JSONResponse(await self._simulate(request), status_code=202)
+        except Rejected as exc:
+            return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status)
+
+    async def _simulate(self, request: Request) -> dict[str, Any]:
+        system_id = request.path_params["system_id"]
+        if system_id not in self.sandbox.simulators:
+            raise Rejected(404, "NOT_FOUND", f"No system {system_id!r}; GET /sandbox/systems lists them.")
+        body = await self._body(request)
+        event, facility_id, plate = body.get("event"), body.get("facility_id"), body.get("plate")
+        if event not in EVENTS:
+            raise Rejected(400, "BAD_USER_INPUT", f"`event` must be one of {', '.join(EVENTS)}.")
+        if not isinstance(facility_id, str) or facility_id not in self.sandbox.world.garages:
+            raise Rejected(400, "BAD_USER_INPUT", f"`facility_id` must be a facility of the sandbox: "
+                                                  f"{', '.join(self.sandbox.world.garages)}.")
+        if plate is not None and (not isinstance(plate, str) or not PLATE.fullmatch(plate)):
+            raise Rejected(400, "BAD_USER_INPUT", "`plate` must be 1 to 15 letters, digits, spaces or hyphens.")
+        if plate is None and event in ("entry", "check_in", "plate_correction"):
+            raise Rejected(400, "BAD_USER_INPUT", f"`plate` is required for {event}.")
+        dialect = DIALECTS[self.dialects[system_id]]
+        vendor_id = dialect.sandbox_ids.get(facility_id)
+        if vendor_id is None:
+            raise Rejected(409, "CONFLICT", f"System {system_id!r} does not see facility {facility_id!r}.")
+        if event not in EVENTS_BY_KIND[dialect.kind]:
+            raise Rejected(409, "CONFLICT", f"System {system_id!r} ({dialect.kind.value}) cannot emit {event!r}; "
+                                            f"it emits {', '.join(EVENTS_BY_KIND[dialect.kind])}.")
+        emitter = self.sandbox.webhooks.get(system_id)
+        handler = getattr(self, f"_{event}")
+        answer: dict[str, Any] = {"system_id": system_id, "event": event, "facility_id": facility_id}
+        answer |= handler(system_id, facility_id, vendor_id, plate, emitter, body)
+        if emitter is None:
+            answer["delivery"] = "poll"
+            answer["message"] = f"{system_id!r} sends no webhooks: the world changed; its poller will notice."
+        else:
+            answer["delivery"] = "webhook"
+        return answer
+
+    async def _body(self, request: Request) -> dict[str, Any]:
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            raise Rejected(413, "PAYLOAD_TOO_LARGE", f"At most {MAX_BODY} bytes.")
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise Rejected(400, "BAD_REQUEST", 'The body must be JSON like {"event": "entry", '
+                                               '"facility_id": "berlin-hbf", "plate": "B-PG 123"}.') from None
+        if not isinstance(body, dict):
+            raise Rejected(400, "BAD_REQUEST", "The body must be a JSON object.")
+        return body
+
+    # --- one method per event: change the world, then emit as the vendor would ----------
+
+    def _entry(self, system_id: str, facility_id: str, vendor_id: str, plate: str, emitter: Any,
+               body: dict[str, Any]) -> dict[str, Any]:
+        if not self.sandbox.world.enter(facility_id, plate):
+            raise Rejected(409, "CONFLICT", f"{facility_id} is full: the barrier stays down.")
+        return self._vehicle("vehicle.entry", facility_id, vendor_id, plate, emitter, "IN-1")
+
+    def _exit(self, system_id: str, facility_id: str, vendor_id: str, plate: str | None, emitter: Any,
+              body: dict[str, Any]) -> dict[str, Any]:
+        if not self.sandbox.world.exit(facility_id, plate):
+            raise Rejected(409, "CONFLICT", f"{facility_id} is empty: nothing can leave.")
+        return self._vehicle("vehicle.exit", facility_id, vendor_id, plate, emitter, "OUT-1")
+
+    def _vehicle(self, kind: str, facility_id: str, vendor_id: str, plate: str | None, emitter: Any,
+                 lane: str) -> dict[str, Any]:
+        if emitter is None:
+            return {"event_id": None}
+        garage = self.sandbox.world.garages[facility_id]
+        data: dict[str, Any] = {"lane": lane, "occupied": garage.counted_occupied, "capacity": garage.spec.capacity}
+        if plate:
+            data["plate"] = plate
+            level = garage.plates.get(plate)
+            if level:
+                data["level"] = level
+        return {"event_id": emitter.emit(event_body(kind, vendor_id, datetime.now(UTC), data))}
+
+    def _violation(self, system_id: str, facility_id: str, vendor_id: str, plate: str | None, emitter: Any,
+                   body: dict[str, Any]) -> dict[str, Any]:
+        citation = self.sandbox.simulators[system_id].state.issue(vendor_id, plate=plate)
+        event = citation_event(vendor_id, citation.to_wire())
+        self.citation_events[citation.number] = event["eventId"]
+        event_id = emitter.emit(event) if emitter is not None else None
+        return {"event_id": event_id, "citation_number": citation.number}
+
+    def _plate_correction(self, system_id: str, facility_id: str, vendor_id: str, plate: str, emitter: Any,
+                          body: dict[str, Any]) -> dict[str, Any]:
+        state = self.sandbox.simulators[system_id].state
+        number = body.get("citation_number")
+        announced = [c for c in state.citations if c.number in self.citation_events and c.zone.code == vendor_id]
+        citation = next((c for c in reversed(announced) if number is None or c.number == number), None)
+        if citation is None:
+            raise Rejected(409, "CONFLICT", "No simulated violation to correct there: simulate a violation first.")
+        citation.plate = plate
+        citation.version += 1
+        citation.last_modified = datetime.now(UTC)
+        event = citation_event(vendor_id, citation.to_wire(), self.citation_events[citation.number])
+        event_id = emitter.emit(event) if emitter is not None else None
+        return {"event_id": event_id, "citation_number": citation.number}
+
+    def _check_in(self, system_id: str, facility_id: str, vendor_id: str, plate: str, emitter: Any,
+                  body: dict[str, Any]) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        reservation = self.sandbox.simulators[system_id].state.add_reservation(
+            vendor_id, start=now - timedelta(minutes=1), end=now + timedelta(days=2), state="Started",
+            car_registration=plate)
+        if emitter is not None:
+            emitter.emit(reservation_events(vendor_id, reservation.id, added=True))
+        return {"event_id": reservation.id, "reservation_id": reservation.id}
+
+    def _check_out(self, system_id: str, facility_id: str, vendor_id: str, plate: str | None, emitter: Any,
+                   body: dict[str, Any]) -> dict[str, Any]:
+        state = self.sandbox.simulators[system_id].state
+        staying = [r for r in state.reservations.values() if r.enterprise.id == vendor_id and r.state == "Started"
+                   and (plate is None or r.customer.car_registration == plate)]
+        if not staying:
+            raise Rejected(409, "CONFLICT", "No guest with that car is checked in there.")
+        reservation = max(staying, key=lambda r: r.updated)
+        now = datetime.now(UTC)
+        reservation.state, reservation.end, reservation.updated = "Processed", now, now
+        if emitter is not None:
+            emitter.emit(reservation_events(vendor_id, reservation.id, added=False))
+        return {"event_id": reservation.id, "reservation_id": reservation.id}
