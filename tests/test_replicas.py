@@ -15,18 +15,24 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
+import redis.asyncio as aioredis
+import websockets
 import yaml
 
+from adapters.apds.webhooks import event_body, signature
 from tests.conftest import Bed
 from tests.support import bound_socket
 
 PEPPER_VAR = "PARKGATE_KEY_PEPPER"
+POLL_INTERVAL_S = 0.5
+POLL_LEASE_S = 2.0
 
 
 @dataclass
@@ -59,6 +65,8 @@ def deployment_config(bed: Bed, redis_url: str, tmp: Path) -> tuple[Path, dict[s
         "facilities": {fid: f.model_dump(exclude_none=True) for fid, f in bed.sandbox.config.facilities.items()},
         "auth": {"key_pepper": f"${{{PEPPER_VAR}}}"},
         "store": {"backend": "redis", "redis_url": redis_url, "prefix": f"replicas-{uuid.uuid4().hex[:8]}:"},
+        # poll-only systems read every half second (the lease outlives a few cycles), so tests can watch polling
+        "events": {"poll_interval_s": POLL_INTERVAL_S, "lease_s": POLL_LEASE_S},
     }
     path = tmp / "parkgate.yaml"
     path.write_text(yaml.safe_dump(document))
@@ -236,3 +244,82 @@ async def test_a_burst_across_two_replicas_costs_one_vendor_call_per_resource(
     assert len(answers) == 500 and all("errors" not in a for a in answers), [a for a in answers if "errors" in a][:1]
     assert (await bed.stats("parcs-central"))["by_endpoint"].get("GET /apds/v1/rates") == 1
     assert (await bed.stats("parcs-london"))["by_endpoint"].get("GET /v2/tariffs") == 1
+
+
+# --- the event path across replicas ---------------------------------------------------------
+
+HBF_PLACE = "7f3c2a10-5b1e-4c1a-9d2e-0a1b2c3d4e01"  # berlin-hbf's placeId at parcs-central (APDS)
+VEHICLES_AT_HBF = ('subscription { vehicleEvents(facilityId: "berlin-hbf") '
+                   '{ type facilityId source plate } }')
+
+
+async def _next_data(ws: Any, timeout: float) -> dict[str, Any]:
+    """The next `next` message's payload, keep-alives skipped."""
+    deadline = time.monotonic() + timeout
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), max(0.0, deadline - time.monotonic())))
+        if message["type"] in ("ping", "pong"):
+            continue
+        assert message["type"] == "next", message
+        return message["payload"]
+
+
+async def _post_apds_entry(bed: Bed, url: str, plate: str) -> None:
+    secret = bed.sandbox.config.systems["parcs-central"].credentials["webhook_secret"]
+    raw = json.dumps(event_body("vehicle.entry", HBF_PLACE, datetime.now(UTC), {"plate": plate, "lane": "IN-1"})).encode()
+    timestamp = str(int(time.time()))
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"{url}/webhooks/parcs-central", content=raw, headers={
+            "content-type": "application/json", "x-apds-timestamp": timestamp,
+            "x-apds-signature": signature(secret, timestamp, raw)})
+    assert response.status_code == 202, response.text
+
+
+async def test_a_webhook_received_by_one_replica_reaches_a_subscriber_on_the_other_within_a_second(
+        bed: Bed, deployment: Deployment) -> None:
+    created = deployment.cli("clients", "create", "--name", "gate-watch", "--scope", "enforcement:read",
+                             "--scope", "pii:read", "--facility", "berlin-hbf")
+    one, two = deployment.urls
+    async with websockets.connect(two.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {created['key']}"}}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connection_ack"
+        await ws.send(json.dumps({"type": "subscribe", "id": "1", "payload": {"query": VEHICLES_AT_HBF}}))
+        # Replica 2 registers the subscription asynchronously: one webhook first proves it is live.
+        await _post_apds_entry(bed, one, "B-RP 0")
+        assert (await _next_data(ws, 5.0))["data"]["vehicleEvents"]["plate"] == "B-RP 0"
+        started = time.monotonic()
+        await _post_apds_entry(bed, one, "B-RP 1")
+        payload = await _next_data(ws, 1.0)
+        elapsed = time.monotonic() - started
+        assert payload["data"]["vehicleEvents"] == {"type": "ENTRY", "facilityId": "berlin-hbf",
+                                                    "source": "parcs-central", "plate": "B-RP 1"}
+        assert elapsed < 1.0, f"replica 2 saw the webhook after {elapsed:.2f} s"
+
+
+async def test_a_poll_only_system_is_polled_by_exactly_one_replica(
+        bed: Bed, deployment: Deployment, redis_url: str) -> None:
+    prefix = yaml.safe_load(deployment.config.read_text())["store"]["prefix"]
+    lease_key = f"{prefix}poll:lease:parcs-london"
+    simulator = bed.sandbox.simulators["parcs-london"].control
+    redis = aioredis.from_url(redis_url)
+    try:
+        for _ in range(100):  # the replicas took their leases at startup; wait in case this test runs first
+            if await redis.get(lease_key) is not None:
+                break
+            await asyncio.sleep(0.05)
+        simulator.reset_stats()
+        holders: set[bytes] = set()
+        window = 8 * POLL_INTERVAL_S
+        deadline = time.monotonic() + window
+        while time.monotonic() < deadline:
+            holder = await redis.get(lease_key)
+            assert holder is not None, "the parcs-london lease lapsed"
+            holders.add(holder)
+            await asyncio.sleep(0.05)
+        requests = dict(simulator.requests)
+    finally:
+        await redis.aclose()
+    assert len(holders) == 1, f"the lease changed hands within {window} s: {holders}"
+    polls = sum(count for endpoint, count in requests.items() if "occupancy" in endpoint.lower())
+    expected = window / POLL_INTERVAL_S  # one poller's reads in the window; two would read twice as often
+    assert expected - 2 <= polls <= expected + 2, f"{polls} occupancy reads in {window} s (one poller: ~{expected:.0f}); {requests}"
