@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import orjson
 import strawberry
 from graphql import (
     DocumentNode,
@@ -39,6 +40,8 @@ MAX_TOKENS = 5000  # a parser guard against huge documents, before any finer lim
 class Prepared:
     document: DocumentNode
     operation: OperationDefinitionNode
+    query: str = ""
+    operation_name: str | None = None
 
 
 class Executor:
@@ -54,6 +57,7 @@ class Executor:
         # Caches are per executor, so a schema or rule change never sees stale entries.
         self._parse = lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(self._parse_uncached)
         self._validate = lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(self._validate_uncached)
+        self._analyses: dict[tuple[Any, ...], Analysis | RequestError] = {}
 
     def _parse_uncached(self, query: str) -> DocumentNode | GraphQLError:
         try:
@@ -93,13 +97,28 @@ class Executor:
         errors = self._validate(query)
         if errors:
             raise RequestError(ErrorCode.GRAPHQL_VALIDATION_FAILED, errors[0].message, errors=errors)
-        return Prepared(document, operation)
+        return Prepared(document, operation, query, operation_name)
 
     def analyze(self, prepared: Prepared, variables: dict[str, Any] | None, limits: LimitsConfig) -> Analysis:
-        """Cost and complexity before execution; QUERY_TOO_COMPLEX when over a limit."""
-        bounds = ComplexityLimits(max_depth=limits.max_depth, max_aliases=limits.max_aliases,
-                                  max_root_fields=limits.max_root_fields)
-        return analyze(self.cost_model, self.graphql_schema, prepared.document, prepared.operation, variables, bounds)
+        """Cost and complexity before execution; QUERY_TOO_COMPLEX when over a limit.
+
+        Remembered per document, operation and variables: hot queries repeat exactly."""
+        key = (prepared.query, prepared.operation_name, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS), limits)
+        known = self._analyses.get(key)
+        if known is None:
+            bounds = ComplexityLimits(max_depth=limits.max_depth, max_aliases=limits.max_aliases,
+                                      max_root_fields=limits.max_root_fields)
+            try:
+                known = analyze(self.cost_model, self.graphql_schema, prepared.document, prepared.operation,
+                                variables, bounds)
+            except RequestError as refused:
+                known = refused
+            self._analyses[key] = known
+            if len(self._analyses) > DOCUMENT_CACHE_SIZE:
+                self._analyses.pop(next(iter(self._analyses)))
+        if isinstance(known, RequestError):
+            raise known
+        return known
 
     def actual_cost(self, prepared: Prepared, variables: dict[str, Any] | None, data: dict[str, Any] | None) -> int:
         """The same cost rule over what the answer actually holds (settles the up-front charge)."""
