@@ -6,6 +6,10 @@ UPSTREAM_TIMEOUT, UPSTREAM_ERROR); the message names the system, never its secre
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
+
 
 class UpstreamError(Exception):
     """The vendor answered, but not with something we can use (5xx, bad JSON, refused auth)."""
@@ -44,3 +48,14 @@ class WebhookRejected(Exception):
 
 class WebhookMalformed(Exception):
     """An inbound webhook that is authentic but cannot be read (bad JSON, missing fields): 400."""
+
+
+def webhook_json(raw_body: bytes) -> dict[str, Any]:
+    """A webhook body that must be a JSON object, or WebhookMalformed saying what it is instead."""
+    try:
+        body = orjson.loads(raw_body)
+    except orjson.JSONDecodeError:
+        raise WebhookMalformed("the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise WebhookMalformed("the body is not a JSON object")
+    return body

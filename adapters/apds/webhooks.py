@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from adapters.apds.wire import WireError, format_time, parse_time
-from adapters.errors import WebhookMalformed, WebhookRejected
+from adapters.errors import WebhookMalformed, WebhookRejected, webhook_json
 from adapters.models import EventType, VendorEvent
 from adapters.webhook_sender import WebhookSender
 
@@ -58,12 +58,7 @@ def verify(secret: str | None, headers: Mapping[str, str], raw_body: bytes, now:
 
 
 def parse(raw_body: bytes) -> VendorEvent:
-    try:
-        body = orjson.loads(raw_body)
-    except orjson.JSONDecodeError:
-        raise WebhookMalformed("the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise WebhookMalformed("the body is not a JSON object")
+    body = webhook_json(raw_body)
     event_id, kind, place_id = body.get("id"), body.get("type"), body.get("placeId")
     if not isinstance(event_id, str) or not 0 < len(event_id) <= 200:
         raise WebhookMalformed("`id` must be a non-empty string")

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from adapters.errors import WebhookMalformed, WebhookRejected
+from adapters.errors import WebhookMalformed, WebhookRejected, webhook_json
 from adapters.lpr.wire import format_timestamp, parse_timestamp
 from adapters.models import EventType, VendorEvent
 from adapters.webhook_sender import WebhookSender
@@ -42,12 +42,7 @@ def verify(secret: str | None, headers: Mapping[str, str], raw_body: bytes, now:
         raise WebhookRejected("no webhook secret is configured for this system")
     if not hmac.compare_digest(headers.get(SECRET_HEADER, "").encode(), secret.encode()):
         raise WebhookRejected("bad secret")
-    try:
-        body = orjson.loads(raw_body)
-    except orjson.JSONDecodeError:
-        raise WebhookMalformed("the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise WebhookMalformed("the body is not a JSON object")
+    body = webhook_json(raw_body)
     try:
         sent_at = parse_timestamp(body.get("timestamp"))
     except ValueError as exc:

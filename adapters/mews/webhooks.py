@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from adapters.errors import WebhookMalformed, WebhookRejected
+from adapters.errors import WebhookMalformed, WebhookRejected, webhook_json
 from adapters.models import EventType, VendorEvent
 from adapters.webhook_sender import WebhookSender
 
@@ -35,12 +35,7 @@ def verify(token: str | None, query_params: Mapping[str, str], raw_body: bytes) 
         raise WebhookRejected("no webhook token is configured for this system")
     if not hmac.compare_digest(query_params.get(TOKEN_PARAM, "").encode(), token.encode()):
         raise WebhookRejected("bad token")
-    try:
-        body = orjson.loads(raw_body)
-    except orjson.JSONDecodeError:
-        raise WebhookMalformed("the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise WebhookMalformed("the body is not a JSON object")
+    body = webhook_json(raw_body)
     enterprise, events = body.get("EnterpriseId"), body.get("Events")
     if not isinstance(enterprise, str) or not enterprise:
         raise WebhookMalformed("`EnterpriseId` must be a non-empty string")
