@@ -202,7 +202,10 @@ class GraphQLEndpoint:
             params = params_from(payload)
             prepared = self.executor.prepare(params.query, params.operation_name, allow_mutations=method == "POST")
             analysis = self.executor.analyze(prepared, params.variables, self.runtime.config.limits)
-            charge = await self.meter.admit(principal, analysis)
+            max_age = self.responses.ttl(params.query, params.operation_name, prepared)
+            cache_key = self.responses.key(params.query, params.operation_name, params.variables, principal) if max_age else None
+            cached = await self.responses.get(cache_key) if cache_key else None
+            charge = await self.meter.admit(principal, analysis, cached.actual_cost if cached else None)
         except RequestError as exc:
             # A malformed request is a 4xx whatever the media type; a well-formed request whose
             # document does not parse, validate or fit the limits is 200 under application/json,
@@ -216,9 +219,6 @@ class GraphQLEndpoint:
                 status = 200
             headers = refusal.headers or await self.meter.peek_headers(principal)
             return Outcome(refusal.body(), status, headers)
-        max_age = self.responses.ttl(params.query, params.operation_name, prepared)
-        cache_key = self.responses.key(params.query, params.operation_name, params.variables, principal) if max_age else None
-        cached = await self.responses.get(cache_key) if cache_key else None
         if cached is not None:
             settled = await self.meter.settle(charge, cached.actual_cost)
             body = {"extensions": {"cost": settled.extensions}} if settled.extensions else {}

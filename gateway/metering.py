@@ -82,10 +82,13 @@ class Meter:
         base = self.plans.get(principal.plan) or self.plans["standard"]
         return effective_plan(base, principal.quota_overrides)
 
-    async def admit(self, principal: Principal, analysis: Analysis) -> Charge:
+    async def admit(self, principal: Principal, analysis: Analysis, known_cost: int | None = None) -> Charge:
+        """Refuse over the ceiling or out of quota; else charge the estimate — or `known_cost`, when
+        the answer is already known (a response-cache hit), so nothing is left to settle."""
         plan = self.plan_of(principal)
+        charged = analysis.cost if known_cost is None else known_cost
         if plan is None:
-            return Charge(principal, None, analysis.cost, None)
+            return Charge(principal, None, charged, None)
         if analysis.cost > plan.max_query_cost:
             raise Refusal(
                 ErrorCode.COST_LIMIT_EXCEEDED,
@@ -95,7 +98,7 @@ class Meter:
                 extensions={"cost": analysis.cost, "maxQueryCost": plan.max_query_cost},
             )
         try:
-            decision = await self.quotas.admit(principal.client_id, plan, analysis.cost)
+            decision = await self.quotas.admit(principal.client_id, plan, charged)
         except QuotaUnavailable:
             raise Refusal(ErrorCode.GATEWAY_UNAVAILABLE, "Quotas cannot be checked right now; try again shortly.",
                           status=503, headers={"Retry-After": "5"}) from None
@@ -109,13 +112,16 @@ class Meter:
                 status=429,
                 headers=rate_limit_headers(decision, plan),
                 extensions={"refusedBy": decision.refused_by, "retryAfterSeconds": decision.retry_after_s,
-                            "cost": cost_extension(plan, analysis.cost, None, decision.cost)},
+                            "cost": cost_extension(plan, charged, None, decision.cost)},
             )
-        return Charge(principal, plan, analysis.cost, decision)
+        return Charge(principal, plan, charged, decision)
 
     async def settle(self, charge: Charge, actual: int) -> Settled:
         if charge.plan is None or charge.decision is None:
             return Settled({}, {})
+        if actual >= charge.requested:  # nothing to refund: the windows are as the charge left them
+            return Settled(rate_limit_headers(charge.windows, charge.plan),  # type: ignore[arg-type]
+                           cost_extension(charge.plan, charge.requested, actual, charge.decision.cost))
         try:
             cost = await self.quotas.settle(charge.principal.client_id, charge.plan, charge.requested, actual,
                                             decision=charge.decision)
