@@ -272,8 +272,8 @@ def unmetered_meter_class() -> type:
         and no `extensions.cost`. Everything else on the request's path stays as it is (cost
         analysis and the actual cost are computed by the endpoint either way)."""
 
-        async def admit(self, principal: Any, analysis: Any) -> Any:
-            return Charge(principal, None, analysis.cost, None)
+        async def admit(self, principal: Any, analysis: Any, known_cost: int | None = None) -> Any:
+            return Charge(principal, None, analysis.cost if known_cost is None else known_cost, None)
 
         async def settle(self, charge: Any, actual: int) -> Any:
             return Settled({}, {})
