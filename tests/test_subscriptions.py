@@ -277,3 +277,21 @@ async def test_keepalive_when_idle(bed: Any, subs: Subs, protocol: str, ping: st
             pings += message["type"] == ping
     finally:
         await ws.close()
+
+
+async def test_a_client_revoked_while_connected_is_closed(bed: Any, subs: Subs) -> None:
+    created = await bed.graphql('mutation { createClient(input: {name: "revoked-live", environment: TEST, '
+                                'scopes: ["facilities:read", "occupancy:read"]}) { key client { id } } }')
+    key, client_id = created["data"]["createClient"]["key"], created["data"]["createClient"]["client"]["id"]
+    ws = await session(subs, key)
+    try:
+        await subscribe(ws, OCCUPANCY, {"f": "berlin-hbf"})
+        await subs.settle(1)
+        await bed.graphql(f'mutation {{ revokeClient(id: "{client_id}") {{ status }} }}')
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:  # pings until the next keep-alive tick re-checks the key
+                await asyncio.wait_for(ws.recv(), 2)
+        assert closed.value.rcvd.code == 4403
+        await subs.settle(0)
+    finally:
+        await ws.close()

@@ -136,6 +136,7 @@ class WsConnection:
         self.ws = ws
         self.legacy = legacy
         self.principal: Principal | None = None
+        self.credentials: tuple[str | None, str | None] = (None, None)
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.members: dict[str, Member] = {}
         self.lock = asyncio.Lock()
@@ -186,8 +187,9 @@ class WsConnection:
         if message["type"] != "connection_init":
             await self.ws.close(4401 if not self.legacy else 4400, "Unauthorized")
             return False
+        self.credentials = _credentials(message.get("payload"))
         try:
-            self.principal = await self.server.authenticate(*_credentials(message.get("payload")))
+            self.principal = await self.server.authenticate(*self.credentials)
         except (AuthError, StoreUnavailable) as exc:
             reason = exc.message if isinstance(exc, AuthError) else "The gateway cannot reach its client store."
             if self.legacy:
@@ -201,10 +203,21 @@ class WsConnection:
         return True
 
     async def keepalive(self) -> None:
+        """Pings for idle connections; and each time, the credentials again: a client revoked (or a
+        key expired) while connected is closed with the protocol's forbidden code within one interval."""
         ping = '{"type":"ka"}' if self.legacy else '{"type":"ping"}'
         with contextlib.suppress(Exception):
             while True:
                 await asyncio.sleep(self.server.keepalive_s)
+                try:
+                    await self.server.authenticate(*self.credentials)
+                except AuthError:
+                    for op_id in list(self.tasks):
+                        self.stop(op_id)
+                    await self.ws.close(4403, "Forbidden")
+                    return
+                except StoreUnavailable:
+                    pass  # the store is down: nobody can be re-checked, nor revoked; keep serving
                 await self.send(ping)
 
     async def handle(self, message: dict[str, Any]) -> None:
