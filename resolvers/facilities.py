@@ -33,7 +33,7 @@ from gateway.auth.scopes import Scope
 from resolvers.occupancy import Occupancy, load_part, merge
 from resolvers.caching import max_age
 from resolvers.costs import cost, list_size
-from resolvers.permissions import needs
+from resolvers.permissions import forbidden, needs
 from resolvers.enforcement import EnforcementSummary, load_enforcement
 from resolvers.hospitality import HotelSummary, load_hotel
 from resolvers.rates import Quote, RateTable, load_quote, load_rates
@@ -230,7 +230,11 @@ async def facility_location(ctx: RequestContext, entry: FacilityEntry) -> models
     return record.location if record else None
 
 
-def check_filter(where: FacilityFilter) -> None:
+def check_filter(where: FacilityFilter, scopes: frozenset[str]) -> None:
+    if where.has_free_spaces is not None and Scope.OCCUPANCY_READ.value not in scopes:
+        # Filtering on occupancy reveals it: the same scope as reading it.
+        required = frozenset({Scope.OCCUPANCY_READ.value})
+        raise forbidden("filter.hasFreeSpaces", required, required)
     near = where.near
     if near is None:
         return
@@ -267,7 +271,7 @@ async def list_facilities(ctx: RequestContext, first: int, after: str | None, wh
     check_page_size(first)
     entries = ctx.visible_entries()
     if where is not None:
-        check_filter(where)
+        check_filter(where, ctx.principal.scopes)
         keep = await asyncio.gather(*(matches(ctx, entry, where) for entry in entries))
         entries = [entry for entry, ok in zip(entries, keep, strict=True) if ok]
     start = 0

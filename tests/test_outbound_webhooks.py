@@ -111,7 +111,7 @@ def event(type_: EventType = EventType.VEHICLE_ENTERED, facility: str | None = "
                        payload=payload or {"plate": "B-XY 1234"})
 
 
-async def a_client(store: MemoryClientStore, scopes: tuple[str, ...] = ("webhooks:write",),
+async def a_client(store: MemoryClientStore, scopes: tuple[str, ...] = ("webhooks:write", "enforcement:read"),
                    facilities: tuple[str, ...] | None = None) -> Client:
     client = Client(id=f"cl_{secrets.token_hex(4)}", name=f"partner-{secrets.token_hex(3)}", environment=Environment.TEST,
                     scopes=frozenset(scopes), facilities=None if facilities is None else frozenset(facilities),
@@ -186,7 +186,7 @@ async def _status(hooks: OutboundWebhooks, endpoint_id: str, status: DeliverySta
 
 async def test_tenancy_and_pii_follow_the_endpoints_client(config: GatewayConfig) -> None:
     clients = MemoryClientStore()
-    berlin = await a_client(clients, ("webhooks:write", "pii:read"), facilities=("berlin-hbf",))
+    berlin = await a_client(clients, ("webhooks:write", "enforcement:read", "pii:read"), facilities=("berlin-hbf",))
     async with receiver() as r, service(config, clients) as hooks:
         endpoint = await hooks.register("test", berlin.id, r.url, ["VEHICLE_ENTERED"])
         await hooks.bus.publish(event(facility="hamburg-elbe"))
@@ -415,9 +415,9 @@ async def test_graphql_register_list_log_and_disable(bed: Any, webhook_schema: s
         hooks = webhooks_of(runtime)
         hooks.poll_s = 0.02
         partner = await runtime.admin.create_client("test", name="partner-a", environment=Environment.TEST,
-                                                    scopes=["webhooks:write"], facilities=["berlin-hbf"])
+                                                    scopes=["webhooks:write", "enforcement:read"], facilities=["berlin-hbf"])
         other = await runtime.admin.create_client("test", name="partner-b", environment=Environment.TEST,
-                                                  scopes=["webhooks:read"])
+                                                  scopes=["webhooks:read", "hospitality:read"])
         admin = await runtime.admin.create_client("test", name="ops", environment=Environment.TEST, scopes=["admin"])
 
         async def gql(issued: Any, query: str, **variables: Any) -> dict[str, Any]:
@@ -428,6 +428,7 @@ async def test_graphql_register_list_log_and_disable(bed: Any, webhook_schema: s
 
         answer = await gql(partner, REGISTER, url=r.url, types=["VEHICLE_ENTERED"])
         registered = answer["data"]["registerWebhook"]
+        assert registered is not None, answer
         assert registered["secret"].startswith("whsec_")
         endpoint = registered["endpoint"]
         assert endpoint["clientId"] == partner.client.id and endpoint["status"] == "ACTIVE"
@@ -482,3 +483,13 @@ async def test_the_sandbox_worker_runs_from_the_event_wiring(bed: Any) -> None:
             assert verify(endpoint.secret, r.requests[0]["headers"], r.requests[0]["body"])
         finally:
             await hooks.disable("test", endpoint.id)
+
+
+async def test_event_types_need_the_scope_of_their_data(bed: Any) -> None:
+    """A partner with only webhooks:write cannot have citations or vehicles pushed to it."""
+    clients = MemoryClientStore()
+    partner = await a_client(clients, ("webhooks:write",))
+    async with service(bed.sandbox.config, clients) as hooks:
+        with pytest.raises(WebhookError) as refused:
+            await hooks.register("test", partner.id, "http://127.0.0.1:9/hook", ["VEHICLE_ENTERED"])
+    assert refused.value.code == "FORBIDDEN" and "enforcement:read" in refused.value.message

@@ -145,3 +145,13 @@ async def test_a_client_without_facilities_read_gets_forbidden_not_an_empty_list
     body = response.json()
     assert body["data"] == {"facilities": None, "sources": None}
     assert [e["extensions"]["missingScopes"] for e in body["errors"]] == [["facilities:read"], ["facilities:read"]]
+
+
+async def test_filtering_on_free_spaces_needs_occupancy_read(bed: Bed) -> None:
+    query = "{ facilities(filter: {hasFreeSpaces: false}) { totalCount } }"
+    refused = await bed.graphql(query, client="finance-readonly")
+    assert refused["data"] == {"facilities": None}
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert refused["errors"][0]["extensions"]["missingScopes"] == ["occupancy:read"]
+    allowed = await bed.graphql(query, client="dashboard")
+    assert "errors" not in allowed

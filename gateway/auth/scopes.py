@@ -62,3 +62,15 @@ def parse_scopes(values: object) -> frozenset[str]:
     if unknown:
         raise ValueError(f"unknown scope {unknown[0]!r}; known: {', '.join(sorted(ALL_SCOPES))}")
     return frozenset(values)  # type: ignore[arg-type]
+
+
+def event_scope(event_type: str) -> Scope:
+    """The scope that reading an event of this type needs, on any path (subscriptions, partner
+    webhooks): the same as reading the data it carries."""
+    if event_type == "OCCUPANCY_CHANGED":
+        return Scope.OCCUPANCY_READ
+    if event_type.startswith("RESERVATION_"):
+        return Scope.RESERVATIONS_READ
+    if event_type.startswith("GUEST_"):
+        return Scope.HOSPITALITY_READ
+    return Scope.ENFORCEMENT_READ  # vehicles seen at the gates and citations

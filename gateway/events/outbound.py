@@ -42,6 +42,7 @@ from redis.exceptions import RedisError
 
 from adapters.models import DomainEvent, EventType
 from gateway.auth.clients import AuditEntry, Client, ClientStatus, ClientStore
+from gateway.auth.scopes import event_scope
 from gateway.config import GatewayConfig, WebhooksConfig
 from gateway.events.bus import EventBus, Subscription
 from gateway.events.endpoints_store import (
@@ -173,6 +174,8 @@ def _mask(value: str) -> str:
 def visible_to(client: Client, event: DomainEvent) -> bool:
     if client.status is not ClientStatus.ACTIVE:
         return False
+    if event_scope(event.type.value).value not in client.scopes:
+        return False  # checked again at delivery: scopes may have been taken away since registration
     if client.facilities is None:
         return True
     return event.facility_id is not None and event.facility_id in client.facilities
@@ -260,6 +263,9 @@ class OutboundWebhooks:
         unknown = sorted(set(event_types) - known)
         if unknown:
             raise WebhookError("BAD_USER_INPUT", f"unknown event type {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        lacking = sorted({event_scope(t).value for t in event_types} - client.scopes)
+        if lacking:
+            raise WebhookError("FORBIDDEN", f"these event types need scope {', '.join(lacking)}, which the client does not have")
         _, host, port = check_url(url, self.settings)
         try:
             await resolve_allowed(host, port, self.settings)
