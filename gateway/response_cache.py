@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from gateway.auth.authenticate import Principal
+from gateway.auth.authenticate import Principal, permission_signature
 from gateway.cache import Cache
 from gateway.execution import Prepared
 from resolvers.caching import UNCACHEABLE, CachePolicy
@@ -34,11 +34,6 @@ class CachedAnswer:
 
     data_json: bytes
     actual_cost: int
-
-
-def permission_signature(principal: Principal) -> str:
-    facilities = "*" if principal.facilities is None else ",".join(sorted(principal.facilities))
-    return f"{' '.join(sorted(principal.scopes))}|{facilities}"
 
 
 class ResponseCache:

@@ -295,3 +295,31 @@ async def test_a_client_revoked_while_connected_is_closed(bed: Any, subs: Subs) 
         await subs.settle(0)
     finally:
         await ws.close()
+
+
+async def test_fragments_do_not_hide_a_root_field_from_the_scope_check(bed: Any, subs: Subs) -> None:
+    ws = await session(subs, bed.key("dashboard"))  # no enforcement:read
+    try:
+        await subscribe(ws, "subscription { ...F } fragment F on Subscription { vehicleEvents { plate } }")
+        message = await receive(ws)
+        assert message["type"] == "error"
+        assert message["payload"][0]["extensions"]["code"] == "FORBIDDEN"
+    finally:
+        await ws.close()
+
+
+async def test_an_sse_stream_of_a_revoked_client_ends(bed: Any, subs: Subs) -> None:
+    created = await bed.graphql('mutation { createClient(input: {name: "sse-revoked", environment: TEST, '
+                                'scopes: ["facilities:read", "occupancy:read"]}) { key client { id } } }')
+    key, client_id = created["data"]["createClient"]["key"], created["data"]["createClient"]["client"]["id"]
+    async with httpx.AsyncClient(timeout=10) as http:
+        async with http.stream("GET", f"{subs.url}/graphql/stream", params={"query": OCCUPANCY, "variables": '{"f": "berlin-hbf"}'},
+                               headers={"authorization": f"Bearer {key}", "accept": "text/event-stream"}) as stream:
+            await subs.settle(1)
+            await bed.graphql(f'mutation {{ revokeClient(id: "{client_id}") {{ status }} }}')
+            text = ""
+            async for chunk in stream.aiter_text():
+                text += chunk
+                if "event: complete" in text:
+                    break
+    assert "UNAUTHENTICATED" in text and "revoked" in text

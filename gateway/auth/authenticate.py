@@ -74,6 +74,13 @@ class Principal:
         return cls(client.id, client.name, scopes, client.facilities, via, client.plan, client.quota_overrides)
 
 
+def permission_signature(principal: Principal) -> str:
+    """What a principal may see, and nothing of who it is: scopes and facilities. Answers shared
+    between clients (the response cache, shared subscription executions) are keyed by it."""
+    facilities = "*" if principal.facilities is None else ",".join(sorted(principal.facilities))
+    return f"{' '.join(sorted(principal.scopes))}|{facilities}"
+
+
 #: the principal of every request when authentication is turned off (a private deployment)
 UNRESTRICTED = Principal("anonymous", "anonymous", ALL_SCOPES, None, "none")
 

@@ -26,7 +26,11 @@ import strawberry
 from graphql import (
     DocumentNode,
     ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLError,
+    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
     get_operation_ast,
@@ -35,7 +39,7 @@ from graphql import (
 )
 from graphql.execution import create_source_event_stream, execute_subscription_event
 
-from gateway.auth.authenticate import Principal
+from gateway.auth.authenticate import Principal, permission_signature
 from gateway.errors import ErrorCode, RequestError, format_error
 from gateway.quotas import effective_plan
 from gateway.runtime import Runtime
@@ -130,14 +134,15 @@ class SubscriptionHub:
     def check_scopes(self, op: Operation, principal: Principal) -> None:
         """FORBIDDEN before anything starts when a root field needs a scope the client lacks."""
         fields = self.graphql_schema.subscription_type.fields  # type: ignore[union-attr]
-        for selection in op.operation.selection_set.selections:
-            graphql_field = fields.get(getattr(getattr(selection, "name", None), "value", ""))
+        for selection in root_fields(op.document, op.operation.selection_set):
+            graphql_field = fields.get(selection.name.value)
             definition = graphql_field.extensions.get("strawberry-definition") if graphql_field else None
             required = frozenset(s for d in getattr(definition, "directives", ()) if isinstance(d, RequiresScopes) for s in d.scopes)
             missing = required - principal.scopes
             if missing:
                 raise RequestError(ErrorCode.FORBIDDEN, f"Subscription.{selection.name.value} needs scope "  # type: ignore[attr-defined]
                                    f"{', '.join(sorted(missing))}, which this client does not have.")
+
 
     # --- joining and leaving ----------------------------------------------------------------
     def limit(self, principal: Principal) -> int:
@@ -151,9 +156,8 @@ class SubscriptionHub:
             raise RequestError(ErrorCode.RATE_LIMITED, f"This client may hold {self.limit(principal)} subscriptions open at once "
                                "(per gateway process); complete one first.", status=429)
         self.open[principal.client_id] += 1
-        facilities = None if principal.facilities is None else tuple(sorted(principal.facilities))
         key = (op.query, op.operation_name, orjson.dumps(op.variables, option=orjson.OPT_SORT_KEYS),
-               tuple(sorted(principal.scopes)), facilities)
+               permission_signature(principal))
         group = self.groups.get(key)
         if group is None:
             # The group's principal is the first subscriber's, without its identity: what differs
@@ -252,3 +256,19 @@ class SubscriptionHub:
         if result.errors:
             body["errors"] = [format_error(error) for error in result.errors]
         return orjson.dumps(body).decode()
+
+
+def root_fields(document: Any, selection_set: Any, seen: frozenset[str] = frozenset()) -> list[Any]:
+    """The operation's root fields, through named and inline fragments (a scope check must see them all)."""
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    found: list[Any] = []
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            found.append(selection)
+        elif isinstance(selection, InlineFragmentNode):
+            found += root_fields(document, selection.selection_set, seen)
+        elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
+            fragment = fragments.get(selection.name.value)
+            if fragment is not None:
+                found += root_fields(document, fragment.selection_set, seen | {selection.name.value})
+    return found

@@ -18,7 +18,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from gateway.auth.authenticate import UNRESTRICTED, AuthError, Principal, StoreUnavailable
+from gateway.auth.authenticate import UNRESTRICTED, AuthError, Principal, StoreUnavailable, permission_signature
 from gateway.errors import ErrorCode, RequestError
 from gateway.events.hub import Member, SubscriptionHub
 from gateway.runtime import Runtime
@@ -69,6 +69,18 @@ class SubscriptionServer:
         return await self.runtime.authenticator.authenticate(authorization, api_key)
 
     # --- WebSocket ---------------------------------------------------------------------------
+    async def still_allowed(self, principal: Principal, credentials: tuple[str | None, str | None]) -> str | None:
+        """Why an open subscription must end (revoked, expired, or its permissions changed), or None."""
+        try:
+            now = await self.authenticate(*credentials)
+        except AuthError as exc:
+            return exc.message
+        except StoreUnavailable:
+            return None  # nobody can be re-checked, nor revoked, while the store is down
+        if permission_signature(now) != permission_signature(principal):
+            return "This client's scopes or facilities changed: subscribe again."
+        return None
+
     async def websocket(self, ws: WebSocket) -> None:
         offered = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
         protocol = TRANSPORT_WS if TRANSPORT_WS in offered else LEGACY_WS if LEGACY_WS in offered else None
@@ -102,15 +114,23 @@ class SubscriptionServer:
             return _json({"errors": [{"message": "Not valid JSON.", "extensions": {"code": ErrorCode.BAD_REQUEST.value}}]}, 400)
         except RequestError as exc:
             return _json({"errors": exc.formatted()}, exc.status)
-        return StreamingResponse(self._sse_events(member, principal), media_type="text/event-stream",
+        credentials = (headers.get("authorization"), headers.get("x-api-key"))
+        return StreamingResponse(self._sse_events(member, principal, credentials), media_type="text/event-stream",
                                  headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
 
-    async def _sse_events(self, member: Member, principal: Principal) -> AsyncIterator[str]:
+    async def _sse_events(self, member: Member, principal: Principal,
+                          credentials: tuple[str | None, str | None]) -> AsyncIterator[str]:
         try:
             while True:
                 try:
                     payload = await asyncio.wait_for(member.queue.get(), self.keepalive_s)
                 except TimeoutError:
+                    refusal = await self.still_allowed(principal, credentials)
+                    if refusal is not None:
+                        error = {"message": refusal, "extensions": {"code": ErrorCode.UNAUTHENTICATED.value}}
+                        yield f"event: next\ndata: {orjson.dumps({'errors': [error]}).decode()}\n\n"
+                        yield "event: complete\ndata:\n\n"
+                        return
                     yield ":\n\n"  # a comment: keeps proxies and load balancers from closing an idle stream
                     continue
                 if payload is None:
@@ -209,15 +229,12 @@ class WsConnection:
         with contextlib.suppress(Exception):
             while True:
                 await asyncio.sleep(self.server.keepalive_s)
-                try:
-                    await self.server.authenticate(*self.credentials)
-                except AuthError:
+                assert self.principal is not None
+                if await self.server.still_allowed(self.principal, self.credentials) is not None:
                     for op_id in list(self.tasks):
                         self.stop(op_id)
                     await self.ws.close(4403, "Forbidden")
                     return
-                except StoreUnavailable:
-                    pass  # the store is down: nobody can be re-checked, nor revoked; keep serving
                 await self.send(ping)
 
     async def handle(self, message: dict[str, Any]) -> None:
