@@ -13,6 +13,7 @@ second, while a busy client costs one store read per half second, not one per re
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -90,11 +91,14 @@ class TokenVerifier(Protocol):
 
 
 class TTLCache:
-    """A tiny time-bounded memo for store lookups."""
+    """A tiny time-bounded memo for store lookups, bounded by evicting the least recently stored
+    (a flood of made-up key ids must not wipe the entries of real clients)."""
+
+    MAX_ITEMS = 10_000
 
     def __init__(self, ttl_s: float) -> None:
         self.ttl_s = ttl_s
-        self._items: dict[str, tuple[float, object]] = {}
+        self._items: OrderedDict[str, tuple[float, object]] = OrderedDict()
 
     def get(self, key: str, max_age_s: float | None = None) -> object | None:
         hit = self._items.get(key)
@@ -103,9 +107,10 @@ class TTLCache:
         return hit[1]
 
     def put(self, key: str, value: object) -> None:
-        if len(self._items) > 10_000:
-            self._items.clear()
         self._items[key] = (time.monotonic(), value)
+        self._items.move_to_end(key)
+        while len(self._items) > self.MAX_ITEMS:
+            self._items.popitem(last=False)
 
 
 class Authenticator:
