@@ -493,3 +493,10 @@ async def test_event_types_need_the_scope_of_their_data(bed: Any) -> None:
         with pytest.raises(WebhookError) as refused:
             await hooks.register("test", partner.id, "http://127.0.0.1:9/hook", ["VEHICLE_ENTERED"])
     assert refused.value.code == "FORBIDDEN" and "enforcement:read" in refused.value.message
+
+
+def test_ipv6_forms_of_private_ipv4_are_refused() -> None:
+    closed = WebhooksConfig()
+    for address in ("::ffff:10.0.0.1", "2002:7f00:1::1", "2002:a00:1::1", "2001:0:4136:e378:8000:63bf:f5ff:fffe"):
+        assert not address_allowed(address, closed), address
+    assert address_allowed("2606:4700:4700::1111", closed)

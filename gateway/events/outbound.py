@@ -97,8 +97,11 @@ def _networks(config: WebhooksConfig) -> list[ipaddress.IPv4Network | ipaddress.
 
 def address_allowed(address: str, config: WebhooksConfig) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # IPv6 forms that carry an IPv4 address (mapped, 6to4, Teredo's client) are judged by it.
+        wrapped = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if wrapped is not None:
+            ip = wrapped
     if any(ip in network for network in _networks(config)):
         return True
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified)
