@@ -14,7 +14,9 @@ from graphql import GraphQLError
 from gateway.auth.authenticate import Principal
 from gateway.config import GatewayConfig
 from gateway.directory import Directory, FacilityEntry
-from gateway.errors import from_upstream
+from adapters.errors import UpstreamError
+from gateway.directory import SystemRef
+from gateway.errors import ErrorCode, GatewayError, from_upstream
 from gateway.loaders import Indexed, Loaders
 from gateway.metering import Charge
 from gateway.runtime import Runtime
@@ -44,13 +46,27 @@ class RequestContext:
         return self.runtime.directory
 
     async def load(self, system_id: str, resource: str, *args: Any, info: Any = None) -> Indexed[Any]:
-        """A resource of one system for this request; when it is a stale answer served because the
-        source failed, the field being resolved (`info`) gets an error beside its data."""
-        indexed = await self.loaders.resource(system_id, resource, *args)
+        """A resource of one system for this request, or the coded error of its source; when it is a
+        stale answer served because the source failed, the field being resolved (`info`) gets an
+        error beside its data."""
+        try:
+            indexed = await self.loaders.resource(system_id, resource, *args)
+        except UpstreamError as exc:
+            raise from_upstream(exc) from None
         self.used_stale = self.used_stale or indexed.stale
         if info is not None:
             self.served_stale(indexed, info)
         return indexed
+
+    async def record(self, ref: SystemRef, resource: str, noun: str, info: Any = None) -> Any:
+        """The one record of `resource` that `ref` names, or UPSTREAM_ERROR saying why there is none."""
+        indexed = await self.load(ref.system_id, resource, info=info)
+        found = indexed.items.get(ref.vendor_id)
+        if found is None:
+            bad = indexed.errors.get(ref.vendor_id)
+            detail = f"sent an unreadable record: {bad.message}" if bad else f"does not know {noun} {ref.vendor_id!r}"
+            raise GatewayError(ErrorCode.UPSTREAM_ERROR, f"Source {ref.system_id!r} {detail}.", system=ref.system_id)
+        return found
 
     def served_stale(self, indexed: Indexed[Any], info: Any) -> None:
         """Data from a source's last good answer is being returned: say so at this field's path."""

@@ -8,10 +8,9 @@ from typing import Annotated
 import strawberry
 
 from adapters import models
-from adapters.errors import UpstreamError
 from adapters.models import SystemKind
 from gateway.directory import FacilityEntry, SystemRef
-from gateway.errors import ErrorCode, GatewayError, bad_input, from_upstream
+from gateway.errors import bad_input
 from resolvers.common import MAX_PAGE_SIZE, Money
 from resolvers.context import Info, RequestContext
 from resolvers.local_time import every_local_today, local_day
@@ -43,10 +42,7 @@ class EnforcementSummary:
         """The zone's citations since local midnight (the facility's time zone), newest first."""
         since, _ = local_day(ctx.now, self.time_zone)
         window_start, _ = every_local_today(ctx.now)
-        try:
-            citations = await ctx.load(self.ref.system_id, "citations", window_start, info=info)
-        except UpstreamError as exc:
-            raise from_upstream(exc) from None
+        citations = await ctx.load(self.ref.system_id, "citations", window_start, info=info)
         mine = [c for c in citations.items.values() if c.zone_id == self.ref.vendor_id and c.issued_at >= since]
         return sorted(mine, key=lambda c: c.issued_at, reverse=True)
 
@@ -74,13 +70,6 @@ async def load_enforcement(ctx: RequestContext, entry: FacilityEntry, info: Info
     ref = entry.ref(SystemKind.ENFORCEMENT)
     if ref is None:
         return None
-    try:
-        zones = await ctx.load(ref.system_id, "zones", info=info)
-    except UpstreamError as exc:
-        raise from_upstream(exc) from None
-    zone: models.EnforcementZone | None = zones.items.get(ref.vendor_id)
-    if zone is None:
-        raise GatewayError(ErrorCode.UPSTREAM_ERROR, f"Source {ref.system_id!r} does not know zone {ref.vendor_id!r}.",
-                           system=ref.system_id)
+    zone: models.EnforcementZone = await ctx.record(ref, "zones", "zone", info)
     return EnforcementSummary(zone_id=zone.vendor_id, zone_name=zone.name, max_stay_minutes=zone.max_stay_minutes,
                               ref=ref, time_zone=entry.config.time_zone)

@@ -15,10 +15,9 @@ from typing import Annotated
 import strawberry
 
 from adapters import models
-from adapters.errors import UpstreamError
 from adapters.models import SystemKind
-from gateway.directory import FacilityEntry, LevelEntry, SystemRef
-from gateway.errors import ErrorCode, GatewayError, bad_input, from_upstream
+from gateway.directory import FacilityEntry, LevelEntry
+from gateway.errors import GatewayError, bad_input
 from resolvers.common import (
     Address,
     FacilityKind,
@@ -47,16 +46,7 @@ async def parcs_record(ctx: RequestContext, entry: FacilityEntry, info: Info | N
     ref = entry.ref(SystemKind.PARCS)
     if ref is None:
         return None
-    try:
-        records = await ctx.load(ref.system_id, "facilities", info=info)
-    except UpstreamError as exc:
-        raise from_upstream(exc) from None
-    record = records.items.get(ref.vendor_id)
-    if record is None:
-        bad = records.errors.get(ref.vendor_id)
-        detail = f"sent an unreadable record: {bad.message}" if bad else f"does not know facility {ref.vendor_id!r}"
-        raise GatewayError(ErrorCode.UPSTREAM_ERROR, f"Source {ref.system_id!r} {detail}.", system=ref.system_id)
-    return record
+    return await ctx.record(ref, "facilities", "facility", info)
 
 
 async def facility_occupancy(ctx: RequestContext, entry: FacilityEntry) -> Occupancy | None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from adapters import models
-from adapters.errors import UpstreamError
 from adapters.models import GuestStayState, SystemKind
 from gateway.directory import FacilityEntry, SystemRef
-from gateway.errors import ErrorCode, GatewayError, from_upstream
 from resolvers.context import Info, RequestContext
 from resolvers.local_time import every_local_today, local_day
 
@@ -32,10 +30,7 @@ class HotelSummary:
     async def guests(self, info: Info) -> GuestCounts:
         ctx = info.context
         start, end = local_day(ctx.now, self.time_zone)
-        try:
-            stays = await ctx.load(self.ref.system_id, "stays", *every_local_today(ctx.now), info=info)
-        except UpstreamError as exc:
-            raise from_upstream(exc) from None
+        stays = await ctx.load(self.ref.system_id, "stays", *every_local_today(ctx.now), info=info)
         mine = [s for s in stays.items.values() if s.property_id == self.ref.vendor_id]
         in_house = [s for s in mine if s.state is GuestStayState.CHECKED_IN]
         return GuestCounts(
@@ -52,12 +47,5 @@ async def load_hotel(ctx: RequestContext, entry: FacilityEntry, info: Info) -> H
     ref = entry.ref(SystemKind.HOSPITALITY)
     if ref is None:
         return None
-    try:
-        properties = await ctx.load(ref.system_id, "properties", info=info)
-    except UpstreamError as exc:
-        raise from_upstream(exc) from None
-    hotel: models.HotelProperty | None = properties.items.get(ref.vendor_id)
-    if hotel is None:
-        raise GatewayError(ErrorCode.UPSTREAM_ERROR, f"Source {ref.system_id!r} does not know property {ref.vendor_id!r}.",
-                           system=ref.system_id)
+    hotel: models.HotelProperty = await ctx.record(ref, "properties", "property", info)
     return HotelSummary(property_id=hotel.vendor_id, name=hotel.name, ref=ref, time_zone=entry.config.time_zone)

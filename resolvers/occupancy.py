@@ -18,9 +18,8 @@ from typing import Any
 import strawberry
 
 from adapters import models
-from adapters.errors import UpstreamError
 from gateway.directory import SystemRef
-from gateway.errors import ErrorCode, GatewayError, from_upstream
+from gateway.errors import ErrorCode, GatewayError
 from resolvers.common import OccupancyMethod, OccupancyStatus, Trend
 from gateway.loaders import Indexed
 from resolvers.context import Info, RequestContext
@@ -182,8 +181,8 @@ async def load_part(ctx: RequestContext, ref: SystemRef | None, facility_ref: Sy
     zone_id = None if ref is facility_ref else ref.vendor_id
     try:
         readings = await ctx.load(ref.system_id, "occupancy")
-    except UpstreamError as exc:
-        return Part(error=from_upstream(exc))
+    except GatewayError as exc:
+        return Part(error=exc)
     reading = readings.items.get((facility_ref.vendor_id, zone_id))
     if reading is None:
         record_ref = facility_ref.vendor_id if zone_id is None else zone_id

@@ -69,10 +69,7 @@ class Quote:
 async def load_rates(ctx: RequestContext, ref: SystemRef | None, info: Any = None) -> RateTable | None:
     if ref is None:
         return None
-    try:
-        tables = await ctx.load(ref.system_id, "rates", info=info)
-    except UpstreamError as exc:
-        raise from_upstream(exc) from None
+    tables = await ctx.load(ref.system_id, "rates", info=info)
     table = tables.items.get(ref.vendor_id)
     if table is None:
         bad = tables.errors.get(ref.vendor_id)
