@@ -74,7 +74,7 @@ class RequestContext:
             error = from_upstream(indexed.error)
             age = int((self.now - indexed.fetched_at).total_seconds()) if indexed.fetched_at else None
             self.warnings.append(GraphQLError(
-                f"{error.message} Serving its last good answer ({age} s old).",
+                f"{error.message}; serving its last good answer, fetched {age} s ago.",
                 path=info.path.as_list(),
                 extensions={**error.extensions, "stale": True, "ageSeconds": age},
             ))
