@@ -18,6 +18,7 @@ from adapters.http import VendorHTTP
 from adapters.models import (
     Batch,
     Citation,
+    CitationRequest,
     EnforcementZone,
     FacilityRecord,
     GuestStay,
@@ -28,6 +29,20 @@ from adapters.models import (
     RateTable,
     SystemKind,
     VendorEvent,
+)
+from adapters.operations import (
+    ParkingSession,
+    Payment,
+    PaymentRequest,
+    Permit,
+    PermitChange,
+    PermitRequest,
+    Reservation,
+    ReservationChange,
+    ReservationRequest,
+    Transaction,
+    Validation,
+    ValidationRequest,
 )
 
 
@@ -120,6 +135,67 @@ class ParcsAdapter(Adapter):
     async def quotes(self, requests: Sequence[QuoteRequest]) -> list[Quote]:
         """One quote per request, in order (a facility the system cannot price gets a reason)."""
 
+    # --- operations (adapters/operations.py) ------------------------------------------------
+    # Writes raise `VendorRefused` with a `Refusal` when the vendor says no; a create whose
+    # `reference` the vendor has seen before returns the record made the first time (the
+    # adapter looks it up), so a retried write never acts twice. Plates are passed normalized.
+
+    @abstractmethod
+    async def reservations(self, plate: str | None = None) -> Batch[Reservation]:
+        """Reservations of every facility the system runs (ending in the last 7 days or later),
+        only those for `plate` when given."""
+
+    @abstractmethod
+    async def reservation(self, vendor_id: str) -> Reservation:
+        """One reservation; VendorRefused(NOT_FOUND) when there is none."""
+
+    @abstractmethod
+    async def create_reservation(self, request: ReservationRequest) -> Reservation: ...
+
+    @abstractmethod
+    async def modify_reservation(self, vendor_id: str, change: ReservationChange) -> Reservation: ...
+
+    @abstractmethod
+    async def cancel_reservation(self, vendor_id: str) -> Reservation:
+        """Cancel a BOOKED reservation; cancelling a cancelled one returns it unchanged."""
+
+    @abstractmethod
+    async def sessions(self, plate: str) -> Batch[ParkingSession]:
+        """The plate's sessions: open ones, and those closed in the last 24 hours."""
+
+    @abstractmethod
+    async def session(self, vendor_id: str) -> ParkingSession:
+        """One session; VendorRefused(NOT_FOUND) when there is none."""
+
+    @abstractmethod
+    async def pay(self, request: PaymentRequest) -> Payment:
+        """Charge a processor token for what a session or reservation owes."""
+
+    @abstractmethod
+    async def permits(self, plate: str | None = None) -> Batch[Permit]:
+        """Permits of every facility the system runs (not expired more than 30 days ago)."""
+
+    @abstractmethod
+    async def create_permit(self, request: PermitRequest) -> Permit: ...
+
+    @abstractmethod
+    async def update_permit(self, vendor_id: str, change: PermitChange) -> Permit: ...
+
+    @abstractmethod
+    async def revoke_permit(self, vendor_id: str) -> Permit:
+        """Revoke at once; revoking a revoked permit returns it unchanged."""
+
+    @abstractmethod
+    async def validations(self, plate: str | None = None) -> Batch[Validation]:
+        """Parking validations (not expired more than 7 days ago)."""
+
+    @abstractmethod
+    async def create_validation(self, request: ValidationRequest) -> Validation: ...
+
+    @abstractmethod
+    async def transactions(self, since: datetime, until: datetime) -> Batch[Transaction]:
+        """Money movements at every facility the system runs in [since, until), every page."""
+
 
 class GuidanceAdapter(Adapter):
     kind = SystemKind.GUIDANCE
@@ -138,6 +214,14 @@ class EnforcementAdapter(Adapter):
     @abstractmethod
     async def citations(self, since: datetime) -> Batch[Citation]:
         """Citations issued at or after `since`, every page."""
+
+    @abstractmethod
+    async def issue_citation(self, request: CitationRequest) -> Citation:
+        """Issue a citation; a `reference` seen before returns the citation issued the first time."""
+
+    @abstractmethod
+    async def void_citation(self, number: str, reason: str) -> Citation:
+        """Void a citation; VendorRefused(NOT_FOUND) for an unknown number, voiding a void one returns it."""
 
 
 class HospitalityAdapter(Adapter):

@@ -11,6 +11,9 @@ from typing import Any
 import orjson
 
 
+MAX_REJECTION_BODY = 16_384
+
+
 class UpstreamError(Exception):
     """The vendor answered, but not with something we can use (5xx, bad JSON, refused auth)."""
 
@@ -37,9 +40,11 @@ class UpstreamTimeout(UpstreamError):
 class UpstreamRejected(UpstreamError):
     """The vendor refused the request itself (4xx other than auth): e.g. 409 on a duplicate id."""
 
-    def __init__(self, system_id: str, message: str, status: int) -> None:
+    def __init__(self, system_id: str, message: str, status: int, body: bytes = b"") -> None:
         super().__init__(system_id, message)
         self.status = status
+        #: the vendor's error body (at most MAX_REJECTION_BODY bytes): adapters read their dialect's reason from it
+        self.body = body[:MAX_REJECTION_BODY]
 
 
 class WebhookRejected(Exception):

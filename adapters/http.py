@@ -495,7 +495,8 @@ class VendorHTTP:
         elif status == 429:
             error = UpstreamRejected(self.system_id, f"the system rate-limited {method} {path} (429)", status)
         else:
-            error = UpstreamRejected(self.system_id, f"the system refused {method} {path} with {status}", status)
+            error = UpstreamRejected(self.system_id, f"the system refused {method} {path} with {status}", status,
+                                     response.content)
         if status in (429, 503):
             error.retry_after_s = retry_after_seconds(response.headers.get("retry-after"))  # type: ignore[attr-defined]
         raise error

@@ -194,6 +194,19 @@ class Citation:
 
 
 @dataclass(frozen=True, slots=True)
+class CitationRequest:
+    """A citation to issue: in a zone, for a plate (normalized), for a violation code of the platform."""
+
+    zone_id: str
+    plate: str
+    violation_code: str
+    #: an id the gateway derives from the client's idempotency key; the platform refuses it twice
+    reference: str
+    region: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class GuestStay:
     vendor_id: str
     property_id: str
