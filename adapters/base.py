@@ -140,61 +140,61 @@ class ParcsAdapter(Adapter):
     # `reference` the vendor has seen before returns the record made the first time (the
     # adapter looks it up), so a retried write never acts twice. Plates are passed normalized.
 
+    @abstractmethod
     async def reservations(self, plate: str | None = None) -> Batch[Reservation]:
         """Reservations of every facility the system runs (ending in the last 7 days or later),
         only those for `plate` when given."""
-        raise NotImplementedError  # TODO(issue 7): every dialect implements this
 
+    @abstractmethod
     async def reservation(self, vendor_id: str) -> Reservation:
         """One reservation; VendorRefused(NOT_FOUND) when there is none."""
-        raise NotImplementedError  # TODO(issue 7): every dialect implements this
 
-    async def create_reservation(self, request: ReservationRequest) -> Reservation:
-        raise NotImplementedError  # TODO(issue 7): every dialect implements this
+    @abstractmethod
+    async def create_reservation(self, request: ReservationRequest) -> Reservation: ...
 
-    async def modify_reservation(self, vendor_id: str, change: ReservationChange) -> Reservation:
-        raise NotImplementedError  # TODO(issue 7): every dialect implements this
+    @abstractmethod
+    async def modify_reservation(self, vendor_id: str, change: ReservationChange) -> Reservation: ...
 
+    @abstractmethod
     async def cancel_reservation(self, vendor_id: str) -> Reservation:
         """Cancel a BOOKED reservation; cancelling a cancelled one returns it unchanged."""
-        raise NotImplementedError  # TODO(issue 7): every dialect implements this
 
+    @abstractmethod
     async def sessions(self, plate: str) -> Batch[ParkingSession]:
         """The plate's sessions: open ones, and those closed in the last 24 hours."""
-        raise NotImplementedError  # TODO(issue 7): every dialect implements this
 
+    @abstractmethod
     async def session(self, vendor_id: str) -> ParkingSession:
         """One session; VendorRefused(NOT_FOUND) when there is none."""
-        raise NotImplementedError  # TODO(issue 7): every dialect implements this
 
+    @abstractmethod
     async def pay(self, request: PaymentRequest) -> Payment:
         """Charge a processor token for what a session or reservation owes."""
-        raise NotImplementedError  # TODO(issue 7): every dialect implements this
 
+    @abstractmethod
     async def permits(self, plate: str | None = None) -> Batch[Permit]:
         """Permits of every facility the system runs (not expired more than 30 days ago)."""
-        raise NotImplementedError  # TODO(issue 7): every dialect implements this
 
-    async def create_permit(self, request: PermitRequest) -> Permit:
-        raise NotImplementedError  # TODO(issue 7): every dialect implements this
+    @abstractmethod
+    async def create_permit(self, request: PermitRequest) -> Permit: ...
 
-    async def update_permit(self, vendor_id: str, change: PermitChange) -> Permit:
-        raise NotImplementedError  # TODO(issue 7): every dialect implements this
+    @abstractmethod
+    async def update_permit(self, vendor_id: str, change: PermitChange) -> Permit: ...
 
+    @abstractmethod
     async def revoke_permit(self, vendor_id: str) -> Permit:
         """Revoke at once; revoking a revoked permit returns it unchanged."""
-        raise NotImplementedError  # TODO(issue 7): every dialect implements this
 
+    @abstractmethod
     async def validations(self, plate: str | None = None) -> Batch[Validation]:
         """Parking validations (not expired more than 7 days ago)."""
-        raise NotImplementedError  # TODO(issue 7): every dialect implements this
 
-    async def create_validation(self, request: ValidationRequest) -> Validation:
-        raise NotImplementedError  # TODO(issue 7): every dialect implements this
+    @abstractmethod
+    async def create_validation(self, request: ValidationRequest) -> Validation: ...
 
+    @abstractmethod
     async def transactions(self, since: datetime, until: datetime) -> Batch[Transaction]:
         """Money movements at every facility the system runs in [since, until), every page."""
-        raise NotImplementedError  # TODO(issue 7): every dialect implements this
 
 
 class GuidanceAdapter(Adapter):
@@ -215,13 +215,17 @@ class EnforcementAdapter(Adapter):
     async def citations(self, since: datetime) -> Batch[Citation]:
         """Citations issued at or after `since`, every page."""
 
+    @abstractmethod
+    async def citation(self, number: str) -> Citation:
+        """One citation by number; VendorRefused(NOT_FOUND) when there is none."""
+
+    @abstractmethod
     async def issue_citation(self, request: CitationRequest) -> Citation:
         """Issue a citation; a `reference` seen before returns the citation issued the first time."""
-        raise NotImplementedError  # TODO(issue 7): every dialect implements this
 
+    @abstractmethod
     async def void_citation(self, number: str, reason: str) -> Citation:
         """Void a citation; VendorRefused(NOT_FOUND) for an unknown number, voiding a void one returns it."""
-        raise NotImplementedError  # TODO(issue 7): every dialect implements this
 
 
 class HospitalityAdapter(Adapter):

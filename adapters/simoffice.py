@@ -215,12 +215,16 @@ class BackOffice:
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids)}"  # type: ignore[call-overload]
 
-    def _claim(self, kind: str, reference: str, record_id: str) -> None:
+    def _unseen(self, kind: str, reference: str) -> None:
+        """First of all: a reference seen before is a DUPLICATE naming its record, whatever else changed since."""
         if not reference:
             raise OfficeRefusal(Refusal.INVALID, "a reference is required")
         existing = self._references.get((kind, reference))
         if existing is not None:
             raise OfficeRefusal(Refusal.DUPLICATE, f"reference {reference!r} was used for {existing}", existing)
+
+    def _claim(self, kind: str, reference: str, record_id: str) -> None:
+        self._unseen(kind, reference)
         self._references[(kind, reference)] = record_id
 
     def _taken_id(self, table: dict[str, object], record_id: str | None) -> None:
@@ -253,6 +257,7 @@ class BackOffice:
              customer_name: str | None = None, expected_price: Decimal | None = None,
              record_id: str | None = None) -> BookedReservation:
         self._taken_id(self.reservations, record_id)  # type: ignore[arg-type]
+        self._unseen("reservation", reference)
         price = self.quote(garage, starts_at, ends_at)
         if expected_price is not None and expected_price != price:
             raise OfficeRefusal(Refusal.PRICE_CHANGED, f"the price is now {price}, not {expected_price}")
@@ -386,6 +391,7 @@ class BackOffice:
     def pay(self, *, target: PaymentTarget, target_id: str, amount: Decimal, currency: str, token: str,
             reference: str, record_id: str | None = None) -> Charge:
         self._taken_id(self.charges, record_id)  # type: ignore[arg-type]
+        self._unseen("payment", reference)
         now = self.clock()
         if target is PaymentTarget.SESSION:
             session = self.session(target_id)
@@ -431,6 +437,7 @@ class BackOffice:
                      record_id: str | None = None) -> HeldPermit:
         self._terms(garage)
         self._taken_id(self.permits, record_id)  # type: ignore[arg-type]
+        self._unseen("permit", reference)
         if valid_until is not None and valid_until <= valid_from:
             raise OfficeRefusal(Refusal.INVALID, "a permit must end after it starts")
         now = self.clock()
@@ -483,6 +490,7 @@ class BackOffice:
                  record_id: str | None = None) -> GrantedValidation:
         self._terms(garage)
         self._taken_id(self.validations, record_id)  # type: ignore[arg-type]
+        self._unseen("validation", reference)
         if valid_until <= valid_from:
             raise OfficeRefusal(Refusal.INVALID, "a validation must end after it starts")
         record_id = record_id or self._new_id("V")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis.asyncio as aioredis
@@ -105,6 +105,52 @@ async def test_a_burst_is_capped_and_counted(bed) -> None:
     assert len(entered) == 50
     assert sum(e.payload["count"] for e in entered) >= 120
     assert len({e.id for e in entered}) == 50
+
+
+async def test_a_reserved_car_arriving_is_polled_into_an_event(bed) -> None:
+    runtime, world = bed.sandbox.runtime, bed.sandbox.world
+    office = bed.sandbox.simulators["parcs-london"].office  # ParkLine sends no webhooks: polled only
+    poller = Poller(runtime, "parcs-london", interval_s=0.2)
+    now = datetime.now(UTC)
+    early, late = plate(), plate()
+    booked_before = office.book(GARAGE, plate=early, starts_at=now, ends_at=now + timedelta(hours=2),
+                                reference=f"test:{uuid.uuid4().hex}")
+    assert await poller.cycle() == []  # the first snapshot is a baseline
+    # booked after the baseline and arriving before the next poll: never seen BOOKED, still an arrival
+    booked_after = office.book(GARAGE, plate=late, starts_at=now, ends_at=now + timedelta(hours=2),
+                               reference=f"test:{uuid.uuid4().hex}")
+    for car in (early, late):
+        office.vehicle_entered(GARAGE, car)
+        assert world.enter(GARAGE, car)
+
+    events = await poller.cycle()
+    arrived = {e.payload["reservation_id"]: e for e in events if e.type is EventType.RESERVATION_ARRIVED}
+    assert booked_before.id in arrived and booked_after.id in arrived
+    first = arrived[booked_before.id]
+    assert first.facility_id == GARAGE and first.system_id == "parcs-london"
+    assert first.payload == {"reservation_id": booked_before.id, "plate": early}
+    assert first.id == f"parcs-london:poll:reservation:{booked_before.id}:arrived"
+    assert first.occurred_at == booked_before.arrived_at
+    assert any(e.type is EventType.VEHICLE_ENTERED and e.facility_id == GARAGE for e in events)
+    # an arrival is told once
+    again = await poller.cycle()
+    assert not [e for e in again if e.type is EventType.RESERVATION_ARRIVED and e.payload["reservation_id"]
+                in arrived]
+
+
+async def test_unreadable_reservations_leave_occupancy_events_alone(bed) -> None:
+    runtime = bed.sandbox.runtime
+    sim = bed.sandbox.simulators["parcs-london"]
+    poller = Poller(runtime, "parcs-london", interval_s=0.2)
+    await poller.cycle()
+    sim.backend.unreadable.add("/v2/bookings")
+    try:
+        assert bed.sandbox.world.enter(GARAGE, plate())
+        events = await poller.cycle()
+    finally:
+        sim.backend.unreadable.discard("/v2/bookings")
+    assert entered_and_changed(events)
+    assert sim.control.requests["GET /v2/bookings"] > 0  # it was asked, and its failure cost nothing else
 
 
 # --- polling with a lease across replicas ------------------------------------------------------

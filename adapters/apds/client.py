@@ -1,7 +1,10 @@
-"""The APDS-style PARCS adapter: places, counted occupancy, rates and quotes over `wire`.
+"""The APDS-style PARCS adapter: places, counted occupancy, rates and quotes over `wire`;
+the operations (reservations, payments, permits, transactions…) are in `operations.py`.
 
 Options (`SystemSpec.options`):
 - `page_size`: records per page on the list endpoints, 1..50 (default 50, the vendor's maximum).
+- `transactions_page_size`: records per page of GET /transactions, 1..1000 (default 1000, the
+  vendor's maximum for that endpoint).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from typing import Any, TypeVar
 
 from adapters.apds import wire
 from adapters.apds import webhooks
+from adapters.apds.operations import RECORD_FAULTS, ApdsOperations
+from adapters.apds.operations_wire import MAX_TRANSACTIONS_LIMIT
 from adapters.apds.wire import MAX_LIMIT, MAX_QUOTES, PREFIX, WireError
 from adapters.base import ParcsAdapter, SystemSpec
 from adapters.errors import UpstreamError
@@ -25,9 +30,6 @@ T = TypeVar("T")
 # Not in the contract, so not a vendor reason: the answer for a request whose quote we could not read.
 UNREADABLE_QUOTE = "UNREADABLE_QUOTE"
 
-# What a mapper can raise on a malformed record; anything else is a bug and should surface.
-RECORD_FAULTS = (WireError, LookupError, TypeError, ValueError, ArithmeticError)
-
 
 @dataclass(frozen=True, slots=True)
 class _Page:
@@ -35,7 +37,7 @@ class _Page:
     received_at: datetime  # when this page's response arrived
 
 
-class ApdsAdapter(ParcsAdapter):
+class ApdsAdapter(ApdsOperations, ParcsAdapter):
     dialect = "apds"
     required_credentials = ("token",)
     webhook_credential = "webhook_secret"
@@ -45,6 +47,11 @@ class ApdsAdapter(ParcsAdapter):
         if not isinstance(page_size, int) or not 1 <= page_size <= MAX_LIMIT:
             raise ValueError(f"system {spec.id!r}: page_size must be an integer in 1..{MAX_LIMIT}")
         self._page_size = page_size
+        transactions_page_size = spec.options.get("transactions_page_size", MAX_TRANSACTIONS_LIMIT)
+        if not isinstance(transactions_page_size, int) or not 1 <= transactions_page_size <= MAX_TRANSACTIONS_LIMIT:
+            raise ValueError(f"system {spec.id!r}: transactions_page_size must be an integer in "
+                             f"1..{MAX_TRANSACTIONS_LIMIT}")
+        self._transactions_page_size = transactions_page_size
         self._headers = {"Authorization": f"Token {spec.credential('token')}"}
         super().__init__(spec, http)
 
@@ -85,12 +92,14 @@ class ApdsAdapter(ParcsAdapter):
         response = await self.http.request(method, PREFIX + path, headers=self._headers, **kwargs)
         return self.http.json(response)  # raises UpstreamError on 401/403
 
-    async def _pages(self, path: str) -> list[_Page]:
-        """Every page of a list endpoint, following offset until `meta.total`."""
+    async def _pages(self, path: str, params: Mapping[str, Any] | None = None, limit: int | None = None
+                     ) -> list[_Page]:
+        """Every page of a list endpoint (filtered by `params`), following offset until `meta.total`."""
         pages: list[_Page] = []
         offset = 0
         while True:
-            body = await self._call("GET", path, params={"offset": offset, "limit": self._page_size})
+            query = {**(params or {}), "offset": offset, "limit": limit or self._page_size}
+            body = await self._call("GET", path, params=query)
             received_at = datetime.now(UTC)
             try:
                 records, total = wire.page(body)

@@ -3,15 +3,14 @@
 It runs the four German garages (`VENDOR_IDS`). Every request reads the world afresh, so
 counts move as the day goes on. Tests and the sandbox reach its knobs through `sim.state`
 (`ApdsState`): close a garage, or make one record malformed to prove the adapter's per-record
-error handling.
+error handling. Reservations, sessions, payments, permits, validations and transactions are the
+world's back office (`sim.office`, adapters/simoffice.py) in APDS words (office_routes.py).
 """
 
 from __future__ import annotations
 
-import hmac
-import re
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -22,9 +21,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from adapters.apds import office_routes
+from adapters.apds.sim_http import guard, now as sim_now, paged
 from adapters.apds.wire import (
-    DEFAULT_LIMIT,
-    MAX_LIMIT,
     MAX_QUOTES,
     PREFIX,
     WireError,
@@ -34,7 +33,9 @@ from adapters.apds.wire import (
     parse_time,
     text,
 )
-from adapters.simulation import Simulator, SimulatorControl, simulator_app, vendor_error
+from adapters.operations import Refusal
+from adapters.simoffice import BackOffice, GarageTerms, OfficeRefusal, office_of
+from adapters.simulation import Simulator, SimulatorControl, simulator_app
 from adapters.simworld import GarageSpec, World
 
 #: garage key -> the place id this vendor gave it
@@ -116,10 +117,13 @@ REMOVE: Any = object()  # in raw_overrides: drop this key from the record
 class ApdsState:
     """The knobs of one APDS simulator, reachable as `sim.state`.
 
-    - `closed`: garage keys whose barriers are down: occupancy status "closed", quotes CLOSED.
+    - `closed`: garage keys whose barriers are down: occupancy status "closed", quotes CLOSED,
+      bookings refused CLOSED (it is the back office's `closed` set, shared).
     - `raw_overrides[(resource, place_id)]`: fields merged over that place's record in the list
       `resource` ("places" | "occupancy" | "rates") on every request; a value of `REMOVE`
-      drops the key. This is how a test makes exactly one record malformed.
+      drops the key. This is how a test makes exactly one record malformed. For the operations
+      lists ("reservations", "sessions", "permits", "validations", "transactions") the key is
+      `(resource, record id)`.
     - `extra_records[resource]`: raw records (any JSON) appended to that list as they are.
     """
 
@@ -149,79 +153,28 @@ class ApdsState:
 @dataclass
 class ApdsSimulator(Simulator):
     state: ApdsState
+    office: BackOffice
 
 
 def create_simulator(world: World, system_id: str, credentials: Mapping[str, str]) -> ApdsSimulator:
     """An APDS simulator that accepts `Authorization: Token <credentials["token"]>`."""
     if not credentials.get("token"):
         raise KeyError(f"the apds simulator {system_id!r} needs credential 'token'")
-    state = ApdsState(world, credentials["token"])
+    office = office_of(world)
+    state = ApdsState(world, credentials["token"], closed=office.closed)  # one set: closed for bookings too
+    for key, _ in state.places():
+        spec = world.garages[key].spec
+        office.register(GarageTerms(key, "EUR", Decimal("0.19"), reservable=max(5, spec.capacity // 10),
+                                    price=TARIFFS[key].price, time_zone=spec.time_zone, hotel=spec.profile == "hotel"))
     routes = [
-        Route(f"{PREFIX}/places", _guard(state, _places), methods=["GET"]),
-        Route(f"{PREFIX}/occupancy", _guard(state, _occupancy), methods=["GET"]),
-        Route(f"{PREFIX}/rates", _guard(state, _rates), methods=["GET"]),
-        Route(f"{PREFIX}/quotes", _guard(state, _quotes), methods=["POST"]),
+        Route(f"{PREFIX}/places", guard(state, _places), methods=["GET"]),
+        Route(f"{PREFIX}/occupancy", guard(state, _occupancy), methods=["GET"]),
+        Route(f"{PREFIX}/rates", guard(state, _rates), methods=["GET"]),
+        Route(f"{PREFIX}/quotes", guard(state, _quotes), methods=["POST"]),
+        *office_routes.routes(state),
     ]
     control = SimulatorControl(system_id)
-    return ApdsSimulator(system_id, simulator_app(control, routes), control, world, state)
-
-
-# --- plumbing ----------------------------------------------------------------------------
-
-Handler = Callable[[ApdsState, Request], Awaitable[Response]]
-
-
-def _guard(state: ApdsState, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Token auth first, then the handler; a WireError from the request becomes a 400."""
-
-    async def endpoint(request: Request) -> Response:
-        if not _authorized(request, state.token):
-            response = _error(401, "unauthorized", "missing or invalid token")
-            response.headers["WWW-Authenticate"] = "Token"
-            return response
-        try:
-            return await handler(state, request)
-        except WireError as exc:
-            return _error(400, "bad_request", str(exc))
-
-    return endpoint
-
-
-def _authorized(request: Request, token: str) -> bool:
-    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-    # Bytes: compare_digest refuses non-ASCII str, and a header may carry anything.
-    return scheme.lower() == "token" and hmac.compare_digest(presented.encode(), token.encode())
-
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return vendor_error(status, {"error": {"code": code, "message": message}})
-
-
-_NUMBER = re.compile(r"[0-9]{1,9}")
-
-
-def _param(request: Request, name: str, default: int) -> int:
-    value = request.query_params.get(name)
-    if value is None:
-        return default
-    if not _NUMBER.fullmatch(value):
-        raise WireError(f"{name} must be a non-negative integer")
-    return int(value)
-
-
-def _paged(request: Request, records: list[Any]) -> JSONResponse:
-    offset = _param(request, "offset", 0)
-    limit = _param(request, "limit", DEFAULT_LIMIT)
-    if not 1 <= limit <= MAX_LIMIT:
-        raise WireError(f"limit must be between 1 and {MAX_LIMIT}")
-    return JSONResponse({
-        "data": records[offset:offset + limit],
-        "meta": {"total": len(records), "offset": offset, "limit": limit},
-    })
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
+    return ApdsSimulator(system_id, simulator_app(control, routes), control, world, state, office)
 
 
 # --- endpoints ---------------------------------------------------------------------------
@@ -250,11 +203,11 @@ async def _places(state: ApdsState, request: Request) -> Response:
             ],
         }
 
-    return _paged(request, state.records("places", build))
+    return paged(request, state.records("places", build))
 
 
 async def _occupancy(state: ApdsState, request: Request) -> Response:
-    now = _now()
+    now = sim_now()
 
     def build(key: str, place_id: str) -> dict[str, Any]:
         garage = state.world.snapshot(key)  # advances the world: live figures on every request
@@ -273,7 +226,7 @@ async def _occupancy(state: ApdsState, request: Request) -> Response:
         )
         return record
 
-    return _paged(request, state.records("occupancy", build))
+    return paged(request, state.records("occupancy", build))
 
 
 async def _rates(state: ApdsState, request: Request) -> Response:
@@ -286,7 +239,7 @@ async def _rates(state: ApdsState, request: Request) -> Response:
             "rateLines": tariff.lines(),
         }
 
-    return _paged(request, state.records("rates", build))
+    return paged(request, state.records("rates", build))
 
 
 async def _quotes(state: ApdsState, request: Request) -> Response:
@@ -300,7 +253,7 @@ async def _quotes(state: ApdsState, request: Request) -> Response:
     if len(requests) > MAX_QUOTES:
         raise WireError(f"at most {MAX_QUOTES} requests per call")
     keys = {place_id: key for key, place_id in state.places()}
-    now = _now()
+    now = sim_now()
     data = []
     for index, item in enumerate(requests):
         try:
@@ -317,9 +270,20 @@ async def _quotes(state: ApdsState, request: Request) -> Response:
             answer["unavailable"] = {"reason": "INVALID_WINDOW"}
         elif key in state.closed:
             answer["unavailable"] = {"reason": "CLOSED"}
+        elif _fully_booked(state, key, starts, ends):
+            answer["unavailable"] = {"reason": "FULLY_BOOKED"}
         else:
             tariff = TARIFFS[key]
             answer["price"] = {"amount": format_amount(tariff.price(ends - starts)), "currency": tariff.currency}
             answer["expiresAt"] = format_time(now + QUOTE_TTL)
         data.append(answer)
     return JSONResponse({"data": data})
+
+
+def _fully_booked(state: ApdsState, key: str, starts: datetime, ends: datetime) -> bool:
+    """A quote for a window with no reservable space left says so, as the booking would."""
+    try:
+        office_of(state.world).quote(key, starts, ends)
+    except OfficeRefusal as refusal:
+        return refusal.reason is Refusal.FULLY_BOOKED
+    return False

@@ -1,8 +1,9 @@
 """APDS webhooks, both sides of the wire.
 
 The PARCS POSTs one JSON event per request:
-    {"id", "type": "vehicle.entry" | "vehicle.exit" | "occupancy.changed", "placeId", "occurredAt",
-     "data": {"plate", "lane", ...}}
+    {"id", "type": "vehicle.entry" | "vehicle.exit" | "occupancy.changed" | "reservation.arrived",
+     "placeId", "occurredAt", "data": {"plate", "lane", ...}}
+(`reservation.arrived`: a reserved car entered; its data carries `reservationId`, `plate`, `arrivedAt`.)
 with `X-APDS-Timestamp: <unix seconds>` and
 `X-APDS-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>`.
 A timestamp more than `TOLERANCE` away from now is a replay: refused like a bad signature.
@@ -32,9 +33,13 @@ TYPES: dict[str, EventType] = {
     "vehicle.entry": EventType.VEHICLE_ENTERED,
     "vehicle.exit": EventType.VEHICLE_EXITED,
     "occupancy.changed": EventType.OCCUPANCY_CHANGED,
+    "reservation.arrived": EventType.RESERVATION_ARRIVED,
 }
 #: data fields passed on, vendor name -> normalized name
-FIELDS = {"plate": "plate", "lane": "lane", "occupied": "occupied", "free": "free", "capacity": "capacity"}
+FIELDS = {"plate": "plate", "lane": "lane", "occupied": "occupied", "free": "free", "capacity": "capacity",
+          "reservationId": "reservation_id"}
+#: data fields an event of that type is meaningless without
+REQUIRED: dict[str, tuple[str, ...]] = {"reservation.arrived": ("reservationId", "plate")}
 
 
 def signature(secret: str, timestamp: str, raw_body: bytes) -> str:
@@ -71,6 +76,8 @@ def parse(raw_body: bytes) -> VendorEvent:
         raise WebhookMalformed("`data` must be an object")
     try:
         occurred_at = parse_time(body["occurredAt"], "occurredAt") if body.get("occurredAt") is not None else None
+        if occurred_at is None and kind == "reservation.arrived" and data.get("arrivedAt") is not None:
+            occurred_at = parse_time(data["arrivedAt"], "data.arrivedAt")  # the arrival is when it happened
     except WireError as exc:
         raise WebhookMalformed(str(exc)) from None
     payload: dict[str, object] = {}
@@ -80,6 +87,9 @@ def parse(raw_body: bytes) -> VendorEvent:
             raise WebhookMalformed(f"`data.{name}` has an unexpected type")
         if value is not None:
             payload[normalized] = value
+    for name in REQUIRED.get(kind, ()):
+        if not isinstance(data.get(name), str) or not data[name]:
+            raise WebhookMalformed(f"`data.{name}` must be a non-empty string for {kind}")
     level = data.get("level")
     return VendorEvent(TYPES[kind], event_id, place_id, occurred_at, payload,
                        zone_id=level if isinstance(level, str) and level else None)
@@ -96,6 +106,13 @@ def event_body(kind: str, place_id: str, at: datetime, data: Mapping[str, Any], 
         "occurredAt": format_time(at),
         "data": dict(data),
     }
+
+
+def reservation_arrived(place_id: str, reservation_id: str, plate: str, arrived_at: datetime,
+                        event_id: str | None = None) -> dict[str, Any]:
+    """The event a reserved car's arrival sends."""
+    data = {"reservationId": reservation_id, "plate": plate, "arrivedAt": format_time(arrived_at)}
+    return event_body("reservation.arrived", place_id, arrived_at, data, event_id)
 
 
 class ApdsWebhooks:

@@ -131,7 +131,7 @@ def opt_items(raw: Mapping[str, Any], key: str) -> list[Any]:
     return [] if raw.get(key) is None else items(raw, key)
 
 
-def _currency(raw: Mapping[str, Any]) -> str:
+def currency_of(raw: Mapping[str, Any]) -> str:
     currency = text(raw, "currency")
     if not _CURRENCY.fullmatch(currency):
         raise WireError(f"currency is not an ISO 4217 code: {currency!r}")
@@ -253,7 +253,7 @@ def occupancy(raw: Any, received_at: datetime) -> OccupancyReading:
 
 def rate_table(raw: Any) -> RateTable:
     raw = obj(raw)
-    currency = _currency(raw)
+    currency = currency_of(raw)
     valid_from = raw.get("validFrom")
     return RateTable(
         vendor_facility_id=text(raw, "placeId"),
@@ -311,7 +311,7 @@ def quote(raw: Any, request: QuoteRequest) -> Quote:
         reason = text(obj(unavailable, "unavailable"), "reason")
         return Quote(request.vendor_facility_id, request.starts_at, request.ends_at, None, None, reason)
     price = obj(raw.get("price"), "price")
-    currency = _currency(price)
+    currency = currency_of(price)
     expires = raw.get("expiresAt")
     return Quote(
         vendor_facility_id=request.vendor_facility_id,

@@ -9,6 +9,11 @@ wants all three on every call.
 A citation's issue time is the handheld's local wall clock, so mapping one needs its zone's
 time zone: the adapter keeps the zones' time zones from its last zone listing and lists the
 zones again when a citation names one it does not know.
+
+Issuing sends the gateway's reference as `externalReference`, which the platform refuses twice
+(409 naming `existingNumber`): so the POST is safe to retry, and a duplicate answer means "done
+already" and returns the citation issued the first time. Voiding a void citation returns it, so
+voids are retried too. Spring error bodies become VendorRefused (adapters/lpr/refusals.py).
 """
 
 from __future__ import annotations
@@ -17,15 +22,20 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import httpx
+
 from adapters.base import EnforcementAdapter, SystemSpec
-from adapters.errors import UpstreamError
+from adapters.errors import UpstreamError, UpstreamRejected
 from adapters.http import VendorHTTP
 from adapters.lpr import webhooks
+from adapters.lpr.refusals import refusal_of
 from adapters.lpr.wire import API, MAX_PAGE_SIZE, format_timestamp, issued_at
 from adapters.models import VendorEvent
-from adapters.models import Batch, Citation, EnforcementZone, GeoPoint, Money, RecordError
+from adapters.models import Batch, Citation, CitationRequest, EnforcementZone, GeoPoint, Money, RecordError
+from adapters.operations import Refusal, VendorRefused, normalize_plate
 
 
 class LprAdapter(EnforcementAdapter):
@@ -84,6 +94,62 @@ class LprAdapter(EnforcementAdapter):
             except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
                 batch.errors.append(RecordError(self.system_id, _ref(record, "citationNumber", index), _why(exc)))
         return batch
+
+    async def issue_citation(self, request: CitationRequest) -> Citation:
+        try:
+            plate = normalize_plate(request.plate)
+        except ValueError:
+            plate = request.plate  # the platform's 400 says what is wrong with it
+        body = {
+            "zoneCode": request.zone_id,
+            "plate": plate,
+            "plateRegion": request.region,
+            "violationCode": request.violation_code,
+            "note": request.note,
+            "externalReference": request.reference,
+        }
+        try:
+            response = await self._call("POST", f"{API}/citations", body, conflict=Refusal.DUPLICATE)
+        except VendorRefused as refused:
+            if refused.reason is Refusal.DUPLICATE and refused.existing_id:
+                return await self.citation(refused.existing_id)  # issued already: the first answer, again
+            raise
+        return await self._one(response, f"POST {API}/citations")
+
+    async def void_citation(self, number: str, reason: str) -> Citation:
+        path = f"{API}/citations/{quote(number, safe='')}/void"
+        response = await self._call("POST", path, {"reason": reason}, conflict=Refusal.WRONG_STATE)
+        return await self._one(response, f"POST {API}/citations/{{number}}/void")
+
+    async def citation(self, number: str) -> Citation:
+        """One citation by its number; VendorRefused(NOT_FOUND) when the platform has none."""
+        response = await self._call("GET", f"{API}/citations/{quote(number, safe='')}")
+        return await self._one(response, f"GET {API}/citations/{{number}}")
+
+    async def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None, *,
+                    conflict: Refusal = Refusal.WRONG_STATE) -> httpx.Response:
+        """One call that is safe to repeat (see the module's docstring); a Spring error becomes
+        VendorRefused, a 409 as `conflict`."""
+        try:
+            return await self.http.request(
+                method, path, json=body, auth=self._auth, headers=self._headers, idempotent=True
+            )
+        except UpstreamRejected as exc:
+            refused = refusal_of(exc, conflict)
+            if refused is None:
+                raise
+            raise refused from exc
+
+    async def _one(self, response: httpx.Response, what: str) -> Citation:
+        """The citation the platform answered with; one it sent malformed is an upstream error."""
+        record = self.http.json(response)
+        zone_code = record.get("zoneCode") if isinstance(record, dict) else None
+        if isinstance(zone_code, str) and zone_code not in self._zone_tz:
+            await self.zones()
+        try:
+            return _citation(record, self._zone_tz)
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+            raise UpstreamError(self.system_id, f"{what} answered with an unusable citation: {_why(exc)}") from None
 
     async def _records(self, path: str, params: Mapping[str, str]) -> AsyncIterator[tuple[int, Any]]:
         """Every item of a Spring-paged list, page by page, with its position for error refs."""

@@ -3,9 +3,10 @@
 The platform POSTs one JSON event per request with the shared secret as it is, in
 `X-Webhook-Secret` (no signature). Events:
     {"eventId", "eventType": "CITATION_ISSUED" | "PLATE_READ", "timestamp": "yyyy-MM-dd'T'HH:mm:ssZ",
-     "zoneCode", "plate", "plateRegion", "citationNumber", "violationCode", ...}
-When an officer corrects a misread plate, the platform re-sends the event under the SAME
-`eventId` with the corrected plate (and a new timestamp): the gateway treats that as an update.
+     "zoneCode", "plate", "plateRegion", "citationNumber", "violationCode", "status", ...}
+When an officer corrects a misread plate, or the citation is voided, the platform re-sends the
+event under the SAME `eventId` with the corrected plate or the new `status` (and a new
+timestamp): the gateway treats that as an update, since the content differs.
 `timestamp` is when the platform sent the event; one more than `TOLERANCE` away is a replay.
 PLATE_READ (a camera sighting with no citation) is verified and accepted, but maps to no
 gateway event.
@@ -31,7 +32,7 @@ TOLERANCE = timedelta(minutes=5)
 EVENT_TYPES = ("CITATION_ISSUED", "PLATE_READ")
 #: fields passed on, vendor name -> normalized name
 FIELDS = {"plate": "plate", "plateRegion": "region", "citationNumber": "citation_number",
-          "violationCode": "violation_code"}
+          "violationCode": "violation_code", "status": "status"}
 
 
 # --- the gateway's side --------------------------------------------------------------------
@@ -74,12 +75,15 @@ def verify(secret: str | None, headers: Mapping[str, str], raw_body: bytes, now:
 
 
 def citation_event(zone_code: str, citation: Mapping[str, Any], event_id: str | None = None) -> dict[str, Any]:
-    """A CITATION_ISSUED event for a citation as the platform renders it (`SimCitation.to_wire()`)."""
+    """A CITATION_ISSUED event for a citation as the platform renders it (`SimCitation.to_wire()`).
+
+    Re-send a changed citation (corrected plate, voided) under its first event's `event_id`.
+    """
     return {
         "eventId": event_id or str(uuid.uuid4()),
         "eventType": "CITATION_ISSUED",
         "zoneCode": zone_code,
-        **{name: citation.get(name) for name in ("plate", "plateRegion", "citationNumber", "violationCode")},
+        **{name: citation.get(name) for name in FIELDS},
     }
 
 

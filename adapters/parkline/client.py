@@ -1,12 +1,15 @@
 """The ParkLine PARCS adapter: London car parks, polled (ParkLine sends no webhooks).
 
 Options (`SystemSpec.options`):
-    page_size   items per page asked for, default 100 (the vendor's maximum)
+    page_size   items per page asked for, default 100 (the vendor's maximum; transactions
+                are asked for 500 a page, their own maximum)
     time_zone   zone for quote times of car parks not yet seen in `facilities()`,
                 default Europe/London (ParkLine wants local times on the wire)
 """
 
 from __future__ import annotations
+
+import orjson
 
 import asyncio
 from collections.abc import Callable, Sequence
@@ -28,6 +31,7 @@ from adapters.models import (
     RecordError,
 )
 from adapters.parkline import wire
+from adapters.parkline.operations import ParklineOperations
 
 T = TypeVar("T")
 
@@ -39,7 +43,16 @@ MAX_CONCURRENT_QUOTES = 4  # ParkLine has no batch pricing; spare it a burst of 
 REJECTION_REASONS = {404: "unknown_carpark", 422: "closed"}
 
 
-class ParklineAdapter(ParcsAdapter):
+def _reason(exc: errors.UpstreamRejected) -> str | None:
+    """ParkLine's own word for a refused price (`{"reason": "fully_booked"}`), upper-cased like other reasons."""
+    try:
+        reason = orjson.loads(exc.body).get("reason")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return reason.upper() if isinstance(reason, str) and reason in ("fully_booked",) else None
+
+
+class ParklineAdapter(ParklineOperations, ParcsAdapter):
     dialect = "parkline"
     required_credentials = ("api_key",)
 
@@ -70,11 +83,11 @@ class ParklineAdapter(ParcsAdapter):
     async def rates(self) -> Batch[RateTable]:
         return self._map(await self._get_all("/v2/tariffs"), wire.rate_table)
 
-    def _map(self, items: list[Any], mapper: Callable[[dict[str, Any]], T]) -> Batch[T]:
+    def _map(self, items: list[Any], mapper: Callable[[dict[str, Any]], T], id_key: str = "code") -> Batch[T]:
         """Map each record on its own: one the mapper cannot read becomes a RecordError."""
         batch: Batch[T] = Batch()
         for index, raw in enumerate(items):
-            code = raw.get("code") if isinstance(raw, dict) else None
+            code = raw.get(id_key) if isinstance(raw, dict) else None
             ref = code if isinstance(code, str) and code else f"#{index}"
             try:
                 if not isinstance(raw, dict):
@@ -84,11 +97,12 @@ class ParklineAdapter(ParcsAdapter):
                 batch.errors.append(RecordError(self.system_id, ref, f"{type(exc).__name__}: {exc}"))
         return batch
 
-    async def _get_all(self, path: str) -> list[Any]:
+    async def _get_all(self, path: str, query: dict[str, Any] | None = None, per_page: int | None = None) -> list[Any]:
         """Every page of a list, following rel="next" Link headers to the end."""
         items: list[Any] = []
         target = path
-        params: dict[str, Any] | None = {"page": 1, "per_page": int(self.spec.options.get("page_size", 100))}
+        per_page = per_page or int(self.spec.options.get("page_size", 100))
+        params: dict[str, Any] | None = {**(query or {}), "page": 1, "per_page": per_page}
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
             response = await self.http.request("GET", target, params=params, headers=self._headers)
@@ -143,7 +157,7 @@ class ParklineAdapter(ParcsAdapter):
             except errors.UpstreamRejected as exc:
                 if exc.status not in REJECTION_REASONS:
                     raise
-                return unavailable(REJECTION_REASONS[exc.status])
+                return unavailable(_reason(exc) or REJECTION_REASONS[exc.status])
         body = self.http.json(response)
         try:
             if not isinstance(body, dict):

@@ -13,6 +13,12 @@ Hooks for tests and sandbox partners live on `ParklineBackend` (`sim.backend`):
     price_requests        the query of every price request received, as sent
     price_delay_ms        how long each price request takes, to observe client concurrency
     max_prices_in_flight  the most price requests it has served at once
+    extra_transactions    records appended verbatim to the transactions list
+    unreadable            back-office paths (e.g. "/v2/bookings") answering an HTML page with 200
+
+The back office (bookings, sessions, payments, permits, validations, the ledger) is the
+world's shared `BackOffice` (`sim.office`), rendered in ParkLine's dialect by
+`adapters.parkline.office_routes`. A car park in `closed` takes no bookings either.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -31,7 +38,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from adapters.parkline.office_routes import office_routes
 from adapters.parkline.wire import parse_time
+from adapters.operations import Refusal
+from adapters.simoffice import BackOffice, GarageTerms, OfficeRefusal, office_of
 from adapters.simulation import Simulator, SimulatorControl, simulator_app, vendor_error
 from adapters.simworld import GarageState, World
 
@@ -56,6 +66,7 @@ TARIFFS: dict[str, dict[str, Any]] = {
 
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 100
+VAT_RATE = Decimal("0.20")  # UK standard rate, included in every price
 QUOTE_TTL = timedelta(minutes=15)
 DAY_MINUTES = 24 * 60
 
@@ -72,19 +83,31 @@ def price_minor(code: str, minutes: int) -> int:
 class ParklineBackend:
     """The vendor's side of things: its view of the world, its data, and the sandbox hooks."""
 
-    def __init__(self, world: World, api_key: str | None, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, world: World, api_key: str | None, clock: Callable[[], datetime] | None = None,
+                 office: BackOffice | None = None) -> None:
         self.world = world
+        self.office = office or office_of(world)
         self._api_key = api_key.encode() if api_key else None
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.closed: set[str] = set()
         self.patches: dict[str, dict[str, Any]] = {}
         self.extra_occupancy: list[Any] = []
+        self.extra_transactions: list[Any] = []
+        self.unreadable: set[str] = set()
         self.public_url: str | None = None
         self.price_requests: list[dict[str, str]] = []
         self.price_delay_ms = 0
         self.prices_in_flight = 0
         self.max_prices_in_flight = 0
         self._day_start: dict[str, tuple[date, int, int]] = {}  # code -> (local day, entries, exits)
+        self._closed_keys: set[str] = set()  # garage keys this vendor closed in the office
+
+    def sync_closed(self) -> None:
+        """Mirror `closed` (car park codes) into the office's closed garages, leaving others' alone."""
+        now = {key for code, key in self.garages() if code in self.closed}
+        self.office.closed -= self._closed_keys - now
+        self.office.closed |= now
+        self._closed_keys = now
 
     def patch_occupancy(self, code: str, **fields: Any) -> None:
         """Overwrite fields of one car park's occupancy record, e.g. updated="n/a"."""
@@ -164,11 +187,11 @@ class ParklineBackend:
 
     # --- wire ---------------------------------------------------------------------------
 
-    def page(self, request: Request, items: list[Any]) -> Response:
+    def page(self, request: Request, items: list[Any], max_per_page: int = MAX_PER_PAGE) -> Response:
         """One page of a bare JSON array; the next page only in an RFC 8288 Link header."""
         try:
             page = int(request.query_params.get("page", "1"))
-            per_page = min(int(request.query_params.get("per_page", str(DEFAULT_PER_PAGE))), MAX_PER_PAGE)
+            per_page = min(int(request.query_params.get("per_page", str(DEFAULT_PER_PAGE))), max_per_page)
         except ValueError:
             return vendor_error(400, {"reason": "invalid_paging"})
         if page < 1 or per_page < 1:
@@ -191,8 +214,22 @@ def create_simulator(
     *,
     clock: Callable[[], datetime] | None = None,
 ) -> ParklineSimulator:
-    """A ParkLine system over `world`, accepting `credentials["api_key"]`."""
-    backend = ParklineBackend(world, credentials.get("api_key"), clock)
+    """A ParkLine system over `world`, accepting `credentials["api_key"]`.
+
+    A given `clock` becomes the world's back office clock too, so bookings and sessions see
+    the same "now" as the rest of this vendor.
+    """
+    office = office_of(world)
+    if clock is not None:
+        office.clock = clock
+    backend = ParklineBackend(world, credentials.get("api_key"), clock, office)
+    for code, key in backend.garages():
+        spec = world.garages[key].spec
+        office.register(GarageTerms(
+            key, "GBP", VAT_RATE, reservable=max(5, spec.capacity // 10),
+            price=lambda stay, code=code: Decimal(price_minor(code, math.ceil(stay.total_seconds() / 60))) / 100,
+            time_zone=spec.time_zone, hotel=spec.profile == "hotel",
+        ))
 
     def guarded(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
@@ -240,6 +277,8 @@ def create_simulator(
             return vendor_error(422, {"reason": "depart_before_arrive"})
         if code not in active or code in backend.closed:
             return vendor_error(422, {"reason": "closed"})
+        if _fully_booked(world, backend, code, arrive, depart):
+            return vendor_error(422, {"reason": "fully_booked"})
         tz = backend.time_zone(code)
         minutes = math.ceil((depart - arrive).total_seconds() / 60)
         return JSONResponse(
@@ -259,9 +298,20 @@ def create_simulator(
         Route("/v2/carparks/occupancy", guarded(occupancy)),
         Route("/v2/tariffs", guarded(tariffs)),
         Route("/v2/carparks/{code}/price", guarded(price)),
+        *office_routes(backend, guarded),
     ]
     control = SimulatorControl(system_id)
-    return ParklineSimulator(system_id, simulator_app(control, routes), control, world, backend)
+    return ParklineSimulator(system_id, simulator_app(control, routes), control, world, backend, office)
+
+
+def _fully_booked(world: World, backend: ParklineBackend, code: str, arrive: datetime, depart: datetime) -> bool:
+    """A price for a window with no reservable space left says so, as the booking would."""
+    garage = next((key for key, known in VENDOR_IDS.items() if known == code), None)
+    try:
+        office_of(world).quote(garage or "", arrive, depart)
+    except OfficeRefusal as refusal:
+        return refusal.reason is Refusal.FULLY_BOOKED
+    return False
 
 
 @dataclass
@@ -269,3 +319,5 @@ class ParklineSimulator(Simulator):
     """A `Simulator` that also exposes the vendor's backend, for the hooks listed above."""
 
     backend: ParklineBackend
+    #: the world's back office, as this vendor runs it (book, enter cars, read the ledger)
+    office: BackOffice

@@ -11,8 +11,13 @@ Each cycle of one system's `Poller`:
               OCCUPANCY_CHANGED when occupied/free moved; from PARCS gate counters one
               VEHICLE_ENTERED / VEHICLE_EXITED per car (no plate: a counter knows none), at most
               BURST_CAP per poll, the last of them carrying the rest as `count`
+    bookings  (PARCS only) adapter.reservations(), statuses diffed against the previous poll's,
+              kept in the same snapshot: a reservation seen BOOKED (or first seen, made after the
+              baseline) that the car has since arrived for is one RESERVATION_ARRIVED. A vendor
+              that cannot list reservations costs those events only, never the occupancy ones
     publish   as DomainEvents in gateway ids on `runtime.bus`; ids derive from (system, facility,
-              zone, counter values / the transition), so the same happening always has the same id
+              zone, counter values / the transition, or the reservation), so the same happening
+              always has the same id
 
 The first snapshot of a system is a baseline: nothing is published for it.
 """
@@ -24,13 +29,14 @@ import hashlib
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 
 from adapters.models import DomainEvent, EventType, OccupancyReading, SystemKind
+from adapters.operations import Reservation, ReservationStatus
 from adapters.registry import DIALECTS
 from gateway.config import GatewayConfig
 from gateway.events import wiring
@@ -43,6 +49,12 @@ log = logging.getLogger("parkgate.events.poller")
 BURST_CAP = 50
 #: a snapshot no replica has written for this long is dropped (its system is gone from the config)
 SNAPSHOT_TTL_S = 7 * 86_400
+#: the snapshot entry holding reservation statuses (occupancy entries are "<facility>|<zone>")
+RESERVATIONS_KEY = "reservations"
+#: a reservation the vendor stopped listing is remembered until this long after its window
+RESERVATION_MEMORY = timedelta(days=8)
+#: statuses that mean the car came (it may have come and gone between two polls)
+ARRIVED_STATUSES = (ReservationStatus.ARRIVED, ReservationStatus.COMPLETED)
 
 #: extend the lease only while this replica still holds it
 RENEW_SCRIPT = """
@@ -114,6 +126,26 @@ def _figures(reading: OccupancyReading) -> dict[str, Any]:
     }
 
 
+def _arrived_since(reservation: Reservation, before: dict[str, Any] | None, baseline_at: datetime) -> bool:
+    """The car arrived since the last poll: seen BOOKED then, or first seen now though made after the baseline."""
+    if reservation.status not in ARRIVED_STATUSES or reservation.arrived_at is None:
+        return False
+    if before is None:
+        return reservation.created_at >= baseline_at
+    return before["status"] == ReservationStatus.BOOKED.value
+
+
+def _reservation_snapshot(baseline_at: str, seen: dict[str, dict[str, Any]], reservations: list[Reservation],
+                          now: datetime) -> dict[str, Any]:
+    """Statuses by vendor id. One the vendor stopped listing is kept until well after its window,
+    so that it is not taken for a new one if it shows up again."""
+    items = {vendor_id: entry for vendor_id, entry in seen.items()
+             if datetime.fromisoformat(entry["ends_at"]) > now - RESERVATION_MEMORY}
+    for reservation in reservations:
+        items[reservation.vendor_id] = {"status": reservation.status.value, "ends_at": reservation.ends_at.isoformat()}
+    return {"baseline_at": baseline_at, "items": items}
+
+
 class Poller:
     """Polls one system every `interval_s`; with `redis`, only while holding its lease."""
 
@@ -135,7 +167,7 @@ class Poller:
         self.index = FacilityIndex.of(config, system_id)
         self.holding = False
         self.polls = 0  # vendor reads made by this poller
-        self._snapshot: dict[str, dict[str, Any]] | None = None  # in memory (no Redis)
+        self._snapshot: dict[str, Any] | None = None  # in memory (no Redis)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -193,8 +225,13 @@ class Poller:
         if upstream is not None:
             await upstream.put(self.system_id, "occupancy", (), batch)
         previous = await self._load_snapshot()
-        current = {_snapshot_key(reading): _figures(reading) for reading in batch.items}
+        current: dict[str, Any] = {_snapshot_key(reading): _figures(reading) for reading in batch.items}
         events = [] if previous is None else self.diff(previous, batch.items)
+        if self.kind is SystemKind.PARCS:
+            bookings = await self._poll_reservations(adapter, (previous or {}).get(RESERVATIONS_KEY))
+            if bookings is not None:
+                arrivals, current[RESERVATIONS_KEY] = bookings
+                events += arrivals
         if self.redis is not None and not await self._hold_lease():
             return []  # the lease lapsed while the vendor answered: the new holder publishes
         for event in events:
@@ -202,6 +239,39 @@ class Poller:
         # Keep what vanished from this answer (a record the vendor skipped once) as it was.
         await self._save_snapshot({**(previous or {}), **current})
         return events
+
+    async def _poll_reservations(self, adapter: Any, previous: dict[str, Any] | None
+                                 ) -> tuple[list[DomainEvent], dict[str, Any]] | None:
+        """Arrivals since the last poll and the new reservation snapshot; None when they cannot be read."""
+        try:
+            batch = await self.runtime.systems.track(self.system_id, adapter.reservations())
+        except NotImplementedError:
+            return None  # the dialect cannot list reservations: nothing to notice
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # occupancy events go out regardless; try again next cycle
+            log.warning("poller %s: reading reservations failed (%s: %s)", self.system_id, type(exc).__name__, exc)
+            return None
+        now = datetime.now(UTC)
+        if not isinstance(previous, dict) or not isinstance(previous.get("items"), dict):
+            return [], _reservation_snapshot(now.isoformat(), {}, batch.items, now)  # the first look: a baseline
+        seen: dict[str, dict[str, Any]] = previous.get("items", {})
+        baseline_at = datetime.fromisoformat(previous["baseline_at"])
+        events = [self._arrival(r) for r in batch.items if _arrived_since(r, seen.get(r.vendor_id), baseline_at)]
+        return events, _reservation_snapshot(previous["baseline_at"], seen, batch.items, now)
+
+    def _arrival(self, reservation: Reservation) -> DomainEvent:
+        vendor_event_id = f"poll:reservation:{reservation.vendor_id}:arrived"
+        return DomainEvent(
+            id=f"{self.system_id}:{vendor_event_id}",
+            type=EventType.RESERVATION_ARRIVED,
+            system_id=self.system_id,
+            facility_id=self.index.facilities.get(reservation.vendor_facility_id),
+            occurred_at=reservation.arrived_at,
+            received_at=datetime.now(UTC),
+            vendor_event_id=vendor_event_id,
+            payload={"reservation_id": reservation.vendor_id, "plate": reservation.plate},
+        )
 
     async def _hold_lease(self) -> bool:
         if self.redis is None:
@@ -217,13 +287,13 @@ class Poller:
             log.info("poller %s: took the lease (%s)", self.system_id, self.holder)
         return self.holding
 
-    async def _load_snapshot(self) -> dict[str, dict[str, Any]] | None:
+    async def _load_snapshot(self) -> dict[str, Any] | None:
         if self.redis is None:
             return self._snapshot
         raw = await self.redis.get(self.snapshot_key)
         return None if raw is None else orjson.loads(raw)
 
-    async def _save_snapshot(self, snapshot: dict[str, dict[str, Any]]) -> None:
+    async def _save_snapshot(self, snapshot: dict[str, Any]) -> None:
         if self.redis is None:
             self._snapshot = snapshot
         else:
@@ -231,7 +301,7 @@ class Poller:
 
     # --- the diff ---------------------------------------------------------------------------
 
-    def diff(self, previous: dict[str, dict[str, Any]], readings: list[OccupancyReading]) -> list[DomainEvent]:
+    def diff(self, previous: dict[str, Any], readings: list[OccupancyReading]) -> list[DomainEvent]:
         events: list[DomainEvent] = []
         for reading in readings:
             before = previous.get(_snapshot_key(reading))
