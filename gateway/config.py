@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from adapters.base import SystemSpec
 from adapters.models import SystemKind
 from adapters.registry import DIALECTS
+from gateway.finance.accounts import FinanceConfig
 
 ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -272,6 +273,7 @@ class GatewayConfig(Strict):
     cache: CacheConfig = CacheConfig()
     events: EventsConfig = EventsConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
+    finance: FinanceConfig = Field(FinanceConfig(), description="Chart of accounts for journal exports (gateway/finance).")
 
     @model_validator(mode="after")
     def has_a_standard_plan(self) -> GatewayConfig:

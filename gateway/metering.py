@@ -85,17 +85,21 @@ class Meter:
     async def admit(self, principal: Principal, analysis: Analysis, known_cost: int | None = None) -> Charge:
         """Refuse over the ceiling or out of quota; else charge the estimate — or `known_cost`, when
         the answer is already known (a response-cache hit), so nothing is left to settle."""
+        return await self.admit_cost(principal, analysis.cost, known_cost)
+
+    async def admit_cost(self, principal: Principal, estimate: int, known_cost: int | None = None) -> Charge:
+        """`admit` for work whose cost is a number rather than a query (e.g. an export file)."""
         plan = self.plan_of(principal)
-        charged = analysis.cost if known_cost is None else known_cost
+        charged = estimate if known_cost is None else known_cost
         if plan is None:
             return Charge(principal, None, charged, None)
-        if analysis.cost > plan.max_query_cost:
+        if estimate > plan.max_query_cost:
             raise Refusal(
                 ErrorCode.COST_LIMIT_EXCEEDED,
-                f"The query's estimated cost {analysis.cost} is over this client's ceiling of {plan.max_query_cost}: "
+                f"The query's estimated cost {estimate} is over this client's ceiling of {plan.max_query_cost}: "
                 "ask for fewer items (`first`) or fewer fields.",
                 status=400,
-                extensions={"cost": analysis.cost, "maxQueryCost": plan.max_query_cost},
+                extensions={"cost": estimate, "maxQueryCost": plan.max_query_cost},
             )
         try:
             decision = await self.quotas.admit(principal.client_id, plan, charged)
