@@ -23,6 +23,7 @@ from gateway.auth.oauth import jwks_endpoint, token_endpoint
 from gateway.auth.scopes import Scope
 from gateway.events.wiring import event_routes, start_event_path, stop_event_path
 from gateway.execution import Executor
+from gateway.finance.http import finance_routes
 from gateway.metering import Meter
 from gateway.persisted_queries import PersistedQueries
 from gateway.response_cache import ResponseCache
@@ -99,7 +100,8 @@ def create_app(
     graphql_schema: strawberry.Schema = schema,
 ) -> Starlette:
     executor = Executor(graphql_schema, introspection=runtime.config.server.introspection)
-    endpoint = GraphQLEndpoint(runtime, executor, Meter(runtime.quotas, runtime.plans),
+    meter = Meter(runtime.quotas, runtime.plans)
+    endpoint = GraphQLEndpoint(runtime, executor, meter,
                                ResponseCache(runtime.cache, CachePolicy.of(graphql_schema)),
                                PersistedQueries(runtime.cache))
 
@@ -121,6 +123,7 @@ def create_app(
         Route("/readyz", readyz(runtime), methods=["GET"]),
         Route("/metrics", metrics(runtime), methods=["GET"]),
         *event_routes(runtime),
+        *finance_routes(runtime, meter),  # accounting and municipal exports (gateway/finance/http.py)
         *extra_routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -35,7 +35,8 @@ class ErrorCode(StrEnum):
     # What was asked.
     BAD_USER_INPUT = "BAD_USER_INPUT"
     NOT_FOUND = "NOT_FOUND"
-    CONFLICT = "CONFLICT"
+    CONFLICT = "CONFLICT"  # the request conflicts with the current state; `extensions.reason` says how
+    PAYMENT_DECLINED = "PAYMENT_DECLINED"  # the payment processor declined the token; nothing was charged
     # The vendor systems behind the gateway.
     UPSTREAM_UNAVAILABLE = "UPSTREAM_UNAVAILABLE"
     UPSTREAM_TIMEOUT = "UPSTREAM_TIMEOUT"

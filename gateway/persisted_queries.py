@@ -15,6 +15,7 @@ from collections import OrderedDict
 from typing import Any
 
 from gateway.cache import Cache
+from gateway.card_numbers import looks_like_card_number
 from gateway.errors import ErrorCode, RequestError
 
 HASH = re.compile(r"^[0-9a-f]{64}$")
@@ -42,6 +43,12 @@ class PersistedQueries:
         if isinstance(query, str) and query:
             if hashlib.sha256(query.encode()).hexdigest() != digest:
                 raise RequestError(ErrorCode.BAD_REQUEST, "provided sha does not match query")
+            if looks_like_card_number(query):
+                # A document is kept for a week and shared by replicas: one holding a card number
+                # (written inline, say in a payment) must not be. Variables are never persisted.
+                raise RequestError(ErrorCode.BAD_USER_INPUT, "This document holds what looks like a card number and "
+                                                             "cannot be persisted; send values as variables, and "
+                                                             "payment processors' tokens, never card numbers.")
             await self._remember(digest, query)
             return payload
         known = await self._recall(digest)

@@ -17,6 +17,8 @@ from gateway.cache import Cache, build_cache
 from gateway.config import GatewayConfig
 from gateway.directory import Directory
 from gateway.events.bus import EventBus, build_bus
+from gateway.idempotency import IdempotencyStore, MemoryIdempotency, RedisIdempotency
+from gateway.quote_tokens import QuoteTokens
 from gateway.quotas import Plan, QuotaEnforcer
 from gateway.systems import Systems
 
@@ -34,6 +36,14 @@ def build_store(config: GatewayConfig) -> ClientStore:
     return MemoryClientStore()
 
 
+def build_idempotency(config: GatewayConfig) -> IdempotencyStore:
+    # With a shared client store there are several replicas: a retry may reach another one.
+    if config.store.backend == "redis":
+        assert config.store.redis_url is not None
+        return RedisIdempotency.from_url(config.store.redis_url, config.store.prefix)
+    return MemoryIdempotency()
+
+
 @dataclass
 class Runtime:
     config: GatewayConfig
@@ -49,6 +59,10 @@ class Runtime:
     cache: Cache | None
     #: every DomainEvent, seen by every replica
     bus: EventBus
+    #: idempotency keys of writes: first results, kept for retries (shared by replicas on Redis)
+    idempotency: IdempotencyStore
+    #: signs the quote ids clients book with
+    quote_tokens: QuoteTokens
 
     @property
     def environment(self) -> Environment:
@@ -82,9 +96,12 @@ class Runtime:
             plans=Plan.all_from_config(config),
             cache=cache,
             bus=build_bus(config),
+            idempotency=build_idempotency(config),
+            quote_tokens=QuoteTokens(pepper),
         )
 
     async def aclose(self) -> None:
         await self.systems.aclose()
         await self.store.aclose()
         await self.quotas.aclose()
+        await self.idempotency.aclose()

@@ -56,11 +56,12 @@ DEMO_CLIENTS: dict[str, tuple[tuple[Scope, ...], tuple[str, ...] | None]] = {
     # on the deliberately small `throttled` plan (30 requests a minute): watch a 429 happen
     "throttled-demo": ((S.FACILITIES_READ, S.OCCUPANCY_READ, S.RATES_READ), None),
     "driver-app": ((S.FACILITIES_READ, S.OCCUPANCY_READ, S.RATES_READ, S.RESERVATIONS_READ, S.RESERVATIONS_WRITE,
-                    S.PAYMENTS_WRITE), None),
+                    S.SESSIONS_READ, S.PAYMENTS_WRITE), None),
     "dashboard": ((S.FACILITIES_READ, S.OCCUPANCY_READ), None),
     "finance-readonly": ((S.FACILITIES_READ, S.RATES_READ, S.FINANCE_READ), None),
     "enforcement-handheld": ((S.FACILITIES_READ, S.OCCUPANCY_READ, S.ENFORCEMENT_READ, S.ENFORCEMENT_WRITE,
-                              S.PERMITS_READ, S.PII_READ), ("berlin-hbf", "berlin-mitte", "hamburg-elbe")),
+                              S.PERMITS_READ, S.SESSIONS_READ, S.PII_READ), ("berlin-hbf", "berlin-mitte", "hamburg-elbe")),
+    "permit-office": ((S.FACILITIES_READ, S.PERMITS_READ, S.PERMITS_WRITE, S.PII_READ), None),
     "hotel-pms-spree": ((S.FACILITIES_READ, S.OCCUPANCY_READ, S.HOSPITALITY_READ, S.HOSPITALITY_WRITE, S.PII_READ),
                         ("berlin-spree-hotel",)),
     "admin": ((S.ADMIN, S.FACILITIES_READ, S.OCCUPANCY_READ, S.RATES_READ, S.ENFORCEMENT_READ, S.HOSPITALITY_READ,
@@ -195,8 +196,10 @@ def build_sandbox(base_url: str, *, world: World | None = None, timeout_s: float
     sandbox = Sandbox(base_url, world, simulators, config, runtime)
     sandbox.webhooks = build_emitters(base_url, SANDBOX_SYSTEMS,
                                       {system_id: config.systems[system_id].credentials for system_id in SANDBOX_SYSTEMS})
+    injector = EventInjector(sandbox, SANDBOX_SYSTEMS)
+    injector.announce_api_citations()
     routes: list[BaseRoute] = [
-        *control_routes(sandbox),
+        *control_routes(sandbox, injector),
         *(Mount(f"/sim/{system_id}", app=sim.app) for system_id, sim in simulators.items()),
     ]
     app = create_app(runtime, extra_routes=routes, on_startup=[lambda: seed_demo_clients(runtime, sandbox, keys_file)])
@@ -204,7 +207,7 @@ def build_sandbox(base_url: str, *, world: World | None = None, timeout_s: float
     return app, sandbox
 
 
-def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
+def control_routes(sandbox: Sandbox, injector: EventInjector) -> list[BaseRoute]:
     def simulator(request: Request) -> Simulator | JSONResponse:
         system_id = request.path_params["system_id"]
         sim = sandbox.simulators.get(system_id)
@@ -250,7 +253,7 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
         Route("/sandbox/systems/{system_id}/fault", set_fault, methods=["POST"]),
         Route("/sandbox/systems/{system_id}/stats", stats, methods=["GET"]),
         Route("/sandbox/systems/{system_id}/stats/reset", reset_stats, methods=["POST"]),
-        Route("/sandbox/systems/{system_id}/simulate", EventInjector(sandbox, SANDBOX_SYSTEMS).endpoint, methods=["POST"]),
+        Route("/sandbox/systems/{system_id}/simulate", injector.endpoint, methods=["POST"]),
     ]
 
 

@@ -23,10 +23,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from adapters.apds.webhooks import ApdsWebhooks, event_body
+from adapters.apds.wire import format_time
 from adapters.lpr.webhooks import LprWebhooks, citation_event
 from adapters.mews.webhooks import MewsWebhooks, reservation_events
 from adapters.models import SystemKind
 from adapters.registry import DIALECTS
+from adapters.simoffice import office_of
 from adapters.webhook_sender import WebhookSender
 
 EVENTS = ("entry", "exit", "check_in", "check_out", "violation", "plate_correction")
@@ -67,6 +69,21 @@ class EventInjector:
         self.dialects = dialects
         #: citation number -> the event id it was announced under (corrections re-use it)
         self.citation_events: dict[str, str] = {}
+
+    def announce_api_citations(self) -> None:
+        """Citations issued or voided through the API are pushed like handhelds' ones: a voided
+        citation re-sent under its first event id (the gateway publishes it as CITATION_UPDATED)."""
+        for system_id, dialect in self.dialects.items():
+            emitter = self.sandbox.webhooks.get(system_id)
+            if dialect != "lpr" or emitter is None:
+                continue
+
+            def announce(citation: Any, what: str, emitter: Any = emitter) -> None:
+                event = citation_event(citation.zone.code, citation.to_wire(), self.citation_events.get(citation.number))
+                self.citation_events.setdefault(citation.number, event["eventId"])
+                emitter.emit(event)
+
+            self.sandbox.simulators[system_id].state.listeners.append(announce)
 
     async def endpoint(self, request: Request) -> JSONResponse:
         try:
@@ -126,13 +143,39 @@ class EventInjector:
                body: dict[str, Any]) -> dict[str, Any]:
         if not self.sandbox.world.enter(facility_id, plate):
             raise Rejected(409, "CONFLICT", f"{facility_id} is full: the barrier stays down.")
-        return self._vehicle("vehicle.entry", facility_id, vendor_id, plate, emitter, "IN-1")
+        answer = self._vehicle("vehicle.entry", facility_id, vendor_id, plate, emitter, "IN-1")
+        office = office_of(self.sandbox.world)
+        if facility_id in office.terms:  # the PARCS read the plate at its gate: a session opens
+            session, arrived = office.vehicle_entered(facility_id, plate)
+            answer["session_id"] = session.id
+            if arrived is not None:
+                answer["reservation_id"] = arrived.id
+                answer["reservation_event_id"] = self._reservation_arrived(facility_id, arrived)
+        return answer
+
+    def _reservation_arrived(self, facility_id: str, reservation: Any) -> str | None:
+        """The PARCS says a reserved car arrived: by webhook where it sends them, else its poller notices."""
+        parcs = next((s for s, d in self.dialects.items() if DIALECTS[d].kind is SystemKind.PARCS
+                      and facility_id in DIALECTS[d].sandbox_ids), None)
+        emitter = self.sandbox.webhooks.get(parcs) if parcs else None
+        if emitter is None or parcs is None:
+            return None
+        place_id = DIALECTS[self.dialects[parcs]].sandbox_ids[facility_id]
+        at = reservation.arrived_at
+        return emitter.emit(event_body("reservation.arrived", place_id, at, {
+            "reservationId": reservation.id, "plate": reservation.plate, "arrivedAt": format_time(at)}))
 
     def _exit(self, system_id: str, facility_id: str, vendor_id: str, plate: str | None, emitter: Any,
               body: dict[str, Any]) -> dict[str, Any]:
         if not self.sandbox.world.exit(facility_id, plate):
             raise Rejected(409, "CONFLICT", f"{facility_id} is empty: nothing can leave.")
-        return self._vehicle("vehicle.exit", facility_id, vendor_id, plate, emitter, "OUT-1")
+        answer = self._vehicle("vehicle.exit", facility_id, vendor_id, plate, emitter, "OUT-1")
+        office = office_of(self.sandbox.world)
+        if plate and facility_id in office.terms:  # the session closes; what it owes is paid at the exit lane
+            session = office.vehicle_exited(facility_id, plate)
+            if session is not None:
+                answer["session_id"] = session.id
+        return answer
 
     def _vehicle(self, kind: str, facility_id: str, vendor_id: str, plate: str | None, emitter: Any,
                  lane: str) -> dict[str, Any]:

@@ -9,21 +9,32 @@ from __future__ import annotations
 import strawberry
 
 from resolvers.admin import AdminQueries
+from resolvers.citations import CitationMutations, CitationQueries
 from resolvers.admin import Mutation as AdminMutation
 from resolvers.facilities import FacilityQueries
+from resolvers.finance import FinanceQueries
+from resolvers.payments import PaymentMutations, PaymentQueries
+from resolvers.permits import PermitMutations, PermitQueries
+from resolvers.plate_check import PlateCheckQueries
 from resolvers.permissions import enforce_scopes
 from resolvers.quotas import QuotaQueries
+from resolvers.reservations import ReservationMutations, ReservationQueries
 from resolvers.subscriptions import Subscription
+from resolvers.validations import ValidationMutations, ValidationQueries
 from resolvers.webhooks import WebhookMutations, WebhookQueries
 
 
-@strawberry.type(description="Read access to the operator's facilities and the systems behind them, and administration.")
-class Query(FacilityQueries, QuotaQueries, AdminQueries, WebhookQueries):
+@strawberry.type(description="Read access to the operator's facilities and the systems behind them: occupancy, rates, "
+                             "reservations, sessions, permits, plate checks, citations, validations, finance; and administration.")
+class Query(FacilityQueries, ReservationQueries, PaymentQueries, PermitQueries, PlateCheckQueries, CitationQueries,
+            ValidationQueries, FinanceQueries, QuotaQueries, AdminQueries, WebhookQueries):
     pass
 
 
-@strawberry.type(description="Changes: admin operations on clients and keys, and outbound webhooks.")
-class Mutation(AdminMutation, WebhookMutations):
+@strawberry.type(description="Changes: reservations, payments, permits, citations and parking validations (each with an "
+                             "idempotency key), admin operations on clients and keys, and outbound webhooks.")
+class Mutation(ReservationMutations, PaymentMutations, PermitMutations, CitationMutations, ValidationMutations,
+               AdminMutation, WebhookMutations):
     pass
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import TypeVar
 
 import strawberry
 
 from adapters import models
 from gateway.errors import bad_input
+
+T = TypeVar("T")
 
 FacilityKind = strawberry.enum(models.FacilityKind, description="What a facility node is: a whole facility, a level, or a zone.")
 OccupancyStatus = strawberry.enum(
@@ -82,3 +86,24 @@ def decode_cursor(kind: str, cursor: str) -> str:
 def check_page_size(first: int) -> None:
     if first < 0 or first > MAX_PAGE_SIZE:
         raise bad_input(f"`first` must be between 0 and {MAX_PAGE_SIZE}.", argument="first")
+
+
+def offset_page(kind: str, items: Sequence[T], first: int, after: str | None) -> tuple[list[tuple[str, T]], PageInfo]:
+    """One page of an already filtered and sorted list, by position: (cursor, item) pairs and the paging.
+
+    For lists a vendor gives whole (reservations, citations, transactions): a cursor is the
+    position after its item, opaque to clients and checked when it comes back.
+    """
+    if not 1 <= first <= MAX_PAGE_SIZE:
+        raise bad_input(f"`first` must be between 1 and {MAX_PAGE_SIZE}.", argument="first")
+    offset = 0
+    if after is not None:
+        raw = decode_cursor(kind, after)
+        if not raw.isdigit() or len(raw) > 9:
+            raise bad_input("`after` is not a cursor this connection issued.", argument="after")
+        offset = int(raw)
+    page = items[offset:offset + first]
+    edges = [(encode_cursor(kind, str(offset + i + 1)), item) for i, item in enumerate(page)]
+    info = PageInfo(has_next_page=offset + first < len(items), has_previous_page=offset > 0,
+                    start_cursor=edges[0][0] if edges else None, end_cursor=edges[-1][0] if edges else None)
+    return edges, info

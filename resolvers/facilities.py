@@ -155,7 +155,7 @@ class Facility:
         start: Annotated[datetime, strawberry.argument(description="Arrival, with a UTC offset.")],
         end: Annotated[datetime, strawberry.argument(description="Departure, with a UTC offset; after `start`, at most 30 days later.")],
     ) -> Quote | None:
-        return await load_quote(info.context, self.entry.ref(SystemKind.PARCS), start, end)
+        return await load_quote(info.context, self.entry.id, self.entry.ref(SystemKind.PARCS), start, end)
 
     @strawberry.field(description="Enforcement at this facility: its zone, today's citations, from the enforcement platform.",
                       directives=needs(Scope.ENFORCEMENT_READ) + max_age(30))

@@ -11,11 +11,13 @@ from adapters import models
 from adapters.errors import UpstreamError
 from gateway.directory import SystemRef
 from gateway.errors import ErrorCode, GatewayError, bad_input, from_upstream
+from gateway.quote_tokens import QuotedPrice
 from resolvers.common import Money, RateKind
 from resolvers.context import RequestContext
 from resolvers.costs import list_size
 
 MAX_QUOTE_WINDOW = timedelta(days=30)
+DEFAULT_QUOTE_VALIDITY = timedelta(minutes=15)  # for a PARCS that gives no expiry
 QUOTE_PAST_TOLERANCE = timedelta(minutes=15)
 
 
@@ -64,6 +66,7 @@ class Quote:
     price: Money | None = strawberry.field(description="Total price for the window; null when unavailable.")
     expires_at: datetime | None = strawberry.field(description="The price holds until then.")
     unavailable_reason: str | None = strawberry.field(description="Why there is no price (e.g. CLOSED, FULLY_BOOKED), as the PARCS says.")
+    id: str | None = strawberry.field(description="Book this price with `createReservation(input: {quoteId})` until `expiresAt`; null when unavailable.")
 
 
 async def load_rates(ctx: RequestContext, ref: SystemRef | None, info: Any = None) -> RateTable | None:
@@ -91,7 +94,8 @@ def check_window(start: datetime, end: datetime, now: datetime) -> None:
         raise bad_input("`start` is in the past.")
 
 
-async def load_quote(ctx: RequestContext, ref: SystemRef | None, start: datetime, end: datetime) -> Quote | None:
+async def load_quote(ctx: RequestContext, facility_id: str, ref: SystemRef | None, start: datetime,
+                     end: datetime) -> Quote | None:
     check_window(start, end, ctx.now)
     if ref is None:
         return None
@@ -99,6 +103,11 @@ async def load_quote(ctx: RequestContext, ref: SystemRef | None, start: datetime
     result = await ctx.loaders.quotes.load((ref.system_id, request))
     if isinstance(result, UpstreamError):
         raise from_upstream(result)
+    quote_id = None
+    if result.price is not None:
+        expires = result.expires_at or ctx.now + DEFAULT_QUOTE_VALIDITY
+        quote_id = ctx.runtime.quote_tokens.issue(QuotedPrice(facility_id, start, end, result.price.amount,
+                                                              result.price.currency, expires))
     return Quote(
         start=start,
         end=end,
@@ -107,4 +116,5 @@ async def load_quote(ctx: RequestContext, ref: SystemRef | None, start: datetime
         price=Money.of(result.price),
         expires_at=result.expires_at,
         unavailable_reason=result.unavailable_reason,
+        id=quote_id,
     )

@@ -630,11 +630,12 @@ def test_spelling_never_changes_the_cost(query: str) -> None:
 
 
 DATETIMES = st.datetimes(timezones=st.just(timezone.utc)).map(lambda d: nodes.String(d.isoformat()))
+PRODUCT_SCALARS = {"DateTime": DATETIMES, "Date": st.dates().map(lambda d: nodes.String(d.isoformat()))}
 
 
 @PROPERTY
-@given(query=queries(product_sdl(), custom_scalars={"DateTime": DATETIMES})
-       | mutations(product_sdl(), custom_scalars={"DateTime": DATETIMES}))
+@given(query=queries(product_sdl(), custom_scalars=PRODUCT_SCALARS)
+       | mutations(product_sdl(), custom_scalars=PRODUCT_SCALARS))
 def test_spelling_never_changes_the_cost_on_the_product_schema(query: str) -> None:
     check_spellings(query, PRODUCT_MODEL, product_schema._schema)
 

@@ -16,6 +16,7 @@ class Scope(StrEnum):
     RESERVATIONS_READ = "reservations:read"
     RESERVATIONS_WRITE = "reservations:write"
     PAYMENTS_WRITE = "payments:write"
+    SESSIONS_READ = "sessions:read"
     PERMITS_READ = "permits:read"
     PERMITS_WRITE = "permits:write"
     ENFORCEMENT_READ = "enforcement:read"
@@ -36,12 +37,13 @@ SCOPE_DESCRIPTIONS: dict[Scope, str] = {
     Scope.RESERVATIONS_READ: "Look up and list reservations.",
     Scope.RESERVATIONS_WRITE: "Create, modify and cancel reservations.",
     Scope.PAYMENTS_WRITE: "Pay for sessions and reservations with processor tokens.",
+    Scope.SESSIONS_READ: "Look up a plate's parking sessions: entry time, amount due, payments.",
     Scope.PERMITS_READ: "Look up and list permits.",
     Scope.PERMITS_WRITE: "Issue, update and revoke permits.",
-    Scope.ENFORCEMENT_READ: "Read enforcement zones, citations and plate checks.",
+    Scope.ENFORCEMENT_READ: "Read enforcement zones, citations and plate checks (the verdict and the rights that matched).",
     Scope.ENFORCEMENT_WRITE: "Issue and void citations.",
     Scope.HOSPITALITY_READ: "Read hotel guest counts.",
-    Scope.HOSPITALITY_WRITE: "Validate hotel guests' parking.",
+    Scope.HOSPITALITY_WRITE: "Validate hotel guests' parking (and list the validations).",
     Scope.FINANCE_READ: "Read transactions and accounting exports.",
     Scope.PII_READ: "See personal data unmasked: licence plates and guest names.",
     Scope.WEBHOOKS_READ: "List the client's own outbound webhook endpoints and their delivery log.",

@@ -43,3 +43,5 @@ import gateway.events.outbound  # noqa: E402,F401  (outbound webhooks: registers
 from gateway.events import subscriptions_http  # noqa: E402,F401 - WebSocket and SSE subscriptions
 
 import gateway.events.ingress  # noqa: E402,F401  (inbound webhooks: /webhooks/{system_id} and its processor)
+
+import gateway.events.guest_validations  # noqa: E402,F401  (hotel check-ins validate the guest's car)

@@ -1,0 +1,113 @@
+"""Hotel guests' cars are validated when they check in, with nobody at the front desk doing it.
+
+A worker on the bus: each GUEST_CHECKED_IN event (the PMS's webhook, gateway/events/processor.py)
+that names a car becomes a parking validation in the PARCS of the facility the hotel's garage
+is (gateway/validations.py), valid until the guest's departure plus a grace period. Every
+replica sees every event; the validation's reference derives from the PMS reservation, so the
+PARCS grants it once however many replicas (or redeliveries) try.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from datetime import UTC, datetime
+
+from adapters.errors import UpstreamError
+from adapters.models import DomainEvent, EventType, SystemKind
+from adapters.operations import VendorRefused, normalize_plate
+from gateway.events.wiring import STARTERS, STOPPERS
+from gateway.runtime import Runtime
+from gateway.validations import DEFAULT_VALIDITY, DEPARTURE_GRACE, MAX_VALIDITY, grant
+
+log = logging.getLogger("parkgate.events.guest_validations")
+
+ATTEMPTS = 4
+
+
+def reference_of(event: DomainEvent) -> str:
+    stay = str(event.payload.get("reservation_id") or event.vendor_event_id)
+    return "pms-" + hashlib.sha256(f"{event.system_id}\x00{stay}".encode()).hexdigest()[:32]
+
+
+def validity(event: DomainEvent, now: datetime) -> tuple[datetime, datetime]:
+    departs = event.payload.get("departs_at")
+    until = None
+    if isinstance(departs, str):
+        try:
+            until = datetime.fromisoformat(departs) + DEPARTURE_GRACE
+        except ValueError:
+            until = None
+    if until is None or until <= now or until - now > MAX_VALIDITY:
+        until = now + DEFAULT_VALIDITY
+    return now, until
+
+
+class GuestValidations:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.granted = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        subscription = self.runtime.bus.subscribe()  # registered now: no check-in after start is missed
+        self._task = asyncio.get_running_loop().create_task(self._run(subscription))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self, subscription) -> None:  # noqa: ANN001 - gateway.events.bus.Subscription
+        try:
+            async for event in subscription:
+                if event.type is EventType.GUEST_CHECKED_IN:
+                    await self.validate(event)
+        finally:
+            await subscription.aclose()
+
+    async def validate(self, event: DomainEvent) -> None:
+        entry = self.runtime.directory.by_id.get(event.facility_id or "")
+        car = event.payload.get("car_registration")
+        if entry is None or SystemKind.PARCS not in entry.refs or not isinstance(car, str) or not car.strip():
+            return  # a guest without a car, or a hotel whose garage parkgate does not run
+        try:
+            plate = normalize_plate(car)
+        except ValueError:
+            log.warning("guest stay %s: car registration is not a plate; no validation", event.vendor_event_id)
+            return
+        valid_from, valid_until = validity(event, datetime.now(UTC))
+        name = event.payload.get("guest_name")
+        for attempt in range(ATTEMPTS):
+            try:
+                await self.runtime.systems.track(entry.refs[SystemKind.PARCS].system_id, grant(
+                    self.runtime, entry, plate=plate, valid_from=valid_from, valid_until=valid_until,
+                    reference=reference_of(event), guest_name=name if isinstance(name, str) else None,
+                    source=f"{event.system_id} reservation {event.payload.get('reservation_id')}"))
+                self.granted += 1
+                return
+            except VendorRefused as exc:  # the PARCS said no: asking again will not change that
+                log.warning("guest stay %s: %s refused the validation: %s", event.vendor_event_id, exc.system_id, exc.detail)
+                return
+            except UpstreamError as exc:
+                if attempt == ATTEMPTS - 1:
+                    log.error("guest stay %s: could not validate parking at %s: %s", event.vendor_event_id, entry.id, exc)
+                    return
+                await asyncio.sleep(0.5 * 2**attempt)
+
+
+async def start_guest_validations(runtime: Runtime) -> None:
+    worker = GuestValidations(runtime)
+    worker.start()
+    runtime.guest_validations = worker  # type: ignore[attr-defined]
+
+
+async def stop_guest_validations(runtime: Runtime) -> None:
+    worker = getattr(runtime, "guest_validations", None)
+    if worker is not None:
+        await worker.stop()
+
+
+STARTERS.append(start_guest_validations)
+STOPPERS.append(stop_guest_validations)

@@ -1,0 +1,112 @@
+"""What every write resolver does the same way: find the facility the client may act on, make the
+write idempotent, reach the vendor, and turn the vendor's "no" into a coded error.
+
+A write never goes through the upstream cache (it must reach the vendor, once); it goes through
+`Systems.track`, so the system's health and breaker still see it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from adapters.errors import UpstreamError
+from adapters.models import SystemKind
+from adapters.operations import Refusal, VendorRefused, normalize_plate
+from gateway.directory import FacilityEntry, SystemRef
+from gateway.errors import ErrorCode, GatewayError, bad_input, from_upstream
+from gateway.idempotency import check_key, fingerprint_of, reference_for
+from resolvers.context import RequestContext
+
+T = TypeVar("T")
+
+#: how a vendor's refusal reads to a client: (code, what to say)
+REFUSALS: dict[Refusal, ErrorCode] = {
+    Refusal.NOT_FOUND: ErrorCode.NOT_FOUND,
+    Refusal.DUPLICATE: ErrorCode.CONFLICT,
+    Refusal.FULLY_BOOKED: ErrorCode.CONFLICT,
+    Refusal.CLOSED: ErrorCode.CONFLICT,
+    Refusal.INVALID_WINDOW: ErrorCode.BAD_USER_INPUT,
+    Refusal.PRICE_CHANGED: ErrorCode.CONFLICT,
+    Refusal.AMOUNT_MISMATCH: ErrorCode.CONFLICT,
+    Refusal.WRONG_STATE: ErrorCode.CONFLICT,
+    Refusal.DECLINED: ErrorCode.PAYMENT_DECLINED,
+    Refusal.INVALID: ErrorCode.BAD_USER_INPUT,
+}
+MAX_TEXT = 200
+
+
+def not_found(noun: str, value: str) -> GatewayError:
+    return GatewayError(ErrorCode.NOT_FOUND, f"No {noun} {value!r}.")
+
+
+def visible_facility(ctx: RequestContext, facility_id: str, argument: str = "facilityId") -> FacilityEntry:
+    """The facility, if this client may see it; a facility outside its list reads as unknown."""
+    entry = ctx.directory.by_id.get(facility_id)
+    if entry is None or not ctx.principal.sees(entry.id):
+        raise GatewayError(ErrorCode.NOT_FOUND, f"No facility {facility_id!r}.", argument=argument)
+    return entry
+
+
+def system_of(entry: FacilityEntry, kind: SystemKind, what: str) -> SystemRef:
+    ref = entry.ref(kind)
+    if ref is None:
+        raise GatewayError(ErrorCode.BAD_USER_INPUT, f"Facility {entry.id!r} has no {kind.value} system, "
+                                                     f"so it takes no {what}.", reason="NOT_SUPPORTED")
+    return ref
+
+
+def split_id(value: str, noun: str) -> tuple[str, str]:
+    """`<facility id>:<vendor id>` -> its parts; NOT_FOUND for anything else."""
+    facility_id, _, vendor_id = value.partition(":")
+    if not facility_id or not vendor_id:
+        raise not_found(noun, value)
+    return facility_id, vendor_id
+
+
+def plate_of(raw: str, argument: str = "plate") -> str:
+    try:
+        return normalize_plate(raw)
+    except ValueError as exc:
+        raise bad_input(f"`{argument}`: {exc}.", argument=argument) from None
+
+
+def text_of(raw: str | None, argument: str, max_length: int = MAX_TEXT) -> str | None:
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if not raw or len(raw) > max_length or not raw.isprintable():
+        raise bad_input(f"`{argument}` must be 1 to {max_length} printable characters.", argument=argument)
+    return raw
+
+
+def aware(value: datetime, argument: str) -> datetime:
+    if value.tzinfo is None:
+        raise bad_input(f"`{argument}` needs a time zone offset (e.g. 2026-12-01T09:00:00Z).", argument=argument)
+    return value
+
+
+async def vendor_call(ctx: RequestContext, system_id: str, call: Awaitable[T]) -> T:
+    """One write (or a read that must be live) to a vendor, its failures as coded errors."""
+    try:
+        return await ctx.runtime.systems.track(system_id, call)
+    except VendorRefused as exc:
+        raise GatewayError(REFUSALS[exc.reason], f"{system_id!r} refused: {exc.detail}", reason=exc.reason.value,
+                           system=system_id) from None
+    except UpstreamError as exc:
+        raise from_upstream(exc) from None
+
+
+async def idempotent(ctx: RequestContext, operation: str, key: str, arguments: dict[str, Any],
+                     work: Callable[[str], Awaitable[Any]]) -> Any:
+    """Run `work(reference)` once per (client, operation, key); a retry gets the first result.
+
+    `arguments` are the request's inputs as JSON-able values: the same key with other arguments
+    is a CONFLICT. `work` returns a JSON-able result (stored for retries).
+    """
+    check_key(key)
+    client_id = ctx.principal.client_id
+    reference = reference_for(client_id, operation, key)
+    return await ctx.runtime.idempotency.run(f"{client_id}:{operation}", key, fingerprint_of(arguments),
+                                             lambda: work(reference))
