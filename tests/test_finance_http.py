@@ -4,60 +4,36 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import orjson
 import pytest
 import pytest_asyncio
-from starlette.applications import Starlette
 
-from adapters.models import SystemKind
 from gateway.finance.accounts import FinanceConfig
 from gateway.finance.citations_export import COLUMNS
 from gateway.finance.formats import FORMATS
 from tests.conftest import Bed
-from tests.support import serve
 from tests.test_finance_formats import PARSERS, two_decimals
 
 TODAY = datetime.now(UTC).date()
 FROM, TO = TODAY - timedelta(days=3), TODAY - timedelta(days=1)
 
 
-async def parcs_report_transactions(bed: Bed) -> str | None:
-    """None when every sandbox PARCS lists transactions, else why not (the dialect is not done yet)."""
-    systems = bed.sandbox.runtime.systems
-    now = datetime.now(UTC)
-    for entry in bed.sandbox.runtime.directory.entries:
-        ref = entry.ref(SystemKind.PARCS)
-        if ref is None:
-            continue
-        try:
-            await systems.adapter(ref.system_id).transactions(now - timedelta(hours=1), now)  # type: ignore[attr-defined]
-        except NotImplementedError:
-            return f"ParcsAdapter.transactions is not implemented yet for {ref.system_id} (issue 7, PARCS dialects)"
-    return None
-
-
 @pytest_asyncio.fixture(loop_scope="session")
-async def exports(bed: Bed) -> AsyncIterator[str]:
-    """The base URL serving /exports: the sandbox itself once the routes are wired into the app,
-    until then the same routes on the sandbox's runtime, on a port of their own."""
-    if any(getattr(route, "path", None) == "/exports/journal" for route in bed.app.routes):
-        yield bed.url
-        return
-    from gateway.finance.http import finance_routes
-
-    async with serve(Starlette(routes=finance_routes(bed.sandbox.runtime))) as url:
-        yield url
+async def exports(bed: Bed) -> str:
+    """The base URL serving /exports: the sandbox itself."""
+    return bed.url
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def finance(bed: Bed, exports: str) -> str:
-    reason = await parcs_report_transactions(bed)
-    if reason:
-        pytest.skip(reason)
-    return exports
+finance = exports
+
+
+TRANSACTIONS = """query($from: Date!, $to: Date!, $after: String) {
+  transactions(from: $from, to: $to, first: 100, after: $after) {
+    totalCount totals { currency count gross { amount } tax { amount } net { amount } }
+    edges { node { amount { amount currency } tax { amount } } } pageInfo { hasNextPage endCursor } } }"""
 
 
 def errors(response) -> tuple[str, str]:  # noqa: ANN001
@@ -92,6 +68,24 @@ async def test_every_format_has_the_same_totals(bed: Bed, finance: str) -> None:
     for fmt, body in bodies.items():
         assert PARSERS[fmt](body, currency_of, chart).result() == stated, fmt
     assert sum(t["count"] for t in document["totals"]) == sum(j["transactionCount"] for j in document["journals"])
+    # ... and they are the totals the GraphQL `transactions` connection gives for the same range,
+    # which also add up from its pages
+    answer = await bed.graphql(TRANSACTIONS, params, client="finance-readonly")
+    connection = answer["data"]["transactions"]
+    graphql_totals = {t["currency"]: (two_decimals(t["gross"]["amount"]), two_decimals(t["tax"]["amount"]),
+                                      two_decimals(t["net"]["amount"])) for t in connection["totals"]}
+    assert graphql_totals == stated
+    assert connection["totalCount"] == sum(t["count"] for t in document["totals"])
+    summed: dict[str, Decimal] = {}
+    while True:
+        for edge in connection["edges"]:
+            money = edge["node"]["amount"]
+            summed[money["currency"]] = summed.get(money["currency"], Decimal(0)) + Decimal(money["amount"])
+        if not connection["pageInfo"]["hasNextPage"]:
+            break
+        connection = (await bed.graphql(TRANSACTIONS, {**params, "after": connection["pageInfo"]["endCursor"]},
+                                        client="finance-readonly"))["data"]["transactions"]
+    assert {c: two_decimals(str(v)) for c, v in summed.items()} == {c: t[0] for c, t in stated.items()}
 
 
 async def test_one_facility_only(bed: Bed, finance: str) -> None:

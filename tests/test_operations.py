@@ -5,6 +5,7 @@ simulator's own state."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,8 @@ from tests.conftest import Bed
 from tests.test_webhooks import simulate, wait_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+HBF_PLACE = "7f3c2a10-5b1e-4c1a-9d2e-0a1b2c3d4e01"  # berlin-hbf in the APDS PARCS
 
 QUOTE = """query($id: ID!, $start: DateTime!, $end: DateTime!) {
   facility(id: $id) { quote(start: $start, end: $end) { id available price { amount currency } expiresAt } } }"""
@@ -92,6 +95,46 @@ async def test_book_from_a_quote_once_however_often_retried(bed: Bed) -> None:
     reused = await bed.graphql(CREATE, variables, client="driver-app")
     assert code(reused) == "CONFLICT" and reused["errors"][0]["extensions"]["reason"] == "IDEMPOTENCY_KEY_REUSED"
     assert len(office(bed).reservations) == before + 2
+
+
+def vendor_headers(bed: Bed, system_id: str) -> dict[str, str]:
+    credentials = bed.sandbox.config.systems[system_id].credentials
+    if system_id == "parcs-central":
+        return {"authorization": f"Token {credentials['token']}"}
+    if system_id == "parcs-london":
+        return {"x-api-key": credentials["api_key"]}
+    basic = base64.b64encode(f"{credentials['username']}:{credentials['password']}".encode()).decode()
+    return {"authorization": f"Basic {basic}", "x-api-key": credentials["api_key"]}
+
+
+async def vendor_get(bed: Bed, system_id: str, path: str) -> dict[str, Any]:
+    """A record as the vendor simulator's own API shows it."""
+    response = await bed.http.get(f"{bed.url}/sim/{system_id}{path}", headers=vendor_headers(bed, system_id))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_the_vendors_own_apis_show_the_writes(bed: Bed) -> None:
+    berlin = await book(bed, "berlin-hbf")
+    shown = await vendor_get(bed, "parcs-central", f"/apds/v1/reservations/{berlin['id'].split(':', 1)[1]}")
+    assert (shown["status"], shown["placeId"]) == ("booked", HBF_PLACE)
+    london = await book(bed, "london-kings-cross")
+    shown = await vendor_get(bed, "parcs-london", f"/v2/bookings/{london['id'].split(':', 1)[1]}")
+    assert shown["status"] == "booked" and shown["carpark"] == "KX01"
+    issue = """mutation($input: IssueCitationInput!, $key: String!) { issueCitation(input: $input, idempotencyKey: $key) { number } }"""
+    number = (await bed.graphql(issue, {"input": {"facilityId": "berlin-mitte", "plate": plate(), "violationCode": "V14"},
+                                        "key": key()}, client="enforcement-handheld"))["data"]["issueCitation"]["number"]
+    shown = await vendor_get(bed, "enforcement", f"/api/v1/citations/{number}")
+    assert (shown["citationNumber"], shown["zoneCode"], shown["violationCode"]) == (number, "11", "V14")
+
+
+async def test_an_id_cannot_reach_past_its_facility(bed: Bed) -> None:
+    made = await book(bed, "berlin-hbf")
+    vendor_id = made["id"].split(":", 1)[1]
+    crafted = f"berlin-mitte:{vendor_id}"  # the same PARCS runs both garages
+    assert code(await bed.graphql(RESERVATION, {"id": crafted}, client="driver-app")) == "NOT_FOUND"
+    assert code(await bed.graphql(CANCEL, {"id": crafted, "key": key()}, client="driver-app")) == "NOT_FOUND"
+    assert office(bed).reservations[vendor_id].status.value == "BOOKED"
 
 
 async def test_tampered_or_expired_quote_is_refused(bed: Bed) -> None:
@@ -250,22 +293,24 @@ async def test_plate_check_reserved_and_tenancy(bed: Bed) -> None:
     assert code(both) == "BAD_USER_INPUT"
 
 
-async def test_hotel_check_in_validates_the_guest_car_on_its_own(bed: Bed) -> None:
+@pytest.mark.parametrize("hotel", ["berlin-spree-hotel", "london-southbank"])
+async def test_hotel_check_in_validates_the_guest_car_on_its_own(bed: Bed, hotel: str) -> None:
     car = plate()
-    await simulate(bed, "hotel-pms", event="check_in", facility_id="berlin-spree-hotel", plate=car)
+    await simulate(bed, "hotel-pms", event="check_in", facility_id=hotel, plate=car)
     wanted = car.replace(" ", "").replace("-", "")
     for _ in range(100):
         granted = [v for v in office(bed).validations.values() if v.plate == wanted]
         if granted:
             break
         await asyncio.sleep(0.05)
-    assert len(granted) == 1 and granted[0].garage == "berlin-spree-hotel"
-    check = await bed.graphql(PLATE, {"plate": car, "f": "berlin-spree-hotel"}, client="admin")
+    assert len(granted) == 1 and granted[0].garage == hotel
+    check = await bed.graphql(PLATE, {"plate": car, "f": hotel}, client="admin")
     assert check["data"]["plateStatus"]["verdict"] == "VALIDATED"
     assert check["data"]["plateStatus"]["rights"][0]["kind"] == "VALIDATION"
-    listed = await bed.graphql("""query($plate: String) { parkingValidations(facilityId: "berlin-spree-hotel", plate: $plate) {
-      plate status source } }""", {"plate": car}, client="hotel-pms-spree")
-    assert listed["data"]["parkingValidations"][0]["status"] == "ACTIVE"
+    if hotel == "berlin-spree-hotel":  # the Spree's own front desk client sees it
+        listed = await bed.graphql("""query($plate: String) { parkingValidations(facilityId: "berlin-spree-hotel", plate: $plate) {
+          plate status source } }""", {"plate": car}, client="hotel-pms-spree")
+        assert listed["data"]["parkingValidations"][0]["status"] == "ACTIVE"
 
 
 async def test_front_desk_validates_only_at_its_own_hotel(bed: Bed) -> None:
