@@ -7,7 +7,7 @@ HTTP exactly as it would reach the real systems, through a configuration built h
 validated by the same loader as a production file.
 
 Control API (for partners and tests):
-    GET  /sandbox/systems                  the systems: id, kind, dialect, base URL
+    GET  /sandbox/systems                  the systems: id, kind, dialect, base URL, simulator credentials
     POST /sandbox/systems/{id}/fault       {"mode": "ok" | "down" | "slow" | "error", "delay_ms": n}
     GET  /sandbox/systems/{id}/stats       requests received, by endpoint
     POST /sandbox/systems/{id}/stats/reset start counting afresh
@@ -88,6 +88,9 @@ class Sandbox:
                 "kind": DIALECTS[dialect].kind.value,
                 "dialect": dialect,
                 "base_url": f"{self.base_url}/sim/{system_id}",
+                # the simulators' made-up secrets, so partners can look at a vendor's own API
+                # (what a booking looks like in the PARCS); never real credentials
+                "credentials": dict(self.config.systems[system_id].credentials),
             }
             for system_id, dialect in SANDBOX_SYSTEMS.items()
         ]

@@ -104,10 +104,15 @@ class PayForReservationInput:
 def refuse_card_numbers(arguments: dict[str, Any]) -> None:
     path = card_number_path(arguments, "")
     if path is not None:
-        field = path.lstrip(".")
+        field = ".".join(_camel(part) for part in path.lstrip(".").split("."))
         raise bad_input(f"`{field}` holds what looks like a card number. Card numbers must never be sent: pay with "
                         "your payment processor's token. Nothing was charged or stored.", argument=field,
                         reason="CARD_NUMBER_REFUSED")
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 def money_of(raw: MoneyInput, currency: str) -> DomainMoney:

@@ -249,6 +249,8 @@ async def test_card_numbers_are_refused_wherever_they_are_put(bed: Bed, where: s
         answer = await bed.graphql(PAY_SESSION, {"input": inputs, "key": idem}, client="driver-app")
     error = answer["errors"][0]
     assert error["extensions"]["code"] == "BAD_USER_INPUT" and error["extensions"]["reason"] == "CARD_NUMBER_REFUSED"
+    assert error["extensions"]["argument"] == {"paymentToken": "input.paymentToken", "amount": "input.amount.amount",
+                                               "sessionId": "input.sessionId", "key": "idempotencyKey"}[where]
     assert "4111" not in str(answer) and "4111" not in caplog.text
     assert len(office(bed).charges) == charges
 
