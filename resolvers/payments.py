@@ -30,7 +30,7 @@ from resolvers.costs import list_size
 from resolvers.permissions import needs
 from resolvers.pii import personal
 from resolvers.reservations import IdempotencyKey, find_reservation
-from resolvers.writes import idempotent, not_found, plate_of, split_id, system_of, vendor_call, visible_facility
+from resolvers.writes import idempotent, not_found, parcs_record_ref, plate_of, system_of, vendor_call, visible_facility
 
 SessionStatus = strawberry.enum(DomainSessionStatus, description="OPEN while the car is inside, CLOSED once it left.")
 PaymentTarget = strawberry.enum(DomainTarget, description="What a payment paid for.")
@@ -134,11 +134,7 @@ def check_token(token: str) -> None:
 
 
 async def find_session(ctx: RequestContext, session_id: str) -> tuple[FacilityEntry, SystemRef, DomainSession]:
-    facility_id, vendor_id = split_id(session_id, "session")
-    entry = ctx.directory.by_id.get(facility_id)
-    ref = entry.ref(SystemKind.PARCS) if entry is not None else None
-    if entry is None or ref is None or not ctx.principal.sees(facility_id):
-        raise not_found("session", session_id)
+    entry, ref, vendor_id = parcs_record_ref(ctx, session_id, "session")
     session = await vendor_call(ctx, ref.system_id, ctx.runtime.systems.adapter(ref.system_id).session(vendor_id))
     if session.vendor_facility_id != ref.vendor_id:
         raise not_found("session", session_id)

@@ -28,8 +28,9 @@ from resolvers.writes import (
     aware,
     idempotent,
     not_found,
+    parcs_record_ref,
+    parcs_records,
     plate_of,
-    split_id,
     system_of,
     text_of,
     vendor_call,
@@ -91,11 +92,7 @@ def _stored(entry: FacilityEntry, permit: DomainPermit) -> dict[str, Any]:
 
 async def find_permit(ctx: RequestContext, permit_id: str) -> tuple[FacilityEntry, SystemRef, DomainPermit]:
     """The permit behind a gateway id, if the client may see its facility; NOT_FOUND otherwise."""
-    facility_id, vendor_id = split_id(permit_id, "permit")
-    entry = ctx.directory.by_id.get(facility_id)
-    ref = entry.ref(SystemKind.PARCS) if entry is not None else None
-    if entry is None or ref is None or not ctx.principal.sees(facility_id):
-        raise not_found("permit", permit_id)
+    entry, ref, vendor_id = parcs_record_ref(ctx, permit_id, "permit")
     permits = await vendor_call(ctx, ref.system_id, ctx.runtime.systems.adapter(ref.system_id).permits())
     permit = next((p for p in permits.items if p.vendor_id == vendor_id and p.vendor_facility_id == ref.vendor_id), None)
     if permit is None:
@@ -119,15 +116,8 @@ class PermitQueries:
             raise bad_input(f"`first` must be between 1 and {MAX_PAGE_SIZE}.", argument="first")
         entries = [visible_facility(ctx, str(facility_id))] if facility_id is not None else ctx.visible_entries()
         wanted = None if plate is None else plate_of(plate)
-        by_vendor = {(ref.system_id, ref.vendor_id): entry.id for entry in entries
-                     if (ref := entry.ref(SystemKind.PARCS)) is not None}
-        found: list[tuple[str, DomainPermit]] = []
-        for system_id in sorted({s for s, _ in by_vendor}):
-            indexed = await ctx.load(system_id, "permits", wanted, info=info)
-            for p in indexed.items.values():
-                facility = by_vendor.get((system_id, p.vendor_facility_id))
-                if facility is not None and (status is None or p.status is status):
-                    found.append((facility, p))
+        found = [(facility, p) for facility, p in await parcs_records(ctx, entries, "permits", wanted, info)
+                 if status is None or p.status is status]
         found.sort(key=lambda item: item[1].created_at, reverse=True)
         return [Permit.of(ctx, facility, p) for facility, p in found[:first]]
 

@@ -30,8 +30,9 @@ from resolvers.writes import (
     aware,
     idempotent,
     not_found,
+    parcs_record_ref,
+    parcs_records,
     plate_of,
-    split_id,
     system_of,
     text_of,
     vendor_call,
@@ -125,12 +126,7 @@ async def _publish(ctx: RequestContext, kind: EventType, entry: FacilityEntry, r
 
 async def find_reservation(ctx: RequestContext, reservation_id: str) -> tuple[FacilityEntry, DomainReservation]:
     """The reservation behind a gateway id, if the client may see its facility; NOT_FOUND otherwise."""
-    facility_id, vendor_id = split_id(reservation_id, "reservation")
-    entry = ctx.directory.by_id.get(facility_id)
-    if entry is None or not ctx.principal.sees(facility_id) or entry.ref(SystemKind.PARCS) is None:
-        raise not_found("reservation", reservation_id)
-    ref = entry.ref(SystemKind.PARCS)
-    assert ref is not None
+    entry, ref, vendor_id = parcs_record_ref(ctx, reservation_id, "reservation")
     reservation = await vendor_call(ctx, ref.system_id, ctx.runtime.systems.adapter(ref.system_id).reservation(vendor_id))
     if reservation.vendor_facility_id != ref.vendor_id:
         raise not_found("reservation", reservation_id)
@@ -161,15 +157,8 @@ class ReservationQueries:
         ctx = info.context
         entries = [visible_facility(ctx, str(facility_id))] if facility_id is not None else ctx.visible_entries()
         wanted = None if plate is None else plate_of(plate)
-        by_vendor = {(ref.system_id, ref.vendor_id): entry.id for entry in entries
-                     if (ref := entry.ref(SystemKind.PARCS)) is not None}
-        found: list[tuple[str, DomainReservation]] = []
-        for system_id in sorted({s for s, _ in by_vendor}):
-            indexed = await ctx.load(system_id, "reservations", wanted, info=info)
-            for r in indexed.items.values():
-                facility = by_vendor.get((system_id, r.vendor_facility_id))
-                if facility is not None and (status is None or r.status is status):
-                    found.append((facility, r))
+        found = [(facility, r) for facility, r in await parcs_records(ctx, entries, "reservations", wanted, info)
+                 if status is None or r.status is status]
         found.sort(key=lambda item: (item[1].starts_at, item[0], item[1].vendor_id))
         edges, page_info = offset_page("reservations", found, first, after)
         return ReservationConnection(

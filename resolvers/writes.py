@@ -65,6 +65,17 @@ def split_id(value: str, noun: str) -> tuple[str, str]:
     return facility_id, vendor_id
 
 
+def parcs_record_ref(ctx: RequestContext, value: str, noun: str) -> tuple[FacilityEntry, SystemRef, str]:
+    """For a `<facility id>:<PARCS id>`: the facility, its PARCS and the vendor id — NOT_FOUND when the
+    client may not see the facility (the caller still checks the record is at that facility)."""
+    facility_id, vendor_id = split_id(value, noun)
+    entry = ctx.directory.by_id.get(facility_id)
+    ref = entry.ref(SystemKind.PARCS) if entry is not None else None
+    if entry is None or ref is None or not ctx.principal.sees(facility_id):
+        raise not_found(noun, value)
+    return entry, ref, vendor_id
+
+
 def plate_of(raw: str, argument: str = "plate") -> str:
     try:
         return normalize_plate(raw)
@@ -85,6 +96,20 @@ def aware(value: datetime, argument: str) -> datetime:
     if value.tzinfo is None:
         raise bad_input(f"`{argument}` needs a time zone offset (e.g. 2026-12-01T09:00:00Z).", argument=argument)
     return value
+
+
+async def parcs_records(ctx: RequestContext, entries: list[FacilityEntry], resource: str, plate: str | None,
+                        info: Any) -> list[tuple[str, Any]]:
+    """(facility id, record) for every record of `resource` (reservations, permits) that the PARCS
+    of these facilities hold there, asking each system once for this request."""
+    by_vendor = {(ref.system_id, ref.vendor_id): entry.id for entry in entries
+                 if (ref := entry.ref(SystemKind.PARCS)) is not None}
+    found: list[tuple[str, Any]] = []
+    for system_id in sorted({system_id for system_id, _ in by_vendor}):
+        indexed = await ctx.load(system_id, resource, plate, info=info)
+        found += [(by_vendor[key], record) for record in indexed.items.values()
+                  if (key := (system_id, record.vendor_facility_id)) in by_vendor]
+    return found
 
 
 async def vendor_call(ctx: RequestContext, system_id: str, call: Awaitable[T]) -> T:
