@@ -398,3 +398,66 @@ async def test_scopes_guard_writes(bed: Bed) -> None:
     answer = await bed.graphql(CREATE, {"input": {"facilityId": "berlin-hbf", "start": start, "end": end, "plate": "B-X 1"},
                                         "key": key()}, client="dashboard")
     assert code(answer) == "FORBIDDEN"
+
+
+def counts(bed: Bed) -> tuple[int, ...]:
+    """How many records every simulated system holds: a refused request must change none of them."""
+    o = office(bed)
+    return (len(o.reservations), len(o.permits), len(o.validations), len(o.charges), len(o.ledger),
+            len(bed.sandbox.simulators["enforcement"].state.citations))
+
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+PERMIT = """mutation($input: IssuePermitInput!, $key: String!) { issuePermit(input: $input, idempotencyKey: $key) { id } }"""
+CITATION = """mutation($input: IssueCitationInput!, $key: String!) { issueCitation(input: $input, idempotencyKey: $key) { number } }"""
+VALIDATE = """mutation($input: ValidateParkingInput!, $key: String!) { validateParking(input: $input, idempotencyKey: $key) { id } }"""
+PERMIT_INPUT = {"facilityId": "berlin-hbf", "plate": "B-P 1", "holderName": "Hal Holder", "validFrom": NOW.isoformat()}
+WRITES_REFUSED = [
+    ("permit ends before it starts", "permit-office", PERMIT,
+     {**PERMIT_INPUT, "validUntil": (NOW - timedelta(days=1)).isoformat()}, "BAD_USER_INPUT"),
+    ("permit plate of 40 chars", "permit-office", PERMIT, {**PERMIT_INPUT, "plate": "X" * 40}, "BAD_USER_INPUT"),
+    ("permit at an unknown facility", "permit-office", PERMIT, {**PERMIT_INPUT, "facilityId": "atlantis"}, "NOT_FOUND"),
+    ("permit without a holder", "permit-office", PERMIT, {**PERMIT_INPUT, "holderName": "  "}, "BAD_USER_INPUT"),
+    ("citation in an unknown zone", "enforcement-handheld", CITATION,
+     {"zoneId": "99", "plate": "B-C 1", "violationCode": "V12"}, "NOT_FOUND"),
+    ("citation at a facility and a zone", "enforcement-handheld", CITATION,
+     {"facilityId": "berlin-hbf", "zoneId": "10", "plate": "B-C 1", "violationCode": "V12"}, "BAD_USER_INPUT"),
+    ("citation outside the handheld's facilities", "enforcement-handheld", CITATION,
+     {"facilityId": "london-kings-cross", "plate": "B-C 1", "violationCode": "V12"}, "NOT_FOUND"),
+    ("citation for an unknown violation", "enforcement-handheld", CITATION,
+     {"zoneId": "10", "plate": "B-C 1", "violationCode": "V99"}, "BAD_USER_INPUT"),
+    ("validation ending in the past", "hotel-pms-spree", VALIDATE,
+     {"facilityId": "berlin-spree-hotel", "plate": "B-V 1", "validUntil": (NOW - timedelta(hours=1)).isoformat()},
+     "BAD_USER_INPUT"),
+    ("validation for 40 days", "hotel-pms-spree", VALIDATE,
+     {"facilityId": "berlin-spree-hotel", "plate": "B-V 1", "validUntil": (NOW + timedelta(days=40)).isoformat()},
+     "BAD_USER_INPUT"),
+    ("validation with a naive time", "hotel-pms-spree", VALIDATE,
+     {"facilityId": "berlin-spree-hotel", "plate": "B-V 1", "validUntil": (NOW + timedelta(days=1)).isoformat()[:19]},
+     "BAD_USER_INPUT"),
+]
+
+
+@pytest.mark.parametrize(("name", "client", "query", "inputs", "expected"), WRITES_REFUSED, ids=[w[0] for w in WRITES_REFUSED])
+async def test_refused_writes_change_nothing(bed: Bed, name: str, client: str, query: str, inputs: dict[str, Any],
+                                             expected: str) -> None:
+    before = counts(bed)
+    answer = await bed.graphql(query, {"input": inputs, "key": key()}, client=client)
+    assert code(answer) == expected, answer
+    assert counts(bed) == before
+
+
+FINANCE_REFUSED = [
+    ("reversed dates", {"from": "2026-11-20", "to": "2026-11-10"}, "BAD_USER_INPUT"),
+    ("93 days", {"from": "2026-08-01", "to": "2026-11-01"}, "BAD_USER_INPUT"),
+    ("unknown facility", {"from": "2026-11-01", "to": "2026-11-02", "facilityId": "atlantis"}, "NOT_FOUND"),
+    ("foreign cursor", {"from": "2026-11-01", "to": "2026-11-02", "after": "bm90LWEtY3Vyc29y"}, "BAD_USER_INPUT"),
+]
+
+
+@pytest.mark.parametrize(("name", "variables", "expected"), FINANCE_REFUSED, ids=[f[0] for f in FINANCE_REFUSED])
+async def test_bad_transaction_queries(bed: Bed, name: str, variables: dict[str, Any], expected: str) -> None:
+    query = """query($from: Date!, $to: Date!, $facilityId: ID, $after: String) {
+      transactions(from: $from, to: $to, facilityId: $facilityId, after: $after) { totalCount } }"""
+    answer = await bed.graphql(query, {"facilityId": None, "after": None, **variables}, client="finance-readonly")
+    assert code(answer) == expected, answer
