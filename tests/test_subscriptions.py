@@ -323,3 +323,36 @@ async def test_an_sse_stream_of_a_revoked_client_ends(bed: Any, subs: Subs) -> N
                 if "event: complete" in text:
                     break
     assert "UNAUTHENTICATED" in text and "revoked" in text
+
+
+async def test_a_join_cancelled_while_its_group_starts_gives_its_slot_back(bed: Any, subs: Subs) -> None:
+    """A client that goes away while its subscription is still being set up holds no slot of its limit."""
+    principal = await bed.sandbox.runtime.authenticator.authenticate(None, bed.key("dashboard"))
+    op = subs.hub.prepare({"query": OCCUPANCY, "variables": {"f": "berlin-hbf"}})
+    joining = asyncio.create_task(subs.hub.join(op, principal))
+    await asyncio.sleep(0)  # it has counted itself and waits for the group's source
+    assert subs.hub.open[principal.client_id] == 1
+    joining.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await joining
+    assert principal.client_id not in subs.hub.open
+    await subs.settle(0)
+    assert not subs.hub.groups
+
+
+async def test_a_group_whose_source_ended_takes_no_new_subscribers(bed: Any, subs: Subs) -> None:
+    principal = await bed.sandbox.runtime.authenticator.authenticate(None, bed.key("dashboard"))
+    op = subs.hub.prepare({"query": OCCUPANCY, "variables": {"f": "berlin-mitte"}})
+    first = await subs.hub.join(op, principal)
+    ended = first.group
+    assert ended.task is not None
+    ended.task.cancel()  # the source stops (as when its generator ends)
+    await asyncio.gather(ended.task, return_exceptions=True)
+    assert subs.hub.groups.get(ended.key) is None
+    second = await subs.hub.join(op, principal)
+    try:
+        assert second.group is not ended and subs.hub.groups[ended.key] is second.group
+    finally:
+        subs.hub.leave(first, principal)
+        subs.hub.leave(second, principal)
+    assert principal.client_id not in subs.hub.open and not subs.hub.groups

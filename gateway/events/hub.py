@@ -167,7 +167,11 @@ class SubscriptionHub:
             group.task = asyncio.create_task(self._run(group))
         member = Member(group)
         group.members.add(member)
-        await group.ready.wait()
+        try:
+            await group.ready.wait()
+        except BaseException:  # cancelled while the group starts (the client went away): give the slot back
+            self.leave(member, principal)
+            raise
         return member
 
     def leave(self, member: Member, principal: Principal) -> None:
@@ -232,7 +236,9 @@ class SubscriptionHub:
                                 "extensions": {"code": ErrorCode.INTERNAL.value}}])
         finally:
             group.ready.set()
-            if self.groups.get(group.key) is group and not group.members:
+            # A finished source takes no one new: a later identical subscription starts afresh
+            # (members still reading their END leave on their own).
+            if self.groups.get(group.key) is group:
                 del self.groups[group.key]
             if source is not None:
                 with contextlib.suppress(Exception):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -115,8 +115,8 @@ class SubscriptionServer:
         except RequestError as exc:
             return _json({"errors": exc.formatted()}, exc.status)
         credentials = (headers.get("authorization"), headers.get("x-api-key"))
-        return StreamingResponse(self._sse_events(member, principal, credentials), media_type="text/event-stream",
-                                 headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+        return EventStream(self._sse_events(member, principal, credentials), lambda: self.hub.leave(member, principal),
+                           media_type="text/event-stream", headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
 
     async def _sse_events(self, member: Member, principal: Principal,
                           credentials: tuple[str | None, str | None]) -> AsyncIterator[str]:
@@ -300,6 +300,21 @@ class WsConnection:
             self.hub.leave(member, self.principal)
         if task is not None:
             task.cancel()
+
+
+class EventStream(StreamingResponse):
+    """An SSE response that gives its subscription back however the response ends — also when
+    the client goes away before the first byte, when the body generator never starts."""
+
+    def __init__(self, content: AsyncIterator[str], on_close: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._on_close = on_close
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._on_close()  # idempotent: leaving twice is leaving once
 
 
 def subscription_routes(runtime: Runtime) -> list[BaseRoute]:
