@@ -14,7 +14,10 @@ from typing import Any
 
 MIN_DIGITS, MAX_DIGITS = 13, 19
 # Digit groups joined by at most one separator each: "4111 1111 1111 1111", "4111-1111-…", "4111111111111111".
-_RUN = re.compile(r"\d(?:[ \-]?\d)+")
+# A run is taken whole: a longer run of digits is some other number, not a card number inside it.
+_RUN = re.compile(r"\d(?:[ \-]?\d)*")
+_SEPARATORS = re.compile(r"[ \-]")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -27,22 +30,22 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _candidates(text: str) -> Iterator[str]:
-    for match in _RUN.finditer(text):
-        digits = re.sub(r"[ \-]", "", match.group())
-        if len(digits) < MIN_DIGITS:
-            continue
-        if len(digits) <= MAX_DIGITS:
-            yield digits
-            continue
-        # A longer run may hide a card number inside it (glued to other digits): try every window.
-        for size in range(MIN_DIGITS, MAX_DIGITS + 1):
-            for start in range(len(digits) - size + 1):
-                yield digits[start:start + size]
+def _card_like(run: str) -> bool:
+    digits = _SEPARATORS.sub("", run)
+    return MIN_DIGITS <= len(digits) <= MAX_DIGITS and luhn_valid(digits)
 
 
 def looks_like_card_number(text: str) -> bool:
-    return any(luhn_valid(digits) for digits in _candidates(text))
+    """True when `text` holds a card-like number; linear in its length. A UUID (what clients use as
+    idempotency keys) is not one, whatever digits its groups happen to hold."""
+    if _UUID.fullmatch(text):
+        return False
+    return any(_card_like(match.group()) for match in _RUN.finditer(text))
+
+
+def redact(text: str) -> str:
+    """`text` with every card-like number replaced, for messages that quote a client's input."""
+    return _RUN.sub(lambda m: "[redacted]" if _card_like(m.group()) else m.group(), text)
 
 
 def card_number_path(value: Any, path: str = "input") -> str | None:

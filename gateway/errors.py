@@ -15,6 +15,7 @@ from typing import Any
 from graphql import GraphQLError
 
 from adapters.errors import UpstreamError
+from gateway.card_numbers import redact
 
 log = logging.getLogger("parkgate.errors")
 
@@ -77,8 +78,17 @@ class RequestError(Exception):
 
     def formatted(self) -> list[dict[str, Any]]:
         if self.errors:
-            return [{**error.formatted, "extensions": {"code": self.code.value}} for error in self.errors]
-        return [{"message": self.message, "extensions": {"code": self.code.value}}]
+            return [redacted({**error.formatted, "extensions": {"code": self.code.value}}) for error in self.errors]
+        return [redacted({"message": self.message, "extensions": {"code": self.code.value}})]
+
+
+def redacted(formatted: dict[str, Any]) -> dict[str, Any]:
+    """An error whose message quotes a client's input (graphql-core's coercion and validation
+    messages do) never carries a card number back, even to the client that sent it."""
+    message = formatted.get("message")
+    if isinstance(message, str) and any(ch.isdigit() for ch in message):
+        formatted["message"] = redact(message)
+    return formatted
 
 
 INTERNAL_MESSAGE = "Internal server error."
@@ -90,7 +100,7 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     if isinstance(original, GraphQLError) and original.extensions.get("code"):
         formatted = error.formatted
         formatted["extensions"] = {**original.extensions, **(error.extensions or {})}
-        return formatted
+        return redacted(formatted)
     if isinstance(original, UpstreamError):
         return {**error.formatted, "message": from_upstream(original).message,
                 "extensions": from_upstream(original).extensions}
@@ -102,4 +112,4 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
         formatted["message"] = INTERNAL_MESSAGE
         formatted["extensions"] = {"code": ErrorCode.INTERNAL.value}
         return formatted
-    return error.formatted
+    return redacted(error.formatted)

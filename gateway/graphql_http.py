@@ -28,7 +28,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from gateway.auth.authenticate import UNRESTRICTED, AuthError, Principal, StoreUnavailable
-from gateway.errors import ErrorCode, RequestError, format_error
+from gateway.errors import ErrorCode, RequestError, format_error, redacted
 from gateway.execution import Executor
 from gateway.graphiql import graphiql_page
 from gateway.metering import Meter, Refusal
@@ -228,7 +228,7 @@ class GraphQLEndpoint:
         if result.errors and result.data is None and all(error.path is None for error in result.errors):
             # Variables that did not coerce: the operation never ran (and costs nothing).
             settled = await self.meter.settle(charge, 0)
-            errors = [{**e.formatted, "extensions": {"code": ErrorCode.BAD_USER_INPUT.value}} for e in result.errors]
+            errors = [redacted({**e.formatted, "extensions": {"code": ErrorCode.BAD_USER_INPUT.value}}) for e in result.errors]
             return Outcome({"errors": errors}, 400 if media == GRAPHQL_RESPONSE else 200, settled.headers)
         actual = self.executor.actual_cost(prepared, params.variables, result.data)
         settled = await self.meter.settle(charge, actual)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -27,6 +28,8 @@ from typing import Any, Protocol
 import orjson
 
 from gateway.errors import ErrorCode, GatewayError
+
+log = logging.getLogger("parkgate.idempotency")
 
 DEFAULT_TTL_S = 24 * 3600
 CLAIM_TTL_S = 60  # a claim whose holder died is given up after this long
@@ -40,9 +43,11 @@ def fingerprint_of(arguments: Any) -> str:
     return hashlib.sha256(orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
 
 
-def reference_for(client_id: str, operation: str, key: str) -> str:
-    """The reference a write carries to its vendor: the same for every retry of one request."""
-    digest = hashlib.sha256(f"{client_id}\x00{operation}\x00{key}".encode()).hexdigest()
+def reference_for(client_id: str, operation: str, key: str, fingerprint: str) -> str:
+    """The reference a write carries to its vendor: the same for every retry of one request, and
+    another for another request — so a key reused once this store has forgotten it (a restart of
+    the memory store, 24 h later) makes a new write, never hands back an unrelated first one."""
+    digest = hashlib.sha256(f"{client_id}\x00{operation}\x00{key}\x00{fingerprint}".encode()).hexdigest()
     return f"pg-{digest[:32]}"
 
 
@@ -135,10 +140,21 @@ class RedisIdempotency:
         try:
             result = await work()
         except BaseException:
-            await self.client.delete(name)
+            await self._release(name)
             raise
-        await self.client.set(name, orjson.dumps({"fp": fingerprint, "state": "done", "result": result}), px=self.ttl_ms)
+        try:
+            await self.client.set(name, orjson.dumps({"fp": fingerprint, "state": "done", "result": result}), px=self.ttl_ms)
+        except Exception:  # noqa: BLE001 - the write happened: answer it; a retry reaches the vendor, which
+            # refuses the same reference twice and hands back this record
+            log.warning("could not keep the result of an idempotent write; retries will ask the vendor")
+            await self._release(name)
         return result
+
+    async def _release(self, name: str) -> None:
+        try:
+            await self.client.delete(name)
+        except Exception:  # noqa: BLE001 - the claim lapses on its own after CLAIM_TTL_S
+            log.warning("could not release an idempotency claim; it lapses in %s s", CLAIM_TTL_S)
 
     async def _replay(self, name: str, fingerprint: str) -> Any:
         deadline = time.monotonic() + WAIT_S

@@ -12,6 +12,7 @@ from adapters.errors import UpstreamError
 from gateway.directory import SystemRef
 from gateway.errors import ErrorCode, GatewayError, bad_input, from_upstream
 from gateway.quote_tokens import QuotedPrice
+from resolvers.writes import aware
 from resolvers.common import Money, RateKind
 from resolvers.context import RequestContext
 from resolvers.costs import list_size
@@ -86,6 +87,8 @@ async def load_rates(ctx: RequestContext, ref: SystemRef | None, info: Any = Non
 def check_window(start: datetime, end: datetime, now: datetime) -> None:
     if start.tzinfo is None or end.tzinfo is None:
         raise bad_input("`start` and `end` need a UTC offset, e.g. 2026-11-27T09:00:00Z.")
+    aware(start, "start")
+    aware(end, "end")
     if end <= start:
         raise bad_input("`end` must be after `start`.")
     if end - start > MAX_QUOTE_WINDOW:

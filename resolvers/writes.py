@@ -8,7 +8,7 @@ A write never goes through the upstream cache (it must reach the vendor, once); 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from adapters.errors import UpstreamError
@@ -60,7 +60,7 @@ def system_of(entry: FacilityEntry, kind: SystemKind, what: str) -> SystemRef:
 def split_id(value: str, noun: str) -> tuple[str, str]:
     """`<facility id>:<vendor id>` -> its parts; NOT_FOUND for anything else."""
     facility_id, _, vendor_id = value.partition(":")
-    if not facility_id or not vendor_id:
+    if not facility_id or vendor_id in ("", ".", ".."):  # "." would name a vendor's collection, not a record
         raise not_found(noun, value)
     return facility_id, vendor_id
 
@@ -92,9 +92,21 @@ def text_of(raw: str | None, argument: str, max_length: int = MAX_TEXT) -> str |
     return raw
 
 
+#: instants parkgate acts on; outside, a time is a typo (and year 1 or 9999 breaks zone arithmetic)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
 def aware(value: datetime, argument: str) -> datetime:
+    """A client's instant: with an offset, between 2000 and 2100; BAD_USER_INPUT otherwise."""
     if value.tzinfo is None:
         raise bad_input(f"`{argument}` needs a time zone offset (e.g. 2026-12-01T09:00:00Z).", argument=argument)
+    try:
+        in_range = EARLIEST <= value < LATEST
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise bad_input(f"`{argument}` must lie between 2000 and 2100.", argument=argument)
     return value
 
 
@@ -132,6 +144,6 @@ async def idempotent(ctx: RequestContext, operation: str, key: str, arguments: d
     """
     check_key(key)
     client_id = ctx.principal.client_id
-    reference = reference_for(client_id, operation, key)
-    return await ctx.runtime.idempotency.run(f"{client_id}:{operation}", key, fingerprint_of(arguments),
-                                             lambda: work(reference))
+    fingerprint = fingerprint_of(arguments)
+    reference = reference_for(client_id, operation, key, fingerprint)
+    return await ctx.runtime.idempotency.run(f"{client_id}:{operation}", key, fingerprint, lambda: work(reference))

@@ -177,3 +177,22 @@ async def test_a_failing_vendor_is_named(bed: Bed, finance: str) -> None:
                                   params={"format": "json", "from": TO.isoformat(), "to": TO.isoformat(),
                                           "facility": "london-southbank"})
     assert response.status_code == 200, response.text
+
+
+async def test_a_vendor_amount_in_fractions_of_a_cent_is_a_record_error(bed: Bed) -> None:
+    """Rounded line by line it would unbalance a journal: it is left out and counted, never rounded."""
+    from adapters.models import Batch, Money
+    from adapters.operations import PaymentType, RevenueCategory, Transaction
+    from gateway.finance.ledger import local_window, place
+
+    entry = bed.sandbox.runtime.directory.by_id["berlin-hbf"]
+    at = datetime(2026, 11, 2, 12, tzinfo=UTC)
+    parcs = next(ref for kind, ref in entry.refs.items() if kind.value == "PARCS")
+    good = Transaction("T1", parcs.vendor_id, at, Money(Decimal("3.00"), "EUR"), Money(Decimal("0.48"), "EUR"),
+                       PaymentType.CARD, RevenueCategory.TRANSIENT, "ok")
+    odd = Transaction("T2", parcs.vendor_id, at, Money(Decimal("1.005"), "EUR"), Money(Decimal("0.16"), "EUR"),
+                      PaymentType.CARD, RevenueCategory.TRANSIENT, "sub-cent")
+    windows = {entry.id: local_window(entry.config.time_zone, date(2026, 11, 2), date(2026, 11, 2))}
+    placed, errors = place(parcs.system_id, Batch([good, odd]), [entry], windows)
+    assert [e.transaction.vendor_id for e in placed] == ["T1"]
+    assert [e.record_ref for e in errors] == ["T2"]

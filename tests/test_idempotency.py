@@ -83,7 +83,8 @@ async def test_a_failed_attempt_leaves_the_key_free(store: Any) -> None:
 
 
 async def test_references_are_stable_and_private_to_client_and_operation() -> None:
-    a = reference_for("cl_1", "createReservation", "k")
-    assert a == reference_for("cl_1", "createReservation", "k")
-    assert a != reference_for("cl_2", "createReservation", "k") != reference_for("cl_1", "issuePermit", "k")
+    a = reference_for("cl_1", "createReservation", "k", "fp")
+    assert a == reference_for("cl_1", "createReservation", "k", "fp")
+    assert len({a, reference_for("cl_2", "createReservation", "k", "fp"), reference_for("cl_1", "issuePermit", "k", "fp"),
+                reference_for("cl_1", "createReservation", "k", "other request")}) == 4
     assert a.startswith("pg-") and len(a) == 35  # a digest: the client's key itself never reaches a vendor

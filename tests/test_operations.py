@@ -461,3 +461,67 @@ async def test_bad_transaction_queries(bed: Bed, name: str, variables: dict[str,
       transactions(from: $from, to: $to, facilityId: $facilityId, after: $after) { totalCount } }"""
     answer = await bed.graphql(query, {"facilityId": None, "after": None, **variables}, client="finance-readonly")
     assert code(answer) == expected, answer
+
+
+EXTREME = [
+    ("reservation in year 9999", CREATE, "driver-app",
+     {"input": {"facilityId": "berlin-hbf", "start": "9999-12-31T22:00:00-01:00", "end": "9999-12-31T23:30:00-01:00",
+                "plate": "B-X 1"}}),
+    ("permit from year 1", PERMIT, "permit-office", {"input": {**PERMIT_INPUT, "validFrom": "0001-01-01T00:30:00+01:00"}}),
+    ("citations since year 1", """query { citations(since: "0001-01-01T00:30:00+01:00") { totalCount } }""",
+     "enforcement-handheld", {}),
+    ("quote in year 9999", """query { facility(id: "berlin-hbf") { quote(start: "9999-12-31T20:00:00Z", end: "9999-12-31T21:00:00Z") { id } } }""",
+     "driver-app", {}),
+    ("transactions in year 9999", """query { transactions(from: "9999-12-31", to: "9999-12-31") { totalCount } }""",
+     "finance-readonly", {}),
+    ("void citation '.'", """mutation($key: String!) { voidCitation(number: ".", reason: "x", idempotencyKey: $key) { status } }""",
+     "enforcement-handheld", {}),
+]
+
+
+@pytest.mark.parametrize(("name", "query", "client", "variables"), EXTREME, ids=[e[0] for e in EXTREME])
+async def test_extreme_values_get_a_coded_answer(bed: Bed, name: str, query: str, client: str,
+                                                 variables: dict[str, Any]) -> None:
+    before = counts(bed)
+    answer = await bed.graphql(query, {"key": key(), **variables}, client=client)
+    assert code(answer) in ("BAD_USER_INPUT", "NOT_FOUND"), answer
+    assert counts(bed) == before
+
+
+@pytest.mark.parametrize("where", ["unknown field", "number for a string", "inline literal"])
+async def test_card_numbers_never_come_back_in_input_errors(bed: Bed, where: str) -> None:
+    card = "4111111111111111"
+    inputs: dict[str, Any] = {"sessionId": "berlin-mitte:S1", "amount": {"amount": "3.00", "currency": "EUR"},
+                              "paymentToken": "tok_visa"}
+    query = PAY_SESSION
+    if where == "unknown field":
+        inputs["cardNumber"] = card
+    elif where == "number for a string":
+        inputs["amount"]["amount"] = int(card)
+    else:
+        query = PAY_SESSION.replace("idempotencyKey: $key)", f'idempotencyKey: $key, cvc: "{card}")')
+    response = await bed.http.post(f"{bed.url}/graphql", json={"query": query, "variables": {"input": inputs, "key": key()}},
+                                   headers=bed.auth("driver-app"))
+    assert response.status_code in (200, 400)
+    assert card not in response.text, response.text
+    if where != "inline literal":  # graphql-core quotes a variable's value; the gateway blanks the number out
+        assert "[redacted]" in response.text, response.text
+
+
+async def test_a_forgotten_key_reused_for_another_payment_charges_that_one(bed: Bed) -> None:
+    """Keys are kept 24 h: after that (or a restart of the in-memory store) the same key names a new request,
+    and must not hand back an unrelated first payment as if it were this one."""
+    sessions = []
+    for _ in range(2):
+        entered = await simulate(bed, "parcs-central", event="entry", facility_id="berlin-hbf", plate=plate())
+        office(bed).sessions[entered["session_id"]].entered_at -= timedelta(hours=2)
+        sessions.append(entered["session_id"])
+    idem = key()
+    for session_id in sessions:
+        due = office(bed).amount_due(office(bed).sessions[session_id])
+        answer = await bed.graphql(PAY_SESSION, {"input": {"sessionId": f"berlin-hbf:{session_id}",
+                                                           "amount": {"amount": str(due), "currency": "EUR"},
+                                                           "paymentToken": "tok_visa"}, "key": idem}, client="driver-app")
+        assert answer["data"]["payForSession"]["targetId"] == f"berlin-hbf:{session_id}", answer
+        bed.sandbox.runtime.idempotency._entries.clear()  # the store forgets, as after 24 h
+    assert all(office(bed).amount_due(office(bed).sessions[s]) == 0 for s in sessions)

@@ -116,14 +116,20 @@ class LprAdapter(EnforcementAdapter):
             raise
         return await self._one(response, f"POST {API}/citations")
 
+    def _segment(self, number: str) -> str:
+        """A citation number as exactly one path segment ("." or ".." would name the list or the API)."""
+        if number in ("", ".", ".."):
+            raise VendorRefused(self.system_id, Refusal.NOT_FOUND, f"no citation {number!r}", 404)
+        return quote(number, safe="")
+
     async def void_citation(self, number: str, reason: str) -> Citation:
-        path = f"{API}/citations/{quote(number, safe='')}/void"
+        path = f"{API}/citations/{self._segment(number)}/void"
         response = await self._call("POST", path, {"reason": reason}, conflict=Refusal.WRONG_STATE)
         return await self._one(response, f"POST {API}/citations/{{number}}/void")
 
     async def citation(self, number: str) -> Citation:
         """One citation by its number; VendorRefused(NOT_FOUND) when the platform has none."""
-        response = await self._call("GET", f"{API}/citations/{quote(number, safe='')}")
+        response = await self._call("GET", f"{API}/citations/{self._segment(number)}")
         return await self._one(response, f"GET {API}/citations/{{number}}")
 
     async def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None, *,

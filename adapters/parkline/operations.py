@@ -50,7 +50,10 @@ TRANSACTIONS_PER_PAGE = 500  # ParkLine's maximum for the ledger (other lists st
 
 
 def _segment(vendor_id: str) -> str:
-    """An id as one path segment: a '/' or '?' in it must not reach another endpoint."""
+    """An id as one path segment: a '/' or '?' in it must not reach another endpoint, nor "." or ".."
+    the collection or its parent."""
+    if vendor_id in ("", ".", ".."):
+        raise VendorRefused("parkline", Refusal.NOT_FOUND, f"no record {vendor_id!r}", 404)
     return quote(vendor_id, safe="")
 
 

@@ -80,8 +80,14 @@ def totals(transactions: Iterable[Transaction]) -> list[Totals]:
     return [Totals(currency, *sums[currency]) for currency in sorted(sums)]
 
 
+#: the books parkgate can be asked about (a year 1 or 9999 date is a typo, and breaks time zone arithmetic)
+EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
+
+
 def check_range(first_day: date, last_day: date) -> None:
     """ValueError with a message a client can act on when the range is reversed or too long."""
+    if not (EARLIEST <= first_day and last_day <= LATEST):
+        raise ValueError(f"Dates must lie between {EARLIEST.isoformat()} and {LATEST.isoformat()}.")
     if last_day < first_day:
         raise ValueError(f"`to` ({last_day.isoformat()}) is before `from` ({first_day.isoformat()}).")
     days = (last_day - first_day).days + 1
@@ -155,9 +161,18 @@ def place(system_id: str, batch: Batch[Transaction], entries: Sequence[FacilityE
             errors.append(RecordError(system_id, t.vendor_id,
                                       f"tax in {t.tax.currency} on an amount in {t.amount.currency}"))
             continue
+        if not (_cents(t.amount.amount) and _cents(t.tax.amount)):
+            # a fraction of a cent cannot be booked: rounded per line it would unbalance a journal
+            errors.append(RecordError(system_id, t.vendor_id, f"amount {t.amount.amount} or tax {t.tax.amount} "
+                                                              "is not in whole cents"))
+            continue
         for entry in by_vendor_id.get(t.vendor_facility_id, ()):
             since, until = windows[entry.id]
             if since <= t.occurred_at < until:
                 local = t.occurred_at.astimezone(ZoneInfo(entry.config.time_zone)).date()
                 placed.append(LedgerEntry(t, entry.id, local))
     return placed, errors
+
+
+def _cents(amount: Decimal) -> bool:
+    return amount == amount.quantize(Decimal("0.01"))
