@@ -525,3 +525,16 @@ async def test_a_forgotten_key_reused_for_another_payment_charges_that_one(bed: 
         assert answer["data"]["payForSession"]["targetId"] == f"berlin-hbf:{session_id}", answer
         bed.sandbox.runtime.idempotency._entries.clear()  # the store forgets, as after 24 h
     assert all(office(bed).amount_due(office(bed).sessions[s]) == 0 for s in sessions)
+
+
+async def test_booking_and_cancelling_raise_reservation_events(bed: Bed) -> None:
+    subscription = bed.sandbox.runtime.bus.subscribe()
+    try:
+        made = await book(bed, "berlin-mitte")
+        created = await wait_for(subscription, lambda e: e.type is EventType.RESERVATION_CREATED)
+        assert (created.facility_id, created.payload["reservation_id"]) == ("berlin-mitte", made["id"].split(":", 1)[1])
+        await bed.graphql(CANCEL, {"id": made["id"], "key": key()}, client="driver-app")
+        cancelled = await wait_for(subscription, lambda e: e.type is EventType.RESERVATION_CANCELLED)
+        assert cancelled.payload["reservation_id"] == created.payload["reservation_id"]
+    finally:
+        await subscription.aclose()

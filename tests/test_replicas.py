@@ -323,3 +323,28 @@ async def test_a_poll_only_system_is_polled_by_exactly_one_replica(
     polls = sum(count for endpoint, count in requests.items() if "occupancy" in endpoint.lower())
     expected = window / POLL_INTERVAL_S  # one poller's reads in the window; two would read twice as often
     assert expected - 2 <= polls <= expected + 2, f"{polls} occupancy reads in {window} s (one poller: ~{expected:.0f}); {requests}"
+
+
+async def test_a_booking_retried_on_every_replica_at_once_is_made_once(deployment: Deployment, bed: Bed) -> None:
+    """The same createReservation with the same idempotency key sent to both replicas concurrently (a
+    client retrying through a load balancer): one booking in the PARCS, the same answer from both."""
+    from datetime import timedelta
+
+    from adapters.simoffice import office_of
+
+    created = deployment.cli("clients", "create", "--name", "booker", "--scope", "reservations:write",
+                             "--scope", "reservations:read")
+    await asyncio.sleep(0.6)  # the replicas' client cache
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=30)
+    body = {"query": """mutation($input: CreateReservationInput!, $key: String!) {
+              createReservation(input: $input, idempotencyKey: $key) { id price { amount } } }""",
+            "variables": {"input": {"facilityId": "hamburg-elbe", "start": start.isoformat(),
+                                    "end": (start + timedelta(hours=2)).isoformat(), "plate": "HH-RP 42"},
+                          "key": str(uuid.uuid4())}}
+    office = office_of(bed.sandbox.world)
+    before = len(office.reservations)
+    async with httpx.AsyncClient(headers={"authorization": f"Bearer {created['key']}"}, timeout=30) as http:
+        answers = await asyncio.gather(*(http.post(f"{url}/graphql", json=body) for url in deployment.urls * 3))
+    made = {a.json()["data"]["createReservation"]["id"] for a in answers}
+    assert len(made) == 1, [a.text for a in answers]
+    assert len(office.reservations) == before + 1
