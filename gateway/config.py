@@ -317,6 +317,8 @@ class GatewayConfig(Strict):
                         problems.append(
                             f"facilities.{fid}.levels.{lid}.systems.{system_id}: the facility has no id in that system"
                         )
+        for fid in self.finance.unknown_facilities(set(self.facilities)):
+            problems.append(f"finance.facilities.{fid}: no such facility in `facilities`")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -72,6 +72,8 @@ def test_a_good_configuration_resolves_credentials_from_the_environment() -> Non
          "facilities.garage-one.levels.P1.systems.parcs-other: the facility has no id in that system"),
         (lambda d: d["facilities"].update({"Bad Id": d["facilities"]["garage-one"]}), "id 'Bad Id' must be lower-case"),
         (lambda d: d.pop("facilities"), "facilities: Field required"),
+        (lambda d: d.update(finance={"facilities": {"garage-onne": {"code": "G1"}}}),
+         "finance.facilities.garage-onne: no such facility in `facilities`"),
     ],
 )
 def test_broken_configurations_name_the_key(change: Any, expected: str) -> None:
