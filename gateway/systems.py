@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from adapters.base import Adapter
-from adapters.errors import UpstreamError
+from adapters.errors import UpstreamError, UpstreamRejected
 from adapters.registry import DIALECTS
 from gateway.cache import Cache
 from gateway.config import GatewayConfig
@@ -90,6 +90,12 @@ class Systems:
         started = time.perf_counter()
         try:
             result = await call
+        except UpstreamRejected as exc:
+            if exc.status != 429:
+                # The system answered and said no (a duplicate, no space, a declined token): it is up.
+                health.last_success_at = datetime.now(UTC)
+                health.last_latency_ms = (time.perf_counter() - started) * 1000
+            raise
         except UpstreamError as exc:
             health.last_failure_at = datetime.now(UTC)
             health.last_error = f"{exc.code}: {exc.detail}"

@@ -538,3 +538,15 @@ async def test_booking_and_cancelling_raise_reservation_events(bed: Bed) -> None
         assert cancelled.payload["reservation_id"] == created.payload["reservation_id"]
     finally:
         await subscription.aclose()
+
+
+async def test_a_refusal_leaves_the_system_up(bed: Bed) -> None:
+    """A PARCS that answers "fully booked" or "declined" is working: `sources` must not show it DOWN."""
+    car = plate()
+    entered = await simulate(bed, "parcs-central", event="entry", facility_id="berlin-mitte", plate=car)
+    office(bed).sessions[entered["session_id"]].entered_at -= timedelta(hours=2)
+    (session,) = (await bed.graphql(SESSIONS, {"f": "berlin-mitte", "plate": car}, client="driver-app"))["data"]["parkingSessions"]
+    declined = await bed.graphql(PAY_SESSION, {"input": {"sessionId": session["id"], "amount": session["amountDue"],
+                                                         "paymentToken": "tok_chargeDeclined"}, "key": key()}, client="driver-app")
+    assert code(declined) == "PAYMENT_DECLINED"
+    assert bed.sandbox.runtime.systems.health["parcs-central"].status.value == "UP"
