@@ -284,7 +284,20 @@ class UpstreamCache:
                 return waited
             if not await self._lock(lock_key, token):  # still busy: the holder overran lock_ms
                 lock_key = ""
+        elif (landed := await self._landed(key, fallback)) is not None:
+            # Another replica fetched, stored and let go between our miss and our lock: use its answer.
+            await self._unlock(lock_key, token)
+            self.metrics_of(system_id).coalesced_waits += 1
+            return landed
         return await self._fetch_and_store(system_id, resource, args, key, lock_key, token, fallback)
+
+    async def _landed(self, key: str, fallback: _Entry | None) -> Fetched[Any] | None:
+        """A fresh entry newer than the one we had, if one is in the cache now."""
+        entry = await self._read(key)
+        newer_than = fallback.fetched_at if fallback is not None else float("-inf")
+        if entry is not None and entry.fetched_at > newer_than and not entry.invalidated:
+            return entry.served(stale=False)
+        return None
 
     async def _fetch_and_store(self, system_id: str, resource: str, args: tuple[Any, ...], key: str,
                                lock_key: str, token: bytes, fallback: _Entry | None) -> Fetched[Any]:

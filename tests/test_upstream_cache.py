@@ -366,3 +366,21 @@ async def test_clearing_the_redis_cache_leaves_the_rest_of_the_database_alone(re
         await client.delete(f"{prefix}client:c1")
         await client.aclose()
         await cache.aclose()
+
+
+async def test_a_replica_that_missed_just_before_another_stored_uses_that_answer(redis_url: str) -> None:
+    """The interleaving a burst hits now and then: replica B misses, replica A fetches, stores and
+    releases the lock, then B takes the lock. B must serve A's entry, not call the vendor again."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}:"
+    vendor = Vendor(delay_s=0.01)
+    caches = [RedisCache(redis_url, prefix), RedisCache(redis_url, prefix)]
+    a, b = (UpstreamCache(cache, policy(), vendor) for cache in caches)
+    try:
+        await a.get(SYSTEM, "occupancy")
+        # B's fill, as it runs after its miss (read before A's write) — the step after the read
+        served = await b._load(SYSTEM, "occupancy", (), cache_key(SYSTEM, "occupancy", ()), None)
+        assert vendor.calls == 1 and served.value["version"] == 1
+    finally:
+        await caches[0].clear()
+        for cache in caches:
+            await cache.aclose()
