@@ -11,6 +11,8 @@ Control API (for partners and tests):
     POST /sandbox/systems/{id}/fault       {"mode": "ok" | "down" | "slow" | "error", "delay_ms": n}
     GET  /sandbox/systems/{id}/stats       requests received, by endpoint
     POST /sandbox/systems/{id}/stats/reset start counting afresh
+    GET|POST /sandbox/facilities/{id}/availability   {"reservable": n, "closed": bool}: what the garage's
+                                           PARCS lets partners book (to see FULLY_BOOKED and CLOSED)
     POST /sandbox/systems/{id}/simulate    {"event": "entry" | "exit" | "check_in" | "check_out" | "violation" |
                                            "plate_correction", "facility_id", "plate"}: the vendor emits it
                                            as it would, webhook or (poll-only systems) world change only
@@ -20,7 +22,7 @@ Control API (for partners and tests):
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 
 from adapters.registry import DIALECTS
+from adapters.simoffice import office_of
 from adapters.simulation import FaultMode, Simulator
 from adapters.simworld import World
 from gateway.app import create_app
@@ -251,7 +254,38 @@ def control_routes(sandbox: Sandbox, injector: EventInjector) -> list[BaseRoute]
         sim.control.reset_stats()
         return JSONResponse(sim.control.stats())
 
+    async def availability(request: Request) -> JSONResponse:
+        """What a garage's PARCS lets partners book: reservable spaces and whether it takes bookings."""
+        office = office_of(sandbox.world)
+        facility_id = request.path_params["facility_id"]
+        terms = office.terms.get(facility_id)
+        if terms is None:
+            return error(404, "NOT_FOUND", f"No facility {facility_id!r} with a PARCS; GET /sandbox/systems lists the systems.")
+        if request.method == "POST":
+            try:
+                body = orjson.loads(await request.body())
+            except orjson.JSONDecodeError:
+                return error(400, "BAD_REQUEST", 'The body must be JSON like {"reservable": 0, "closed": false}.')
+            if not isinstance(body, dict) or not set(body) <= {"reservable", "closed"}:
+                return error(400, "BAD_USER_INPUT", "Send `reservable` (spaces) and/or `closed` (true or false).")
+            capacity = sandbox.world.garages[facility_id].spec.capacity
+            reservable, closed = body.get("reservable", terms.reservable), body.get("closed", facility_id in office.closed)
+            if not isinstance(reservable, int) or isinstance(reservable, bool) or not 0 <= reservable <= capacity:
+                return error(400, "BAD_USER_INPUT", f"`reservable` must be an integer from 0 to {capacity}.")
+            if not isinstance(closed, bool):
+                return error(400, "BAD_USER_INPUT", "`closed` must be true or false.")
+            office.terms[facility_id] = replace(terms, reservable=reservable)
+            (office.closed.add if closed else office.closed.discard)(facility_id)
+            for system_id, dialect in SANDBOX_SYSTEMS.items():  # ParkLine keeps its own list of closed car parks
+                code = DIALECTS[dialect].sandbox_ids.get(facility_id)
+                if dialect == "parkline" and code is not None:
+                    backend_closed = sandbox.simulators[system_id].backend.closed  # type: ignore[attr-defined]
+                    (backend_closed.add if closed else backend_closed.discard)(code)
+        return JSONResponse({"facility_id": facility_id, "reservable": office.terms[facility_id].reservable,
+                             "closed": facility_id in office.closed})
+
     return [
+        Route("/sandbox/facilities/{facility_id}/availability", availability, methods=["GET", "POST"]),
         Route("/sandbox/systems", list_systems, methods=["GET"]),
         Route("/sandbox/systems/{system_id}/fault", set_fault, methods=["POST"]),
         Route("/sandbox/systems/{system_id}/stats", stats, methods=["GET"]),

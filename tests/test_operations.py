@@ -550,3 +550,25 @@ async def test_a_refusal_leaves_the_system_up(bed: Bed) -> None:
                                                          "paymentToken": "tok_chargeDeclined"}, "key": key()}, client="driver-app")
     assert code(declined) == "PAYMENT_DECLINED"
     assert bed.sandbox.runtime.systems.health["parcs-central"].status.value == "UP"
+
+
+@pytest.mark.parametrize("facility", ["berlin-mitte", "london-southbank"])
+async def test_partners_can_make_a_garage_full_or_closed_in_the_sandbox(bed: Bed, facility: str) -> None:
+    url = f"{bed.url}/sandbox/facilities/{facility}/availability"
+    original = (await bed.http.get(url)).json()
+    start, end = soon()
+    try:
+        for setting, reason in (({"reservable": 0}, "FULLY_BOOKED"), ({"reservable": 50, "closed": True}, "CLOSED")):
+            assert (await bed.http.post(url, json=setting)).status_code == 200
+            await bed.clear_cache()  # quotes are cached for a minute
+            answer = await bed.graphql(CREATE, {"input": {"facilityId": facility, "start": start, "end": end, "plate": plate()},
+                                                "key": key()}, client="driver-app")
+            assert code(answer) == "CONFLICT" and answer["errors"][0]["extensions"]["reason"] == reason, answer
+            quoted = await bed.graphql(QUOTE.replace("id available", "id available unavailableReason"),
+                                       {"id": facility, "start": start, "end": end}, client="driver-app")
+            assert quoted["data"]["facility"]["quote"]["available"] is False
+    finally:
+        await bed.http.post(url, json={"reservable": original["reservable"], "closed": original["closed"]})
+    assert (await bed.http.post(url, json={"reservable": -1})).status_code == 400
+    assert (await bed.http.get(f"{bed.url}/sandbox/facilities/nowhere/availability")).status_code == 404
+    await book(bed, facility)  # open again
