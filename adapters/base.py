@@ -176,6 +176,10 @@ class ParcsAdapter(Adapter):
         """Permits of every facility the system runs (not expired more than 30 days ago)."""
 
     @abstractmethod
+    async def permit(self, vendor_id: str) -> Permit:
+        """One permit; VendorRefused(NOT_FOUND) when there is none."""
+
+    @abstractmethod
     async def create_permit(self, request: PermitRequest) -> Permit: ...
 
     @abstractmethod

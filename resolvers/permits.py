@@ -93,9 +93,8 @@ def _stored(entry: FacilityEntry, permit: DomainPermit) -> dict[str, Any]:
 async def find_permit(ctx: RequestContext, permit_id: str) -> tuple[FacilityEntry, SystemRef, DomainPermit]:
     """The permit behind a gateway id, if the client may see its facility; NOT_FOUND otherwise."""
     entry, ref, vendor_id = parcs_record_ref(ctx, permit_id, "permit")
-    permits = await vendor_call(ctx, ref.system_id, ctx.runtime.systems.adapter(ref.system_id).permits())
-    permit = next((p for p in permits.items if p.vendor_id == vendor_id and p.vendor_facility_id == ref.vendor_id), None)
-    if permit is None:
+    permit = await vendor_call(ctx, ref.system_id, ctx.runtime.systems.adapter(ref.system_id).permit(vendor_id))
+    if permit.vendor_facility_id != ref.vendor_id:
         raise not_found("permit", permit_id)
     return entry, ref, permit
 

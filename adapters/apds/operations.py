@@ -97,6 +97,9 @@ class ApdsOperations:
     async def permits(self, plate: str | None = None) -> Batch[Permit]:
         return await self._list("/permits", _plate(plate), ow.permit)
 
+    async def permit(self, vendor_id: str) -> Permit:
+        return await self._one(f"/permits/{self._segment(vendor_id)}", ow.permit)
+
     async def create_permit(self, request: PermitRequest) -> Permit:
         return await self._create("/permits", "/permits", ow.permit_body(request), ow.permit)
 

@@ -151,7 +151,7 @@ class ParklineOperations:
         items = await self._get_all("/v2/permits", _plate_query(plate))
         return self._map(items, records.permit, "permit_id")
 
-    async def _permit(self, vendor_id: str) -> Permit:
+    async def permit(self, vendor_id: str) -> Permit:
         return await self._read(f"/v2/permits/{_segment(vendor_id)}", records.permit, "permit_id")
 
     async def create_permit(self, request: PermitRequest) -> Permit:
@@ -167,7 +167,7 @@ class ParklineOperations:
             body["valid_to"] = format_time(request.valid_until, tz)
         if request.description is not None:
             body["notes"] = request.description
-        return await self._create("/v2/permits", body, records.permit, "permit_id", self._permit)
+        return await self._create("/v2/permits", body, records.permit, "permit_id", self.permit)
 
     async def update_permit(self, vendor_id: str, change: PermitChange) -> Permit:
         body: dict[str, Any] = {}
@@ -182,7 +182,7 @@ class ParklineOperations:
         if change.description is not None:
             body["notes"] = change.description
         if not body:
-            return await self._permit(vendor_id)
+            return await self.permit(vendor_id)
         return await self._write("PATCH", f"/v2/permits/{_segment(vendor_id)}", body, records.permit, "permit_id")
 
     async def revoke_permit(self, vendor_id: str) -> Permit:
