@@ -348,3 +348,40 @@ async def test_a_booking_retried_on_every_replica_at_once_is_made_once(deploymen
     made = {a.json()["data"]["createReservation"]["id"] for a in answers}
     assert len(made) == 1, [a.text for a in answers]
     assert len(office.reservations) == before + 1
+
+
+async def test_a_clients_subscription_limit_holds_across_replicas(deployment: Deployment) -> None:
+    """A client allowed one open subscription gets one in the whole deployment, not one per replica;
+    closing it frees the slot for any replica."""
+    created = deployment.cli("clients", "create", "--name", "one-screen", "--scope", "occupancy:read")
+    deployment.cli("clients", "update", "one-screen", "--override", "max_subscriptions=1")
+    await asyncio.sleep(0.6)  # the replicas' client cache
+    query = 'subscription { occupancyChanged(facilityId: "berlin-hbf") { occupied } }'
+
+    async def subscribe(url: str) -> tuple[Any, dict[str, Any]]:
+        ws = await websockets.connect(url.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"])
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {created['key']}"}}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connection_ack"
+        await ws.send(json.dumps({"type": "subscribe", "id": "1", "payload": {"query": query}}))
+        try:
+            answer = json.loads(await asyncio.wait_for(ws.recv(), 1.0))
+        except TimeoutError:
+            answer = {"type": "open"}  # subscribed: nothing to say until an event
+        if answer["type"] == "next":
+            answer = {"type": "open"}  # subscribed, and the pollers already had something to say
+        return ws, answer
+
+    one, two = deployment.urls
+    first, answer = await subscribe(one)
+    assert answer == {"type": "open"}, answer
+    second, answer = await subscribe(two)
+    assert answer["type"] == "error" and answer["payload"][0]["extensions"]["code"] == "RATE_LIMITED", answer
+    await second.close()
+    await first.close()
+    for _ in range(50):  # the first replica gives the slot back as the socket closes
+        third, answer = await subscribe(two)
+        await third.close()
+        if answer == {"type": "open"}:
+            break
+        await asyncio.sleep(0.1)
+    assert answer == {"type": "open"}, answer

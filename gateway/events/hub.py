@@ -7,8 +7,8 @@ loaders), serialized once (orjson), and the resulting text handed to every subsc
 last subscriber leaving stops the source. Subscribers of one key share everything a resolver
 may look at (scopes, facilities), so sharing cannot leak.
 
-Open subscriptions are counted per client in this process (not across replicas) against
-`effective_plan(...).max_subscriptions`.
+Open subscriptions are counted per client against `effective_plan(...).max_subscriptions`, on
+every replica at once when the store is Redis (gateway/events/subscription_slots.py).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from graphql.execution import create_source_event_stream, execute_subscription_e
 
 from gateway.auth.authenticate import Principal, permission_signature
 from gateway.errors import ErrorCode, RequestError, format_error
+from gateway.events.subscription_slots import SubscriptionSlots
 from gateway.quotas import effective_plan
 from gateway.runtime import Runtime
 from resolvers.context import RequestContext
@@ -97,7 +98,7 @@ class SubscriptionHub:
         self.graphql_schema = schema._schema
         self.executor_class = schema.execution_context_class
         self.groups: dict[tuple[Any, ...], Group] = {}
-        self.open: Counter[str] = Counter()  # client id -> open subscriptions (this process)
+        self.slots = SubscriptionSlots.from_config(runtime.config)
         self.executions = 0  # events executed (one per event per group, not per subscriber)
         self._validate = lru_cache(maxsize=512)(self._validate_uncached)
 
@@ -152,10 +153,10 @@ class SubscriptionHub:
     async def join(self, op: Operation, principal: Principal) -> Member:
         """Subscribe; RequestError FORBIDDEN / RATE_LIMITED when refused. `leave()` when done."""
         self.check_scopes(op, principal)
-        if self.open[principal.client_id] >= self.limit(principal):
-            raise RequestError(ErrorCode.RATE_LIMITED, f"This client may hold {self.limit(principal)} subscriptions open at once "
-                               "(per gateway process); complete one first.", status=429)
-        self.open[principal.client_id] += 1
+        limit = self.limit(principal)
+        if not await self.slots.take(principal.client_id, limit):
+            raise RequestError(ErrorCode.RATE_LIMITED, f"This client may hold {limit} subscriptions open at once; "
+                               "complete one first.", status=429)
         key = (op.query, op.operation_name, orjson.dumps(op.variables, option=orjson.OPT_SORT_KEYS),
                permission_signature(principal))
         group = self.groups.get(key)
@@ -179,13 +180,19 @@ class SubscriptionHub:
         if member not in group.members:
             return
         group.members.discard(member)
-        self.open[principal.client_id] -= 1
-        if self.open[principal.client_id] <= 0:
-            del self.open[principal.client_id]
+        self.slots.give_back(principal.client_id)
         if not group.members and self.groups.get(group.key) is group:
             del self.groups[group.key]
             if group.task is not None:
                 group.task.cancel()
+
+    @property
+    def open(self) -> Counter[str]:
+        """Client id -> subscriptions open in this process."""
+        return self.slots.local
+
+    async def aclose(self) -> None:
+        await self.slots.aclose()
 
     @property
     def subscribers(self) -> int:

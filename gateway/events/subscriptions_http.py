@@ -318,9 +318,18 @@ class EventStream(StreamingResponse):
 
 
 def subscription_routes(runtime: Runtime) -> list[BaseRoute]:
-    return SubscriptionServer(runtime).routes()
+    server = SubscriptionServer(runtime)
+    runtime.subscription_server = server  # type: ignore[attr-defined]  # closed with the event path
+    return server.routes()
 
 
-from gateway.events.wiring import ROUTE_FACTORIES  # noqa: E402 - registered on import (see wiring.py)
+async def stop_subscriptions(runtime: Runtime) -> None:
+    server = getattr(runtime, "subscription_server", None)
+    if server is not None:
+        await server.hub.aclose()
+
+
+from gateway.events.wiring import ROUTE_FACTORIES, STOPPERS  # noqa: E402 - registered on import (see wiring.py)
 
 ROUTE_FACTORIES.append(subscription_routes)
+STOPPERS.append(stop_subscriptions)
