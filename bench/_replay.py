@@ -32,8 +32,11 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
+import statistics
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -282,3 +285,78 @@ def unmetered_meter_class() -> type:
             return {}
 
     return UnmeteredMeter
+
+
+# --- timing in process: variants measured in alternating rounds ----------------------------------
+
+
+@dataclass
+class Variant:
+    """One thing measured: how to send a request, and what the rounds measured (ops, wall s, cpu s)."""
+
+    name: str
+    label: str
+    post: AsgiPost
+    expect_errors: bool = False  # True when every answer must carry errors (e.g. FORBIDDEN fields)
+    segments: list[tuple[int, float, float]] = field(default_factory=list)
+    failures: int = 0
+    first_failure: str = ""
+
+    @property
+    def ops(self) -> int:
+        return sum(s[0] for s in self.segments)
+
+    @property
+    def wall_s(self) -> float:
+        return sum(s[1] for s in self.segments)
+
+    @property
+    def ops_per_s(self) -> float:
+        return self.ops / self.wall_s
+
+    @property
+    def ms_per_op(self) -> float:
+        return 1000 * self.wall_s / self.ops
+
+    @property
+    def cpu_ms_per_op(self) -> float:
+        return 1000 * sum(s[2] for s in self.segments) / self.ops
+
+    @property
+    def cpu_percent(self) -> float:
+        return 100 * sum(s[2] for s in self.segments) / self.wall_s
+
+    def segment_rate(self, index: int) -> float:
+        ops, wall, _ = self.segments[index]
+        return ops / wall
+
+
+def spread(baseline: Variant, measured: Variant) -> str:
+    """The per-round ratios baseline/measured: median and quartiles (how steady the run was)."""
+    ratios = sorted(baseline.segment_rate(i) / measured.segment_rate(i) for i in range(len(measured.segments)))
+    if len(ratios) < 4:
+        return "per round: " + " ".join(f"{r:.2f}" for r in ratios)
+    q = statistics.quantiles(ratios, n=4)
+    return f"per round: median {q[1]:.2f}, quartiles {q[0]:.2f}-{q[2]:.2f}"
+
+
+async def run_for(variant: Variant, seconds: float, record: bool = True) -> None:
+    """Requests back to back for `seconds` (at least one); one at a time, in this event loop."""
+    post = variant.post
+    failures, first_failure, ops = 0, "", 0
+    cpu0 = time.process_time()
+    started = time.perf_counter()
+    deadline = started + seconds
+    while True:
+        status, body = await post()
+        ops += 1
+        if status != 200 or (b'"errors"' in body) is not variant.expect_errors:
+            failures += 1
+            first_failure = first_failure or f"{status}: {body[:300]!r}"
+        now = time.perf_counter()
+        if now >= deadline:
+            break
+    if record:
+        variant.segments.append((ops, now - started, time.process_time() - cpu0))
+        variant.failures += failures
+        variant.first_failure = variant.first_failure or first_failure

@@ -33,11 +33,9 @@ import argparse
 import asyncio
 import dataclasses
 import gc
-import statistics
 import sys
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +48,14 @@ if str(BENCH_DIR) not in sys.path:
 from _replay import (  # noqa: E402
     AsgiPost,
     ReplaySystems,
+    Variant,
     asgi_post_json,
     create_bench_client,
     live_sandbox,
     recording,
     replay_runtime,
+    run_for,
+    spread,
     unmetered,
 )
 from facilities_bench import code_under_test, load_average  # noqa: E402
@@ -101,75 +102,6 @@ TENANT_CLIENT = "hotel-pms-spree"
 
 
 # --- what is measured ----------------------------------------------------------------------------
-
-
-@dataclass
-class Variant:
-    name: str
-    label: str
-    post: AsgiPost
-    expect_errors: bool
-    segments: list[tuple[int, float, float]] = field(default_factory=list)  # (ops, wall s, cpu s)
-    failures: int = 0
-    first_failure: str = ""
-
-    @property
-    def ops(self) -> int:
-        return sum(s[0] for s in self.segments)
-
-    @property
-    def wall_s(self) -> float:
-        return sum(s[1] for s in self.segments)
-
-    @property
-    def ops_per_s(self) -> float:
-        return self.ops / self.wall_s
-
-    @property
-    def ms_per_op(self) -> float:
-        return 1000 * self.wall_s / self.ops
-
-    @property
-    def cpu_percent(self) -> float:
-        return 100 * sum(s[2] for s in self.segments) / self.wall_s
-
-    def segment_rate(self, index: int) -> float:
-        ops, wall, _ = self.segments[index]
-        return ops / wall
-
-
-def spread(baseline: Variant, measured: Variant) -> str:
-    """The per-round ratios baseline/measured: median and quartiles (how steady the run was)."""
-    ratios = sorted(baseline.segment_rate(i) / measured.segment_rate(i) for i in range(len(measured.segments)))
-    if len(ratios) < 4:
-        return "per round: " + " ".join(f"{r:.2f}" for r in ratios)
-    q = statistics.quantiles(ratios, n=4)
-    return f"per round: median {q[1]:.2f}, quartiles {q[0]:.2f}-{q[2]:.2f}"
-
-
-async def run_for(variant: Variant, seconds: float, record: bool = True) -> None:
-    """Requests back to back for `seconds` (at least one); one at a time, in this event loop."""
-    post = variant.post
-    expect_errors = variant.expect_errors
-    failures = 0
-    first_failure = ""
-    cpu0 = time.process_time()
-    started = time.perf_counter()
-    deadline = started + seconds
-    ops = 0
-    while True:
-        status, body = await post()
-        ops += 1
-        if status != 200 or (b'"errors"' in body) is not expect_errors:
-            failures += 1
-            first_failure = first_failure or f"{status}: {body[:300]!r}"
-        now = time.perf_counter()
-        if now >= deadline:
-            break
-    if record:
-        variant.segments.append((ops, now - started, time.process_time() - cpu0))
-        variant.failures += failures
-        variant.first_failure = variant.first_failure or first_failure
 
 
 # --- the two gateways ----------------------------------------------------------------------------

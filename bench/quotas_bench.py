@@ -59,7 +59,17 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
-from _replay import AsgiPost, ReplaySystems, live_sandbox, recording, replay_runtime, unmetered  # noqa: E402
+from _replay import (  # noqa: E402
+    AsgiPost,
+    ReplaySystems,
+    Variant,
+    live_sandbox,
+    recording,
+    replay_runtime,
+    run_for,
+    spread,
+    unmetered,
+)
 from facilities_bench import code_under_test, load_average, loopback_socket, process_cpu_seconds  # noqa: E402
 
 #: a dashboard's occupancy tile for every facility
@@ -249,69 +259,6 @@ async def check_same_work(built: Built, posts: dict[str, AsgiPost]) -> list[str]
 
 
 # --- timing, in process ----------------------------------------------------------------------------
-
-
-@dataclass
-class Variant:
-    name: str
-    label: str
-    post: AsgiPost
-    segments: list[tuple[int, float, float]] = field(default_factory=list)  # (ops, wall s, cpu s)
-    failures: int = 0
-    first_failure: str = ""
-
-    @property
-    def ops(self) -> int:
-        return sum(s[0] for s in self.segments)
-
-    @property
-    def wall_s(self) -> float:
-        return sum(s[1] for s in self.segments)
-
-    @property
-    def ops_per_s(self) -> float:
-        return self.ops / self.wall_s
-
-    @property
-    def ms_per_op(self) -> float:
-        return 1000 * self.wall_s / self.ops
-
-    @property
-    def cpu_ms_per_op(self) -> float:
-        return 1000 * sum(s[2] for s in self.segments) / self.ops
-
-    @property
-    def cpu_percent(self) -> float:
-        return 100 * sum(s[2] for s in self.segments) / self.wall_s
-
-
-async def run_for(variant: Variant, seconds: float, record: bool = True) -> None:
-    post = variant.post
-    failures, first_failure, ops = 0, "", 0
-    cpu0 = time.process_time()
-    started = time.perf_counter()
-    deadline = started + seconds
-    while True:
-        status, body = await post()
-        ops += 1
-        if status != 200 or b'"errors"' in body:
-            failures += 1
-            first_failure = first_failure or f"{status}: {body[:300]!r}"
-        now = time.perf_counter()
-        if now >= deadline:
-            break
-    if record:
-        variant.segments.append((ops, now - started, time.process_time() - cpu0))
-        variant.failures += failures
-        variant.first_failure = variant.first_failure or first_failure
-
-
-def per_round(baseline: Variant, measured: Variant) -> str:
-    ratios = sorted((b[0] / b[1]) / (m[0] / m[1]) for b, m in zip(baseline.segments, measured.segments, strict=True))
-    if len(ratios) < 4:
-        return "per round: " + " ".join(f"{r:.2f}" for r in ratios)
-    q = statistics.quantiles(ratios, n=4)
-    return f"per round: median {q[1]:.2f}, quartiles {q[0]:.2f}-{q[2]:.2f}"
 
 
 def orders(names: list[str]) -> Iterator[tuple[str, ...]]:
@@ -682,7 +629,7 @@ async def in_process(args: argparse.Namespace, redis: RedisServer) -> int:
             aim = f" (aim <= {AIM})" if name == "redis" else ""
             print(f"  quota overhead, {what} = {none.ops_per_s / v.ops_per_s:.2f}x{aim}   [no-quotas/quotas throughput; "
                   f"{1000 * (v.ms_per_op - none.ms_per_op):+.0f} us per request, of which CPU "
-                  f"{1000 * (v.cpu_ms_per_op - none.cpu_ms_per_op):+.0f} us; {per_round(none, v)}]")
+                  f"{1000 * (v.cpu_ms_per_op - none.cpu_ms_per_op):+.0f} us; {spread(none, v)}]")
         busy = [v.name for v in (none, variants["memory"]) if v.cpu_percent < 90]
         if busy:
             print(f"  note: {', '.join(busy)} below 90% CPU (nothing there waits on I/O): the machine was busy with other "
