@@ -16,7 +16,7 @@ from adapters.models import Citation as DomainCitation
 from adapters.models import CitationRequest, SystemKind
 from gateway.auth.scopes import Scope
 from gateway.codec import dump, load
-from gateway.directory import FacilityEntry, SystemRef
+from gateway.directory import FacilityEntry
 from gateway.errors import ErrorCode, GatewayError, bad_input
 from resolvers.common import Money, PageInfo, offset_page
 from resolvers.context import Info, RequestContext
@@ -25,7 +25,17 @@ from resolvers.enforcement import CitationNode
 from resolvers.permissions import needs
 from resolvers.pii import personal
 from resolvers.reservations import IdempotencyKey
-from resolvers.writes import aware, idempotent, not_found, plate_of, system_of, text_of, vendor_call, visible_facility
+from resolvers.writes import (
+    aware,
+    facility_or_zone,
+    idempotent,
+    not_found,
+    plate_of,
+    system_of,
+    text_of,
+    vendor_call,
+    visible_facility,
+)
 
 MAX_RANGE = timedelta(days=92)
 _REGION = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-"
@@ -59,19 +69,6 @@ class CitationConnection:
     edges: list[CitationEdge] = strawberry.field(description="The citations of this page, newest first.")
     page_info: PageInfo = strawberry.field(description="Paging.")
     total_count: int = strawberry.field(description="Citations matching the filter, on every page.")
-
-
-def zone_facility(ctx: RequestContext, facility_id: str | None, zone_id: str | None) -> tuple[FacilityEntry, SystemRef]:
-    if (facility_id is None) == (zone_id is None):
-        raise bad_input("Give exactly one of `facilityId` and `zoneId`.", argument="input")
-    if facility_id is not None:
-        entry = visible_facility(ctx, facility_id, "input.facilityId")
-        return entry, system_of(entry, SystemKind.ENFORCEMENT, "citations")
-    for entry in ctx.visible_entries():
-        ref = entry.ref(SystemKind.ENFORCEMENT)
-        if ref is not None and ref.vendor_id == zone_id:
-            return entry, ref
-    raise not_found("enforcement zone", str(zone_id))
 
 
 def zones_of(entries: list[FacilityEntry]) -> dict[tuple[str, str], FacilityEntry]:
@@ -124,7 +121,9 @@ class CitationMutations:
         if region is not None and not all(ch in _REGION for ch in region.upper()):
             raise bad_input("`input.region` must be a region code such as DE-BE.", argument="input.region")
         note = text_of(input.note, "input.note")
-        entry, ref = zone_facility(ctx, None if input.facility_id is None else str(input.facility_id), input.zone_id)
+        entry = facility_or_zone(ctx, None if input.facility_id is None else str(input.facility_id), input.zone_id,
+                                 "input.")
+        ref = system_of(entry, SystemKind.ENFORCEMENT, "citations")
         arguments = {"zone": [ref.system_id, ref.vendor_id], "plate": plate, "code": code, "region": region, "note": note}
 
         async def issue(reference: str) -> dict[str, Any]:

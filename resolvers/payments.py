@@ -30,7 +30,7 @@ from resolvers.costs import list_size
 from resolvers.permissions import needs
 from resolvers.pii import personal
 from resolvers.reservations import IdempotencyKey, find_reservation
-from resolvers.writes import idempotent, not_found, parcs_record_ref, plate_of, system_of, vendor_call, visible_facility
+from resolvers.writes import idempotent, parcs_record, plate_of, system_of, vendor_call, visible_facility
 
 SessionStatus = strawberry.enum(DomainSessionStatus, description="OPEN while the car is inside, CLOSED once it left.")
 PaymentTarget = strawberry.enum(DomainTarget, description="What a payment paid for.")
@@ -134,11 +134,7 @@ def check_token(token: str) -> None:
 
 
 async def find_session(ctx: RequestContext, session_id: str) -> tuple[FacilityEntry, SystemRef, DomainSession]:
-    entry, ref, vendor_id = parcs_record_ref(ctx, session_id, "session")
-    session = await vendor_call(ctx, ref.system_id, ctx.runtime.systems.adapter(ref.system_id).session(vendor_id))
-    if session.vendor_facility_id != ref.vendor_id:
-        raise not_found("session", session_id)
-    return entry, ref, session
+    return await parcs_record(ctx, session_id, "session", lambda adapter, vendor_id: adapter.session(vendor_id))
 
 
 async def _pay(ctx: RequestContext, entry: FacilityEntry, ref: SystemRef, target: DomainTarget, target_id: str,
@@ -198,9 +194,7 @@ class PaymentMutations:
                      "token": input.payment_token}
 
         async def pay(reference: str) -> dict[str, Any]:
-            entry, reservation = await find_reservation(ctx, str(input.reservation_id))
-            ref = entry.ref(SystemKind.PARCS)
-            assert ref is not None
+            entry, ref, reservation = await find_reservation(ctx, str(input.reservation_id))
             amount = money_of(input.amount, reservation.price.currency)
             return await _pay(ctx, entry, ref, DomainTarget.RESERVATION, reservation.vendor_id, amount,
                               input.payment_token, reference)

@@ -27,8 +27,7 @@ from resolvers.reservations import IdempotencyKey
 from resolvers.writes import (
     aware,
     idempotent,
-    not_found,
-    parcs_record_ref,
+    parcs_record,
     parcs_records,
     plate_of,
     system_of,
@@ -92,11 +91,7 @@ def _stored(entry: FacilityEntry, permit: DomainPermit) -> dict[str, Any]:
 
 async def find_permit(ctx: RequestContext, permit_id: str) -> tuple[FacilityEntry, SystemRef, DomainPermit]:
     """The permit behind a gateway id, if the client may see its facility; NOT_FOUND otherwise."""
-    entry, ref, vendor_id = parcs_record_ref(ctx, permit_id, "permit")
-    permit = await vendor_call(ctx, ref.system_id, ctx.runtime.systems.adapter(ref.system_id).permit(vendor_id))
-    if permit.vendor_facility_id != ref.vendor_id:
-        raise not_found("permit", permit_id)
-    return entry, ref, permit
+    return await parcs_record(ctx, permit_id, "permit", lambda adapter, vendor_id: adapter.permit(vendor_id))
 
 
 @strawberry.type

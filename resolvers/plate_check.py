@@ -34,14 +34,12 @@ from adapters.operations import (
     ValidationStatus,
 )
 from gateway.auth.scopes import Scope
-from gateway.directory import FacilityEntry
-from gateway.errors import bad_input
-from resolvers.context import Info, RequestContext
+from resolvers.context import Info
 from resolvers.costs import cost
 from resolvers.payments import ParkingSession
 from resolvers.permissions import needs
 from resolvers.pii import personal
-from resolvers.writes import not_found, plate_of, system_of, vendor_call, visible_facility
+from resolvers.writes import facility_or_zone, plate_of, system_of, vendor_call
 
 #: a car that just entered has this long to pay or display before it counts as unpaid
 ENTRY_GRACE = timedelta(minutes=10)
@@ -87,18 +85,6 @@ class PlateCheck:
     checked_at: datetime = strawberry.field(description="The instant the verdict is for.")
 
 
-def _facility(ctx: RequestContext, facility_id: str | None, zone_id: str | None) -> FacilityEntry:
-    if (facility_id is None) == (zone_id is None):
-        raise bad_input("Give exactly one of `facilityId` and `zoneId`.")
-    if facility_id is not None:
-        return visible_facility(ctx, facility_id)
-    for entry in ctx.visible_entries():
-        ref = entry.ref(SystemKind.ENFORCEMENT)
-        if ref is not None and ref.vendor_id == zone_id:
-            return entry
-    raise not_found("enforcement zone", str(zone_id))
-
-
 def verdict_of(rights: list[MatchedRight], session: DomainSession | None, now: datetime) -> PlateVerdict:
     kinds = {right.kind for right in rights}
     for kind, verdict in ((RightKind.PERMIT, PlateVerdict.PERMITTED), (RightKind.RESERVATION, PlateVerdict.RESERVED),
@@ -125,7 +111,7 @@ class PlateCheckQueries:
     ) -> PlateCheck:
         ctx = info.context
         normalized = plate_of(plate)
-        entry = _facility(ctx, None if facility_id is None else str(facility_id), zone_id)
+        entry = facility_or_zone(ctx, None if facility_id is None else str(facility_id), zone_id)
         ref = system_of(entry, SystemKind.PARCS, "plate checks")
         adapter = ctx.runtime.systems.adapter(ref.system_id)
         permits, reservations, validations, sessions = await asyncio.gather(*(

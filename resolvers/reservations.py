@@ -17,7 +17,7 @@ from adapters.operations import Reservation as DomainReservation
 from adapters.operations import ReservationChange, ReservationRequest, ReservationStatus as DomainStatus
 from gateway.auth.scopes import Scope
 from gateway.codec import dump, load
-from gateway.directory import FacilityEntry
+from gateway.directory import FacilityEntry, SystemRef
 from gateway.errors import bad_input
 from gateway.events.processor import domain_event_id
 from resolvers.common import Money, PageInfo, offset_page
@@ -29,8 +29,7 @@ from resolvers.rates import check_window
 from resolvers.writes import (
     aware,
     idempotent,
-    not_found,
-    parcs_record_ref,
+    parcs_record,
     parcs_records,
     plate_of,
     system_of,
@@ -114,9 +113,8 @@ def _answer(ctx: RequestContext, stored: dict[str, Any]) -> Reservation:
     return Reservation.of(ctx, stored["facility_id"], load(DomainReservation, stored["reservation"]))
 
 
-async def _publish(ctx: RequestContext, kind: EventType, entry: FacilityEntry, r: DomainReservation) -> None:
-    ref = entry.ref(SystemKind.PARCS)
-    assert ref is not None
+async def _publish(ctx: RequestContext, kind: EventType, entry: FacilityEntry, ref: SystemRef,
+                   r: DomainReservation) -> None:
     await ctx.runtime.bus.publish(DomainEvent(
         id=domain_event_id(ref.system_id, f"{r.vendor_id}:{kind.value}", 1), type=kind, system_id=ref.system_id,
         facility_id=entry.id, occurred_at=r.updated_at, received_at=ctx.now, vendor_event_id=f"{r.vendor_id}:{kind.value}",
@@ -124,24 +122,17 @@ async def _publish(ctx: RequestContext, kind: EventType, entry: FacilityEntry, r
     ))
 
 
-async def find_reservation(ctx: RequestContext, reservation_id: str) -> tuple[FacilityEntry, DomainReservation]:
+async def find_reservation(ctx: RequestContext, reservation_id: str) -> tuple[FacilityEntry, SystemRef, DomainReservation]:
     """The reservation behind a gateway id, if the client may see its facility; NOT_FOUND otherwise."""
-    entry, ref, vendor_id = parcs_record_ref(ctx, reservation_id, "reservation")
-    reservation = await vendor_call(ctx, ref.system_id, ctx.runtime.systems.adapter(ref.system_id).reservation(vendor_id))
-    if reservation.vendor_facility_id != ref.vendor_id:
-        raise not_found("reservation", reservation_id)
-    return entry, reservation
-
-
-def _window(ctx: RequestContext, start: datetime, end: datetime) -> None:
-    check_window(aware(start, "start"), aware(end, "end"), ctx.now)
+    return await parcs_record(ctx, reservation_id, "reservation",
+                              lambda adapter, vendor_id: adapter.reservation(vendor_id))
 
 
 @strawberry.type
 class ReservationQueries:
     @strawberry.field(description="One reservation by id.", directives=needs(Scope.RESERVATIONS_READ))
     async def reservation(self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The reservation's id.")]) -> Reservation | None:
-        entry, reservation = await find_reservation(info.context, str(id))
+        entry, _, reservation = await find_reservation(info.context, str(id))
         return Reservation.of(info.context, entry.id, reservation)
 
     @strawberry.field(description="Reservations at the facilities this client may see, soonest first.",
@@ -198,7 +189,7 @@ class ReservationMutations:
                 raise bad_input("Give `input.quoteId`, or `input.facilityId`, `input.start` and `input.end`.",
                                 argument="input")
             facility_id, start, end = str(input.facility_id), input.start, input.end
-        _window(ctx, start, end)
+        check_window(start, end, ctx.now)
         entry = visible_facility(ctx, facility_id, "input.facilityId")
         ref = system_of(entry, SystemKind.PARCS, "reservations")
         arguments = {"facility": facility_id, "start": start.isoformat(), "end": end.isoformat(), "plate": plate,
@@ -208,7 +199,7 @@ class ReservationMutations:
             adapter = ctx.runtime.systems.adapter(ref.system_id)
             request = ReservationRequest(ref.vendor_id, plate, start, end, reference, customer, expected)
             reservation = await vendor_call(ctx, ref.system_id, adapter.create_reservation(request))
-            await _publish(ctx, EventType.RESERVATION_CREATED, entry, reservation)
+            await _publish(ctx, EventType.RESERVATION_CREATED, entry, ref, reservation)
             return _stored(entry.id, reservation)
 
         return _answer(ctx, await idempotent(ctx, "createReservation", idempotency_key, arguments, book))
@@ -232,12 +223,10 @@ class ReservationMutations:
                      "end": input.end and input.end.isoformat(), "plate": plate}
 
         async def change(reference: str) -> dict[str, Any]:
-            entry, current = await find_reservation(ctx, str(id))
+            entry, ref, current = await find_reservation(ctx, str(id))
             start, end = input.start or current.starts_at, input.end or current.ends_at
             if end <= start or end - start > timedelta(days=30):
                 raise bad_input("The new window must end after it starts and last at most 30 days.", argument="input")
-            ref = entry.ref(SystemKind.PARCS)
-            assert ref is not None
             adapter = ctx.runtime.systems.adapter(ref.system_id)
             changed = await vendor_call(ctx, ref.system_id, adapter.modify_reservation(
                 current.vendor_id, ReservationChange(input.start, input.end, plate)))
@@ -255,13 +244,11 @@ class ReservationMutations:
         ctx = info.context
 
         async def cancel(reference: str) -> dict[str, Any]:
-            entry, current = await find_reservation(ctx, str(id))
-            ref = entry.ref(SystemKind.PARCS)
-            assert ref is not None
+            entry, ref, current = await find_reservation(ctx, str(id))
             adapter = ctx.runtime.systems.adapter(ref.system_id)
             cancelled = await vendor_call(ctx, ref.system_id, adapter.cancel_reservation(current.vendor_id))
             if current.status is not DomainStatus.CANCELLED:
-                await _publish(ctx, EventType.RESERVATION_CANCELLED, entry, cancelled)
+                await _publish(ctx, EventType.RESERVATION_CANCELLED, entry, ref, cancelled)
             return _stored(entry.id, cancelled)
 
         return _answer(ctx, await idempotent(ctx, "cancelReservation", idempotency_key, {"id": str(id)}, cancel))

@@ -91,14 +91,12 @@ class ValidationMutations:
         if not ctx.now < valid_until <= ctx.now + MAX_VALIDITY:
             raise bad_input("`input.validUntil` must be in the future and at most 30 days ahead.", argument="input.validUntil")
         entry = visible_facility(ctx, str(input.facility_id), "input.facilityId")
-        system_of(entry, SystemKind.PARCS, "validations")
+        ref = system_of(entry, SystemKind.PARCS, "validations")
         arguments = {"facility": entry.id, "plate": plate, "guest": guest, "stay": stay,
                      "until": input.valid_until and valid_until.isoformat()}
         source = f"front desk ({ctx.principal.client_name})" + (f", stay {stay}" if stay else "")
 
         async def validate(reference: str) -> dict[str, Any]:
-            ref = entry.ref(SystemKind.PARCS)
-            assert ref is not None
             granted = await vendor_call(ctx, ref.system_id, grant(
                 ctx.runtime, entry, plate=plate, valid_from=ctx.now, valid_until=valid_until, reference=reference,
                 guest_name=guest, source=source))

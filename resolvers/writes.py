@@ -20,6 +20,7 @@ from gateway.idempotency import check_key, fingerprint_of, reference_for
 from resolvers.context import RequestContext
 
 T = TypeVar("T")
+R = TypeVar("R", bound=Any)  # a PARCS record: it has a `vendor_facility_id`
 
 #: how a vendor's refusal reads to a client: (code, what to say)
 REFUSALS: dict[Refusal, ErrorCode] = {
@@ -49,6 +50,22 @@ def visible_facility(ctx: RequestContext, facility_id: str, argument: str = "fac
     return entry
 
 
+def facility_or_zone(ctx: RequestContext, facility_id: str | None, zone_id: str | None,
+                     prefix: str = "") -> FacilityEntry:
+    """The facility named by its id or by its enforcement zone code (exactly one of them), if this
+    client may see it; an argument `prefix` such as "input." says where they sit in the request."""
+    if (facility_id is None) == (zone_id is None):
+        extensions = {"argument": prefix.rstrip(".")} if prefix else {}
+        raise bad_input(f"Give exactly one of `{prefix}facilityId` and `{prefix}zoneId`.", **extensions)
+    if facility_id is not None:
+        return visible_facility(ctx, facility_id, f"{prefix}facilityId")
+    for entry in ctx.visible_entries():
+        ref = entry.ref(SystemKind.ENFORCEMENT)
+        if ref is not None and ref.vendor_id == zone_id:
+            return entry
+    raise not_found("enforcement zone", str(zone_id))
+
+
 def system_of(entry: FacilityEntry, kind: SystemKind, what: str) -> SystemRef:
     ref = entry.ref(kind)
     if ref is None:
@@ -65,15 +82,20 @@ def split_id(value: str, noun: str) -> tuple[str, str]:
     return facility_id, vendor_id
 
 
-def parcs_record_ref(ctx: RequestContext, value: str, noun: str) -> tuple[FacilityEntry, SystemRef, str]:
-    """For a `<facility id>:<PARCS id>`: the facility, its PARCS and the vendor id — NOT_FOUND when the
-    client may not see the facility (the caller still checks the record is at that facility)."""
+async def parcs_record(ctx: RequestContext, value: str, noun: str,
+                       fetch: Callable[[Any, str], Awaitable[R]]) -> tuple[FacilityEntry, SystemRef, R]:
+    """The PARCS record behind a `<facility id>:<PARCS id>` (`fetch(adapter, vendor id)` reads it), with
+    its facility and PARCS — NOT_FOUND when the client may not see the facility, or when the record
+    is not at that facility (an id cannot reach past a client's tenancy)."""
     facility_id, vendor_id = split_id(value, noun)
     entry = ctx.directory.by_id.get(facility_id)
     ref = entry.ref(SystemKind.PARCS) if entry is not None else None
     if entry is None or ref is None or not ctx.principal.sees(facility_id):
         raise not_found(noun, value)
-    return entry, ref, vendor_id
+    record = await vendor_call(ctx, ref.system_id, fetch(ctx.runtime.systems.adapter(ref.system_id), vendor_id))
+    if record.vendor_facility_id != ref.vendor_id:
+        raise not_found(noun, value)
+    return entry, ref, record
 
 
 def plate_of(raw: str, argument: str = "plate") -> str:
