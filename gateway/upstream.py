@@ -323,13 +323,11 @@ class UpstreamCache:
     async def _await_holder(self, system_id: str, resource: str, key: str, lock_key: str,
                             fallback: _Entry | None) -> Fetched[Any] | None:
         """Poll for another replica's entry while its lock lasts; None when we should fetch ourselves."""
-        newer_than = fallback.fetched_at if fallback is not None else float("-inf")
         deadline = time.monotonic() + self.policy.lock_ms / 1000
         pause = POLL_FIRST_S
         while True:
-            entry = await self._read(key)
-            if entry is not None and entry.fetched_at > newer_than and not entry.invalidated:
-                return entry.served(stale=False)
+            if (landed := await self._landed(key, fallback)) is not None:
+                return landed
             held = await self._backend(self.cache.get(lock_key))
             if held is not None and held.startswith(ERROR_PREFIX):
                 exc = error_from(tuple(orjson.loads(held[len(ERROR_PREFIX):])))  # type: ignore[arg-type]
@@ -338,10 +336,7 @@ class UpstreamCache:
                     return fallback.served(stale=True, error=exc)
                 raise exc
             if held is None:  # released: its entry may have landed between our two reads
-                entry = await self._read(key)
-                if entry is not None and entry.fetched_at > newer_than and not entry.invalidated:
-                    return entry.served(stale=False)
-                return None
+                return await self._landed(key, fallback)
             if time.monotonic() >= deadline:
                 return None
             await asyncio.sleep(pause)
