@@ -62,51 +62,43 @@ class OccupancyUpdate:
     received_at: datetime = strawberry.field(description="When the gateway received it.")
 
 
-@strawberry.type(description="A vehicle entered or left a facility.")
-class VehicleEvent:
+@strawberry.interface(description="What every live event carries: its id, where, who said so, and when.")
+class Event:
     event_id: str = strawberry.field(description="The gateway's id of this event.")
-    type: VehicleEventType = strawberry.field(description="ENTRY or EXIT.")
     facility_id: str = strawberry.field(description="The facility.")
-    zone_id: str | None = strawberry.field(description="The zone or lane, when known.")
     source: str = strawberry.field(description="Id of the system that reported it.")
+    occurred_at: datetime | None = strawberry.field(description="When it happened.")
+
+
+@strawberry.type(description="A vehicle entered or left a facility.")
+class VehicleEvent(Event):
+    type: VehicleEventType = strawberry.field(description="ENTRY or EXIT.")
+    zone_id: str | None = strawberry.field(description="The zone or lane, when known.")
     plate: str | None = strawberry.field(description="The licence plate; masked without the pii:read scope.")
     region: str | None = strawberry.field(description="The plate's issuing region, when read.")
-    occurred_at: datetime | None = strawberry.field(description="When it happened.")
 
 
 @strawberry.type(description="A reservation was made, arrived or cancelled.")
-class ReservationEvent:
-    event_id: str = strawberry.field(description="The gateway's id of this event.")
+class ReservationEvent(Event):
     type: ReservationEventType = strawberry.field(description="What happened.")
-    facility_id: str = strawberry.field(description="The facility.")
-    source: str = strawberry.field(description="Id of the system that reported it.")
     reservation_id: str | None = strawberry.field(description="The reservation's id in that system.")
     plate: str | None = strawberry.field(description="The booked plate; masked without the pii:read scope.")
-    occurred_at: datetime | None = strawberry.field(description="When it happened.")
 
 
 @strawberry.type(description="A hotel guest booked parking, checked in or out.")
-class GuestEvent:
-    event_id: str = strawberry.field(description="The gateway's id of this event.")
+class GuestEvent(Event):
     type: GuestEventType = strawberry.field(description="What happened.")
-    facility_id: str = strawberry.field(description="The facility.")
-    source: str = strawberry.field(description="Id of the system that reported it.")
     guest_name: str | None = strawberry.field(description="The guest; masked without the pii:read scope.")
     car_registration: str | None = strawberry.field(description="The guest's plate; masked without the pii:read scope.")
-    occurred_at: datetime | None = strawberry.field(description="When it happened.")
 
 
 @strawberry.type(description="A citation was issued or changed.")
-class EnforcementEvent:
-    event_id: str = strawberry.field(description="The gateway's id of this event.")
+class EnforcementEvent(Event):
     type: EnforcementEventType = strawberry.field(description="What happened.")
-    facility_id: str = strawberry.field(description="The facility.")
     zone_id: str | None = strawberry.field(description="The enforcement zone, when known.")
-    source: str = strawberry.field(description="Id of the system that reported it.")
     citation_number: str | None = strawberry.field(description="The citation's number.")
     violation_code: str | None = strawberry.field(description="The violation, in the system's code.")
     plate: str | None = strawberry.field(description="The cited plate; masked without the pii:read scope.")
-    occurred_at: datetime | None = strawberry.field(description="When it happened.")
 
 
 def _str(payload: dict[str, object], key: str) -> str | None:
