@@ -24,6 +24,7 @@ ALIVE_S = 30  # a process not heard from for this long has died: its slots are f
 RENEW_S = 10
 
 TAKE = """
+redis.call('SET', ARGV[3] .. ARGV[1], '1', 'EX', ARGV[4])
 local fields = redis.call('HGETALL', KEYS[1])
 local total = 0
 for i = 1, #fields, 2 do
@@ -74,9 +75,9 @@ class SubscriptionSlots:
         else:
             self._keep_alive()
             try:
-                await self._redis.set(self._alive_key(self.process_id), b"1", ex=ALIVE_S)
+                # one round trip: say this process is alive, then count and take
                 taken = await self._redis.eval(TAKE, 1, self._hash(client_id), self.process_id, limit,
-                                               self._alive_key(""))
+                                               self._alive_key(""), ALIVE_S)
             except Exception as exc:  # noqa: BLE001 - no shared count: this process's own must do
                 log.warning("subscription slots: Redis unreachable (%s); counting in this process only", exc)
                 if self.local[client_id] >= limit:
