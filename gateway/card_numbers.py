@@ -1,15 +1,16 @@
 """Card numbers must never cross the gateway: only payment processors' tokens may (PCI).
 
-`contains_card_number` looks through every string of a payment's input for 13 to 19 digits,
-alone or split by spaces or dashes, that pass the Luhn check — what a primary account number
-looks like. A payment where one turns up is refused before anything else happens; the
-refusal names the field, never the value, and nothing of it is logged, stored or sent on.
+`card_number_path` looks through every string of a payment's input for 13 to 19 digits, alone
+or split by spaces or dashes, that pass the Luhn check — what a primary account number looks
+like. A payment where one turns up is refused before anything else happens; the refusal names
+the field, never the value, and nothing of it is logged, stored or sent on. `redact` blanks
+such numbers out of error messages that quote a client's input.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 MIN_DIGITS, MAX_DIGITS = 13, 19
