@@ -281,7 +281,7 @@ def unmetered_meter_class() -> type:
         async def settle(self, charge: Any, actual: int) -> Any:
             return Settled({}, {})
 
-        async def peek_headers(self, principal: Any) -> dict[str, str]:
+        async def count_refused(self, principal: Any) -> dict[str, str]:
             return {}
 
     return UnmeteredMeter

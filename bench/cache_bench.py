@@ -913,8 +913,7 @@ async def profile_edge(args: argparse.Namespace, report: dict[str, Any], scratch
         ("prepare: parse + validate, cached (execution.py:64)", lambda: executor.prepare(FACILITIES_QUERY, "Facilities")),
         ("analyze: estimated cost (graphql_http.py:193 -> cost.py:459)", lambda: executor.analyze(prepared, None, limits)),
         ("meter admit + settle (metering.py:85, :116)", admit_settle),
-        ("response cache key + ttl (response_cache.py:39, :52)", lambda: (
-            responses.ttl(FACILITIES_QUERY, "Facilities", prepared), responses.key(FACILITIES_QUERY, "Facilities", None, principal))),
+        ("response cache key (response_cache.py)", lambda: responses.key(FACILITIES_QUERY, "Facilities", None, principal)),
         ("response cache get + orjson.loads (response_cache.py:60)", lambda: responses.get(key)),
         ("actual cost of the cached data (graphql_http.py:212 -> cost.py:477)", lambda: executor.actual_cost(prepared, None, cached)),
         ("orjson.dumps of the answer (graphql_http.py respond)", lambda: orjson.dumps(body)),

@@ -27,7 +27,6 @@ from gateway.finance.http import finance_routes
 from gateway.metering import Meter
 from gateway.persisted_queries import PersistedQueries
 from gateway.response_cache import ResponseCache
-from resolvers.caching import CachePolicy
 from gateway.graphql_http import GraphQLEndpoint
 from gateway.runtime import Runtime
 from gateway.schema import schema
@@ -99,10 +98,10 @@ def create_app(
     on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
     graphql_schema: strawberry.Schema = schema,
 ) -> Starlette:
-    executor = Executor(graphql_schema, introspection=runtime.config.server.introspection)
+    executor = Executor(graphql_schema, introspection=runtime.config.server.introspection, limits=runtime.config.limits)
     meter = Meter(runtime.quotas, runtime.plans)
     endpoint = GraphQLEndpoint(runtime, executor, meter,
-                               ResponseCache(runtime.cache, CachePolicy.of(graphql_schema)),
+                               ResponseCache(runtime.cache),
                                PersistedQueries(runtime.cache))
 
     @asynccontextmanager

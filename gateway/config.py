@@ -166,6 +166,8 @@ class LimitsConfig(Strict):
     max_depth: int = Field(12, gt=0)
     max_aliases: int = Field(30, ge=0)
     max_root_fields: int = Field(10, gt=0)
+    max_selections: int = Field(2_000, gt=0, description="Selections a document may expand to once its fragments "
+                                "are spread, counted before validation (gateway/document_shape.py).")
     max_batch: int = Field(10, gt=0, description="Operations in one batched request (a JSON array).")
 
 

@@ -17,7 +17,12 @@ Fields are collected the way execution collects them (fragments, inline fragment
 possible type counts. A list of lists is multiplied once.
 
 `analyze` also enforces the shape limits (depth, aliases, root fields) with QUERY_TOO_COMPLEX;
-comparing the cost with a client's ceiling is the caller's (COST_LIMIT_EXCEEDED).
+comparing the cost with a client's ceiling is the caller's (COST_LIMIT_EXCEEDED). The same walk
+gives the answer's reuse time (`max_age`: the smallest `@cacheControl(maxAge:)` of the fields it
+visits, a field without one inheriting its parent's, a root field without one making the answer
+uncacheable), so no second walk over the document is needed for the response cache. The walk
+runs on documents whose expanded size gateway/document_shape.py has already bounded, and counts
+its own visits too (`max_selections`).
 `actual_cost` applies the same rule to the data a response carries (real list lengths; a null
 object costs its own weight and nothing below), so a charge taken up front can be settled.
 
@@ -58,10 +63,13 @@ from graphql.execution.values import VariableValues, get_argument_values, get_va
 
 from gateway.errors import ErrorCode
 from gateway.errors import RequestError
+from resolvers.caching import UNCACHEABLE, CacheControl
 from resolvers.costs import Cost, ListSize
 
 DEFAULT_LIST_SIZE = 10
 MUTATION_WEIGHT = 10
+#: the typed walk may visit a selection once per possible type of an abstract field
+ABSTRACT_FANOUT = 16
 
 __all__ = [
     "DEFAULT_LIST_SIZE",
@@ -80,6 +88,7 @@ class ComplexityLimits:
     max_depth: int = 12
     max_aliases: int = 30
     max_root_fields: int = 10
+    max_selections: int = 2_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +97,7 @@ class Analysis:
     depth: int  # deepest field nesting; root fields are depth 1
     aliases: int  # fields (after merging by response key) whose response key is not their name
     root_fields: int  # distinct root fields, `__typename` not counted
+    max_age: int = UNCACHEABLE  # seconds the answer may be reused (queries only)
 
 
 class _Runtime:
@@ -105,12 +115,13 @@ class FieldCost:
     """The cost rule of one field coordinate, resolved once per schema."""
 
     __slots__ = ("coordinate", "field", "weight", "is_list", "slicing", "assumed_size",
-                 "fixed_multiplier", "sized_fields", "runtimes", "leaf_cost")
+                 "fixed_multiplier", "sized_fields", "runtimes", "leaf_cost", "max_age")
 
     def __init__(self, coordinate: str, field: GraphQLField, weight: int, is_list: bool,
                  slicing: tuple[str, ...], assumed_size: int | None, sized_fields: frozenset[str],
-                 runtimes: tuple[_Runtime, ...]) -> None:
+                 runtimes: tuple[_Runtime, ...], max_age: int | None = None) -> None:
         self.coordinate = coordinate
+        self.max_age = max_age  # declared @cacheControl(maxAge:), None to inherit the parent's
         self.field = field
         self.weight = weight
         self.is_list = is_list
@@ -135,9 +146,12 @@ class FieldCost:
 class CostModel:
     """Per field coordinate: weight and list-size rule, from `@cost` / `@listSize` and the defaults."""
 
-    def __init__(self, schema: GraphQLSchema, declared: dict[str, tuple[int | None, ListSize | None]] | None = None) -> None:
-        """`declared`: coordinate ("Type.field") -> (weight or None, ListSize or None)."""
+    def __init__(self, schema: GraphQLSchema, declared: dict[str, tuple[int | None, ListSize | None]] | None = None,
+                 max_ages: dict[str, int] | None = None) -> None:
+        """`declared`: coordinate ("Type.field") -> (weight or None, ListSize or None);
+        `max_ages`: coordinate -> declared @cacheControl(maxAge:)."""
         declared = declared or {}
+        max_ages = max_ages or {}
         self.schema = schema
         unions_of: dict[str, set[str]] = {}
         for named in schema.type_map.values():
@@ -163,6 +177,7 @@ class CostModel:
                         size = inherited[1] if size is None else size
                 runtime.table[field_name] = self._rule(coordinate, field, weight, size,
                                                        object_type is mutation, runtimes)
+                runtime.table[field_name].max_age = max_ages.get(coordinate)
         self._runtimes = runtimes
         self._roots = {
             OperationType.QUERY: runtimes.get(schema.query_type.name) if schema.query_type else None,
@@ -172,19 +187,25 @@ class CostModel:
 
     @classmethod
     def of(cls, schema: strawberry.Schema) -> CostModel:
-        """Read `@cost` and `@listSize` from the strawberry definitions, as `enforce_scopes` reads scopes."""
+        """Read `@cost`, `@listSize` and `@cacheControl` from the strawberry definitions, as
+        `enforce_scopes` reads scopes."""
         graphql_schema: GraphQLSchema = schema._schema
         declared: dict[str, tuple[int | None, ListSize | None]] = {}
+        max_ages: dict[str, int] = {}
         for type_name, graphql_type in graphql_schema.type_map.items():
             if not isinstance(graphql_type, (GraphQLObjectType, GraphQLInterfaceType)) or type_name.startswith("__"):
                 continue
             definition = schema.get_type_by_name(type_name)
             for field in getattr(definition, "fields", ()):
+                coordinate = f"{type_name}.{schema.config.name_converter.get_graphql_name(field)}"
                 weight = next((d.weight for d in field.directives if isinstance(d, Cost)), None)
                 size = next((d for d in field.directives if isinstance(d, ListSize)), None)
                 if weight is not None or size is not None:
-                    declared[f"{type_name}.{schema.config.name_converter.get_graphql_name(field)}"] = (weight, size)
-        return cls(graphql_schema, declared)
+                    declared[coordinate] = (weight, size)
+                ages = [d.max_age for d in field.directives if isinstance(d, CacheControl)]
+                if ages:
+                    max_ages[coordinate] = min(ages)
+        return cls(graphql_schema, declared, max_ages)
 
     def _rule(self, coordinate: str, field: GraphQLField, weight: int | None, size: ListSize | None,
               on_mutation: bool, runtimes: dict[str, _Runtime]) -> FieldCost:
@@ -244,7 +265,7 @@ _MISSING = object()
 class _Walk:
     """One request's walk: the fragments, the coerced variables, the counters."""
 
-    __slots__ = ("fragments", "variables", "limits", "depth", "aliases")
+    __slots__ = ("fragments", "variables", "limits", "depth", "aliases", "visits", "max_visits", "min_age")
 
     def __init__(self, graphql_schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode,
                  variables: dict[str, Any] | None, limits: ComplexityLimits | None) -> None:
@@ -253,6 +274,9 @@ class _Walk:
         self.limits = limits
         self.depth = 0
         self.aliases = 0
+        self.visits = 0
+        self.max_visits = limits.max_selections * ABSTRACT_FANOUT if limits is not None else None
+        self.min_age: int | None = None  # the smallest maxAge of the fields visited so far
 
     # -- collecting fields, as execution does -------------------------------------------------
 
@@ -266,6 +290,10 @@ class _Walk:
     def _visit(self, matches: frozenset[str], selection_set: SelectionSetNode,
                groups: dict[str, list[FieldNode]], visited: set[str]) -> None:
         for selection in selection_set.selections:
+            self.visits += 1
+            if self.max_visits is not None and self.visits > self.max_visits:
+                raise RequestError(ErrorCode.QUERY_TOO_COMPLEX, "The query selects too many fields once its "
+                                   "fragments are spread; ask for less in one request.")
             if selection.directives and not self._included(selection):
                 continue
             if type(selection) is FieldNode:
@@ -321,7 +349,8 @@ class _Walk:
 
     def estimate(self, runtime: _Runtime, selection_sets: list[SelectionSetNode], depth: int,
                  sized: frozenset[str] | None, size: int | None,
-                 groups: dict[str, list[FieldNode]] | None = None) -> int:
+                 groups: dict[str, list[FieldNode]] | None = None, age: int | None = None) -> int:
+        """The cost of selection sets on one runtime type; `age`: the maxAge its fields inherit."""
         if groups is None:
             groups = self.collect(runtime.matches, selection_sets)
         if not groups:
@@ -344,14 +373,21 @@ class _Walk:
             rule = table.get(name)
             if rule is None:  # __typename, __schema, __type: free, and not walked
                 continue
+            field_age = rule.max_age if rule.max_age is not None else age
+            if field_age is None:  # a root field that declares no maxAge: the answer is never reused
+                field_age = UNCACHEABLE
+            if self.min_age is None or field_age < self.min_age:
+                self.min_age = field_age
             leaf_cost = rule.leaf_cost
             if leaf_cost is not None and (sized is None or name not in sized):
                 total += leaf_cost
                 continue
-            total += self.estimate_field(rule, nodes, depth, size if sized is not None and name in sized else None)
+            total += self.estimate_field(rule, nodes, depth, size if sized is not None and name in sized else None,
+                                         field_age)
         return total
 
-    def estimate_field(self, rule: FieldCost, nodes: list[FieldNode], depth: int, override: int | None) -> int:
+    def estimate_field(self, rule: FieldCost, nodes: list[FieldNode], depth: int, override: int | None,
+                       age: int | None = None) -> int:
         size = self.size(rule, nodes[0]) if rule.slicing else None
         if size is None:
             size = rule.assumed_size
@@ -372,13 +408,13 @@ class _Walk:
             return multiplier * rule.weight
         selection_sets = [node.selection_set for node in nodes if node.selection_set is not None]
         if len(runtimes) == 1:
-            children = self.estimate(runtimes[0], selection_sets, depth + 1, sized, child_size)
+            children = self.estimate(runtimes[0], selection_sets, depth + 1, sized, child_size, age=age)
         else:  # the most expensive possible type; aliases counted as in that worst case
             aliases = self.aliases
             children = most = 0
             for runtime in runtimes:
                 self.aliases = aliases
-                children = max(children, self.estimate(runtime, selection_sets, depth + 1, sized, child_size))
+                children = max(children, self.estimate(runtime, selection_sets, depth + 1, sized, child_size, age=age))
                 most = max(most, self.aliases)
             self.aliases = most
         return multiplier * (rule.weight + children)
@@ -471,7 +507,9 @@ def analyze(model: CostModel, graphql_schema: GraphQLSchema, document: DocumentN
         raise RequestError(ErrorCode.QUERY_TOO_COMPLEX,
                            f"The query asks for {root_fields} root fields; at most {limits.max_root_fields} are allowed.")
     cost = walk.estimate(root, [operation.selection_set], 1, None, None, groups)
-    return Analysis(cost=cost, depth=walk.depth, aliases=walk.aliases, root_fields=root_fields)
+    reusable = operation.operation is OperationType.QUERY and walk.min_age is not None
+    return Analysis(cost=cost, depth=walk.depth, aliases=walk.aliases, root_fields=root_fields,
+                    max_age=walk.min_age if reusable else UNCACHEABLE)  # type: ignore[arg-type]
 
 
 def actual_cost(model: CostModel, graphql_schema: GraphQLSchema, document: DocumentNode,

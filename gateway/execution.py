@@ -2,8 +2,10 @@
 
 Parsing and validation are most of the cost of a small query, and clients send the same
 few documents over and over, so both are cached by document text (the effect of strawberry's
-ParserCache and ValidationCache, without an extension runner on the hot path). Execution is
-graphql-core's, on strawberry's schema.
+ParserCache and ValidationCache, without an extension runner on the hot path). Between the two,
+the document's expanded shape is bounded (gateway/document_shape.py), so neither validation nor
+any later walk can be made to expand fragments without end. Execution is graphql-core's, on
+strawberry's schema.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 
 from gateway.config import LimitsConfig
 from gateway.cost import Analysis, ComplexityLimits, CostModel, actual_cost, analyze
+from gateway.document_shape import ShapeLimits, measure
 from gateway.errors import ErrorCode, RequestError
 
 DOCUMENT_CACHE_SIZE = 1024
@@ -45,10 +48,13 @@ class Prepared:
 
 
 class Executor:
-    def __init__(self, schema: strawberry.Schema, *, introspection: bool = True) -> None:
+    def __init__(self, schema: strawberry.Schema, *, introspection: bool = True,
+                 limits: LimitsConfig | None = None) -> None:
         self.schema = schema
         self.graphql_schema = schema._schema
         self.cost_model = CostModel.of(schema)
+        self.limits = limits or LimitsConfig()
+        self._shape_limits = ShapeLimits(max_selections=self.limits.max_selections, max_depth=self.limits.max_depth)
         self._executor_class = schema.execution_context_class
         rules = list(specified_rules)
         if not introspection:
@@ -59,25 +65,41 @@ class Executor:
         self._validate = lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(self._validate_uncached)
         self._analyses: dict[tuple[Any, ...], Analysis | RequestError] = {}
 
-    def _parse_uncached(self, query: str) -> DocumentNode | GraphQLError:
+    def _parse_uncached(self, query: str) -> DocumentNode | RequestError:
+        """The document, or why it cannot run: it does not parse, or its expanded shape is over a bound."""
         try:
-            return parse(query, max_tokens=MAX_TOKENS)
+            document = parse(query, max_tokens=MAX_TOKENS)
         except GraphQLError as error:
-            return error
+            if "Parsing aborted" in error.message:  # graphql-core's guards (tokens, nesting), not a syntax error
+                return RequestError(ErrorCode.QUERY_TOO_COMPLEX, _aborted(error.message), errors=(error,))
+            return RequestError(ErrorCode.GRAPHQL_PARSE_FAILED, error.message, errors=(error,))
+        try:
+            measure(document, self._shape_limits)
+        except RequestError as refused:
+            return refused
+        return document
 
     def _validate_uncached(self, query: str) -> tuple[GraphQLError, ...]:
         document = self._parse(query)
         assert isinstance(document, DocumentNode)
         return tuple(validate(self.graphql_schema, document, self._rules))
 
+    def document(self, query: str) -> DocumentNode:
+        """The parsed document, its shape bounded; a `RequestError` when it does not parse or is too big."""
+        document = self._parse(query)
+        if isinstance(document, RequestError):
+            raise document
+        return document
+
+    def validate(self, query: str) -> None:
+        """GRAPHQL_VALIDATION_FAILED unless the document (already through `document`) is valid."""
+        errors = self._validate(query)
+        if errors:
+            raise RequestError(ErrorCode.GRAPHQL_VALIDATION_FAILED, errors[0].message, errors=errors)
+
     def prepare(self, query: str, operation_name: str | None, *, allow_mutations: bool = True) -> Prepared:
         """Parse, pick the operation, validate; a `RequestError` for anything that cannot run."""
-        document = self._parse(query)
-        if isinstance(document, GraphQLError):
-            if "Parsing aborted" in document.message:  # graphql-core's token guard, not a syntax error
-                raise RequestError(ErrorCode.QUERY_TOO_COMPLEX,
-                                   f"The document has more than {MAX_TOKENS} tokens.", errors=(document,))
-            raise RequestError(ErrorCode.GRAPHQL_PARSE_FAILED, document.message, errors=(document,))
+        document = self.document(query)
         operation = get_operation_ast(document, operation_name)
         if operation is None:
             message = (
@@ -94,20 +116,19 @@ class Executor:
             )
         if operation.operation is OperationType.MUTATION and not allow_mutations:
             raise RequestError(ErrorCode.BAD_REQUEST, "Mutations must be sent with POST.", status=405)
-        errors = self._validate(query)
-        if errors:
-            raise RequestError(ErrorCode.GRAPHQL_VALIDATION_FAILED, errors[0].message, errors=errors)
+        self.validate(query)
         return Prepared(document, operation, query, operation_name)
 
-    def analyze(self, prepared: Prepared, variables: dict[str, Any] | None, limits: LimitsConfig) -> Analysis:
+    def analyze(self, prepared: Prepared, variables: dict[str, Any] | None, limits: LimitsConfig | None = None) -> Analysis:
         """Cost and complexity before execution; QUERY_TOO_COMPLEX when over a limit.
 
         Remembered per document, operation and variables: hot queries repeat exactly."""
+        limits = limits or self.limits
         key = (prepared.query, prepared.operation_name, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS), limits)
         known = self._analyses.get(key)
         if known is None:
             bounds = ComplexityLimits(max_depth=limits.max_depth, max_aliases=limits.max_aliases,
-                                      max_root_fields=limits.max_root_fields)
+                                      max_root_fields=limits.max_root_fields, max_selections=limits.max_selections)
             try:
                 known = analyze(self.cost_model, self.graphql_schema, prepared.document, prepared.operation,
                                 variables, bounds)
@@ -138,3 +159,9 @@ class Executor:
         if not isinstance(result, ExecutionResult):
             result = await result
         return result
+
+
+def _aborted(message: str) -> str:
+    if "tokens" in message:
+        return f"The document has more than {MAX_TOKENS} tokens."
+    return "The document is nested too deeply."

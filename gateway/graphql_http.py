@@ -201,24 +201,26 @@ class GraphQLEndpoint:
                 payload = await self.persisted.resolve(payload)
             params = params_from(payload)
             prepared = self.executor.prepare(params.query, params.operation_name, allow_mutations=method == "POST")
-            analysis = self.executor.analyze(prepared, params.variables, self.runtime.config.limits)
-            max_age = self.responses.ttl(params.query, params.operation_name, prepared)
+            analysis = self.executor.analyze(prepared, params.variables)
+            max_age = analysis.max_age
             cache_key = self.responses.key(params.query, params.operation_name, params.variables, principal) if max_age else None
             cached = await self.responses.get(cache_key) if cache_key else None
             charge = await self.meter.admit(principal, analysis, cached.actual_cost if cached else None)
         except RequestError as exc:
+            # Refused before it ran, yet counted as one request (no cost): refusing takes work too.
+            try:
+                headers = await self.meter.count_refused(principal)
+            except Refusal as refusal:
+                return refused(refusal, media)
             # A malformed request is a 4xx whatever the media type; a well-formed request whose
             # document does not parse, validate or fit the limits is 200 under application/json,
             # where legacy clients read the errors from the body.
             status = exc.status if exc.code is ErrorCode.BAD_REQUEST or media == GRAPHQL_RESPONSE else 200
-            headers = {"allow": "POST"} if exc.status == 405 else await self.meter.peek_headers(principal)
+            if exc.status == 405:
+                headers = {**headers, "allow": "POST"}
             return Outcome({"errors": exc.formatted()}, status, headers)
         except Refusal as refusal:
-            status = refusal.status
-            if refusal.code is ErrorCode.COST_LIMIT_EXCEEDED and media != GRAPHQL_RESPONSE:
-                status = 200
-            headers = refusal.headers or await self.meter.peek_headers(principal)
-            return Outcome(refusal.body(), status, headers)
+            return refused(refusal, media)
         if cached is not None:
             settled = await self.meter.settle(charge, cached.actual_cost)
             body = {"extensions": {"cost": settled.extensions}} if settled.extensions else {}
@@ -274,6 +276,15 @@ class GraphQLEndpoint:
             return orjson.loads(body)
         except orjson.JSONDecodeError:
             raise RequestError(ErrorCode.BAD_REQUEST, "The request body is not valid JSON.") from None
+
+
+def refused(refusal: Refusal, media: str) -> Outcome:
+    """The meter's refusal as an answer. Over the per-query ceiling is a document that will never
+    run: 200 under application/json, like any such document; the others keep their status."""
+    status = refusal.status
+    if refusal.code is ErrorCode.COST_LIMIT_EXCEEDED and media != GRAPHQL_RESPONSE:
+        status = 200
+    return Outcome(refusal.body(), status, refusal.headers)
 
 
 def conditional(request: Request, outcome: Outcome, media: str) -> Response:

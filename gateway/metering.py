@@ -6,6 +6,10 @@ Follow an operation forward:
     done = await meter.settle(charge, actual_cost)      # refund estimate − actual (Shopify-style)
     done.headers, done.extensions                       # RateLimit-Policy / RateLimit, extensions.cost
 
+A request that is refused before it runs (a document that does not parse, validate or fit the
+limits, a query over the cost ceiling) still counts as one request, with no cost: refusing takes
+work too, and must not be free to ask for (`count_refused`).
+
 What clients see agrees: the `RateLimit` header and `extensions.cost.throttleStatus` show the
 windows after settlement; the `rateLimit` field (resolved during execution) shows them after the
 up-front charge, so header remaining = field remaining + (requested − actual) cost.
@@ -94,13 +98,29 @@ class Meter:
         if plan is None:
             return Charge(principal, None, charged, None)
         if estimate > plan.max_query_cost:
+            headers = await self.count_refused(principal)
             raise Refusal(
                 ErrorCode.COST_LIMIT_EXCEEDED,
                 f"The query's estimated cost {estimate} is over this client's ceiling of {plan.max_query_cost}: "
                 "ask for fewer items (`first`) or fewer fields.",
                 status=400,
+                headers=headers,
                 extensions={"cost": estimate, "maxQueryCost": plan.max_query_cost},
             )
+        decision = await self._decide(principal, plan, charged)
+        return Charge(principal, plan, charged, decision)
+
+    async def count_refused(self, principal: Principal) -> dict[str, str]:
+        """Count a request refused before it ran as one request with no cost; its RateLimit headers.
+        A Refusal (429, or 503 when quotas cannot be checked) when that one request is over the quota."""
+        plan = self.plan_of(principal)
+        if plan is None:
+            return {}
+        decision = await self._decide(principal, plan, 0)
+        return rate_limit_headers(Windows(decision.requests, decision.cost), plan)
+
+    async def _decide(self, principal: Principal, plan: Plan, charged: int) -> Decision:
+        """The quota's decision on one request costing `charged`; a Refusal when it is not admitted."""
         try:
             decision = await self.quotas.admit(principal.client_id, plan, charged)
         except QuotaUnavailable:
@@ -118,7 +138,7 @@ class Meter:
                 extensions={"refusedBy": decision.refused_by, "retryAfterSeconds": decision.retry_after_s,
                             "cost": cost_extension(plan, charged, None, decision.cost)},
             )
-        return Charge(principal, plan, charged, decision)
+        return decision
 
     async def settle(self, charge: Charge, actual: int) -> Settled:
         if charge.plan is None or charge.decision is None:
@@ -133,13 +153,3 @@ class Meter:
             cost = charge.decision.cost  # the refund is lost with the outage; report what we know
         windows = Windows(charge.decision.requests, cost)
         return Settled(rate_limit_headers(windows, charge.plan), cost_extension(charge.plan, charge.requested, actual, cost))
-
-    async def peek_headers(self, principal: Principal) -> dict[str, str]:
-        """RateLimit headers for an answer that charged nothing (a refused document)."""
-        plan = self.plan_of(principal)
-        if plan is None:
-            return {}
-        try:
-            return rate_limit_headers(await self.quotas.state(principal.client_id, plan), plan)
-        except QuotaUnavailable:
-            return {}

@@ -1,4 +1,5 @@
-"""The response cache: whole answers to hot read queries, reused for their smallest maxAge.
+"""The response cache: whole answers to hot read queries, reused for their smallest maxAge
+(`Analysis.max_age`, found by the cost walk in gateway/cost.py).
 
 Keyed by the document, the operation, the variables and the client's *permission signature*
 (scopes and facilities) — never by who the client is — so two dashboards with the same access
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import OrderedDict
 from typing import Any
 
 from dataclasses import dataclass
@@ -20,10 +20,8 @@ import orjson
 
 from gateway.auth.authenticate import Principal, permission_signature
 from gateway.cache import Cache
-from gateway.execution import Prepared
-from resolvers.caching import UNCACHEABLE, CachePolicy
+from resolvers.caching import UNCACHEABLE
 
-TTL_MEMO_SIZE = 1024
 log = logging.getLogger("parkgate.response_cache")
 
 
@@ -37,23 +35,10 @@ class CachedAnswer:
 
 
 class ResponseCache:
-    def __init__(self, cache: Cache | None, policy: CachePolicy) -> None:
+    def __init__(self, cache: Cache | None) -> None:
         self.cache = cache
-        self.policy = policy
-        self._ttls: OrderedDict[tuple[str, str | None], int] = OrderedDict()
         self.hits = 0
         self.misses = 0
-
-    def ttl(self, query: str, operation_name: str | None, prepared: Prepared) -> int:
-        """The answer's maxAge, computed once per distinct document."""
-        memo_key = (query, operation_name)
-        ttl = self._ttls.get(memo_key)
-        if ttl is None:
-            ttl = self.policy.ttl(prepared.document, prepared.operation)
-            self._ttls[memo_key] = ttl
-            if len(self._ttls) > TTL_MEMO_SIZE:
-                self._ttls.popitem(last=False)
-        return ttl
 
     def key(self, query: str, operation_name: str | None, variables: dict[str, Any] | None, principal: Principal) -> str:
         digest = hashlib.sha256()

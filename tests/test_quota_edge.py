@@ -135,7 +135,7 @@ async def test_batches_are_limited_and_each_operation_is_counted(bed: Bed) -> No
     assert answers[1]["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert {s["id"] for s in answers[2]["data"]["sources"]} >= {"guidance"}
     usage = await bed.graphql(f'{{ client(id: "{client_id}") {{ usage {{ requests }} }} }}')
-    assert usage["data"]["client"]["usage"]["requests"] == 2  # the invalid one never ran
+    assert usage["data"]["client"]["usage"]["requests"] == 3  # the invalid one never ran, yet counts as a request
     too_big = await bed.http.post(f"{bed.url}/graphql", json=[{"query": "{ __typename }"}] * 11,
                                   headers={"authorization": f"Bearer {key}"})
     assert too_big.status_code == 400 and too_big.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"

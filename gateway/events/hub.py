@@ -18,7 +18,6 @@ import contextlib
 import logging
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -29,18 +28,16 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLError,
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
     get_operation_ast,
-    parse,
-    validate,
 )
 from graphql.execution import create_source_event_stream, execute_subscription_event
 
 from gateway.auth.authenticate import Principal, permission_signature
 from gateway.errors import ErrorCode, RequestError, format_error
+from gateway.execution import Executor, Prepared
 from gateway.events.subscription_slots import SubscriptionSlots
 from gateway.quotas import effective_plan
 from gateway.runtime import Runtime
@@ -100,17 +97,11 @@ class SubscriptionHub:
         self.groups: dict[tuple[Any, ...], Group] = {}
         self.slots = SubscriptionSlots.from_config(runtime.config)
         self.executions = 0  # events executed (one per event per group, not per subscriber)
-        self._validate = lru_cache(maxsize=512)(self._validate_uncached)
+        # Documents are parsed, bounded, validated and checked against the limits as over HTTP.
+        self.documents = Executor(schema, introspection=runtime.config.server.introspection,
+                                  limits=runtime.config.limits)
 
     # --- preparing ------------------------------------------------------------------------
-    def _validate_uncached(self, query: str) -> DocumentNode | tuple[GraphQLError, ...]:
-        try:
-            document = parse(query, max_tokens=5000)
-        except GraphQLError as error:
-            return (error,)
-        errors = validate(self.graphql_schema, document)
-        return tuple(errors) if errors else document
-
     def prepare(self, payload: Any) -> Operation:
         """A subscription operation from `{query, variables, operationName}`; RequestError otherwise."""
         if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
@@ -122,14 +113,14 @@ class SubscriptionHub:
             raise RequestError(ErrorCode.BAD_REQUEST, "`operationName` must be a string.")
         if self.graphql_schema.subscription_type is None:
             raise RequestError(ErrorCode.BAD_REQUEST, "This gateway's schema has no subscriptions.")
-        document = self._validate(query)
-        if isinstance(document, tuple):
-            raise RequestError(ErrorCode.GRAPHQL_VALIDATION_FAILED, document[0].message, errors=document)
+        document = self.documents.document(query)
+        self.documents.validate(query)
         operation = get_operation_ast(document, name)
         if operation is None:
             raise RequestError(ErrorCode.BAD_REQUEST, "Say which operation to run with `operationName`.")
         if operation.operation is not OperationType.SUBSCRIPTION:
             raise RequestError(ErrorCode.BAD_REQUEST, "Only subscriptions are served here; send queries and mutations over HTTP.")
+        self.documents.analyze(Prepared(document, operation, query, name), variables)  # depth, aliases, root fields
         return Operation(query, name, variables, document, operation)
 
     def check_scopes(self, op: Operation, principal: Principal) -> None:
