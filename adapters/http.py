@@ -34,6 +34,8 @@ given to the constructor (tests: `httpx.MockTransport`) replaces aiohttp's.
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -313,6 +315,35 @@ def _transport_options(kwargs: dict[str, Any]) -> dict[str, Any]:
 URL_CACHE_SIZE = 512
 
 
+_WORD = re.compile(r"[A-Za-z][A-Za-z_.-]*|v\d+")  # a path segment or query key that is part of an API's shape
+
+
+def redacted_url(url: httpx.URL) -> str:
+    """`url` as the logs may show it: the vendor's host and the words of its API, every other path
+    segment and every query value as `*`. Paths hold ids a client chose (a reservation id, a plate),
+    and those may hold anything, a card number included."""
+    path = "/".join(segment if not segment or _WORD.fullmatch(segment) else "*" for segment in url.path.split("/"))
+    query = "&".join(f"{key if _WORD.fullmatch(key) else '*'}=*" for key, _ in url.params.multi_items())
+    return f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}{path}" + (f"?{query}" if query else "")
+
+
+class RedactedVendorURLs(logging.Filter):
+    """httpx logs each request's URL at INFO ("HTTP Request: GET <url> ..."): log it redacted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) > 1 and isinstance(args[1], httpx.URL):
+            record.args = (args[0], redacted_url(args[1]), *args[2:])
+        return True
+
+
+def redact_httpx_logs() -> None:
+    """Install `RedactedVendorURLs` on httpx's logger, once."""
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, RedactedVendorURLs) for f in logger.filters):
+        logger.addFilter(RedactedVendorURLs())
+
+
 class VendorHTTP:
     def __init__(
         self,
@@ -335,6 +366,7 @@ class VendorHTTP:
         self.system_id = system_id
         self.timeout_s = timeout_s
         self.retries = max(0, retries)
+        redact_httpx_logs()
         # No more pooled connections than calls we allow in flight.
         max_connections = max_connections or max_concurrency
         self._client = _VendorClient(

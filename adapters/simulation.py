@@ -3,13 +3,15 @@
 A simulator is a plain Starlette app for one vendor dialect. `simulator_app` wraps its routes
 with a `SimulatorControl`, which the sandbox's control API drives: take the system down
 (503), make it slow, make it fail (500), and read how many requests each endpoint received
-(tests use those counts to prove there is no N+1 and that the cache protects the vendor).
+(tests use those counts to prove there is no N+1 and that the cache protects the vendor), and
+the last requests as they arrived (`recent`: method, URL, headers, body), so a test can see what
+exactly reached a vendor.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -17,7 +19,7 @@ from enum import StrEnum
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.simworld import World
 
@@ -29,12 +31,31 @@ class FaultMode(StrEnum):
     ERROR = "error"  # 500 with an HTML error page, as real vendor stacks do
 
 
+RECENT_REQUESTS = 500
+
+
+@dataclass(eq=False)
+class SeenRequest:
+    """One request as a simulated vendor received it (its body filled in as the app reads it)."""
+
+    method: str
+    url: str  # path and query string, as sent
+    headers: tuple[tuple[str, str], ...]
+    body: bytearray = field(default_factory=bytearray)
+
+    def text(self) -> str:
+        """Everything the vendor was sent, as one string to search."""
+        lines = [f"{self.method} {self.url}", *(f"{name}: {value}" for name, value in self.headers)]
+        return "\n".join(lines) + "\n\n" + bytes(self.body).decode("utf-8", "replace")
+
+
 @dataclass
 class SimulatorControl:
     system_id: str
     mode: FaultMode = FaultMode.OK
     delay_ms: int = 0
     requests: Counter[str] = field(default_factory=Counter)
+    recent: deque[SeenRequest] = field(default_factory=lambda: deque(maxlen=RECENT_REQUESTS))
 
     def set_fault(self, mode: FaultMode, delay_ms: int = 0) -> None:
         self.mode = mode
@@ -51,6 +72,7 @@ class SimulatorControl:
 
     def reset_stats(self) -> None:
         self.requests.clear()
+        self.recent.clear()
 
 
 class FaultInjection:
@@ -61,11 +83,28 @@ class FaultInjection:
         self.control = control
         self.routes = routes
 
+    def _recording(self, scope: Scope, receive: Receive) -> Receive:
+        """`receive`, noting the request (and its body as the app reads it) in `control.recent`."""
+        query = scope.get("query_string", b"").decode("latin-1")
+        url = scope.get("raw_path", scope["path"].encode()).decode("latin-1") + (f"?{query}" if query else "")
+        headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", ()))
+        seen = SeenRequest(scope["method"], url, headers)
+        self.control.recent.append(seen)
+
+        async def recording() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                seen.body.extend(message.get("body", b""))
+            return message
+
+        return recording
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         self.control.requests[f"{scope['method']} {self._template(scope)}"] += 1
+        receive = self._recording(scope, receive)
         mode = self.control.mode
         if mode is FaultMode.DOWN:
             await Response(status_code=503)(scope, receive, send)

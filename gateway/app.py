@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 
 import strawberry
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
@@ -22,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 from gateway.auth.oauth import jwks_endpoint, token_endpoint
 from gateway.auth.scopes import Scope
 from gateway.events.wiring import event_routes, start_event_path, stop_event_path
+from gateway.card_screen import CardNumberURLs
 from gateway.execution import Executor
 from gateway.finance.http import finance_routes
 from gateway.metering import Meter
@@ -125,7 +127,8 @@ def create_app(
         *finance_routes(runtime, meter),  # accounting and municipal exports (gateway/finance/http.py)
         *extra_routes,
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    # Every URL is screened for card numbers before any route sees it (gateway/card_screen.py).
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(CardNumberURLs)])
     app.state.runtime = runtime
     app.state.graphql = endpoint
     return app

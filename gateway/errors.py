@@ -8,7 +8,7 @@ never ad hoc in a resolver.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -75,11 +75,13 @@ class RequestError(Exception):
     status: int = 400
     locations: tuple[dict[str, int], ...] = ()
     errors: tuple[GraphQLError, ...] = ()
+    extensions: dict[str, Any] = field(default_factory=dict)  # beside `code`, e.g. `reason`
 
     def formatted(self) -> list[dict[str, Any]]:
+        extensions = {"code": self.code.value, **self.extensions}
         if self.errors:
-            return [redacted({**error.formatted, "extensions": {"code": self.code.value}}) for error in self.errors]
-        return [redacted({"message": self.message, "extensions": {"code": self.code.value}})]
+            return [redacted({**error.formatted, "extensions": extensions}) for error in self.errors]
+        return [redacted({"message": self.message, "extensions": extensions})]
 
 
 def redacted(formatted: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +109,7 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     if original is not None or not (error.extensions or {}).get("code"):
         # An exception we did not expect, or graphql-core noticing a broken promise of ours
         # (null for a non-null field): log everything, tell the client nothing about it.
-        log.error("internal error at %s: %s", error.path, error.message, exc_info=original)
+        log.error("internal error at %s: %s", error.path, redact(error.message), exc_info=original)
         formatted = error.formatted
         formatted["message"] = INTERNAL_MESSAGE
         formatted["extensions"] = {"code": ErrorCode.INTERNAL.value}

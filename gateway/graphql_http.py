@@ -3,7 +3,8 @@
 Follow a request forward from `GraphQLEndpoint.__call__`:
   authenticate (a `Principal`: scopes, facilities, plan; decided once per request)
   → read the request (method, media types, body size, JSON; an array is a batch)
-  → per operation (`GraphQLEndpoint.operation`): `GraphQLParams`
+  → per operation (`GraphQLEndpoint.operation`): the card-number screen (gateway/card_screen.py),
+    a persisted query looked up or stored, `GraphQLParams`
   → the executor prepares the document (parse, operation, validation; cached)
   → its cost and complexity (`gateway.cost`) → the meter admits it or refuses (429, 503)
   → a fresh `RequestContext` (per-request loaders) → execution
@@ -28,6 +29,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from gateway.auth.authenticate import UNRESTRICTED, AuthError, Principal, StoreUnavailable
+from gateway.card_screen import refuse_card_numbers
 from gateway.errors import ErrorCode, RequestError, format_error, redacted
 from gateway.execution import Executor
 from gateway.graphiql import graphiql_page
@@ -198,6 +200,7 @@ class GraphQLEndpoint:
         """One operation forward: params → prepare → analyze → meter → (cached answer | execute) → settle."""
         try:
             if isinstance(payload, dict):
+                refuse_card_numbers(payload)  # before a document is stored, parsed or run
                 payload = await self.persisted.resolve(payload)
             params = params_from(payload)
             prepared = self.executor.prepare(params.query, params.operation_name, allow_mutations=method == "POST")

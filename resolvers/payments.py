@@ -1,9 +1,9 @@
 """Parking sessions and payments: what a car owes at a facility, and paying it by processor token.
 
-Only payment processors' tokens cross the gateway. Before anything else a payment's every input
-is searched for something like a card number (gateway/card_numbers.py): such a payment is
-refused with BAD_USER_INPUT naming the field, and the value goes nowhere — not to the vendor,
-the idempotency store, the logs, or the error message.
+Only payment processors' tokens cross the gateway. A card number anywhere in a request never gets
+here: the edge refuses it before anything runs (gateway/card_screen.py), with BAD_USER_INPUT naming
+the argument, and the value goes nowhere — not to the vendor, the idempotency store, the logs, or
+the error message.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from adapters.operations import ParkingSession as DomainSession
 from adapters.operations import Payment as DomainPayment
 from adapters.operations import PaymentRequest, PaymentTarget as DomainTarget, SessionStatus as DomainSessionStatus
 from gateway.auth.scopes import Scope
-from gateway.card_numbers import card_number_path
 from gateway.codec import dump, load
 from gateway.directory import FacilityEntry, SystemRef
 from gateway.errors import bad_input
@@ -101,20 +100,6 @@ class PayForReservationInput:
     payment_token: str = strawberry.field(description="The payment processor's token for the card (e.g. tok_…). Never a card number.")
 
 
-def refuse_card_numbers(arguments: dict[str, Any]) -> None:
-    path = card_number_path(arguments, "")
-    if path is not None:
-        field = ".".join(_camel(part) for part in path.lstrip(".").split("."))
-        raise bad_input(f"`{field}` holds what looks like a card number. Card numbers must never be sent: pay with "
-                        "your payment processor's token. Nothing was charged or stored.", argument=field,
-                        reason="CARD_NUMBER_REFUSED")
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
 def money_of(raw: MoneyInput, currency: str) -> DomainMoney:
     if not _AMOUNT.fullmatch(raw.amount) or Decimal(raw.amount) <= 0:
         raise bad_input("`input.amount.amount` must be a positive decimal string with at most two decimals, e.g. \"7.50\".",
@@ -169,7 +154,6 @@ class PaymentMutations:
     async def pay_for_session(self, info: Info,
                               input: Annotated[PayForSessionInput, strawberry.argument(description="The payment.")],
                               idempotency_key: IdempotencyKey) -> Payment | None:
-        refuse_card_numbers({"input": input, "idempotencyKey": idempotency_key})
         check_token(input.payment_token)
         ctx = info.context
         arguments = {"session": str(input.session_id), "amount": [input.amount.amount, input.amount.currency],
@@ -187,7 +171,6 @@ class PaymentMutations:
     async def pay_for_reservation(self, info: Info,
                                   input: Annotated[PayForReservationInput, strawberry.argument(description="The payment.")],
                                   idempotency_key: IdempotencyKey) -> Payment | None:
-        refuse_card_numbers({"input": input, "idempotencyKey": idempotency_key})
         check_token(input.payment_token)
         ctx = info.context
         arguments = {"reservation": str(input.reservation_id), "amount": [input.amount.amount, input.amount.currency],

@@ -36,6 +36,7 @@ from graphql import (
 from graphql.execution import create_source_event_stream, execute_subscription_event
 
 from gateway.auth.authenticate import Principal, permission_signature
+from gateway.card_screen import refuse_card_numbers
 from gateway.errors import ErrorCode, RequestError, format_error
 from gateway.execution import Executor, Prepared
 from gateway.events.subscription_slots import SubscriptionSlots
@@ -111,6 +112,7 @@ class SubscriptionHub:
             raise RequestError(ErrorCode.BAD_REQUEST, "`variables` must be a JSON object.")
         if name is not None and not isinstance(name, str):
             raise RequestError(ErrorCode.BAD_REQUEST, "`operationName` must be a string.")
+        refuse_card_numbers(payload)
         if self.graphql_schema.subscription_type is None:
             raise RequestError(ErrorCode.BAD_REQUEST, "This gateway's schema has no subscriptions.")
         document = self.documents.document(query)
