@@ -22,12 +22,9 @@ from typing import Protocol
 from gateway.auth.clients import Client, ClientStatus, ClientStore, KeyRecord
 from gateway.auth.keys import Environment, key_matches, parse_key
 from gateway.auth.scopes import ALL_SCOPES, Scope
+from gateway.errors import StoreUnavailable
 
 MAX_CREDENTIAL_LENGTH = 4096
-
-
-class StoreUnavailable(Exception):
-    """The client store cannot be reached: nobody can be authenticated (never guessed)."""
 
 
 class AuthError(Exception):
