@@ -126,6 +126,10 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     if isinstance(original, UpstreamError):
         return {**error.formatted, "message": from_upstream(original).message,
                 "extensions": from_upstream(original).extensions}
+    if isinstance(original, STORE_ERRORS):
+        # not a bug of ours: one line, no traceback; the client is told to come back
+        log.warning("%s: the store cannot be reached (%s: %s)", error.path, type(original).__name__, original)
+        return {**error.formatted, **unavailable()}
     if original is not None or not (error.extensions or {}).get("code"):
         # An exception we did not expect, or graphql-core noticing a broken promise of ours
         # (null for a non-null field): log everything, tell the client nothing about it.
