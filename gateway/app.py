@@ -6,22 +6,29 @@
     /healthz   the process is alive
     /readyz    the gateway can serve: every configured system, its state and circuit breaker
     /metrics   countable figures per system (upstream calls, cache), for monitoring
+
+The event path adds its routes (webhooks, subscriptions), the finance path its exports. On every
+route, work that needs the gateway's own store (Redis) while it cannot be reached ends in one
+place, `store_unreachable`: 503 GATEWAY_UNAVAILABLE with Retry-After, never a 500.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import strawberry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.websockets import WebSocket, WebSocketState
 
 from gateway.auth.oauth import jwks_endpoint, token_endpoint
 from gateway.auth.scopes import Scope
+from gateway.errors import RETRY_AFTER_S, STORE_ERRORS, STORE_UNAVAILABLE, unavailable
 from gateway.events.wiring import event_routes, start_event_path, stop_event_path
 from gateway.card_screen import CardNumberURLs
 from gateway.execution import Executor
@@ -32,6 +39,25 @@ from gateway.response_cache import ResponseCache
 from gateway.graphql_http import GraphQLEndpoint
 from gateway.runtime import Runtime
 from gateway.schema import schema
+
+log = logging.getLogger("parkgate.app")
+
+#: WebSocket close code 1013, "Try Again Later" (RFC 6455 registry): clients reconnect later
+TRY_AGAIN_LATER = 1013
+
+
+async def store_unreachable(conn: HTTPConnection, exc: Exception) -> Response | None:
+    """Any route's work that needed the gateway's store while it cannot be reached: 503
+    GATEWAY_UNAVAILABLE with Retry-After (a WebSocket is closed with 1013, try again later).
+    One log line without a traceback: an outage is not a bug, and the connection stays open."""
+    log.warning("%s: the store cannot be reached (%s: %s); answered GATEWAY_UNAVAILABLE",
+                conn.url.path, type(exc).__name__, exc)
+    if isinstance(conn, WebSocket):
+        if conn.application_state is not WebSocketState.DISCONNECTED:
+            await conn.close(TRY_AGAIN_LATER, STORE_UNAVAILABLE)
+        return None
+    return JSONResponse({"errors": [unavailable()]}, status_code=503,
+                        headers={"retry-after": str(RETRY_AFTER_S), "cache-control": "no-store"})
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -128,7 +154,8 @@ def create_app(
         *extra_routes,
     ]
     # Every URL is screened for card numbers before any route sees it (gateway/card_screen.py).
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(CardNumberURLs)])
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(CardNumberURLs)],
+                    exception_handlers={error: store_unreachable for error in STORE_ERRORS})
     app.state.runtime = runtime
     app.state.graphql = endpoint
     return app

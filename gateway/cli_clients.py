@@ -21,6 +21,7 @@ import typer
 
 from gateway.admin import AdminError, AdminService, IssuedKey
 from gateway.auth.keys import Environment
+from gateway.errors import STORE_ERRORS
 
 T = TypeVar("T")
 
@@ -64,7 +65,7 @@ def run_admin(config_path: Path, action: Callable[[AdminService], Awaitable[T]])
         return asyncio.run(go())
     except AdminError as exc:
         raise fail(f"{exc.code}: {exc.message}") from None
-    except (ConnectionError, OSError) as exc:
+    except (*STORE_ERRORS, ConnectionError, OSError) as exc:
         raise fail(f"cannot reach the client store: {exc}", 3) from None
 
 

@@ -13,6 +13,8 @@ from enum import StrEnum
 from typing import Any
 
 from graphql import GraphQLError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from adapters.errors import UpstreamError
 from gateway.card_numbers import redact
@@ -55,6 +57,26 @@ class GatewayError(GraphQLError):
     def __init__(self, code: ErrorCode, message: str, **extensions: Any) -> None:
         super().__init__(message, extensions={"code": code.value, **extensions})
         self.code = code
+
+
+class StoreUnavailable(Exception):
+    """The gateway's own store (Redis) cannot be reached, so what was asked cannot be decided or
+    kept now (it is never guessed). On every path the answer is the same: `GATEWAY_UNAVAILABLE`,
+    HTTP 503 with `Retry-After` (see `STORE_ERRORS`)."""
+
+
+#: what "the gateway's own store cannot be reached" looks like: our own `StoreUnavailable`, or
+#: redis-py's connection and timeout errors coming up from any Redis-backed part. Every edge
+#: (GraphQL errors, the app's exception handler, the OAuth endpoint, the CLI) answers these alike.
+STORE_ERRORS: tuple[type[Exception], ...] = (StoreUnavailable, RedisConnectionError, RedisTimeoutError)
+#: seconds a client is asked to wait (`Retry-After`) while the store cannot be reached
+RETRY_AFTER_S = 5
+STORE_UNAVAILABLE = "The gateway cannot reach its store; try again shortly."
+
+
+def unavailable(message: str = STORE_UNAVAILABLE) -> dict[str, Any]:
+    """The wire form of `GATEWAY_UNAVAILABLE`, for bodies built outside GraphQL execution."""
+    return {"message": message, "extensions": {"code": ErrorCode.GATEWAY_UNAVAILABLE.value}}
 
 
 def bad_input(message: str, **extensions: Any) -> GatewayError:
@@ -106,6 +128,10 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
     if isinstance(original, UpstreamError):
         return {**error.formatted, "message": from_upstream(original).message,
                 "extensions": from_upstream(original).extensions}
+    if isinstance(original, STORE_ERRORS):
+        # not a bug of ours: one line, no traceback; the client is told to come back
+        log.warning("%s: the store cannot be reached (%s: %s)", error.path, type(original).__name__, original)
+        return {**error.formatted, **unavailable()}
     if original is not None or not (error.extensions or {}).get("code"):
         # An exception we did not expect, or graphql-core noticing a broken promise of ours
         # (null for a non-null field): log everything, tell the client nothing about it.

@@ -28,9 +28,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from gateway.auth.authenticate import UNRESTRICTED, AuthError, Principal, StoreUnavailable
+from gateway.auth.authenticate import UNRESTRICTED, AuthError, Principal
 from gateway.card_screen import refuse_card_numbers
-from gateway.errors import ErrorCode, RequestError, format_error, redacted
+from gateway.errors import RETRY_AFTER_S, ErrorCode, RequestError, StoreUnavailable, format_error, redacted, unavailable
 from gateway.execution import Executor
 from gateway.graphiql import graphiql_page
 from gateway.metering import Meter, Refusal
@@ -172,7 +172,7 @@ class GraphQLEndpoint:
             return respond(body, 401, media, {"www-authenticate": exc.www_authenticate()})
         except StoreUnavailable:
             log.error("client store unreachable: refusing requests until it answers")
-            return unavailable("The gateway cannot reach its client store; try again shortly.", media)
+            return respond({"errors": [unavailable()]}, 503, media, {"retry-after": str(RETRY_AFTER_S)})
         try:
             payload = await self.read_payload(request)
         except HTTPProblem as exc:
@@ -244,6 +244,9 @@ class GraphQLEndpoint:
         if settled.extensions:
             body["extensions"] = {"cost": settled.extensions}
         if errors:
+            if only_store_unavailable(body):
+                # nothing was answered, only for want of the store: the same 503 as a refusal at the edge
+                return Outcome({"errors": body["errors"]}, 503, {**settled.headers, "retry-after": str(RETRY_AFTER_S)})
             return Outcome(body, 200, settled.headers)  # partial answers are neither kept nor reused
         if cache_key is not None and result.data is not None and not context.used_stale:
             data_json = orjson.dumps(result.data)
@@ -311,9 +314,12 @@ def respond(body: dict[str, Any], status: int, media: str, headers: dict[str, st
     return Response(orjson.dumps(body), status_code=status, media_type=f"{media}; charset=utf-8", headers=headers)
 
 
-def unavailable(message: str, media: str) -> Response:
-    body = {"errors": [{"message": message, "extensions": {"code": ErrorCode.GATEWAY_UNAVAILABLE.value}}]}
-    return respond(body, 503, media, {"retry-after": "5"})
+def only_store_unavailable(body: dict[str, Any]) -> bool:
+    """No root field has a value and every error is GATEWAY_UNAVAILABLE: the operation could not be
+    carried out at all because the gateway's own store is unreachable (an admin operation, a write
+    whose idempotency key cannot be kept). Anything answered makes it a partial answer instead."""
+    answered = any(value is not None for value in (body.get("data") or {}).values())
+    return not answered and all(e["extensions"]["code"] == ErrorCode.GATEWAY_UNAVAILABLE.value for e in body["errors"])
 
 
 def problem(status: int, message: str, media: str, headers: dict[str, str] | None = None) -> Response:

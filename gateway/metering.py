@@ -23,7 +23,7 @@ from typing import Any
 
 from gateway.auth.authenticate import Principal
 from gateway.cost import Analysis
-from gateway.errors import ErrorCode
+from gateway.errors import RETRY_AFTER_S, ErrorCode
 from gateway.quotas import Decision, Plan, QuotaEnforcer, QuotaUnavailable, Windows, WindowState, effective_plan, rate_limit_headers
 
 
@@ -125,7 +125,7 @@ class Meter:
             decision = await self.quotas.admit(principal.client_id, plan, charged)
         except QuotaUnavailable:
             raise Refusal(ErrorCode.GATEWAY_UNAVAILABLE, "Quotas cannot be checked right now; try again shortly.",
-                          status=503, headers={"Retry-After": "5"}) from None
+                          status=503, headers={"Retry-After": str(RETRY_AFTER_S)}) from None
         if not decision.admitted:
             what = "requests" if decision.refused_by == "requests" else "query cost points"
             limit = plan.requests if decision.refused_by == "requests" else plan.cost

@@ -54,6 +54,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.errors import StorageError
 
+from gateway.errors import StoreUnavailable
+
 if TYPE_CHECKING:
     from gateway.config import GatewayConfig, PlanConfig
 
@@ -191,7 +193,7 @@ class Usage:
     window_s: int
 
 
-class QuotaUnavailable(Exception):
+class QuotaUnavailable(StoreUnavailable):
     """Redis cannot be reached and `on_redis_error` is "closed": refuse the request with 503."""
 
 

@@ -18,7 +18,7 @@ from gateway.auth.clients import AuditEntry, Client
 from gateway.auth.keys import Environment
 from gateway.auth.scopes import SCOPE_DESCRIPTIONS, Scope
 from gateway.errors import ErrorCode, GatewayError, bad_input
-from gateway.quotas import Plan, QuotaUnavailable, effective_plan
+from gateway.quotas import Plan, effective_plan
 from resolvers.common import MAX_PAGE_SIZE
 from resolvers.context import Info
 from resolvers.costs import list_size
@@ -61,10 +61,7 @@ class ClientNode:
 
     @strawberry.field(description="Its use of the current quota window.")
     async def usage(self, info: Info) -> QuotaUsage | None:
-        try:
-            return QuotaUsage.of(await info.context.runtime.quotas.usage(self.record.id, client_plan(info, self.record)))
-        except QuotaUnavailable:
-            raise GatewayError(ErrorCode.GATEWAY_UNAVAILABLE, "Quota usage cannot be read right now.") from None
+        return QuotaUsage.of(await info.context.runtime.quotas.usage(self.record.id, client_plan(info, self.record)))
 
     @classmethod
     def of(cls, client: Client) -> ClientNode:

@@ -264,14 +264,19 @@ async def _next_data(ws: Any, timeout: float) -> dict[str, Any]:
         return message["payload"]
 
 
-async def _post_apds_entry(bed: Bed, url: str, plate: str) -> None:
+def apds_entry(bed: Bed, plate: str) -> tuple[bytes, dict[str, str]]:
+    """A vehicle entering berlin-hbf, as parcs-central's webhook says it: the body and its signed headers."""
     secret = bed.sandbox.config.systems["parcs-central"].credentials["webhook_secret"]
     raw = json.dumps(event_body("vehicle.entry", HBF_PLACE, datetime.now(UTC), {"plate": plate, "lane": "IN-1"})).encode()
     timestamp = str(int(time.time()))
+    return raw, {"content-type": "application/json", "x-apds-timestamp": timestamp,
+                 "x-apds-signature": signature(secret, timestamp, raw)}
+
+
+async def _post_apds_entry(bed: Bed, url: str, plate: str) -> None:
+    raw, headers = apds_entry(bed, plate)
     async with httpx.AsyncClient() as http:
-        response = await http.post(f"{url}/webhooks/parcs-central", content=raw, headers={
-            "content-type": "application/json", "x-apds-timestamp": timestamp,
-            "x-apds-signature": signature(secret, timestamp, raw)})
+        response = await http.post(f"{url}/webhooks/parcs-central", content=raw, headers=headers)
     assert response.status_code == 202, response.text
 
 

@@ -22,12 +22,9 @@ from typing import Protocol
 from gateway.auth.clients import Client, ClientStatus, ClientStore, KeyRecord
 from gateway.auth.keys import Environment, key_matches, parse_key
 from gateway.auth.scopes import ALL_SCOPES, Scope
+from gateway.errors import STORE_ERRORS, StoreUnavailable
 
 MAX_CREDENTIAL_LENGTH = 4096
-
-
-class StoreUnavailable(Exception):
-    """The client store cannot be reached: nobody can be authenticated (never guessed)."""
 
 
 class AuthError(Exception):
@@ -171,6 +168,8 @@ class Authenticator:
         assert self.tokens is not None
         try:
             claims = await self.tokens.verify(token)
+        except STORE_ERRORS as exc:  # its signing key had to be read from the store: undecidable, not invalid
+            raise StoreUnavailable(str(exc)) from exc
         except Exception as exc:  # noqa: BLE001 - every verification failure is the same 401
             raise AuthError(f"The access token is not valid: {exc}") from None
         client = await self._client(str(claims.get("sub", "")))

@@ -6,7 +6,9 @@
     GET  /.well-known/jwks.json
 
 Every failure of client authentication answers the same 401 invalid_client, whatever was
-wrong, so the endpoint tells nobody which client ids exist.
+wrong, so the endpoint tells nobody which client ids exist. While the client store cannot be
+reached, the token endpoint answers 503 `temporarily_unavailable` (RFC 6749 §4.1.2.1's code for a
+server that cannot serve now) with Retry-After; the JWKS, like every other route, the app's 503.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import logging
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +29,9 @@ from starlette.routing import Route
 from gateway.auth.clients import ClientStatus, ClientStore
 from gateway.auth.keys import Environment, key_hash, key_matches, parse_key
 from gateway.auth.tokens import TokenService
+from gateway.errors import RETRY_AFTER_S, STORE_ERRORS
+
+log = logging.getLogger("parkgate.oauth")
 
 MAX_BODY = 8 * 1024
 MAX_FIELDS = 16
@@ -39,17 +45,21 @@ AUTH_FAILED = "client authentication failed"
 
 
 class OAuthError(Exception):
-    def __init__(self, error: str, description: str, status: int = 400, challenge: bool = False) -> None:
+    def __init__(self, error: str, description: str, status: int = 400, challenge: bool = False,
+                 retry_after_s: int | None = None) -> None:
         super().__init__(description)
         self.error = error
         self.description = description
         self.status = status
         self.challenge = challenge
+        self.retry_after_s = retry_after_s
 
     def response(self) -> Response:
         headers = dict(NO_STORE)
         if self.challenge:
             headers["WWW-Authenticate"] = BASIC_CHALLENGE
+        if self.retry_after_s is not None:
+            headers["Retry-After"] = str(self.retry_after_s)
         return JSONResponse({"error": self.error, "error_description": self.description},
                             status_code=self.status, headers=headers)
 
@@ -168,6 +178,10 @@ def token_endpoint(service: TokenService, store: ClientStore, pepper: bytes, env
             access_token, expires_in = await service.issue(client, scopes)
         except OAuthError as error:
             return error.response()
+        except STORE_ERRORS as exc:
+            log.warning("token endpoint: the client store cannot be reached (%s: %s); answered 503", type(exc).__name__, exc)
+            return OAuthError("temporarily_unavailable", "the client store cannot be reached; try again shortly",
+                              503, retry_after_s=RETRY_AFTER_S).response()
         return JSONResponse({"access_token": access_token, "token_type": "Bearer",
                              "expires_in": expires_in, "scope": " ".join(sorted(scopes))}, headers=NO_STORE)
 

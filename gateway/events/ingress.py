@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from adapters.errors import WebhookMalformed, WebhookRejected
+from gateway.errors import RETRY_AFTER_S, ErrorCode
 from gateway.events import wiring
 from gateway.events.inbox import Inbox, InboxItem, Outcome, build_inbox
 from gateway.events.processor import WebhookProcessor
@@ -88,8 +89,8 @@ class WebhookIngress:
                 accepted.append({"id": event.vendor_event_id, "status": outcome.value, "revision": revision})
         except Exception as exc:  # noqa: BLE001 - the inbox is unreachable: not accepted, the vendor must retry
             log.warning("webhook for %s not accepted: the inbox is unavailable (%s)", system_id, exc)
-            response = _answer(503, "UNAVAILABLE", "The webhook could not be stored; retry later.")
-            response.headers["Retry-After"] = "5"
+            response = _answer(503, ErrorCode.GATEWAY_UNAVAILABLE.value, "The webhook could not be stored; retry later.")
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
             return response
         duplicate = bool(accepted) and all(a["status"] == Outcome.DUPLICATE for a in accepted)
         status = "duplicate" if duplicate else "accepted"

@@ -38,12 +38,12 @@ from urllib.parse import urlsplit
 
 import httpx
 import orjson
-from redis.exceptions import RedisError
 
 from adapters.models import DomainEvent, EventType
 from gateway.auth.clients import AuditEntry, Client, ClientStatus, ClientStore
 from gateway.auth.scopes import event_scope
 from gateway.config import GatewayConfig, WebhooksConfig
+from gateway.errors import STORE_ERRORS
 from gateway.events.bus import EventBus, Subscription
 from gateway.events.endpoints_store import (
     Delivery,
@@ -69,8 +69,6 @@ JITTER = 0.2
 DISABLE_AFTER = 5
 MAX_ENDPOINTS_PER_CLIENT = 20
 MAX_URL_LENGTH = 2000
-#: the state store failing (Redis unreachable): logged as a warning, no traceback; the work is retried
-STORE_ERRORS = (RedisError, ConnectionError, OSError, TimeoutError)
 #: personal data in event payloads, masked for clients without pii:read
 PII_FIELDS = frozenset({"plate", "guest_name", "car_registration"})
 
@@ -303,6 +301,8 @@ class OutboundWebhooks:
                 client_id=endpoint.client_id, before=before.public() if before else None,
                 after=after.public() if after else None,
             ))
+        except STORE_ERRORS as exc:  # Redis went away after the change was stored: an outage, not a bug
+            log.warning("could not write the audit entry for %s of %s (%s)", action, endpoint.id, exc)
         except Exception:  # noqa: BLE001 — a lost audit line must not undo the change (logged)
             log.exception("could not write the audit entry for %s of %s", action, endpoint.id)
 
@@ -341,7 +341,7 @@ class OutboundWebhooks:
         async for event in subscription:
             try:
                 await self.on_event(event)
-            except STORE_ERRORS as exc:
+            except STORE_ERRORS as exc:  # Redis unreachable: a warning, no traceback
                 log.warning("webhooks: could not queue deliveries for event %s (%s)", event.id, exc)
             except Exception:  # noqa: BLE001 — one bad event (or a Redis blip) must not stop the worker
                 log.exception("could not make deliveries for event %s", event.id)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from adapters.base import Adapter
 from adapters.models import DomainEvent, EventType, VendorEvent
 from gateway.directory import Directory
+from gateway.errors import STORE_ERRORS
 from gateway.events.inbox import Inbox, InboxItem, Outcome
 from gateway.runtime import Runtime
 from resolvers.local_time import every_local_today
@@ -75,6 +76,9 @@ class WebhookProcessor:
                     await self.inbox.ack(item)
                 except asyncio.CancelledError:
                     raise
+                except STORE_ERRORS as exc:  # the bus (Redis) is away: an outage, not a bug; no traceback
+                    log.warning("webhook event %s from %s not processed: the store cannot be reached (%s)",
+                                item.event.vendor_event_id, item.system_id, exc)
                 except Exception:  # noqa: BLE001 - one bad item never stops the rest (Redis keeps it pending)
                     log.exception("webhook event %s from %s not processed", item.event.vendor_event_id, item.system_id)
 
@@ -135,5 +139,5 @@ class WebhookProcessor:
                 await upstream.invalidate(system_id, "stays", window)
             elif kind in CITATION_EVENTS:
                 await upstream.invalidate(system_id, "citations", window[:1])
-        except Exception:  # noqa: BLE001 - a cache outage must not hold events back; TTLs still apply
-            log.warning("could not invalidate %s entries of %s", kind, system_id, exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - a cache outage must not hold events back; TTLs still apply
+            log.warning("could not invalidate %s entries of %s (%s: %s)", kind, system_id, type(exc).__name__, exc)

@@ -1,7 +1,9 @@
 """Subscriptions on the wire: WebSocket at /graphql (graphql-transport-ws and the legacy graphql-ws,
 chosen by Sec-WebSocket-Protocol) and SSE at /graphql/stream (GraphQL over SSE, distinct
 connections mode). Authenticated at connection (the `connection_init` payload; headers for SSE),
-executed through the shared `SubscriptionHub`, kept alive with pings for load balancers.
+executed through the shared `SubscriptionHub`, kept alive with pings for load balancers. When the
+client store cannot be reached at connection, `StoreUnavailable` goes on to the app's handler
+(gateway/app.py): SSE gets 503 with Retry-After, a WebSocket is closed with 1013 (try again later).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from gateway.auth.authenticate import UNRESTRICTED, AuthError, Principal, StoreUnavailable, permission_signature
-from gateway.errors import ErrorCode, RequestError
+from gateway.auth.authenticate import UNRESTRICTED, AuthError, Principal, permission_signature
+from gateway.errors import ErrorCode, RequestError, StoreUnavailable
 from gateway.events.hub import Member, SubscriptionHub
 from gateway.runtime import Runtime
 
@@ -98,9 +100,6 @@ class SubscriptionServer:
         except AuthError as exc:
             return _json({"errors": [{"message": exc.message, "extensions": {"code": ErrorCode.UNAUTHENTICATED.value}}]}, 401,
                          {"www-authenticate": exc.www_authenticate()})
-        except StoreUnavailable:
-            return _json({"errors": [{"message": "The gateway cannot reach its client store.",
-                                      "extensions": {"code": ErrorCode.GATEWAY_UNAVAILABLE.value}}]}, 503)
         try:
             if request.method == "GET":
                 payload: Any = dict(request.query_params)
@@ -210,11 +209,10 @@ class WsConnection:
         self.credentials = _credentials(message.get("payload"))
         try:
             self.principal = await self.server.authenticate(*self.credentials)
-        except (AuthError, StoreUnavailable) as exc:
-            reason = exc.message if isinstance(exc, AuthError) else "The gateway cannot reach its client store."
+        except AuthError as exc:
             if self.legacy:
                 await self.send({"type": "connection_error", "payload": {
-                    "message": reason, "extensions": {"code": ErrorCode.UNAUTHENTICATED.value}}})
+                    "message": exc.message, "extensions": {"code": ErrorCode.UNAUTHENTICATED.value}}})
             await self.ws.close(4403, "Forbidden")
             return False
         await self.send({"type": "connection_ack"})

@@ -9,7 +9,7 @@ Follow a request: authenticate (as /graphql does) → scopes → parameters → 
 client may see → read the vendors → render → the file as an attachment, never cached.
 A facility outside the client's list answers exactly like an unknown one (404): a client
 never learns that a facility it may not see exists. Errors are JSON with a catalog code, like
-every other gateway error.
+every other gateway error; a client store that cannot be reached is the app's 503 (gateway/app.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from adapters.errors import UpstreamError
-from gateway.auth.authenticate import UNRESTRICTED, AuthError, Principal, StoreUnavailable
+from gateway.auth.authenticate import UNRESTRICTED, AuthError, Principal
 from gateway.auth.scopes import Scope
 from gateway.directory import FacilityEntry
 from gateway.errors import ErrorCode
@@ -128,10 +128,6 @@ class Exports:
                                                                       request.headers.get("x-api-key"))
         except AuthError as exc:
             raise Refused(401, ErrorCode.UNAUTHENTICATED, exc.message, {"www-authenticate": exc.www_authenticate()}) from None
-        except StoreUnavailable:
-            log.error("client store unreachable: refusing exports until it answers")
-            raise Refused(503, ErrorCode.GATEWAY_UNAVAILABLE, "The gateway cannot reach its client store; try again shortly.",
-                          {"retry-after": "5"}) from None
         missing = [scope.value for scope in needs if scope.value not in principal.scopes]
         if missing:
             raise Refused(403, ErrorCode.FORBIDDEN, f"This export needs the scope {' and '.join(missing)}.",
