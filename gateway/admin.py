@@ -8,7 +8,6 @@ place where a client changes and one audit trail of who changed it. Read forward
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from typing import Any
 from gateway.auth.clients import AuditEntry, Client, ClientStatus, ClientStore, KeyRecord
 from gateway.auth.keys import Environment, key_hash, new_key
 from gateway.auth.scopes import parse_scopes
+from gateway.card_numbers import new_id
 from gateway.quotas import check_overrides
 
 DEFAULT_GRACE = timedelta(hours=24)
@@ -105,7 +105,7 @@ class AdminService:
             raise AdminError("CONFLICT", f"a client named {name!r} exists")
         now = datetime.now(UTC)
         client = Client(
-            id=f"cl_{secrets.token_hex(8)}",
+            id=new_id("cl"),
             name=name,
             environment=environment,
             scopes=self._scopes(scopes),
@@ -187,7 +187,7 @@ class AdminService:
         if after_dict is not None and detail:
             after_dict = {**after_dict, "detail": detail}
         await self.store.append_audit(AuditEntry(
-            id=f"au_{secrets.token_hex(8)}",
+            id=new_id("au"),
             at=datetime.now(UTC),
             actor=actor,
             action=action,

@@ -6,7 +6,8 @@ What counts as a card number, in any spelling:
   letters nor digits (spaces of every kind, dashes, dots, underscores, colons, slashes, " - ",
   doubled ones…), so no list of separators can be incomplete; Unicode digits count as digits;
 - any stretch of whole groups of such a chain holding 13 to 19 digits that pass the Luhn
-  check, wherever it sits in the text (`tok_4111.1111.1111.1111`, `4111111111111111 12/29 123`);
+  check and do not start with 0 (no card issuer's number does), wherever it sits in the text
+  (`tok_4111.1111.1111.1111`, `4111111111111111 12/29 123`);
 - except a stretch glued to letters on both sides (`…fa51b46861f672…`): that is how digits sit
   in hex ids and hashes, which clients send back to us, and no one writes a card number that way;
 - inside a UUID, only whole groups between its dashes (`41111111-1111-1111-…`): a random UUID
@@ -24,6 +25,7 @@ quotes a client's input; `card_number_path` looks through nested input (keys too
 from __future__ import annotations
 
 import re
+import secrets
 from bisect import bisect_right
 from itertools import accumulate
 from collections.abc import Iterator, Mapping
@@ -130,10 +132,14 @@ def _segments(groups: Iterator[re.Match[str]], budget: Budget) -> Iterator[list[
 def _stretches(text: str, groups: list[tuple[int, int]], uuids: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
     """The card-like stretches of whole groups in one segment."""
     digits = "".join(text[start:end] for start, end in groups)
+    if not digits.isascii():  # other scripts' decimal digits
+        digits = "".join(str(int(char)) for char in digits)
     luhn = _LuhnWindows(digits)
     ends = list(accumulate(end - start for start, end in groups))  # digits up to each group's end
     for first in range(len(groups)):
         begin = ends[first - 1] if first else 0
+        if digits[begin] == "0":  # no card number starts with 0 (ISO/IEC 7812: industry 0 issues none)
+            continue
         for last in range(first, len(groups)):
             size = ends[last] - begin
             if size > MAX_DIGITS:
@@ -156,9 +162,7 @@ class _LuhnWindows:
     __slots__ = ("plain", "doubled")
 
     def __init__(self, digits: str) -> None:
-        if not digits.isascii():  # other scripts' decimal digits
-            digits = "".join(str(int(char)) for char in digits)
-        raw = digits.encode()
+        raw = digits.encode()  # ASCII digits
         # plain[p][k]: the sum of the digits i < k with i % 2 == p; doubled[p][k]: the same, doubled Luhn-style
         self.plain = _by_parity(raw.translate(_VALUE))
         self.doubled = _by_parity(raw.translate(_DOUBLED))
@@ -246,3 +250,11 @@ def card_number_path(value: Any, path: str = "", budget: Budget | None = None) -
         if found is not None:
             return found
     return None
+
+
+def new_id(prefix: str, nbytes: int = 8) -> str:
+    """A random id, `<prefix>_<hex>`, that the screen never refuses: clients send ids back, and one
+    in a few thousand random hex strings holds a Luhn-valid run of digits."""
+    while looks_like_card_number(candidate := f"{prefix}_{secrets.token_hex(nbytes)}"):
+        pass
+    return candidate

@@ -36,8 +36,8 @@ SEPARATORS = "".join(c for c in string.punctuation) + " \t\n\u00a0\u2009\u2013\u
 
 @st.composite
 def card_numbers(draw: st.DrawFn) -> str:
-    """13 to 19 digits ending in their Luhn check digit."""
-    body = draw(st.text(alphabet=string.digits, min_size=12, max_size=18))
+    """13 to 19 digits ending in their Luhn check digit, not starting with 0 (no issuer's does)."""
+    body = draw(st.sampled_from("123456789")) + draw(st.text(alphabet=string.digits, min_size=11, max_size=17))
     for check in string.digits:
         if luhn_valid(body + check):
             return body + check
@@ -282,3 +282,16 @@ async def test_the_http_clients_log_lines_carry_no_id_a_client_chose(bed: Bed, c
     lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
     assert lines, "httpx logged the vendor calls"
     assert not any("QZ" in line or "7788" in line for line in lines), lines
+
+
+@pytest.mark.parametrize("form", [
+    {"grant_type": "client_credentials", "scope": "4111 1111 1111 1111"},
+    {"grant_type": "client_credentials", "4111.1111.1111.1111": "x"},
+    {"grant_type": "client_credentials", "client_id": "4111-1111-1111-1111", "client_secret": "pk_test_x"},
+])
+async def test_the_token_endpoint_refuses_a_card_number_in_its_form(bed: Bed, form: dict[str, str],
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG):
+        response = await bed.http.post(f"{bed.url}/oauth/token", data=form)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_request", response.text
+    assert "4111" not in response.text and "4111" not in caplog.text

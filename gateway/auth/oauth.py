@@ -29,6 +29,7 @@ from starlette.routing import Route
 from gateway.auth.clients import ClientStatus, ClientStore
 from gateway.auth.keys import Environment, key_hash, key_matches, parse_key
 from gateway.auth.tokens import TokenService
+from gateway.card_numbers import ScreenExhausted, card_number_path
 from gateway.errors import RETRY_AFTER_S, STORE_ERRORS
 
 log = logging.getLogger("parkgate.oauth")
@@ -92,6 +93,13 @@ async def _read_form(request: Request) -> dict[str, str]:
                           errors="strict", max_num_fields=MAX_FIELDS)
     except (UnicodeDecodeError, ValueError):
         raise OAuthError("invalid_request", "the body is not a valid UTF-8 form") from None
+    try:  # the card-number screen (gateway/card_screen.py) covers the form too, before anything echoes it
+        holds_card = card_number_path(pairs) is not None
+    except ScreenExhausted:
+        holds_card = True
+    if holds_card:
+        raise OAuthError("invalid_request", "a form parameter holds what looks like a card number; "
+                                            "card numbers must never be sent")
     form: dict[str, str] = {}
     seen: set[str] = set()
     for name, value in pairs:

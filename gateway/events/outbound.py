@@ -42,6 +42,7 @@ import orjson
 from adapters.models import DomainEvent, EventType
 from gateway.auth.clients import AuditEntry, Client, ClientStatus, ClientStore
 from gateway.auth.scopes import event_scope
+from gateway.card_numbers import new_id
 from gateway.config import GatewayConfig, WebhooksConfig
 from gateway.errors import STORE_ERRORS
 from gateway.events.bus import EventBus, Subscription
@@ -275,7 +276,7 @@ class OutboundWebhooks:
         active = [e for e in await self.store.endpoints(client_id) if e.status is EndpointStatus.ACTIVE]
         if len(active) >= MAX_ENDPOINTS_PER_CLIENT:
             raise WebhookError("CONFLICT", f"a client may have at most {MAX_ENDPOINTS_PER_CLIENT} active endpoints")
-        endpoint = Endpoint(id=f"we_{secrets.token_hex(8)}", client_id=client_id, url=url,
+        endpoint = Endpoint(id=new_id("we"), client_id=client_id, url=url,
                             event_types=frozenset(event_types), secret=new_secret(), created_at=datetime.now(UTC))
         await self.store.save_endpoint(endpoint)
         await self._audit(actor, "webhook.register", endpoint, None, endpoint)
@@ -297,7 +298,7 @@ class OutboundWebhooks:
                      after: Endpoint | None) -> None:
         try:
             await self.clients.append_audit(AuditEntry(
-                id=f"au_{secrets.token_hex(8)}", at=datetime.now(UTC), actor=actor, action=action,
+                id=new_id("au"), at=datetime.now(UTC), actor=actor, action=action,
                 client_id=endpoint.client_id, before=before.public() if before else None,
                 after=after.public() if after else None,
             ))
