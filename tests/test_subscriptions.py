@@ -4,6 +4,7 @@ on the sandbox's own bus."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -24,7 +25,8 @@ from gateway.events.subscriptions_http import SubscriptionServer
 from gateway.schema import Mutation, Query, schema as product_schema
 from resolvers.permissions import enforce_scopes
 from resolvers.subscriptions import Subscription
-from tests.support import serve
+from tests.support import (ADMIN_CHANGE_BOUND_S, SLACK_S, TRANSPORTS, assert_ended_by, connect_ws, open_stream,
+                           serve)
 
 
 def subscription_schema() -> strawberry.Schema:
@@ -81,14 +83,6 @@ async def publish(bed: Any, *events: DomainEvent) -> None:
         await bed.sandbox.runtime.bus.publish(e)
 
 
-async def connect(url: str, protocol: str, payload: dict[str, Any] | None) -> Any:
-    # max_queue=None: a test that stops reading a busy stream can still close it (with a bounded queue
-    # the close frame waits behind unread messages until the close timeout)
-    ws = await websockets.connect(url, subprotocols=[protocol], max_queue=None)
-    await ws.send(orjson.dumps({"type": "connection_init", "payload": payload or {}}).decode())
-    return ws
-
-
 async def receive(ws: Any, timeout: float = 3.0) -> dict[str, Any]:
     """The next message that is not a keep-alive."""
     while True:
@@ -104,11 +98,12 @@ async def subscribe(ws: Any, query: str, variables: dict[str, Any] | None = None
 
 
 async def session(subs: Subs, key: str, protocol: str = "graphql-transport-ws") -> Any:
-    ws = await connect(subs.ws_url, protocol, {"Authorization": f"Bearer {key}"})
+    ws = await connect_ws(subs.ws_url, protocol, {"Authorization": f"Bearer {key}"})
     assert (await receive(ws))["type"] == "connection_ack"
     return ws
 
 
+HBF = {"f": "berlin-hbf"}
 OCCUPANCY = "subscription($f: String!) { occupancyChanged(facilityId: $f) { facilityId zoneId occupied free capacity observedAt } }"
 VEHICLES = "subscription { vehicleEvents(types: [ENTRY]) { type facilityId plate occurredAt } }"
 GUESTS = "subscription { guestEvents { type facilityId guestName } }"
@@ -184,11 +179,11 @@ async def test_missing_scope_is_forbidden(bed: Any, subs: Subs) -> None:
 @pytest.mark.parametrize("payload", [None, {"Authorization": "Bearer pk_test_nonsense"}, {"apiKey": "nope"}])
 async def test_bad_credentials_refused_on_the_gateway_route(bed: Any, payload: dict[str, Any] | None) -> None:
     url = bed.url.replace("http", "ws") + "/graphql"
-    ws = await connect(url, "graphql-transport-ws", payload)
+    ws = await connect_ws(url, "graphql-transport-ws", payload)
     with pytest.raises(websockets.ConnectionClosed) as closed:
         await receive(ws)
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4403, "Forbidden")
-    legacy = await connect(url, "graphql-ws", payload)
+    legacy = await connect_ws(url, "graphql-ws", payload)
     message = await receive(legacy)
     assert message["type"] == "connection_error"
     with pytest.raises(websockets.ConnectionClosed):
@@ -197,7 +192,7 @@ async def test_bad_credentials_refused_on_the_gateway_route(bed: Any, payload: d
 
 async def test_the_gateway_route_acknowledges_a_good_key(bed: Any) -> None:
     url = bed.url.replace("http", "ws") + "/graphql"
-    ws = await connect(url, "graphql-transport-ws", {"authorization": f"Bearer {bed.key('dashboard')}"})
+    ws = await connect_ws(url, "graphql-transport-ws", {"authorization": f"Bearer {bed.key('dashboard')}"})
     try:
         assert (await receive(ws))["type"] == "connection_ack"
     finally:
@@ -346,87 +341,6 @@ async def test_a_group_whose_source_ended_takes_no_new_subscribers(bed: Any, sub
 
 # --- revocation reaches every open stream, busy or idle -----------------------------------------
 
-TRANSPORTS = ["sse", "graphql-transport-ws", "graphql-ws"]
-#: the README's bound for a revocation or any other admin change to reach an open stream
-ADMIN_CHANGE_BOUND_S = 1.0
-#: what a loaded test machine may add to a bound
-SLACK_S = 2.0
-
-
-class Stream:
-    """One subscription over any transport, read as ("next", payload) until it ends:
-    ("error", [errors]), then ("complete", None) and/or ("closed", WebSocket close code or None)."""
-
-    def __init__(self, items: AsyncIterator[tuple[str, Any]]) -> None:
-        self.items = items
-
-    async def data(self, timeout: float = 3.0) -> dict[str, Any]:
-        """The next payload with data."""
-        kind, value = await asyncio.wait_for(anext(self.items), timeout)
-        assert kind == "next", (kind, value)
-        return value
-
-    async def ending(self, timeout: float) -> tuple[list[dict[str, Any]] | None, list[tuple[str, Any]]]:
-        """Read to the end, payloads skipped: the errors it ended with, and how it ended."""
-        deadline = time.monotonic() + timeout
-        errors, ends = None, []
-        while True:
-            try:
-                kind, value = await asyncio.wait_for(anext(self.items), max(0.0, deadline - time.monotonic()))
-            except StopAsyncIteration:
-                return errors, ends
-            if kind == "error":
-                errors = value
-            elif kind != "next":
-                ends.append((kind, value))
-
-
-async def _sse_items(response: httpx.Response) -> AsyncIterator[tuple[str, Any]]:
-    event = None
-    async for line in response.aiter_lines():
-        if line.startswith("event: "):
-            event = line[7:]
-            if event == "complete":
-                yield "complete", None
-        elif line.startswith("data: ") and event == "next":
-            payload = orjson.loads(line[6:])
-            yield ("next", payload) if "data" in payload else ("error", payload["errors"])
-    yield "closed", None
-
-
-async def _ws_items(ws: Any) -> AsyncIterator[tuple[str, Any]]:
-    try:
-        while True:
-            message = orjson.loads(await ws.recv())
-            if message["type"] in ("next", "data"):
-                yield "next", message["payload"]
-            elif message["type"] == "error":
-                yield "error", message["payload"] if isinstance(message["payload"], list) else [message["payload"]]
-            elif message["type"] == "complete":
-                yield "complete", None
-    except websockets.ConnectionClosed as closed:
-        yield "closed", closed.rcvd.code if closed.rcvd else None
-
-
-@asynccontextmanager
-async def open_stream(subs: Subs, transport: str, credential: str, facility: str = "berlin-hbf") -> AsyncIterator[Stream]:
-    """An occupancy subscription for `facility`, authenticated with a key or an access token."""
-    payload = {"query": OCCUPANCY, "variables": {"f": facility}}
-    if transport == "sse":
-        async with httpx.AsyncClient(timeout=30) as http, http.stream(
-                "POST", f"{subs.url}/graphql/stream", json=payload,
-                headers={"authorization": f"Bearer {credential}", "accept": "text/event-stream"}) as response:
-            assert response.status_code == 200
-            yield Stream(_sse_items(response))
-        return
-    ws = await session(subs, credential, transport)
-    try:
-        await subscribe(ws, OCCUPANCY, payload["variables"], legacy=transport == "graphql-ws")
-        yield Stream(_ws_items(ws))
-    finally:
-        await ws.close()
-
-
 @asynccontextmanager
 async def busy(bed: Any, facility: str = "berlin-hbf") -> AsyncIterator[None]:
     """Occupancy events for `facility` every 20 ms, as long as the block runs."""
@@ -450,28 +364,17 @@ async def revoke(bed: Any, client_id: str) -> float:
     return time.monotonic()
 
 
-def assert_ended_by(refusal: tuple[list[dict[str, Any]] | None, list[tuple[str, Any]]], transport: str, code: str,
-                    reason: str) -> None:
-    """The stream's last word is the coded reason, then the end its transport gives a refusal."""
-    errors, ends = refusal
-    assert errors is not None and errors[0]["extensions"]["code"] == code and reason in errors[0]["message"], errors
-    assert ends == ([("complete", None), ("closed", None)] if transport == "sse" else [("closed", 4403)]), ends
-
-
 @pytest.mark.parametrize("traffic", ["busy", "idle"])
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_a_revoked_clients_stream_ends_within_the_bound(bed: Any, subs: Subs, transport: str, traffic: str) -> None:
     client_id, key = await new_client(bed)
-    async with open_stream(subs, transport, key) as stream:
+    async with open_stream(subs.url, transport, key, OCCUPANCY, HBF) as stream, \
+            busy(bed) if traffic == "busy" else contextlib.nullcontext():
         await subs.settle(1)
         if traffic == "busy":
-            async with busy(bed):
-                await stream.data()
-                revoked_at = await revoke(bed, client_id)
-                ended = await stream.ending(ADMIN_CHANGE_BOUND_S + SLACK_S)
-        else:
-            revoked_at = await revoke(bed, client_id)
-            ended = await stream.ending(ADMIN_CHANGE_BOUND_S + SLACK_S)
+            await stream.data()
+        revoked_at = await revoke(bed, client_id)
+        ended = await stream.ending(ADMIN_CHANGE_BOUND_S + SLACK_S)
         assert time.monotonic() - revoked_at < ADMIN_CHANGE_BOUND_S + SLACK_S
     assert_ended_by(ended, transport, "UNAUTHENTICATED", "revoked")
     await subs.settle(0)
@@ -483,7 +386,7 @@ async def test_a_stream_on_an_access_token_ends_when_its_client_is_revoked(bed: 
     client_id, key = await new_client(bed)
     issued = await bed.http.post(f"{bed.url}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, key))
     assert issued.status_code == 200, issued.text
-    async with open_stream(subs, transport, issued.json()["access_token"]) as stream, busy(bed):
+    async with open_stream(subs.url, transport, issued.json()["access_token"], OCCUPANCY, HBF) as stream, busy(bed):
         await stream.data()
         await revoke(bed, client_id)
         assert_ended_by(await stream.ending(ADMIN_CHANGE_BOUND_S + SLACK_S), transport, "UNAUTHENTICATED", "revoked")
@@ -493,7 +396,7 @@ async def test_a_stream_on_an_access_token_ends_when_its_client_is_revoked(bed: 
 async def test_narrowed_scopes_end_a_stream_and_other_edits_do_not(bed: Any, subs: Subs) -> None:
     client_id, key = await new_client(bed, ("occupancy:read", "facilities:read"))
     update = 'mutation($id: ID!, $input: UpdateClientInput!) { updateClient(id: $id, input: $input) { id } }'
-    async with open_stream(subs, "graphql-transport-ws", key) as stream, busy(bed):
+    async with open_stream(subs.url, "graphql-transport-ws", key, OCCUPANCY, HBF) as stream, busy(bed):
         await stream.data()
         await bed.graphql(update, {"id": client_id, "input": {"notes": "moved to the night shift"}})
         started = time.monotonic()
@@ -510,14 +413,17 @@ async def test_a_key_past_its_rotation_grace_ends_its_streams_and_the_new_key_go
     """No notice when a grace period runs out: the timer's re-check ends the old key's stream."""
     recheck_s, grace_s = 0.5, 1
     client_id, old_key = await new_client(bed)
-    async with serving(bed, recheck_s=recheck_s) as rechecking, open_stream(rechecking, transport, old_key) as old, busy(bed):
+    rotate = 'mutation($id: ID!, $grace: Int!) { rotateClientKey(id: $id, gracePeriodSeconds: $grace) { key } }'
+    async with serving(bed, recheck_s=recheck_s) as rechecking, \
+            open_stream(rechecking.url, transport, old_key, OCCUPANCY, HBF) as old, busy(bed):
         await old.data()
-        rotated = await bed.graphql('mutation($id: ID!, $grace: Int!) { rotateClientKey(id: $id, gracePeriodSeconds: $grace) '
-                                    '{ key } }', {"id": client_id, "grace": grace_s})
+        rotated = await bed.graphql(rotate, {"id": client_id, "grace": grace_s})
         grace_ends = time.monotonic() + grace_s
-        async with open_stream(rechecking, transport, rotated["data"]["rotateClientKey"]["key"]) as new:
+        new_key = rotated["data"]["rotateClientKey"]["key"]
+        async with open_stream(rechecking.url, transport, new_key, OCCUPANCY, HBF) as new:
             await new.data()
-            await old.data()  # the rotation's notice re-checked the old key: still in its grace
+            while time.monotonic() < grace_ends - 0.4:  # the rotation's notice and the timer keep it: in its grace
+                await old.data()
             ended = await old.ending(grace_s + recheck_s + SLACK_S)
             assert time.monotonic() - grace_ends < recheck_s + SLACK_S
             assert_ended_by(ended, transport, "UNAUTHENTICATED", "expired")
