@@ -324,7 +324,8 @@ async def test_busy_streams_of_a_client_revoked_elsewhere_end_within_the_bound(
         if revoked_through == "cli":
             await asyncio.to_thread(deployment.cli, "clients", "revoke", created["client"]["id"])
         else:
-            revoked = await graphql(one, admin_key, f'mutation {{ revokeClient(id: "{created["client"]["id"]}") {{ status }} }}')
+            revoke = f'mutation {{ revokeClient(id: "{created["client"]["id"]}") {{ status }} }}'
+            revoked = await graphql(one, admin_key, revoke)
             assert revoked.json()["data"]["revokeClient"]["status"] == "REVOKED"
         revoked_at = time.monotonic()
         endings = await asyncio.gather(*(stream.ending(ADMIN_CHANGE_BOUND_S + SLACK_S) for stream in streams))
