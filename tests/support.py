@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -42,6 +42,23 @@ async def serve(app: ASGIApp, sock: socket.socket | None = None) -> AsyncIterato
     finally:
         server.should_exit = True
         await task
+
+
+@asynccontextmanager
+async def repeating(action: Callable[[], Awaitable[object]], every_s: float) -> AsyncIterator[None]:
+    """`action()` every `every_s` seconds in the background while the block runs (events to a
+    subscriber, say)."""
+    async def loop() -> None:
+        while True:
+            await action()
+            await asyncio.sleep(every_s)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 # --- subscriptions, read the same way over every transport ------------------------------------

@@ -33,6 +33,7 @@ from gql.transport.websockets import WebsocketsTransport
 
 from adapters.models import DomainEvent, EventType
 from tests.conftest import Bed
+from tests.support import repeating
 
 INTEROP = Path(__file__).parent / "interop"
 OCCUPANCY = ("subscription($f: String!) { occupancyChanged(facilityId: $f) "
@@ -62,21 +63,9 @@ def occupancy(occupied: int) -> DomainEvent:
                        payload={"occupied": occupied, "free": 100 - occupied, "capacity": 100}, zone_id="L1")
 
 
-@contextlib.asynccontextmanager
-async def publishing(bed: Bed, occupied: int) -> AsyncIterator[None]:
+def publishing(bed: Bed, occupied: int) -> contextlib.AbstractAsyncContextManager[None]:
     """Publish the same occupancy figure every 0.2 s while the block runs."""
-    async def loop() -> None:
-        while True:
-            await bed.sandbox.runtime.bus.publish(occupancy(occupied))
-            await asyncio.sleep(0.2)
-
-    task = asyncio.create_task(loop())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    return repeating(lambda: bed.sandbox.runtime.bus.publish(occupancy(occupied)), 0.2)
 
 
 def assert_update(payload: dict[str, Any], occupied: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import subprocess
@@ -30,7 +31,8 @@ import yaml
 
 from adapters.apds.webhooks import event_body, signature
 from tests.conftest import Bed
-from tests.support import ADMIN_CHANGE_BOUND_S, SLACK_S, TRANSPORTS, assert_ended_by, bound_socket, open_stream
+from tests.support import (ADMIN_CHANGE_BOUND_S, SLACK_S, TRANSPORTS, assert_ended_by, bound_socket, open_stream,
+                           repeating)
 
 PEPPER_VAR = "PARKGATE_KEY_PEPPER"
 POLL_INTERVAL_S = 0.5
@@ -307,18 +309,11 @@ async def test_busy_streams_of_a_client_revoked_elsewhere_end_within_the_bound(
     created = (await graphql(one, admin_key, 'mutation { createClient(input: {name: "screen-%s", environment: TEST, '
                              'scopes: ["enforcement:read"], facilities: ["berlin-hbf"]}) { key client { id } } }'
                              % uuid.uuid4().hex[:8])).json()["data"]["createClient"]
-    plates = iter(range(1_000_000))
-
-    async def feed() -> None:
-        while True:
-            await _post_apds_entry(bed, one, f"B-RV {next(plates)}")
-            await asyncio.sleep(0.05)
-
+    plates = itertools.count()
     async with contextlib.AsyncExitStack() as stack:
         streams = [await stack.enter_async_context(open_stream(two, transport, created["key"], VEHICLES_AT_HBF))
                    for transport in TRANSPORTS]
-        feeder = asyncio.create_task(feed())
-        stack.callback(feeder.cancel)
+        await stack.enter_async_context(repeating(lambda: _post_apds_entry(bed, one, f"B-RV {next(plates)}"), 0.05))
         for stream in streams:  # each is live and busy
             await stream.data(timeout=5.0)
         if revoked_through == "cli":

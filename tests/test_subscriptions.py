@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -26,7 +27,7 @@ from gateway.schema import Mutation, Query, schema as product_schema
 from resolvers.permissions import enforce_scopes
 from resolvers.subscriptions import Subscription
 from tests.support import (ADMIN_CHANGE_BOUND_S, SLACK_S, TRANSPORTS, assert_ended_by, connect_ws, open_stream,
-                           serve)
+                           repeating, serve)
 
 
 def subscription_schema() -> strawberry.Schema:
@@ -341,20 +342,10 @@ async def test_a_group_whose_source_ended_takes_no_new_subscribers(bed: Any, sub
 
 # --- revocation reaches every open stream, busy or idle -----------------------------------------
 
-@asynccontextmanager
-async def busy(bed: Any, facility: str = "berlin-hbf") -> AsyncIterator[None]:
+def busy(bed: Any, facility: str = "berlin-hbf") -> contextlib.AbstractAsyncContextManager[None]:
     """Occupancy events for `facility` every 20 ms, as long as the block runs."""
-    async def feed() -> None:
-        for n in range(1_000_000):
-            await publish(bed, event(EventType.OCCUPANCY_CHANGED, facility, occupied=n % 100))
-            await asyncio.sleep(0.02)
-
-    task = asyncio.create_task(feed())
-    try:
-        yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    figures = itertools.count()
+    return repeating(lambda: publish(bed, event(EventType.OCCUPANCY_CHANGED, facility, occupied=next(figures) % 100)), 0.02)
 
 
 async def revoke(bed: Any, client_id: str) -> float:
