@@ -2,7 +2,9 @@
 
 GraphQL admin operations and the `parkgate clients` CLI both come here, so there is one
 place where a client changes and one audit trail of who changed it. Read forward:
-`AdminService.create_client` → store → `_audit`.
+`AdminService.create_client` → store → `_audit`. A change to an existing client is announced
+once stored (`client_changes.publish`, gateway/auth/changes.py): every replica's open subscriptions
+of that client check their credentials again at once.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gateway.auth.changes import ClientChanges
 from gateway.auth.clients import AuditEntry, Client, ClientStatus, ClientStore, KeyRecord
 from gateway.auth.keys import Environment, key_hash, new_key
 from gateway.auth.scopes import parse_scopes
@@ -46,8 +49,9 @@ class IssuedKey:
 
 class AdminService:
     def __init__(self, store: ClientStore, pepper: bytes, known_facilities: Collection[str],
-                 plans: Collection[str] = ("standard",)) -> None:
+                 plans: Collection[str] = ("standard",), client_changes: ClientChanges | None = None) -> None:
         self.store = store
+        self.client_changes = client_changes or ClientChanges()
         self.pepper = pepper
         self.known_facilities = frozenset(known_facilities)
         self.plans = frozenset(plans)
@@ -144,6 +148,7 @@ class AdminService:
             raise AdminError("BAD_USER_INPUT", f"cannot change {', '.join(sorted(changes))}")
         after = before.with_changes(**clean)
         await self.store.save_client(after)
+        await self.client_changes.publish(client_id)
         await self._audit(actor, "client.update", client_id, before, after)
         return after
 
@@ -163,6 +168,7 @@ class AdminService:
         await self.store.save_key(KeyRecord(key.key_id, client_id, key_hash(self.pepper, key.raw), now))
         after = before.with_changes(rotated_at=now)
         await self.store.save_client(after)
+        await self.client_changes.publish(client_id)
         await self._audit(actor, "client.rotate_key", client_id, before, after, key_id=key.key_id,
                           previous_keys_expire_at=ends.isoformat())
         return IssuedKey(after, key.raw, key.key_id, ends)
@@ -178,6 +184,7 @@ class AdminService:
         for record in await self.store.keys_of(client_id):
             if record.valid_at(now):
                 await self.store.save_key(replace(record, expires_at=now))
+        await self.client_changes.publish(client_id)
         await self._audit(actor, "client.revoke", client_id, before, after)
         return after
 

@@ -40,6 +40,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def run_admin(config_path: Path, action: Callable[[AdminService], Awaitable[T]]) -> T:
+    from gateway.auth.changes import build_client_changes
     from gateway.config import ConfigError, load_config
     from gateway.runtime import build_store
 
@@ -53,12 +54,14 @@ def run_admin(config_path: Path, action: Callable[[AdminService], Awaitable[T]])
 
     async def go() -> T:
         store = build_store(config)
+        client_changes = build_client_changes(config)  # the running replicas hear what changed
         try:
             await store.ping()
             admin = AdminService(store, config.auth.key_pepper.encode(),  # type: ignore[union-attr]
-                                 known_facilities=config.facilities, plans=config.plans)
+                                 known_facilities=config.facilities, plans=config.plans, client_changes=client_changes)
             return await action(admin)
         finally:
+            await client_changes.aclose()
             await store.aclose()
 
     try:

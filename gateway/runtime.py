@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from gateway.admin import AdminService
 from gateway.auth.authenticate import Authenticator
+from gateway.auth.changes import ClientChanges, build_client_changes
 from gateway.auth.clients import ClientStore, MemoryClientStore
 from gateway.auth.keys import Environment
 from gateway.auth.tokens import TokenService
@@ -63,6 +64,8 @@ class Runtime:
     idempotency: IdempotencyStore
     #: signs the quote ids clients book with
     quote_tokens: QuoteTokens
+    #: "this client changed" notices from the admin path, heard by every replica (open streams re-check)
+    client_changes: ClientChanges
 
     @property
     def environment(self) -> Environment:
@@ -84,12 +87,14 @@ class Runtime:
         # A shared store is read through a short cache so revocations reach every replica within a second
         # (memory: entries are only kept for the stale-if-error path, which cannot happen there).
         cache_ttl = 0.5 if config.store.backend == "redis" else 0.0
+        client_changes = build_client_changes(config)
         return cls(
             config=config,
             systems=Systems.from_config(config, cache=cache),
             directory=Directory(config),
             store=store,
-            admin=AdminService(store, pepper, known_facilities=config.facilities, plans=config.plans),
+            admin=AdminService(store, pepper, known_facilities=config.facilities, plans=config.plans,
+                               client_changes=client_changes),
             tokens=tokens,
             authenticator=Authenticator(store, pepper, environment, tokens, cache_ttl_s=cache_ttl),
             quotas=QuotaEnforcer.from_config(config),
@@ -98,6 +103,7 @@ class Runtime:
             bus=build_bus(config),
             idempotency=build_idempotency(config),
             quote_tokens=QuoteTokens(pepper),
+            client_changes=client_changes,
         )
 
     async def aclose(self) -> None:
@@ -105,3 +111,4 @@ class Runtime:
         await self.store.aclose()
         await self.quotas.aclose()
         await self.idempotency.aclose()
+        await self.client_changes.aclose()

@@ -9,7 +9,8 @@ The npm clients run in tests/interop/client.js (dependencies pinned in its packa
 package-lock.json, installed into tests/interop/node_modules once per session). Each prints
 "ready" once connected, then the first payload it receives as one line of JSON. A client may be
 connected before its subscription is registered, so the test publishes the same event every
-0.2 s until the payload arrives.
+0.2 s until the payload arrives. Each library is also shown the end of a revoked client's
+subscription, to check that it hands its application the coded reason.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from gql.transport.websockets import WebsocketsTransport
 
 from adapters.models import DomainEvent, EventType
 from tests.conftest import Bed
+from tests.support import repeating
 
 INTEROP = Path(__file__).parent / "interop"
 OCCUPANCY = ("subscription($f: String!) { occupancyChanged(facilityId: $f) "
@@ -61,21 +63,9 @@ def occupancy(occupied: int) -> DomainEvent:
                        payload={"occupied": occupied, "free": 100 - occupied, "capacity": 100}, zone_id="L1")
 
 
-@contextlib.asynccontextmanager
-async def publishing(bed: Bed, occupied: int) -> AsyncIterator[None]:
+def publishing(bed: Bed, occupied: int) -> contextlib.AbstractAsyncContextManager[None]:
     """Publish the same occupancy figure every 0.2 s while the block runs."""
-    async def loop() -> None:
-        while True:
-            await bed.sandbox.runtime.bus.publish(occupancy(occupied))
-            await asyncio.sleep(0.2)
-
-    task = asyncio.create_task(loop())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    return repeating(lambda: bed.sandbox.runtime.bus.publish(occupancy(occupied)), 0.2)
 
 
 def assert_update(payload: dict[str, Any], occupied: int) -> None:
@@ -103,14 +93,16 @@ async def test_gql_python_client_over_graphql_transport_ws(bed: Bed) -> None:
     assert_update({"data": data}, occupied)
 
 
-@pytest.mark.parametrize("kind", ["graphql-ws", "subscriptions-transport-ws", "graphql-sse"])
-async def test_npm_client(bed: Bed, node_clients: Path, kind: str) -> None:
-    occupied = random.randint(1, 99)
+NPM_CLIENTS = ["graphql-ws", "subscriptions-transport-ws", "graphql-sse"]
+
+
+@contextlib.asynccontextmanager
+async def npm_client(bed: Bed, node_clients: Path, kind: str, key: str, *mode: str) -> AsyncIterator[Any]:
+    """tests/interop/client.js subscribed to OCCUPANCY with `key`; yields (the next line it prints, its exit)."""
     url = bed.url + "/graphql/stream" if kind == "graphql-sse" else bed.url.replace("http", "ws") + "/graphql"
     process = await asyncio.create_subprocess_exec(
-        "node", str(node_clients / "client.js"), kind, url, bed.key("dashboard"), OCCUPANCY,
-        json.dumps({"f": FACILITY}), cwd=node_clients,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        "node", str(node_clients / "client.js"), kind, url, key, OCCUPANCY, json.dumps({"f": FACILITY}), *mode,
+        cwd=node_clients, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     assert process.stdout is not None and process.stderr is not None
 
     async def line() -> str:
@@ -123,11 +115,38 @@ async def test_npm_client(bed: Bed, node_clients: Path, kind: str) -> None:
 
     try:
         assert await asyncio.wait_for(line(), DEADLINE_S) == "ready"
-        async with publishing(bed, occupied):
-            payload = json.loads(await asyncio.wait_for(line(), DEADLINE_S))
-        assert_update(payload, occupied)
-        assert await asyncio.wait_for(process.wait(), 10) == 0
+        yield line, process.wait
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+@pytest.mark.parametrize("kind", NPM_CLIENTS)
+async def test_npm_client(bed: Bed, node_clients: Path, kind: str) -> None:
+    occupied = random.randint(1, 99)
+    async with npm_client(bed, node_clients, kind, bed.key("dashboard")) as (line, exited):
+        async with publishing(bed, occupied):
+            payload = json.loads(await asyncio.wait_for(line(), DEADLINE_S))
+        assert_update(payload, occupied)
+        assert await asyncio.wait_for(exited(), 10) == 0
+
+
+@pytest.mark.parametrize("kind", NPM_CLIENTS)
+async def test_npm_client_is_told_its_client_was_revoked(bed: Bed, node_clients: Path, kind: str) -> None:
+    """What each library hands its application when a revoked client's subscription ends: the coded
+    GraphQL error (graphql-sse as a last payload, then complete)."""
+    created = (await bed.graphql("""mutation($name: String!) { createClient(input: {name: $name, environment: TEST,
+        scopes: ["occupancy:read"]}) { key client { id } } }""", {"name": f"interop-{uuid.uuid4().hex[:8]}"}))
+    key, client_id = created["data"]["createClient"]["key"], created["data"]["createClient"]["client"]["id"]
+    async with npm_client(bed, node_clients, kind, key, "until-end") as (line, exited):
+        async with publishing(bed, random.randint(1, 99)):
+            assert "next" in json.loads(await asyncio.wait_for(line(), DEADLINE_S))
+            revoked = await bed.graphql('mutation($id: ID!) { revokeClient(id: $id) { status } }', {"id": client_id})
+            assert revoked["data"]["revokeClient"]["status"] == "REVOKED"
+            seen = []
+            while not {"error", "complete"} & set(seen[-1] if seen else {}):
+                seen.append(json.loads(await asyncio.wait_for(line(), DEADLINE_S)))
+        assert await asyncio.wait_for(exited(), 10) == 0
+    last = seen[-1].get("error") or seen[-2]["next"]["errors"]  # graphql-sse: the errors arrive as a payload
+    assert last[0]["extensions"]["code"] == "UNAUTHENTICATED" and "revoked" in last[0]["message"], seen

@@ -1,12 +1,15 @@
 """Two gateway processes sharing one Redis, administered through the CLI and GraphQL.
 
-A key revoked through one replica is refused by the other within a second; a rotated key
-keeps working through its grace period on both, and not after.
+A key revoked through one replica is refused by the other within a second, and the client's open
+streams there end within a second; a rotated key keeps working through its grace period on both,
+and not after.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import os
 import subprocess
@@ -28,7 +31,8 @@ import yaml
 
 from adapters.apds.webhooks import event_body, signature
 from tests.conftest import Bed
-from tests.support import bound_socket
+from tests.support import (ADMIN_CHANGE_BOUND_S, SLACK_S, TRANSPORTS, assert_ended_by, bound_socket, open_stream,
+                           repeating)
 
 PEPPER_VAR = "PARKGATE_KEY_PEPPER"
 POLL_INTERVAL_S = 0.5
@@ -299,6 +303,36 @@ async def test_a_webhook_received_by_one_replica_reaches_a_subscriber_on_the_oth
         assert payload["data"]["vehicleEvents"] == {"type": "ENTRY", "facilityId": "berlin-hbf",
                                                     "source": "parcs-central", "plate": "B-RP 1"}
         assert elapsed < 1.0, f"replica 2 saw the webhook after {elapsed:.2f} s"
+
+
+@pytest.mark.parametrize("revoked_through", ["graphql on the other replica", "cli"])
+async def test_busy_streams_of_a_client_revoked_elsewhere_end_within_the_bound(
+        bed: Bed, deployment: Deployment, admin_key: str, revoked_through: str) -> None:
+    """A client's streams on replica two, over every transport, with events flowing (webhooks into
+    replica one); the client revoked through replica one or through the CLI (a process of its own)."""
+    one, two = deployment.urls
+    created = (await graphql(one, admin_key, 'mutation { createClient(input: {name: "screen-%s", environment: TEST, '
+                             'scopes: ["enforcement:read"], facilities: ["berlin-hbf"]}) { key client { id } } }'
+                             % uuid.uuid4().hex[:8])).json()["data"]["createClient"]
+    plates = itertools.count()
+    async with contextlib.AsyncExitStack() as stack:
+        streams = [await stack.enter_async_context(open_stream(two, transport, created["key"], VEHICLES_AT_HBF))
+                   for transport in TRANSPORTS]
+        await stack.enter_async_context(repeating(lambda: _post_apds_entry(bed, one, f"B-RV {next(plates)}"), 0.05))
+        for stream in streams:  # each is live and busy
+            await stream.data(timeout=5.0)
+        if revoked_through == "cli":
+            await asyncio.to_thread(deployment.cli, "clients", "revoke", created["client"]["id"])
+        else:
+            revoke = f'mutation {{ revokeClient(id: "{created["client"]["id"]}") {{ status }} }}'
+            revoked = await graphql(one, admin_key, revoke)
+            assert revoked.json()["data"]["revokeClient"]["status"] == "REVOKED"
+        revoked_at = time.monotonic()
+        endings = await asyncio.gather(*(stream.ending(ADMIN_CHANGE_BOUND_S + SLACK_S) for stream in streams))
+        elapsed = time.monotonic() - revoked_at
+    for transport, ended in zip(TRANSPORTS, endings, strict=True):
+        assert_ended_by(ended, transport, "UNAUTHENTICATED", "revoked")
+    assert elapsed < ADMIN_CHANGE_BOUND_S + SLACK_S, f"the streams on replica two ended {elapsed:.2f} s after the revocation"
 
 
 async def test_a_poll_only_system_is_polled_by_exactly_one_replica(

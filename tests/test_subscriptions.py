@@ -4,8 +4,12 @@ on the sandbox's own bus."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
+import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +26,8 @@ from gateway.events.subscriptions_http import SubscriptionServer
 from gateway.schema import Mutation, Query, schema as product_schema
 from resolvers.permissions import enforce_scopes
 from resolvers.subscriptions import Subscription
-from tests.support import serve
+from tests.support import (ADMIN_CHANGE_BOUND_S, SLACK_S, TRANSPORTS, assert_ended_by, connect_ws, open_stream,
+                           repeating, serve)
 
 
 def subscription_schema() -> strawberry.Schema:
@@ -49,12 +54,23 @@ class Subs:
         raise AssertionError(f"{self.hub.subscribers} subscribers, expected {count}")
 
 
+@asynccontextmanager
+async def serving(bed: Any, recheck_s: float) -> AsyncIterator[Subs]:
+    """The subscription endpoints on the bed's runtime (same bus, clients, plans), with a short keep-alive."""
+    server = SubscriptionServer(bed.sandbox.runtime, subscription_schema(), keepalive_s=0.3, init_timeout_s=0.5,
+                                recheck_s=recheck_s)
+    try:
+        async with serve(Starlette(routes=server.routes())) as url:
+            yield Subs(url, server)
+    finally:
+        await server.aclose()
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def subs(bed: Any) -> AsyncIterator[Subs]:
-    """The subscription endpoints on the bed's runtime (same bus, clients, plans), with a short keep-alive."""
-    server = SubscriptionServer(bed.sandbox.runtime, subscription_schema(), keepalive_s=0.3, init_timeout_s=0.5)
-    async with serve(Starlette(routes=server.routes())) as url:
-        yield Subs(url, server)
+    """Credentials re-checked only every minute: a stream that ends sooner was told its client changed."""
+    async with serving(bed, recheck_s=60) as served:
+        yield served
 
 
 def event(type_: EventType, facility: str, zone: str | None = None, **payload: Any) -> DomainEvent:
@@ -66,12 +82,6 @@ def event(type_: EventType, facility: str, zone: str | None = None, **payload: A
 async def publish(bed: Any, *events: DomainEvent) -> None:
     for e in events:
         await bed.sandbox.runtime.bus.publish(e)
-
-
-async def connect(url: str, protocol: str, payload: dict[str, Any] | None) -> Any:
-    ws = await websockets.connect(url, subprotocols=[protocol])
-    await ws.send(orjson.dumps({"type": "connection_init", "payload": payload or {}}).decode())
-    return ws
 
 
 async def receive(ws: Any, timeout: float = 3.0) -> dict[str, Any]:
@@ -89,11 +99,12 @@ async def subscribe(ws: Any, query: str, variables: dict[str, Any] | None = None
 
 
 async def session(subs: Subs, key: str, protocol: str = "graphql-transport-ws") -> Any:
-    ws = await connect(subs.ws_url, protocol, {"Authorization": f"Bearer {key}"})
+    ws = await connect_ws(subs.ws_url, protocol, {"Authorization": f"Bearer {key}"})
     assert (await receive(ws))["type"] == "connection_ack"
     return ws
 
 
+HBF = {"f": "berlin-hbf"}
 OCCUPANCY = "subscription($f: String!) { occupancyChanged(facilityId: $f) { facilityId zoneId occupied free capacity observedAt } }"
 VEHICLES = "subscription { vehicleEvents(types: [ENTRY]) { type facilityId plate occurredAt } }"
 GUESTS = "subscription { guestEvents { type facilityId guestName } }"
@@ -169,11 +180,11 @@ async def test_missing_scope_is_forbidden(bed: Any, subs: Subs) -> None:
 @pytest.mark.parametrize("payload", [None, {"Authorization": "Bearer pk_test_nonsense"}, {"apiKey": "nope"}])
 async def test_bad_credentials_refused_on_the_gateway_route(bed: Any, payload: dict[str, Any] | None) -> None:
     url = bed.url.replace("http", "ws") + "/graphql"
-    ws = await connect(url, "graphql-transport-ws", payload)
+    ws = await connect_ws(url, "graphql-transport-ws", payload)
     with pytest.raises(websockets.ConnectionClosed) as closed:
         await receive(ws)
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4403, "Forbidden")
-    legacy = await connect(url, "graphql-ws", payload)
+    legacy = await connect_ws(url, "graphql-ws", payload)
     message = await receive(legacy)
     assert message["type"] == "connection_error"
     with pytest.raises(websockets.ConnectionClosed):
@@ -182,7 +193,7 @@ async def test_bad_credentials_refused_on_the_gateway_route(bed: Any, payload: d
 
 async def test_the_gateway_route_acknowledges_a_good_key(bed: Any) -> None:
     url = bed.url.replace("http", "ws") + "/graphql"
-    ws = await connect(url, "graphql-transport-ws", {"authorization": f"Bearer {bed.key('dashboard')}"})
+    ws = await connect_ws(url, "graphql-transport-ws", {"authorization": f"Bearer {bed.key('dashboard')}"})
     try:
         assert (await receive(ws))["type"] == "connection_ack"
     finally:
@@ -196,16 +207,22 @@ async def test_init_timeout(subs: Subs) -> None:
     assert closed.value.rcvd.code == 4408
 
 
+async def new_client(bed: Any, scopes: tuple[str, ...] = ("occupancy:read",)) -> tuple[str, str]:
+    """A new client with these scopes on every facility: (its id, its key)."""
+    created = await bed.graphql("""mutation($name: String!, $scopes: [String!]!) { createClient(input: {name: $name,
+        environment: TEST, scopes: $scopes}) { key client { id } } }""", {"name": f"subs-{uuid.uuid4().hex[:8]}", "scopes": list(scopes)})
+    issued = created["data"]["createClient"]
+    return issued["client"]["id"], issued["key"]
+
+
 async def client_with_limit(bed: Any, max_subscriptions: int) -> str:
     """A new client (occupancy:read, every facility) whose plan allows this many subscriptions; its key."""
-    created = await bed.graphql("""mutation($name: String!) { createClient(input: {name: $name, environment: TEST,
-        scopes: ["occupancy:read"]}) { key client { id } } }""", {"name": f"subs-{uuid.uuid4().hex[:8]}"})
-    issued = created["data"]["createClient"]
+    client_id, key = await new_client(bed)
     updated = await bed.graphql("mutation($id: ID!, $n: Int!) { updateClient(id: $id, input: {quotaOverrides: {maxSubscriptions: $n}}) { id } }",
-                                {"id": issued["client"]["id"], "n": max_subscriptions})
+                                {"id": client_id, "n": max_subscriptions})
     assert "errors" not in updated, updated
     await asyncio.sleep(0.6)  # the authenticator's short client cache
-    return issued["key"]
+    return key
 
 
 async def test_per_client_limit(bed: Any, subs: Subs) -> None:
@@ -279,24 +296,6 @@ async def test_keepalive_when_idle(bed: Any, subs: Subs, protocol: str, ping: st
         await ws.close()
 
 
-async def test_a_client_revoked_while_connected_is_closed(bed: Any, subs: Subs) -> None:
-    created = await bed.graphql('mutation { createClient(input: {name: "revoked-live", environment: TEST, '
-                                'scopes: ["facilities:read", "occupancy:read"]}) { key client { id } } }')
-    key, client_id = created["data"]["createClient"]["key"], created["data"]["createClient"]["client"]["id"]
-    ws = await session(subs, key)
-    try:
-        await subscribe(ws, OCCUPANCY, {"f": "berlin-hbf"})
-        await subs.settle(1)
-        await bed.graphql(f'mutation {{ revokeClient(id: "{client_id}") {{ status }} }}')
-        with pytest.raises(websockets.ConnectionClosed) as closed:
-            while True:  # pings until the next keep-alive tick re-checks the key
-                await asyncio.wait_for(ws.recv(), 2)
-        assert closed.value.rcvd.code == 4403
-        await subs.settle(0)
-    finally:
-        await ws.close()
-
-
 async def test_fragments_do_not_hide_a_root_field_from_the_scope_check(bed: Any, subs: Subs) -> None:
     ws = await session(subs, bed.key("dashboard"))  # no enforcement:read
     try:
@@ -306,23 +305,6 @@ async def test_fragments_do_not_hide_a_root_field_from_the_scope_check(bed: Any,
         assert message["payload"][0]["extensions"]["code"] == "FORBIDDEN"
     finally:
         await ws.close()
-
-
-async def test_an_sse_stream_of_a_revoked_client_ends(bed: Any, subs: Subs) -> None:
-    created = await bed.graphql('mutation { createClient(input: {name: "sse-revoked", environment: TEST, '
-                                'scopes: ["facilities:read", "occupancy:read"]}) { key client { id } } }')
-    key, client_id = created["data"]["createClient"]["key"], created["data"]["createClient"]["client"]["id"]
-    async with httpx.AsyncClient(timeout=10) as http:
-        async with http.stream("GET", f"{subs.url}/graphql/stream", params={"query": OCCUPANCY, "variables": '{"f": "berlin-hbf"}'},
-                               headers={"authorization": f"Bearer {key}", "accept": "text/event-stream"}) as stream:
-            await subs.settle(1)
-            await bed.graphql(f'mutation {{ revokeClient(id: "{client_id}") {{ status }} }}')
-            text = ""
-            async for chunk in stream.aiter_text():
-                text += chunk
-                if "event: complete" in text:
-                    break
-    assert "UNAUTHENTICATED" in text and "revoked" in text
 
 
 async def test_a_join_cancelled_while_its_group_starts_gives_its_slot_back(bed: Any, subs: Subs) -> None:
@@ -356,3 +338,86 @@ async def test_a_group_whose_source_ended_takes_no_new_subscribers(bed: Any, sub
         subs.hub.leave(first, principal)
         subs.hub.leave(second, principal)
     assert principal.client_id not in subs.hub.open and not subs.hub.groups
+
+
+# --- revocation reaches every open stream, busy or idle -----------------------------------------
+
+def busy(bed: Any, facility: str = "berlin-hbf") -> contextlib.AbstractAsyncContextManager[None]:
+    """Occupancy events for `facility` every 20 ms, as long as the block runs."""
+    figures = itertools.count()
+    return repeating(lambda: publish(bed, event(EventType.OCCUPANCY_CHANGED, facility, occupied=next(figures) % 100)), 0.02)
+
+
+async def revoke(bed: Any, client_id: str) -> float:
+    """Revoke through the admin API; when it was done (time.monotonic())."""
+    revoked = await bed.graphql('mutation($id: ID!) { revokeClient(id: $id) { status } }', {"id": client_id})
+    assert revoked["data"]["revokeClient"]["status"] == "REVOKED", revoked
+    return time.monotonic()
+
+
+@pytest.mark.parametrize("traffic", ["busy", "idle"])
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_revoked_clients_stream_ends_within_the_bound(bed: Any, subs: Subs, transport: str, traffic: str) -> None:
+    client_id, key = await new_client(bed)
+    async with open_stream(subs.url, transport, key, OCCUPANCY, HBF) as stream, \
+            busy(bed) if traffic == "busy" else contextlib.nullcontext():
+        await subs.settle(1)
+        if traffic == "busy":
+            await stream.data()
+        revoked_at = await revoke(bed, client_id)
+        ended = await stream.ending(ADMIN_CHANGE_BOUND_S + SLACK_S)
+        assert time.monotonic() - revoked_at < ADMIN_CHANGE_BOUND_S + SLACK_S
+    assert_ended_by(ended, transport, "UNAUTHENTICATED", "revoked")
+    await subs.settle(0)
+    assert client_id not in subs.hub.open and not subs.server.credential_watch.watches
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_stream_on_an_access_token_ends_when_its_client_is_revoked(bed: Any, subs: Subs, transport: str) -> None:
+    client_id, key = await new_client(bed)
+    issued = await bed.http.post(f"{bed.url}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, key))
+    assert issued.status_code == 200, issued.text
+    async with open_stream(subs.url, transport, issued.json()["access_token"], OCCUPANCY, HBF) as stream, busy(bed):
+        await stream.data()
+        await revoke(bed, client_id)
+        assert_ended_by(await stream.ending(ADMIN_CHANGE_BOUND_S + SLACK_S), transport, "UNAUTHENTICATED", "revoked")
+    await subs.settle(0)
+
+
+async def test_narrowed_scopes_end_a_stream_and_other_edits_do_not(bed: Any, subs: Subs) -> None:
+    client_id, key = await new_client(bed, ("occupancy:read", "facilities:read"))
+    update = 'mutation($id: ID!, $input: UpdateClientInput!) { updateClient(id: $id, input: $input) { id } }'
+    async with open_stream(subs.url, "graphql-transport-ws", key, OCCUPANCY, HBF) as stream, busy(bed):
+        await stream.data()
+        await bed.graphql(update, {"id": client_id, "input": {"notes": "moved to the night shift"}})
+        started = time.monotonic()
+        while time.monotonic() - started < ADMIN_CHANGE_BOUND_S + 0.5:  # still flowing past the bound
+            await stream.data()
+        await bed.graphql(update, {"id": client_id, "input": {"scopes": ["facilities:read"]}})
+        ended = await stream.ending(ADMIN_CHANGE_BOUND_S + SLACK_S)
+    assert_ended_by(ended, "graphql-transport-ws", "FORBIDDEN", "scopes or facilities changed")
+    await subs.settle(0)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_key_past_its_rotation_grace_ends_its_streams_and_the_new_key_goes_on(bed: Any, transport: str) -> None:
+    """No notice when a grace period runs out: the timer's re-check ends the old key's stream."""
+    recheck_s, grace_s = 0.5, 1
+    client_id, old_key = await new_client(bed)
+    rotate = 'mutation($id: ID!, $grace: Int!) { rotateClientKey(id: $id, gracePeriodSeconds: $grace) { key } }'
+    async with serving(bed, recheck_s=recheck_s) as rechecking, \
+            open_stream(rechecking.url, transport, old_key, OCCUPANCY, HBF) as old, busy(bed):
+        await old.data()
+        rotated = await bed.graphql(rotate, {"id": client_id, "grace": grace_s})
+        grace_ends = time.monotonic() + grace_s
+        new_key = rotated["data"]["rotateClientKey"]["key"]
+        async with open_stream(rechecking.url, transport, new_key, OCCUPANCY, HBF) as new:
+            await new.data()
+            while time.monotonic() < grace_ends - 0.4:  # the rotation's notice and the timer keep it: in its grace
+                await old.data()
+            ended = await old.ending(grace_s + recheck_s + SLACK_S)
+            assert time.monotonic() - grace_ends < recheck_s + SLACK_S
+            assert_ended_by(ended, transport, "UNAUTHENTICATED", "expired")
+            for _ in range(3):  # the new key's stream is still flowing
+                await new.data()
+        await rechecking.settle(0)

@@ -109,6 +109,11 @@ class TTLCache:
         while len(self._items) > self.MAX_ITEMS:
             self._items.popitem(last=False)
 
+    def drop(self, unwanted: Callable[[str, object], bool]) -> None:
+        """Forget every entry for which `unwanted(key, value)` holds."""
+        for key in [key for key, (_, value) in self._items.items() if unwanted(key, value)]:
+            del self._items[key]
+
 
 class Authenticator:
     def __init__(self, store: ClientStore, pepper: bytes, environment: Environment, tokens: TokenVerifier | None,
@@ -179,6 +184,12 @@ class Authenticator:
             raise AuthError(f"The token was issued for the {claims.get('env')} environment.")
         granted = frozenset(str(claims.get("scope", "")).split()) & client.scopes  # never more than the client has now
         return Principal.of(client, granted, "token")
+
+    def forget(self, client_id: str) -> None:
+        """The client changed (gateway/auth/changes.py): its record and its keys' records are read
+        from the store again at their next use, not served from the short cache."""
+        self._cache.drop(lambda key, value: key == f"c:{client_id}"
+                         or (isinstance(value, KeyRecord) and value.client_id == client_id))
 
     async def _key(self, key_id: str) -> KeyRecord | None:
         return await self._cached(f"k:{key_id}", self.store.key, key_id)  # type: ignore[return-value]

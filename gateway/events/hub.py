@@ -74,6 +74,13 @@ class Member:
             log.warning("a subscriber is too slow: dropped its oldest payload")
         self.queue.put_nowait(payload)
 
+    def end(self, errors: list[dict[str, Any]]) -> None:
+        """End this subscriber now with `errors`: what it has not read yet is never sent."""
+        self.errors = errors
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(END)
+
     async def __aiter__(self):  # noqa: ANN204 - an async generator of payloads
         while (payload := await self.queue.get()) is not END:
             yield payload

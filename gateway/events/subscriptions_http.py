@@ -4,6 +4,13 @@ connections mode). Authenticated at connection (the `connection_init` payload; h
 executed through the shared `SubscriptionHub`, kept alive with pings for load balancers. When the
 client store cannot be reached at connection, `StoreUnavailable` goes on to the app's handler
 (gateway/app.py): SSE gets 503 with Retry-After, a WebSocket is closed with 1013 (try again later).
+
+Authorized for as long as they stay open: every stream's credentials are checked again every
+`recheck_s`, busy or idle, and at once when its client changes (gateway/events/credential_watch.py).
+A stream they no longer allow ends with a coded reason — WebSocket: an `error` for each operation
+(UNAUTHENTICATED, or FORBIDDEN when the client's scopes or facilities changed), then close 4403;
+SSE: a last `next` event carrying that error, then `complete` — which a client tells apart from a
+restart (WebSocket close 1012, or an SSE stream cut without `complete`).
 """
 
 from __future__ import annotations
@@ -20,8 +27,9 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from gateway.auth.authenticate import UNRESTRICTED, AuthError, Principal, permission_signature
-from gateway.errors import ErrorCode, RequestError, StoreUnavailable
+from gateway.auth.authenticate import UNRESTRICTED, AuthError, Principal
+from gateway.errors import ErrorCode, RequestError
+from gateway.events.credential_watch import CredentialWatch, Refusal, Watch
 from gateway.events.hub import Member, SubscriptionHub
 from gateway.runtime import Runtime
 
@@ -29,6 +37,8 @@ TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
 KEEPALIVE_S = 15.0
 INIT_TIMEOUT_S = 10.0
+#: how often an open stream's credentials are checked again without being told its client changed
+RECHECK_S = 5.0
 
 
 class Refused(Exception):
@@ -48,11 +58,12 @@ def _credentials(payload: Any) -> tuple[str | None, str | None]:
 
 
 class SubscriptionServer:
-    """The subscription endpoints of one process. `keepalive_s` and `init_timeout_s` are parameters
-    so a deployment (or a test) can shorten them."""
+    """The subscription endpoints of one process. `keepalive_s`, `init_timeout_s` and `recheck_s`
+    are parameters so a deployment (or a test) can change them."""
 
     def __init__(self, runtime: Runtime, schema: strawberry.Schema | None = None, *,
-                 keepalive_s: float = KEEPALIVE_S, init_timeout_s: float = INIT_TIMEOUT_S) -> None:
+                 keepalive_s: float = KEEPALIVE_S, init_timeout_s: float = INIT_TIMEOUT_S,
+                 recheck_s: float = RECHECK_S) -> None:
         if schema is None:
             from gateway.schema import schema as product_schema  # the product schema, once it has `subscription=`
             schema = product_schema
@@ -60,6 +71,7 @@ class SubscriptionServer:
         self.hub = SubscriptionHub(runtime, schema)
         self.keepalive_s = keepalive_s
         self.init_timeout_s = init_timeout_s
+        self.credential_watch = CredentialWatch(runtime.authenticator, runtime.client_changes, recheck_s)
 
     def routes(self) -> list[BaseRoute]:
         return [WebSocketRoute("/graphql", self.websocket),
@@ -70,19 +82,11 @@ class SubscriptionServer:
             return UNRESTRICTED
         return await self.runtime.authenticator.authenticate(authorization, api_key)
 
-    # --- WebSocket ---------------------------------------------------------------------------
-    async def still_allowed(self, principal: Principal, credentials: tuple[str | None, str | None]) -> str | None:
-        """Why an open subscription must end (revoked, expired, or its permissions changed), or None."""
-        try:
-            now = await self.authenticate(*credentials)
-        except AuthError as exc:
-            return exc.message
-        except StoreUnavailable:
-            return None  # nobody can be re-checked, nor revoked, while the store is down
-        if permission_signature(now) != permission_signature(principal):
-            return "This client's scopes or facilities changed: subscribe again."
-        return None
+    async def aclose(self) -> None:
+        await self.credential_watch.aclose()
+        await self.hub.aclose()
 
+    # --- WebSocket ---------------------------------------------------------------------------
     async def websocket(self, ws: WebSocket) -> None:
         offered = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
         protocol = TRANSPORT_WS if TRANSPORT_WS in offered else LEGACY_WS if LEGACY_WS in offered else None
@@ -94,9 +98,9 @@ class SubscriptionServer:
 
     # --- SSE -----------------------------------------------------------------------------------
     async def sse(self, request: Request) -> Response:
-        headers = request.headers
+        credentials = (request.headers.get("authorization"), request.headers.get("x-api-key"))
         try:
-            principal = await self.authenticate(headers.get("authorization"), headers.get("x-api-key"))
+            principal = await self.authenticate(*credentials)
         except AuthError as exc:
             return _json({"errors": [{"message": exc.message, "extensions": {"code": ErrorCode.UNAUTHENTICATED.value}}]}, 401,
                          {"www-authenticate": exc.www_authenticate()})
@@ -113,23 +117,22 @@ class SubscriptionServer:
             return _json({"errors": [{"message": "Not valid JSON.", "extensions": {"code": ErrorCode.BAD_REQUEST.value}}]}, 400)
         except RequestError as exc:
             return _json({"errors": exc.formatted()}, exc.status)
-        credentials = (headers.get("authorization"), headers.get("x-api-key"))
-        return EventStream(self._sse_events(member, principal, credentials), lambda: self.hub.leave(member, principal),
+        watch = self.credential_watch.watch(principal, credentials, lambda refusal: member.end([refusal.error()]))
+
+        def done() -> None:  # idempotent: however the response ends, once or twice
+            self.credential_watch.unwatch(watch)
+            self.hub.leave(member, principal)
+
+        return EventStream(self._sse_events(member, done), done,
                            media_type="text/event-stream", headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
 
-    async def _sse_events(self, member: Member, principal: Principal,
-                          credentials: tuple[str | None, str | None]) -> AsyncIterator[str]:
+    async def _sse_events(self, member: Member, done: Callable[[], None]) -> AsyncIterator[str]:
+        """The member's payloads as `next` events; its end (a refusal's error included) as `complete`."""
         try:
             while True:
                 try:
                     payload = await asyncio.wait_for(member.queue.get(), self.keepalive_s)
                 except TimeoutError:
-                    refusal = await self.still_allowed(principal, credentials)
-                    if refusal is not None:
-                        error = {"message": refusal, "extensions": {"code": ErrorCode.UNAUTHENTICATED.value}}
-                        yield f"event: next\ndata: {orjson.dumps({'errors': [error]}).decode()}\n\n"
-                        yield "event: complete\ndata:\n\n"
-                        return
                     yield ":\n\n"  # a comment: keeps proxies and load balancers from closing an idle stream
                     continue
                 if payload is None:
@@ -139,7 +142,7 @@ class SubscriptionServer:
                     return
                 yield f"event: next\ndata: {payload}\n\n"
         finally:
-            self.hub.leave(member, principal)
+            done()
 
 
 def _json(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
@@ -156,6 +159,8 @@ class WsConnection:
         self.legacy = legacy
         self.principal: Principal | None = None
         self.credentials: tuple[str | None, str | None] = (None, None)
+        self.watch: Watch | None = None
+        self.ending: asyncio.Task[None] | None = None  # held so that the task runs to its end
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.members: dict[str, Member] = {}
         self.lock = asyncio.Lock()
@@ -179,6 +184,8 @@ class WsConnection:
         except WebSocketDisconnect:
             pass
         finally:
+            if self.watch is not None:
+                self.server.credential_watch.unwatch(self.watch)
             if keepalive is not None:
                 keepalive.cancel()
             for op_id in list(self.tasks):
@@ -215,24 +222,30 @@ class WsConnection:
                     "message": exc.message, "extensions": {"code": ErrorCode.UNAUTHENTICATED.value}}})
             await self.ws.close(4403, "Forbidden")
             return False
+        self.watch = self.server.credential_watch.watch(self.principal, self.credentials, self.refused)
         await self.send({"type": "connection_ack"})
         if self.legacy:
             await self.send({"type": "ka"})
         return True
 
+    def refused(self, refusal: Refusal) -> None:
+        self.ending = asyncio.get_running_loop().create_task(self.end(refusal))
+
+    async def end(self, refusal: Refusal) -> None:
+        """The credentials no longer allow this connection: each open operation gets the coded reason
+        as its `error`, then the socket closes with 4403, as a refused `connection_init` does."""
+        with contextlib.suppress(Exception):  # the socket may be gone already
+            for op_id in list(self.tasks):
+                self.stop(op_id)
+                await self.send_error(op_id, [refusal.error()])
+            await self.ws.close(4403, "Forbidden")
+
     async def keepalive(self) -> None:
-        """Pings for idle connections; and each time, the credentials again: a client revoked (or a
-        key expired) while connected is closed with the protocol's forbidden code within one interval."""
+        """Pings, so that proxies and load balancers keep an idle connection open."""
         ping = '{"type":"ka"}' if self.legacy else '{"type":"ping"}'
         with contextlib.suppress(Exception):
             while True:
                 await asyncio.sleep(self.server.keepalive_s)
-                assert self.principal is not None
-                if await self.server.still_allowed(self.principal, self.credentials) is not None:
-                    for op_id in list(self.tasks):
-                        self.stop(op_id)
-                    await self.ws.close(4403, "Forbidden")
-                    return
                 await self.send(ping)
 
     async def handle(self, message: dict[str, Any]) -> None:
@@ -264,11 +277,7 @@ class WsConnection:
             op = self.hub.prepare(payload)
             member = await self.hub.join(op, self.principal)
         except RequestError as exc:
-            errors = exc.formatted()
-            if self.legacy:
-                await self.send({"type": "error", "id": op_id, "payload": errors[0]})
-            else:
-                await self.send({"type": "error", "id": op_id, "payload": errors})
+            await self.send_error(op_id, exc.formatted())
             return
         self.members[op_id] = member
         self.tasks[op_id] = asyncio.create_task(self.forward(op_id, member))
@@ -280,7 +289,7 @@ class WsConnection:
             async for payload in member:
                 await self.send(head + payload + "}")
             if member.errors:
-                await self.send({"type": "error", "id": op_id, "payload": member.errors[0] if self.legacy else member.errors})
+                await self.send_error(op_id, member.errors)
             else:
                 await self.send({"type": "complete", "id": op_id})
         except Exception:  # noqa: BLE001 - the socket went away: the connection's loop cleans up
@@ -290,6 +299,10 @@ class WsConnection:
             self.members.pop(op_id, None)
             if self.principal is not None:
                 self.hub.leave(member, self.principal)
+
+    async def send_error(self, op_id: str, errors: list[dict[str, Any]]) -> None:
+        """The operation's end with errors (the legacy protocol carries one error, not a list)."""
+        await self.send({"type": "error", "id": op_id, "payload": errors[0] if self.legacy else errors})
 
     def stop(self, op_id: str) -> None:
         task = self.tasks.pop(op_id, None)
@@ -324,7 +337,7 @@ def subscription_routes(runtime: Runtime) -> list[BaseRoute]:
 async def stop_subscriptions(runtime: Runtime) -> None:
     server = getattr(runtime, "subscription_server", None)
     if server is not None:
-        await server.hub.aclose()
+        await server.aclose()
 
 
 from gateway.events.wiring import ROUTE_FACTORIES, STOPPERS  # noqa: E402 - registered on import (see wiring.py)

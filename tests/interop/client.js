@@ -1,7 +1,9 @@
 // Connects one third-party GraphQL subscription client to parkgate, subscribes, prints "ready" once
-// connected, then the first payload as one line of JSON, and exits.
+// connected, then the first payload as one line of JSON, and exits. With `until-end`, it prints every
+// payload as {"next": …} and exits at the end of the subscription, printed as {"error": …} (what the
+// client library handed its sink) or {"complete": true}.
 //
-//   node client.js <graphql-ws|subscriptions-transport-ws|graphql-sse> <url> <api key> <query> [variables JSON]
+//   node client.js <graphql-ws|subscriptions-transport-ws|graphql-sse> <url> <api key> <query> [variables JSON] [until-end]
 //
 // graphql-ws                  the graphql-transport-ws protocol over WebSocket (url ws://…/graphql)
 // subscriptions-transport-ws  the legacy graphql-ws protocol over WebSocket     (url ws://…/graphql)
@@ -10,7 +12,7 @@
 
 const WebSocket = require('ws');
 
-const [kind, url, key, query, variablesJson] = process.argv.slice(2);
+const [kind, url, key, query, variablesJson, mode] = process.argv.slice(2);
 const variables = variablesJson ? JSON.parse(variablesJson) : undefined;
 const auth = { Authorization: `Bearer ${key}` };
 
@@ -26,6 +28,20 @@ const done = (payload, dispose) => {
   Promise.resolve(dispose && dispose()).catch(() => {}).finally(() => process.exit(0));
 };
 setTimeout(() => fail(new Error('no payload within 30 s')), 30000).unref();
+const print = (line) => process.stdout.write(JSON.stringify(line) + '\n');
+const described = (err) => Array.isArray(err) ? err  // GraphQL errors
+  : (err && typeof err === 'object' && 'extensions' in err) ? [err]  // subscriptions-transport-ws hands over the first
+  : (err && typeof err === 'object' && 'code' in err) ? { code: err.code, reason: err.reason } : String(err);
+// the sink of the one subscription: the first payload, or (until-end) everything up to its end
+const sink = (dispose) => mode === 'until-end' ? {
+  next: (payload) => print({ next: payload }),
+  error: (err) => { print({ error: described(err) }); process.exit(0); },
+  complete: () => { print({ complete: true }); process.exit(0); },
+} : {
+  next: (payload) => done(payload, dispose),
+  error: fail,
+  complete: () => fail(new Error('completed without a payload')),
+};
 
 if (kind === 'graphql-ws') {
   const { createClient } = require('graphql-ws');
@@ -33,32 +49,20 @@ if (kind === 'graphql-ws') {
     url, webSocketImpl: WebSocket, connectionParams: auth, retryAttempts: 0, lazy: true,
     on: { connected: ready, error: fail },
   });
-  client.subscribe({ query, variables }, {
-    next: (payload) => done(payload, () => client.dispose()),
-    error: fail,
-    complete: () => fail(new Error('completed without a payload')),
-  });
+  client.subscribe({ query, variables }, sink(() => client.dispose()));
 } else if (kind === 'subscriptions-transport-ws') {
   const { SubscriptionClient } = require('subscriptions-transport-ws');
   const client = new SubscriptionClient(url, { connectionParams: auth, reconnect: false }, WebSocket);
   client.onConnected(ready);
   client.onError(fail);
-  client.request({ query, variables }).subscribe({
-    next: (payload) => done(payload, () => client.close()),
-    error: fail,
-    complete: () => fail(new Error('completed without a payload')),
-  });
+  client.request({ query, variables }).subscribe(sink(() => client.close()));
 } else if (kind === 'graphql-sse') {
   const { createClient } = require('graphql-sse');
   const client = createClient({
     url, headers: auth, singleConnection: false, retryAttempts: 0,
     on: { connected: ready },
   });
-  const dispose = client.subscribe({ query, variables }, {
-    next: (payload) => done(payload, () => { dispose(); client.dispose(); }),
-    error: fail,
-    complete: () => fail(new Error('completed without a payload')),
-  });
+  const dispose = client.subscribe({ query, variables }, sink(() => { dispose(); client.dispose(); }));
 } else {
   fail(new Error(`unknown client ${kind}`));
 }
