@@ -88,7 +88,7 @@ class CitationQueries:
         facility_id: Annotated[strawberry.ID | None, strawberry.argument(description="Only this facility.")] = None,
         first: Annotated[int, strawberry.argument(description="Page size, 1 to 100.")] = 20,
         after: Annotated[str | None, strawberry.argument(description="Cursor to continue after.")] = None,
-    ) -> CitationConnection:
+    ) -> CitationConnection | None:
         ctx = info.context
         since = aware(since, "since")
         until = ctx.now if until is None else aware(until, "until")

@@ -153,7 +153,7 @@ class PaymentQueries:
         self, info: Info,
         facility_id: Annotated[strawberry.ID, strawberry.argument(description="The facility.")],
         plate: Annotated[str, strawberry.argument(description="The plate (case, spaces and dashes do not matter).")],
-    ) -> list[ParkingSession]:
+    ) -> list[ParkingSession] | None:
         ctx = info.context
         entry = visible_facility(ctx, str(facility_id))
         ref = system_of(entry, SystemKind.PARCS, "parking sessions")

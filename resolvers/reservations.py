@@ -144,7 +144,7 @@ class ReservationQueries:
         status: Annotated[ReservationStatus | None, strawberry.argument(description="Only reservations in this state.")] = None,
         first: Annotated[int, strawberry.argument(description="Page size, 1 to 100.")] = 20,
         after: Annotated[str | None, strawberry.argument(description="Cursor to continue after.")] = None,
-    ) -> ReservationConnection:
+    ) -> ReservationConnection | None:
         ctx = info.context
         entries = [visible_facility(ctx, str(facility_id))] if facility_id is not None else ctx.visible_entries()
         wanted = None if plate is None else plate_of(plate)
