@@ -134,7 +134,8 @@ def check_token(token: str) -> None:
 
 
 async def find_session(ctx: RequestContext, session_id: str) -> tuple[FacilityEntry, SystemRef, DomainSession]:
-    return await parcs_record(ctx, session_id, "session", lambda adapter, vendor_id: adapter.session(vendor_id))
+    return await parcs_record(ctx, session_id, "session", lambda adapter, vendor_id: adapter.session(vendor_id),
+                              "input.sessionId")
 
 
 async def _pay(ctx: RequestContext, entry: FacilityEntry, ref: SystemRef, target: DomainTarget, target_id: str,
@@ -194,7 +195,7 @@ class PaymentMutations:
                      "token": input.payment_token}
 
         async def pay(reference: str) -> dict[str, Any]:
-            entry, ref, reservation = await find_reservation(ctx, str(input.reservation_id))
+            entry, ref, reservation = await find_reservation(ctx, str(input.reservation_id), "input.reservationId")
             amount = money_of(input.amount, reservation.price.currency)
             return await _pay(ctx, entry, ref, DomainTarget.RESERVATION, reservation.vendor_id, amount,
                               input.payment_token, reference)

@@ -122,10 +122,11 @@ async def _publish(ctx: RequestContext, kind: EventType, entry: FacilityEntry, r
     ))
 
 
-async def find_reservation(ctx: RequestContext, reservation_id: str) -> tuple[FacilityEntry, SystemRef, DomainReservation]:
+async def find_reservation(ctx: RequestContext, reservation_id: str,
+                           argument: str = "id") -> tuple[FacilityEntry, SystemRef, DomainReservation]:
     """The reservation behind a gateway id, if the client may see its facility; NOT_FOUND otherwise."""
     return await parcs_record(ctx, reservation_id, "reservation",
-                              lambda adapter, vendor_id: adapter.reservation(vendor_id))
+                              lambda adapter, vendor_id: adapter.reservation(vendor_id), argument)
 
 
 @strawberry.type
