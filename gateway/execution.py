@@ -17,9 +17,13 @@ import strawberry
 from graphql import (
     DocumentNode,
     ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLError,
     OperationDefinitionNode,
     OperationType,
+    SelectionSetNode,
     get_operation_ast,
     parse,
     specified_rules,
@@ -42,6 +46,39 @@ class Prepared:
     operation: OperationDefinitionNode
     query: str = ""
     operation_name: str | None = None
+
+
+INTROSPECTION_ROOTS = frozenset({"__schema", "__type"})
+
+
+def introspection_depth(document: DocumentNode, operation: OperationDefinitionNode) -> int:
+    """How deep the operation's `__schema` / `__type` fields nest, counted as `max_depth` counts
+    (a root field is 1, leaves included, fragments followed; @skip/@include are not looked at).
+
+    The cost walk (gateway/cost.py) treats introspection as free and does not enter it, so its
+    depth is bounded here, on its own limit. Linear in the document: each fragment is measured once."""
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    measured: dict[tuple[str, bool], int] = {}  # at the root only its introspection fields count: measured apart
+
+    def below(selection_set: SelectionSetNode | None, root: bool, spread: set[str]) -> int:
+        deepest = 0
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode):
+                if not root or selection.name.value in INTROSPECTION_ROOTS:
+                    deepest = max(deepest, 1 + below(selection.selection_set, False, spread))
+                continue
+            if not isinstance(selection, FragmentSpreadNode):  # an inline fragment
+                deepest = max(deepest, below(selection.selection_set, root, spread))
+                continue
+            name = selection.name.value
+            if name not in fragments or name in spread:  # unknown or cyclic: validation refuses both
+                continue
+            if (name, root) not in measured:
+                measured[(name, root)] = below(fragments[name].selection_set, root, spread | {name})
+            deepest = max(deepest, measured[(name, root)])
+        return deepest
+
+    return below(operation.selection_set, True, set())
 
 
 class Executor:
@@ -111,6 +148,9 @@ class Executor:
             try:
                 known = analyze(self.cost_model, self.graphql_schema, prepared.document, prepared.operation,
                                 variables, bounds)
+                if introspection_depth(prepared.document, prepared.operation) > limits.max_introspection_depth:
+                    raise RequestError(ErrorCode.QUERY_TOO_COMPLEX, "The introspection query is nested more than "
+                                                                    f"{limits.max_introspection_depth} fields deep.")
             except RequestError as refused:
                 known = refused
             self._analyses[key] = known
