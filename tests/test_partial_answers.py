@@ -22,7 +22,7 @@ SYSTEMS = ("parcs-central", "parcs-london", "guidance", "enforcement", "hotel-pm
 #: a facility of each PARCS, and where each write goes
 PARCS_OF = {"berlin-hbf": "parcs-central", "london-kings-cross": "parcs-london"}
 HOTEL_PARCS_OF = {"berlin-spree-hotel": "parcs-central", "london-southbank": "parcs-london"}
-PLATE = "B-PR 1"
+PLATE = "B-PR 1234"  # long enough to be masked as B-•••34, as other tests expect of every plate
 
 
 @dataclass(frozen=True)
