@@ -5,7 +5,7 @@
     /.well-known/jwks.json     the public keys that verify them
     /healthz   the process is alive
     /readyz    the gateway can serve: every configured system, its state and circuit breaker
-    /metrics   countable figures per system (upstream calls, cache), for monitoring
+    /metrics   countable figures per system (upstream calls, cache, inbound webhooks), for monitoring
 
 The event path adds its routes (webhooks, subscriptions), the finance path its exports. On every
 route, work that needs the gateway's own store (Redis) while it cannot be reached ends in one
@@ -38,6 +38,7 @@ from gateway.persisted_queries import PersistedQueries
 from gateway.response_cache import ResponseCache
 from gateway.graphql_http import GraphQLEndpoint
 from gateway.runtime import Runtime
+from gateway.systems import WEBHOOK_OUTCOMES, WEBHOOK_UNMAPPED, SystemHealth
 from gateway.schema import schema
 
 log = logging.getLogger("parkgate.app")
@@ -60,19 +61,25 @@ async def store_unreachable(conn: HTTPConnection, exc: Exception) -> Response | 
                         headers={"retry-after": str(RETRY_AFTER_S), "cache-control": "no-store"})
 
 
+def webhook_counts(health: SystemHealth) -> dict[str, int]:
+    return {outcome: health.webhooks[outcome] for outcome in WEBHOOK_OUTCOMES}
+
+
 async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
 def metrics(runtime: Runtime):  # noqa: ANN201 - a route handler
     """Countable figures per system (calls, retries, failures, latency, breaker; cache hits, misses,
-    stale serves, coalesced waits), for monitoring to scrape."""
+    stale serves, coalesced waits; inbound webhook events by outcome), for monitoring to scrape."""
 
     async def handler(request: Request) -> JSONResponse:
         upstream = runtime.systems.upstream
         cache = upstream.metrics_dict() if upstream is not None else {}
+        health = runtime.systems.health
         return JSONResponse({
-            "systems": {system_id: {"http": adapter.http.metrics, "cache": cache.get(system_id, {})}
+            "systems": {system_id: {"http": adapter.http.metrics, "cache": cache.get(system_id, {}),
+                                    **({"webhooks": webhook_counts(health[system_id])} if adapter.webhook_credential else {})}
                         for system_id, adapter in runtime.systems.adapters.items()},
             "quotas": runtime.quotas.status,
         })
@@ -84,9 +91,12 @@ def readyz(runtime: Runtime):  # noqa: ANN201 - a route handler
     """Ready unless the gateway's own store is unreachable; degraded while quotas run locally."""
 
     async def handler(request: Request) -> JSONResponse:
+        adapters = runtime.systems.adapters
         systems = {
-            system_id: {"status": health.status.value, "circuit": runtime.systems.adapters[system_id].http.breaker_state.value,
-                        "last_error": health.last_error}
+            system_id: {"status": health.status.value, "circuit": adapters[system_id].http.breaker_state.value,
+                        "last_error": health.last_error,
+                        # events a vendor sends for places the configuration does not map: a sign it has drifted
+                        **({"webhooks_unmapped": health.webhooks[WEBHOOK_UNMAPPED]} if adapters[system_id].webhook_credential else {})}
             for system_id, health in runtime.systems.health.items()
         }
         try:

@@ -164,6 +164,9 @@ class LimitsConfig(Strict):
     """Per-request limits that hold for every client, whatever its plan."""
 
     max_depth: int = Field(12, gt=0)
+    max_introspection_depth: int = Field(
+        15, gt=0, description="Depth of `__schema` / `__type`, counted like `max_depth`: the standard introspection "
+                              "query (graphql-js 16, graphql-core 3.3: GraphiQL, Apollo, codegen) is 15 deep.")
     max_aliases: int = Field(30, ge=0)
     max_root_fields: int = Field(10, gt=0)
     max_selections: int = Field(2_000, gt=0, description="Selections a document may expand to once its fragments "

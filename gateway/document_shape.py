@@ -9,9 +9,9 @@ and stops as soon as one of the bounds is passed:
 - `max_selections`: selections visited (fields, spreads and inline fragments, every occurrence);
   this is the walk's own work, so the walk takes time linear in the expanded size and never
   more than the ceiling;
-- `max_depth`: field nesting, introspection fields included (root fields are depth 1), except
-  `ofType` under introspection: it unwraps one List/NonNull of a type reference, and the standard
-  introspection queries (graphql-js, graphql-core, so GraphiQL) nest it up to 8 deep;
+- `max_depth`: field nesting (root fields are depth 1); below `__schema` / `__type`,
+  `max_introspection_depth` instead (15): the standard introspection queries (graphql-js's, so
+  GraphiQL's, and graphql-core's) nest `ofType` nine times, which makes them exactly 15 deep;
 - `MAX_OVERLAPS`: pairs of fields that share a response path. Validation compares each such pair
   (graphql-core's OverlappingFieldsCanBeMerged is quadratic in them: 800 copies of one field
   take 0.8 s), so their number bounds what validation can cost.
@@ -48,6 +48,7 @@ __all__ = ["MAX_OVERLAPS", "Shape", "ShapeLimits", "measure"]
 class ShapeLimits:
     max_selections: int = 2_000
     max_depth: int = 12
+    max_introspection_depth: int = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +76,11 @@ class _Expansion:
             self._collect(selection_set, groups, spread)
         if not groups:
             return
-        if depth > self.depth:
-            self.depth = depth
-            if depth > self.limits.max_depth:
-                raise RequestError(ErrorCode.QUERY_TOO_COMPLEX,
-                                   f"The query is nested more than {self.limits.max_depth} fields deep.")
+        limit = self.limits.max_introspection_depth if introspection else self.limits.max_depth
+        if depth > limit:
+            what = "introspection query" if introspection else "query"
+            raise RequestError(ErrorCode.QUERY_TOO_COMPLEX, f"The {what} is nested more than {limit} fields deep.")
+        self.depth = max(self.depth, depth)
         for key, nodes in groups.items():
             if len(nodes) > 1:
                 self.overlaps += len(nodes) * (len(nodes) - 1) // 2
@@ -90,9 +91,7 @@ class _Expansion:
                         "ask for each field once.")
             children = [node.selection_set for node in nodes if node.selection_set is not None]
             if children:
-                name = nodes[0].name.value
-                inside = introspection or name in INTROSPECTION_ROOTS
-                self.merged(children, depth if inside and name == "ofType" else depth + 1, inside)
+                self.merged(children, depth + 1, introspection or nodes[0].name.value in INTROSPECTION_ROOTS)
 
     def _collect(self, selection_set: SelectionSetNode, groups: dict[str, list[FieldNode]], spread: set[str]) -> None:
         """Fields by response key, inline fragments and spreads expanded. A fragment is spread once per

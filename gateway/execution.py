@@ -54,7 +54,8 @@ class Executor:
         self.graphql_schema = schema._schema
         self.cost_model = CostModel.of(schema)
         self.limits = limits or LimitsConfig()
-        self._shape_limits = ShapeLimits(max_selections=self.limits.max_selections, max_depth=self.limits.max_depth)
+        self._shape_limits = ShapeLimits(max_selections=self.limits.max_selections, max_depth=self.limits.max_depth,
+                                         max_introspection_depth=self.limits.max_introspection_depth)
         self._executor_class = schema.execution_context_class
         rules = list(specified_rules)
         if not introspection:

@@ -9,8 +9,9 @@ on real vendor calls only (`_call`), never on answers served from the cache.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -25,6 +26,12 @@ from gateway.upstream import Fetched, UpstreamCache
 T = TypeVar("T")
 
 
+#: what becomes of an inbound webhook event (gateway/events/ingress.py): written to the inbox (new, or a
+#: new revision of one seen before), a duplicate, or for a place the configuration does not map (dropped)
+WEBHOOK_UNMAPPED = "unmapped"
+WEBHOOK_OUTCOMES = ("accepted", "corrected", "duplicate", WEBHOOK_UNMAPPED)
+
+
 class SourceStatus(StrEnum):
     UP = "UP"  # the last call succeeded
     DOWN = "DOWN"  # the last call failed
@@ -37,6 +44,8 @@ class SystemHealth:
     last_failure_at: datetime | None = None
     last_error: str | None = None
     last_latency_ms: float | None = None
+    #: inbound webhook events of the system, by outcome (`WEBHOOK_OUTCOMES`)
+    webhooks: Counter[str] = field(default_factory=Counter)
 
     @property
     def status(self) -> SourceStatus:

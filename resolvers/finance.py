@@ -90,7 +90,7 @@ class FinanceQueries:
         revenue_category: Annotated[RevenueCategory | None, strawberry.argument(description="Only this revenue category.")] = None,
         first: Annotated[int, strawberry.argument(description="Page size, 1 to 100.")] = 50,
         after: Annotated[str | None, strawberry.argument(description="Cursor to continue after.")] = None,
-    ) -> TransactionConnection:
+    ) -> TransactionConnection | None:
         ctx = info.context
         entries = [visible_facility(ctx, str(facility_id))] if facility_id is not None else ctx.visible_entries()
         try:

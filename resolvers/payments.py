@@ -119,7 +119,8 @@ def check_token(token: str) -> None:
 
 
 async def find_session(ctx: RequestContext, session_id: str) -> tuple[FacilityEntry, SystemRef, DomainSession]:
-    return await parcs_record(ctx, session_id, "session", lambda adapter, vendor_id: adapter.session(vendor_id))
+    return await parcs_record(ctx, session_id, "session", lambda adapter, vendor_id: adapter.session(vendor_id),
+                              "input.sessionId")
 
 
 async def _pay(ctx: RequestContext, entry: FacilityEntry, ref: SystemRef, target: DomainTarget, target_id: str,
@@ -138,7 +139,7 @@ class PaymentQueries:
         self, info: Info,
         facility_id: Annotated[strawberry.ID, strawberry.argument(description="The facility.")],
         plate: Annotated[str, strawberry.argument(description="The plate (case, spaces and dashes do not matter).")],
-    ) -> list[ParkingSession]:
+    ) -> list[ParkingSession] | None:
         ctx = info.context
         entry = visible_facility(ctx, str(facility_id))
         ref = system_of(entry, SystemKind.PARCS, "parking sessions")
@@ -177,7 +178,7 @@ class PaymentMutations:
                      "token": input.payment_token}
 
         async def pay(reference: str) -> dict[str, Any]:
-            entry, ref, reservation = await find_reservation(ctx, str(input.reservation_id))
+            entry, ref, reservation = await find_reservation(ctx, str(input.reservation_id), "input.reservationId")
             amount = money_of(input.amount, reservation.price.currency)
             return await _pay(ctx, entry, ref, DomainTarget.RESERVATION, reservation.vendor_id, amount,
                               input.payment_token, reference)

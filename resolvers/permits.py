@@ -104,7 +104,7 @@ class PermitQueries:
         plate: Annotated[str | None, strawberry.argument(description="Only this plate.")] = None,
         status: Annotated[PermitStatus | None, strawberry.argument(description="Only permits in this state.")] = None,
         first: Annotated[int, strawberry.argument(description="At most this many, 1 to 100, newest first.")] = 50,
-    ) -> list[Permit]:
+    ) -> list[Permit] | None:
         ctx = info.context
         if not 1 <= first <= MAX_PAGE_SIZE:
             raise bad_input(f"`first` must be between 1 and {MAX_PAGE_SIZE}.", argument="first")

@@ -108,7 +108,7 @@ class PlateCheckQueries:
         plate: Annotated[str, strawberry.argument(description="The plate as read (case, spaces and dashes do not matter).")],
         facility_id: Annotated[strawberry.ID | None, strawberry.argument(description="The facility; or give `zoneId`.")] = None,
         zone_id: Annotated[str | None, strawberry.argument(description="The enforcement platform's zone code; or give `facilityId`.")] = None,
-    ) -> PlateCheck:
+    ) -> PlateCheck | None:
         ctx = info.context
         normalized = plate_of(plate)
         entry = facility_or_zone(ctx, None if facility_id is None else str(facility_id), zone_id)

@@ -122,10 +122,11 @@ async def _publish(ctx: RequestContext, kind: EventType, entry: FacilityEntry, r
     ))
 
 
-async def find_reservation(ctx: RequestContext, reservation_id: str) -> tuple[FacilityEntry, SystemRef, DomainReservation]:
+async def find_reservation(ctx: RequestContext, reservation_id: str,
+                           argument: str = "id") -> tuple[FacilityEntry, SystemRef, DomainReservation]:
     """The reservation behind a gateway id, if the client may see its facility; NOT_FOUND otherwise."""
     return await parcs_record(ctx, reservation_id, "reservation",
-                              lambda adapter, vendor_id: adapter.reservation(vendor_id))
+                              lambda adapter, vendor_id: adapter.reservation(vendor_id), argument)
 
 
 @strawberry.type
@@ -144,7 +145,7 @@ class ReservationQueries:
         status: Annotated[ReservationStatus | None, strawberry.argument(description="Only reservations in this state.")] = None,
         first: Annotated[int, strawberry.argument(description="Page size, 1 to 100.")] = 20,
         after: Annotated[str | None, strawberry.argument(description="Cursor to continue after.")] = None,
-    ) -> ReservationConnection:
+    ) -> ReservationConnection | None:
         ctx = info.context
         entries = [visible_facility(ctx, str(facility_id))] if facility_id is not None else ctx.visible_entries()
         wanted = None if plate is None else plate_of(plate)

@@ -65,7 +65,7 @@ class ValidationQueries:
         self, info: Info,
         facility_id: Annotated[strawberry.ID, strawberry.argument(description="The facility.")],
         plate: Annotated[str | None, strawberry.argument(description="Only this plate.")] = None,
-    ) -> list[ParkingValidation]:
+    ) -> list[ParkingValidation] | None:
         ctx = info.context
         entry = visible_facility(ctx, str(facility_id))
         ref = system_of(entry, SystemKind.PARCS, "validations")

@@ -24,6 +24,7 @@ from resolvers.common import MAX_PAGE_SIZE
 from resolvers.context import Info
 from resolvers.costs import list_size
 from resolvers.permissions import forbidden
+from resolvers.writes import not_found
 
 READ = frozenset({Scope.WEBHOOKS_READ.value, Scope.WEBHOOKS_WRITE.value, Scope.ADMIN.value})
 WRITE = frozenset({Scope.WEBHOOKS_WRITE.value, Scope.ADMIN.value})
@@ -109,12 +110,12 @@ def _require(principal: Principal, field: str, allowed: frozenset[str]) -> None:
         raise forbidden(field, frozenset({min(allowed - {Scope.ADMIN.value} or allowed)}), allowed)
 
 
-async def _owned(info: Info, endpoint_id: str) -> Endpoint:
+async def _owned(info: Info, endpoint_id: str, argument: str) -> Endpoint:
     """The endpoint, if this client may reach it; NOT_FOUND otherwise (another client's looks absent)."""
     principal = info.context.principal
     endpoint = await webhooks_of(info.context.runtime).store.endpoint(endpoint_id)
     if endpoint is None or (not _admin(principal) and endpoint.client_id != principal.client_id):
-        raise GatewayError(ErrorCode.NOT_FOUND, f"No webhook endpoint {endpoint_id!r}.")
+        raise not_found("webhook endpoint", endpoint_id, argument)
     return endpoint
 
 
@@ -148,7 +149,7 @@ class WebhookQueries:
         _require(info.context.principal, "Query.webhookDeliveries", READ)
         if not 1 <= first <= MAX_PAGE_SIZE:
             raise bad_input(f"`first` must be between 1 and {MAX_PAGE_SIZE}.", argument="first")
-        endpoint = await _owned(info, str(endpoint_id))
+        endpoint = await _owned(info, str(endpoint_id), "endpointId")
         found = await webhooks_of(info.context.runtime).store.deliveries(endpoint.id, first)
         return [WebhookDelivery.of(d) for d in found]
 
@@ -183,7 +184,7 @@ class WebhookMutations:
     ) -> WebhookEndpoint | None:
         ctx = info.context
         _require(ctx.principal, "Mutation.disableWebhook", WRITE)
-        endpoint = await _owned(info, str(id))
+        endpoint = await _owned(info, str(id), "id")
         try:
             return WebhookEndpoint.of(await webhooks_of(ctx.runtime).disable(ctx.principal.actor, endpoint.id))
         except WebhookError as exc:

@@ -38,15 +38,18 @@ REFUSALS: dict[Refusal, ErrorCode] = {
 MAX_TEXT = 200
 
 
-def not_found(noun: str, value: str) -> GatewayError:
-    return GatewayError(ErrorCode.NOT_FOUND, f"No {noun} {value!r}.")
+def not_found(noun: str, value: str, argument: str | None = None) -> GatewayError:
+    """The one answer for an id that names nothing this client may have — whether nothing has that id,
+    or it is at a facility (or belongs to a client) this one may not see: the two read the same,
+    message and extensions, so a client cannot tell them apart or count another facility's records."""
+    return GatewayError(ErrorCode.NOT_FOUND, f"No {noun} {value!r}.", **({} if argument is None else {"argument": argument}))
 
 
 def visible_facility(ctx: RequestContext, facility_id: str, argument: str = "facilityId") -> FacilityEntry:
     """The facility, if this client may see it; a facility outside its list reads as unknown."""
     entry = ctx.directory.by_id.get(facility_id)
     if entry is None or not ctx.principal.sees(entry.id):
-        raise GatewayError(ErrorCode.NOT_FOUND, f"No facility {facility_id!r}.", argument=argument)
+        raise not_found("facility", facility_id, argument)
     return entry
 
 
@@ -63,7 +66,7 @@ def facility_or_zone(ctx: RequestContext, facility_id: str | None, zone_id: str 
         ref = entry.ref(SystemKind.ENFORCEMENT)
         if ref is not None and ref.vendor_id == zone_id:
             return entry
-    raise not_found("enforcement zone", str(zone_id))
+    raise not_found("enforcement zone", str(zone_id), f"{prefix}zoneId")
 
 
 def system_of(entry: FacilityEntry, kind: SystemKind, what: str) -> SystemRef:
@@ -74,27 +77,25 @@ def system_of(entry: FacilityEntry, kind: SystemKind, what: str) -> SystemRef:
     return ref
 
 
-def split_id(value: str, noun: str) -> tuple[str, str]:
-    """`<facility id>:<vendor id>` -> its parts; NOT_FOUND for anything else."""
-    facility_id, _, vendor_id = value.partition(":")
-    if not facility_id or vendor_id in ("", ".", ".."):  # "." would name a vendor's collection, not a record
-        raise not_found(noun, value)
-    return facility_id, vendor_id
-
-
-async def parcs_record(ctx: RequestContext, value: str, noun: str,
-                       fetch: Callable[[Any, str], Awaitable[R]]) -> tuple[FacilityEntry, SystemRef, R]:
+async def parcs_record(ctx: RequestContext, value: str, noun: str, fetch: Callable[[Any, str], Awaitable[R]],
+                       argument: str = "id") -> tuple[FacilityEntry, SystemRef, R]:
     """The PARCS record behind a `<facility id>:<PARCS id>` (`fetch(adapter, vendor id)` reads it), with
-    its facility and PARCS — NOT_FOUND when the client may not see the facility, or when the record
-    is not at that facility (an id cannot reach past a client's tenancy)."""
-    facility_id, vendor_id = split_id(value, noun)
+    its facility and PARCS; `not_found` when there is none, or when the client may not see its
+    facility (an id cannot reach past a client's tenancy).
+
+    The answers do not tell these apart, neither by what they say nor by what they cost: an id at a
+    facility the client sees is read from the PARCS whether the record is there, at another facility
+    of the same PARCS, or nowhere (one vendor call each); an id at a facility it does not see is
+    refused without a call, exactly like an id at a facility that does not exist."""
+    facility_id, _, vendor_id = value.partition(":")
     entry = ctx.directory.by_id.get(facility_id)
     ref = entry.ref(SystemKind.PARCS) if entry is not None else None
-    if entry is None or ref is None or not ctx.principal.sees(facility_id):
-        raise not_found(noun, value)
-    record = await vendor_call(ctx, ref.system_id, fetch(ctx.runtime.systems.adapter(ref.system_id), vendor_id))
-    if record.vendor_facility_id != ref.vendor_id:
-        raise not_found(noun, value)
+    # "." or ".." would name a vendor's collection or its parent, not a record
+    if entry is None or ref is None or not ctx.principal.sees(facility_id) or vendor_id in ("", ".", ".."):
+        raise not_found(noun, value, argument)
+    record = await vendor_read(ctx, ref.system_id, fetch(ctx.runtime.systems.adapter(ref.system_id), vendor_id))
+    if record is None or record.vendor_facility_id != ref.vendor_id:
+        raise not_found(noun, value, argument)
     return entry, ref, record
 
 
@@ -153,6 +154,17 @@ async def vendor_call(ctx: RequestContext, system_id: str, call: Awaitable[T]) -
     except VendorRefused as exc:
         raise GatewayError(REFUSALS[exc.reason], f"{system_id!r} refused: {exc.detail}", reason=exc.reason.value,
                            system=system_id) from None
+    except UpstreamError as exc:
+        raise from_upstream(exc) from None
+
+
+async def vendor_read(ctx: RequestContext, system_id: str, call: Awaitable[T]) -> T | None:
+    """One record read live by its id; None when the vendor has none. Any refusal counts as none (an
+    id the vendor will not read names nothing, for a client); the system failing is a coded error."""
+    try:
+        return await ctx.runtime.systems.track(system_id, call)
+    except VendorRefused:
+        return None
     except UpstreamError as exc:
         raise from_upstream(exc) from None
 

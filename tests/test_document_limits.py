@@ -101,7 +101,7 @@ def test_shapes_that_stalled_the_process_or_validation_are_refused_or_cheap() ->
         assert refused.value.code.value == "QUERY_TOO_COMPLEX"  # before validation looks at it
 
 
-def test_introspection_counts_towards_the_depth_but_graphiql_still_introspects() -> None:
+def test_introspection_has_its_own_depth_limit_and_graphiql_still_introspects() -> None:
     executor = Executor(schema)
     for query in (get_introspection_query(), get_introspection_query(descriptions=True, specified_by_url=True,
                                                                      directive_is_repeatable=True,
@@ -111,8 +111,8 @@ def test_introspection_counts_towards_the_depth_but_graphiql_still_introspects()
     deep = "{ __type(name: \"Query\") { " + "fields { type { " * 7 + "name" + " } }" * 7 + " } }"
     with pytest.raises(RequestError) as refused:
         executor.prepare(deep, None)
-    assert refused.value.code.value == "QUERY_TOO_COMPLEX" and "12 fields deep" in refused.value.message
-    assert measure(parse(deep), ShapeLimits(max_depth=100)).depth == 16
+    assert refused.value.code.value == "QUERY_TOO_COMPLEX" and "15 fields deep" in refused.value.message
+    assert measure(parse(deep), ShapeLimits(max_introspection_depth=100)).depth == 16
 
 
 def test_a_long_chain_of_fragments_does_not_exhaust_the_stack() -> None:

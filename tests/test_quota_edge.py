@@ -6,6 +6,7 @@ import re
 import uuid
 
 import httpx
+from graphql import get_introspection_query
 
 from tests.conftest import Bed
 
@@ -123,6 +124,36 @@ async def test_complexity_limits(bed: Bed) -> None:
     assert (await ask(bed, key, roots)).json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
     tokens = "{ " + " ".join("__typename" for _ in range(6000)) + " }"
     assert (await ask(bed, key, tokens)).json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+
+
+def type_ref_chain(depth: int) -> str:
+    """`__type { fields { type { ofType { … kind } } } }`, `depth` fields deep (leaves count, as for every query)."""
+    chain = "kind"
+    for _ in range(depth - 4):
+        chain = f"ofType {{ name {chain} }}"
+    return f'{{ __type(name: "Query") {{ fields {{ type {{ {chain} }} }} }} }}'
+
+
+async def test_introspection_is_depth_limited_too(bed: Bed) -> None:
+    """Introspection is free of cost, not of the depth limit: its own one, 15, which is exactly how deep the
+    standard introspection query of graphql-js 16 (GraphiQL, Apollo, codegen) and graphql-core 3.3 nests.
+    (Walking the schema type by type, `fields { type { fields …`, graphql-core's own MaxIntrospectionDepthRule
+    refuses at three levels; long `ofType` chains it lets through are what this limit stops.)"""
+    _, key = await new_client(bed)
+    for options in ({}, {"descriptions": True, "input_value_deprecation": True, "specified_by_url": True,
+                         "directive_is_repeatable": True, "schema_description": True, "one_of": True}):
+        standard = await ask(bed, key, get_introspection_query(**options))
+        assert standard.status_code == 200 and "errors" not in standard.json(), standard.text
+        assert standard.json()["data"]["__schema"]["queryType"]["name"] == "Query"
+    assert "errors" not in (await ask(bed, key, type_ref_chain(15))).json()
+    fragment_chain = "fragment T on __Type { " + "ofType { " * 13 + "kind" + " }" * 13 + " }"
+    for deep in (type_ref_chain(16), type_ref_chain(40),
+                 get_introspection_query(type_depth=10),  # TypeRef one level deeper than standard: 16
+                 # hidden behind fragments, at the root and below
+                 "{ ...Q } fragment Q on Query { __type(name: \"Query\") { fields { type { ...T } } } } " + fragment_chain):
+        refused = await ask(bed, key, deep)
+        assert refused.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX", (deep, refused.text)
+        assert "data" not in refused.json()
 
 
 async def test_batches_are_limited_and_each_operation_is_counted(bed: Bed) -> None:

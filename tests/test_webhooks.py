@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import UTC, datetime
 from collections.abc import Callable
@@ -219,6 +220,59 @@ async def test_simulate_validates(bed: Bed, body: dict[str, Any], status: int) -
     assert response.json()["error"]["message"]
     missing = await bed.http.post(f"{bed.url}/sandbox/systems/nope/simulate", json=body)
     assert missing.status_code == 404
+
+
+def unmapped_delivery(bed: Bed, system_id: str, place: str, plate: str) -> tuple[str, bytes, dict[str, str]]:
+    """A correctly signed webhook of each dialect for `place` (APDS place, LPR zone, Mews enterprise): (path, body, headers)."""
+    if system_id == "parcs-central":
+        raw, headers = apds_request(bed, event_body("vehicle.entry", place, datetime.now(UTC), {"plate": plate}))
+        return "/webhooks/parcs-central", raw, headers
+    if system_id == "enforcement":
+        event = citation_event(place, {"plate": plate, "citationNumber": f"X-{time.time_ns()}", "violationCode": "V12"})
+        raw = orjson.dumps({**event, "timestamp": format_timestamp(datetime.now(UTC))})
+        return "/webhooks/enforcement", raw, {"x-webhook-secret": secret(bed, "enforcement")}
+    body = {"EnterpriseId": place, "Events": [{"Discriminator": "ServiceOrderUpdated", "Value": {"Id": str(time.time_ns())}}]}
+    return f"/webhooks/hotel-pms?token={secret(bed, 'hotel-pms', 'webhook_token')}", orjson.dumps(body), {}
+
+
+async def webhook_figures(bed: Bed, system_id: str) -> tuple[dict[str, int], int]:
+    """The system's webhook counters in /metrics, and its unmapped count in /readyz."""
+    metrics = (await bed.http.get(f"{bed.url}/metrics")).json()["systems"][system_id]["webhooks"]
+    ready = (await bed.http.get(f"{bed.url}/readyz")).json()["systems"][system_id]["webhooks_unmapped"]
+    return metrics, ready
+
+
+@pytest.mark.parametrize(("system_id", "known", "unknown"), [
+    ("parcs-central", HBF_PLACE, "7f3c2a10-5b1e-4c1a-9d2e-0a1b2c3d4eff"),  # an APDS place, no facility's
+    ("enforcement", "10", "99"),  # an LPR zone code
+    ("hotel-pms", "b8a1e3a2-7c55-4f0e-9a7e-2f1a0c9d5e11", "00000000-7c55-4f0e-9a7e-2f1a0c9d5e11"),  # a Mews enterprise
+], ids=["apds-place", "lpr-zone", "mews-enterprise"])
+async def test_an_event_for_an_unmapped_place_is_acknowledged_counted_and_dropped(
+        bed: Bed, system_id: str, known: str, unknown: str, caplog: pytest.LogCaptureFixture) -> None:
+    box = inbox(bed)
+    stored, (counted, ready) = box.accepted, await webhook_figures(bed, system_id)
+    plate = f"B-UM {time.time_ns() % 10_000}"
+    sub = bed.sandbox.runtime.bus.subscribe()
+    try:
+        with caplog.at_level(logging.WARNING, logger="parkgate.events.webhooks"):
+            path, raw, headers = unmapped_delivery(bed, system_id, unknown, plate)
+            response = await bed.http.post(f"{bed.url}{path}", content=raw, headers=headers)
+            # acknowledged, so the vendor does not retry it forever; the answer says what became of it
+            assert response.status_code == 202, response.text
+            assert [e["status"] for e in response.json()["events"]] == ["unmapped"]
+            assert await quiet(sub, lambda e: e.system_id == system_id, 0.5) == []
+    finally:
+        await sub.aclose()
+    assert box.accepted == stored  # nothing kept: no one could be sent it
+    after, ready_after = await webhook_figures(bed, system_id)
+    assert after == {**counted, "unmapped": counted["unmapped"] + 1} and ready_after == ready + 1
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and unknown in warnings[0] and system_id in warnings[0], warnings
+    assert plate not in caplog.text and plate.replace(" ", "") not in caplog.text  # no personal data
+    # the same delivery for a mapped place is accepted and counted as such
+    path, raw, headers = unmapped_delivery(bed, system_id, known, plate)
+    assert (await bed.http.post(f"{bed.url}{path}", content=raw, headers=headers)).status_code == 202
+    assert (await webhook_figures(bed, system_id))[0] == {**after, "accepted": after["accepted"] + 1}
 
 
 async def test_500_concurrent_deliveries_never_500(bed: Bed) -> None:

@@ -6,10 +6,15 @@ What happens to a webhook, in order:
   3. the system's adapter verifies it by its own scheme: HMAC of the raw body, a static
      secret, or a URL token; a timestamp outside the tolerance is a replay (401, nothing
      recorded); an authentic but unreadable body is 400;
-  4. each event is deduped and durably accepted in the inbox (gateway/events/inbox.py);
-     only then the answer: 202 (accepted or corrected), or 200 when every event was a
+  4. an event for a place (APDS), zone (LPR) or enterprise (Mews) that no configured facility
+     maps is acknowledged and dropped: no subscriber or partner could be sent it, and a vendor
+     refused would retry it forever. It is counted (`unmapped` in /metrics and /readyz) and
+     logged as a WARNING naming the system, the event id and the place, never the payload;
+  5. every other event is deduped and durably accepted in the inbox (gateway/events/inbox.py);
+     only then the answer: 202 (accepted, corrected or unmapped), or 200 when every event was a
      duplicate; 503 when the inbox cannot be written, so the vendor retries;
-  5. later, the processor (gateway/events/processor.py) publishes it on the bus.
+  6. later, the processor (gateway/events/processor.py) publishes it on the bus.
+Each event's outcome is counted per system (gateway/systems.py, `WEBHOOK_OUTCOMES`).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from gateway.events import wiring
 from gateway.events.inbox import Inbox, InboxItem, Outcome, build_inbox
 from gateway.events.processor import WebhookProcessor
 from gateway.runtime import Runtime
+from gateway.systems import WEBHOOK_UNMAPPED
 
 log = logging.getLogger("parkgate.events.webhooks")
 
@@ -82,10 +88,18 @@ class WebhookIngress:
         except WebhookMalformed as exc:
             return _answer(400, "BAD_REQUEST", f"Malformed webhook: {exc}")
         dedupe = not adapter.webhook_ids_only
+        counts = self.runtime.systems.health[system_id].webhooks
         accepted = []
         try:
             for event in events:
+                if event.vendor_facility_id is not None and self.processor.facility_of(system_id, event) is None:
+                    log.warning("webhook event %r from %s is for %r, which no configured facility maps: "
+                                "acknowledged and dropped", event.vendor_event_id, system_id, event.vendor_facility_id)
+                    counts[WEBHOOK_UNMAPPED] += 1
+                    accepted.append({"id": event.vendor_event_id, "status": WEBHOOK_UNMAPPED})
+                    continue
                 outcome, revision = await self.inbox.accept(InboxItem(system_id, event, received_at), dedupe=dedupe)
+                counts[outcome.value] += 1
                 accepted.append({"id": event.vendor_event_id, "status": outcome.value, "revision": revision})
         except Exception as exc:  # noqa: BLE001 - the inbox is unreachable: not accepted, the vendor must retry
             log.warning("webhook for %s not accepted: the inbox is unavailable (%s)", system_id, exc)

@@ -106,11 +106,15 @@ class WebhookProcessor:
                 fresh.append(replace(event, revision=revision))
         return fresh
 
+    def facility_of(self, system_id: str, event: VendorEvent) -> str | None:
+        """The gateway facility whose place (zone, enterprise) in that system the event names, if any."""
+        return self.facilities.get((system_id, event.vendor_facility_id or ""))
+
     async def _publish(self, item: InboxItem, event: VendorEvent) -> None:
         kind = event.type
         if kind is EventType.CITATION_ISSUED and event.revision > 1:
             kind = EventType.CITATION_UPDATED
-        facility_id = self.facilities.get((item.system_id, event.vendor_facility_id or ""))
+        facility_id = self.facility_of(item.system_id, event)
         await self._refresh_cache(item.system_id, kind)
         await self.runtime.bus.publish(DomainEvent(
             id=domain_event_id(item.system_id, event.vendor_event_id, event.revision),
