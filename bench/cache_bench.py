@@ -898,7 +898,7 @@ async def profile_edge(args: argparse.Namespace, report: dict[str, Any], scratch
     executor, limits = endpoint.executor, runtime.config.limits
     principal = await runtime.authenticator.authenticate(f"Bearer {issued.key}", None)
     prepared = executor.prepare(FACILITIES_QUERY, "Facilities")
-    analysis = executor.analyze(prepared, None, limits)
+    analysis = executor.analyze(prepared, None)
     key = responses.key(FACILITIES_QUERY, "Facilities", None, principal)
     cached = await responses.get(key)
     assert cached is not None, "the answer is not in the response cache"
@@ -911,7 +911,7 @@ async def profile_edge(args: argparse.Namespace, report: dict[str, Any], scratch
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("authenticate (graphql_http.py:235, API key)", lambda: runtime.authenticator.authenticate(f"Bearer {issued.key}", None)),
         ("prepare: parse + validate, cached (execution.py:64)", lambda: executor.prepare(FACILITIES_QUERY, "Facilities")),
-        ("analyze: estimated cost (graphql_http.py:193 -> cost.py:459)", lambda: executor.analyze(prepared, None, limits)),
+        ("analyze: estimated cost (graphql_http.py:193 -> cost.py:459)", lambda: executor.analyze(prepared, None)),
         ("meter admit + settle (metering.py:85, :116)", admit_settle),
         ("response cache key (response_cache.py)", lambda: responses.key(FACILITIES_QUERY, "Facilities", None, principal)),
         ("response cache get + orjson.loads (response_cache.py:60)", lambda: responses.get(key)),

@@ -19,7 +19,6 @@ at is refused too (reason TOO_MANY_DIGITS): no argument takes that many.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -44,6 +43,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.card_numbers import (MAX_SCREENED_DIGITS, Budget, ScreenExhausted, card_number_path, looks_like_card_number,
                                   may_hold_card)
 from gateway.errors import ErrorCode, RequestError
+from gateway.text_cache import TextCache
 
 CARD_NUMBER_REFUSED = "CARD_NUMBER_REFUSED"
 TOO_MANY_DIGITS = "TOO_MANY_DIGITS"
@@ -96,10 +96,20 @@ def _without_hash(persisted: Any) -> Any:
     return persisted
 
 
-@lru_cache(maxsize=1024)
+_screened: TextCache[bool] = TextCache()  # hot documents are screened once
+
+
 def _document_holds_card(query: str) -> bool:
     """Whether any token of the document (comments included) holds a card number. A document
     that does not lex is screened as plain text."""
+    known = _screened.get(query)
+    if known is None:
+        known = _tokens_hold_card(query)
+        _screened.put(query, known)
+    return known
+
+
+def _tokens_hold_card(query: str) -> bool:
     if "\\u" not in query and not may_hold_card(query):
         return False  # no token can hold what the whole text does not (escapes aside): no need to lex
     budget = Budget()

@@ -11,7 +11,6 @@ strawberry's schema.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -34,9 +33,19 @@ from gateway.config import LimitsConfig
 from gateway.cost import Analysis, ComplexityLimits, CostModel, actual_cost, analyze
 from gateway.document_shape import ShapeLimits, measure
 from gateway.errors import ErrorCode, RequestError
+from gateway.text_cache import TextCache
 
 DOCUMENT_CACHE_SIZE = 1024
 MAX_TOKENS = 5000  # a parser guard against huge documents, before any finer limit is looked at
+
+
+@dataclass
+class _Parsed:
+    """What the executor keeps per document text: the document (or why it cannot run) and, once
+    asked, its validation errors."""
+
+    document: DocumentNode | RequestError
+    errors: tuple[GraphQLError, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,10 +70,17 @@ class Executor:
         if not introspection:
             rules.append(NoSchemaIntrospectionCustomRule)
         self._rules = tuple(rules)
-        # Caches are per executor, so a schema or rule change never sees stale entries.
-        self._parse = lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(self._parse_uncached)
-        self._validate = lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(self._validate_uncached)
-        self._analyses: dict[tuple[Any, ...], Analysis | RequestError] = {}
+        # Caches are per executor, so a schema or rule change never sees stale entries; bounded by
+        # size as well as count (gateway/text_cache.py), so large distinct documents cannot fill them.
+        self._documents: TextCache[_Parsed] = TextCache(DOCUMENT_CACHE_SIZE)
+        self._analyses: TextCache[Analysis | RequestError] = TextCache(DOCUMENT_CACHE_SIZE)
+
+    def _parsed(self, query: str) -> _Parsed:
+        parsed = self._documents.get(query)
+        if parsed is None:
+            parsed = _Parsed(self._parse_uncached(query))
+            self._documents.put(query, parsed)
+        return parsed
 
     def _parse_uncached(self, query: str) -> DocumentNode | RequestError:
         """The document, or why it cannot run: it does not parse, or its expanded shape is over a bound."""
@@ -74,27 +90,28 @@ class Executor:
             if "Parsing aborted" in error.message:  # graphql-core's guards (tokens, nesting), not a syntax error
                 return RequestError(ErrorCode.QUERY_TOO_COMPLEX, _aborted(error.message), errors=(error,))
             return RequestError(ErrorCode.GRAPHQL_PARSE_FAILED, error.message, errors=(error,))
+        _unlink_tokens(document)
         try:
             measure(document, self._shape_limits)
         except RequestError as refused:
             return refused
         return document
 
-    def _validate_uncached(self, query: str) -> tuple[GraphQLError, ...]:
-        document = self._parse(query)
-        assert isinstance(document, DocumentNode)
-        return tuple(validate(self.graphql_schema, document, self._rules))
-
     def document(self, query: str) -> DocumentNode:
         """The parsed document, its shape bounded; a `RequestError` when it does not parse or is too big."""
-        document = self._parse(query)
+        document = self._parsed(query).document
         if isinstance(document, RequestError):
             raise document
         return document
 
-    def validate(self, query: str) -> None:
-        """GRAPHQL_VALIDATION_FAILED unless the document (already through `document`) is valid."""
-        errors = self._validate(query)
+    def validate(self, query: str, document: DocumentNode) -> None:
+        """GRAPHQL_VALIDATION_FAILED unless `document` (the text `query`, through `document()`) is valid."""
+        kept = self._documents.get(query)
+        errors = kept.errors if kept is not None else None
+        if errors is None:
+            errors = tuple(validate(self.graphql_schema, document, self._rules))
+            if kept is not None:
+                kept.errors = errors
         if errors:
             raise RequestError(ErrorCode.GRAPHQL_VALIDATION_FAILED, errors[0].message, errors=errors)
 
@@ -117,15 +134,16 @@ class Executor:
             )
         if operation.operation is OperationType.MUTATION and not allow_mutations:
             raise RequestError(ErrorCode.BAD_REQUEST, "Mutations must be sent with POST.", status=405)
-        self.validate(query)
+        self.validate(query, document)
         return Prepared(document, operation, query, operation_name)
 
-    def analyze(self, prepared: Prepared, variables: dict[str, Any] | None, limits: LimitsConfig | None = None) -> Analysis:
+    def analyze(self, prepared: Prepared, variables: dict[str, Any] | None) -> Analysis:
         """Cost and complexity before execution; QUERY_TOO_COMPLEX when over a limit.
 
         Remembered per document, operation and variables: hot queries repeat exactly."""
-        limits = limits or self.limits
-        key = (prepared.query, prepared.operation_name, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS), limits)
+        limits = self.limits
+        key = "\0".join((prepared.query, prepared.operation_name or "",
+                         orjson.dumps(variables, option=orjson.OPT_SORT_KEYS).decode()))
         known = self._analyses.get(key)
         if known is None:
             bounds = ComplexityLimits(max_depth=limits.max_depth, max_aliases=limits.max_aliases,
@@ -135,9 +153,7 @@ class Executor:
                                 variables, bounds)
             except RequestError as refused:
                 known = refused
-            self._analyses[key] = known
-            if len(self._analyses) > DOCUMENT_CACHE_SIZE:
-                self._analyses.pop(next(iter(self._analyses)))
+            self._analyses.put(key, known)
         if isinstance(known, RequestError):
             raise known
         return known
@@ -166,3 +182,13 @@ def _aborted(message: str) -> str:
     if "tokens" in message:
         return f"The document has more than {MAX_TOKENS} tokens."
     return "The document is nested too deeply."
+
+
+def _unlink_tokens(document: DocumentNode) -> None:
+    """Drop the tokens' links back (only the lexer needs them): a doubly linked chain is a cycle,
+    which only the garbage collector frees, after it has had to walk it; a document of thousands of
+    tokens that nobody keeps should go as soon as it is dropped."""
+    token = document.loc.start_token if document.loc else None
+    while token is not None:
+        token.prev = None
+        token = token.next

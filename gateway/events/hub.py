@@ -123,7 +123,7 @@ class SubscriptionHub:
         if self.graphql_schema.subscription_type is None:
             raise RequestError(ErrorCode.BAD_REQUEST, "This gateway's schema has no subscriptions.")
         document = self.documents.document(query)
-        self.documents.validate(query)
+        self.documents.validate(query, document)
         operation = get_operation_ast(document, name)
         if operation is None:
             raise RequestError(ErrorCode.BAD_REQUEST, "Say which operation to run with `operationName`.")
