@@ -728,8 +728,8 @@ async def execution(args: argparse.Namespace) -> None:
     from gateway.execution import Executor
     from gateway.schema import Mutation, Query
     from gateway.schema import schema as gateway_schema
-    from resolvers.context import RequestContext
-    from resolvers.permissions import enforce_scopes
+    from gateway.kernel.context import RequestContext
+    from gateway.kernel.permissions import enforce_scopes
 
     print(f"\n[3] uncached execution of THE facilities query, in process (load average {load_average()})")
     async with live_sandbox() as (_, sandbox):
@@ -987,7 +987,7 @@ async def profile_execution(args: argparse.Namespace) -> None:
 
     from gateway.execution import Executor
     from gateway.schema import schema as gateway_schema
-    from resolvers.context import RequestContext
+    from gateway.kernel.context import RequestContext
 
     async with live_sandbox() as (_, sandbox):
         live = sandbox.runtime

@@ -108,7 +108,7 @@ TENANT_CLIENT = "hotel-pms-spree"
 
 
 def guarded_coordinates(schema: Any) -> set[str]:
-    """Field coordinates whose resolver is wrapped by resolvers.permissions.guarded."""
+    """Field coordinates whose resolver is wrapped by gateway.kernel.permissions.guarded."""
     from graphql import GraphQLObjectType
 
     found = set()
@@ -327,10 +327,10 @@ async def profile(variant: Variant, seconds: float) -> None:
     # The permission path on its own: every function of the files that implement it, per request.
     # tottime is the function's own time; cumtime includes what it calls (for a guard, creating
     # the wrapped resolver's coroutine, which runs later and is not the guard's cost).
-    permission_files = ("resolvers/permissions.py", "gateway/auth/", "resolvers/pii.py", "gateway/errors.py")
+    permission_files = ("gateway/kernel/permissions.py", "gateway/auth/", "gateway/kernel/pii.py", "gateway/errors.py")
     rows = []
     for (filename, line, name), (_, ncalls, tottime, cumtime, _) in stats.stats.items():  # type: ignore[attr-defined]
-        if any(part in filename for part in permission_files) or (filename.endswith("resolvers/context.py") and name == "visible_entries") \
+        if any(part in filename for part in permission_files) or (filename.endswith("gateway/kernel/context.py") and name == "visible_entries") \
                 or (filename.endswith("gateway/graphql_http.py") and name == "authenticate"):
             rows.append((tottime, f"{filename.split('/work/main/')[-1]}:{line}({name})", ncalls, cumtime))
     total_own = sum(r[0] for r in rows)

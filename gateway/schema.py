@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import strawberry
 
+from gateway.kernel.permissions import enforce_scopes
 from resolvers.admin import AdminQueries
 from resolvers.citations import CitationMutations, CitationQueries
 from resolvers.admin import Mutation as AdminMutation
@@ -16,7 +17,6 @@ from resolvers.finance import FinanceQueries
 from resolvers.payments import PaymentMutations, PaymentQueries
 from resolvers.permits import PermitMutations, PermitQueries
 from resolvers.plate_check import PlateCheckQueries
-from resolvers.permissions import enforce_scopes
 from resolvers.quotas import QuotaQueries
 from resolvers.reservations import ReservationMutations, ReservationQueries
 from resolvers.subscriptions import Subscription

@@ -20,10 +20,10 @@ from gateway.auth.scopes import Scope
 from gateway.errors import ErrorCode, GatewayError, bad_input
 from gateway.events.endpoints_store import Delivery, Endpoint
 from gateway.events.outbound import WebhookError, webhooks_of
+from gateway.kernel.context import Info
+from gateway.kernel.costs import list_size
+from gateway.kernel.permissions import forbidden
 from resolvers.common import MAX_PAGE_SIZE
-from resolvers.context import Info
-from resolvers.costs import list_size
-from resolvers.permissions import forbidden
 from resolvers.writes import not_found
 
 READ = frozenset({Scope.WEBHOOKS_READ.value, Scope.WEBHOOKS_WRITE.value, Scope.ADMIN.value})

@@ -46,11 +46,11 @@ from gateway.events.outbound import (
     resolve_allowed,
     webhooks_of,
 )
+from gateway.kernel.permissions import enforce_scopes
 from gateway.runtime import Runtime
 from resolvers.admin import AdminQueries
 from resolvers.admin import Mutation as AdminMutation
 from resolvers.facilities import FacilityQueries
-from resolvers.permissions import enforce_scopes
 from resolvers.quotas import QuotaQueries
 from resolvers.webhooks import WebhookMutations, WebhookQueries
 from tests.support import serve

@@ -58,6 +58,7 @@ from gateway.events.endpoints_store import (
     now_epoch,
 )
 from gateway.events.wiring import STARTERS, STOPPERS
+from gateway.kernel.pii import mask
 from gateway.runtime import Runtime
 
 log = logging.getLogger("parkgate.webhooks.outbound")
@@ -167,12 +168,6 @@ def delivery_id(endpoint_id: str, event_id: str) -> str:
 # --- what a client may see ------------------------------------------------------------------
 
 
-def _mask(value: str) -> str:
-    from resolvers.pii import mask
-
-    return mask(value)
-
-
 def visible_to(client: Client, event: DomainEvent) -> bool:
     if client.status is not ClientStatus.ACTIVE:
         return False
@@ -186,7 +181,7 @@ def visible_to(client: Client, event: DomainEvent) -> bool:
 def event_body(event: DomainEvent, client: Client) -> str:
     pii = "pii:read" in client.scopes
     payload = {
-        key: (_mask(value) if key in PII_FIELDS and isinstance(value, str) and not pii else value)
+        key: (mask(value) if key in PII_FIELDS and isinstance(value, str) and not pii else value)
         for key, value in event.payload.items()
     }
     data = {
