@@ -17,7 +17,7 @@ from gateway.auth.tokens import TokenService
 from gateway.cache import Cache, build_cache
 from gateway.config import GatewayConfig
 from gateway.directory import Directory
-from gateway.events.bus import EventBus, build_bus
+from gateway.events.bus import EventBus, MemoryBus
 from gateway.idempotency import IdempotencyStore, MemoryIdempotency, RedisIdempotency
 from gateway.quote_tokens import QuoteTokens
 from gateway.quotas import Plan, QuotaEnforcer
@@ -43,6 +43,15 @@ def build_idempotency(config: GatewayConfig) -> IdempotencyStore:
         assert config.store.redis_url is not None
         return RedisIdempotency.from_url(config.store.redis_url, config.store.prefix)
     return MemoryIdempotency()
+
+
+def build_bus(config: GatewayConfig) -> EventBus:
+    """Memory by default; Redis Streams when the store is Redis, so that every replica sees every event."""
+    if config.store.backend == "redis":
+        from gateway.events.redis_bus import RedisStreamBus
+
+        return RedisStreamBus.from_config(config)
+    return MemoryBus()
 
 
 @dataclass
