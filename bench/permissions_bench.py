@@ -158,7 +158,7 @@ async def build_gateways(breakdown: bool, client: str = FULL_CLIENT, metering: b
     """Capture vendor answers from the live sandbox, then build the gateways over their replay."""
     from gateway.app import create_app
     from gateway.directory import Directory
-    from gateway.schema import build_schema
+    from resolvers.schema import build_schema
 
     async with live_sandbox() as (sandbox_app, sandbox):
         clients = sandbox.clients
@@ -197,13 +197,13 @@ async def build_gateways(breakdown: bool, client: str = FULL_CLIENT, metering: b
     one_runtime = replay_runtime(live, replay, config=one_config, directory=Directory(one_config))
 
     apps = {
-        "on": create_app(on_runtime, graphql_schema=on_schema),
-        "off": create_app(off_runtime, graphql_schema=off_schema),
-        "off-one": create_app(one_runtime, graphql_schema=off_schema),
+        "on": create_app(on_runtime, on_schema),
+        "off": create_app(off_runtime, off_schema),
+        "off-one": create_app(one_runtime, off_schema),
     }
     if breakdown:
-        apps["auth-only"] = create_app(on_runtime, graphql_schema=off_schema)
-        apps["checks-only"] = create_app(off_runtime, graphql_schema=on_schema)
+        apps["auth-only"] = create_app(on_runtime, off_schema)
+        apps["checks-only"] = create_app(off_runtime, on_schema)
     if not metering:
         for app in apps.values():
             unmetered(app)

@@ -1,4 +1,4 @@
-"""The ASGI application: routes of a gateway, built from a `Runtime`.
+"""The ASGI application: routes of a gateway, built from a `Runtime` and the schema it serves.
 
     /graphql   GraphQL over HTTP (POST, GET) and GraphiQL for browsers
     /oauth/token               OAuth2 client credentials: short-lived JWT access tokens
@@ -41,7 +41,6 @@ from gateway.response_cache import ResponseCache
 from gateway.graphql_http import GraphQLEndpoint
 from gateway.runtime import Runtime
 from gateway.systems import WEBHOOK_OUTCOMES, WEBHOOK_UNMAPPED, SystemHealth
-from gateway.schema import schema
 
 log = logging.getLogger("parkgate.app")
 
@@ -134,12 +133,14 @@ async def bootstrap_admin(runtime: Runtime) -> None:
 
 def create_app(
     runtime: Runtime,
+    schema: strawberry.Schema,
+    *,
     extra_routes: Sequence[BaseRoute] = (),
     on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
-    graphql_schema: strawberry.Schema = schema,
 ) -> Starlette:
-    executor = Executor(graphql_schema, introspection=runtime.config.server.introspection, limits=runtime.config.limits)
-    events = EventPath.build(runtime, graphql_schema)
+    """The app over `runtime`, serving `schema` (the composition roots pass resolvers/schema.py's)."""
+    executor = Executor(schema, introspection=runtime.config.server.introspection, limits=runtime.config.limits)
+    events = EventPath.build(runtime, schema)
     meter = Meter(runtime.quotas, runtime.plans)
     endpoint = GraphQLEndpoint(runtime, executor, meter,
                                ResponseCache(runtime.cache),

@@ -409,7 +409,7 @@ REGISTER = """mutation($url: String!, $types: [String!]!, $client: ID) {
 
 async def test_graphql_register_list_log_and_disable(bed: Any, webhook_schema: strawberry.Schema) -> None:
     runtime = Runtime.from_config(bed.sandbox.config)
-    app = create_app(runtime, graphql_schema=webhook_schema)
+    app = create_app(runtime, webhook_schema)
     async with serve(app) as base, receiver() as r, httpx.AsyncClient(base_url=base, timeout=10) as http:
         hooks = runtime.outbound
         hooks.poll_s = 0.02
