@@ -24,7 +24,7 @@
    redis-server this bench starts; its client made with `python -m gateway clients create`),
    and bare Starlette. The gateways' vendors are the sandbox's simulators (another process).
 3. Uncached execution, in process: the gateway's `Executor` (cached parse/validate) against
-   stock strawberry's `schema.execute` on the SAME schema (`gateway.schema.schema`), the same
+   stock strawberry's `schema.execute` on the SAME schema (`resolvers.schema.schema`), the same
    request context and per-request loaders answering from replayed vendor answers; no response
    cache. Stock strawberry as shipped (no extensions), and with ParserCache/ValidationCache.
 4. The adapter's HTTP hop: bench/http_hop_bench.py's measurement (VendorHTTP vs raw aiohttp,
@@ -161,12 +161,13 @@ def sandbox_app(base_url: str, keys_file: Path) -> tuple[Any, dict[str, Any]]:
 
 
 def gateway_app(payload: dict[str, Any]) -> Any:
-    """`create_app(Runtime.from_config(load_config(yaml)))`, as `parkgate serve` builds it, plus
+    """`create_app(Runtime.from_config(load_config(yaml)), schema)`, as `parkgate serve` builds it, plus
     /bench/stats. With the memory store its bench client is made at start (written to key_out)."""
     from gateway.app import create_app
     from gateway.auth.keys import Environment
     from gateway.config import load_config
     from gateway.runtime import Runtime
+    from resolvers.schema import schema
 
     settings = load_config(payload["config"], environ=payload["env"])
     runtime = Runtime.from_config(settings)
@@ -180,7 +181,7 @@ def gateway_app(payload: dict[str, Any]) -> Any:
             notes="cache bench: a plan no run can exhaust")
         Path(client["key_out"]).write_text(json.dumps({"key": issued.key, "client_id": issued.client.id}))
 
-    app = create_app(runtime, on_startup=[make_client])
+    app = create_app(runtime, schema, on_startup=[make_client])
     app.router.routes.append(stats_route(app))
     if payload.get("profile_out"):
         app.router.routes.append(profile_route(payload["profile_out"]))
@@ -726,10 +727,10 @@ async def execution(args: argparse.Namespace) -> None:
     from strawberry.extensions import ParserCache, ValidationCache
 
     from gateway.execution import Executor
-    from gateway.schema import Mutation, Query
-    from gateway.schema import schema as gateway_schema
-    from resolvers.context import RequestContext
-    from resolvers.permissions import enforce_scopes
+    from gateway.kernel.context import RequestContext
+    from gateway.kernel.permissions import enforce_scopes
+    from resolvers.schema import Mutation, Query
+    from resolvers.schema import schema as gateway_schema
 
     print(f"\n[3] uncached execution of THE facilities query, in process (load average {load_average()})")
     async with live_sandbox() as (_, sandbox):
@@ -864,6 +865,7 @@ async def profile_edge(args: argparse.Namespace, report: dict[str, Any], scratch
     from gateway.config import load_config
     from gateway.runtime import Runtime
     from gateway.sandbox import DEMO_CLIENTS
+    from resolvers.schema import schema
 
     store = None if args.profile == "memory" else {"backend": "redis", "redis_url": redis_url,
                                                     "prefix": f"cache-bench-{uuid.uuid4().hex[:8]}:"}
@@ -871,7 +873,7 @@ async def profile_edge(args: argparse.Namespace, report: dict[str, Any], scratch
     runtime = Runtime.from_config(load_config(deployment.config, environ=deployment.env))
     issued = await runtime.admin.create_client("bench", name="bench-facilities", environment=Environment.TEST,
                                                scopes=[s.value for s in DEMO_CLIENTS[EDGE_CLIENT][0]], plan=BENCH_PLAN)
-    app = create_app(runtime)
+    app = create_app(runtime, schema)
     post = AsgiPost(app, FACILITIES_BODY, {**JSON_HEADERS, "authorization": f"Bearer {issued.key}"})
     for _ in range(200):
         status, body = await post()
@@ -986,8 +988,8 @@ async def profile_execution(args: argparse.Namespace) -> None:
     import pstats
 
     from gateway.execution import Executor
-    from gateway.schema import schema as gateway_schema
-    from resolvers.context import RequestContext
+    from gateway.kernel.context import RequestContext
+    from resolvers.schema import schema as gateway_schema
 
     async with live_sandbox() as (_, sandbox):
         live = sandbox.runtime

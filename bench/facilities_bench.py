@@ -452,11 +452,11 @@ async def executor_comparison(duration_s: float) -> tuple[ExecResult, ExecResult
     import uvicorn
 
     from gateway.execution import Executor
+    from gateway.kernel.context import RequestContext
     from gateway.loaders import Loaders
     from gateway.sandbox import build_sandbox
-    from gateway.schema import schema as gateway_schema
+    from resolvers.schema import schema as gateway_schema
     from plain_schema import build_schema
-    from resolvers.context import RequestContext
 
     def context(loaders: Loaders) -> RequestContext:
         # A request context as the endpoint makes one; once requests carry a principal (the

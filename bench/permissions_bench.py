@@ -108,7 +108,7 @@ TENANT_CLIENT = "hotel-pms-spree"
 
 
 def guarded_coordinates(schema: Any) -> set[str]:
-    """Field coordinates whose resolver is wrapped by resolvers.permissions.guarded."""
+    """Field coordinates whose resolver is wrapped by gateway.kernel.permissions.guarded."""
     from graphql import GraphQLObjectType
 
     found = set()
@@ -158,7 +158,7 @@ async def build_gateways(breakdown: bool, client: str = FULL_CLIENT, metering: b
     """Capture vendor answers from the live sandbox, then build the gateways over their replay."""
     from gateway.app import create_app
     from gateway.directory import Directory
-    from gateway.schema import build_schema
+    from resolvers.schema import build_schema
 
     async with live_sandbox() as (sandbox_app, sandbox):
         clients = sandbox.clients
@@ -197,13 +197,13 @@ async def build_gateways(breakdown: bool, client: str = FULL_CLIENT, metering: b
     one_runtime = replay_runtime(live, replay, config=one_config, directory=Directory(one_config))
 
     apps = {
-        "on": create_app(on_runtime, graphql_schema=on_schema),
-        "off": create_app(off_runtime, graphql_schema=off_schema),
-        "off-one": create_app(one_runtime, graphql_schema=off_schema),
+        "on": create_app(on_runtime, on_schema),
+        "off": create_app(off_runtime, off_schema),
+        "off-one": create_app(one_runtime, off_schema),
     }
     if breakdown:
-        apps["auth-only"] = create_app(on_runtime, graphql_schema=off_schema)
-        apps["checks-only"] = create_app(off_runtime, graphql_schema=on_schema)
+        apps["auth-only"] = create_app(on_runtime, off_schema)
+        apps["checks-only"] = create_app(off_runtime, on_schema)
     if not metering:
         for app in apps.values():
             unmetered(app)
@@ -327,10 +327,10 @@ async def profile(variant: Variant, seconds: float) -> None:
     # The permission path on its own: every function of the files that implement it, per request.
     # tottime is the function's own time; cumtime includes what it calls (for a guard, creating
     # the wrapped resolver's coroutine, which runs later and is not the guard's cost).
-    permission_files = ("resolvers/permissions.py", "gateway/auth/", "resolvers/pii.py", "gateway/errors.py")
+    permission_files = ("gateway/kernel/permissions.py", "gateway/auth/", "gateway/kernel/pii.py", "gateway/errors.py")
     rows = []
     for (filename, line, name), (_, ncalls, tottime, cumtime, _) in stats.stats.items():  # type: ignore[attr-defined]
-        if any(part in filename for part in permission_files) or (filename.endswith("resolvers/context.py") and name == "visible_entries") \
+        if any(part in filename for part in permission_files) or (filename.endswith("gateway/kernel/context.py") and name == "visible_entries") \
                 or (filename.endswith("gateway/graphql_http.py") and name == "authenticate"):
             rows.append((tottime, f"{filename.split('/work/main/')[-1]}:{line}({name})", ncalls, cumtime))
     total_own = sum(r[0] for r in rows)

@@ -194,6 +194,7 @@ async def build_variants(redis_url: str, prefix: str) -> Built:
     from gateway.config import PlanConfig, StoreConfig
     from gateway.quotas import QuotaEnforcer
     from gateway.runtime import Runtime
+    from resolvers.schema import schema
 
     async with live_sandbox() as (sandbox_app, sandbox):
         capture = AsgiPost(sandbox_app, BODY, {**HEADERS, "authorization": f"Bearer {sandbox.clients[CAPTURE_CLIENT]['key']}"})
@@ -219,9 +220,9 @@ async def build_variants(redis_url: str, prefix: str) -> Built:
                                                scopes=SCOPES, plan=BENCH_PLAN, notes="quotas bench")
     memory_quotas = QuotaEnforcer()  # what QuotaEnforcer.from_config builds for store.backend: memory
     apps = {
-        "none": unmetered(create_app(runtime)),
-        "memory": create_app(dataclasses.replace(runtime, quotas=memory_quotas)),
-        "redis": create_app(runtime),
+        "none": unmetered(create_app(runtime, schema)),
+        "memory": create_app(dataclasses.replace(runtime, quotas=memory_quotas), schema),
+        "redis": create_app(runtime, schema),
     }
     facilities = len(answer["data"]["facilities"]["edges"])
     return Built(apps, issued.key, issued.client.id, runtime, memory_quotas, runtime.plans[BENCH_PLAN], facilities)

@@ -1,4 +1,4 @@
-"""The ASGI application: routes of a gateway, built from a `Runtime`.
+"""The ASGI application: routes of a gateway, built from a `Runtime` and the schema it serves.
 
     /graphql   GraphQL over HTTP (POST, GET) and GraphiQL for browsers
     /oauth/token               OAuth2 client credentials: short-lived JWT access tokens
@@ -7,7 +7,8 @@
     /readyz    the gateway can serve: every configured system, its state and circuit breaker
     /metrics   countable figures per system (upstream calls, cache, inbound webhooks), for monitoring
 
-The event path adds its routes (webhooks, subscriptions), the finance path its exports. On every
+The event path (gateway/events/path.py, built here) adds its routes (webhooks, subscriptions)
+and runs with the app's lifespan; the finance path adds its exports. On every
 route, work that needs the gateway's own store (Redis) while it cannot be reached ends in one
 place, `store_unreachable`: 503 GATEWAY_UNAVAILABLE with Retry-After, never a 500.
 """
@@ -30,8 +31,8 @@ from starlette.websockets import WebSocket, WebSocketState
 from gateway.auth.oauth import jwks_endpoint, token_endpoint
 from gateway.auth.scopes import Scope
 from gateway.errors import RETRY_AFTER_S, STORE_ERRORS, STORE_UNAVAILABLE, unavailable
-from gateway.events.wiring import event_routes, start_event_path, stop_event_path
 from gateway.card_screen import CardNumberURLs
+from gateway.events.path import EventPath
 from gateway.execution import Executor
 from gateway.finance.http import finance_routes
 from gateway.metering import Meter
@@ -40,7 +41,6 @@ from gateway.response_cache import ResponseCache
 from gateway.graphql_http import GraphQLEndpoint
 from gateway.runtime import Runtime
 from gateway.systems import WEBHOOK_OUTCOMES, WEBHOOK_UNMAPPED, SystemHealth
-from gateway.schema import schema
 
 log = logging.getLogger("parkgate.app")
 
@@ -133,11 +133,14 @@ async def bootstrap_admin(runtime: Runtime) -> None:
 
 def create_app(
     runtime: Runtime,
+    schema: strawberry.Schema,
+    *,
     extra_routes: Sequence[BaseRoute] = (),
     on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
-    graphql_schema: strawberry.Schema = schema,
 ) -> Starlette:
-    executor = Executor(graphql_schema, introspection=runtime.config.server.introspection, limits=runtime.config.limits)
+    """The app over `runtime`, serving `schema` (the composition roots pass resolvers/schema.py's)."""
+    executor = Executor(schema, introspection=runtime.config.server.introspection, limits=runtime.config.limits)
+    events = EventPath.build(runtime, schema)
     meter = Meter(runtime.quotas, runtime.plans)
     endpoint = GraphQLEndpoint(runtime, executor, meter,
                                ResponseCache(runtime.cache),
@@ -148,7 +151,7 @@ def create_app(
         for start in on_startup:
             await start()
         await bootstrap_admin(runtime)
-        await start_event_path(runtime)
+        await events.start()
         # What exists once started (schema, configuration, the sandbox's world) lives as long as the
         # process: moved out of the collector's sight, full collections walk only what came after.
         # A request allocates thousands of objects (a parsed document, a validation), so the young
@@ -159,7 +162,7 @@ def create_app(
         gc.freeze()
         gc.set_threshold(10_000, 10, 10)
         yield
-        await stop_event_path(runtime)
+        await events.stop()
         await runtime.aclose()
 
     routes: list[BaseRoute] = [
@@ -169,7 +172,7 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz(runtime), methods=["GET"]),
         Route("/metrics", metrics(runtime), methods=["GET"]),
-        *event_routes(runtime),
+        *events.routes(),  # webhooks in, subscriptions out (gateway/events/path.py)
         *finance_routes(runtime, meter),  # accounting and municipal exports (gateway/finance/http.py)
         *extra_routes,
     ]
@@ -178,4 +181,5 @@ def create_app(
                     exception_handlers={error: store_unreachable for error in STORE_ERRORS})
     app.state.runtime = runtime
     app.state.graphql = endpoint
+    app.state.events = events
     return app

@@ -6,6 +6,9 @@
     parkgate clients create|list|show|update|usage|rotate|revoke --config FILE …
     parkgate audit --config FILE
     parkgate plans --config FILE
+
+`serve` and `sandbox` are composition roots: they build the runtime, take the schema assembled in
+resolvers/schema.py and hand both to the app (gateway/app.py, `create_app`).
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ def serve(
     from gateway.app import create_app
     from gateway.config import ConfigError, load_config
     from gateway.runtime import Runtime
+    from resolvers.schema import schema as product_schema
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -99,13 +103,13 @@ def serve(
     sock = bind(host, port)
     typer.echo(f"parkgate on http://{reachable_host(host)}:{sock.getsockname()[1]}/graphql "
                f"({len(settings.systems)} systems, {len(settings.facilities)} facilities)")
-    run(create_app(Runtime.from_config(settings)), sock)
+    run(create_app(Runtime.from_config(settings), product_schema), sock)
 
 
 @app.command()
 def schema(check: Path | None = typer.Option(None, help="Compare with this file instead of printing; exit 1 when stale.")) -> None:
     """Print the public GraphQL schema (SDL), as committed in schema.graphql."""
-    from gateway.schema import sdl
+    from resolvers.schema import sdl
 
     text = sdl()
     if check is None:

@@ -63,8 +63,8 @@ from graphql.execution.values import VariableValues, get_argument_values, get_va
 
 from gateway.errors import ErrorCode
 from gateway.errors import RequestError
-from resolvers.caching import UNCACHEABLE, CacheControl
-from resolvers.costs import Cost, ListSize
+from gateway.kernel.caching import UNCACHEABLE, CacheControl
+from gateway.kernel.costs import Cost, ListSize
 
 DEFAULT_LIST_SIZE = 10
 MUTATION_WEIGHT = 10

@@ -33,11 +33,11 @@ from gateway.card_screen import refuse_card_numbers
 from gateway.errors import RETRY_AFTER_S, ErrorCode, RequestError, StoreUnavailable, format_error, redacted, unavailable
 from gateway.execution import Executor
 from gateway.graphiql import graphiql_page
+from gateway.kernel.context import RequestContext
 from gateway.metering import Meter, Refusal
 from gateway.persisted_queries import PersistedQueries
 from gateway.response_cache import CachedAnswer, ResponseCache
 from gateway.runtime import Runtime
-from resolvers.context import RequestContext
 
 log = logging.getLogger("parkgate.http")
 

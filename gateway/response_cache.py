@@ -20,7 +20,7 @@ import orjson
 
 from gateway.auth.authenticate import Principal, permission_signature
 from gateway.cache import Cache
-from resolvers.caching import UNCACHEABLE
+from gateway.kernel.caching import UNCACHEABLE
 
 log = logging.getLogger("parkgate.response_cache")
 

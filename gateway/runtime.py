@@ -1,6 +1,7 @@
 """Everything a running gateway holds for its lifetime, built once from the configuration:
 vendor systems, the facility directory, the client store and what works on it (admin,
-tokens, authentication)."""
+tokens, authentication), the bus and partners' outbound webhooks. Each service is a plain typed
+field; the composition roots (`parkgate serve`, the sandbox) build it and hand it to the app."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from gateway.auth.tokens import TokenService
 from gateway.cache import Cache, build_cache
 from gateway.config import GatewayConfig
 from gateway.directory import Directory
-from gateway.events.bus import EventBus, build_bus
+from gateway.events.bus import EventBus, MemoryBus
+from gateway.events.outbound import OutboundWebhooks
 from gateway.idempotency import IdempotencyStore, MemoryIdempotency, RedisIdempotency
 from gateway.quote_tokens import QuoteTokens
 from gateway.quotas import Plan, QuotaEnforcer
@@ -45,6 +47,15 @@ def build_idempotency(config: GatewayConfig) -> IdempotencyStore:
     return MemoryIdempotency()
 
 
+def build_bus(config: GatewayConfig) -> EventBus:
+    """Memory by default; Redis Streams when the store is Redis, so that every replica sees every event."""
+    if config.store.backend == "redis":
+        from gateway.events.redis_bus import RedisStreamBus
+
+        return RedisStreamBus.from_config(config)
+    return MemoryBus()
+
+
 @dataclass
 class Runtime:
     config: GatewayConfig
@@ -66,6 +77,8 @@ class Runtime:
     quote_tokens: QuoteTokens
     #: "this client changed" notices from the admin path, heard by every replica (open streams re-check)
     client_changes: ClientChanges
+    #: partners' webhook endpoints and deliveries (resolvers register through it; the event path runs its worker)
+    outbound: OutboundWebhooks
 
     @property
     def environment(self) -> Environment:
@@ -88,6 +101,7 @@ class Runtime:
         # (memory: entries are only kept for the stale-if-error path, which cannot happen there).
         cache_ttl = 0.5 if config.store.backend == "redis" else 0.0
         client_changes = build_client_changes(config)
+        bus = build_bus(config)
         return cls(
             config=config,
             systems=Systems.from_config(config, cache=cache),
@@ -100,10 +114,11 @@ class Runtime:
             quotas=QuotaEnforcer.from_config(config),
             plans=Plan.all_from_config(config),
             cache=cache,
-            bus=build_bus(config),
+            bus=bus,
             idempotency=build_idempotency(config),
             quote_tokens=QuoteTokens(pepper),
             client_changes=client_changes,
+            outbound=OutboundWebhooks(config, bus, store),
         )
 
     async def aclose(self) -> None:
@@ -112,3 +127,4 @@ class Runtime:
         await self.quotas.aclose()
         await self.idempotency.aclose()
         await self.client_changes.aclose()
+        await self.outbound.aclose()

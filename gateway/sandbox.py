@@ -6,6 +6,9 @@ the sandbox's own port) speaking its vendor's dialect; the gateway reaches them 
 HTTP exactly as it would reach the real systems, through a configuration built here and
 validated by the same loader as a production file.
 
+`build_sandbox` is a composition root, as `parkgate serve` is: it builds the runtime and hands it
+to the app with the schema assembled in resolvers/schema.py.
+
 Control API (for partners and tests):
     GET  /sandbox/systems                  the systems: id, kind, dialect, base URL, simulator credentials
     POST /sandbox/systems/{id}/fault       {"mode": "ok" | "down" | "slow" | "error", "delay_ms": n}
@@ -42,6 +45,7 @@ from gateway.auth.scopes import Scope
 from gateway.config import DEFAULT_TTLS, GatewayConfig, parse_config
 from gateway.runtime import Runtime
 from gateway.sandbox_events import EventInjector, build_emitters
+from resolvers.schema import schema
 
 #: system id -> dialect: the operator the sandbox plays (two PARCS vendors, sensors, LPR, a hotel PMS)
 SANDBOX_SYSTEMS: dict[str, str] = {
@@ -208,7 +212,7 @@ def build_sandbox(base_url: str, *, world: World | None = None, timeout_s: float
         *control_routes(sandbox, injector),
         *(Mount(f"/sim/{system_id}", app=sim.app) for system_id, sim in simulators.items()),
     ]
-    app = create_app(runtime, extra_routes=routes, on_startup=[lambda: seed_demo_clients(runtime, sandbox, keys_file)])
+    app = create_app(runtime, schema, extra_routes=routes, on_startup=[lambda: seed_demo_clients(runtime, sandbox, keys_file)])
     app.state.sandbox = sandbox
     return app, sandbox
 

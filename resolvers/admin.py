@@ -18,11 +18,11 @@ from gateway.auth.clients import AuditEntry, Client
 from gateway.auth.keys import Environment
 from gateway.auth.scopes import SCOPE_DESCRIPTIONS, Scope
 from gateway.errors import ErrorCode, GatewayError, bad_input
+from gateway.kernel.context import Info
+from gateway.kernel.costs import list_size
+from gateway.kernel.permissions import needs
 from gateway.quotas import Plan, effective_plan
 from resolvers.common import MAX_PAGE_SIZE
-from resolvers.context import Info
-from resolvers.costs import list_size
-from resolvers.permissions import needs
 from resolvers.quotas import QuotaOverridesInput, QuotaPlan, QuotaUsage
 
 

@@ -18,12 +18,12 @@ from gateway.auth.scopes import Scope
 from gateway.codec import dump, load
 from gateway.directory import FacilityEntry
 from gateway.errors import bad_input
+from gateway.kernel.context import Info, RequestContext
+from gateway.kernel.costs import list_size
+from gateway.kernel.permissions import needs
+from gateway.kernel.pii import personal
 from resolvers.common import Money, PageInfo, offset_page
-from resolvers.context import Info, RequestContext
-from resolvers.costs import list_size
 from resolvers.enforcement import CitationNode
-from resolvers.permissions import needs
-from resolvers.pii import personal
 from resolvers.reservations import IdempotencyKey
 from resolvers.writes import (
     aware,

@@ -11,11 +11,11 @@ from adapters import models
 from adapters.models import SystemKind
 from gateway.directory import FacilityEntry, SystemRef
 from gateway.errors import bad_input
+from gateway.kernel.context import Info, RequestContext
+from gateway.kernel.costs import list_size
+from gateway.kernel.local_time import every_local_today, local_day
+from gateway.kernel.pii import personal
 from resolvers.common import MAX_PAGE_SIZE, Money
-from resolvers.context import Info, RequestContext
-from resolvers.local_time import every_local_today, local_day
-from resolvers.costs import list_size
-from resolvers.pii import personal
 
 
 @strawberry.type(name="Citation", description="A citation issued by the enforcement platform.")

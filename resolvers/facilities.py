@@ -18,6 +18,10 @@ from adapters import models
 from adapters.models import SystemKind
 from gateway.directory import FacilityEntry, LevelEntry
 from gateway.errors import GatewayError, bad_input
+from gateway.kernel.caching import max_age
+from gateway.kernel.context import Info, RequestContext
+from gateway.kernel.costs import cost, list_size
+from gateway.kernel.permissions import forbidden, needs
 from resolvers.common import (
     Address,
     FacilityKind,
@@ -27,12 +31,8 @@ from resolvers.common import (
     decode_cursor,
     encode_cursor,
 )
-from resolvers.context import Info, RequestContext
 from gateway.auth.scopes import Scope
 from resolvers.occupancy import Occupancy, load_part, merge
-from resolvers.caching import max_age
-from resolvers.costs import cost, list_size
-from resolvers.permissions import forbidden, needs
 from resolvers.enforcement import EnforcementSummary, load_enforcement
 from resolvers.hospitality import HotelSummary, load_hotel
 from resolvers.rates import Quote, RateTable, load_quote, load_rates

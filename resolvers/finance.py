@@ -18,10 +18,10 @@ from adapters.operations import RevenueCategory as DomainRevenueCategory
 from gateway.auth.scopes import Scope
 from gateway.errors import bad_input, from_upstream
 from gateway.finance.ledger import LedgerEntry, load_transactions, totals
+from gateway.kernel.context import Info
+from gateway.kernel.costs import cost, list_size
+from gateway.kernel.permissions import needs
 from resolvers.common import Money, PageInfo, offset_page
-from resolvers.context import Info
-from resolvers.costs import cost, list_size
-from resolvers.permissions import needs
 from resolvers.writes import visible_facility
 
 PaymentType = strawberry.enum(DomainPaymentType, description="How money arrived: CARD (pay station, lane or processor token), CASH, MOBILE (a payment app), INVOICE (billed to an account).")

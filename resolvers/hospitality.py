@@ -7,8 +7,8 @@ import strawberry
 from adapters import models
 from adapters.models import GuestStayState, SystemKind
 from gateway.directory import FacilityEntry, SystemRef
-from resolvers.context import Info, RequestContext
-from resolvers.local_time import every_local_today, local_day
+from gateway.kernel.context import Info, RequestContext
+from gateway.kernel.local_time import every_local_today, local_day
 
 
 @strawberry.type(description="Today's guests at a hotel, as counts (no personal data).")

@@ -20,9 +20,9 @@ import strawberry
 from adapters import models
 from gateway.directory import SystemRef
 from gateway.errors import ErrorCode, GatewayError
+from gateway.kernel.context import Info, RequestContext
 from resolvers.common import OccupancyMethod, OccupancyStatus, Trend
 from gateway.loaders import Indexed
-from resolvers.context import Info, RequestContext
 
 ALMOST_FULL_PERCENT = 90.0
 

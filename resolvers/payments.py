@@ -23,11 +23,11 @@ from gateway.auth.scopes import Scope
 from gateway.codec import dump, load
 from gateway.directory import FacilityEntry, SystemRef
 from gateway.errors import bad_input
+from gateway.kernel.context import Info, RequestContext
+from gateway.kernel.costs import list_size
+from gateway.kernel.permissions import needs
+from gateway.kernel.pii import personal
 from resolvers.common import Money
-from resolvers.context import Info, RequestContext
-from resolvers.costs import list_size
-from resolvers.permissions import needs
-from resolvers.pii import personal
 from resolvers.reservations import IdempotencyKey, find_reservation
 from resolvers.writes import idempotent, parcs_record, plate_of, system_of, vendor_call, visible_facility
 

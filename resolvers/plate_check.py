@@ -34,11 +34,11 @@ from adapters.operations import (
     ValidationStatus,
 )
 from gateway.auth.scopes import Scope
-from resolvers.context import Info
-from resolvers.costs import cost
+from gateway.kernel.context import Info
+from gateway.kernel.costs import cost
+from gateway.kernel.permissions import needs
+from gateway.kernel.pii import personal
 from resolvers.payments import ParkingSession
-from resolvers.permissions import needs
-from resolvers.pii import personal
 from resolvers.writes import facility_or_zone, plate_of, system_of, vendor_call
 
 #: a car that just entered has this long to pay or display before it counts as unpaid

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 
 import strawberry
 
+from gateway.kernel.context import Info
 from gateway.quotas import Plan, Usage, WindowState
-from resolvers.context import Info
 
 
 @strawberry.type(description="One quota window.")

@@ -11,11 +11,11 @@ from adapters import models
 from adapters.errors import UpstreamError
 from gateway.directory import SystemRef
 from gateway.errors import ErrorCode, GatewayError, bad_input, from_upstream
+from gateway.kernel.context import RequestContext
+from gateway.kernel.costs import list_size
 from gateway.quote_tokens import QuotedPrice
 from resolvers.writes import aware
 from resolvers.common import Money, RateKind
-from resolvers.context import RequestContext
-from resolvers.costs import list_size
 
 MAX_QUOTE_WINDOW = timedelta(days=30)
 DEFAULT_QUOTE_VALIDITY = timedelta(minutes=15)  # for a PARCS that gives no expiry

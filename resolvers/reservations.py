@@ -20,11 +20,11 @@ from gateway.codec import dump, load
 from gateway.directory import FacilityEntry, SystemRef
 from gateway.errors import bad_input
 from gateway.events.processor import domain_event_id
+from gateway.kernel.context import Info, RequestContext
+from gateway.kernel.costs import list_size
+from gateway.kernel.permissions import needs
+from gateway.kernel.pii import personal
 from resolvers.common import Money, PageInfo, offset_page
-from resolvers.context import Info, RequestContext
-from resolvers.costs import list_size
-from resolvers.permissions import needs
-from resolvers.pii import personal
 from resolvers.rates import check_window
 from resolvers.writes import (
     aware,

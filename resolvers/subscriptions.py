@@ -18,9 +18,9 @@ import strawberry
 
 from adapters.models import DomainEvent, EventType
 from gateway.auth.scopes import Scope
-from resolvers.context import Info
-from resolvers.permissions import needs
-from resolvers.pii import personal
+from gateway.kernel.context import Info
+from gateway.kernel.permissions import needs
+from gateway.kernel.pii import personal
 
 
 @strawberry.enum(description="Vehicle movements at a facility's gates.")

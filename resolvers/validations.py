@@ -17,11 +17,11 @@ from adapters.operations import ValidationStatus as DomainStatus
 from gateway.auth.scopes import Scope
 from gateway.codec import dump, load
 from gateway.errors import bad_input
+from gateway.kernel.context import Info, RequestContext
+from gateway.kernel.costs import list_size
+from gateway.kernel.permissions import needs
+from gateway.kernel.pii import personal
 from gateway.validations import DEFAULT_VALIDITY, MAX_VALIDITY, grant
-from resolvers.context import Info, RequestContext
-from resolvers.costs import list_size
-from resolvers.permissions import needs
-from resolvers.pii import personal
 from resolvers.reservations import IdempotencyKey
 from resolvers.writes import aware, idempotent, plate_of, system_of, text_of, vendor_call, visible_facility
 

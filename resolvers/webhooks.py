@@ -2,8 +2,8 @@
 delivery log; an admin may do so for any client.
 
 A client manages its own endpoints with `webhooks:write` (and reads them with `webhooks:read`
-or `webhooks:write`); `admin` reaches every client's. Everything goes through
-`gateway.events.outbound.OutboundWebhooks`, which writes the audit log.
+or `webhooks:write`); `admin` reaches every client's. Everything goes through the
+runtime's `OutboundWebhooks` (`runtime.outbound`, gateway/events/outbound.py), which writes the audit log.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from gateway.auth.authenticate import Principal
 from gateway.auth.scopes import Scope
 from gateway.errors import ErrorCode, GatewayError, bad_input
 from gateway.events.endpoints_store import Delivery, Endpoint
-from gateway.events.outbound import WebhookError, webhooks_of
+from gateway.events.outbound import WebhookError
+from gateway.kernel.context import Info
+from gateway.kernel.costs import list_size
+from gateway.kernel.permissions import forbidden
 from resolvers.common import MAX_PAGE_SIZE
-from resolvers.context import Info
-from resolvers.costs import list_size
-from resolvers.permissions import forbidden
 from resolvers.writes import not_found
 
 READ = frozenset({Scope.WEBHOOKS_READ.value, Scope.WEBHOOKS_WRITE.value, Scope.ADMIN.value})
@@ -113,7 +113,7 @@ def _require(principal: Principal, field: str, allowed: frozenset[str]) -> None:
 async def _owned(info: Info, endpoint_id: str, argument: str) -> Endpoint:
     """The endpoint, if this client may reach it; NOT_FOUND otherwise (another client's looks absent)."""
     principal = info.context.principal
-    endpoint = await webhooks_of(info.context.runtime).store.endpoint(endpoint_id)
+    endpoint = await info.context.runtime.outbound.store.endpoint(endpoint_id)
     if endpoint is None or (not _admin(principal) and endpoint.client_id != principal.client_id):
         raise not_found("webhook endpoint", endpoint_id, argument)
     return endpoint
@@ -135,7 +135,7 @@ class WebhookQueries:
             if client_id is not None and str(client_id) != principal.client_id:
                 raise forbidden("Query.webhookEndpoints", frozenset({Scope.ADMIN.value}), frozenset({Scope.ADMIN.value}))
             client_id = strawberry.ID(principal.client_id)
-        found = await webhooks_of(info.context.runtime).store.endpoints(None if client_id is None else str(client_id))
+        found = await info.context.runtime.outbound.store.endpoints(None if client_id is None else str(client_id))
         return [WebhookEndpoint.of(e) for e in found]
 
     @strawberry.field(description="An endpoint's delivery log, newest first.",
@@ -150,7 +150,7 @@ class WebhookQueries:
         if not 1 <= first <= MAX_PAGE_SIZE:
             raise bad_input(f"`first` must be between 1 and {MAX_PAGE_SIZE}.", argument="first")
         endpoint = await _owned(info, str(endpoint_id), "endpointId")
-        found = await webhooks_of(info.context.runtime).store.deliveries(endpoint.id, first)
+        found = await info.context.runtime.outbound.store.deliveries(endpoint.id, first)
         return [WebhookDelivery.of(d) for d in found]
 
 
@@ -173,7 +173,7 @@ class WebhookMutations:
             _require(principal, "Mutation.registerWebhook", frozenset({Scope.WEBHOOKS_WRITE.value}))
         owner = principal.client_id if client_id is None else str(client_id)
         try:
-            endpoint = await webhooks_of(ctx.runtime).register(principal.actor, owner, url, event_types)
+            endpoint = await ctx.runtime.outbound.register(principal.actor, owner, url, event_types)
         except WebhookError as exc:
             raise _coded(exc) from None
         return RegisteredWebhook(endpoint=WebhookEndpoint.of(endpoint), secret=endpoint.secret)
@@ -186,6 +186,6 @@ class WebhookMutations:
         _require(ctx.principal, "Mutation.disableWebhook", WRITE)
         endpoint = await _owned(info, str(id), "id")
         try:
-            return WebhookEndpoint.of(await webhooks_of(ctx.runtime).disable(ctx.principal.actor, endpoint.id))
+            return WebhookEndpoint.of(await ctx.runtime.outbound.disable(ctx.principal.actor, endpoint.id))
         except WebhookError as exc:
             raise _coded(exc) from None

@@ -17,7 +17,7 @@ from adapters.operations import Refusal, VendorRefused, normalize_plate
 from gateway.directory import FacilityEntry, SystemRef
 from gateway.errors import ErrorCode, GatewayError, bad_input, from_upstream
 from gateway.idempotency import check_key, fingerprint_of, reference_for
-from resolvers.context import RequestContext
+from gateway.kernel.context import RequestContext
 
 T = TypeVar("T")
 R = TypeVar("R", bound=Any)  # a PARCS record: it has a `vendor_facility_id`

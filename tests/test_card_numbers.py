@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from gateway.card_numbers import looks_like_card_number, luhn_valid, redact
-from gateway.schema import schema
+from resolvers.schema import schema
 from tests.conftest import Bed
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -56,9 +56,9 @@ from gateway.cost import (
 )
 from gateway.errors import ErrorCode
 from gateway.errors import RequestError
-from gateway.schema import schema as product_schema
-from gateway.schema import sdl as product_sdl
-from resolvers.costs import Cost, ListSize, cost, list_size
+from gateway.kernel.costs import Cost, ListSize, cost, list_size
+from resolvers.schema import schema as product_schema
+from resolvers.schema import sdl as product_sdl
 
 # -- a small schema of our own ---------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from gateway.config import LimitsConfig
 from gateway.document_shape import MAX_OVERLAPS, ShapeLimits, measure
 from gateway.errors import RequestError
 from gateway.execution import Executor
-from gateway.schema import schema
+from resolvers.schema import schema
 from tests.conftest import Bed
 
 LIMITS = ShapeLimits()

@@ -10,7 +10,7 @@ from hypothesis_graphql import mutations, nodes, queries
 from gateway.auth.keys import Environment
 from gateway.auth.scopes import Scope
 from gateway.errors import ErrorCode
-from gateway.schema import sdl
+from resolvers.schema import sdl
 from tests.conftest import Bed
 
 CATALOG = {code.value for code in ErrorCode} - {ErrorCode.INTERNAL.value}

@@ -44,13 +44,12 @@ from gateway.events.outbound import (
     address_allowed,
     check_url,
     resolve_allowed,
-    webhooks_of,
 )
+from gateway.kernel.permissions import enforce_scopes
 from gateway.runtime import Runtime
 from resolvers.admin import AdminQueries
 from resolvers.admin import Mutation as AdminMutation
 from resolvers.facilities import FacilityQueries
-from resolvers.permissions import enforce_scopes
 from resolvers.quotas import QuotaQueries
 from resolvers.webhooks import WebhookMutations, WebhookQueries
 from tests.support import serve
@@ -410,9 +409,9 @@ REGISTER = """mutation($url: String!, $types: [String!]!, $client: ID) {
 
 async def test_graphql_register_list_log_and_disable(bed: Any, webhook_schema: strawberry.Schema) -> None:
     runtime = Runtime.from_config(bed.sandbox.config)
-    app = create_app(runtime, graphql_schema=webhook_schema)
+    app = create_app(runtime, webhook_schema)
     async with serve(app) as base, receiver() as r, httpx.AsyncClient(base_url=base, timeout=10) as http:
-        hooks = webhooks_of(runtime)
+        hooks = runtime.outbound
         hooks.poll_s = 0.02
         partner = await runtime.admin.create_client("test", name="partner-a", environment=Environment.TEST,
                                                     scopes=["webhooks:write", "enforcement:read"], facilities=["berlin-hbf"])
@@ -471,10 +470,11 @@ async def test_graphql_register_list_log_and_disable(bed: Any, webhook_schema: s
         assert "webhook.register" in actions and "webhook.disable" in actions
 
 
-async def test_the_sandbox_worker_runs_from_the_event_wiring(bed: Any) -> None:
+async def test_the_sandbox_worker_runs_from_the_event_path(bed: Any) -> None:
     runtime = bed.sandbox.runtime
-    hooks = webhooks_of(runtime)
-    assert hooks._tasks, "started by the event path's STARTERS"
+    hooks = runtime.outbound
+    assert hooks is bed.app.state.events.outbound
+    assert hooks._tasks, "started by the app's event path"
     async with receiver() as r:
         endpoint = await hooks.register("test", bed.sandbox.clients["admin"]["id"], r.url, ["CITATION_ISSUED"])
         try:

@@ -31,7 +31,7 @@ from gateway.auth.scopes import Scope
 from gateway.auth.tokens import TokenService
 from gateway.config import load_config
 from gateway.runtime import Runtime
-from gateway.schema import REQUIRED_SCOPES
+from resolvers.schema import REQUIRED_SCOPES, schema
 from tests.conftest import REDIS_MISSING, Bed
 from tests.support import bound_socket
 from tests.support import serve as serve_here
@@ -384,7 +384,7 @@ async def test_redis_away_no_route_and_no_admin_operation_answers_500(bed: Bed, 
     document["webhooks"] = {"allow_networks": ["127.0.0.0/8"], "https_only": False}
     path.write_text(yaml.safe_dump(document))
     runtime = Runtime.from_config(load_config(path, environ=env))
-    app = create_app(runtime)
+    app = create_app(runtime, schema)
     assert routes_of(app) == {(p.method, p.path) for p in PROBES}, "give every route of the app a Probe"
 
     async with serve_here(app) as url, httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=1)) as http:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLObjectType, build_schema
 
-from gateway.schema import schema, sdl
+from resolvers.schema import schema, sdl
 
 COMMITTED = Path(__file__).resolve().parents[1] / "schema.graphql"
 

@@ -23,8 +23,8 @@ from starlette.applications import Starlette
 
 from adapters.models import DomainEvent, EventType
 from gateway.events.subscriptions_http import SubscriptionServer
-from gateway.schema import Mutation, Query, schema as product_schema
-from resolvers.permissions import enforce_scopes
+from gateway.kernel.permissions import enforce_scopes
+from resolvers.schema import Mutation, Query, schema as product_schema
 from resolvers.subscriptions import Subscription
 from tests.support import (ADMIN_CHANGE_BOUND_S, SLACK_S, TRANSPORTS, assert_ended_by, connect_ws, open_stream,
                            repeating, serve)

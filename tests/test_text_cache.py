@@ -4,7 +4,7 @@ by size, and keep nothing from a stream of texts each sent once."""
 from __future__ import annotations
 
 from gateway.execution import Executor
-from gateway.schema import schema
+from resolvers.schema import schema
 from gateway.text_cache import TextCache
 
 

@@ -17,7 +17,6 @@ from adapters.lpr.webhooks import citation_event
 from adapters.lpr.wire import format_timestamp
 from adapters.models import DomainEvent, EventType
 from gateway.events.bus import Subscription
-from gateway.events.ingress import ingress_of
 from gateway.events.inbox import MemoryInbox
 from gateway.upstream import cache_key
 from tests.conftest import Bed
@@ -61,7 +60,7 @@ def apds_request(bed: Bed, body: dict[str, Any], *, at: float | None = None, key
 
 
 def inbox(bed: Bed) -> MemoryInbox:
-    box = ingress_of(bed.sandbox.runtime).inbox
+    box = bed.app.state.events.ingress.inbox
     assert isinstance(box, MemoryInbox)
     return box
 

@@ -3,7 +3,8 @@
 `publish` puts a DomainEvent on the bus; `subscribe()` yields every event published after it
 was called, until the iterator is closed. In memory by default (one process); Redis Streams
 when configured (gateway/events/redis_bus.py), so that every replica sees every event and a
-restarted replica resumes where it stopped.
+restarted replica resumes where it stopped. Which one a gateway runs is chosen where the
+runtime is built (`build_bus` in gateway/runtime.py).
 """
 
 from __future__ import annotations
@@ -75,16 +76,6 @@ class LocalFanout:
     @property
     def subscribers(self) -> int:
         return len(self.queues)
-
-
-def build_bus(config: object) -> EventBus:
-    """Memory by default; the Redis Streams bus when the store is Redis (gateway/events/redis_bus.py)."""
-    store = getattr(config, "store", None)
-    if store is not None and store.backend == "redis":
-        from gateway.events.redis_bus import RedisStreamBus
-
-        return RedisStreamBus.from_config(config)
-    return MemoryBus()
 
 
 class MemoryBus(EventBus):

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from adapters.errors import UpstreamError
 from adapters.models import DomainEvent, EventType, SystemKind
 from adapters.operations import VendorRefused, normalize_plate
-from gateway.events.wiring import STARTERS, STOPPERS
 from gateway.runtime import Runtime
 from gateway.validations import DEFAULT_VALIDITY, DEPARTURE_GRACE, MAX_VALIDITY, grant
 
@@ -95,19 +94,3 @@ class GuestValidations:
                     log.error("guest stay %s: could not validate parking at %s: %s", event.vendor_event_id, entry.id, exc)
                     return
                 await asyncio.sleep(0.5 * 2**attempt)
-
-
-async def start_guest_validations(runtime: Runtime) -> None:
-    worker = GuestValidations(runtime)
-    worker.start()
-    runtime.guest_validations = worker  # type: ignore[attr-defined]
-
-
-async def stop_guest_validations(runtime: Runtime) -> None:
-    worker = getattr(runtime, "guest_validations", None)
-    if worker is not None:
-        await worker.stop()
-
-
-STARTERS.append(start_guest_validations)
-STOPPERS.append(stop_guest_validations)

@@ -40,10 +40,10 @@ from gateway.card_screen import refuse_card_numbers
 from gateway.errors import ErrorCode, RequestError, format_error
 from gateway.execution import Executor, Prepared
 from gateway.events.subscription_slots import SubscriptionSlots
+from gateway.kernel.context import RequestContext
+from gateway.kernel.permissions import scopes_of
 from gateway.quotas import effective_plan
 from gateway.runtime import Runtime
-from resolvers.context import RequestContext
-from resolvers.permissions import RequiresScopes
 
 log = logging.getLogger("parkgate.subscriptions")
 
@@ -138,8 +138,7 @@ class SubscriptionHub:
         for selection in root_fields(op.document, op.operation.selection_set):
             graphql_field = fields.get(selection.name.value)
             definition = graphql_field.extensions.get("strawberry-definition") if graphql_field else None
-            required = frozenset(s for d in getattr(definition, "directives", ()) if isinstance(d, RequiresScopes) for s in d.scopes)
-            missing = required - principal.scopes
+            missing = scopes_of(definition) - principal.scopes
             if missing:
                 raise RequestError(ErrorCode.FORBIDDEN, f"Subscription.{selection.name.value} needs scope "  # type: ignore[attr-defined]
                                    f"{', '.join(sorted(missing))}, which this client does not have.")

@@ -29,7 +29,6 @@ from starlette.routing import BaseRoute, Route
 
 from adapters.errors import WebhookMalformed, WebhookRejected
 from gateway.errors import RETRY_AFTER_S, ErrorCode
-from gateway.events import wiring
 from gateway.events.inbox import Inbox, InboxItem, Outcome, build_inbox
 from gateway.events.processor import WebhookProcessor
 from gateway.runtime import Runtime
@@ -59,6 +58,8 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
 
 @dataclass
 class WebhookIngress:
+    """Inbound webhooks: the endpoint, the inbox it accepts events into, the processor draining it."""
+
     runtime: Runtime
     inbox: Inbox
     processor: WebhookProcessor
@@ -67,6 +68,16 @@ class WebhookIngress:
     def build(cls, runtime: Runtime) -> WebhookIngress:
         inbox = build_inbox(runtime.config)
         return cls(runtime, inbox, WebhookProcessor(runtime, inbox))
+
+    def routes(self) -> list[BaseRoute]:
+        return [Route("/webhooks/{system_id}", self.endpoint, methods=["POST"])]
+
+    async def start(self) -> None:
+        await self.processor.start()
+
+    async def stop(self) -> None:
+        await self.processor.stop()
+        await self.inbox.aclose()
 
     async def endpoint(self, request: Request) -> JSONResponse:
         system_id = request.path_params["system_id"]
@@ -113,34 +124,3 @@ class WebhookIngress:
 
 def _answer(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
-
-
-#: the running ingress of each runtime (one per gateway; tests reach the inbox through it)
-_INGRESS: dict[int, WebhookIngress] = {}
-
-
-def ingress_of(runtime: Runtime) -> WebhookIngress:
-    ingress = _INGRESS.get(id(runtime))
-    if ingress is None:
-        ingress = _INGRESS[id(runtime)] = WebhookIngress.build(runtime)
-    return ingress
-
-
-def routes(runtime: Runtime) -> list[BaseRoute]:
-    return [Route("/webhooks/{system_id}", ingress_of(runtime).endpoint, methods=["POST"])]
-
-
-async def start(runtime: Runtime) -> None:
-    await ingress_of(runtime).processor.start()
-
-
-async def stop(runtime: Runtime) -> None:
-    ingress = _INGRESS.pop(id(runtime), None)
-    if ingress is not None:
-        await ingress.processor.stop()
-        await ingress.inbox.aclose()
-
-
-wiring.ROUTE_FACTORIES.append(routes)
-wiring.STARTERS.append(start)
-wiring.STOPPERS.append(stop)

@@ -57,8 +57,7 @@ from gateway.events.endpoints_store import (
     epoch_to_dt,
     now_epoch,
 )
-from gateway.events.wiring import STARTERS, STOPPERS
-from gateway.runtime import Runtime
+from gateway.kernel.pii import mask
 
 log = logging.getLogger("parkgate.webhooks.outbound")
 
@@ -167,12 +166,6 @@ def delivery_id(endpoint_id: str, event_id: str) -> str:
 # --- what a client may see ------------------------------------------------------------------
 
 
-def _mask(value: str) -> str:
-    from resolvers.pii import mask
-
-    return mask(value)
-
-
 def visible_to(client: Client, event: DomainEvent) -> bool:
     if client.status is not ClientStatus.ACTIVE:
         return False
@@ -186,7 +179,7 @@ def visible_to(client: Client, event: DomainEvent) -> bool:
 def event_body(event: DomainEvent, client: Client) -> str:
     pii = "pii:read" in client.scopes
     payload = {
-        key: (_mask(value) if key in PII_FIELDS and isinstance(value, str) and not pii else value)
+        key: (mask(value) if key in PII_FIELDS and isinstance(value, str) and not pii else value)
         for key, value in event.payload.items()
     }
     data = {
@@ -500,32 +493,3 @@ class OutboundWebhooks:
         await self.store.save_endpoint(endpoint.with_changes(failure_count=failures))
         if failures >= self.disable_after and endpoint.status is EndpointStatus.ACTIVE:
             await self.disable("webhooks", endpoint_id, f"{failures} deliveries in a row failed")
-
-
-# --- wiring -----------------------------------------------------------------------------------
-
-_ATTRIBUTE = "_outbound_webhooks"
-
-
-def webhooks_of(runtime: Runtime) -> OutboundWebhooks:
-    """The runtime's outbound webhook service, made on first use."""
-    service: OutboundWebhooks | None = getattr(runtime, _ATTRIBUTE, None)
-    if service is None:
-        service = OutboundWebhooks(runtime.config, runtime.bus, runtime.store)
-        setattr(runtime, _ATTRIBUTE, service)
-    return service
-
-
-async def start_outbound(runtime: Runtime) -> None:
-    await webhooks_of(runtime).start()
-
-
-async def stop_outbound(runtime: Runtime) -> None:
-    service: OutboundWebhooks | None = getattr(runtime, _ATTRIBUTE, None)
-    if service is not None:
-        await service.aclose()
-        delattr(runtime, _ATTRIBUTE)
-
-
-STARTERS.append(start_outbound)
-STOPPERS.append(stop_outbound)

@@ -39,7 +39,6 @@ from adapters.models import DomainEvent, EventType, OccupancyReading, SystemKind
 from adapters.operations import Reservation, ReservationStatus
 from adapters.registry import DIALECTS
 from gateway.config import GatewayConfig
-from gateway.events import wiring
 from gateway.events.redis_bus import replica_id_of
 from gateway.runtime import Runtime
 
@@ -363,42 +362,31 @@ class Poller:
         )
 
 
-# --- wiring: one poller per poll-only system, for the life of the app --------------------------
+class Polling:
+    """One poller per poll-only system, for the life of the app (none when polling is turned off)."""
 
-@dataclass
-class _Polling:
-    pollers: list[Poller]
-    redis: aioredis.Redis | None
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.pollers: list[Poller] = []
+        self.redis: aioredis.Redis | None = None
 
+    async def start(self) -> None:
+        config = self.runtime.config
+        if not polling_enabled(config):
+            return
+        systems = polled_systems(config)
+        if not systems:
+            return
+        if config.store.backend == "redis":
+            self.redis = aioredis.from_url(config.store.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self.pollers = [Poller(self.runtime, system_id, redis=self.redis) for system_id in systems]
+        for poller in self.pollers:
+            poller.start()
 
-_RUNNING: dict[int, _Polling] = {}
-
-
-async def start_polling(runtime: Runtime) -> None:
-    config = runtime.config
-    if not polling_enabled(config):
-        return
-    systems = polled_systems(config)
-    if not systems:
-        return
-    redis = None
-    if config.store.backend == "redis":
-        redis = aioredis.from_url(config.store.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
-    pollers = [Poller(runtime, system_id, redis=redis) for system_id in systems]
-    for poller in pollers:
-        poller.start()
-    _RUNNING[id(runtime)] = _Polling(pollers, redis)
-
-
-async def stop_polling(runtime: Runtime) -> None:
-    running = _RUNNING.pop(id(runtime), None)
-    if running is None:
-        return
-    for poller in running.pollers:
-        await poller.release()
-    if running.redis is not None:
-        await running.redis.aclose()
-
-
-wiring.STARTERS.append(start_polling)
-wiring.STOPPERS.append(stop_polling)
+    async def stop(self) -> None:
+        for poller in self.pollers:
+            await poller.release()
+        self.pollers = []
+        if self.redis is not None:
+            await self.redis.aclose()
+            self.redis = None

@@ -22,8 +22,8 @@ from adapters.models import DomainEvent, EventType, VendorEvent
 from gateway.directory import Directory
 from gateway.errors import STORE_ERRORS
 from gateway.events.inbox import Inbox, InboxItem, Outcome
+from gateway.kernel.local_time import every_local_today
 from gateway.runtime import Runtime
-from resolvers.local_time import every_local_today
 
 log = logging.getLogger("parkgate.events.webhooks")
 
@@ -135,7 +135,7 @@ class WebhookProcessor:
         upstream = self.runtime.systems.upstream
         if upstream is None:
             return
-        window = every_local_today(datetime.now(UTC))  # the window the resolvers ask for (resolvers/local_time.py)
+        window = every_local_today(datetime.now(UTC))  # the window the resolvers ask for (gateway/kernel/local_time.py)
         try:
             if kind in VEHICLE_EVENTS:
                 await upstream.invalidate(system_id, "occupancy")

@@ -61,12 +61,9 @@ class SubscriptionServer:
     """The subscription endpoints of one process. `keepalive_s`, `init_timeout_s` and `recheck_s`
     are parameters so a deployment (or a test) can change them."""
 
-    def __init__(self, runtime: Runtime, schema: strawberry.Schema | None = None, *,
+    def __init__(self, runtime: Runtime, schema: strawberry.Schema, *,
                  keepalive_s: float = KEEPALIVE_S, init_timeout_s: float = INIT_TIMEOUT_S,
                  recheck_s: float = RECHECK_S) -> None:
-        if schema is None:
-            from gateway.schema import schema as product_schema  # the product schema, once it has `subscription=`
-            schema = product_schema
         self.runtime = runtime
         self.hub = SubscriptionHub(runtime, schema)
         self.keepalive_s = keepalive_s
@@ -326,21 +323,3 @@ class EventStream(StreamingResponse):
             await super().__call__(scope, receive, send)
         finally:
             self._on_close()  # idempotent: leaving twice is leaving once
-
-
-def subscription_routes(runtime: Runtime) -> list[BaseRoute]:
-    server = SubscriptionServer(runtime)
-    runtime.subscription_server = server  # type: ignore[attr-defined]  # closed with the event path
-    return server.routes()
-
-
-async def stop_subscriptions(runtime: Runtime) -> None:
-    server = getattr(runtime, "subscription_server", None)
-    if server is not None:
-        await server.aclose()
-
-
-from gateway.events.wiring import ROUTE_FACTORIES, STOPPERS  # noqa: E402 - registered on import (see wiring.py)
-
-ROUTE_FACTORIES.append(subscription_routes)
-STOPPERS.append(stop_subscriptions)

@@ -1,5 +1,7 @@
 """The public schema, assembled from the resolvers' domain areas.
 
+The composition roots (`parkgate serve`, `parkgate sandbox`: gateway/cli.py, gateway/sandbox.py)
+hand it to the app, `create_app(runtime, schema)`; nothing else in gateway/ imports resolvers/.
 `schema.graphql` at the top of the repository is this schema printed (`parkgate schema`);
 a test fails when the committed file is stale.
 """
@@ -8,15 +10,15 @@ from __future__ import annotations
 
 import strawberry
 
+from gateway.kernel.permissions import enforce_scopes
 from resolvers.admin import AdminQueries
-from resolvers.citations import CitationMutations, CitationQueries
 from resolvers.admin import Mutation as AdminMutation
+from resolvers.citations import CitationMutations, CitationQueries
 from resolvers.facilities import FacilityQueries
 from resolvers.finance import FinanceQueries
 from resolvers.payments import PaymentMutations, PaymentQueries
 from resolvers.permits import PermitMutations, PermitQueries
 from resolvers.plate_check import PlateCheckQueries
-from resolvers.permissions import enforce_scopes
 from resolvers.quotas import QuotaQueries
 from resolvers.reservations import ReservationMutations, ReservationQueries
 from resolvers.subscriptions import Subscription

@@ -37,6 +37,11 @@ def needs(*scopes: Scope) -> list[object]:
     return [RequiresScopes(scopes=[scope.value for scope in scopes])]
 
 
+def scopes_of(field: Any) -> frozenset[str]:
+    """The scopes a field's `@requiresScopes` names (none for a field without it, or no field)."""
+    return frozenset(s for d in getattr(field, "directives", ()) if isinstance(d, RequiresScopes) for s in d.scopes)
+
+
 def forbidden(field: str, missing: frozenset[str], required: frozenset[str]) -> GatewayError:
     return GatewayError(
         ErrorCode.FORBIDDEN,
@@ -65,7 +70,7 @@ def enforce_scopes(schema: strawberry.Schema) -> dict[str, frozenset[str]]:
             continue
         definition = schema.get_type_by_name(type_name)
         for field in getattr(definition, "fields", ()):
-            scopes = frozenset(s for d in field.directives if isinstance(d, RequiresScopes) for s in d.scopes)
+            scopes = scopes_of(field)
             if not scopes:
                 continue
             name = schema.config.name_converter.get_graphql_name(field)
