@@ -44,11 +44,12 @@ DEADLINE_S = 20.0
 
 @pytest.fixture(scope="session")
 def node_clients() -> Path:
-    """tests/interop/node_modules, installed once per session. Skipped only without node/npm;
-    an install that fails fails the tests."""
+    """tests/interop/node_modules, installed once per session. Without node and npm the tests fail
+    (never skip silently) saying how to install them; an install that fails fails the tests."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        pytest.skip(f"interop with npm clients needs node and npm on PATH (node: {node}, npm: {npm})")
+        pytest.fail(f"interop with npm clients needs node and npm on PATH (node: {node}, npm: {npm}); "
+                    "Debian/Ubuntu: apt-get install nodejs npm", pytrace=False)
     command = [npm, "ci" if (INTEROP / "package-lock.json").exists() else "install", "--no-audit", "--no-fund"]
     result = subprocess.run(command, cwd=INTEROP, capture_output=True, text=True, timeout=180)
     if result.returncode != 0:
