@@ -177,8 +177,9 @@ def error_info(exc: UpstreamError) -> tuple[str, str, str]:
 
 def error_from(info: tuple[str, str, str]) -> UpstreamError:
     code, system_id, detail = info
-    kind = {UpstreamUnavailable.code: UpstreamUnavailable, UpstreamTimeout.code: UpstreamTimeout}.get(code, UpstreamError)
-    return kind(system_id, detail)
+    kinds: dict[str, type[UpstreamError]] = {UpstreamUnavailable.code: UpstreamUnavailable,
+                                             UpstreamTimeout.code: UpstreamTimeout}
+    return kinds.get(code, UpstreamError)(system_id, detail)
 
 
 def _canonical(value: Any) -> Any:
