@@ -1,5 +1,9 @@
 """The configured vendor systems at run time: one adapter each, and how each is doing.
 
+Every adapter is handed out as the kind of system it is (adapters/base.py): `parcs(id)`,
+`occupancy_source(id)`, `enforcement(id)`, `hospitality(id)`, so a call to a vendor is a plain
+method call a reader and mypy can follow.
+
 Everything the gateway asks of a vendor goes through `Systems.fetch` (or `fetch_entry`, which
 also says how old the answer is): through the upstream cache when there is one
 (gateway/upstream.py), then the adapter. Health, which a client sees in `sources`, is recorded
@@ -16,7 +20,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from adapters.base import Adapter
+from adapters.base import Adapter, EnforcementAdapter, HospitalityAdapter, OccupancySource, ParcsAdapter
 from adapters.errors import UpstreamError, UpstreamRejected
 from adapters.registry import DIALECTS
 from gateway.cache import Cache
@@ -30,6 +34,13 @@ T = TypeVar("T")
 #: new revision of one seen before), a duplicate, or for a place the configuration does not map (dropped)
 WEBHOOK_UNMAPPED = "unmapped"
 WEBHOOK_OUTCOMES = ("accepted", "corrected", "duplicate", WEBHOOK_UNMAPPED)
+
+
+class WrongKind(TypeError):
+    """A system asked for what another kind of system answers (a configuration the loader should have refused)."""
+
+    def __init__(self, adapter: Adapter, wanted: str) -> None:
+        super().__init__(f"system {adapter.system_id!r} is a {adapter.kind} system ({adapter.dialect}), not {wanted}")
 
 
 class SourceStatus(StrEnum):
@@ -71,6 +82,26 @@ class Systems:
 
     def adapter(self, system_id: str) -> Adapter:
         return self.adapters[system_id]
+
+    def parcs(self, system_id: str) -> ParcsAdapter:
+        if isinstance(adapter := self.adapters[system_id], ParcsAdapter):
+            return adapter
+        raise WrongKind(adapter, "a PARCS")
+
+    def occupancy_source(self, system_id: str) -> OccupancySource:
+        if isinstance(adapter := self.adapters[system_id], OccupancySource):
+            return adapter
+        raise WrongKind(adapter, "a PARCS or a guidance system")
+
+    def enforcement(self, system_id: str) -> EnforcementAdapter:
+        if isinstance(adapter := self.adapters[system_id], EnforcementAdapter):
+            return adapter
+        raise WrongKind(adapter, "an enforcement platform")
+
+    def hospitality(self, system_id: str) -> HospitalityAdapter:
+        if isinstance(adapter := self.adapters[system_id], HospitalityAdapter):
+            return adapter
+        raise WrongKind(adapter, "a hotel PMS")
 
     async def fetch(self, system_id: str, resource: str, *args: Any) -> Any:
         """`adapter.<resource>(*args)` of one system, through the cache when there is one.

@@ -135,7 +135,7 @@ class PermitMutations:
                      "until": valid_until and valid_until.isoformat(), "description": description}
 
         async def issue(reference: str) -> dict[str, Any]:
-            adapter = ctx.runtime.systems.adapter(ref.system_id)
+            adapter = ctx.runtime.systems.parcs(ref.system_id)
             request = PermitRequest(ref.vendor_id, plate, holder or "", valid_from, valid_until, reference, description)
             return _stored(entry, await vendor_call(ctx, ref.system_id, adapter.create_permit(request)))
 
@@ -162,7 +162,7 @@ class PermitMutations:
             starts, ends = change.valid_from or current.valid_from, change.valid_until or current.valid_until
             if ends is not None and ends <= starts:
                 raise bad_input("The permit must end after it starts.", argument="input.validUntil")
-            adapter = ctx.runtime.systems.adapter(ref.system_id)
+            adapter = ctx.runtime.systems.parcs(ref.system_id)
             return _stored(entry, await vendor_call(ctx, ref.system_id, adapter.update_permit(current.vendor_id, change)))
 
         return _answer(ctx, await idempotent(ctx, "updatePermit", idempotency_key, arguments, update))
@@ -175,7 +175,7 @@ class PermitMutations:
 
         async def revoke(reference: str) -> dict[str, Any]:
             entry, ref, current = await find_permit(ctx, str(id))
-            adapter = ctx.runtime.systems.adapter(ref.system_id)
+            adapter = ctx.runtime.systems.parcs(ref.system_id)
             return _stored(entry, await vendor_call(ctx, ref.system_id, adapter.revoke_permit(current.vendor_id)))
 
         return _answer(ctx, await idempotent(ctx, "revokePermit", idempotency_key, {"id": str(id)}, revoke))

@@ -197,7 +197,7 @@ class ReservationMutations:
                      "customer": customer, "price": None if expected is None else [str(expected.amount), expected.currency]}
 
         async def book(reference: str) -> dict[str, Any]:
-            adapter = ctx.runtime.systems.adapter(ref.system_id)
+            adapter = ctx.runtime.systems.parcs(ref.system_id)
             request = ReservationRequest(ref.vendor_id, plate, start, end, reference, customer, expected)
             reservation = await vendor_call(ctx, ref.system_id, adapter.create_reservation(request))
             await _publish(ctx, EventType.RESERVATION_CREATED, entry, ref, reservation)
@@ -228,7 +228,7 @@ class ReservationMutations:
             start, end = input.start or current.starts_at, input.end or current.ends_at
             if end <= start or end - start > timedelta(days=30):
                 raise bad_input("The new window must end after it starts and last at most 30 days.", argument="input")
-            adapter = ctx.runtime.systems.adapter(ref.system_id)
+            adapter = ctx.runtime.systems.parcs(ref.system_id)
             changed = await vendor_call(ctx, ref.system_id, adapter.modify_reservation(
                 current.vendor_id, ReservationChange(input.start, input.end, plate)))
             return _stored(entry.id, changed)
@@ -246,7 +246,7 @@ class ReservationMutations:
 
         async def cancel(reference: str) -> dict[str, Any]:
             entry, ref, current = await find_reservation(ctx, str(id))
-            adapter = ctx.runtime.systems.adapter(ref.system_id)
+            adapter = ctx.runtime.systems.parcs(ref.system_id)
             cancelled = await vendor_call(ctx, ref.system_id, adapter.cancel_reservation(current.vendor_id))
             if current.status is not DomainStatus.CANCELLED:
                 await _publish(ctx, EventType.RESERVATION_CANCELLED, entry, ref, cancelled)
