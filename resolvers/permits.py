@@ -22,6 +22,7 @@ from gateway.kernel.context import Info, RequestContext
 from gateway.kernel.costs import list_size
 from gateway.kernel.permissions import needs
 from gateway.kernel.pii import personal
+from gateway.systems import PERMITS
 from resolvers.common import MAX_PAGE_SIZE
 from resolvers.reservations import IdempotencyKey
 from resolvers.writes import (
@@ -110,7 +111,7 @@ class PermitQueries:
             raise bad_input(f"`first` must be between 1 and {MAX_PAGE_SIZE}.", argument="first")
         entries = [visible_facility(ctx, str(facility_id))] if facility_id is not None else ctx.visible_entries()
         wanted = None if plate is None else plate_of(plate)
-        found = [(facility, p) for facility, p in await parcs_records(ctx, entries, "permits", wanted, info)
+        found = [(facility, p) for facility, p in await parcs_records(ctx, entries, PERMITS, wanted, info)
                  if status is None or p.status is status]
         found.sort(key=lambda item: item[1].created_at, reverse=True)
         return [Permit.of(ctx, facility, p) for facility, p in found[:first]]

@@ -24,6 +24,7 @@ from gateway.kernel.context import Info, RequestContext
 from gateway.kernel.costs import list_size
 from gateway.kernel.permissions import needs
 from gateway.kernel.pii import personal
+from gateway.systems import RESERVATIONS
 from resolvers.common import Money, PageInfo, offset_page
 from resolvers.rates import check_window
 from resolvers.writes import (
@@ -149,7 +150,7 @@ class ReservationQueries:
         ctx = info.context
         entries = [visible_facility(ctx, str(facility_id))] if facility_id is not None else ctx.visible_entries()
         wanted = None if plate is None else plate_of(plate)
-        found = [(facility, r) for facility, r in await parcs_records(ctx, entries, "reservations", wanted, info)
+        found = [(facility, r) for facility, r in await parcs_records(ctx, entries, RESERVATIONS, wanted, info)
                  if status is None or r.status is status]
         found.sort(key=lambda item: (item[1].starts_at, item[0], item[1].vendor_id))
         edges, page_info = offset_page("reservations", found, first, after)

@@ -19,6 +19,7 @@ from gateway.directory import FacilityEntry, SystemRef
 from gateway.errors import ErrorCode, GatewayError, bad_input, from_upstream
 from gateway.idempotency import check_key, fingerprint_of, reference_for
 from gateway.kernel.context import RequestContext
+from gateway.systems import Records
 
 T = TypeVar("T")
 R = TypeVar("R", bound=Any)  # a PARCS record: it has a `vendor_facility_id`
@@ -134,8 +135,8 @@ def aware(value: datetime, argument: str) -> datetime:
     return value
 
 
-async def parcs_records(ctx: RequestContext, entries: list[FacilityEntry], resource: str, plate: str | None,
-                        info: Any) -> list[tuple[str, Any]]:
+async def parcs_records(ctx: RequestContext, entries: list[FacilityEntry], resource: Records[str | None, Any],
+                        plate: str | None, info: Any) -> list[tuple[str, Any]]:
     """(facility id, record) for every record of `resource` (reservations, permits) that the PARCS
     of these facilities hold there, asking each system once for this request."""
     by_vendor = {(ref.system_id, ref.vendor_id): entry.id for entry in entries

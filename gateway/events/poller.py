@@ -42,6 +42,7 @@ from adapters.registry import DIALECTS
 from gateway.config import GatewayConfig
 from gateway.events.redis_bus import replica_id_of
 from gateway.runtime import Runtime
+from gateway.systems import OCCUPANCY
 
 log = logging.getLogger("parkgate.events.poller")
 
@@ -223,7 +224,7 @@ class Poller:
         self.polls += 1
         upstream = self.runtime.systems.upstream
         if upstream is not None:
-            await upstream.put(self.system_id, "occupancy", (), batch)
+            await upstream.put(self.system_id, OCCUPANCY, (), batch)
         previous = await self._load_snapshot()
         current: dict[str, Any] = {_snapshot_key(reading): _figures(reading) for reading in batch.items}
         events = [] if previous is None else self.diff(previous, batch.items)
