@@ -3,6 +3,19 @@
 An adapter is built from a `SystemSpec` (what the configuration says about one system),
 talks to its vendor through `VendorHTTP`, and returns domain types from `adapters.models`.
 List methods return a `Batch`: one bad record never sinks the rest.
+
+What each kind of system can answer, reads and writes, is its abstract base; every dialect's
+adapter derives from the one of its kind (adapters/registry.py), and the gateway holds and calls
+adapters by these types (gateway/systems.py), never by method names in strings:
+
+    ParcsAdapter        facilities, counted occupancy, rates, quotes; reservations, sessions,
+                        payments, permits, validations (read and write); transactions
+    GuidanceAdapter     sensed occupancy
+    EnforcementAdapter  zones; citations (read, issue, void)
+    HospitalityAdapter  hotel properties; guest stays
+
+`OccupancySource` is what a PARCS and a guidance system have in common: both tell how many
+cars are in, one by counting them, the other by sensing them.
 """
 
 from __future__ import annotations
@@ -118,7 +131,16 @@ class Adapter(ABC):
         await self.http.aclose()
 
 
-class ParcsAdapter(Adapter):
+class OccupancySource(Adapter):
+    """A system that knows how many cars are in: a PARCS counts them, a guidance system senses them."""
+
+    @abstractmethod
+    async def occupancy(self) -> Batch[OccupancyReading]: ...
+
+
+class ParcsAdapter(OccupancySource):
+    """What a PARCS (gates, tickets, payments) answers, and the writes it takes."""
+
     kind = SystemKind.PARCS
 
     @abstractmethod
@@ -201,7 +223,9 @@ class ParcsAdapter(Adapter):
         """Money movements at every facility the system runs in [since, until), every page."""
 
 
-class GuidanceAdapter(Adapter):
+class GuidanceAdapter(OccupancySource):
+    """What a guidance system (sensors, signs) answers."""
+
     kind = SystemKind.GUIDANCE
 
     @abstractmethod
@@ -210,6 +234,8 @@ class GuidanceAdapter(Adapter):
 
 
 class EnforcementAdapter(Adapter):
+    """What an enforcement platform (LPR cameras, handhelds, citations) answers, and the writes it takes."""
+
     kind = SystemKind.ENFORCEMENT
 
     @abstractmethod
@@ -233,6 +259,8 @@ class EnforcementAdapter(Adapter):
 
 
 class HospitalityAdapter(Adapter):
+    """What a hotel property-management system answers."""
+
     kind = SystemKind.HOSPITALITY
 
     @abstractmethod

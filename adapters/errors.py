@@ -19,10 +19,12 @@ class UpstreamError(Exception):
 
     code = "UPSTREAM_ERROR"
 
-    def __init__(self, system_id: str, message: str) -> None:
+    def __init__(self, system_id: str, message: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(f"{system_id}: {message}")
         self.system_id = system_id
         self.detail = message
+        #: how long the vendor asked us to wait before trying again (its Retry-After on a 429 or 503)
+        self.retry_after_s = retry_after_s
 
 
 class UpstreamUnavailable(UpstreamError):
@@ -36,12 +38,18 @@ class UpstreamTimeout(UpstreamError):
 
     code = "UPSTREAM_TIMEOUT"
 
+    def __init__(self, system_id: str, message: str, *, connect_phase: bool = False) -> None:
+        super().__init__(system_id, message)
+        #: it timed out while connecting: the request never reached the vendor
+        self.connect_phase = connect_phase
+
 
 class UpstreamRejected(UpstreamError):
     """The vendor refused the request itself (4xx other than auth): e.g. 409 on a duplicate id."""
 
-    def __init__(self, system_id: str, message: str, status: int, body: bytes = b"") -> None:
-        super().__init__(system_id, message)
+    def __init__(self, system_id: str, message: str, status: int, body: bytes = b"", *,
+                 retry_after_s: float | None = None) -> None:
+        super().__init__(system_id, message, retry_after_s=retry_after_s)
         self.status = status
         #: the vendor's error body (at most MAX_REJECTION_BODY bytes): adapters read their dialect's reason from it
         self.body = body[:MAX_REJECTION_BODY]

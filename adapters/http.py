@@ -58,7 +58,7 @@ from tenacity.wait import wait_base
 
 from adapters.breaker import BreakerState, CircuitBreaker, CircuitOpen, Probe
 from adapters.errors import UpstreamError, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
-from adapters.outbound_limit import OutboundLimit, OutboundThrottled
+from adapters.outbound_limit import OutboundLimit, OutboundThrottled, SlotTimeout
 
 try:  # the fast transport; without aiohttp, httpx's own transport does the same job slower
     import aiohttp
@@ -141,7 +141,7 @@ def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, UpstreamRejected):
         return exc.status == 429
     # A connect timeout: the request never left, and the deadline still bounds the retry.
-    return isinstance(exc, UpstreamTimeout) and getattr(exc, "connect_phase", False)
+    return isinstance(exc, UpstreamTimeout) and exc.connect_phase
 
 
 class _wait_retry_after(wait_base):
@@ -152,7 +152,7 @@ class _wait_retry_after(wait_base):
 
     def __call__(self, retry_state: RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
-        retry_after = getattr(exc, "retry_after_s", None)
+        retry_after = exc.retry_after_s if isinstance(exc, UpstreamError) else None
         return retry_after if retry_after is not None else self.fallback(retry_state)
 
 
@@ -519,19 +519,17 @@ class VendorHTTP:
         status = response.status_code
         if status < 300 or status in (401, 403):
             return response
-        error: UpstreamError
+        retry_after_s = retry_after_seconds(response.headers.get("retry-after")) if status in (429, 503) else None
         if status in UNAVAILABLE_STATUSES:
-            error = UpstreamUnavailable(self.system_id, f"the system answered {status} to {method} {path}")
-        elif status >= 500:
-            error = UpstreamError(self.system_id, f"the system failed with {status} on {method} {path}")
-        elif status == 429:
-            error = UpstreamRejected(self.system_id, f"the system rate-limited {method} {path} (429)", status)
-        else:
-            error = UpstreamRejected(self.system_id, f"the system refused {method} {path} with {status}", status,
-                                     response.content)
-        if status in (429, 503):
-            error.retry_after_s = retry_after_seconds(response.headers.get("retry-after"))  # type: ignore[attr-defined]
-        raise error
+            raise UpstreamUnavailable(self.system_id, f"the system answered {status} to {method} {path}",
+                                      retry_after_s=retry_after_s)
+        if status >= 500:
+            raise UpstreamError(self.system_id, f"the system failed with {status} on {method} {path}")
+        if status == 429:
+            raise UpstreamRejected(self.system_id, f"the system rate-limited {method} {path} (429)", status,
+                                   retry_after_s=retry_after_s)
+        raise UpstreamRejected(self.system_id, f"the system refused {method} {path} with {status}", status,
+                               response.content)
 
     def _transport_error(self, exc: BaseException, method: str, path: str) -> UpstreamError:
         """One upstream error for whatever the transport raised (httpx's, or aiohttp's under it)."""
@@ -549,9 +547,7 @@ class VendorHTTP:
             connect_phase = isinstance(root, httpx.ConnectTimeout | httpx.PoolTimeout | httpx.ConnectError)
             unavailable = isinstance(root, httpx.TransportError)
         if timeout:
-            error: UpstreamError = UpstreamTimeout(self.system_id, f"no answer to {method} {path} in time")
-            error.connect_phase = connect_phase  # type: ignore[attr-defined]
-            return error
+            return UpstreamTimeout(self.system_id, f"no answer to {method} {path} in time", connect_phase=connect_phase)
         if unavailable:
             return UpstreamUnavailable(self.system_id, f"cannot reach the system ({type(root).__name__})")
         return UpstreamError(self.system_id, f"unusable answer to {method} {path} ({type(root).__name__})")
@@ -561,11 +557,9 @@ class VendorHTTP:
         if call.on_wire or call.last_error is None:
             if not call.sent:
                 self.counters.failures["queue_timeout"] += 1
-                error = UpstreamTimeout(
+                return SlotTimeout(
                     self.system_id, f"no free slot toward the system for {call.method} {call.path} in time"
                 )
-                error.queued = True  # type: ignore[attr-defined]
-                return error
             return UpstreamTimeout(
                 self.system_id, f"no answer to {call.method} {call.path} within {self.timeout_s:g} s"
             )
@@ -574,7 +568,7 @@ class VendorHTTP:
     def _settle_failure(self, call: _Call, exc: UpstreamError) -> None:
         """Count a failed call, and tell the breaker what it says about the system."""
         counters, breaker, probe = self.counters, self.breaker, call.probe
-        if getattr(exc, "queued", False):
+        if isinstance(exc, SlotTimeout):
             breaker.release(probe)  # counted already: nothing went on the wire
             return
         if isinstance(exc, OutboundThrottled):

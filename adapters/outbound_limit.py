@@ -21,11 +21,15 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from adapters.errors import UpstreamUnavailable
+from adapters.errors import UpstreamTimeout, UpstreamUnavailable
 
 
 class OutboundThrottled(UpstreamUnavailable):
     """The call was not made: waiting for the vendor's rate limit would outlast its deadline."""
+
+
+class SlotTimeout(UpstreamTimeout):
+    """The call was not made: no concurrency slot toward the vendor came free before its deadline."""
 
 
 class TokenBucket:

@@ -59,12 +59,12 @@ def recording(systems: Systems) -> Iterator[dict[BatchKey, Any]]:
     live_fetch = systems.fetch
     live_fetch_entry = getattr(systems, "fetch_entry", None)  # checkouts older than the upstream cache have none
 
-    async def fetch(system_id: str, resource: str, *args: Any) -> Any:
+    async def fetch(system_id: str, resource: Any, *args: Any) -> Any:
         result = await live_fetch(system_id, resource, *args)
         batches[(system_id, resource, *args)] = result
         return result
 
-    async def fetch_entry(system_id: str, resource: str, *args: Any) -> Any:
+    async def fetch_entry(system_id: str, resource: Any, *args: Any) -> Any:
         fetched = await live_fetch_entry(system_id, resource, *args)  # type: ignore[misc]
         batches[(system_id, resource, *args)] = fetched.value
         return fetched
@@ -95,7 +95,7 @@ class ReplaySystems(Systems):
         self.health = copy.deepcopy(live.health)
         self.batches = dict(batches)
 
-    async def fetch(self, system_id: str, resource: str, *args: Any) -> Any:
+    async def fetch(self, system_id: str, resource: Any, *args: Any) -> Any:
         try:
             return self.batches[(system_id, resource, *args)]
         except KeyError:

@@ -475,7 +475,7 @@ async def executor_comparison(duration_s: float) -> tuple[ExecResult, ExecResult
             super().__init__(systems)
             self.recorded: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
 
-        def resource(self, system_id: str, resource: str, *args: Any) -> asyncio.Future[Any]:
+        def resource(self, system_id: str, resource: Any, *args: Any) -> asyncio.Future[Any]:
             future = super().resource(system_id, resource, *args)
             self.recorded[(system_id, resource, *args)] = future
             return future
@@ -487,7 +487,7 @@ async def executor_comparison(duration_s: float) -> tuple[ExecResult, ExecResult
             super().__init__(systems)
             self.recorded = recorded
 
-        def resource(self, system_id: str, resource: str, *args: Any) -> asyncio.Future[Any]:
+        def resource(self, system_id: str, resource: Any, *args: Any) -> asyncio.Future[Any]:
             return self.recorded[(system_id, resource, *args)]
 
     # The sandbox in this process, only to capture one round of vendor answers over real HTTP.

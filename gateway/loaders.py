@@ -1,28 +1,30 @@
 """Per-request loaders: however many facilities a query touches, each system is asked once.
 
 Vendors answer list questions ("occupancy of every place"), so a loader fetches a whole
-resource of one system once per request and indexes it by vendor id; field resolvers then
-pick their record. Quotes are keyed (a facility and a window) and go through a DataLoader
-that batches them per system. A new `Loaders` is made for every request (and, on a
-WebSocket, for every operation or event), so nobody sees another moment's data.
+resource of one system (a `Records` of gateway/systems.py) once per request and indexes it by
+the resource's key; field resolvers then pick their record. Quotes are keyed (a facility and a
+window) and go through a DataLoader that batches them per system. A new `Loaders` is made for
+every request (and, on a WebSocket, for every operation or event), so nobody sees another
+moment's data.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, TypeVarTuple
 
 from strawberry.dataloader import DataLoader
 
 from adapters.errors import UpstreamError
-from adapters.models import Batch, Quote, QuoteRequest, RecordError
-from gateway.systems import Systems
+from adapters.models import Quote, QuoteRequest, RecordError
+from gateway.systems import QUOTES, Records, Systems
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 @dataclass
@@ -34,21 +36,11 @@ class Indexed(Generic[T]):
     last good answer (resolvers report it beside the data).
     """
 
-    items: dict[Any, T] = field(default_factory=dict)
+    items: dict[Hashable, T] = field(default_factory=dict)
     errors: dict[str, RecordError] = field(default_factory=dict)
     fetched_at: datetime | None = None
     stale: bool = False
     error: UpstreamError | None = None
-
-
-def key_of(resource: str, item: Any) -> Any:
-    if resource == "occupancy":
-        return (item.vendor_facility_id, item.zone_id)
-    if resource == "rates":
-        return item.vendor_facility_id
-    if resource == "citations":
-        return item.number
-    return item.vendor_id
 
 
 class Loaders:
@@ -57,20 +49,20 @@ class Loaders:
         self._resources: dict[tuple[Any, ...], asyncio.Future[Indexed[Any]]] = {}
         self.quotes: DataLoader[tuple[str, QuoteRequest], Quote] = DataLoader(self._load_quotes)
 
-    def resource(self, system_id: str, resource: str, *args: Any) -> asyncio.Future[Indexed[Any]]:
+    def resource(self, system_id: str, resource: Records[*Ts, T], *args: *Ts) -> asyncio.Future[Indexed[T]]:
         """The whole of `resource(*args)` from one system, fetched at most once for this request."""
         key = (system_id, resource, *args)
         future = self._resources.get(key)
         if future is None:
-            future = asyncio.ensure_future(self._fetch(system_id, resource, args))
+            future = asyncio.ensure_future(self._fetch(system_id, resource, *args))
             self._resources[key] = future
         return future
 
-    async def _fetch(self, system_id: str, resource: str, args: tuple[Any, ...]) -> Indexed[Any]:
+    async def _fetch(self, system_id: str, resource: Records[*Ts, T], *args: *Ts) -> Indexed[T]:
         fetched = await self._systems.fetch_entry(system_id, resource, *args)
-        batch: Batch[Any] = fetched.value
+        batch, key = fetched.value, resource.key
         return Indexed(
-            items={key_of(resource, item): item for item in batch.items},
+            items={key(item): item for item in batch.items},
             errors={error.record_ref: error for error in batch.errors},
             fetched_at=fetched.fetched_at,
             stale=fetched.stale,
@@ -85,9 +77,11 @@ class Loaders:
 
         async def one_system(system_id: str, indexes: list[int]) -> None:
             try:
-                quotes = await self._systems.fetch(system_id, "quotes", [keys[i][1] for i in indexes])
+                quotes = await self._systems.fetch(system_id, QUOTES, [keys[i][1] for i in indexes])
             except UpstreamError as exc:
-                quotes = [exc] * len(indexes)
+                for index in indexes:
+                    results[index] = exc
+                return
             for index, quote in zip(indexes, quotes, strict=True):
                 results[index] = quote
 

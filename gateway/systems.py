@@ -1,35 +1,56 @@
-"""The configured vendor systems at run time: one adapter each, and how each is doing.
+"""The configured vendor systems at run time: one adapter each, how each is doing, and what the
+gateway reads from them.
 
-Everything the gateway asks of a vendor goes through `Systems.fetch` (or `fetch_entry`, which
-also says how old the answer is): through the upstream cache when there is one
-(gateway/upstream.py), then the adapter. Health, which a client sees in `sources`, is recorded
-on real vendor calls only (`_call`), never on answers served from the cache.
+Every adapter is handed out as the kind of system it is (adapters/base.py): `parcs(id)`,
+`occupancy_source(id)`, `enforcement(id)`, `hospitality(id)`, so a call to a vendor is a plain
+method call a reader and mypy can follow.
+
+What the per-request loaders read is a `Resource` (the constants at the end: OCCUPANCY, RATES,
+CITATIONS…): a typed call, `call(systems, system_id, *args)`, that asks the system's adapter of
+the right kind, and a name that labels the answer's upstream cache keys, its TTL in the
+configuration and its metrics (only a label: the call is what the resource carries).
+`Systems.fetch` (or `fetch_entry`, which also says how old the answer is) goes through the
+upstream cache when there is one (gateway/upstream.py), then `_call`, which runs the resource's
+call. Health, which a client sees in `sources`, is recorded on real vendor calls only (`track`),
+never on answers served from the cache.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, TypeVarTuple
 
-from adapters.base import Adapter
+from adapters.base import Adapter, EnforcementAdapter, HospitalityAdapter, OccupancySource, ParcsAdapter
 from adapters.errors import UpstreamError, UpstreamRejected
+from adapters import models
+from adapters.models import Batch
+from adapters.operations import Permit, Reservation
 from adapters.registry import DIALECTS
 from gateway.cache import Cache
 from gateway.config import GatewayConfig
 from gateway.upstream import Fetched, UpstreamCache
 
 T = TypeVar("T")
+R = TypeVar("R")  # what a resource's call answers
+Ts = TypeVarTuple("Ts")  # a resource's arguments
 
 
 #: what becomes of an inbound webhook event (gateway/events/ingress.py): written to the inbox (new, or a
 #: new revision of one seen before), a duplicate, or for a place the configuration does not map (dropped)
 WEBHOOK_UNMAPPED = "unmapped"
 WEBHOOK_OUTCOMES = ("accepted", "corrected", "duplicate", WEBHOOK_UNMAPPED)
+
+
+class WrongKind(TypeError):
+    """A system asked for what another kind of system answers (a configuration the loader should have refused)."""
+
+    def __init__(self, adapter: Adapter, wanted: str) -> None:
+        super().__init__(f"system {adapter.system_id!r} is a {adapter.kind} system ({adapter.dialect}), not {wanted}")
 
 
 class SourceStatus(StrEnum):
@@ -72,8 +93,28 @@ class Systems:
     def adapter(self, system_id: str) -> Adapter:
         return self.adapters[system_id]
 
-    async def fetch(self, system_id: str, resource: str, *args: Any) -> Any:
-        """`adapter.<resource>(*args)` of one system, through the cache when there is one.
+    def parcs(self, system_id: str) -> ParcsAdapter:
+        if isinstance(adapter := self.adapters[system_id], ParcsAdapter):
+            return adapter
+        raise WrongKind(adapter, "a PARCS")
+
+    def occupancy_source(self, system_id: str) -> OccupancySource:
+        if isinstance(adapter := self.adapters[system_id], OccupancySource):
+            return adapter
+        raise WrongKind(adapter, "a PARCS or a guidance system")
+
+    def enforcement(self, system_id: str) -> EnforcementAdapter:
+        if isinstance(adapter := self.adapters[system_id], EnforcementAdapter):
+            return adapter
+        raise WrongKind(adapter, "an enforcement platform")
+
+    def hospitality(self, system_id: str) -> HospitalityAdapter:
+        if isinstance(adapter := self.adapters[system_id], HospitalityAdapter):
+            return adapter
+        raise WrongKind(adapter, "a hotel PMS")
+
+    async def fetch(self, system_id: str, resource: Resource[*Ts, R], *args: *Ts) -> R:
+        """`resource.call(self, system_id, *args)`, through the cache when there is one.
 
         A stale answer (the vendor failing) comes back as a value like any other; use
         `fetch_entry` to know.
@@ -82,17 +123,16 @@ class Systems:
             return await self._call(system_id, resource, *args)
         return (await self.upstream.get(system_id, resource, args)).value
 
-    async def fetch_entry(self, system_id: str, resource: str, *args: Any) -> Fetched[Any]:
+    async def fetch_entry(self, system_id: str, resource: Resource[*Ts, R], *args: *Ts) -> Fetched[R]:
         """Like `fetch`, with when the answer was fetched, whether it is stale, and the vendor's error if so."""
         if self.upstream is None:
             # through `fetch`, so that a `fetch` replaced on an instance or subclass (bench replay) still answers
             return Fetched(await self.fetch(system_id, resource, *args), datetime.now(UTC))
         return await self.upstream.get(system_id, resource, args)
 
-    async def _call(self, system_id: str, resource: str, *args: Any) -> Any:
-        """The vendor call itself: `adapter.<resource>(*args)`, recording the system's health."""
-        method: Callable[..., Awaitable[Any]] = getattr(self.adapters[system_id], resource)
-        return await self.track(system_id, method(*args))
+    async def _call(self, system_id: str, resource: Resource[*Ts, R], *args: *Ts) -> R:
+        """The vendor call itself: the resource's call on this system, recording the system's health."""
+        return await self.track(system_id, resource.call(self, system_id, *args))
 
     async def track(self, system_id: str, call: Awaitable[T]) -> T:
         health = self.health[system_id]
@@ -118,3 +158,64 @@ class Systems:
             await adapter.aclose()
         if self.upstream is not None:
             await self.upstream.aclose()
+
+
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Resource(Generic[*Ts, R]):
+    """One thing the gateway reads from vendor systems: `call(systems, system_id, *args)` asks the
+    system's adapter (as its kind, e.g. `systems.parcs(system_id).rates()`).
+
+    `name` labels the answers: upstream cache keys (`up:<system>:<name>:…`), TTLs (`cache.ttl_s`,
+    a system's `cache_ttl_s`), metrics. It never selects the call.
+    """
+
+    name: str
+    call: Callable[[Systems, str, *Ts], Awaitable[R]]
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Records(Resource[*Ts, Batch[T]]):
+    """A resource that is a `Batch` of records, which the per-request loaders index by `key` (gateway/loaders.py)."""
+
+    key: Callable[[T], Hashable]
+
+
+class _Identified(Protocol):
+    @property
+    def vendor_id(self) -> str: ...
+
+
+def vendor_id_of(record: _Identified) -> str:
+    return record.vendor_id
+
+
+# What the gateway reads, one constant each: the name (a label), the call, and for lists the key
+# their records are indexed by for a request.
+
+FACILITIES: Records[models.FacilityRecord] = Records(
+    "facilities", lambda systems, system_id: systems.parcs(system_id).facilities(), key=vendor_id_of)
+OCCUPANCY: Records[models.OccupancyReading] = Records(
+    "occupancy", lambda systems, system_id: systems.occupancy_source(system_id).occupancy(),
+    key=lambda reading: (reading.vendor_facility_id, reading.zone_id))
+RATES: Records[models.RateTable] = Records(
+    "rates", lambda systems, system_id: systems.parcs(system_id).rates(),
+    key=lambda table: table.vendor_facility_id)
+QUOTES: Resource[Sequence[models.QuoteRequest], list[models.Quote]] = Resource(
+    "quotes", lambda systems, system_id, requests: systems.parcs(system_id).quotes(requests))
+RESERVATIONS: Records[str | None, Reservation] = Records(
+    "reservations", lambda systems, system_id, plate: systems.parcs(system_id).reservations(plate), key=vendor_id_of)
+PERMITS: Records[str | None, Permit] = Records(
+    "permits", lambda systems, system_id, plate: systems.parcs(system_id).permits(plate), key=vendor_id_of)
+ZONES: Records[models.EnforcementZone] = Records(
+    "zones", lambda systems, system_id: systems.enforcement(system_id).zones(), key=vendor_id_of)
+CITATIONS: Records[datetime, models.Citation] = Records(
+    "citations", lambda systems, system_id, since: systems.enforcement(system_id).citations(since),
+    key=lambda citation: citation.number)
+PROPERTIES: Records[models.HotelProperty] = Records(
+    "properties", lambda systems, system_id: systems.hospitality(system_id).properties(), key=vendor_id_of)
+STAYS: Records[datetime, datetime, models.GuestStay] = Records(
+    "stays", lambda systems, system_id, since, until: systems.hospitality(system_id).stays(since, until),
+    key=vendor_id_of)

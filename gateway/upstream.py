@@ -1,6 +1,8 @@
 """Vendor answers through the cache: fresh for a TTL, then stale while one refresh runs, then gone.
 
-Every read `Systems.fetch` makes goes through `UpstreamCache.get(system, resource, args)`:
+Every read `Systems.fetch` makes goes through `UpstreamCache.get(system, resource, args)`. The
+resource (gateway/systems.py) is opaque here but for its `name`, which labels the keys and picks
+the TTL; to ask the vendor, the cache hands it back to `call(system, resource, *args)`:
 
     fresh     (age <= ttl)                         served from the cache, no vendor call
     stale     (ttl < age <= ttl + max_stale)       served at once, marked stale; ONE background
@@ -23,8 +25,8 @@ that has just failed, and no replica retries the vendor for that key until it ex
 
 Key layout (inside the cache's namespace, `<store.prefix>cache:` on Redis):
 
-    up:<system>:<resource>:<sha256 of the arguments, 32 hex>         the entry (pickle)
-    up:<system>:<resource>:<sha256 of the arguments, 32 hex>:lock    the single-flight lock
+    up:<system>:<resource name>:<sha256 of the arguments, 32 hex>         the entry (pickle)
+    up:<system>:<resource name>:<sha256 of the arguments, 32 hex>:lock    the single-flight lock
 
 Keys never depend on who asked: permissions, masking and tenancy apply after the cache, on
 what it returns. Entries are pickled (our own frozen dataclasses, in a tuple with a format
@@ -50,7 +52,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
 
@@ -71,6 +73,13 @@ POLL_MAX_S = 0.05
 BACKEND_WARNING_EVERY_S = 10.0
 
 Call = Callable[..., Awaitable[Any]]  # (system_id, resource, *args) -> the vendor's answer
+
+
+class Named(Protocol):
+    """What the cache needs to know of a resource (gateway/systems.py): the name its keys and TTL go by."""
+
+    @property
+    def name(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +186,9 @@ def error_info(exc: UpstreamError) -> tuple[str, str, str]:
 
 def error_from(info: tuple[str, str, str]) -> UpstreamError:
     code, system_id, detail = info
-    kind = {UpstreamUnavailable.code: UpstreamUnavailable, UpstreamTimeout.code: UpstreamTimeout}.get(code, UpstreamError)
-    return kind(system_id, detail)
+    kinds: dict[str, type[UpstreamError]] = {UpstreamUnavailable.code: UpstreamUnavailable,
+                                             UpstreamTimeout.code: UpstreamTimeout}
+    return kinds.get(code, UpstreamError)(system_id, detail)
 
 
 def _canonical(value: Any) -> Any:
@@ -240,12 +250,12 @@ class UpstreamCache:
 
     # --- reading ---------------------------------------------------------------------------
 
-    async def get(self, system_id: str, resource: str, args: tuple[Any, ...] = ()) -> Fetched[Any]:
-        fresh_s = self.policy.fresh_s(system_id, resource)
+    async def get(self, system_id: str, resource: Named, args: tuple[Any, ...] = ()) -> Fetched[Any]:
+        fresh_s = self.policy.fresh_s(system_id, resource.name)
         if fresh_s <= 0:  # not cached: straight to the vendor
             return Fetched(await self._call(system_id, resource, args), datetime.now(UTC))
         metrics = self.metrics_of(system_id)
-        key = cache_key(system_id, resource, args)
+        key = cache_key(system_id, resource.name, args)
         entry = await self._read(key)
         if entry is not None:
             age = time.time() - entry.fetched_at
@@ -262,7 +272,7 @@ class UpstreamCache:
         metrics.misses += 1
         return await self._fill(system_id, resource, args, key, fallback=entry)
 
-    async def _fill(self, system_id: str, resource: str, args: tuple[Any, ...], key: str,
+    async def _fill(self, system_id: str, resource: Named, args: tuple[Any, ...], key: str,
                     fallback: _Entry | None) -> Fetched[Any]:
         task = self._filling.get(key)
         if task is not None:
@@ -273,7 +283,7 @@ class UpstreamCache:
             task.add_done_callback(lambda done: self._forget(self._filling, key, done))
         return await asyncio.shield(task)
 
-    async def _load(self, system_id: str, resource: str, args: tuple[Any, ...], key: str,
+    async def _load(self, system_id: str, resource: Named, args: tuple[Any, ...], key: str,
                     fallback: _Entry | None) -> Fetched[Any]:
         """The one fetch of a key in this process: take the replicas' lock, or wait for its holder."""
         lock_key, token = f"{key}:lock", secrets.token_hex(8).encode()
@@ -299,7 +309,7 @@ class UpstreamCache:
             return entry.served(stale=False)
         return None
 
-    async def _fetch_and_store(self, system_id: str, resource: str, args: tuple[Any, ...], key: str,
+    async def _fetch_and_store(self, system_id: str, resource: Named, args: tuple[Any, ...], key: str,
                                lock_key: str, token: bytes, fallback: _Entry | None) -> Fetched[Any]:
         try:
             value = await self._call(system_id, resource, args)
@@ -320,7 +330,7 @@ class UpstreamCache:
             await self._unlock(lock_key, token)
         return entry.served(stale=False)
 
-    async def _await_holder(self, system_id: str, resource: str, key: str, lock_key: str,
+    async def _await_holder(self, system_id: str, resource: Named, key: str, lock_key: str,
                             fallback: _Entry | None) -> Fetched[Any] | None:
         """Poll for another replica's entry while its lock lasts; None when we should fetch ourselves."""
         deadline = time.monotonic() + self.policy.lock_ms / 1000
@@ -342,21 +352,21 @@ class UpstreamCache:
             await asyncio.sleep(pause)
             pause = min(pause * 2, POLL_MAX_S)
 
-    def _usable(self, system_id: str, resource: str, entry: _Entry) -> bool:
+    def _usable(self, system_id: str, resource: Named, entry: _Entry) -> bool:
         """Still within ttl + max_stale (the backend drops it then, but a read may race that)."""
-        bound = self.policy.fresh_s(system_id, resource) + self.policy.stale_s(system_id)
+        bound = self.policy.fresh_s(system_id, resource.name) + self.policy.stale_s(system_id)
         return time.time() - entry.fetched_at <= bound
 
     # --- background refresh ----------------------------------------------------------------
 
-    def _refresh_soon(self, system_id: str, resource: str, args: tuple[Any, ...], key: str, entry: _Entry) -> None:
+    def _refresh_soon(self, system_id: str, resource: Named, args: tuple[Any, ...], key: str, entry: _Entry) -> None:
         if key in self._refreshing or key in self._filling:
             return
         task = asyncio.create_task(self._refresh(system_id, resource, args, key, entry))
         self._refreshing[key] = task
         task.add_done_callback(lambda done: self._forget(self._refreshing, key, done))
 
-    async def _refresh(self, system_id: str, resource: str, args: tuple[Any, ...], key: str, entry: _Entry) -> None:
+    async def _refresh(self, system_id: str, resource: Named, args: tuple[Any, ...], key: str, entry: _Entry) -> None:
         lock_key, token = f"{key}:lock", secrets.token_hex(8).encode()
         if not await self._lock(lock_key, token):
             return  # another replica is refreshing it
@@ -380,23 +390,23 @@ class UpstreamCache:
 
     # --- events ----------------------------------------------------------------------------
 
-    async def put(self, system_id: str, resource: str, args: tuple[Any, ...], value: Any) -> None:
+    async def put(self, system_id: str, resource: Named, args: tuple[Any, ...], value: Any) -> None:
         """Store a vendor's answer obtained otherwise (an event carrying the new data)."""
-        await self._write(system_id, resource, cache_key(system_id, resource, args), _Entry(time.time(), value))
+        await self._write(system_id, resource, cache_key(system_id, resource.name, args), _Entry(time.time(), value))
 
-    async def invalidate(self, system_id: str, resource: str, args: tuple[Any, ...] = ()) -> None:
+    async def invalidate(self, system_id: str, resource: Named, args: tuple[Any, ...] = ()) -> None:
         """An event says this answer changed: the next read fetches it (falling back to it if the vendor fails).
 
         The entry is marked, not deleted, so stale-if-error still has the last good answer.
         """
-        key = cache_key(system_id, resource, args)
+        key = cache_key(system_id, resource.name, args)
         entry = await self._read(key)
         if entry is not None and not entry.invalidated:
             await self._write(system_id, resource, key, _Entry(entry.fetched_at, entry.value, entry.error, True))
 
-    async def forget(self, system_id: str, resource: str, args: tuple[Any, ...] = ()) -> None:
+    async def forget(self, system_id: str, resource: Named, args: tuple[Any, ...] = ()) -> None:
         """Drop an entry outright (no stale fallback)."""
-        await self._backend(self.cache.delete(cache_key(system_id, resource, args)))
+        await self._backend(self.cache.delete(cache_key(system_id, resource.name, args)))
 
     async def clear(self) -> None:
         """Forget every entry (tests; the cache's own namespace only, never FLUSHDB)."""
@@ -409,7 +419,7 @@ class UpstreamCache:
 
     # --- plumbing --------------------------------------------------------------------------
 
-    async def _call(self, system_id: str, resource: str, args: tuple[Any, ...]) -> Any:
+    async def _call(self, system_id: str, resource: Named, args: tuple[Any, ...]) -> Any:
         metrics = self.metrics_of(system_id)
         metrics.upstream_calls += 1
         try:
@@ -428,8 +438,9 @@ class UpstreamCache:
         raw = await asyncio.shield(task)
         return None if raw is None else _Entry.load(raw)
 
-    async def _write(self, system_id: str, resource: str, key: str, entry: _Entry) -> None:
-        keep_s = self.policy.fresh_s(system_id, resource) + self.policy.stale_s(system_id) - (time.time() - entry.fetched_at)
+    async def _write(self, system_id: str, resource: Named, key: str, entry: _Entry) -> None:
+        age_s = time.time() - entry.fetched_at
+        keep_s = self.policy.fresh_s(system_id, resource.name) + self.policy.stale_s(system_id) - age_s
         if keep_s > 0:
             await self._backend(self.cache.set(key, entry.dump(), keep_s))
 

@@ -27,6 +27,6 @@ async def grant(runtime: Runtime, entry: FacilityEntry, *, plate: str, valid_fro
     ref = entry.ref(SystemKind.PARCS)
     if ref is None:
         raise LookupError(f"facility {entry.id!r} has no PARCS to validate parking in")
-    adapter = runtime.systems.adapter(ref.system_id)
+    adapter = runtime.systems.parcs(ref.system_id)
     request = ValidationRequest(ref.vendor_id, plate, valid_from, valid_until, reference, guest_name, source)
     return await adapter.create_validation(request)

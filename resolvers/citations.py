@@ -99,7 +99,7 @@ class CitationQueries:
         zones = zones_of(entries)
         found: list[tuple[FacilityEntry, DomainCitation]] = []
         for system_id in sorted({s for s, _ in zones}):
-            batch = await vendor_call(ctx, system_id, ctx.runtime.systems.adapter(system_id).citations(since))
+            batch = await vendor_call(ctx, system_id, ctx.runtime.systems.enforcement(system_id).citations(since))
             found += [(zones[(system_id, c.zone_id or "")], c) for c in batch.items
                       if (system_id, c.zone_id or "") in zones and since <= c.issued_at < until]
         found.sort(key=lambda item: (item[1].issued_at, item[1].number), reverse=True)
@@ -128,7 +128,7 @@ class CitationMutations:
         arguments = {"zone": [ref.system_id, ref.vendor_id], "plate": plate, "code": code, "region": region, "note": note}
 
         async def issue(reference: str) -> dict[str, Any]:
-            adapter = ctx.runtime.systems.adapter(ref.system_id)
+            adapter = ctx.runtime.systems.enforcement(ref.system_id)
             request = CitationRequest(ref.vendor_id, plate, code or "", reference, region and region.upper(), note)
             return dump(await vendor_call(ctx, ref.system_id, adapter.issue_citation(request)))
 
@@ -150,7 +150,7 @@ class CitationMutations:
             # them, in another zone, or nowhere: the answer and its cost do not tell those apart.
             zones = zones_of(ctx.visible_entries())
             for system_id in sorted({s for s, _ in zones}):
-                adapter = ctx.runtime.systems.adapter(system_id)
+                adapter = ctx.runtime.systems.enforcement(system_id)
                 citation = await vendor_read(ctx, system_id, adapter.citation(number))
                 if citation is not None and (system_id, citation.zone_id or "") in zones:
                     return dump(await vendor_call(ctx, system_id, adapter.void_citation(number, why or "")))

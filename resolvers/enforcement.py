@@ -15,6 +15,7 @@ from gateway.kernel.context import Info, RequestContext
 from gateway.kernel.costs import list_size
 from gateway.kernel.local_time import every_local_today, local_day
 from gateway.kernel.pii import personal
+from gateway.systems import CITATIONS, ZONES
 from resolvers.common import MAX_PAGE_SIZE, Money
 
 
@@ -42,7 +43,7 @@ class EnforcementSummary:
         """The zone's citations since local midnight (the facility's time zone), newest first."""
         since, _ = local_day(ctx.now, self.time_zone)
         window_start, _ = every_local_today(ctx.now)
-        citations = await ctx.load(self.ref.system_id, "citations", window_start, info=info)
+        citations = await ctx.load(self.ref.system_id, CITATIONS, window_start, info=info)
         mine = [c for c in citations.items.values() if c.zone_id == self.ref.vendor_id and c.issued_at >= since]
         return sorted(mine, key=lambda c: c.issued_at, reverse=True)
 
@@ -70,6 +71,6 @@ async def load_enforcement(ctx: RequestContext, entry: FacilityEntry, info: Info
     ref = entry.ref(SystemKind.ENFORCEMENT)
     if ref is None:
         return None
-    zone: models.EnforcementZone = await ctx.record(ref, "zones", "zone", info)
+    zone: models.EnforcementZone = await ctx.record(ref, ZONES, "zone", info)
     return EnforcementSummary(zone_id=zone.vendor_id, zone_name=zone.name, max_stay_minutes=zone.max_stay_minutes,
                               ref=ref, time_zone=entry.config.time_zone)

@@ -32,6 +32,7 @@ from resolvers.common import (
     encode_cursor,
 )
 from gateway.auth.scopes import Scope
+from gateway.systems import FACILITIES
 from resolvers.occupancy import Occupancy, load_part, merge
 from resolvers.enforcement import EnforcementSummary, load_enforcement
 from resolvers.hospitality import HotelSummary, load_hotel
@@ -46,7 +47,7 @@ async def parcs_record(ctx: RequestContext, entry: FacilityEntry, info: Info | N
     ref = entry.ref(SystemKind.PARCS)
     if ref is None:
         return None
-    return await ctx.record(ref, "facilities", "facility", info)
+    return await ctx.record(ref, FACILITIES, "facility", info)
 
 
 async def facility_occupancy(ctx: RequestContext, entry: FacilityEntry) -> Occupancy | None:

@@ -9,6 +9,7 @@ from adapters.models import GuestStayState, SystemKind
 from gateway.directory import FacilityEntry, SystemRef
 from gateway.kernel.context import Info, RequestContext
 from gateway.kernel.local_time import every_local_today, local_day
+from gateway.systems import PROPERTIES, STAYS
 
 
 @strawberry.type(description="Today's guests at a hotel, as counts (no personal data).")
@@ -30,7 +31,7 @@ class HotelSummary:
     async def guests(self, info: Info) -> GuestCounts:
         ctx = info.context
         start, end = local_day(ctx.now, self.time_zone)
-        stays = await ctx.load(self.ref.system_id, "stays", *every_local_today(ctx.now), info=info)
+        stays = await ctx.load(self.ref.system_id, STAYS, *every_local_today(ctx.now), info=info)
         mine = [s for s in stays.items.values() if s.property_id == self.ref.vendor_id]
         in_house = [s for s in mine if s.state is GuestStayState.CHECKED_IN]
         return GuestCounts(
@@ -47,5 +48,5 @@ async def load_hotel(ctx: RequestContext, entry: FacilityEntry, info: Info) -> H
     ref = entry.ref(SystemKind.HOSPITALITY)
     if ref is None:
         return None
-    hotel: models.HotelProperty = await ctx.record(ref, "properties", "property", info)
+    hotel: models.HotelProperty = await ctx.record(ref, PROPERTIES, "property", info)
     return HotelSummary(property_id=hotel.vendor_id, name=hotel.name, ref=ref, time_zone=entry.config.time_zone)

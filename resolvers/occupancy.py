@@ -23,6 +23,7 @@ from gateway.errors import ErrorCode, GatewayError
 from gateway.kernel.context import Info, RequestContext
 from resolvers.common import OccupancyMethod, OccupancyStatus, Trend
 from gateway.loaders import Indexed
+from gateway.systems import OCCUPANCY
 
 ALMOST_FULL_PERCENT = 90.0
 
@@ -180,7 +181,7 @@ async def load_part(ctx: RequestContext, ref: SystemRef | None, facility_ref: Sy
         return Part()
     zone_id = None if ref is facility_ref else ref.vendor_id
     try:
-        readings = await ctx.load(ref.system_id, "occupancy")
+        readings = await ctx.load(ref.system_id, OCCUPANCY)
     except GatewayError as exc:
         return Part(error=exc)
     reading = readings.items.get((facility_ref.vendor_id, zone_id))

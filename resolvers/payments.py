@@ -125,7 +125,7 @@ async def find_session(ctx: RequestContext, session_id: str) -> tuple[FacilityEn
 
 async def _pay(ctx: RequestContext, entry: FacilityEntry, ref: SystemRef, target: DomainTarget, target_id: str,
                amount: DomainMoney, token: str, reference: str) -> dict[str, Any]:
-    adapter = ctx.runtime.systems.adapter(ref.system_id)
+    adapter = ctx.runtime.systems.parcs(ref.system_id)
     payment = await vendor_call(ctx, ref.system_id, adapter.pay(
         PaymentRequest(ref.vendor_id, target, target_id, amount, token, reference)))
     return {"facility_id": entry.id, "payment": dump(payment)}
@@ -143,7 +143,7 @@ class PaymentQueries:
         ctx = info.context
         entry = visible_facility(ctx, str(facility_id))
         ref = system_of(entry, SystemKind.PARCS, "parking sessions")
-        sessions = await vendor_call(ctx, ref.system_id, ctx.runtime.systems.adapter(ref.system_id).sessions(plate_of(plate)))
+        sessions = await vendor_call(ctx, ref.system_id, ctx.runtime.systems.parcs(ref.system_id).sessions(plate_of(plate)))
         mine = [s for s in sessions.items if s.vendor_facility_id == ref.vendor_id]
         return [ParkingSession.of(ctx, entry.id, s) for s in sorted(mine, key=lambda s: s.entered_at, reverse=True)]
 

@@ -22,6 +22,7 @@ from gateway.kernel.context import Info, RequestContext
 from gateway.kernel.costs import list_size
 from gateway.kernel.permissions import needs
 from gateway.kernel.pii import personal
+from gateway.systems import PERMITS
 from resolvers.common import MAX_PAGE_SIZE
 from resolvers.reservations import IdempotencyKey
 from resolvers.writes import (
@@ -110,7 +111,7 @@ class PermitQueries:
             raise bad_input(f"`first` must be between 1 and {MAX_PAGE_SIZE}.", argument="first")
         entries = [visible_facility(ctx, str(facility_id))] if facility_id is not None else ctx.visible_entries()
         wanted = None if plate is None else plate_of(plate)
-        found = [(facility, p) for facility, p in await parcs_records(ctx, entries, "permits", wanted, info)
+        found = [(facility, p) for facility, p in await parcs_records(ctx, entries, PERMITS, wanted, info)
                  if status is None or p.status is status]
         found.sort(key=lambda item: item[1].created_at, reverse=True)
         return [Permit.of(ctx, facility, p) for facility, p in found[:first]]
@@ -135,7 +136,7 @@ class PermitMutations:
                      "until": valid_until and valid_until.isoformat(), "description": description}
 
         async def issue(reference: str) -> dict[str, Any]:
-            adapter = ctx.runtime.systems.adapter(ref.system_id)
+            adapter = ctx.runtime.systems.parcs(ref.system_id)
             request = PermitRequest(ref.vendor_id, plate, holder or "", valid_from, valid_until, reference, description)
             return _stored(entry, await vendor_call(ctx, ref.system_id, adapter.create_permit(request)))
 
@@ -162,7 +163,7 @@ class PermitMutations:
             starts, ends = change.valid_from or current.valid_from, change.valid_until or current.valid_until
             if ends is not None and ends <= starts:
                 raise bad_input("The permit must end after it starts.", argument="input.validUntil")
-            adapter = ctx.runtime.systems.adapter(ref.system_id)
+            adapter = ctx.runtime.systems.parcs(ref.system_id)
             return _stored(entry, await vendor_call(ctx, ref.system_id, adapter.update_permit(current.vendor_id, change)))
 
         return _answer(ctx, await idempotent(ctx, "updatePermit", idempotency_key, arguments, update))
@@ -175,7 +176,7 @@ class PermitMutations:
 
         async def revoke(reference: str) -> dict[str, Any]:
             entry, ref, current = await find_permit(ctx, str(id))
-            adapter = ctx.runtime.systems.adapter(ref.system_id)
+            adapter = ctx.runtime.systems.parcs(ref.system_id)
             return _stored(entry, await vendor_call(ctx, ref.system_id, adapter.revoke_permit(current.vendor_id)))
 
         return _answer(ctx, await idempotent(ctx, "revokePermit", idempotency_key, {"id": str(id)}, revoke))

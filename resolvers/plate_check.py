@@ -113,11 +113,13 @@ class PlateCheckQueries:
         normalized = plate_of(plate)
         entry = facility_or_zone(ctx, None if facility_id is None else str(facility_id), zone_id)
         ref = system_of(entry, SystemKind.PARCS, "plate checks")
-        adapter = ctx.runtime.systems.adapter(ref.system_id)
-        permits, reservations, validations, sessions = await asyncio.gather(*(
-            vendor_call(ctx, ref.system_id, call) for call in (
-                adapter.permits(normalized), adapter.reservations(normalized), adapter.validations(normalized),
-                adapter.sessions(normalized))))
+        adapter = ctx.runtime.systems.parcs(ref.system_id)
+        system_id = ref.system_id
+        permits, reservations, validations, sessions = await asyncio.gather(
+            vendor_call(ctx, system_id, adapter.permits(normalized)),
+            vendor_call(ctx, system_id, adapter.reservations(normalized)),
+            vendor_call(ctx, system_id, adapter.validations(normalized)),
+            vendor_call(ctx, system_id, adapter.sessions(normalized)))
         now, here, fid = ctx.now, ref.vendor_id, entry.id
         rights = [MatchedRight(kind=RightKind.PERMIT, id=strawberry.ID(f"{fid}:{p.vendor_id}"), valid_from=p.valid_from,
                                valid_until=p.valid_until, description=p.description or "Permit")

@@ -14,6 +14,7 @@ from gateway.errors import ErrorCode, GatewayError, bad_input, from_upstream
 from gateway.kernel.context import RequestContext
 from gateway.kernel.costs import list_size
 from gateway.quote_tokens import QuotedPrice
+from gateway.systems import RATES
 from resolvers.writes import aware
 from resolvers.common import Money, RateKind
 
@@ -73,7 +74,7 @@ class Quote:
 async def load_rates(ctx: RequestContext, ref: SystemRef | None, info: Any = None) -> RateTable | None:
     if ref is None:
         return None
-    tables = await ctx.load(ref.system_id, "rates", info=info)
+    tables = await ctx.load(ref.system_id, RATES, info=info)
     table = tables.items.get(ref.vendor_id)
     if table is None:
         bad = tables.errors.get(ref.vendor_id)

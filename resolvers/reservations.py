@@ -24,6 +24,7 @@ from gateway.kernel.context import Info, RequestContext
 from gateway.kernel.costs import list_size
 from gateway.kernel.permissions import needs
 from gateway.kernel.pii import personal
+from gateway.systems import RESERVATIONS
 from resolvers.common import Money, PageInfo, offset_page
 from resolvers.rates import check_window
 from resolvers.writes import (
@@ -149,7 +150,7 @@ class ReservationQueries:
         ctx = info.context
         entries = [visible_facility(ctx, str(facility_id))] if facility_id is not None else ctx.visible_entries()
         wanted = None if plate is None else plate_of(plate)
-        found = [(facility, r) for facility, r in await parcs_records(ctx, entries, "reservations", wanted, info)
+        found = [(facility, r) for facility, r in await parcs_records(ctx, entries, RESERVATIONS, wanted, info)
                  if status is None or r.status is status]
         found.sort(key=lambda item: (item[1].starts_at, item[0], item[1].vendor_id))
         edges, page_info = offset_page("reservations", found, first, after)
@@ -197,7 +198,7 @@ class ReservationMutations:
                      "customer": customer, "price": None if expected is None else [str(expected.amount), expected.currency]}
 
         async def book(reference: str) -> dict[str, Any]:
-            adapter = ctx.runtime.systems.adapter(ref.system_id)
+            adapter = ctx.runtime.systems.parcs(ref.system_id)
             request = ReservationRequest(ref.vendor_id, plate, start, end, reference, customer, expected)
             reservation = await vendor_call(ctx, ref.system_id, adapter.create_reservation(request))
             await _publish(ctx, EventType.RESERVATION_CREATED, entry, ref, reservation)
@@ -228,7 +229,7 @@ class ReservationMutations:
             start, end = input.start or current.starts_at, input.end or current.ends_at
             if end <= start or end - start > timedelta(days=30):
                 raise bad_input("The new window must end after it starts and last at most 30 days.", argument="input")
-            adapter = ctx.runtime.systems.adapter(ref.system_id)
+            adapter = ctx.runtime.systems.parcs(ref.system_id)
             changed = await vendor_call(ctx, ref.system_id, adapter.modify_reservation(
                 current.vendor_id, ReservationChange(input.start, input.end, plate)))
             return _stored(entry.id, changed)
@@ -246,7 +247,7 @@ class ReservationMutations:
 
         async def cancel(reference: str) -> dict[str, Any]:
             entry, ref, current = await find_reservation(ctx, str(id))
-            adapter = ctx.runtime.systems.adapter(ref.system_id)
+            adapter = ctx.runtime.systems.parcs(ref.system_id)
             cancelled = await vendor_call(ctx, ref.system_id, adapter.cancel_reservation(current.vendor_id))
             if current.status is not DomainStatus.CANCELLED:
                 await _publish(ctx, EventType.RESERVATION_CANCELLED, entry, ref, cancelled)

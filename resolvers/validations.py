@@ -69,7 +69,7 @@ class ValidationQueries:
         ctx = info.context
         entry = visible_facility(ctx, str(facility_id))
         ref = system_of(entry, SystemKind.PARCS, "validations")
-        adapter = ctx.runtime.systems.adapter(ref.system_id)
+        adapter = ctx.runtime.systems.parcs(ref.system_id)
         found = await vendor_call(ctx, ref.system_id, adapter.validations(None if plate is None else plate_of(plate)))
         mine = sorted((v for v in found.items if v.vendor_facility_id == ref.vendor_id), key=lambda v: v.created_at,
                       reverse=True)

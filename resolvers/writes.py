@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from adapters.base import ParcsAdapter
 from adapters.errors import UpstreamError
 from adapters.models import SystemKind
 from adapters.operations import Refusal, VendorRefused, normalize_plate
@@ -18,6 +19,7 @@ from gateway.directory import FacilityEntry, SystemRef
 from gateway.errors import ErrorCode, GatewayError, bad_input, from_upstream
 from gateway.idempotency import check_key, fingerprint_of, reference_for
 from gateway.kernel.context import RequestContext
+from gateway.systems import Records
 
 T = TypeVar("T")
 R = TypeVar("R", bound=Any)  # a PARCS record: it has a `vendor_facility_id`
@@ -77,7 +79,7 @@ def system_of(entry: FacilityEntry, kind: SystemKind, what: str) -> SystemRef:
     return ref
 
 
-async def parcs_record(ctx: RequestContext, value: str, noun: str, fetch: Callable[[Any, str], Awaitable[R]],
+async def parcs_record(ctx: RequestContext, value: str, noun: str, fetch: Callable[[ParcsAdapter, str], Awaitable[R]],
                        argument: str = "id") -> tuple[FacilityEntry, SystemRef, R]:
     """The PARCS record behind a `<facility id>:<PARCS id>` (`fetch(adapter, vendor id)` reads it), with
     its facility and PARCS; `not_found` when there is none, or when the client may not see its
@@ -93,7 +95,7 @@ async def parcs_record(ctx: RequestContext, value: str, noun: str, fetch: Callab
     # "." or ".." would name a vendor's collection or its parent, not a record
     if entry is None or ref is None or not ctx.principal.sees(facility_id) or vendor_id in ("", ".", ".."):
         raise not_found(noun, value, argument)
-    record = await vendor_read(ctx, ref.system_id, fetch(ctx.runtime.systems.adapter(ref.system_id), vendor_id))
+    record = await vendor_read(ctx, ref.system_id, fetch(ctx.runtime.systems.parcs(ref.system_id), vendor_id))
     if record is None or record.vendor_facility_id != ref.vendor_id:
         raise not_found(noun, value, argument)
     return entry, ref, record
@@ -133,8 +135,8 @@ def aware(value: datetime, argument: str) -> datetime:
     return value
 
 
-async def parcs_records(ctx: RequestContext, entries: list[FacilityEntry], resource: str, plate: str | None,
-                        info: Any) -> list[tuple[str, Any]]:
+async def parcs_records(ctx: RequestContext, entries: list[FacilityEntry], resource: Records[str | None, Any],
+                        plate: str | None, info: Any) -> list[tuple[str, Any]]:
     """(facility id, record) for every record of `resource` (reservations, permits) that the PARCS
     of these facilities hold there, asking each system once for this request."""
     by_vendor = {(ref.system_id, ref.vendor_id): entry.id for entry in entries

@@ -9,6 +9,7 @@ import uuid
 
 import orjson
 
+from gateway.systems import OCCUPANCY as OCCUPANCY_RESOURCE
 from tests.conftest import TEST_OCCUPANCY_TTL_S, Bed
 
 OCCUPANCY = '{ facility(id: "berlin-hbf") { occupancy { served freshness counted { occupied } sensed { occupied freshness ageSeconds } } } }'
@@ -35,7 +36,7 @@ async def test_a_down_system_is_served_stale_with_its_age_and_an_error(bed: Bed)
     assert fresh["data"]["facility"]["occupancy"]["sensed"]["freshness"] == "LIVE"
     await bed.fault("guidance", "down")
     # As if the TTL had passed: the next read asks the vendor, and falls back to this answer.
-    await bed.sandbox.runtime.systems.upstream.invalidate("guidance", "occupancy")
+    await bed.sandbox.runtime.systems.upstream.invalidate("guidance", OCCUPANCY_RESOURCE)
     stale = await bed.graphql(OCCUPANCY.replace("served", "served __typename"))  # not the cached answer
     occupancy = stale["data"]["facility"]["occupancy"]
     assert occupancy["sensed"]["freshness"] == "STALE" and occupancy["sensed"]["occupied"] is not None

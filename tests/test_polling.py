@@ -13,6 +13,7 @@ from adapters.models import DomainEvent, EventType
 from gateway.events.bus import Subscription
 from gateway.events.poller import Poller
 from gateway.events.redis_bus import RedisStreamBus, decode_event, encode_event
+from gateway.systems import OCCUPANCY
 
 GARAGE = "london-kings-cross"
 OCCUPANCY_PATH = "GET /v2/carparks/occupancy"
@@ -71,7 +72,7 @@ async def test_an_entry_is_polled_into_events(bed) -> None:
     assert changed.payload["occupied"] != changed.payload["previous_occupied"]
     # the poll refreshed the cache: the next read needs no vendor call
     bed.sandbox.simulators["parcs-london"].control.reset_stats()
-    await runtime.systems.fetch("parcs-london", "occupancy")
+    await runtime.systems.fetch("parcs-london", OCCUPANCY)
     assert bed.sandbox.simulators["parcs-london"].control.requests[OCCUPANCY_PATH] == 0
 
 

@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 
+from adapters.base import GuidanceAdapter
 from adapters.errors import UpstreamError, UpstreamUnavailable
 from adapters.models import Batch, QuoteRequest
 from gateway.cache import Cache, MemoryCache, RedisCache, build_cache
 from gateway.config import CacheConfig
 from gateway.loaders import Loaders
-from gateway.systems import SourceStatus, Systems
-from gateway.upstream import UpstreamCache, UpstreamPolicy, cache_key
+from gateway.systems import OCCUPANCY, SourceStatus, Systems
+from gateway.upstream import Named, UpstreamCache, UpstreamPolicy, cache_key
 from tests.conftest import Bed
 
 SYSTEM = "parcs-central"
@@ -35,14 +36,14 @@ class Vendor:
     version: int = 0
     seen: list[tuple[Any, ...]] = field(default_factory=list)
 
-    async def __call__(self, system_id: str, resource: str, *args: Any) -> dict[str, Any]:
+    async def __call__(self, system_id: str, resource: Named, *args: Any) -> dict[str, Any]:
         self.calls += 1
-        self.seen.append((system_id, resource, *args))
+        self.seen.append((system_id, resource.name, *args))
         await asyncio.sleep(self.delay_s)
         if self.down:
             raise UpstreamUnavailable(system_id, "HTTP 503")
         self.version += 1
-        return {"resource": resource, "args": args, "version": self.version}
+        return {"resource": resource.name, "args": args, "version": self.version}
 
 
 def policy(ttl_s: float = 60, max_stale_s: float = 3600, lock_ms: int = 3000) -> UpstreamPolicy:
@@ -91,7 +92,7 @@ async def timed(call: Awaitable[Any]) -> tuple[Any, float]:
 async def test_a_burst_of_500_cold_misses_makes_one_vendor_call(make_cache: Callable[[], Cache]) -> None:
     vendor = Vendor()
     upstream = UpstreamCache(make_cache(), policy(), vendor)
-    results = await asyncio.gather(*(upstream.get(SYSTEM, "occupancy") for _ in range(500)))
+    results = await asyncio.gather(*(upstream.get(SYSTEM, OCCUPANCY) for _ in range(500)))
     assert vendor.calls == 1
     assert {r.value["version"] for r in results} == {1} and not any(r.stale for r in results)
     metrics = upstream.metrics_dict()[SYSTEM]
@@ -104,7 +105,7 @@ async def test_two_replicas_on_one_redis_make_one_vendor_call(redis_url: str) ->
     caches = [RedisCache(redis_url, prefix), RedisCache(redis_url, prefix)]
     replicas = [UpstreamCache(cache, policy(), vendor) for cache in caches]
     try:
-        results = await asyncio.gather(*(replicas[i % 2].get(SYSTEM, "occupancy") for i in range(500)))
+        results = await asyncio.gather(*(replicas[i % 2].get(SYSTEM, OCCUPANCY) for i in range(500)))
         assert vendor.calls == 1
         assert {r.value["version"] for r in results} == {1}
         assert replicas[1].metrics_dict()[SYSTEM]["upstream_calls"] + replicas[0].metrics_dict()[SYSTEM]["upstream_calls"] == 1
@@ -122,7 +123,7 @@ async def test_a_replica_waiting_on_a_failed_holder_reports_its_error_without_ca
     caches = [RedisCache(redis_url, prefix), RedisCache(redis_url, prefix)]
     replicas = [UpstreamCache(cache, policy(), vendor) for cache in caches]
     try:
-        results = await asyncio.gather(*(replicas[i % 2].get(SYSTEM, "occupancy") for i in range(20)),
+        results = await asyncio.gather(*(replicas[i % 2].get(SYSTEM, OCCUPANCY) for i in range(20)),
                                        return_exceptions=True)
         assert vendor.calls == 1
         assert all(isinstance(r, UpstreamUnavailable) for r in results)
@@ -138,9 +139,9 @@ async def test_a_replica_waiting_on_a_failed_holder_reports_its_error_without_ca
 async def test_fresh_entries_make_no_vendor_calls(make_cache: Callable[[], Cache]) -> None:
     vendor = Vendor(delay_s=0)
     upstream = UpstreamCache(make_cache(), policy(), vendor)
-    first = await upstream.get(SYSTEM, "occupancy")
+    first = await upstream.get(SYSTEM, OCCUPANCY)
     for _ in range(10):
-        again = await upstream.get(SYSTEM, "occupancy")
+        again = await upstream.get(SYSTEM, OCCUPANCY)
         assert again.value == first.value and not again.stale and again.error is None
         assert again.fetched_at == first.fetched_at
     assert vendor.calls == 1
@@ -152,8 +153,8 @@ async def test_per_system_ttl_overrides_the_resource_default(make_cache: Callabl
     rules = UpstreamPolicy(ttl_s={"occupancy": 60}, system_ttl_s={"other": {"occupancy": 0}})
     upstream = UpstreamCache(make_cache(), rules, vendor)
     for _ in range(3):
-        await upstream.get(SYSTEM, "occupancy")
-        await upstream.get("other", "occupancy")  # TTL 0: not cached
+        await upstream.get(SYSTEM, OCCUPANCY)
+        await upstream.get("other", OCCUPANCY)  # TTL 0: not cached
     assert vendor.seen.count((SYSTEM, "occupancy")) == 1
     assert vendor.seen.count(("other", "occupancy")) == 3
     assert rules.fresh_s(SYSTEM, "rates") == 0  # a resource without a TTL is not cached
@@ -162,17 +163,17 @@ async def test_per_system_ttl_overrides_the_resource_default(make_cache: Callabl
 async def test_past_ttl_the_stale_entry_is_served_at_once_and_refreshed_once(make_cache: Callable[[], Cache]) -> None:
     vendor = Vendor(delay_s=0)
     upstream = UpstreamCache(make_cache(), policy(ttl_s=0.2), vendor)
-    await upstream.get(SYSTEM, "occupancy")
+    await upstream.get(SYSTEM, OCCUPANCY)
     await asyncio.sleep(0.3)
     vendor.delay_s = 0.5  # a slow vendor: nobody may wait for it
-    served, elapsed = await timed(asyncio.gather(*(upstream.get(SYSTEM, "occupancy") for _ in range(50))))
+    served, elapsed = await timed(asyncio.gather(*(upstream.get(SYSTEM, OCCUPANCY) for _ in range(50))))
     assert elapsed < 0.25
     assert all(f.stale and f.error is None and f.value["version"] == 1 for f in served)
     assert served[0].age_s() >= 0.3
     await until(lambda: vendor.calls == 2 and not upstream._refreshing)
     await asyncio.sleep(0.1)
     assert vendor.calls == 2  # exactly one background refresh
-    fresh = await upstream.get(SYSTEM, "occupancy")
+    fresh = await upstream.get(SYSTEM, OCCUPANCY)
     assert not fresh.stale and fresh.value["version"] == 2
     metrics = upstream.metrics_dict()[SYSTEM]
     assert metrics["stale_serves"] == 50 and metrics["refreshes"] == 1 and metrics["hits"] == 1
@@ -181,14 +182,14 @@ async def test_past_ttl_the_stale_entry_is_served_at_once_and_refreshed_once(mak
 async def test_vendor_down_serves_the_stale_entry_with_the_error(make_cache: Callable[[], Cache]) -> None:
     vendor = Vendor(delay_s=0)
     upstream = UpstreamCache(make_cache(), policy(ttl_s=0.1, lock_ms=200), vendor)
-    await upstream.get(SYSTEM, "occupancy")
+    await upstream.get(SYSTEM, OCCUPANCY)
     await asyncio.sleep(0.2)
     vendor.down = True
-    first = await upstream.get(SYSTEM, "occupancy")  # revalidating: the failure is not known yet
+    first = await upstream.get(SYSTEM, OCCUPANCY)  # revalidating: the failure is not known yet
     assert first.stale and first.value["version"] == 1
     await until(lambda: not upstream._refreshing)
     for _ in range(20):  # every replica now says why it is stale; none retries the vendor for a moment
-        later = await upstream.get(SYSTEM, "occupancy")
+        later = await upstream.get(SYSTEM, OCCUPANCY)
         assert later.stale and later.value["version"] == 1
         assert isinstance(later.error, UpstreamUnavailable) and later.error.system_id == SYSTEM
     assert later.age_s() >= 0.2
@@ -197,9 +198,9 @@ async def test_vendor_down_serves_the_stale_entry_with_the_error(make_cache: Cal
     # back up: once the failure marker is gone (min(1 s, lock_ms)), the next refresh clears the error
     vendor.down = False
     await asyncio.sleep(0.25)
-    assert (await upstream.get(SYSTEM, "occupancy")).stale  # starts the refresh that succeeds
+    assert (await upstream.get(SYSTEM, OCCUPANCY)).stale  # starts the refresh that succeeds
     await until(lambda: not upstream._refreshing)
-    recovered = await upstream.get(SYSTEM, "occupancy")
+    recovered = await upstream.get(SYSTEM, OCCUPANCY)
     assert not recovered.stale and recovered.error is None and recovered.value["version"] == 2
 
 
@@ -207,26 +208,26 @@ async def test_invalidated_entry_is_refetched_and_is_the_fallback_when_the_vendo
         make_cache: Callable[[], Cache]) -> None:
     vendor = Vendor(delay_s=0)
     upstream = UpstreamCache(make_cache(), policy(), vendor)
-    await upstream.get(SYSTEM, "occupancy")
-    await upstream.invalidate(SYSTEM, "occupancy")
-    again = await upstream.get(SYSTEM, "occupancy")  # an event said it changed: fetched, not served stale
+    await upstream.get(SYSTEM, OCCUPANCY)
+    await upstream.invalidate(SYSTEM, OCCUPANCY)
+    again = await upstream.get(SYSTEM, OCCUPANCY)  # an event said it changed: fetched, not served stale
     assert vendor.calls == 2 and again.value["version"] == 2 and not again.stale
-    await upstream.invalidate(SYSTEM, "occupancy")
+    await upstream.invalidate(SYSTEM, OCCUPANCY)
     vendor.down = True
-    fallback = await upstream.get(SYSTEM, "occupancy")  # stale-if-error, synchronously
+    fallback = await upstream.get(SYSTEM, OCCUPANCY)  # stale-if-error, synchronously
     assert fallback.stale and fallback.value["version"] == 2 and isinstance(fallback.error, UpstreamUnavailable)
-    await upstream.put(SYSTEM, "occupancy", (), {"version": 99})
-    assert (await upstream.get(SYSTEM, "occupancy")).value == {"version": 99}
+    await upstream.put(SYSTEM, OCCUPANCY, (), {"version": 99})
+    assert (await upstream.get(SYSTEM, OCCUPANCY)).value == {"version": 99}
 
 
 async def test_past_max_stale_the_entry_is_gone_and_the_error_raised(make_cache: Callable[[], Cache]) -> None:
     vendor = Vendor(delay_s=0)
     upstream = UpstreamCache(make_cache(), policy(ttl_s=0.1, max_stale_s=0.2), vendor)
-    await upstream.get(SYSTEM, "occupancy")
+    await upstream.get(SYSTEM, OCCUPANCY)
     await asyncio.sleep(0.4)
     vendor.down = True
     with pytest.raises(UpstreamUnavailable):
-        await upstream.get(SYSTEM, "occupancy")
+        await upstream.get(SYSTEM, OCCUPANCY)
 
 
 # --- keys ------------------------------------------------------------------------------------------
@@ -251,7 +252,7 @@ async def test_two_requests_share_the_answer_whoever_asks(make_cache: Callable[[
     vendor = Vendor(delay_s=0)
     upstream = UpstreamCache(make_cache(), policy(), vendor)
     # Loaders are per request (per client): what they ask the cache carries no caller at all
-    results = [await upstream.get(SYSTEM, "occupancy") for _request in ("dashboard", "driver-app")]
+    results = [await upstream.get(SYSTEM, OCCUPANCY) for _request in ("dashboard", "driver-app")]
     assert vendor.calls == 1 and results[0].value == results[1].value
 
 
@@ -263,7 +264,7 @@ async def test_an_unreachable_redis_means_asking_the_vendor() -> None:
     cache = RedisCache("redis://127.0.0.1:1/0", "test:", timeout_s=0.2)
     upstream = UpstreamCache(cache, policy(), vendor)
     try:
-        result = await upstream.get(SYSTEM, "occupancy")
+        result = await upstream.get(SYSTEM, OCCUPANCY)
         assert result.value["version"] == 1 and vendor.calls == 1
         assert upstream.backend_errors >= 1
     finally:
@@ -279,12 +280,16 @@ def test_build_cache_follows_the_configuration(bed: Bed) -> None:
 # --- Systems: health records real calls only; against the sandbox --------------------------------
 
 
-class FakeAdapter:
+class FakeAdapter(GuidanceAdapter):
+    """A guidance system whose answers come from `vendor` (no spec, no HTTP)."""
+
+    dialect = "fake"
+
     def __init__(self, vendor: Vendor) -> None:
         self.vendor = vendor
 
     async def occupancy(self) -> Batch[Any]:
-        await self.vendor(SYSTEM, "occupancy")
+        await self.vendor(SYSTEM, OCCUPANCY)
         return Batch(items=[])
 
     async def aclose(self) -> None:
@@ -293,22 +298,22 @@ class FakeAdapter:
 
 async def test_a_stale_serve_after_a_failure_leaves_the_source_down(bed: Bed) -> None:
     vendor = Vendor(delay_s=0)
-    systems = Systems(bed.sandbox.config, {SYSTEM: FakeAdapter(vendor)}, cache=MemoryCache())  # type: ignore[dict-item]
+    systems = Systems(bed.sandbox.config, {SYSTEM: FakeAdapter(vendor)}, cache=MemoryCache())
     assert systems.upstream is not None
     systems.upstream.policy = policy(ttl_s=0.1)  # the configuration's TTLs are whole seconds
     try:
         loaders = Loaders(systems)
-        first = await loaders.resource(SYSTEM, "occupancy")
+        first = await loaders.resource(SYSTEM, OCCUPANCY)
         assert systems.health[SYSTEM].status is SourceStatus.UP and first.fetched_at and not first.stale
         await asyncio.sleep(0.2)
         vendor.down = True
-        await Loaders(systems).resource(SYSTEM, "occupancy")  # stale; its refresh fails in the background
+        await Loaders(systems).resource(SYSTEM, OCCUPANCY)  # stale; its refresh fails in the background
         await until(lambda: not systems.upstream._refreshing)  # type: ignore[union-attr]
         assert systems.health[SYSTEM].status is SourceStatus.DOWN
-        stale = await Loaders(systems).resource(SYSTEM, "occupancy")
+        stale = await Loaders(systems).resource(SYSTEM, OCCUPANCY)
         assert stale.stale and isinstance(stale.error, UpstreamError)
         assert systems.health[SYSTEM].status is SourceStatus.DOWN  # the stale serve did not mark it UP
-        assert await systems.fetch(SYSTEM, "occupancy") == Batch(items=[])
+        assert await systems.fetch(SYSTEM, OCCUPANCY) == Batch(items=[])
     finally:
         await systems.aclose()
 
@@ -376,9 +381,9 @@ async def test_a_replica_that_missed_just_before_another_stored_uses_that_answer
     caches = [RedisCache(redis_url, prefix), RedisCache(redis_url, prefix)]
     a, b = (UpstreamCache(cache, policy(), vendor) for cache in caches)
     try:
-        await a.get(SYSTEM, "occupancy")
+        await a.get(SYSTEM, OCCUPANCY)
         # B's fill, as it runs after its miss (read before A's write) — the step after the read
-        served = await b._load(SYSTEM, "occupancy", (), cache_key(SYSTEM, "occupancy", ()), None)
+        served = await b._load(SYSTEM, OCCUPANCY, (), cache_key(SYSTEM, "occupancy", ()), None)
         assert vendor.calls == 1 and served.value["version"] == 1
     finally:
         await caches[0].clear()

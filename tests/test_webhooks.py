@@ -18,6 +18,7 @@ from adapters.lpr.wire import format_timestamp
 from adapters.models import DomainEvent, EventType
 from gateway.events.bus import Subscription
 from gateway.events.inbox import MemoryInbox
+from gateway.systems import OCCUPANCY
 from gateway.upstream import cache_key
 from tests.conftest import Bed
 
@@ -73,7 +74,7 @@ async def simulate(bed: Bed, system_id: str, **body: Any) -> dict[str, Any]:
 
 async def test_simulated_entry_reaches_the_bus_and_refreshes_the_cache(bed: Bed) -> None:
     upstream = bed.sandbox.runtime.systems.upstream
-    await upstream.get("parcs-central", "occupancy", ())  # cached now
+    await upstream.get("parcs-central", OCCUPANCY, ())  # cached now
     sub = bed.sandbox.runtime.bus.subscribe()
     try:
         answer = await simulate(bed, "parcs-central", event="entry", facility_id="berlin-hbf", plate="B-PG 101")
@@ -88,7 +89,7 @@ async def test_simulated_entry_reaches_the_bus_and_refreshes_the_cache(bed: Bed)
     entry = await upstream._read(cache_key("parcs-central", "occupancy", ()))
     assert entry is not None and entry.invalidated
     before = (await bed.stats("parcs-central"))["by_endpoint"].get("GET /apds/v1/occupancy", 0)
-    await upstream.get("parcs-central", "occupancy", ())
+    await upstream.get("parcs-central", OCCUPANCY, ())
     after = (await bed.stats("parcs-central"))["by_endpoint"].get("GET /apds/v1/occupancy", 0)
     assert after == before + 1
 

@@ -35,12 +35,14 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from adapters.base import ParcsAdapter
 from adapters.models import DomainEvent, EventType, OccupancyReading, SystemKind
 from adapters.operations import Reservation, ReservationStatus
 from adapters.registry import DIALECTS
 from gateway.config import GatewayConfig
 from gateway.events.redis_bus import replica_id_of
 from gateway.runtime import Runtime
+from gateway.systems import OCCUPANCY
 
 log = logging.getLogger("parkgate.events.poller")
 
@@ -217,17 +219,18 @@ class Poller:
         """Take or renew the lease, poll, diff, publish; the events published (none without the lease)."""
         if not await self._hold_lease():
             return []
-        adapter = self.runtime.systems.adapter(self.system_id)
-        batch = await self.runtime.systems.track(self.system_id, adapter.occupancy())
+        source = self.runtime.systems.occupancy_source(self.system_id)
+        batch = await self.runtime.systems.track(self.system_id, source.occupancy())
         self.polls += 1
         upstream = self.runtime.systems.upstream
         if upstream is not None:
-            await upstream.put(self.system_id, "occupancy", (), batch)
+            await upstream.put(self.system_id, OCCUPANCY, (), batch)
         previous = await self._load_snapshot()
         current: dict[str, Any] = {_snapshot_key(reading): _figures(reading) for reading in batch.items}
         events = [] if previous is None else self.diff(previous, batch.items)
         if self.kind is SystemKind.PARCS:
-            bookings = await self._poll_reservations(adapter, (previous or {}).get(RESERVATIONS_KEY))
+            bookings = await self._poll_reservations(self.runtime.systems.parcs(self.system_id),
+                                                     (previous or {}).get(RESERVATIONS_KEY))
             if bookings is not None:
                 arrivals, current[RESERVATIONS_KEY] = bookings
                 events += arrivals
@@ -239,11 +242,11 @@ class Poller:
         await self._save_snapshot({**(previous or {}), **current})
         return events
 
-    async def _poll_reservations(self, adapter: Any, previous: dict[str, Any] | None
+    async def _poll_reservations(self, parcs: ParcsAdapter, previous: dict[str, Any] | None
                                  ) -> tuple[list[DomainEvent], dict[str, Any]] | None:
         """Arrivals since the last poll and the new reservation snapshot; None when they cannot be read."""
         try:
-            batch = await self.runtime.systems.track(self.system_id, adapter.reservations())
+            batch = await self.runtime.systems.track(self.system_id, parcs.reservations())
         except NotImplementedError:
             return None  # the dialect cannot list reservations: nothing to notice
         except asyncio.CancelledError:

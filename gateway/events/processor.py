@@ -24,6 +24,7 @@ from gateway.errors import STORE_ERRORS
 from gateway.events.inbox import Inbox, InboxItem, Outcome
 from gateway.kernel.local_time import every_local_today
 from gateway.runtime import Runtime
+from gateway.systems import CITATIONS, OCCUPANCY, STAYS
 
 log = logging.getLogger("parkgate.events.webhooks")
 
@@ -138,10 +139,10 @@ class WebhookProcessor:
         window = every_local_today(datetime.now(UTC))  # the window the resolvers ask for (gateway/kernel/local_time.py)
         try:
             if kind in VEHICLE_EVENTS:
-                await upstream.invalidate(system_id, "occupancy")
+                await upstream.invalidate(system_id, OCCUPANCY)
             elif kind in GUEST_EVENTS:
-                await upstream.invalidate(system_id, "stays", window)
+                await upstream.invalidate(system_id, STAYS, window)
             elif kind in CITATION_EVENTS:
-                await upstream.invalidate(system_id, "citations", window[:1])
+                await upstream.invalidate(system_id, CITATIONS, window[:1])
         except Exception as exc:  # noqa: BLE001 - a cache outage must not hold events back; TTLs still apply
             log.warning("could not invalidate %s entries of %s (%s: %s)", kind, system_id, type(exc).__name__, exc)

@@ -78,8 +78,8 @@ async def system_citations(runtime: Runtime, system_id: str, entries: Sequence[F
                            last_day: date) -> tuple[list[PlacedCitation], list[RecordError]]:
     windows = {entry.id: local_window(entry.config.time_zone, first_day, last_day) for entry in entries}
     since = min(w[0] for w in windows.values())
-    adapter = runtime.systems.adapter(system_id)
-    batch = await runtime.systems.track(system_id, adapter.citations(since))  # type: ignore[attr-defined]
+    adapter = runtime.systems.enforcement(system_id)
+    batch = await runtime.systems.track(system_id, adapter.citations(since))
     by_zone: dict[str, list[FacilityEntry]] = {}
     for entry in entries:
         ref = entry.ref(SystemKind.ENFORCEMENT)

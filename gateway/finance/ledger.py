@@ -136,9 +136,9 @@ async def system_ledger(runtime: Runtime, system_id: str, entries: Sequence[Faci
     windows = {entry.id: local_window(entry.config.time_zone, first_day, last_day) for entry in entries}
     since = min(w[0] for w in windows.values())
     until = max(w[1] for w in windows.values())
-    adapter = runtime.systems.adapter(system_id)
+    adapter = runtime.systems.parcs(system_id)
     try:
-        batch: Batch[Transaction] = await runtime.systems.track(system_id, adapter.transactions(since, until))  # type: ignore[attr-defined]
+        batch: Batch[Transaction] = await runtime.systems.track(system_id, adapter.transactions(since, until))
     except NotImplementedError:
         # A dialect without a transaction feed: the client learns which system, as for any vendor failure.
         raise UpstreamError(system_id, "this system does not report transactions") from None

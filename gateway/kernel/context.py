@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar, TypeVarTuple
 
 import strawberry
 from graphql import GraphQLError
@@ -20,6 +20,10 @@ from gateway.errors import ErrorCode, GatewayError, from_upstream
 from gateway.loaders import Indexed, Loaders
 from gateway.metering import Charge
 from gateway.runtime import Runtime
+from gateway.systems import Records
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 @dataclass
@@ -45,7 +49,7 @@ class RequestContext:
     def directory(self) -> Directory:
         return self.runtime.directory
 
-    async def load(self, system_id: str, resource: str, *args: Any, info: Any = None) -> Indexed[Any]:
+    async def load(self, system_id: str, resource: Records[*Ts, T], *args: *Ts, info: Any = None) -> Indexed[T]:
         """A resource of one system for this request, or the coded error of its source; when it is a
         stale answer served because the source failed, the field being resolved (`info`) gets an
         error beside its data."""
@@ -58,7 +62,7 @@ class RequestContext:
             self.served_stale(indexed, info)
         return indexed
 
-    async def record(self, ref: SystemRef, resource: str, noun: str, info: Any = None) -> Any:
+    async def record(self, ref: SystemRef, resource: Records[T], noun: str, info: Any = None) -> T:
         """The one record of `resource` that `ref` names, or UPSTREAM_ERROR saying why there is none."""
         indexed = await self.load(ref.system_id, resource, info=info)
         found = indexed.items.get(ref.vendor_id)
