@@ -110,8 +110,8 @@ def _document_holds_card(query: str) -> bool:
 
 
 def _tokens_hold_card(query: str) -> bool:
-    if "\\u" not in query and not may_hold_card(query):
-        return False  # no token can hold what the whole text does not (escapes aside): no need to lex
+    if "\\" not in query and not may_hold_card(query):
+        return False  # no token can hold what the whole text does not (escapes aside: \n, \u…): no need to lex
     budget = Budget()
     try:
         lexer = Lexer(Source(query))

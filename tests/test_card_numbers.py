@@ -295,3 +295,14 @@ async def test_the_token_endpoint_refuses_a_card_number_in_its_form(bed: Bed, fo
         response = await bed.http.post(f"{bed.url}/oauth/token", data=form)
     assert response.status_code == 400 and response.json()["error"] == "invalid_request", response.text
     assert "4111" not in response.text and "4111" not in caplog.text
+
+
+@pytest.mark.parametrize("escape", ["\\n", "\\t", "\\/", "\\u0020", "\\u002D", "\\\\"])
+def test_a_separator_written_as_a_string_escape_is_still_a_separator(escape: str) -> None:
+    from gateway.card_screen import refuse_card_numbers
+    from gateway.errors import RequestError
+
+    query = '{ plateStatus(plate: "4111' + escape + '1111' + escape + '1111' + escape + '1111", facilityId: "x") { verdict } }'
+    with pytest.raises(RequestError) as refused:
+        refuse_card_numbers({"query": query})
+    assert refused.value.extensions == {"reason": "CARD_NUMBER_REFUSED", "argument": "plate"}
