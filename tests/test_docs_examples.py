@@ -237,13 +237,15 @@ def reader(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator
         env[name] = f"example-{name.lower()}"
     env["REDIS_URL"] = free_redis_url(redis_url)
     env["PARKGATE_KEY_PEPPER"] = secrets.token_urlsafe(24)
-    process = subprocess.Popen([str(Path(venv_bin) / "parkgate"), "sandbox", "--port", "0", "--keys-file", "keys.json"],
-                               cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    log = tmp_path_factory.mktemp("sandbox-log") / "sandbox.log"
+    with log.open("wb") as stderr:
+        process = subprocess.Popen([str(Path(venv_bin) / "parkgate"), "sandbox", "--port", "0", "--keys-file", "keys.json"],
+                                   cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
     try:
         assert process.stdout is not None
         first = process.stdout.readline()
         started = re.match(r"parkgate sandbox on (http://\S+)", first)
-        assert started, f"the sandbox did not start: {first!r}"
+        assert started, f"the sandbox did not start: {first!r}\n{log.read_text(errors='replace')[-3000:]}"
         gw = started[1]
         deadline = time.monotonic() + 60
         while not (workdir / "keys.json").exists() or not healthy(gw):
