@@ -24,6 +24,7 @@ compute theirs with `date`, so they run on any day.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -93,14 +94,14 @@ def blocks_of(page: Path) -> list[Block]:
         body: list[str] = []
         j = i + 1
         while j < len(lines) and not lines[j].strip().startswith(fence):
-            body.append(lines[j][len(opening["indent"]):] if lines[j].startswith(opening["indent"]) else lines[j])
+            body.append(lines[j].removeprefix(opening["indent"]))
             j += 1
         before = next((lines[k] for k in range(i - 1, -1, -1) if lines[k].strip()), "")
         marker = MARKER.match(before)
         found.append(Block(page, i + 1, info.split()[0].lower() if info else "", info, "\n".join(body) + "\n",
                            marker["reason"] if marker else None))
         i = j + 1
-    for block, following in zip(found, found[1:]):
+    for block, following in itertools.pairwise(found):
         if following.is_output and block.language in RUNNABLE:
             block.expected = following
     return found
@@ -131,7 +132,7 @@ def shape_matches(expected: Any, actual: Any) -> bool:
         items = expected[:-1] if expected and expected[-1] == ELLIPSIS else expected
         if len(actual) < len(items) or (items is expected and len(actual) != len(items)):
             return False
-        return all(shape_matches(e, a) for e, a in zip(items, actual))
+        return all(shape_matches(e, a) for e, a in zip(items, actual, strict=False))  # actual may go on
     if isinstance(expected, dict):
         if not isinstance(actual, dict):
             return False
@@ -161,7 +162,7 @@ def text_matches(expected: str, actual: str) -> bool:
 
 def json_documents(text: str) -> list[Any]:
     """The JSON values printed one after the other; raises ValueError when something else is there."""
-    decoder, values, i = json.JSONDecoder(), [], 0
+    decoder, values, i = json.JSONDecoder(), list[Any](), 0
     while True:
         while i < len(text) and text[i].isspace():
             i += 1
@@ -307,7 +308,7 @@ def run_sh(reader: Reader, block: Block) -> subprocess.CompletedProcess[str]:
     )
     env = dict(reader.env, __env_vars=" ".join(reader.env))
     result = subprocess.run(["bash", "--noprofile", "--norc", "-c", script], cwd=reader.workdir, env=env,
-                            capture_output=True, text=True, timeout=BLOCK_TIMEOUT_S)
+                            capture_output=True, text=True, timeout=BLOCK_TIMEOUT_S, check=False)
     if result.returncode == 0:
         Path(f"{state}.next").replace(state)
     return result
@@ -319,7 +320,7 @@ def q(value: object) -> str:
 
 def run_python(reader: Reader, block: Block) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", block.code], cwd=reader.workdir, env=reader.env,
-                          capture_output=True, text=True, timeout=BLOCK_TIMEOUT_S)
+                          capture_output=True, text=True, timeout=BLOCK_TIMEOUT_S, check=False)
 
 
 def run_graphql(reader: Reader, block: Block) -> str:
@@ -378,7 +379,7 @@ def test_every_page_has_examples_and_every_block_is_accounted_for() -> None:
     assert sum(1 for b in runnable if not b.skip_reason) >= 40, "far fewer runnable examples than the docs hold"
     for page in PAGES:
         blocks = blocks_of(page)
-        for before, block in zip([None, *blocks], blocks):
+        for before, block in zip([None, *blocks], blocks, strict=False):
             if block.is_output:
                 if before is None or before.language not in RUNNABLE or before.expected is not block:
                     problems.append(f"{block.where}: an output block that follows no runnable example")
@@ -388,8 +389,9 @@ def test_every_page_has_examples_and_every_block_is_accounted_for() -> None:
             if block.language not in RUNNABLE | DISPLAYS and block.skip_reason is None:
                 problems.append(f"{block.where}: a ```{block.language} block must be runnable (sh, graphql, python) "
                                 f"or marked `_Not runnable as written: <reason>._`")
-            if block.language in RUNNABLE and block.skip_reason is None and DATE.search(block.code):
-                problems.append(f"{block.where}: a date in a runnable example ({DATE.search(block.code)[0]}): "
+            date = DATE.search(block.code) if block.language in RUNNABLE and block.skip_reason is None else None
+            if date:
+                problems.append(f"{block.where}: a date in a runnable example ({date[0]}): "
                                 f"compute it with `date -u`, so that it runs on any day")
     assert not problems, "\n".join(problems)
 
@@ -447,7 +449,8 @@ def test_shapes(expected: Any, actual: Any, matches: bool) -> None:
 
 
 def test_text_shapes() -> None:
-    assert text_matches("event: next\ndata: {…\"plate\":\"B-XY 1234\"…}\n", 'event: next\ndata: {"x":{"plate":"B-XY 1234","n":1}}\n\n')
+    assert text_matches("event: next\ndata: {…\"plate\":\"B-XY 1234\"…}\n",
+                        'event: next\ndata: {"x":{"plate":"B-XY 1234","n":1}}\n\n')
     assert text_matches("200 …\n…\nlast\n", "200 200\nmiddle\nmore\nlast\n")
     assert not text_matches("Journal No,Journal Date\n", "Journal No;Journal Date\n")
     assert not text_matches("a\nb\n", "a\nb\nc\n")
