@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -342,46 +342,76 @@ def is_secret(path: tuple[str, ...]) -> bool:
 
 def resolve_references(raw: Any, environ: Mapping[str, str], path: tuple[str, ...] = ()) -> tuple[Any, list[str]]:
     """Substitute `${VAR}` everywhere in the document; return it and the problems found."""
+    resolved, found = _resolve(raw, environ, path)
+    return resolved, [problem.message for problem in found]
+
+
+class Unresolved(NamedTuple):
+    """A value that could not be resolved: where it is, as written, and what is wrong."""
+
+    path: tuple[str, ...]
+    written: str
+    message: str
+
+
+def _resolve(raw: Any, environ: Mapping[str, str], path: tuple[str, ...]) -> tuple[Any, list[Unresolved]]:
+    """`resolve_references`, saying where each problem is. A value with a problem stays as written."""
     if isinstance(raw, dict):
-        problems: list[str] = []
+        problems: list[Unresolved] = []
         resolved = {}
         for key, value in raw.items():
-            resolved[key], found = resolve_references(value, environ, (*path, str(key)))
+            resolved[key], found = _resolve(value, environ, (*path, str(key)))
             problems += found
         return resolved, problems
     if isinstance(raw, list):
-        items = [resolve_references(value, environ, (*path, str(i))) for i, value in enumerate(raw)]
+        items = [_resolve(value, environ, (*path, str(i))) for i, value in enumerate(raw)]
         return [item for item, _ in items], [p for _, found in items for p in found]
     if not isinstance(raw, str):
         return raw, []
     where = ".".join(path)
     if is_secret(path) and not ENV_REFERENCE.match(raw):
-        return raw, [f"{where}: write a reference to an environment variable like ${{PARCS_TOKEN}}, not the secret"]
+        return raw, [Unresolved(path, raw, f"{where}: write a reference to an environment variable like ${{PARCS_TOKEN}}, "
+                                           "not the secret")]
     missing = [name for name in REFERENCE_ANYWHERE.findall(raw) if not environ.get(name)]
     if missing:
-        return raw, [f"{where}: environment variable {missing[0]} is not set"]
+        return raw, [Unresolved(path, raw, f"{where}: environment variable {missing[0]} is not set")]
     return REFERENCE_ANYWHERE.sub(lambda m: environ[m.group(1)], raw), []
 
 
-def describe(error: ValidationError) -> str:
-    lines = []
+def validation_problems(error: ValidationError) -> list[tuple[tuple[str, ...], str]]:
+    """Each of pydantic's errors as (key path, "key.path: problem")."""
+    problems = []
     for item in error.errors():
         message = item["msg"].removeprefix("Value error, ")
-        where = ".".join(str(part) for part in item["loc"])
-        lines.append(f"{where}: {message}" if where else message)  # cross-key checks name their keys themselves
-    return "\n  ".join(lines)
+        loc = tuple(str(part) for part in item["loc"])
+        where = ".".join(loc)
+        problems.append((loc, f"{where}: {message}" if where else message))  # cross-key checks name their keys themselves
+    return problems
 
 
 def parse_config(raw: Any, *, source: str = "config", environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    """The configuration, or one ConfigError that lists every problem at once: environment
+    variables that are not set and secrets written into the file, then whatever is wrong with
+    the values (a misspelt time zone is reported before the variables are all set, not after).
+
+    A value that could not be resolved is validated as written (`${VAR}`); the complaints that
+    only echo it (`timeout_s: ${TIMEOUT}` is not a number) are left out: its own line said why.
+    """
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping with `systems` and `facilities`")
-    raw, problems = resolve_references(raw, os.environ if environ is None else environ)
+    raw, unresolved = _resolve(raw, os.environ if environ is None else environ, ())
+    problems = [u.message for u in unresolved]
+
+    def echoes_unresolved(loc: tuple[str, ...], problem: str) -> bool:
+        return any(loc[:len(u.path)] == u.path or repr(u.written) in problem for u in unresolved)
+
+    try:
+        config = GatewayConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems += [problem for loc, problem in validation_problems(exc) if not echoes_unresolved(loc, problem)]
     if problems:
         raise ConfigError(f"{source}:\n  " + "\n  ".join(problems))
-    try:
-        return GatewayConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"{source}:\n  {describe(exc)}") from None
+    return config
 
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> GatewayConfig:

@@ -82,6 +82,41 @@ def test_broken_configurations_name_the_key(change: Any, expected: str) -> None:
     assert expected in str(caught.value)
 
 
+def test_every_problem_is_reported_at_once_missing_variables_and_bad_values() -> None:
+    """A misspelt time zone is not hidden behind the environment variables still to set."""
+    def many(d: dict[str, Any]) -> None:
+        d["facilities"]["garage-one"]["time_zone"] = "Europe/Berln"
+        d["systems"]["parcs-main"]["base_url"] = "ftp://parcs.example.com"
+        d["systems"]["sensors"]["credentials"]["client_secret"] = "written-in-the-file"
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config(broken(many), environ={"SENSOR_ID": "id"})  # PARCS_TOKEN is not set either
+    lines = str(caught.value).splitlines()[1:]
+    assert [line.strip() for line in lines] == [
+        "systems.parcs-main.credentials.token: environment variable PARCS_TOKEN is not set",
+        ("systems.sensors.credentials.client_secret: write a reference to an environment variable like "
+         "${PARCS_TOKEN}, not the secret"),
+        "systems.parcs-main.base_url: 'ftp://parcs.example.com' is not an http(s) URL",
+        "facilities.garage-one.time_zone: 'Europe/Berln' is not a known IANA time zone (e.g. Europe/Berlin)",
+    ]
+    assert "written-in-the-file" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "variable", "where"),
+    [
+        (lambda d: d["systems"]["parcs-main"].update(timeout_s="${PARCS_TIMEOUT}"), "PARCS_TIMEOUT",
+         "systems.parcs-main.timeout_s"),
+        (lambda d: d["systems"]["parcs-main"].update(base_url="${PARCS_URL}"), "PARCS_URL", "systems.parcs-main.base_url"),
+        (lambda d: d.update(webhooks={"allow_networks": ["${PARTNER_NET}"]}), "PARTNER_NET", "webhooks.allow_networks.0"),
+    ],
+)
+def test_a_missing_variable_is_one_problem_not_also_a_bad_value(change: Any, variable: str, where: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(broken(change), environ=ENV)
+    assert str(caught.value).splitlines()[1:] == [f"  {where}: environment variable {variable} is not set"]
+
+
 def test_two_parcs_for_one_facility_is_refused() -> None:
     def two(d: dict[str, Any]) -> None:
         d["systems"]["parcs-two"] = {"dialect": "parkline", "base_url": "https://p2.example.com", "credentials": {"api_key": "${PARCS_TOKEN}"}}
@@ -111,6 +146,19 @@ def test_parkgate_serve_refuses_a_broken_file_with_a_clear_message(tmp_path: Pat
                             capture_output=True, text=True, timeout=60, env={"PATH": "", **ENV})
     assert result.returncode == 2
     assert "facilities.garage-one.time_zone: 'Mars/Olympus' is not a known IANA time zone" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_parkgate_serve_names_missing_variables_and_a_misspelt_time_zone_together(tmp_path: Path) -> None:
+    path = tmp_path / "parkgate.yaml"
+    path.write_text(yaml.safe_dump(broken(lambda d: d["facilities"]["garage-one"].update(time_zone="Europe/Berln"))))
+    result = subprocess.run([sys.executable, "-m", "gateway", "serve", "--config", str(path)],
+                            capture_output=True, text=True, timeout=60, env={"PATH": ""}, check=False)
+    assert result.returncode == 2
+    for problem in ("systems.parcs-main.credentials.token: environment variable PARCS_TOKEN is not set",
+                    "systems.sensors.credentials.client_id: environment variable SENSOR_ID is not set",
+                    "facilities.garage-one.time_zone: 'Europe/Berln' is not a known IANA time zone"):
+        assert problem in result.stderr
     assert "Traceback" not in result.stderr
 
 
