@@ -124,8 +124,10 @@ async def ask(bed: Bed, key: str, query: str, value: str) -> tuple[str, int]:
     after = {s: (await bed.stats(s))["total"] for s in before}
     assert answer.get("errors"), answer  # nothing of someone else's, nor of nothing, is ever answered
     assert all(e["extensions"]["code"] == "NOT_FOUND" for e in answer["errors"]), answer
+    for error in answer["errors"]:  # the id as the message quotes it, not digits that happen to match a column
+        error["message"] = error["message"].replace(repr(value), "'<id>'").replace(f'"{value}"', '"<id>"')
     shown = orjson.dumps({"data": answer.get("data"), "errors": answer["errors"]}).decode()
-    return shown.replace(value, "<id>"), sum(after[s] - before[s] for s in before)
+    return shown, sum(after[s] - before[s] for s in before)
 
 
 def exists(bed: Bed, kind: str, vendor_id: str) -> bool:
