@@ -8,7 +8,7 @@ world (`office_of`); each simulator registers the garages it runs with their tar
 
 Every write may carry a caller's `reference`; seeing one twice is refused as a DUPLICATE
 naming the first record, which is how a client's retried write stays a single booking.
-Refusals are `OfficeRefusal` with an `adapters.operations.Refusal` reason; simulators turn them
+Refusals are `OfficeRefusal` with an `adapters.operation_models.Refusal` reason; simulators turn them
 into their dialect's error answer.
 
 The ledger has a history before the office opened (seeded per garage and local day, so the same
@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from adapters.operations import (
+from adapters.operation_models import (
     PaymentTarget,
     PaymentType,
     PermitStatus,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from adapters.models import SystemKind
-from adapters.operations import Validation, ValidationRequest
+from adapters.operation_models import Validation, ValidationRequest
 from gateway.directory import FacilityEntry
 from gateway.runtime import Runtime
 

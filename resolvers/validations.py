@@ -12,8 +12,8 @@ from typing import Annotated, Any
 import strawberry
 
 from adapters.models import SystemKind
-from adapters.operations import Validation as DomainValidation
-from adapters.operations import ValidationStatus as DomainStatus
+from adapters.operation_models import Validation as DomainValidation
+from adapters.operation_models import ValidationStatus as DomainStatus
 from gateway.auth.scopes import Scope
 from gateway.codec import dump, load
 from gateway.errors import bad_input

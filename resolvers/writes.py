@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from adapters.base import ParcsAdapter
 from adapters.errors import UpstreamError
 from adapters.models import SystemKind
-from adapters.operations import Refusal, VendorRefused, normalize_plate
+from adapters.operation_models import Refusal, VendorRefused, normalize_plate
 from gateway.directory import FacilityEntry, SystemRef
 from gateway.errors import ErrorCode, GatewayError, bad_input, from_upstream
 from gateway.idempotency import check_key, fingerprint_of, reference_for

@@ -26,7 +26,7 @@ from adapters.apds import operations_wire as ow
 from adapters.apds.sim_http import guard, paged
 from adapters.apds.wire import PREFIX, WireError, format_amount, format_time, obj, opt_text, parse_time, text
 from adapters.models import Money
-from adapters.operations import PaymentTarget, Refusal
+from adapters.operation_models import PaymentTarget, Refusal
 from adapters.simoffice import (
     BackOffice,
     BookedReservation,

@@ -19,7 +19,7 @@ from adapters.apds import operations_wire as ow
 from adapters.apds.wire import WireError, format_time
 from adapters.errors import UpstreamError, UpstreamRejected
 from adapters.models import Batch
-from adapters.operations import (
+from adapters.operation_models import (
     ParkingSession,
     Payment,
     PaymentRequest,

@@ -31,7 +31,7 @@ from adapters.apds.wire import (
     text,
 )
 from adapters.models import Money
-from adapters.operations import (
+from adapters.operation_models import (
     ParkingSession,
     Payment,
     PaymentRequest,

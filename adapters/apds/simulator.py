@@ -33,7 +33,7 @@ from adapters.apds.wire import (
     parse_time,
     text,
 )
-from adapters.operations import Refusal
+from adapters.operation_models import Refusal
 from adapters.simoffice import BackOffice, GarageTerms, OfficeRefusal, office_of
 from adapters.simulation import Simulator, SimulatorControl, simulator_app
 from adapters.simworld import GarageSpec, World

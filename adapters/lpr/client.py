@@ -35,7 +35,7 @@ from adapters.lpr.refusals import refusal_of
 from adapters.lpr.wire import API, MAX_PAGE_SIZE, format_timestamp, issued_at
 from adapters.models import VendorEvent
 from adapters.models import Batch, Citation, CitationRequest, EnforcementZone, GeoPoint, Money, RecordError
-from adapters.operations import Refusal, VendorRefused, normalize_plate
+from adapters.operation_models import Refusal, VendorRefused, normalize_plate
 
 
 class LprAdapter(EnforcementAdapter):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import orjson
 
 from adapters.errors import UpstreamRejected
-from adapters.operations import Refusal, VendorRefused
+from adapters.operation_models import Refusal, VendorRefused
 
 _BY_STATUS = {404: Refusal.NOT_FOUND, 400: Refusal.INVALID, 422: Refusal.INVALID}
 

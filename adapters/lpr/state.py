@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from adapters.lpr.wire import format_timestamp, render_issue
-from adapters.operations import normalize_plate
+from adapters.operation_models import normalize_plate
 from adapters.simworld import GarageSpec
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from adapters.operations import PaymentTarget, Refusal, normalize_plate
+from adapters.operation_models import PaymentTarget, Refusal, normalize_plate
 from adapters.parkline.office_view import OfficeView
 from adapters.parkline.wire import parse_time
 from adapters.simoffice import OfficeRefusal

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from adapters.operations import PaymentTarget, PaymentType, Refusal, RevenueCategory
+from adapters.operation_models import PaymentTarget, PaymentType, Refusal, RevenueCategory
 from adapters.simoffice import (
     BookedReservation,
     Charge,

@@ -19,7 +19,7 @@ import httpx
 
 from adapters import errors
 from adapters.models import Batch
-from adapters.operations import (
+from adapters.operation_models import (
     ParkingSession,
     Payment,
     PaymentRequest,

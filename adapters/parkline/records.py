@@ -15,7 +15,7 @@ import orjson
 
 from adapters.errors import UpstreamRejected
 from adapters.models import Money
-from adapters.operations import (
+from adapters.operation_models import (
     ParkingSession,
     Payment,
     PaymentTarget,

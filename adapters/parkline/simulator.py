@@ -40,7 +40,7 @@ from starlette.routing import Route
 
 from adapters.parkline.office_routes import office_routes
 from adapters.parkline.wire import parse_time
-from adapters.operations import Refusal
+from adapters.operation_models import Refusal
 from adapters.simoffice import BackOffice, GarageTerms, OfficeRefusal, office_of
 from adapters.simulation import Simulator, SimulatorControl, simulator_app, vendor_error
 from adapters.simworld import GarageState, World

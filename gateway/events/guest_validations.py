@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from adapters.errors import UpstreamError
 from adapters.models import DomainEvent, EventType, SystemKind
-from adapters.operations import VendorRefused, normalize_plate
+from adapters.operation_models import VendorRefused, normalize_plate
 from gateway.runtime import Runtime
 from gateway.validations import DEFAULT_VALIDITY, DEPARTURE_GRACE, MAX_VALIDITY, grant
 

@@ -19,7 +19,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from adapters.operations import PaymentType, RevenueCategory
+from adapters.operation_models import PaymentType, RevenueCategory
 
 #: prefix + facility code + date must stay short: QuickBooks and SAP cap reference fields
 PREFIX_PATTERN = r"^[A-Za-z0-9_-]{0,10}$"

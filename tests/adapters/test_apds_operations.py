@@ -19,7 +19,7 @@ from adapters.apds.webhooks import event_body, reservation_arrived, signature
 from adapters.base import SystemSpec
 from adapters.errors import WebhookMalformed
 from adapters.models import EventType, Money, SystemKind
-from adapters.operations import (
+from adapters.operation_models import (
     PaymentRequest,
     PaymentTarget,
     PaymentType,

@@ -16,7 +16,7 @@ from adapters.lpr.simulator import SimCitation
 from adapters.lpr.webhooks import citation_event, verify
 from adapters.lpr.wire import format_timestamp
 from adapters.models import Citation, CitationRequest, Money, SystemKind
-from adapters.operations import Refusal, VendorRefused
+from adapters.operation_models import Refusal, VendorRefused
 from adapters.simworld import World
 from gateway.events.inbox import InboxItem, MemoryInbox, Outcome
 from tests.support import serve

@@ -15,7 +15,7 @@ import pytest
 
 from adapters.base import SystemSpec
 from adapters.models import Money, SystemKind
-from adapters.operations import (
+from adapters.operation_models import (
     PaymentRequest,
     PaymentTarget,
     PaymentType,

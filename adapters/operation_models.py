@@ -1,5 +1,5 @@
-"""Normalized types for acting on a PARCS: reservations, sessions, payments, permits, validations,
-and the money that moves (transactions), plus the refusals a vendor answers a write with.
+"""Normalized domain types for a PARCS's operations: reservations, sessions, payments, permits,
+validations, and the money that moves (transactions), plus the refusals a vendor answers a write with.
 
 Like `adapters.models`, plain dataclasses in vendor ids with no GraphQL in sight. Every write
 carries a `reference`: an id the gateway derives from the client and its idempotency key, which
