@@ -158,7 +158,7 @@ class ParcsAdapter(OccupancySource):
         """One quote per request, in order (a facility the system cannot price gets a reason)."""
 
     # --- operations (their types: adapters/operation_models.py) -------------------------------
-    # Writes raise `VendorRefused` with a `Refusal` when the vendor says no; a create whose
+    # Writes raise `VendorRefused` with a `RefusalReason` when the vendor says no; a create whose
     # `reference` the vendor has seen before returns the record made the first time (the
     # adapter looks it up), so a retried write never acts twice. Plates are passed normalized.
 

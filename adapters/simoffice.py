@@ -8,7 +8,7 @@ world (`office_of`); each simulator registers the garages it runs with their tar
 
 Every write may carry a caller's `reference`; seeing one twice is refused as a DUPLICATE
 naming the first record, which is how a client's retried write stays a single booking.
-Refusals are `OfficeRefusal` with an `adapters.operation_models.Refusal` reason; simulators turn them
+Refusals are `OfficeRefusal` with an `adapters.operation_models.RefusalReason` reason; simulators turn them
 into their dialect's error answer.
 
 The ledger has a history before the office opened (seeded per garage and local day, so the same
@@ -30,7 +30,7 @@ from adapters.operation_models import (
     PaymentTarget,
     PaymentType,
     PermitStatus,
-    Refusal,
+    RefusalReason,
     ReservationStatus,
     RevenueCategory,
     SessionStatus,
@@ -55,7 +55,7 @@ DECLINED_TOKENS = ("tok_chargeDeclined", "tok_declined")
 
 
 class OfficeRefusal(Exception):
-    def __init__(self, reason: Refusal, message: str, existing_id: str | None = None) -> None:
+    def __init__(self, reason: RefusalReason, message: str, existing_id: str | None = None) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
@@ -210,7 +210,7 @@ class BackOffice:
         try:
             return self.terms[garage]
         except KeyError:
-            raise OfficeRefusal(Refusal.NOT_FOUND, f"no garage {garage!r}") from None
+            raise OfficeRefusal(RefusalReason.NOT_FOUND, f"no garage {garage!r}") from None
 
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids)}"  # type: ignore[call-overload]
@@ -218,10 +218,10 @@ class BackOffice:
     def _unseen(self, kind: str, reference: str) -> None:
         """First of all: a reference seen before is a DUPLICATE naming its record, whatever else changed since."""
         if not reference:
-            raise OfficeRefusal(Refusal.INVALID, "a reference is required")
+            raise OfficeRefusal(RefusalReason.INVALID, "a reference is required")
         existing = self._references.get((kind, reference))
         if existing is not None:
-            raise OfficeRefusal(Refusal.DUPLICATE, f"reference {reference!r} was used for {existing}", existing)
+            raise OfficeRefusal(RefusalReason.DUPLICATE, f"reference {reference!r} was used for {existing}", existing)
 
     def _claim(self, kind: str, reference: str, record_id: str) -> None:
         self._unseen(kind, reference)
@@ -229,7 +229,7 @@ class BackOffice:
 
     def _taken_id(self, table: dict[str, object], record_id: str | None) -> None:
         if record_id is not None and record_id in table:
-            raise OfficeRefusal(Refusal.DUPLICATE, f"id {record_id!r} exists", record_id)
+            raise OfficeRefusal(RefusalReason.DUPLICATE, f"id {record_id!r} exists", record_id)
 
     # --- reservations -------------------------------------------------------------------------
 
@@ -238,11 +238,12 @@ class BackOffice:
         terms = self._terms(garage)
         now = self.clock()
         if not timedelta(0) < ends_at - starts_at <= MAX_WINDOW:
-            raise OfficeRefusal(Refusal.INVALID_WINDOW, "the window must end after it starts and last at most 30 days")
+            raise OfficeRefusal(RefusalReason.INVALID_WINDOW,
+                                "the window must end after it starts and last at most 30 days")
         if starts_at < now - PAST_TOLERANCE or starts_at > now + MAX_AHEAD:
-            raise OfficeRefusal(Refusal.INVALID_WINDOW, "the window must start from now to a year ahead")
+            raise OfficeRefusal(RefusalReason.INVALID_WINDOW, "the window must start from now to a year ahead")
         if garage in self.closed:
-            raise OfficeRefusal(Refusal.CLOSED, "the garage takes no bookings")
+            raise OfficeRefusal(RefusalReason.CLOSED, "the garage takes no bookings")
         overlapping = sum(
             1 for r in self.reservations.values()
             if r.garage == garage and r.id != exclude and r.effective_status(now) in (ReservationStatus.BOOKED,
@@ -250,7 +251,8 @@ class BackOffice:
             and r.starts_at < ends_at and starts_at < r.ends_at
         )
         if overlapping >= terms.reservable:
-            raise OfficeRefusal(Refusal.FULLY_BOOKED, f"all {terms.reservable} reservable spaces are taken in that window")
+            raise OfficeRefusal(RefusalReason.FULLY_BOOKED,
+                                f"all {terms.reservable} reservable spaces are taken in that window")
         return terms.price(ends_at - starts_at).quantize(CENT)
 
     def book(self, garage: str, *, plate: str, starts_at: datetime, ends_at: datetime, reference: str,
@@ -260,7 +262,7 @@ class BackOffice:
         self._unseen("reservation", reference)
         price = self.quote(garage, starts_at, ends_at)
         if expected_price is not None and expected_price != price:
-            raise OfficeRefusal(Refusal.PRICE_CHANGED, f"the price is now {price}, not {expected_price}")
+            raise OfficeRefusal(RefusalReason.PRICE_CHANGED, f"the price is now {price}, not {expected_price}")
         now = self.clock()
         record_id = record_id or self._new_id("R")
         self._claim("reservation", reference, record_id)
@@ -274,7 +276,7 @@ class BackOffice:
         try:
             return self.reservations[record_id]
         except KeyError:
-            raise OfficeRefusal(Refusal.NOT_FOUND, f"no reservation {record_id!r}") from None
+            raise OfficeRefusal(RefusalReason.NOT_FOUND, f"no reservation {record_id!r}") from None
 
     def list_reservations(self, garages: Iterable[str], plate: str | None = None) -> list[BookedReservation]:
         now, keys = self.clock(), set(garages)
@@ -286,13 +288,14 @@ class BackOffice:
                plate: str | None = None) -> BookedReservation:
         reservation = self.reservation(record_id)
         if reservation.effective_status(self.clock()) is not ReservationStatus.BOOKED:
-            raise OfficeRefusal(Refusal.WRONG_STATE, f"a {reservation.effective_status(self.clock()).value} "
-                                                     "reservation cannot be changed")
+            raise OfficeRefusal(RefusalReason.WRONG_STATE, f"a {reservation.effective_status(self.clock()).value} "
+                                                           "reservation cannot be changed")
         starts, ends = starts_at or reservation.starts_at, ends_at or reservation.ends_at
         if (starts, ends) != (reservation.starts_at, reservation.ends_at):
             price = self.quote(reservation.garage, starts, ends, exclude=record_id)
             if reservation.paid and price != reservation.price:
-                raise OfficeRefusal(Refusal.WRONG_STATE, "a paid reservation can only move to a window of the same price")
+                raise OfficeRefusal(RefusalReason.WRONG_STATE,
+                                    "a paid reservation can only move to a window of the same price")
             reservation.starts_at, reservation.ends_at, reservation.price = starts, ends, price
         if plate is not None:
             reservation.plate = normalize_plate(plate)
@@ -306,7 +309,7 @@ class BackOffice:
         if status is ReservationStatus.CANCELLED:
             return reservation
         if status is not ReservationStatus.BOOKED:
-            raise OfficeRefusal(Refusal.WRONG_STATE, f"a {status.value} reservation cannot be cancelled")
+            raise OfficeRefusal(RefusalReason.WRONG_STATE, f"a {status.value} reservation cannot be cancelled")
         reservation.status = ReservationStatus.CANCELLED
         reservation.updated_at = self.clock()
         reservation.version += 1
@@ -370,7 +373,7 @@ class BackOffice:
         try:
             return self.sessions[record_id]
         except KeyError:
-            raise OfficeRefusal(Refusal.NOT_FOUND, f"no session {record_id!r}") from None
+            raise OfficeRefusal(RefusalReason.NOT_FOUND, f"no session {record_id!r}") from None
 
     def amount_due(self, session: Session, at: datetime | None = None) -> Decimal:
         """What the session owes at `at`: nothing while a right covers it or within a paid period."""
@@ -397,22 +400,22 @@ class BackOffice:
             session = self.session(target_id)
             garage, owed = session.garage, self.amount_due(session, now)
             if session.exited_at is not None:
-                raise OfficeRefusal(Refusal.WRONG_STATE, "the session has ended")
+                raise OfficeRefusal(RefusalReason.WRONG_STATE, "the session has ended")
         else:
             reservation = self.reservation(target_id)
             garage, owed = reservation.garage, reservation.price
             if reservation.paid or reservation.effective_status(now) not in (ReservationStatus.BOOKED,
                                                                               ReservationStatus.ARRIVED):
-                raise OfficeRefusal(Refusal.WRONG_STATE, "the reservation is paid already or no longer open")
+                raise OfficeRefusal(RefusalReason.WRONG_STATE, "the reservation is paid already or no longer open")
         terms = self.terms[garage]
         if currency != terms.currency:
-            raise OfficeRefusal(Refusal.INVALID, f"this garage takes {terms.currency}, not {currency}")
+            raise OfficeRefusal(RefusalReason.INVALID, f"this garage takes {terms.currency}, not {currency}")
         if owed <= 0:
-            raise OfficeRefusal(Refusal.WRONG_STATE, "nothing is owed")
+            raise OfficeRefusal(RefusalReason.WRONG_STATE, "nothing is owed")
         if amount != owed:
-            raise OfficeRefusal(Refusal.AMOUNT_MISMATCH, f"{owed} {terms.currency} is owed, not {amount}")
+            raise OfficeRefusal(RefusalReason.AMOUNT_MISMATCH, f"{owed} {terms.currency} is owed, not {amount}")
         if token in DECLINED_TOKENS:
-            raise OfficeRefusal(Refusal.DECLINED, "the processor declined the token")
+            raise OfficeRefusal(RefusalReason.DECLINED, "the processor declined the token")
         record_id = record_id or self._new_id("P")
         self._claim("payment", reference, record_id)
         charge = Charge(record_id, garage, target, target_id, amount, terms.currency, reference, now,
@@ -439,7 +442,7 @@ class BackOffice:
         self._taken_id(self.permits, record_id)  # type: ignore[arg-type]
         self._unseen("permit", reference)
         if valid_until is not None and valid_until <= valid_from:
-            raise OfficeRefusal(Refusal.INVALID, "a permit must end after it starts")
+            raise OfficeRefusal(RefusalReason.INVALID, "a permit must end after it starts")
         now = self.clock()
         record_id = record_id or self._new_id("PM")
         self._claim("permit", reference, record_id)
@@ -452,17 +455,17 @@ class BackOffice:
         try:
             return self.permits[record_id]
         except KeyError:
-            raise OfficeRefusal(Refusal.NOT_FOUND, f"no permit {record_id!r}") from None
+            raise OfficeRefusal(RefusalReason.NOT_FOUND, f"no permit {record_id!r}") from None
 
     def update_permit(self, record_id: str, *, plate: str | None = None, holder_name: str | None = None,
                       valid_from: datetime | None = None, valid_until: datetime | None = None,
                       description: str | None = None) -> HeldPermit:
         permit = self.permit(record_id)
         if permit.revoked_at is not None:
-            raise OfficeRefusal(Refusal.WRONG_STATE, "a revoked permit cannot be changed")
+            raise OfficeRefusal(RefusalReason.WRONG_STATE, "a revoked permit cannot be changed")
         starts, ends = valid_from or permit.valid_from, valid_until or permit.valid_until
         if ends is not None and ends <= starts:
-            raise OfficeRefusal(Refusal.INVALID, "a permit must end after it starts")
+            raise OfficeRefusal(RefusalReason.INVALID, "a permit must end after it starts")
         permit.valid_from, permit.valid_until = starts, ends
         if plate is not None:
             permit.plate = normalize_plate(plate)
@@ -492,7 +495,7 @@ class BackOffice:
         self._taken_id(self.validations, record_id)  # type: ignore[arg-type]
         self._unseen("validation", reference)
         if valid_until <= valid_from:
-            raise OfficeRefusal(Refusal.INVALID, "a validation must end after it starts")
+            raise OfficeRefusal(RefusalReason.INVALID, "a validation must end after it starts")
         record_id = record_id or self._new_id("V")
         self._claim("validation", reference, record_id)
         validation = GrantedValidation(record_id, garage, normalize_plate(plate), valid_from, valid_until, reference,

@@ -26,7 +26,7 @@ from adapters.apds import operations_wire as ow
 from adapters.apds.sim_http import guard, paged
 from adapters.apds.wire import PREFIX, WireError, format_amount, format_time, obj, opt_text, parse_time, text
 from adapters.models import Money
-from adapters.operation_models import PaymentTarget, Refusal
+from adapters.operation_models import PaymentTarget, RefusalReason
 from adapters.simoffice import (
     BackOffice,
     BookedReservation,
@@ -89,12 +89,12 @@ def _office(handler: OfficeHandler) -> Callable[[ApdsState, Request], Awaitable[
         except OfficeRefusal as exc:
             return _refused(exc.reason, exc.message, exc.existing_id)
         except ValueError as exc:  # e.g. a plate that normalizes to nothing
-            return _refused(Refusal.INVALID, str(exc))
+            return _refused(RefusalReason.INVALID, str(exc))
 
     return run
 
 
-def _refused(reason: Refusal, message: str, existing_id: str | None = None) -> JSONResponse:
+def _refused(reason: RefusalReason, message: str, existing_id: str | None = None) -> JSONResponse:
     status, body = ow.error_body(reason, message, existing_id)
     return vendor_error(status, body)
 
@@ -121,7 +121,7 @@ def _garage(state: ApdsState, place_id: str) -> str:
     for key, vendor_id in state.places():
         if vendor_id == place_id:
             return key
-    raise OfficeRefusal(Refusal.NOT_FOUND, f"no place {place_id!r}")
+    raise OfficeRefusal(RefusalReason.NOT_FOUND, f"no place {place_id!r}")
 
 
 def _place(state: ApdsState, garage: str) -> str:
@@ -131,7 +131,7 @@ def _place(state: ApdsState, garage: str) -> str:
 def _mine(state: ApdsState, garage: str, what: str, record_id: str) -> None:
     """Another vendor's record is, to this vendor, no record at all."""
     if garage not in dict(state.places()):
-        raise OfficeRefusal(Refusal.NOT_FOUND, f"no {what} {record_id!r}")
+        raise OfficeRefusal(RefusalReason.NOT_FOUND, f"no {what} {record_id!r}")
 
 
 def _garages(state: ApdsState) -> list[str]:
@@ -238,7 +238,7 @@ async def _create_reservation(state: ApdsState, office: BackOffice, request: Req
     garage = _garage(state, text(body, "placeId"))
     expected = None if body.get("expectedPrice") is None else ow.money(body["expectedPrice"], "expectedPrice")
     if expected is not None and expected.currency != office.terms[garage].currency:
-        raise OfficeRefusal(Refusal.PRICE_CHANGED, f"prices here are in {office.terms[garage].currency}")
+        raise OfficeRefusal(RefusalReason.PRICE_CHANGED, f"prices here are in {office.terms[garage].currency}")
     reservation = office.book(
         garage, plate=text(body, "plate"), starts_at=parse_time(body.get("from"), "from"),
         ends_at=parse_time(body.get("to"), "to"), reference=_bounded(body, "reference", MAX_REFERENCE),
@@ -304,7 +304,7 @@ async def _create_payment(state: ApdsState, office: BackOffice, request: Request
         _mine(state, owner.garage, key, target_id)
         place_id = opt_text(body, "placeId")
         if place_id is not None and place_id != _place(state, owner.garage):
-            raise OfficeRefusal(Refusal.NOT_FOUND, f"no {key} {target_id!r} at place {place_id!r}")
+            raise OfficeRefusal(RefusalReason.NOT_FOUND, f"no {key} {target_id!r} at place {place_id!r}")
     amount: Money = ow.money(body.get("amount"), "amount")
     charge = office.pay(target=target, target_id=target_id, amount=amount.amount, currency=amount.currency,
                         token=text(body, "token"), reference=_bounded(body, "reference", MAX_REFERENCE),
@@ -316,7 +316,7 @@ async def _get_payment(state: ApdsState, office: BackOffice, request: Request) -
     record_id = request.path_params["id"]
     charge = office.charges.get(record_id)
     if charge is None:
-        raise OfficeRefusal(Refusal.NOT_FOUND, f"no payment {record_id!r}")
+        raise OfficeRefusal(RefusalReason.NOT_FOUND, f"no payment {record_id!r}")
     _mine(state, charge.garage, "payment", record_id)
     return JSONResponse(_payment(state, charge))
 
@@ -392,7 +392,7 @@ async def _get_validation(state: ApdsState, office: BackOffice, request: Request
     record_id = request.path_params["id"]
     validation = office.validations.get(record_id)
     if validation is None:
-        raise OfficeRefusal(Refusal.NOT_FOUND, f"no validation {record_id!r}")
+        raise OfficeRefusal(RefusalReason.NOT_FOUND, f"no validation {record_id!r}")
     _mine(state, validation.garage, "validation", record_id)
     return JSONResponse(_validation(state, office, validation))
 
@@ -404,7 +404,8 @@ async def _transactions(state: ApdsState, office: BackOffice, request: Request) 
     since = parse_time(request.query_params.get("from"), "from")
     until = parse_time(request.query_params.get("to"), "to")
     if not since < until <= since + ow.MAX_TRANSACTIONS_RANGE:
-        raise OfficeRefusal(Refusal.INVALID, f"to must be after from, at most {ow.MAX_TRANSACTIONS_RANGE.days} days")
+        raise OfficeRefusal(RefusalReason.INVALID,
+                            f"to must be after from, at most {ow.MAX_TRANSACTIONS_RANGE.days} days")
     records = [_transaction(state, e) for e in office.transactions(_garages(state), since, until)]
     return paged(request, _listed(state, "transactions", records), ow.MAX_TRANSACTIONS_LIMIT)
 

@@ -33,7 +33,7 @@ from adapters.apds.wire import (
     parse_time,
     text,
 )
-from adapters.operation_models import Refusal
+from adapters.operation_models import RefusalReason
 from adapters.simoffice import BackOffice, GarageTerms, OfficeRefusal, office_of
 from adapters.simulation import Simulator, SimulatorControl, simulator_app
 from adapters.simworld import GarageSpec, World
@@ -285,5 +285,5 @@ def _fully_booked(state: ApdsState, key: str, starts: datetime, ends: datetime) 
     try:
         office_of(state.world).quote(key, starts, ends)
     except OfficeRefusal as refusal:
-        return refusal.reason is Refusal.FULLY_BOOKED
+        return refusal.reason is RefusalReason.FULLY_BOOKED
     return False

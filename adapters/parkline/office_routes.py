@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from adapters.operation_models import PaymentTarget, Refusal, normalize_plate
+from adapters.operation_models import PaymentTarget, RefusalReason, normalize_plate
 from adapters.parkline.office_view import OfficeView
 from adapters.parkline.wire import parse_time
 from adapters.simoffice import OfficeRefusal
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from adapters.parkline.simulator import ParklineBackend
 
 MAX_TRANSACTIONS_PER_PAGE = 500
-STATUS_CODES = {Refusal.NOT_FOUND: 404, Refusal.DECLINED: 402, Refusal.DUPLICATE: 409}
+STATUS_CODES = {RefusalReason.NOT_FOUND: 404, RefusalReason.DECLINED: 402, RefusalReason.DUPLICATE: 409}
 
 Handler = Callable[[Request], Any]
 
@@ -41,7 +41,7 @@ class BadRequest(Exception):
 
 
 def refusal(exc: OfficeRefusal, id_field: str) -> Response:
-    if exc.reason is Refusal.DUPLICATE:
+    if exc.reason is RefusalReason.DUPLICATE:
         return vendor_error(409, {"reason": "duplicate_client_ref", "detail": exc.message, id_field: exc.existing_id})
     return vendor_error(STATUS_CODES.get(exc.reason, 422), {"reason": exc.reason.value.lower(), "detail": exc.message})
 
@@ -119,7 +119,7 @@ def first_use(view: OfficeView, table: dict[str, Any], reference: str) -> None:
     a retry is a duplicate even when the first write changed the answer (last space taken, nothing owed)."""
     existing = view.existing(table, reference)
     if existing is not None:
-        raise OfficeRefusal(Refusal.DUPLICATE, f"client_ref {reference!r} was used for {existing}", existing)
+        raise OfficeRefusal(RefusalReason.DUPLICATE, f"client_ref {reference!r} was used for {existing}", existing)
 
 
 # --- the routes -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from adapters.operation_models import PaymentTarget, PaymentType, Refusal, RevenueCategory
+from adapters.operation_models import PaymentTarget, PaymentType, RefusalReason, RevenueCategory
 from adapters.simoffice import (
     BookedReservation,
     Charge,
@@ -54,7 +54,7 @@ class OfficeView:
         for known, key in self.backend.garages():
             if known == code:
                 return key
-        raise OfficeRefusal(Refusal.NOT_FOUND, f"no car park {code!r}")
+        raise OfficeRefusal(RefusalReason.NOT_FOUND, f"no car park {code!r}")
 
     def local(self, moment: datetime | None, key: str) -> str | None:
         if moment is None:
@@ -64,7 +64,7 @@ class OfficeView:
     def owned(self, record: Any, what: str) -> Any:
         """A record of one of this vendor's car parks, or NOT_FOUND (another vendor's is not ours to show)."""
         if record is None or record.garage not in self.keys():
-            raise OfficeRefusal(Refusal.NOT_FOUND, f"no {what}")
+            raise OfficeRefusal(RefusalReason.NOT_FOUND, f"no {what}")
         return record
 
     # --- rendering --------------------------------------------------------------------------

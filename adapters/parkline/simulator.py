@@ -40,7 +40,7 @@ from starlette.routing import Route
 
 from adapters.parkline.office_routes import office_routes
 from adapters.parkline.wire import parse_time
-from adapters.operation_models import Refusal
+from adapters.operation_models import RefusalReason
 from adapters.simoffice import BackOffice, GarageTerms, OfficeRefusal, office_of
 from adapters.simulation import Simulator, SimulatorControl, simulator_app, vendor_error
 from adapters.simworld import GarageState, World
@@ -310,7 +310,7 @@ def _fully_booked(world: World, backend: ParklineBackend, code: str, arrive: dat
     try:
         office_of(world).quote(garage or "", arrive, depart)
     except OfficeRefusal as refusal:
-        return refusal.reason is Refusal.FULLY_BOOKED
+        return refusal.reason is RefusalReason.FULLY_BOOKED
     return False
 
 
