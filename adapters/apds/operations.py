@@ -37,7 +37,7 @@ from adapters.operation_models import (
 )
 
 if TYPE_CHECKING:
-    from adapters.apds.client import _Page
+    from adapters.apds.adapter import _Page
 
 T = TypeVar("T")
 

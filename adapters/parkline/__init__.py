@@ -4,7 +4,7 @@
 maps the world's garage keys to ParkLine car park codes.
 """
 
-from adapters.parkline.client import ParklineAdapter
+from adapters.parkline.adapter import ParklineAdapter
 from adapters.parkline.simulator import VENDOR_IDS, create_simulator
 
 __all__ = ["VENDOR_IDS", "ParklineAdapter", "create_simulator"]

@@ -15,7 +15,7 @@ from adapters.base import SystemSpec
 from adapters.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from adapters.models import OccupancyMethod, OccupancyReading, OccupancyStatus, SystemKind, Trend
 from adapters.sensorgrid import VENDOR_IDS, SensorGridAdapter, create_simulator
-from adapters.sensorgrid.client import epoch_ms
+from adapters.sensorgrid.adapter import epoch_ms
 from adapters.sensorgrid.simulator import DROP, QUIRKY_LEVEL, SensorGridSimulator
 from adapters.simulation import FaultMode
 from adapters.simworld import GARAGES, World
