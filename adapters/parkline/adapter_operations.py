@@ -1,4 +1,5 @@
-"""ParkLine's back-office calls: bookings, sessions, payments, permits, validations, transactions.
+"""The ParkLine adapter's operations, its back-office calls: bookings, sessions, payments, permits,
+validations, transactions, mapped by `records`.
 
 A mixin of `ParklineAdapter` (which brings the HTTP hop, paging and record mapping). ParkLine
 assigns every id, so a create is made safe to retry by its `client_ref` (our `reference`):
