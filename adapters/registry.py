@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from adapters import apds, lpr, mews, parkline, sensorgrid
 from adapters.base import Adapter
 from adapters.models import SystemKind
-from adapters.simulation import Simulator
-from adapters.simworld import World
+from adapters.simulated.harness import Simulator
+from adapters.simulated.world import World
 
 SimulatorFactory = Callable[[World, str, Mapping[str, str]], Simulator]
 

@@ -28,8 +28,8 @@ from adapters.lpr.webhooks import LprWebhooks, citation_event
 from adapters.mews.webhooks import MewsWebhooks, reservation_events
 from adapters.models import SystemKind
 from adapters.registry import DIALECTS
-from adapters.simoffice import office_of
-from adapters.webhook_sender import WebhookSender
+from adapters.simulated.back_office import office_of
+from adapters.simulated.webhook_sender import WebhookSender
 
 EVENTS = ("entry", "exit", "check_in", "check_out", "violation", "plate_correction")
 #: which events a kind of system can emit

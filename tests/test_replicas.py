@@ -369,7 +369,7 @@ async def test_a_booking_retried_on_every_replica_at_once_is_made_once(deploymen
     client retrying through a load balancer): one booking in the PARCS, the same answer from both."""
     from datetime import timedelta
 
-    from adapters.simoffice import office_of
+    from adapters.simulated.back_office import office_of
 
     created = deployment.cli("clients", "create", "--name", "booker", "--scope", "reservations:write",
                              "--scope", "reservations:read")

@@ -1,4 +1,4 @@
-"""The APDS simulator's operations endpoints: the shared back office (`adapters.simoffice`)
+"""The APDS simulator's operations endpoints: the shared back office (`adapters.simulated.back_office`)
 rendered in the APDS dialect (`operations_wire`).
 
 Business rules live in the office; this module only reads requests, calls it, and renders its
@@ -27,7 +27,7 @@ from adapters.apds.sim_http import guard, paged
 from adapters.apds.wire import PREFIX, WireError, format_amount, format_time, obj, opt_text, parse_time, text
 from adapters.models import Money
 from adapters.operation_models import PaymentTarget, RefusalReason
-from adapters.simoffice import (
+from adapters.simulated.back_office import (
     BackOffice,
     BookedReservation,
     Charge,
@@ -38,7 +38,7 @@ from adapters.simoffice import (
     Session,
     office_of,
 )
-from adapters.simulation import vendor_error
+from adapters.simulated.harness import vendor_error
 
 if TYPE_CHECKING:
     from adapters.apds.simulator import ApdsState

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from adapters.apds.wire import DEFAULT_LIMIT, MAX_LIMIT, WireError
-from adapters.simulation import vendor_error
+from adapters.simulated.harness import vendor_error
 
 
 class Guarded(Protocol):

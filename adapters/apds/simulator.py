@@ -4,7 +4,7 @@ It runs the four German garages (`VENDOR_IDS`). Every request reads the world af
 counts move as the day goes on. Tests and the sandbox reach its knobs through `sim.state`
 (`ApdsState`): close a garage, or make one record malformed to prove the adapter's per-record
 error handling. Reservations, sessions, payments, permits, validations and transactions are the
-world's back office (`sim.office`, adapters/simoffice.py) in APDS words (office_routes.py).
+world's back office (`sim.office`, adapters/simulated/back_office.py) in APDS words (office_routes.py).
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from adapters.apds.wire import (
     text,
 )
 from adapters.operation_models import RefusalReason
-from adapters.simoffice import BackOffice, GarageTerms, OfficeRefusal, office_of
-from adapters.simulation import Simulator, SimulatorControl, simulator_app
-from adapters.simworld import GarageSpec, World
+from adapters.simulated.back_office import BackOffice, GarageTerms, OfficeRefusal, office_of
+from adapters.simulated.harness import Simulator, SimulatorControl, simulator_app
+from adapters.simulated.world import GarageSpec, World
 
 #: garage key -> the place id this vendor gave it
 VENDOR_IDS: dict[str, str] = {

@@ -23,7 +23,7 @@ import orjson
 from adapters.apds.wire import WireError, format_time, parse_time
 from adapters.errors import WebhookMalformed, WebhookRejected, webhook_json
 from adapters.models import EventType, VendorEvent
-from adapters.webhook_sender import WebhookSender
+from adapters.simulated.webhook_sender import WebhookSender
 
 TIMESTAMP_HEADER = "x-apds-timestamp"
 SIGNATURE_HEADER = "x-apds-signature"

@@ -46,8 +46,8 @@ from adapters.lpr.state import (  # noqa: F401 - re-exported: the simulator's pu
     zone_for,
 )
 from adapters.lpr.wire import API, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, format_timestamp, parse_timestamp
-from adapters.simulation import Simulator, SimulatorControl, simulator_app
-from adapters.simworld import World
+from adapters.simulated.harness import Simulator, SimulatorControl, simulator_app
+from adapters.simulated.world import World
 
 
 class LprApi:

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from adapters.lpr.wire import format_timestamp, render_issue
 from adapters.operation_models import normalize_plate
-from adapters.simworld import GarageSpec
+from adapters.simulated.world import GarageSpec
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import orjson
 from adapters.errors import WebhookMalformed, WebhookRejected, webhook_json
 from adapters.lpr.wire import format_timestamp, parse_timestamp
 from adapters.models import EventType, VendorEvent
-from adapters.webhook_sender import WebhookSender
+from adapters.simulated.webhook_sender import WebhookSender
 
 SECRET_HEADER = "x-webhook-secret"
 TOLERANCE = timedelta(minutes=5)

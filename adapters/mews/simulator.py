@@ -32,8 +32,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from adapters.mews.wire import API, CUSTOMERS, ENTERPRISES, MAX_COUNT, RESERVATIONS, format_utc, parse_utc
-from adapters.simulation import Simulator, SimulatorControl, simulator_app
-from adapters.simworld import GarageSpec, World
+from adapters.simulated.harness import Simulator, SimulatorControl, simulator_app
+from adapters.simulated.world import GarageSpec, World
 
 T = TypeVar("T")
 

@@ -19,7 +19,7 @@ import orjson
 
 from adapters.errors import WebhookMalformed, WebhookRejected, webhook_json
 from adapters.models import EventType, VendorEvent
-from adapters.webhook_sender import WebhookSender
+from adapters.simulated.webhook_sender import WebhookSender
 
 TOKEN_PARAM = "token"
 RESERVATION_DISCRIMINATORS = ("ServiceOrderAdded", "ServiceOrderUpdated")

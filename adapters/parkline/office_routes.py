@@ -24,8 +24,8 @@ from starlette.routing import Route
 from adapters.operation_models import PaymentTarget, RefusalReason, normalize_plate
 from adapters.parkline.office_view import OfficeView
 from adapters.parkline.wire import parse_time
-from adapters.simoffice import OfficeRefusal
-from adapters.simulation import vendor_error
+from adapters.simulated.back_office import OfficeRefusal
+from adapters.simulated.harness import vendor_error
 
 if TYPE_CHECKING:
     from adapters.parkline.simulator import ParklineBackend

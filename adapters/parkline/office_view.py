@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from adapters.operation_models import PaymentTarget, PaymentType, RefusalReason, RevenueCategory
-from adapters.simoffice import (
+from adapters.simulated.back_office import (
     BookedReservation,
     Charge,
     GrantedValidation,

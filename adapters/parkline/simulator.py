@@ -41,9 +41,9 @@ from starlette.routing import Route
 from adapters.parkline.office_routes import office_routes
 from adapters.parkline.wire import parse_time
 from adapters.operation_models import RefusalReason
-from adapters.simoffice import BackOffice, GarageTerms, OfficeRefusal, office_of
-from adapters.simulation import Simulator, SimulatorControl, simulator_app, vendor_error
-from adapters.simworld import GarageState, World
+from adapters.simulated.back_office import BackOffice, GarageTerms, OfficeRefusal, office_of
+from adapters.simulated.harness import Simulator, SimulatorControl, simulator_app, vendor_error
+from adapters.simulated.world import GarageState, World
 
 #: garage key in the world -> ParkLine car park code
 VENDOR_IDS: dict[str, str] = {"london-kings-cross": "KX01", "london-southbank": "SB02"}

@@ -39,8 +39,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from adapters.simulation import Simulator, SimulatorControl, simulator_app, vendor_error
-from adapters.simworld import World
+from adapters.simulated.harness import Simulator, SimulatorControl, simulator_app, vendor_error
+from adapters.simulated.world import World
 
 #: garage key -> the vendor's site id
 VENDOR_IDS: Mapping[str, str] = {

@@ -24,8 +24,8 @@ from adapters.models import (
     RateKind,
     SystemKind,
 )
-from adapters.simulation import FaultMode
-from adapters.simworld import World
+from adapters.simulated.harness import FaultMode
+from adapters.simulated.world import World
 from tests.support import serve
 
 TOKEN = "apds-sandbox-token"

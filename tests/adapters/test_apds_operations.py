@@ -36,8 +36,8 @@ from adapters.operation_models import (
     ValidationStatus,
     VendorRefused,
 )
-from adapters.simoffice import GarageTerms
-from adapters.simworld import World
+from adapters.simulated.back_office import GarageTerms
+from adapters.simulated.world import World
 from tests.support import serve
 
 TOKEN = "apds-sandbox-token"

@@ -17,7 +17,7 @@ from adapters.lpr.webhooks import citation_event, verify
 from adapters.lpr.wire import format_timestamp
 from adapters.models import Citation, CitationRequest, Money, SystemKind
 from adapters.operation_models import RefusalReason, VendorRefused
-from adapters.simworld import World
+from adapters.simulated.world import World
 from gateway.events.inbox import InboxItem, MemoryInbox, Outcome
 from tests.support import serve
 

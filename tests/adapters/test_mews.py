@@ -13,8 +13,8 @@ from adapters.errors import UpstreamError, UpstreamRejected, UpstreamTimeout, Up
 from adapters.http import VendorHTTP
 from adapters.mews import OMIT, VENDOR_IDS, MewsAdapter, MewsSimulator, create_simulator
 from adapters.models import GuestStay, GuestStayState, HotelProperty, SystemKind
-from adapters.simulation import FaultMode
-from adapters.simworld import World
+from adapters.simulated.harness import FaultMode
+from adapters.simulated.world import World
 from tests.support import serve
 
 CREDENTIALS = {"client_token": "mews-client-token", "access_token": "mews-portfolio-token"}

@@ -34,7 +34,7 @@ from adapters.operation_models import (
 )
 from adapters.parkline import ParklineAdapter, create_simulator
 from adapters.parkline.simulator import ParklineSimulator
-from adapters.simworld import World
+from adapters.simulated.world import World
 from tests.support import serve
 
 KEY = "pl-test-key-7f3a"

@@ -30,8 +30,8 @@ from adapters.errors import UpstreamError, UpstreamRejected, UpstreamTimeout, Up
 from adapters.http import VendorHTTP, retry_after_seconds
 from adapters.models import QuoteRequest, SystemKind
 from adapters.outbound_limit import OutboundThrottled, TokenBucket
-from adapters.simulation import FaultMode
-from adapters.simworld import World
+from adapters.simulated.harness import FaultMode
+from adapters.simulated.world import World
 from tests.support import serve
 
 TOKEN = "apds-sandbox-token"

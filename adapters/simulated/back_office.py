@@ -1,7 +1,7 @@
 """A PARCS back office for the sandbox world: what the operator's PARCS keeps besides counts.
 
 Reservations, parking sessions of cars with known plates, payments, permits, parking
-validations, and the ledger of money that finance pulls. Vendor-neutral, like `simworld`:
+validations, and the ledger of money that finance pulls. Vendor-neutral, like `world`:
 each PARCS simulator (APDS-style, ParkLine) renders this state in its own dialect, so the
 business rules (availability, prices, what a plate may do) are written once. One office per
 world (`office_of`); each simulator registers the garages it runs with their tariff.
@@ -37,7 +37,7 @@ from adapters.operation_models import (
     ValidationStatus,
     normalize_plate,
 )
-from adapters.simworld import World
+from adapters.simulated.world import World
 
 CENT = Decimal("0.01")
 EXIT_GRACE = timedelta(minutes=15)  # after paying, time to reach the barrier
