@@ -30,11 +30,11 @@ from adapters.operation_models import PaymentTarget, RefusalReason
 from adapters.simulated.back_office import (
     BackOffice,
     BookedReservation,
-    Charge,
+    CardCharge,
     GrantedValidation,
     HeldPermit,
-    LedgerEntry,
     OfficeRefusal,
+    PostedTransaction,
     Session,
     office_of,
 )
@@ -189,7 +189,7 @@ def _session(state: ApdsState, office: BackOffice, s: Session) -> dict[str, Any]
     }
 
 
-def _payment(state: ApdsState, c: Charge) -> dict[str, Any]:
+def _payment(state: ApdsState, c: CardCharge) -> dict[str, Any]:
     return {
         "id": c.id, "placeId": _place(state, c.garage), ow.TARGET_FIELDS[c.target]: c.target_id,
         "amount": {"amount": format_amount(c.amount), "currency": c.currency},
@@ -215,7 +215,7 @@ def _validation(state: ApdsState, office: BackOffice, v: GrantedValidation) -> d
     }
 
 
-def _transaction(state: ApdsState, e: LedgerEntry) -> dict[str, Any]:
+def _transaction(state: ApdsState, e: PostedTransaction) -> dict[str, Any]:
     return {
         "id": e.id, "placeId": _place(state, e.garage), "occurredAt": format_time(e.occurred_at),
         "amount": {"amount": format_amount(e.amount), "currency": e.currency},

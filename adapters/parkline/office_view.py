@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 from adapters.operation_models import PaymentTarget, PaymentType, RefusalReason, RevenueCategory
 from adapters.simulated.back_office import (
     BookedReservation,
-    Charge,
+    CardCharge,
     GrantedValidation,
     HeldPermit,
-    LedgerEntry,
     OfficeRefusal,
+    PostedTransaction,
     Session,
 )
 
@@ -103,7 +103,7 @@ class OfficeView:
             "booking_ref": s.reservation_id,
         }
 
-    def payment(self, c: Charge) -> dict[str, Any]:
+    def payment(self, c: CardCharge) -> dict[str, Any]:
         target = "session_id" if c.target is PaymentTarget.SESSION else "booking_ref"
         return {
             "payment_id": c.id,
@@ -146,7 +146,7 @@ class OfficeView:
             "created": self.local(v.created_at, v.garage),
         }
 
-    def transaction(self, e: LedgerEntry) -> dict[str, Any]:
+    def transaction(self, e: PostedTransaction) -> dict[str, Any]:
         return {
             "txn_id": e.id,
             "carpark": self.code(e.garage),

@@ -116,7 +116,9 @@ class Session:
 
 
 @dataclass
-class Charge:
+class CardCharge:
+    """A payment taken here: a processor token charged for a session or a reservation."""
+
     id: str
     garage: str
     target: PaymentTarget
@@ -171,7 +173,9 @@ class GrantedValidation:
 
 
 @dataclass(frozen=True)
-class LedgerEntry:
+class PostedTransaction:
+    """One money movement posted to the ledger; a PARCS renders it as a transaction."""
+
     id: str
     garage: str
     occurred_at: datetime
@@ -191,10 +195,10 @@ class BackOffice:
     terms: dict[str, GarageTerms] = field(default_factory=dict)
     reservations: dict[str, BookedReservation] = field(default_factory=dict)
     sessions: dict[str, Session] = field(default_factory=dict)
-    charges: dict[str, Charge] = field(default_factory=dict)
+    charges: dict[str, CardCharge] = field(default_factory=dict)
     permits: dict[str, HeldPermit] = field(default_factory=dict)
     validations: dict[str, GrantedValidation] = field(default_factory=dict)
-    ledger: list[LedgerEntry] = field(default_factory=list)
+    ledger: list[PostedTransaction] = field(default_factory=list)
     #: garages that take no bookings (the sandbox closes one to show the refusal)
     closed: set[str] = field(default_factory=set)
     opened_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -392,7 +396,7 @@ class BackOffice:
     # --- payments ---------------------------------------------------------------------------
 
     def pay(self, *, target: PaymentTarget, target_id: str, amount: Decimal, currency: str, token: str,
-            reference: str, record_id: str | None = None) -> Charge:
+            reference: str, record_id: str | None = None) -> CardCharge:
         self._taken_id(self.charges, record_id)  # type: ignore[arg-type]
         self._unseen("payment", reference)
         now = self.clock()
@@ -418,8 +422,8 @@ class BackOffice:
             raise OfficeRefusal(RefusalReason.DECLINED, "the processor declined the token")
         record_id = record_id or self._new_id("P")
         self._claim("payment", reference, record_id)
-        charge = Charge(record_id, garage, target, target_id, amount, terms.currency, reference, now,
-                        f"ch_{zlib.crc32((token + record_id).encode()):08x}")
+        charge = CardCharge(record_id, garage, target, target_id, amount, terms.currency, reference, now,
+                            f"ch_{zlib.crc32((token + record_id).encode()):08x}")
         self.charges[record_id] = charge
         if target is PaymentTarget.SESSION:
             session.paid += amount
@@ -522,12 +526,12 @@ class BackOffice:
     def _record(self, garage: str, at: datetime, amount: Decimal, payment_type: PaymentType,
                 category: RevenueCategory, description: str, reference: str | None) -> None:
         terms = self.terms[garage]
-        self.ledger.append(LedgerEntry(self._new_id("T"), garage, at, amount, tax_in(amount, terms.vat_rate),
-                                       terms.currency, payment_type, category, description, reference))
+        self.ledger.append(PostedTransaction(self._new_id("T"), garage, at, amount, tax_in(amount, terms.vat_rate),
+                                             terms.currency, payment_type, category, description, reference))
 
-    def transactions(self, garages: Iterable[str], since: datetime, until: datetime) -> list[LedgerEntry]:
+    def transactions(self, garages: Iterable[str], since: datetime, until: datetime) -> list[PostedTransaction]:
         """Every entry in [since, until) at these garages, oldest first: history, then what happened here."""
-        out: list[LedgerEntry] = []
+        out: list[PostedTransaction] = []
         for key in garages:
             terms = self._terms(key)
             zone = ZoneInfo(terms.time_zone)
@@ -545,11 +549,11 @@ def tax_in(gross: Decimal, rate: Decimal) -> Decimal:
     return (gross * rate / (1 + rate)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def history(terms: GarageTerms, day: date) -> list[LedgerEntry]:
+def history(terms: GarageTerms, day: date) -> list[PostedTransaction]:
     """One garage's ledger for one local day before the sandbox started: the same every time it is asked."""
     rng = random.Random(zlib.crc32(f"{terms.key}/{day.isoformat()}".encode()))
     zone = ZoneInfo(terms.time_zone)
-    entries: list[LedgerEntry] = []
+    entries: list[PostedTransaction] = []
     for index in range(rng.randint(18, 36)):
         at = datetime.combine(day, time(6), zone) + timedelta(minutes=rng.randint(0, 17 * 60 - 1),
                                                               seconds=rng.randint(0, 59))
@@ -570,9 +574,9 @@ def history(terms: GarageTerms, day: date) -> list[LedgerEntry]:
         amount = amount.quantize(CENT)
         if amount <= 0:
             continue  # a stay inside the free tier moves no money
-        entries.append(LedgerEntry(f"H{day:%Y%m%d}{zlib.crc32(terms.key.encode()) % 1000:03d}{index:02d}", terms.key,
-                                   at.astimezone(UTC), amount, tax_in(amount, terms.vat_rate), terms.currency, kind,
-                                   category, text))
+        entries.append(PostedTransaction(f"H{day:%Y%m%d}{zlib.crc32(terms.key.encode()) % 1000:03d}{index:02d}",
+                                         terms.key, at.astimezone(UTC), amount, tax_in(amount, terms.vat_rate),
+                                         terms.currency, kind, category, text))
     return entries
 
 
