@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from adapters import apds, lpr, mews, parkline, sensorgrid
+from adapters.apds import simulator as apds_simulator
 from adapters.base import Adapter
 from adapters.models import SystemKind
 from adapters.simulated.harness import Simulator
@@ -34,7 +35,7 @@ class Dialect:
 DIALECTS: dict[str, Dialect] = {
     dialect.name: dialect
     for dialect in (
-        Dialect("apds", apds.ApdsAdapter, apds.create_simulator, apds.VENDOR_IDS),
+        Dialect("apds", apds.ApdsAdapter, apds_simulator.create_simulator, apds_simulator.VENDOR_IDS),
         Dialect("parkline", parkline.ParklineAdapter, parkline.create_simulator, parkline.VENDOR_IDS),
         Dialect("sensor-grid", sensorgrid.SensorGridAdapter, sensorgrid.create_simulator, sensorgrid.VENDOR_IDS),
         Dialect("lpr", lpr.LprAdapter, lpr.create_simulator, lpr.VENDOR_IDS),

@@ -13,8 +13,8 @@ import httpx
 import orjson
 import pytest
 
-from adapters.apds import VENDOR_IDS, ApdsAdapter, create_simulator
-from adapters.apds.simulator import REMOVE, TARIFFS, ApdsSimulator
+from adapters.apds import ApdsAdapter
+from adapters.apds.simulator import REMOVE, TARIFFS, VENDOR_IDS, ApdsSimulator, create_simulator
 from adapters.apds.webhooks import event_body, reservation_arrived, signature
 from adapters.base import SystemSpec
 from adapters.errors import WebhookMalformed

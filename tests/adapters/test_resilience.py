@@ -22,8 +22,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from adapters.apds import VENDOR_IDS, ApdsAdapter, create_simulator
-from adapters.apds.simulator import ApdsSimulator
+from adapters.apds import ApdsAdapter
+from adapters.apds.simulator import VENDOR_IDS, ApdsSimulator, create_simulator
 from adapters.base import SystemSpec
 from adapters.breaker import BreakerState, CircuitBreaker, CircuitOpen
 from adapters.errors import UpstreamError, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable

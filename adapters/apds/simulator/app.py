@@ -1,10 +1,11 @@
-"""The APDS-style PARCS simulator: the vendor side of `wire`, observing the shared `World`.
+"""The APDS simulator's app: the vendor side of `adapters/apds/wire.py`, observing the shared `World`.
 
 It runs the four German garages (`VENDOR_IDS`). Every request reads the world afresh, so
 counts move as the day goes on. Tests and the sandbox reach its knobs through `sim.state`
 (`ApdsState`): close a garage, or make one record malformed to prove the adapter's per-record
 error handling. Reservations, sessions, payments, permits, validations and transactions are the
-world's back office (`sim.office`, adapters/simulated/back_office.py) in APDS words (office_routes.py).
+world's back office (`sim.office`, adapters/simulated/back_office.py) in APDS words
+(office_routes.py).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from adapters.apds import office_routes
-from adapters.apds.sim_http import guard, now as sim_now, paged
+from adapters.apds.simulator import office_routes
+from adapters.apds.simulator.plumbing import guard, now as sim_now, paged
 from adapters.apds.wire import (
     MAX_QUOTES,
     PREFIX,

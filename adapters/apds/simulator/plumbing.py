@@ -1,4 +1,4 @@
-"""The simulator's HTTP plumbing, shared by its endpoint modules: token guard, errors, paging."""
+"""The APDS simulator's HTTP plumbing, shared by its endpoint modules: token guard, errors, paging."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The APDS simulator's operations endpoints: the shared back office (`adapters.simulated.back_office`)
-rendered in the APDS dialect (`operations_wire`).
+"""The APDS simulator's operations endpoints: the shared back office
+(`adapters.simulated.back_office`) rendered in the APDS dialect (`adapters/apds/operations_wire.py`).
 
 Business rules live in the office; this module only reads requests, calls it, and renders its
 records and refusals. Only records at garages this vendor runs are visible here: the office is
@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapters.apds import operations_wire as ow
-from adapters.apds.sim_http import guard, paged
+from adapters.apds.simulator.plumbing import guard, paged
 from adapters.apds.wire import PREFIX, WireError, format_amount, format_time, obj, opt_text, parse_time, text
 from adapters.models import Money
 from adapters.operation_models import PaymentTarget, RefusalReason
@@ -41,7 +41,7 @@ from adapters.simulated.back_office import (
 from adapters.simulated.harness import vendor_error
 
 if TYPE_CHECKING:
-    from adapters.apds.simulator import ApdsState
+    from adapters.apds.simulator.app import ApdsState
 
 MAX_ID = 100
 MAX_REFERENCE = 200
@@ -144,7 +144,7 @@ def _plate_param(request: Request) -> str | None:
 
 def _listed(state: ApdsState, resource: str, records: list[dict[str, Any]]) -> list[Any]:
     """The records with the test knobs applied: per-record overrides, then extra raw records."""
-    from adapters.apds.simulator import REMOVE  # the simulator's marker; imported late, it imports us
+    from adapters.apds.simulator.app import REMOVE  # the simulator's marker; imported late, it imports us
 
     out: list[Any] = []
     for record in records:

@@ -1,0 +1,14 @@
+"""The APDS-style PARCS simulator: the vendor's side of the wire contract the adapter in
+`adapters/apds/` speaks, a small ASGI app over the simulated world (adapters/simulated/).
+
+    app.py            `create_simulator`: places, occupancy, rates and quotes; its knobs (`ApdsState`)
+    office_routes.py  reservations, sessions, payments, permits, validations, transactions,
+                      from the shared back office
+    plumbing.py       the token guard, error answers and paging its endpoints share
+
+The adapter never imports this package; the registry, the sandbox and tests do.
+"""
+
+from adapters.apds.simulator.app import REMOVE, TARIFFS, VENDOR_IDS, ApdsSimulator, ApdsState, create_simulator
+
+__all__ = ["REMOVE", "TARIFFS", "VENDOR_IDS", "ApdsSimulator", "ApdsState", "create_simulator"]
