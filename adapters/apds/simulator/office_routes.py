@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from adapters.apds import operations_wire as ow
 from adapters.apds.simulator.plumbing import guard, paged
+from adapters.apds.simulator.state import REMOVE, ApdsState
 from adapters.apds.wire import PREFIX, WireError, format_amount, format_time, obj, opt_text, parse_time, text
 from adapters.models import Money
 from adapters.operation_models import PaymentTarget, RefusalReason
@@ -40,13 +41,10 @@ from adapters.simulated.back_office import (
 )
 from adapters.simulated.harness import vendor_error
 
-if TYPE_CHECKING:
-    from adapters.apds.simulator.app import ApdsState
-
 MAX_ID = 100
 MAX_REFERENCE = 200
 
-OfficeHandler = Callable[["ApdsState", BackOffice, Request], Awaitable[Response]]
+OfficeHandler = Callable[[ApdsState, BackOffice, Request], Awaitable[Response]]
 
 
 def routes(state: ApdsState) -> list[Route]:
@@ -144,8 +142,6 @@ def _plate_param(request: Request) -> str | None:
 
 def _listed(state: ApdsState, resource: str, records: list[dict[str, Any]]) -> list[Any]:
     """The records with the test knobs applied: per-record overrides, then extra raw records."""
-    from adapters.apds.simulator.app import REMOVE  # the simulator's marker; imported late, it imports us
-
     out: list[Any] = []
     for record in records:
         for name, value in state.raw_overrides.get((resource, record["id"]), {}).items():
