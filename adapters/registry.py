@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from adapters import apds, lpr, mews, parkline, sensorgrid
 from adapters.apds import simulator as apds_simulator
+from adapters.parkline import simulator as parkline_simulator
 from adapters.base import Adapter
 from adapters.models import SystemKind
 from adapters.simulated.harness import Simulator
@@ -36,7 +37,8 @@ DIALECTS: dict[str, Dialect] = {
     dialect.name: dialect
     for dialect in (
         Dialect("apds", apds.ApdsAdapter, apds_simulator.create_simulator, apds_simulator.VENDOR_IDS),
-        Dialect("parkline", parkline.ParklineAdapter, parkline.create_simulator, parkline.VENDOR_IDS),
+        Dialect("parkline", parkline.ParklineAdapter, parkline_simulator.create_simulator,
+                parkline_simulator.VENDOR_IDS),
         Dialect("sensor-grid", sensorgrid.SensorGridAdapter, sensorgrid.create_simulator, sensorgrid.VENDOR_IDS),
         Dialect("lpr", lpr.LprAdapter, lpr.create_simulator, lpr.VENDOR_IDS),
         Dialect("mews", mews.MewsAdapter, mews.create_simulator, mews.VENDOR_IDS),

@@ -29,8 +29,8 @@ from adapters.models import (
     SystemKind,
     ZoneRecord,
 )
-from adapters.parkline import VENDOR_IDS, ParklineAdapter, create_simulator
-from adapters.parkline.simulator import ParklineSimulator
+from adapters.parkline import ParklineAdapter
+from adapters.parkline.simulator import VENDOR_IDS, ParklineSimulator, create_simulator
 from adapters.simulated.harness import FaultMode
 from adapters.simulated.world import World
 from tests.support import serve

@@ -32,8 +32,8 @@ from adapters.operation_models import (
     ValidationStatus,
     VendorRefused,
 )
-from adapters.parkline import ParklineAdapter, create_simulator
-from adapters.parkline.simulator import ParklineSimulator
+from adapters.parkline import ParklineAdapter
+from adapters.parkline.simulator import ParklineSimulator, create_simulator
 from adapters.simulated.world import World
 from tests.support import serve
 

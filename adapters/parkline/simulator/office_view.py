@@ -23,7 +23,7 @@ from adapters.simulated.back_office import (
 )
 
 if TYPE_CHECKING:
-    from adapters.parkline.simulator import ParklineBackend
+    from adapters.parkline.simulator.app import ParklineBackend
 
 TENDERS = {PaymentType.CARD: "card", PaymentType.CASH: "cash", PaymentType.MOBILE: "app",
            PaymentType.INVOICE: "account"}

@@ -1,4 +1,4 @@
-"""A simulated ParkLine PARCS: London car parks, API-key header, Link-header paging, no webhooks.
+"""The ParkLine simulator's app: London car parks, API-key header, Link-header paging, no webhooks.
 
 It observes the shared `World` and answers in ParkLine's dialect: local times with a numeric
 offset, money in pence, bare JSON arrays paged by `page`/`per_page` with the next page only
@@ -18,7 +18,7 @@ Hooks for tests and sandbox partners live on `ParklineBackend` (`sim.backend`):
 
 The back office (bookings, sessions, payments, permits, validations, the ledger) is the
 world's shared `BackOffice` (`sim.office`), rendered in ParkLine's dialect by
-`adapters.parkline.office_routes`. A car park in `closed` takes no bookings either.
+`office_routes.py`. A car park in `closed` takes no bookings either.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from adapters.parkline.office_routes import office_routes
+from adapters.parkline.simulator.office_routes import office_routes
 from adapters.parkline.wire import parse_time
 from adapters.operation_models import RefusalReason
 from adapters.simulated.back_office import BackOffice, GarageTerms, OfficeRefusal, office_of
