@@ -15,20 +15,18 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from adapters.operation_models import PaymentTarget, RefusalReason, normalize_plate
+from adapters.parkline.simulator.backend import ParklineBackend
 from adapters.parkline.simulator.office_view import OfficeView
 from adapters.parkline.wire import parse_time
 from adapters.simulated.back_office import OfficeRefusal
 from adapters.simulated.harness import vendor_error
-
-if TYPE_CHECKING:
-    from adapters.parkline.simulator.app import ParklineBackend
 
 MAX_TRANSACTIONS_PER_PAGE = 500
 STATUS_CODES = {RefusalReason.NOT_FOUND: 404, RefusalReason.DECLINED: 402, RefusalReason.DUPLICATE: 409}

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from adapters.operation_models import PaymentTarget, PaymentType, RefusalReason, RevenueCategory
+from adapters.parkline.simulator.backend import ParklineBackend
 from adapters.simulated.back_office import (
     BookedReservation,
     CardCharge,
@@ -21,9 +22,6 @@ from adapters.simulated.back_office import (
     PostedTransaction,
     Session,
 )
-
-if TYPE_CHECKING:
-    from adapters.parkline.simulator.app import ParklineBackend
 
 TENDERS = {PaymentType.CARD: "card", PaymentType.CASH: "cash", PaymentType.MOBILE: "app",
            PaymentType.INVOICE: "account"}
