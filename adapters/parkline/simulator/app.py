@@ -26,8 +26,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from adapters.operation_models import RefusalReason
+from adapters.parkline.simulator import office_routes
 from adapters.parkline.simulator.backend import DECOMMISSIONED, VENDOR_IDS, ParklineBackend, price_minor
-from adapters.parkline.simulator.office_routes import office_routes
 from adapters.parkline.wire import parse_time
 from adapters.simulated.back_office import BackOffice, GarageTerms, OfficeRefusal, office_of
 from adapters.simulated.harness import Simulator, SimulatorControl, simulator_app, vendor_error
@@ -128,7 +128,7 @@ def create_simulator(
         Route("/v2/carparks/occupancy", guarded(occupancy)),
         Route("/v2/tariffs", guarded(tariffs)),
         Route("/v2/carparks/{code}/price", guarded(price)),
-        *office_routes(backend, guarded),
+        *office_routes.routes(backend, guarded),
     ]
     control = SimulatorControl(system_id)
     return ParklineSimulator(system_id, simulator_app(control, routes), control, world, backend, office)

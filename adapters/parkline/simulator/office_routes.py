@@ -12,7 +12,7 @@ is kept with the record and refused the second time.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -31,7 +31,9 @@ from adapters.simulated.harness import vendor_error
 MAX_TRANSACTIONS_PER_PAGE = 500
 STATUS_CODES = {RefusalReason.NOT_FOUND: 404, RefusalReason.DECLINED: 402, RefusalReason.DUPLICATE: 409}
 
-Handler = Callable[[Request], Any]
+Endpoint = Callable[[Request], Awaitable[Response]]
+#: one method's handler: this system's view of the office, the request
+OfficeHandler = Callable[[OfficeView, Request], Awaitable[Response]]
 
 
 class BadRequest(Exception):
@@ -122,153 +124,200 @@ def first_use(view: OfficeView, table: dict[str, Any], reference: str) -> None:
 
 # --- the routes -------------------------------------------------------------------------------
 
-def office_routes(backend: ParklineBackend, guarded: Callable[[Handler], Handler]) -> list[Route]:
+def routes(backend: ParklineBackend, guarded: Callable[[Endpoint], Endpoint]) -> list[Route]:
+    """The back office as one ParkLine system serves it: its car parks only, behind its key check."""
     view = OfficeView(backend)
-    office = view.office
 
-    def answering(id_field: str) -> Callable[[Handler], Handler]:
-        """Run a handler against the office; its refusals and unreadable bodies become ParkLine errors."""
-        def wrap(handler: Handler) -> Handler:
-            async def endpoint(request: Request) -> Response:
-                if any(request.url.path.endswith(path) for path in backend.unreadable):
-                    return HTMLResponse("<html><body>Service temporarily moved</body></html>")  # a 200, not JSON
-                backend.sync_closed()
-                try:
-                    return await handler(request)
-                except OfficeRefusal as exc:
-                    return refusal(exc, id_field)
-                except BadRequest as exc:
-                    return invalid(str(exc))
-            return guarded(endpoint)
-        return wrap
-
-    # --- bookings -----------------------------------------------------------------------------
-
-    @answering("booking_ref")
-    async def bookings(request: Request) -> Response:
-        if request.method == "GET":
-            items = office.list_reservations(view.keys(), query_plate(request))
-            return backend.page(request, [view.booking(r) for r in items])
-        body = await body_of(request)
-        key, reference = view.key(body.get("carpark")), text(body, "client_ref")
-        first_use(view, office.reservations, reference)
-        booked = office.book(key, plate=plate(body), starts_at=moment(body, "arrive"), ends_at=moment(body, "depart"),
-                             reference=reference, customer_name=maybe_text(body, "customer_name"),
-                             expected_price=maybe_pounds(body, "expected_price_minor"))
-        return JSONResponse(view.booking(booked), status_code=201)
-
-    @answering("booking_ref")
-    async def booking(request: Request) -> Response:
-        ref = request.path_params["ref"]
-        view.owned(office.reservations.get(ref), f"booking {ref!r}")
-        if request.method == "PATCH":
-            body = await body_of(request)
-            office.modify(ref, starts_at=maybe_moment(body, "arrive"), ends_at=maybe_moment(body, "depart"),
-                          plate=maybe_plate(body))
-        elif request.method == "DELETE":
-            office.cancel(ref)  # a cancelled booking is answered again, unchanged
-        return JSONResponse(view.booking(office.reservation(ref)))
-
-    # --- sessions and payments -------------------------------------------------------------------
-
-    @answering("session_id")
-    async def sessions(request: Request) -> Response:
-        wanted = query_plate(request)
-        if wanted is None:
-            raise BadRequest("registration is required")
-        return backend.page(request, [view.session(s) for s in office.list_sessions(view.keys(), wanted)])
-
-    @answering("session_id")
-    async def session(request: Request) -> Response:
-        return JSONResponse(view.session(view.owned(office.sessions.get(request.path_params["id"]), "such session")))
-
-    @answering("payment_id")
-    async def payments(request: Request) -> Response:
-        body = await body_of(request)
-        reference = text(body, "client_ref")
-        first_use(view, office.charges, reference)
-        if (body.get("session_id") is None) == (body.get("booking_ref") is None):
-            raise BadRequest("give exactly one of session_id and booking_ref")
-        if body.get("session_id") is not None:
-            target, target_id = PaymentTarget.SESSION, text(body, "session_id")
-            view.owned(office.sessions.get(target_id), "such session")
-        else:
-            target, target_id = PaymentTarget.RESERVATION, text(body, "booking_ref")
-            view.owned(office.reservations.get(target_id), "such booking")
-        charge = office.pay(target=target, target_id=target_id, amount=pounds(body, "amount_minor"),
-                            currency=text(body, "currency"), token=text(body, "processor_token"), reference=reference)
-        return JSONResponse(view.payment(charge), status_code=201)
-
-    @answering("payment_id")
-    async def payment(request: Request) -> Response:
-        return JSONResponse(view.payment(view.owned(office.charges.get(request.path_params["id"]), "such payment")))
-
-    # --- permits and validations -----------------------------------------------------------------
-
-    @answering("permit_id")
-    async def permits(request: Request) -> Response:
-        if request.method == "GET":
-            items = office.list_permits(view.keys(), query_plate(request))
-            return backend.page(request, [view.permit(p) for p in items])
-        body = await body_of(request)
-        key, reference = view.key(body.get("carpark")), text(body, "client_ref")
-        first_use(view, office.permits, reference)
-        issued = office.issue_permit(key, plate=plate(body), holder_name=text(body, "holder"),
-                                     valid_from=moment(body, "valid_from"), valid_until=maybe_moment(body, "valid_to"),
-                                     reference=reference, description=maybe_text(body, "notes"))
-        return JSONResponse(view.permit(issued), status_code=201)
-
-    @answering("permit_id")
-    async def permit(request: Request) -> Response:
-        permit_id = request.path_params["id"]
-        view.owned(office.permits.get(permit_id), f"permit {permit_id!r}")
-        if request.method == "PATCH":
-            body = await body_of(request)
-            office.update_permit(permit_id, plate=maybe_plate(body), holder_name=maybe_text(body, "holder"),
-                                 valid_from=maybe_moment(body, "valid_from"),
-                                 valid_until=maybe_moment(body, "valid_to"),
-                                 description=maybe_text(body, "notes"))
-        elif request.method == "DELETE":
-            office.revoke_permit(permit_id)  # a revoked permit is answered again, unchanged
-        return JSONResponse(view.permit(office.permit(permit_id)))
-
-    @answering("validation_id")
-    async def validations(request: Request) -> Response:
-        if request.method == "GET":
-            items = office.list_validations(view.keys(), query_plate(request))
-            return backend.page(request, [view.validation(v) for v in items])
-        body = await body_of(request)
-        key, reference = view.key(body.get("carpark")), text(body, "client_ref")
-        first_use(view, office.validations, reference)
-        granted = office.validate(key, plate=plate(body), valid_from=moment(body, "valid_from"),
-                                  valid_until=moment(body, "valid_to"), reference=reference,
-                                  guest_name=maybe_text(body, "guest_name"), source=maybe_text(body, "source"))
-        return JSONResponse(view.validation(granted), status_code=201)
-
-    @answering("validation_id")
-    async def validation(request: Request) -> Response:
-        found = view.owned(office.validations.get(request.path_params["id"]), "such validation")
-        return JSONResponse(view.validation(found))
-
-    # --- transactions ----------------------------------------------------------------------------
-
-    @answering("txn_id")
-    async def transactions(request: Request) -> Response:
-        query = dict(request.query_params)
-        entries = office.transactions(view.keys(), moment(query, "from"), moment(query, "to"))
-        items = [*(view.transaction(e) for e in entries), *backend.extra_transactions]
-        return backend.page(request, items, max_per_page=MAX_TRANSACTIONS_PER_PAGE)
+    def route(path: str, id_field: str, handlers: Mapping[str, OfficeHandler]) -> Route:
+        return Route(path, guarded(_answering(view, id_field, handlers)), methods=list(handlers))
 
     return [
-        Route("/v2/bookings", bookings, methods=["GET", "POST"]),
-        Route("/v2/bookings/{ref}", booking, methods=["GET", "PATCH", "DELETE"]),
-        Route("/v2/sessions", sessions),
-        Route("/v2/sessions/{id}", session),
-        Route("/v2/payments", payments, methods=["POST"]),
-        Route("/v2/payments/{id}", payment),
-        Route("/v2/permits", permits, methods=["GET", "POST"]),
-        Route("/v2/permits/{id}", permit, methods=["GET", "PATCH", "DELETE"]),
-        Route("/v2/validations", validations, methods=["GET", "POST"]),
-        Route("/v2/validations/{id}", validation),
-        Route("/v2/transactions", transactions),
+        route("/v2/bookings", "booking_ref", {"GET": _list_bookings, "POST": _create_booking}),
+        route("/v2/bookings/{ref}", "booking_ref",
+              {"GET": _get_booking, "PATCH": _modify_booking, "DELETE": _cancel_booking}),
+        route("/v2/sessions", "session_id", {"GET": _list_sessions}),
+        route("/v2/sessions/{id}", "session_id", {"GET": _get_session}),
+        route("/v2/payments", "payment_id", {"POST": _create_payment}),
+        route("/v2/payments/{id}", "payment_id", {"GET": _get_payment}),
+        route("/v2/permits", "permit_id", {"GET": _list_permits, "POST": _issue_permit}),
+        route("/v2/permits/{id}", "permit_id", {"GET": _get_permit, "PATCH": _update_permit, "DELETE": _revoke_permit}),
+        route("/v2/validations", "validation_id", {"GET": _list_validations, "POST": _grant_validation}),
+        route("/v2/validations/{id}", "validation_id", {"GET": _get_validation}),
+        route("/v2/transactions", "txn_id", {"GET": _transactions}),
     ]
+
+
+def _answering(view: OfficeView, id_field: str, handlers: Mapping[str, OfficeHandler]) -> Endpoint:
+    """Run the request method's handler against the office (HEAD as GET); its refusals and
+    unreadable bodies become ParkLine errors, naming a duplicate's record in `id_field`."""
+
+    async def endpoint(request: Request) -> Response:
+        backend = view.backend
+        if any(request.url.path.endswith(path) for path in backend.unreadable):
+            return HTMLResponse("<html><body>Service temporarily moved</body></html>")  # a 200, not JSON
+        backend.sync_closed()
+        handler = handlers.get(request.method) or handlers["GET"]
+        try:
+            return await handler(view, request)
+        except OfficeRefusal as exc:
+            return refusal(exc, id_field)
+        except BadRequest as exc:
+            return invalid(str(exc))
+
+    return endpoint
+
+
+# --- bookings ---------------------------------------------------------------------------------
+
+async def _list_bookings(view: OfficeView, request: Request) -> Response:
+    items = view.office.list_reservations(view.keys(), query_plate(request))
+    return view.backend.page(request, [view.booking(r) for r in items])
+
+
+async def _create_booking(view: OfficeView, request: Request) -> Response:
+    body = await body_of(request)
+    key, reference = view.key(body.get("carpark")), text(body, "client_ref")
+    first_use(view, view.office.reservations, reference)
+    booked = view.office.book(key, plate=plate(body), starts_at=moment(body, "arrive"),
+                              ends_at=moment(body, "depart"), reference=reference,
+                              customer_name=maybe_text(body, "customer_name"),
+                              expected_price=maybe_pounds(body, "expected_price_minor"))
+    return JSONResponse(view.booking(booked), status_code=201)
+
+
+def _owned_booking(view: OfficeView, request: Request) -> str:
+    ref = request.path_params["ref"]
+    view.owned(view.office.reservations.get(ref), f"booking {ref!r}")
+    return ref
+
+
+def _booking(view: OfficeView, ref: str) -> Response:
+    return JSONResponse(view.booking(view.office.reservation(ref)))
+
+
+async def _get_booking(view: OfficeView, request: Request) -> Response:
+    return _booking(view, _owned_booking(view, request))
+
+
+async def _modify_booking(view: OfficeView, request: Request) -> Response:
+    ref = _owned_booking(view, request)
+    body = await body_of(request)
+    view.office.modify(ref, starts_at=maybe_moment(body, "arrive"), ends_at=maybe_moment(body, "depart"),
+                       plate=maybe_plate(body))
+    return _booking(view, ref)
+
+
+async def _cancel_booking(view: OfficeView, request: Request) -> Response:
+    ref = _owned_booking(view, request)
+    view.office.cancel(ref)  # a cancelled booking is answered again, unchanged
+    return _booking(view, ref)
+
+
+# --- sessions and payments ----------------------------------------------------------------------
+
+async def _list_sessions(view: OfficeView, request: Request) -> Response:
+    wanted = query_plate(request)
+    if wanted is None:
+        raise BadRequest("registration is required")
+    return view.backend.page(request, [view.session(s) for s in view.office.list_sessions(view.keys(), wanted)])
+
+
+async def _get_session(view: OfficeView, request: Request) -> Response:
+    return JSONResponse(view.session(view.owned(view.office.sessions.get(request.path_params["id"]), "such session")))
+
+
+async def _create_payment(view: OfficeView, request: Request) -> Response:
+    office = view.office
+    body = await body_of(request)
+    reference = text(body, "client_ref")
+    first_use(view, office.charges, reference)
+    if (body.get("session_id") is None) == (body.get("booking_ref") is None):
+        raise BadRequest("give exactly one of session_id and booking_ref")
+    if body.get("session_id") is not None:
+        target, target_id = PaymentTarget.SESSION, text(body, "session_id")
+        view.owned(office.sessions.get(target_id), "such session")
+    else:
+        target, target_id = PaymentTarget.RESERVATION, text(body, "booking_ref")
+        view.owned(office.reservations.get(target_id), "such booking")
+    charge = office.pay(target=target, target_id=target_id, amount=pounds(body, "amount_minor"),
+                        currency=text(body, "currency"), token=text(body, "processor_token"), reference=reference)
+    return JSONResponse(view.payment(charge), status_code=201)
+
+
+async def _get_payment(view: OfficeView, request: Request) -> Response:
+    return JSONResponse(view.payment(view.owned(view.office.charges.get(request.path_params["id"]), "such payment")))
+
+
+# --- permits and validations --------------------------------------------------------------------
+
+async def _list_permits(view: OfficeView, request: Request) -> Response:
+    items = view.office.list_permits(view.keys(), query_plate(request))
+    return view.backend.page(request, [view.permit(p) for p in items])
+
+
+async def _issue_permit(view: OfficeView, request: Request) -> Response:
+    body = await body_of(request)
+    key, reference = view.key(body.get("carpark")), text(body, "client_ref")
+    first_use(view, view.office.permits, reference)
+    issued = view.office.issue_permit(key, plate=plate(body), holder_name=text(body, "holder"),
+                                      valid_from=moment(body, "valid_from"), valid_until=maybe_moment(body, "valid_to"),
+                                      reference=reference, description=maybe_text(body, "notes"))
+    return JSONResponse(view.permit(issued), status_code=201)
+
+
+def _owned_permit(view: OfficeView, request: Request) -> str:
+    permit_id = request.path_params["id"]
+    view.owned(view.office.permits.get(permit_id), f"permit {permit_id!r}")
+    return permit_id
+
+
+def _permit(view: OfficeView, permit_id: str) -> Response:
+    return JSONResponse(view.permit(view.office.permit(permit_id)))
+
+
+async def _get_permit(view: OfficeView, request: Request) -> Response:
+    return _permit(view, _owned_permit(view, request))
+
+
+async def _update_permit(view: OfficeView, request: Request) -> Response:
+    permit_id = _owned_permit(view, request)
+    body = await body_of(request)
+    view.office.update_permit(permit_id, plate=maybe_plate(body), holder_name=maybe_text(body, "holder"),
+                              valid_from=maybe_moment(body, "valid_from"), valid_until=maybe_moment(body, "valid_to"),
+                              description=maybe_text(body, "notes"))
+    return _permit(view, permit_id)
+
+
+async def _revoke_permit(view: OfficeView, request: Request) -> Response:
+    permit_id = _owned_permit(view, request)
+    view.office.revoke_permit(permit_id)  # a revoked permit is answered again, unchanged
+    return _permit(view, permit_id)
+
+
+async def _list_validations(view: OfficeView, request: Request) -> Response:
+    items = view.office.list_validations(view.keys(), query_plate(request))
+    return view.backend.page(request, [view.validation(v) for v in items])
+
+
+async def _grant_validation(view: OfficeView, request: Request) -> Response:
+    body = await body_of(request)
+    key, reference = view.key(body.get("carpark")), text(body, "client_ref")
+    first_use(view, view.office.validations, reference)
+    granted = view.office.validate(key, plate=plate(body), valid_from=moment(body, "valid_from"),
+                                   valid_until=moment(body, "valid_to"), reference=reference,
+                                   guest_name=maybe_text(body, "guest_name"), source=maybe_text(body, "source"))
+    return JSONResponse(view.validation(granted), status_code=201)
+
+
+async def _get_validation(view: OfficeView, request: Request) -> Response:
+    found = view.owned(view.office.validations.get(request.path_params["id"]), "such validation")
+    return JSONResponse(view.validation(found))
+
+
+# --- transactions ---------------------------------------------------------------------------------
+
+async def _transactions(view: OfficeView, request: Request) -> Response:
+    query = dict(request.query_params)
+    entries = view.office.transactions(view.keys(), moment(query, "from"), moment(query, "to"))
+    items = [*(view.transaction(e) for e in entries), *view.backend.extra_transactions]
+    return view.backend.page(request, items, max_per_page=MAX_TRANSACTIONS_PER_PAGE)
