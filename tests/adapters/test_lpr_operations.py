@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 from adapters.base import SystemSpec
-from adapters.lpr import LprAdapter, LprSimulator, create_simulator
-from adapters.lpr.simulator import SimCitation
+from adapters.lpr import LprAdapter
+from adapters.lpr.simulator import LprSimulator, SimCitation, create_simulator
 from adapters.lpr.webhooks import citation_event, verify
 from adapters.lpr.wire import format_timestamp
 from adapters.models import Citation, CitationRequest, Money, SystemKind

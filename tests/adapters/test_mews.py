@@ -11,7 +11,8 @@ import pytest
 from adapters.base import SystemSpec
 from adapters.errors import UpstreamError, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
 from adapters.http import VendorHTTP
-from adapters.mews import OMIT, VENDOR_IDS, MewsAdapter, MewsSimulator, create_simulator
+from adapters.mews import MewsAdapter
+from adapters.mews.simulator import OMIT, VENDOR_IDS, MewsSimulator, create_simulator
 from adapters.models import GuestStay, GuestStayState, HotelProperty, SystemKind
 from adapters.simulated.harness import FaultMode
 from adapters.simulated.world import World

@@ -1,4 +1,4 @@
-"""A simulated Mews-style hotel PMS: the hotels that own two of the world's garages, and their guests.
+"""The Mews simulator's app, a simulated Mews-style hotel PMS: the hotels that own two of the world's garages, and their guests.
 
 Connector API in manner: every call a POST with the tokens and `Client` in the JSON body,
 `{"Message": …}` errors, cursor paging in `Limitation`, newest first by `UpdatedUtc`, `…Utc`

@@ -1,6 +1,6 @@
-"""Simulator of the "sensor grid" guidance system: bay sensors per level, observed from the world.
+"""The sensor-grid simulator's app: the guidance system's bay sensors per level, observed from the world.
 
-What it serves (the wire contract the adapter in `adapter.py` speaks):
+What it serves (the wire contract the adapter in `adapters/sensorgrid/adapter.py` speaks):
 
 - `POST /oauth/token`: OAuth2 client credentials (HTTP Basic, `grant_type=client_credentials`),
   bearer tokens that expire after `grid.tokens.lifetime_s` seconds (default 300).
