@@ -340,7 +340,8 @@ class ClientGroup:
 
 
 def apds_webhook(secret: str, plate: str) -> tuple[bytes, dict[str, str]]:
-    from adapters.apds.webhooks import event_body, signature
+    from adapters.apds.simulator.webhooks import event_body
+    from adapters.apds.webhooks import signature
 
     raw = orjson.dumps(event_body("vehicle.entry", APDS_PLACE, datetime.now(UTC), {"plate": plate}, str(uuid.uuid4())))
     timestamp = str(int(time.time()))

@@ -22,10 +22,10 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from adapters.apds.webhooks import ApdsWebhooks, event_body
+from adapters.apds.simulator.webhooks import ApdsWebhooks, event_body
 from adapters.apds.wire import format_time
-from adapters.lpr.webhooks import LprWebhooks, citation_event
-from adapters.mews.webhooks import MewsWebhooks, reservation_events
+from adapters.lpr.simulator.webhooks import LprWebhooks, citation_event
+from adapters.mews.simulator.webhooks import MewsWebhooks, reservation_events
 from adapters.models import SystemKind
 from adapters.registry import DIALECTS
 from adapters.simulated.back_office import office_of

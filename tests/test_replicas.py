@@ -29,7 +29,8 @@ import redis.asyncio as aioredis
 import websockets
 import yaml
 
-from adapters.apds.webhooks import event_body, signature
+from adapters.apds.simulator.webhooks import event_body
+from adapters.apds.webhooks import signature
 from tests.conftest import Bed
 from tests.support import (ADMIN_CHANGE_BOUND_S, SLACK_S, TRANSPORTS, assert_ended_by, bound_socket, open_stream,
                            repeating)

@@ -12,8 +12,9 @@ from typing import Any
 import orjson
 import pytest
 
-from adapters.apds.webhooks import event_body, signature
-from adapters.lpr.webhooks import citation_event
+from adapters.apds.simulator.webhooks import event_body
+from adapters.apds.webhooks import signature
+from adapters.lpr.simulator.webhooks import citation_event
 from adapters.lpr.wire import format_timestamp
 from adapters.models import DomainEvent, EventType
 from gateway.events.bus import Subscription

@@ -8,5 +8,6 @@
     webhook_sender.py  how a simulated vendor delivers its webhooks
 
 Each dialect's own simulator (`adapters/<dialect>/simulator/`) renders this in its wire dialect.
-In the gateway only the sandbox imports it (gateway/sandbox.py, gateway/sandbox_events.py).
+Adapters never import it; in the gateway only the sandbox does (gateway/sandbox.py,
+gateway/sandbox_events.py).
 """

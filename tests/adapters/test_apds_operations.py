@@ -15,7 +15,8 @@ import pytest
 
 from adapters.apds import ApdsAdapter
 from adapters.apds.simulator import REMOVE, TARIFFS, VENDOR_IDS, ApdsSimulator, create_simulator
-from adapters.apds.webhooks import event_body, reservation_arrived, signature
+from adapters.apds.simulator.webhooks import event_body, reservation_arrived
+from adapters.apds.webhooks import signature
 from adapters.base import SystemSpec
 from adapters.errors import WebhookMalformed
 from adapters.models import EventType, Money, SystemKind

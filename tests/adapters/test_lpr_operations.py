@@ -13,7 +13,8 @@ import pytest
 from adapters.base import SystemSpec
 from adapters.lpr import LprAdapter
 from adapters.lpr.simulator import LprSimulator, SimCitation, create_simulator
-from adapters.lpr.webhooks import citation_event, verify
+from adapters.lpr.simulator.webhooks import citation_event
+from adapters.lpr.webhooks import verify
 from adapters.lpr.wire import format_timestamp
 from adapters.models import Citation, CitationRequest, Money, SystemKind
 from adapters.operation_models import RefusalReason, VendorRefused

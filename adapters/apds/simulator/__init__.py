@@ -6,6 +6,7 @@
     office_routes.py  reservations, sessions, payments, permits, validations, transactions,
                       from the shared back office
     plumbing.py       the token guard, error answers and paging its endpoints share
+    webhooks.py       the events it POSTs, signed (the gateway's side: adapters/apds/webhooks.py)
 
 The adapter never imports this package; the registry, the sandbox and tests do.
 """

@@ -4,6 +4,7 @@
     app.py    `create_simulator`: zones and citations over HTTP, Spring Boot in manner
     state.py  the platform's data: its zones, the citations handhelds issue, the test knobs
               (`LprState`, `sim.state`)
+    webhooks.py   the events it POSTs (the gateway's side: adapters/lpr/webhooks.py)
 
 The adapter never imports this package; the registry, the sandbox and tests do.
 """

@@ -3,6 +3,7 @@
 
     app.py    `create_simulator`: hotels, reservations and guests, and the Connector API over
               them (`MewsState`, `sim.state`)
+    webhooks.py   the ids-only events it POSTs (the gateway's side: adapters/mews/webhooks.py)
 
 The adapter never imports this package; the registry, the sandbox and tests do.
 """
