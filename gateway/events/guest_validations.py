@@ -2,7 +2,7 @@
 
 A worker on the bus: each GUEST_CHECKED_IN event (the PMS's webhook, gateway/events/processor.py)
 that names a car becomes a parking validation in the PARCS of the facility the hotel's garage
-is (gateway/validations.py), valid until the guest's departure plus a grace period. Every
+is (gateway/validation_grants.py), valid until the guest's departure plus a grace period. Every
 replica sees every event; the validation's reference derives from the PMS reservation, so the
 PARCS grants it once however many replicas (or redeliveries) try.
 """
@@ -18,7 +18,7 @@ from adapters.errors import UpstreamError
 from adapters.models import DomainEvent, EventType, SystemKind
 from adapters.operation_models import VendorRefused, normalize_plate
 from gateway.runtime import Runtime
-from gateway.validations import DEFAULT_VALIDITY, DEPARTURE_GRACE, MAX_VALIDITY, grant
+from gateway.validation_grants import DEFAULT_VALIDITY, DEPARTURE_GRACE, MAX_VALIDITY, grant
 
 log = logging.getLogger("parkgate.events.guest_validations")
 

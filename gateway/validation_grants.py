@@ -1,4 +1,4 @@
-"""Parking validations: a hotel (or merchant) grants a car free parking and is invoiced for it.
+"""Granting parking validations: a hotel (or merchant) grants a car free parking and is invoiced for it.
 
 One way to grant them, used by the front desk's `validateParking` mutation and by the
 check-in worker (gateway/events/guest_validations.py): written to the facility's PARCS, which
