@@ -34,7 +34,7 @@ from gateway.errors import RETRY_AFTER_S, ErrorCode, RequestError, StoreUnavaila
 from gateway.execution import Executor
 from gateway.graphiql import graphiql_page
 from gateway.kernel.context import RequestContext
-from gateway.metering import Meter, Refusal
+from gateway.metering import Meter, MeterRefusal
 from gateway.persisted_queries import PersistedQueries
 from gateway.response_cache import CachedAnswer, ResponseCache
 from gateway.runtime import Runtime
@@ -213,7 +213,7 @@ class GraphQLEndpoint:
             # Refused before it ran, yet counted as one request (no cost): refusing takes work too.
             try:
                 headers = await self.meter.count_refused(principal)
-            except Refusal as refusal:
+            except MeterRefusal as refusal:
                 return refused(refusal, media)
             # A malformed request is a 4xx whatever the media type; a well-formed request whose
             # document does not parse, validate or fit the limits is 200 under application/json,
@@ -222,7 +222,7 @@ class GraphQLEndpoint:
             if exc.status == 405:
                 headers = {**headers, "allow": "POST"}
             return Outcome({"errors": exc.formatted()}, status, headers)
-        except Refusal as refusal:
+        except MeterRefusal as refusal:
             return refused(refusal, media)
         if cached is not None:
             settled = await self.meter.settle(charge, cached.actual_cost)
@@ -284,7 +284,7 @@ class GraphQLEndpoint:
             raise RequestError(ErrorCode.BAD_REQUEST, "The request body is not valid JSON.") from None
 
 
-def refused(refusal: Refusal, media: str) -> Outcome:
+def refused(refusal: MeterRefusal, media: str) -> Outcome:
     """The meter's refusal as an answer. Over the per-query ceiling is a document that will never
     run: 200 under application/json, like any such document; the others keep their status."""
     status = refusal.status

@@ -34,7 +34,7 @@ from gateway.finance.citations_export import load_citations, render_citations
 from gateway.finance.formats import FORMATS, Rendered
 from gateway.finance.journal import build_journals
 from gateway.finance.ledger import check_range, load_transactions
-from gateway.metering import Meter, Refusal
+from gateway.metering import Meter, MeterRefusal
 from gateway.runtime import Runtime
 
 log = logging.getLogger("parkgate.exports")
@@ -117,7 +117,7 @@ class Exports:
         """An export spends the client's quota like a query of EXPORT_COST points."""
         try:
             await self.meter.admit_cost(principal, EXPORT_COST, EXPORT_COST)
-        except Refusal as refusal:
+        except MeterRefusal as refusal:
             raise Refused(refusal.status, refusal.code, refusal.message, refusal.headers, **refusal.extensions) from None
 
     async def principal(self, request: Request, needs: tuple[Scope, ...]) -> Principal:
