@@ -41,10 +41,6 @@ INIT_TIMEOUT_S = 10.0
 RECHECK_S = 5.0
 
 
-class Refused(Exception):
-    pass
-
-
 def _credentials(payload: Any) -> tuple[str | None, str | None]:
     """(authorization, api key) from a connection_init payload, keys matched case-insensitively."""
     if not isinstance(payload, dict):
