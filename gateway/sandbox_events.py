@@ -57,7 +57,9 @@ def build_emitters(base_url: str, dialects: dict[str, str], credentials: dict[st
     return emitters
 
 
-class Rejected(Exception):
+class InjectionRejected(Exception):
+    """A simulate request the sandbox will not carry out: its status, error code and message."""
+
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
@@ -88,31 +90,33 @@ class EventInjector:
     async def endpoint(self, request: Request) -> JSONResponse:
         try:
             return JSONResponse(await self._simulate(request), status_code=202)
-        except Rejected as exc:
+        except InjectionRejected as exc:
             return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status)
 
     async def _simulate(self, request: Request) -> dict[str, Any]:
         system_id = request.path_params["system_id"]
         if system_id not in self.sandbox.simulators:
-            raise Rejected(404, "NOT_FOUND", f"No system {system_id!r}; GET /sandbox/systems lists them.")
+            raise InjectionRejected(404, "NOT_FOUND", f"No system {system_id!r}; GET /sandbox/systems lists them.")
         body = await self._body(request)
         event, facility_id, plate = body.get("event"), body.get("facility_id"), body.get("plate")
         if event not in EVENTS:
-            raise Rejected(400, "BAD_USER_INPUT", f"`event` must be one of {', '.join(EVENTS)}.")
+            raise InjectionRejected(400, "BAD_USER_INPUT", f"`event` must be one of {', '.join(EVENTS)}.")
         if not isinstance(facility_id, str) or facility_id not in self.sandbox.world.garages:
-            raise Rejected(400, "BAD_USER_INPUT", f"`facility_id` must be a facility of the sandbox: "
-                                                  f"{', '.join(self.sandbox.world.garages)}.")
+            raise InjectionRejected(400, "BAD_USER_INPUT", f"`facility_id` must be a facility of the sandbox: "
+                                                           f"{', '.join(self.sandbox.world.garages)}.")
         if plate is not None and (not isinstance(plate, str) or not PLATE.fullmatch(plate)):
-            raise Rejected(400, "BAD_USER_INPUT", "`plate` must be 1 to 15 letters, digits, spaces or hyphens.")
+            raise InjectionRejected(400, "BAD_USER_INPUT",
+                                    "`plate` must be 1 to 15 letters, digits, spaces or hyphens.")
         if plate is None and event in ("entry", "check_in", "plate_correction"):
-            raise Rejected(400, "BAD_USER_INPUT", f"`plate` is required for {event}.")
+            raise InjectionRejected(400, "BAD_USER_INPUT", f"`plate` is required for {event}.")
         dialect = DIALECTS[self.dialects[system_id]]
         vendor_id = dialect.sandbox_ids.get(facility_id)
         if vendor_id is None:
-            raise Rejected(409, "CONFLICT", f"System {system_id!r} does not see facility {facility_id!r}.")
+            raise InjectionRejected(409, "CONFLICT", f"System {system_id!r} does not see facility {facility_id!r}.")
         if event not in EVENTS_BY_KIND[dialect.kind]:
-            raise Rejected(409, "CONFLICT", f"System {system_id!r} ({dialect.kind.value}) cannot emit {event!r}; "
-                                            f"it emits {', '.join(EVENTS_BY_KIND[dialect.kind])}.")
+            raise InjectionRejected(409, "CONFLICT",
+                                    f"System {system_id!r} ({dialect.kind.value}) cannot emit {event!r}; "
+                                    f"it emits {', '.join(EVENTS_BY_KIND[dialect.kind])}.")
         emitter = self.sandbox.webhooks.get(system_id)
         handler = getattr(self, f"_{event}")
         answer: dict[str, Any] = {"system_id": system_id, "event": event, "facility_id": facility_id}
@@ -127,14 +131,14 @@ class EventInjector:
     async def _body(self, request: Request) -> dict[str, Any]:
         raw = await request.body()
         if len(raw) > MAX_BODY:
-            raise Rejected(413, "PAYLOAD_TOO_LARGE", f"At most {MAX_BODY} bytes.")
+            raise InjectionRejected(413, "PAYLOAD_TOO_LARGE", f"At most {MAX_BODY} bytes.")
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            raise Rejected(400, "BAD_REQUEST", 'The body must be JSON like {"event": "entry", '
-                                               '"facility_id": "berlin-hbf", "plate": "B-PG 123"}.') from None
+            raise InjectionRejected(400, "BAD_REQUEST", 'The body must be JSON like {"event": "entry", '
+                                                        '"facility_id": "berlin-hbf", "plate": "B-PG 123"}.') from None
         if not isinstance(body, dict):
-            raise Rejected(400, "BAD_REQUEST", "The body must be a JSON object.")
+            raise InjectionRejected(400, "BAD_REQUEST", "The body must be a JSON object.")
         return body
 
     # --- one method per event: change the world, then emit as the vendor would ----------
@@ -142,7 +146,7 @@ class EventInjector:
     def _entry(self, system_id: str, facility_id: str, vendor_id: str, plate: str, emitter: Any,
                body: dict[str, Any]) -> dict[str, Any]:
         if not self.sandbox.world.enter(facility_id, plate):
-            raise Rejected(409, "CONFLICT", f"{facility_id} is full: the barrier stays down.")
+            raise InjectionRejected(409, "CONFLICT", f"{facility_id} is full: the barrier stays down.")
         answer = self._vehicle("vehicle.entry", facility_id, vendor_id, plate, emitter, "IN-1")
         office = office_of(self.sandbox.world)
         if facility_id in office.terms:  # the PARCS read the plate at its gate: a session opens
@@ -168,7 +172,7 @@ class EventInjector:
     def _exit(self, system_id: str, facility_id: str, vendor_id: str, plate: str | None, emitter: Any,
               body: dict[str, Any]) -> dict[str, Any]:
         if not self.sandbox.world.exit(facility_id, plate):
-            raise Rejected(409, "CONFLICT", f"{facility_id} is empty: nothing can leave.")
+            raise InjectionRejected(409, "CONFLICT", f"{facility_id} is empty: nothing can leave.")
         answer = self._vehicle("vehicle.exit", facility_id, vendor_id, plate, emitter, "OUT-1")
         office = office_of(self.sandbox.world)
         if plate and facility_id in office.terms:  # the session closes; what it owes is paid at the exit lane
@@ -205,7 +209,8 @@ class EventInjector:
         announced = [c for c in state.citations if c.number in self.citation_events and c.zone.code == vendor_id]
         citation = next((c for c in reversed(announced) if number is None or c.number == number), None)
         if citation is None:
-            raise Rejected(409, "CONFLICT", "No simulated violation to correct there: simulate a violation first.")
+            raise InjectionRejected(409, "CONFLICT",
+                                    "No simulated violation to correct there: simulate a violation first.")
         citation.plate = plate
         citation.version += 1
         citation.last_modified = datetime.now(UTC)
@@ -229,7 +234,7 @@ class EventInjector:
         staying = [r for r in state.reservations.values() if r.enterprise.id == vendor_id and r.state == "Started"
                    and (plate is None or r.customer.car_registration == plate)]
         if not staying:
-            raise Rejected(409, "CONFLICT", "No guest with that car is checked in there.")
+            raise InjectionRejected(409, "CONFLICT", "No guest with that car is checked in there.")
         reservation = max(staying, key=lambda r: r.updated)
         now = datetime.now(UTC)
         reservation.state, reservation.end, reservation.updated = "Processed", now, now
