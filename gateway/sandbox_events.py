@@ -15,6 +15,7 @@ that facility or cannot emit that event.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,6 +40,9 @@ EVENTS_BY_KIND: dict[SystemKind, tuple[str, ...]] = {
     SystemKind.ENFORCEMENT: ("violation", "plate_correction"),
     SystemKind.HOSPITALITY: ("check_in", "check_out"),
 }
+#: what one event does: (system id, facility id, the facility's id in that system, plate, the
+#: system's webhook emitter or None, the request body) -> the answer's event fields
+EventHandler = Callable[[str, str, str, Any, Any, dict[str, Any]], dict[str, Any]]
 PLATE = re.compile(r"[A-Za-z0-9ÄÖÜäöü][A-Za-z0-9ÄÖÜäöü \-]{0,14}")
 MAX_BODY = 4096
 
@@ -71,6 +75,15 @@ class EventInjector:
         self.dialects = dialects
         #: citation number -> the event id it was announced under (corrections re-use it)
         self.citation_events: dict[str, str] = {}
+        #: each of EVENTS and the method that carries it out
+        self.handlers: dict[str, EventHandler] = {
+            "entry": self._entry,
+            "exit": self._exit,
+            "check_in": self._check_in,
+            "check_out": self._check_out,
+            "violation": self._violation,
+            "plate_correction": self._plate_correction,
+        }
 
     def announce_api_citations(self) -> None:
         """Citations issued or voided through the API are pushed like handhelds' ones: a voided
@@ -118,7 +131,7 @@ class EventInjector:
                                     f"System {system_id!r} ({dialect.kind.value}) cannot emit {event!r}; "
                                     f"it emits {', '.join(EVENTS_BY_KIND[dialect.kind])}.")
         emitter = self.sandbox.webhooks.get(system_id)
-        handler = getattr(self, f"_{event}")
+        handler = self.handlers[event]
         answer: dict[str, Any] = {"system_id": system_id, "event": event, "facility_id": facility_id}
         answer |= handler(system_id, facility_id, vendor_id, plate, emitter, body)
         if emitter is None:
