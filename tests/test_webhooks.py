@@ -288,17 +288,17 @@ async def test_500_concurrent_deliveries_never_500(bed: Bed) -> None:
 
 
 async def test_redis_inbox_dedupes_and_survives_a_restart(redis_url: str) -> None:
-    from gateway.events.inbox import InboxItem, Outcome, RedisInbox
+    from gateway.events.inbox import InboxItem, InboxOutcome, RedisInbox
     from adapters.models import VendorEvent
 
     prefix = f"test-{time.time_ns()}:"
     event = VendorEvent(EventType.CITATION_ISSUED, "evt-1", "10", datetime.now(UTC), {"plate": "B-A 1"})
     first = RedisInbox.from_url(redis_url, prefix)
     try:
-        assert await first.accept(InboxItem("enforcement", event, datetime.now(UTC))) == (Outcome.ACCEPTED, 1)
-        assert await first.accept(InboxItem("enforcement", event, datetime.now(UTC))) == (Outcome.DUPLICATE, 1)
+        assert await first.accept(InboxItem("enforcement", event, datetime.now(UTC))) == (InboxOutcome.ACCEPTED, 1)
+        assert await first.accept(InboxItem("enforcement", event, datetime.now(UTC))) == (InboxOutcome.DUPLICATE, 1)
         corrected = VendorEvent(EventType.CITATION_ISSUED, "evt-1", "10", datetime.now(UTC), {"plate": "B-A 7"})
-        assert await first.accept(InboxItem("enforcement", corrected, datetime.now(UTC))) == (Outcome.CORRECTED, 2)
+        assert await first.accept(InboxItem("enforcement", corrected, datetime.now(UTC))) == (InboxOutcome.CORRECTED, 2)
         taken = await first.take()  # taken, never acked: the process dies here
         assert [i.event.revision for i in taken] == [1, 2]
     finally:

@@ -19,7 +19,7 @@ from adapters.lpr.wire import format_timestamp
 from adapters.models import Citation, CitationRequest, Money, SystemKind
 from adapters.operation_models import RefusalReason, VendorRefused
 from adapters.simulated.world import World
-from gateway.events.inbox import InboxItem, MemoryInbox, Outcome
+from gateway.events.inbox import InboxItem, InboxOutcome, MemoryInbox
 from tests.support import serve
 
 CREDENTIALS = {"username": "parkgate", "password": "correct horse", "api_key": "lpr-test-key"}
@@ -290,4 +290,4 @@ async def test_a_voided_citation_resent_under_its_event_id_is_revision_two(
         outcome = await inbox.accept(InboxItem("enforcement", vendor_event, now))
         answers.append((vendor_event.payload["status"], outcome))
     assert [e["eventId"] for e in events] == [first_ids[issued.number]] * 2
-    assert answers == [("ISSUED", (Outcome.ACCEPTED, 1)), ("VOID", (Outcome.CORRECTED, 2))]
+    assert answers == [("ISSUED", (InboxOutcome.ACCEPTED, 1)), ("VOID", (InboxOutcome.CORRECTED, 2))]
