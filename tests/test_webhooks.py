@@ -17,7 +17,7 @@ from adapters.apds.webhooks import signature
 from adapters.lpr.simulator.webhooks import citation_event
 from adapters.lpr.wire import format_timestamp
 from adapters.models import DomainEvent, EventType
-from gateway.events.bus import Subscription
+from gateway.events.bus import BusSubscription
 from gateway.events.inbox import MemoryInbox
 from gateway.systems import OCCUPANCY
 from gateway.upstream import cache_key
@@ -26,7 +26,7 @@ from tests.conftest import Bed
 HBF_PLACE = "7f3c2a10-5b1e-4c1a-9d2e-0a1b2c3d4e01"
 
 
-async def wait_for(sub: Subscription, match: Callable[[DomainEvent], bool], timeout: float = 5.0) -> DomainEvent:
+async def wait_for(sub: BusSubscription, match: Callable[[DomainEvent], bool], timeout: float = 5.0) -> DomainEvent:
     async def first() -> DomainEvent:
         async for event in sub:
             if match(event):
@@ -36,7 +36,7 @@ async def wait_for(sub: Subscription, match: Callable[[DomainEvent], bool], time
     return await asyncio.wait_for(first(), timeout)
 
 
-async def quiet(sub: Subscription, match: Callable[[DomainEvent], bool], seconds: float = 1.0) -> list[DomainEvent]:
+async def quiet(sub: BusSubscription, match: Callable[[DomainEvent], bool], seconds: float = 1.0) -> list[DomainEvent]:
     """Every matching event within `seconds`."""
     seen: list[DomainEvent] = []
     deadline = time.monotonic() + seconds

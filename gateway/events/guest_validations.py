@@ -58,7 +58,7 @@ class GuestValidations:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
-    async def _run(self, subscription) -> None:  # noqa: ANN001 - gateway.events.bus.Subscription
+    async def _run(self, subscription) -> None:  # noqa: ANN001 - gateway.events.bus.BusSubscription
         try:
             async for event in subscription:
                 if event.type is EventType.GUEST_CHECKED_IN:
