@@ -43,7 +43,7 @@ from adapters.models import (
     SystemKind,
     VendorEvent,
 )
-from adapters.operations import (
+from adapters.operation_models import (
     ParkingSession,
     Payment,
     PaymentRequest,
@@ -157,8 +157,8 @@ class ParcsAdapter(OccupancySource):
     async def quotes(self, requests: Sequence[QuoteRequest]) -> list[Quote]:
         """One quote per request, in order (a facility the system cannot price gets a reason)."""
 
-    # --- operations (adapters/operations.py) ------------------------------------------------
-    # Writes raise `VendorRefused` with a `Refusal` when the vendor says no; a create whose
+    # --- operations (their types: adapters/operation_models.py) -------------------------------
+    # Writes raise `VendorRefused` with a `RefusalReason` when the vendor says no; a create whose
     # `reference` the vendor has seen before returns the record made the first time (the
     # adapter looks it up), so a retried write never acts twice. Plates are passed normalized.
 

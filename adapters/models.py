@@ -3,6 +3,10 @@
 Plain dataclasses with no GraphQL in sight, so that adapters, the event path and the
 GraphQL layer share one vocabulary. Ids here are the *vendor's* ids; the gateway maps
 them to its own facility ids through the configuration.
+
+Here: facilities, occupancy, rates and quotes, citations, guest stays, and the events. The
+records a PARCS's operations act on (reservations, sessions, payments, permits, validations,
+transactions) are domain types too, in `adapters.operation_models`.
 """
 
 from __future__ import annotations

@@ -6,10 +6,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from adapters import apds, lpr, mews, parkline, sensorgrid
+from adapters.apds import simulator as apds_simulator
 from adapters.base import Adapter
+from adapters.lpr import simulator as lpr_simulator
+from adapters.mews import simulator as mews_simulator
 from adapters.models import SystemKind
-from adapters.simulation import Simulator
-from adapters.simworld import World
+from adapters.parkline import simulator as parkline_simulator
+from adapters.sensorgrid import simulator as sensorgrid_simulator
+from adapters.simulated.harness import Simulator
+from adapters.simulated.world import World
 
 SimulatorFactory = Callable[[World, str, Mapping[str, str]], Simulator]
 
@@ -34,10 +39,12 @@ class Dialect:
 DIALECTS: dict[str, Dialect] = {
     dialect.name: dialect
     for dialect in (
-        Dialect("apds", apds.ApdsAdapter, apds.create_simulator, apds.VENDOR_IDS),
-        Dialect("parkline", parkline.ParklineAdapter, parkline.create_simulator, parkline.VENDOR_IDS),
-        Dialect("sensor-grid", sensorgrid.SensorGridAdapter, sensorgrid.create_simulator, sensorgrid.VENDOR_IDS),
-        Dialect("lpr", lpr.LprAdapter, lpr.create_simulator, lpr.VENDOR_IDS),
-        Dialect("mews", mews.MewsAdapter, mews.create_simulator, mews.VENDOR_IDS),
+        Dialect("apds", apds.ApdsAdapter, apds_simulator.create_simulator, apds_simulator.VENDOR_IDS),
+        Dialect("parkline", parkline.ParklineAdapter, parkline_simulator.create_simulator,
+                parkline_simulator.VENDOR_IDS),
+        Dialect("sensor-grid", sensorgrid.SensorGridAdapter, sensorgrid_simulator.create_simulator,
+                sensorgrid_simulator.VENDOR_IDS),
+        Dialect("lpr", lpr.LprAdapter, lpr_simulator.create_simulator, lpr_simulator.VENDOR_IDS),
+        Dialect("mews", mews.MewsAdapter, mews_simulator.create_simulator, mews_simulator.VENDOR_IDS),
     )
 }

@@ -267,16 +267,16 @@ def unmetered(app: Any) -> Any:
 @functools.cache
 def unmetered_meter_class() -> type:
     """`UnmeteredMeter` (made on first use: checkouts older than metering have no `Meter`)."""
-    from gateway.metering import Charge, Meter, Settled
+    from gateway.metering import Meter, MeterCharge, Settled
 
     class UnmeteredMeter(Meter):
         """The gateway's `Meter` doing what it does for a principal without a plan (authentication
-        off): admit charges nothing and returns an unmetered `Charge`, settle returns no headers
+        off): admit charges nothing and returns an unmetered `MeterCharge`, settle returns no headers
         and no `extensions.cost`. Everything else on the request's path stays as it is (cost
         analysis and the actual cost are computed by the endpoint either way)."""
 
         async def admit(self, principal: Any, analysis: Any, known_cost: int | None = None) -> Any:
-            return Charge(principal, None, analysis.cost if known_cost is None else known_cost, None)
+            return MeterCharge(principal, None, analysis.cost if known_cost is None else known_cost, None)
 
         async def settle(self, charge: Any, actual: int) -> Any:
             return Settled({}, {})

@@ -64,7 +64,7 @@ from facilities_bench import (  # noqa: E402 - after sys.path
 )
 
 FACILITY = "berlin-hbf"
-APDS_PLACE = "7f3c2a10-5b1e-4c1a-9d2e-0a1b2c3d4e01"  # berlin-hbf in the APDS simulator (adapters/apds/simulator.py)
+APDS_PLACE = "7f3c2a10-5b1e-4c1a-9d2e-0a1b2c3d4e01"  # berlin-hbf in the APDS simulator (adapters/apds/simulator/app.py)
 SUBSCRIPTION = ('subscription Watch { vehicleEvents(facilityId: "berlin-hbf") '
                 '{ eventId type facilityId zoneId source plate region occurredAt } }')
 DEMO_CLIENT = "enforcement-handheld"
@@ -340,7 +340,8 @@ class ClientGroup:
 
 
 def apds_webhook(secret: str, plate: str) -> tuple[bytes, dict[str, str]]:
-    from adapters.apds.webhooks import event_body, signature
+    from adapters.apds.simulator.webhooks import event_body
+    from adapters.apds.webhooks import signature
 
     raw = orjson.dumps(event_body("vehicle.entry", APDS_PLACE, datetime.now(UTC), {"plate": plate}, str(uuid.uuid4())))
     timestamp = str(int(time.time()))

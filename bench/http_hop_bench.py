@@ -53,8 +53,8 @@ def server_main(conn: object) -> None:
 
     import uvicorn
 
-    from adapters.apds import create_simulator
-    from adapters.simworld import World
+    from adapters.apds.simulator import create_simulator
+    from adapters.simulated.world import World
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY on accept
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -58,7 +58,7 @@ def pct(ordered: list[float], q: float) -> float:
 
 
 def setup_plates(sandbox: Any) -> None:
-    from adapters.simoffice import office_of
+    from adapters.simulated.back_office import office_of
 
     office, now = office_of(sandbox.world), datetime.now(UTC)
     office.issue_permit(FACILITY, plate=PLATES["permit"][0], holder_name="Bench Commuter",

@@ -20,11 +20,12 @@ from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from adapters.base import SystemSpec
 from adapters.models import SystemKind
 from adapters.registry import DIALECTS
+from gateway.config_model import ConfigModel
 from gateway.finance.accounts import FinanceConfig
 
 ENV_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -35,11 +36,7 @@ class ConfigError(Exception):
     """The configuration cannot be used; the message names the key and the problem."""
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SystemConfig(Strict):
+class SystemConfig(ConfigModel):
     dialect: str = Field(description="Wire dialect of the vendor system, e.g. apds, parkline, sensor-grid, lpr, mews.")
     kind: SystemKind | None = Field(None, description="PARCS, GUIDANCE, ENFORCEMENT or HOSPITALITY; implied by the dialect.")
     base_url: str
@@ -99,19 +96,19 @@ class SystemConfig(Strict):
         )
 
 
-class Location(Strict):
+class Location(ConfigModel):
     latitude: float = Field(ge=-90, le=90)
     longitude: float = Field(ge=-180, le=180)
 
 
-class LevelConfig(Strict):
+class LevelConfig(ConfigModel):
     name: str
     kind: Literal["LEVEL", "ZONE"] = "LEVEL"
     capacity: int | None = Field(None, ge=0)
     systems: dict[str, str] = Field(default_factory=dict, description="system id -> the level's id there")
 
 
-class FacilityConfig(Strict):
+class FacilityConfig(ConfigModel):
     name: str = Field(min_length=1)
     city: str | None = None
     time_zone: str
@@ -129,20 +126,20 @@ class FacilityConfig(Strict):
         return value
 
 
-class OccupancyConfig(Strict):
+class OccupancyConfig(ConfigModel):
     prefer: Literal["SENSED", "COUNTED"] = Field(
         "SENSED", description="Which figure to serve when both are live: bay sensors count cars, gate counters drift."
     )
     live_seconds: int = Field(300, gt=0, description="A figure observed longer ago than this is STALE.")
 
 
-class ServerConfig(Strict):
+class ServerConfig(ConfigModel):
     graphiql: bool = True
     introspection: bool = True
     max_body_bytes: int = Field(1_048_576, gt=0)
 
 
-class PlanConfig(Strict):
+class PlanConfig(ConfigModel):
     """A quota plan: what a client may spend per window. Clients name a plan; admins override per client."""
 
     requests: int = Field(gt=0, description="Requests per window.")
@@ -160,7 +157,7 @@ DEFAULT_PLANS: dict[str, PlanConfig] = {
 }
 
 
-class LimitsConfig(Strict):
+class LimitsConfig(ConfigModel):
     """Per-request limits that hold for every client, whatever its plan."""
 
     max_depth: int = Field(12, gt=0)
@@ -188,7 +185,7 @@ DEFAULT_TTLS: dict[str, int] = {
 }
 
 
-class CacheConfig(Strict):
+class CacheConfig(ConfigModel):
     backend: Literal["memory", "redis", "none"] | None = Field(
         None, description="Where vendor answers are cached; default: Redis when the store is Redis, else memory."
     )
@@ -196,14 +193,14 @@ class CacheConfig(Strict):
     lock_ms: int = Field(3000, gt=0, description="Single flight across replicas: how long one replica may hold a refresh.")
 
 
-class QuotaConfig(Strict):
+class QuotaConfig(ConfigModel):
     on_redis_error: Literal["open", "closed"] = Field(
         "open",
         description="open: a local per-replica limiter takes over while Redis is unreachable (logged); closed: refuse with 503.",
     )
 
 
-class AuthConfig(Strict):
+class AuthConfig(ConfigModel):
     enabled: bool = Field(True, description="Turn off only for a private deployment: every request then sees everything.")
     key_pepper: str | None = Field(
         None, description="Secret for the keyed hash of API keys (${VARIABLE}); required with the Redis store."
@@ -212,7 +209,7 @@ class AuthConfig(Strict):
     rotation_grace_s: int = Field(86_400, ge=0, le=30 * 86_400, description="How long a rotated-out key keeps working.")
 
 
-class StoreConfig(Strict):
+class StoreConfig(ConfigModel):
     backend: Literal["memory", "redis"] = "memory"
     redis_url: str | None = None
     prefix: str = "parkgate:"
@@ -224,7 +221,7 @@ class StoreConfig(Strict):
         return self
 
 
-class WebhooksConfig(Strict):
+class WebhooksConfig(ConfigModel):
     allow_networks: list[str] = Field(
         default_factory=list,
         description="Networks outbound webhooks may reach although private, loopback or reserved (CIDR, e.g. 10.1.0.0/16).",
@@ -243,7 +240,7 @@ class WebhooksConfig(Strict):
         return self
 
 
-class EventsConfig(Strict):
+class EventsConfig(ConfigModel):
     """The event path's background work: the Redis bus's replica identity and the pollers."""
 
     replica_id: str | None = Field(
@@ -262,7 +259,7 @@ class EventsConfig(Strict):
         return self
 
 
-class GatewayConfig(Strict):
+class GatewayConfig(ConfigModel):
     environment: Literal["test", "live"] = Field(
         "live", description="Keys of the other environment are refused: a test key never reaches live systems."
     )

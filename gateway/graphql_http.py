@@ -34,7 +34,7 @@ from gateway.errors import RETRY_AFTER_S, ErrorCode, RequestError, StoreUnavaila
 from gateway.execution import Executor
 from gateway.graphiql import graphiql_page
 from gateway.kernel.context import RequestContext
-from gateway.metering import Meter, Refusal
+from gateway.metering import Meter, MeterRefusal
 from gateway.persisted_queries import PersistedQueries
 from gateway.response_cache import CachedAnswer, ResponseCache
 from gateway.runtime import Runtime
@@ -119,7 +119,7 @@ def params_from_query_string(request: Request) -> dict[str, Any]:
 
 
 @dataclass
-class Outcome:
+class OperationAnswer:
     """One operation's answer: its body, the HTTP status it calls for, and its headers."""
 
     body: dict[str, Any]
@@ -181,22 +181,22 @@ class GraphQLEndpoint:
             return respond({"errors": exc.formatted()}, exc.status, media)
         if isinstance(payload, list):
             return await self.batch(payload, principal, media)
-        outcome = await self.operation(payload, principal, request.method, media)
+        answer = await self.operation(payload, principal, request.method, media)
         if request.method == "GET":
-            return conditional(request, outcome, media)
-        return send(outcome, media, {**outcome.headers, "cache-control": "no-store"})
+            return conditional(request, answer, media)
+        return send(answer, media, {**answer.headers, "cache-control": "no-store"})
 
     async def batch(self, payloads: list[Any], principal: Principal, media: str) -> Response:
         """A JSON array of operations: each one checked, metered and answered on its own."""
         if not payloads or len(payloads) > self.max_batch:
             error = RequestError(ErrorCode.BAD_REQUEST, f"A batch holds 1 to {self.max_batch} operations.")
             return respond({"errors": error.formatted()}, 400, media)
-        outcomes = [await self.operation(payload, principal, "POST", media) for payload in payloads]
-        headers = next((o.headers for o in reversed(outcomes) if o.headers), {})
-        return Response(b"[" + b",".join(o.payload() for o in outcomes) + b"]", status_code=200,
+        answers = [await self.operation(payload, principal, "POST", media) for payload in payloads]
+        headers = next((o.headers for o in reversed(answers) if o.headers), {})
+        return Response(b"[" + b",".join(o.payload() for o in answers) + b"]", status_code=200,
                         media_type=f"{media}; charset=utf-8", headers=headers)
 
-    async def operation(self, payload: Any, principal: Principal, method: str, media: str) -> Outcome:
+    async def operation(self, payload: Any, principal: Principal, method: str, media: str) -> OperationAnswer:
         """One operation forward: params → prepare → analyze → meter → (cached answer | execute) → settle."""
         try:
             if isinstance(payload, dict):
@@ -213,7 +213,7 @@ class GraphQLEndpoint:
             # Refused before it ran, yet counted as one request (no cost): refusing takes work too.
             try:
                 headers = await self.meter.count_refused(principal)
-            except Refusal as refusal:
+            except MeterRefusal as refusal:
                 return refused(refusal, media)
             # A malformed request is a 4xx whatever the media type; a well-formed request whose
             # document does not parse, validate or fit the limits is 200 under application/json,
@@ -221,20 +221,20 @@ class GraphQLEndpoint:
             status = exc.status if exc.code is ErrorCode.BAD_REQUEST or media == GRAPHQL_RESPONSE else 200
             if exc.status == 405:
                 headers = {**headers, "allow": "POST"}
-            return Outcome({"errors": exc.formatted()}, status, headers)
-        except Refusal as refusal:
+            return OperationAnswer({"errors": exc.formatted()}, status, headers)
+        except MeterRefusal as refusal:
             return refused(refusal, media)
         if cached is not None:
             settled = await self.meter.settle(charge, cached.actual_cost)
             body = {"extensions": {"cost": settled.extensions}} if settled.extensions else {}
-            return Outcome(body, 200, settled.headers, max_age, data_json=cached.data_json)
+            return OperationAnswer(body, 200, settled.headers, max_age, data_json=cached.data_json)
         context = RequestContext.for_request(self.runtime, principal, charge)
         result = await self.executor.execute(prepared, context, params.variables, params.operation_name)
         if result.errors and result.data is None and all(error.path is None for error in result.errors):
             # Variables that did not coerce: the operation never ran (and costs nothing).
             settled = await self.meter.settle(charge, 0)
             errors = [redacted({**e.formatted, "extensions": {"code": ErrorCode.BAD_USER_INPUT.value}}) for e in result.errors]
-            return Outcome({"errors": errors}, 400 if media == GRAPHQL_RESPONSE else 200, settled.headers)
+            return OperationAnswer({"errors": errors}, 400 if media == GRAPHQL_RESPONSE else 200, settled.headers)
         actual = self.executor.actual_cost(prepared, params.variables, result.data)
         settled = await self.meter.settle(charge, actual)
         body: dict[str, Any] = {"data": result.data}
@@ -246,14 +246,15 @@ class GraphQLEndpoint:
         if errors:
             if only_store_unavailable(body):
                 # nothing was answered, only for want of the store: the same 503 as a refusal at the edge
-                return Outcome({"errors": body["errors"]}, 503, {**settled.headers, "retry-after": str(RETRY_AFTER_S)})
-            return Outcome(body, 200, settled.headers)  # partial answers are neither kept nor reused
+                return OperationAnswer({"errors": body["errors"]}, 503,
+                                       {**settled.headers, "retry-after": str(RETRY_AFTER_S)})
+            return OperationAnswer(body, 200, settled.headers)  # partial answers are neither kept nor reused
         if cache_key is not None and result.data is not None and not context.used_stale:
             data_json = orjson.dumps(result.data)
             await self.responses.put(cache_key, CachedAnswer(data_json, actual), max_age)
             del body["data"]
-            return Outcome(body, 200, settled.headers, max_age, data_json=data_json)
-        return Outcome(body, 200, settled.headers, max_age)
+            return OperationAnswer(body, 200, settled.headers, max_age, data_json=data_json)
+        return OperationAnswer(body, 200, settled.headers, max_age)
 
     async def authenticate(self, request: Request) -> Principal:
         if not self.runtime.config.auth.enabled:
@@ -284,30 +285,30 @@ class GraphQLEndpoint:
             raise RequestError(ErrorCode.BAD_REQUEST, "The request body is not valid JSON.") from None
 
 
-def refused(refusal: Refusal, media: str) -> Outcome:
+def refused(refusal: MeterRefusal, media: str) -> OperationAnswer:
     """The meter's refusal as an answer. Over the per-query ceiling is a document that will never
     run: 200 under application/json, like any such document; the others keep their status."""
     status = refusal.status
     if refusal.code is ErrorCode.COST_LIMIT_EXCEEDED and media != GRAPHQL_RESPONSE:
         status = 200
-    return Outcome(refusal.body(), status, refusal.headers)
+    return OperationAnswer(refusal.body(), status, refusal.headers)
 
 
-def conditional(request: Request, outcome: Outcome, media: str) -> Response:
+def conditional(request: Request, answer: OperationAnswer, media: str) -> Response:
     """A GET answer with HTTP caching: private (it depends on who asks), an ETag over the data,
     and 304 when the client already has it."""
-    if outcome.status != 200 or not outcome.max_age:
-        return send(outcome, media, {**outcome.headers, "cache-control": "no-store"})
-    etag = 'W/"' + hashlib.sha256(outcome.data_bytes()).hexdigest()[:32] + '"'
-    headers = {**outcome.headers, "cache-control": f"private, max-age={outcome.max_age}", "etag": etag,
+    if answer.status != 200 or not answer.max_age:
+        return send(answer, media, {**answer.headers, "cache-control": "no-store"})
+    etag = 'W/"' + hashlib.sha256(answer.data_bytes()).hexdigest()[:32] + '"'
+    headers = {**answer.headers, "cache-control": f"private, max-age={answer.max_age}", "etag": etag,
                "vary": "Authorization, X-API-Key, Accept"}
     if etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
-    return send(outcome, media, headers)
+    return send(answer, media, headers)
 
 
-def send(outcome: Outcome, media: str, headers: dict[str, str]) -> Response:
-    return Response(outcome.payload(), status_code=outcome.status, media_type=f"{media}; charset=utf-8", headers=headers)
+def send(answer: OperationAnswer, media: str, headers: dict[str, str]) -> Response:
+    return Response(answer.payload(), status_code=answer.status, media_type=f"{media}; charset=utf-8", headers=headers)
 
 
 def respond(body: dict[str, Any], status: int, media: str, headers: dict[str, str] | None = None) -> Response:

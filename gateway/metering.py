@@ -28,7 +28,7 @@ from gateway.quotas import Decision, Plan, QuotaEnforcer, QuotaUnavailable, Wind
 
 
 @dataclass(frozen=True)
-class Refusal(Exception):
+class MeterRefusal(Exception):
     """The operation is not run: over the per-query ceiling, out of quota, or quotas unavailable."""
 
     code: ErrorCode
@@ -42,7 +42,7 @@ class Refusal(Exception):
 
 
 @dataclass(frozen=True)
-class Charge:
+class MeterCharge:
     """What was charged up front for one operation (None fields: not metered)."""
 
     principal: Principal
@@ -86,20 +86,20 @@ class Meter:
         base = self.plans.get(principal.plan) or self.plans["standard"]
         return effective_plan(base, principal.quota_overrides)
 
-    async def admit(self, principal: Principal, analysis: Analysis, known_cost: int | None = None) -> Charge:
+    async def admit(self, principal: Principal, analysis: Analysis, known_cost: int | None = None) -> MeterCharge:
         """Refuse over the ceiling or out of quota; else charge the estimate — or `known_cost`, when
         the answer is already known (a response-cache hit), so nothing is left to settle."""
         return await self.admit_cost(principal, analysis.cost, known_cost)
 
-    async def admit_cost(self, principal: Principal, estimate: int, known_cost: int | None = None) -> Charge:
+    async def admit_cost(self, principal: Principal, estimate: int, known_cost: int | None = None) -> MeterCharge:
         """`admit` for work whose cost is a number rather than a query (e.g. an export file)."""
         plan = self.plan_of(principal)
         charged = estimate if known_cost is None else known_cost
         if plan is None:
-            return Charge(principal, None, charged, None)
+            return MeterCharge(principal, None, charged, None)
         if estimate > plan.max_query_cost:
             headers = await self.count_refused(principal)
-            raise Refusal(
+            raise MeterRefusal(
                 ErrorCode.COST_LIMIT_EXCEEDED,
                 f"The query's estimated cost {estimate} is over this client's ceiling of {plan.max_query_cost}: "
                 "ask for fewer items (`first`) or fewer fields.",
@@ -108,11 +108,11 @@ class Meter:
                 extensions={"cost": estimate, "maxQueryCost": plan.max_query_cost},
             )
         decision = await self._decide(principal, plan, charged)
-        return Charge(principal, plan, charged, decision)
+        return MeterCharge(principal, plan, charged, decision)
 
     async def count_refused(self, principal: Principal) -> dict[str, str]:
         """Count a request refused before it ran as one request with no cost; its RateLimit headers.
-        A Refusal (429, or 503 when quotas cannot be checked) when that one request is over the quota."""
+        A MeterRefusal (429, or 503 when quotas cannot be checked) when that one request is over the quota."""
         plan = self.plan_of(principal)
         if plan is None:
             return {}
@@ -120,16 +120,16 @@ class Meter:
         return rate_limit_headers(Windows(decision.requests, decision.cost), plan)
 
     async def _decide(self, principal: Principal, plan: Plan, charged: int) -> Decision:
-        """The quota's decision on one request costing `charged`; a Refusal when it is not admitted."""
+        """The quota's decision on one request costing `charged`; a MeterRefusal when it is not admitted."""
         try:
             decision = await self.quotas.admit(principal.client_id, plan, charged)
         except QuotaUnavailable:
-            raise Refusal(ErrorCode.GATEWAY_UNAVAILABLE, "Quotas cannot be checked right now; try again shortly.",
-                          status=503, headers={"Retry-After": str(RETRY_AFTER_S)}) from None
+            raise MeterRefusal(ErrorCode.GATEWAY_UNAVAILABLE, "Quotas cannot be checked right now; try again shortly.",
+                               status=503, headers={"Retry-After": str(RETRY_AFTER_S)}) from None
         if not decision.admitted:
             what = "requests" if decision.refused_by == "requests" else "query cost points"
             limit = plan.requests if decision.refused_by == "requests" else plan.cost
-            raise Refusal(
+            raise MeterRefusal(
                 ErrorCode.RATE_LIMITED,
                 f"Rate limited: this client's plan allows {limit} {what} per {plan.window_s} s. "
                 f"Retry after {decision.retry_after_s} s.",
@@ -140,7 +140,7 @@ class Meter:
             )
         return decision
 
-    async def settle(self, charge: Charge, actual: int) -> Settled:
+    async def settle(self, charge: MeterCharge, actual: int) -> Settled:
         if charge.plan is None or charge.decision is None:
             return Settled({}, {})
         if actual >= charge.requested:  # nothing to refund: the windows are as the charge left them

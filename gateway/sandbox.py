@@ -36,9 +36,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 
 from adapters.registry import DIALECTS
-from adapters.simoffice import office_of
-from adapters.simulation import FaultMode, Simulator
-from adapters.simworld import World
+from adapters.simulated.back_office import office_of
+from adapters.simulated.harness import FaultMode, Simulator
+from adapters.simulated.world import World
 from gateway.app import create_app
 from gateway.auth.keys import Environment
 from gateway.auth.scopes import Scope

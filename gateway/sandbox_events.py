@@ -15,6 +15,7 @@ that facility or cannot emit that event.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,14 +23,14 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from adapters.apds.webhooks import ApdsWebhooks, event_body
+from adapters.apds.simulator.webhooks import ApdsWebhooks, event_body
 from adapters.apds.wire import format_time
-from adapters.lpr.webhooks import LprWebhooks, citation_event
-from adapters.mews.webhooks import MewsWebhooks, reservation_events
+from adapters.lpr.simulator.webhooks import LprWebhooks, citation_event
+from adapters.mews.simulator.webhooks import MewsWebhooks, reservation_events
 from adapters.models import SystemKind
 from adapters.registry import DIALECTS
-from adapters.simoffice import office_of
-from adapters.webhook_sender import WebhookSender
+from adapters.simulated.back_office import office_of
+from adapters.simulated.webhook_sender import WebhookSender
 
 EVENTS = ("entry", "exit", "check_in", "check_out", "violation", "plate_correction")
 #: which events a kind of system can emit
@@ -39,6 +40,9 @@ EVENTS_BY_KIND: dict[SystemKind, tuple[str, ...]] = {
     SystemKind.ENFORCEMENT: ("violation", "plate_correction"),
     SystemKind.HOSPITALITY: ("check_in", "check_out"),
 }
+#: what one event does: (system id, facility id, the facility's id in that system, plate, the
+#: system's webhook emitter or None, the request body) -> the answer's event fields
+EventHandler = Callable[[str, str, str, Any, Any, dict[str, Any]], dict[str, Any]]
 PLATE = re.compile(r"[A-Za-z0-9ÄÖÜäöü][A-Za-z0-9ÄÖÜäöü \-]{0,14}")
 MAX_BODY = 4096
 
@@ -57,7 +61,9 @@ def build_emitters(base_url: str, dialects: dict[str, str], credentials: dict[st
     return emitters
 
 
-class Rejected(Exception):
+class InjectionRejected(Exception):
+    """A simulate request the sandbox will not carry out: its status, error code and message."""
+
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
@@ -69,6 +75,15 @@ class EventInjector:
         self.dialects = dialects
         #: citation number -> the event id it was announced under (corrections re-use it)
         self.citation_events: dict[str, str] = {}
+        #: each of EVENTS and the method that carries it out
+        self.handlers: dict[str, EventHandler] = {
+            "entry": self._entry,
+            "exit": self._exit,
+            "check_in": self._check_in,
+            "check_out": self._check_out,
+            "violation": self._violation,
+            "plate_correction": self._plate_correction,
+        }
 
     def announce_api_citations(self) -> None:
         """Citations issued or voided through the API are pushed like handhelds' ones: a voided
@@ -88,33 +103,35 @@ class EventInjector:
     async def endpoint(self, request: Request) -> JSONResponse:
         try:
             return JSONResponse(await self._simulate(request), status_code=202)
-        except Rejected as exc:
+        except InjectionRejected as exc:
             return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status)
 
     async def _simulate(self, request: Request) -> dict[str, Any]:
         system_id = request.path_params["system_id"]
         if system_id not in self.sandbox.simulators:
-            raise Rejected(404, "NOT_FOUND", f"No system {system_id!r}; GET /sandbox/systems lists them.")
+            raise InjectionRejected(404, "NOT_FOUND", f"No system {system_id!r}; GET /sandbox/systems lists them.")
         body = await self._body(request)
         event, facility_id, plate = body.get("event"), body.get("facility_id"), body.get("plate")
         if event not in EVENTS:
-            raise Rejected(400, "BAD_USER_INPUT", f"`event` must be one of {', '.join(EVENTS)}.")
+            raise InjectionRejected(400, "BAD_USER_INPUT", f"`event` must be one of {', '.join(EVENTS)}.")
         if not isinstance(facility_id, str) or facility_id not in self.sandbox.world.garages:
-            raise Rejected(400, "BAD_USER_INPUT", f"`facility_id` must be a facility of the sandbox: "
-                                                  f"{', '.join(self.sandbox.world.garages)}.")
+            raise InjectionRejected(400, "BAD_USER_INPUT", f"`facility_id` must be a facility of the sandbox: "
+                                                           f"{', '.join(self.sandbox.world.garages)}.")
         if plate is not None and (not isinstance(plate, str) or not PLATE.fullmatch(plate)):
-            raise Rejected(400, "BAD_USER_INPUT", "`plate` must be 1 to 15 letters, digits, spaces or hyphens.")
+            raise InjectionRejected(400, "BAD_USER_INPUT",
+                                    "`plate` must be 1 to 15 letters, digits, spaces or hyphens.")
         if plate is None and event in ("entry", "check_in", "plate_correction"):
-            raise Rejected(400, "BAD_USER_INPUT", f"`plate` is required for {event}.")
+            raise InjectionRejected(400, "BAD_USER_INPUT", f"`plate` is required for {event}.")
         dialect = DIALECTS[self.dialects[system_id]]
         vendor_id = dialect.sandbox_ids.get(facility_id)
         if vendor_id is None:
-            raise Rejected(409, "CONFLICT", f"System {system_id!r} does not see facility {facility_id!r}.")
+            raise InjectionRejected(409, "CONFLICT", f"System {system_id!r} does not see facility {facility_id!r}.")
         if event not in EVENTS_BY_KIND[dialect.kind]:
-            raise Rejected(409, "CONFLICT", f"System {system_id!r} ({dialect.kind.value}) cannot emit {event!r}; "
-                                            f"it emits {', '.join(EVENTS_BY_KIND[dialect.kind])}.")
+            raise InjectionRejected(409, "CONFLICT",
+                                    f"System {system_id!r} ({dialect.kind.value}) cannot emit {event!r}; "
+                                    f"it emits {', '.join(EVENTS_BY_KIND[dialect.kind])}.")
         emitter = self.sandbox.webhooks.get(system_id)
-        handler = getattr(self, f"_{event}")
+        handler = self.handlers[event]
         answer: dict[str, Any] = {"system_id": system_id, "event": event, "facility_id": facility_id}
         answer |= handler(system_id, facility_id, vendor_id, plate, emitter, body)
         if emitter is None:
@@ -127,14 +144,14 @@ class EventInjector:
     async def _body(self, request: Request) -> dict[str, Any]:
         raw = await request.body()
         if len(raw) > MAX_BODY:
-            raise Rejected(413, "PAYLOAD_TOO_LARGE", f"At most {MAX_BODY} bytes.")
+            raise InjectionRejected(413, "PAYLOAD_TOO_LARGE", f"At most {MAX_BODY} bytes.")
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            raise Rejected(400, "BAD_REQUEST", 'The body must be JSON like {"event": "entry", '
-                                               '"facility_id": "berlin-hbf", "plate": "B-PG 123"}.') from None
+            raise InjectionRejected(400, "BAD_REQUEST", 'The body must be JSON like {"event": "entry", '
+                                                        '"facility_id": "berlin-hbf", "plate": "B-PG 123"}.') from None
         if not isinstance(body, dict):
-            raise Rejected(400, "BAD_REQUEST", "The body must be a JSON object.")
+            raise InjectionRejected(400, "BAD_REQUEST", "The body must be a JSON object.")
         return body
 
     # --- one method per event: change the world, then emit as the vendor would ----------
@@ -142,7 +159,7 @@ class EventInjector:
     def _entry(self, system_id: str, facility_id: str, vendor_id: str, plate: str, emitter: Any,
                body: dict[str, Any]) -> dict[str, Any]:
         if not self.sandbox.world.enter(facility_id, plate):
-            raise Rejected(409, "CONFLICT", f"{facility_id} is full: the barrier stays down.")
+            raise InjectionRejected(409, "CONFLICT", f"{facility_id} is full: the barrier stays down.")
         answer = self._vehicle("vehicle.entry", facility_id, vendor_id, plate, emitter, "IN-1")
         office = office_of(self.sandbox.world)
         if facility_id in office.terms:  # the PARCS read the plate at its gate: a session opens
@@ -168,7 +185,7 @@ class EventInjector:
     def _exit(self, system_id: str, facility_id: str, vendor_id: str, plate: str | None, emitter: Any,
               body: dict[str, Any]) -> dict[str, Any]:
         if not self.sandbox.world.exit(facility_id, plate):
-            raise Rejected(409, "CONFLICT", f"{facility_id} is empty: nothing can leave.")
+            raise InjectionRejected(409, "CONFLICT", f"{facility_id} is empty: nothing can leave.")
         answer = self._vehicle("vehicle.exit", facility_id, vendor_id, plate, emitter, "OUT-1")
         office = office_of(self.sandbox.world)
         if plate and facility_id in office.terms:  # the session closes; what it owes is paid at the exit lane
@@ -205,7 +222,8 @@ class EventInjector:
         announced = [c for c in state.citations if c.number in self.citation_events and c.zone.code == vendor_id]
         citation = next((c for c in reversed(announced) if number is None or c.number == number), None)
         if citation is None:
-            raise Rejected(409, "CONFLICT", "No simulated violation to correct there: simulate a violation first.")
+            raise InjectionRejected(409, "CONFLICT",
+                                    "No simulated violation to correct there: simulate a violation first.")
         citation.plate = plate
         citation.version += 1
         citation.last_modified = datetime.now(UTC)
@@ -229,7 +247,7 @@ class EventInjector:
         staying = [r for r in state.reservations.values() if r.enterprise.id == vendor_id and r.state == "Started"
                    and (plate is None or r.customer.car_registration == plate)]
         if not staying:
-            raise Rejected(409, "CONFLICT", "No guest with that car is checked in there.")
+            raise InjectionRejected(409, "CONFLICT", "No guest with that car is checked in there.")
         reservation = max(staying, key=lambda r: r.updated)
         now = datetime.now(UTC)
         reservation.state, reservation.end, reservation.updated = "Processed", now, now

@@ -29,7 +29,7 @@ from adapters.base import Adapter, EnforcementAdapter, HospitalityAdapter, Occup
 from adapters.errors import UpstreamError, UpstreamRejected
 from adapters import models
 from adapters.models import Batch
-from adapters.operations import Permit, Reservation
+from adapters.operation_models import Permit, Reservation
 from adapters.registry import DIALECTS
 from gateway.cache import Cache
 from gateway.config import GatewayConfig

@@ -180,7 +180,7 @@ class AdminQueries:
 
 
 @strawberry.type(description="Changes: admin operations on clients and keys.")
-class Mutation:
+class AdminMutations:
     @strawberry.mutation(description="Create a client; its API key is in the answer, once.", directives=needs(Scope.ADMIN))
     async def create_client(self, info: Info, input: Annotated[CreateClientInput, strawberry.argument(description="The client.")]) -> IssuedClientKey | None:
         ctx = info.context

@@ -42,7 +42,7 @@ from resolvers.sources import Source, source_of
 EARTH_RADIUS_M = 6_371_000.0
 
 
-async def parcs_record(ctx: RequestContext, entry: FacilityEntry, info: Info | None = None) -> models.FacilityRecord | None:
+async def parcs_facility(ctx: RequestContext, entry: FacilityEntry, info: Info | None = None) -> models.FacilityRecord | None:
     """The facility as its PARCS describes it (address, capacity, levels), or None without a PARCS."""
     ref = entry.ref(SystemKind.PARCS)
     if ref is None:
@@ -103,7 +103,7 @@ class Facility:
 
     @strawberry.field(description="Postal address, from the PARCS.")
     async def address(self, info: Info) -> Address | None:
-        record = await parcs_record(info.context, self.entry, info)
+        record = await parcs_facility(info.context, self.entry, info)
         if record is None or record.address is None:
             return None
         a = record.address
@@ -116,7 +116,7 @@ class Facility:
 
     @strawberry.field(description="Total spaces, from the PARCS.")
     async def capacity(self, info: Info) -> int | None:
-        record = await parcs_record(info.context, self.entry, info)
+        record = await parcs_facility(info.context, self.entry, info)
         return record.capacity if record else None
 
     @strawberry.field(description="Levels and zones: from configuration where mapped, else as the PARCS lists them.",
@@ -128,7 +128,7 @@ class Facility:
                       capacity=level.config.capacity, entry=level, facility=self.entry)
                 for level in self.entry.levels
             ]
-        record = await parcs_record(info.context, self.entry, info)
+        record = await parcs_facility(info.context, self.entry, info)
         zones = record.zones if record else ()
         return [
             Level(id=strawberry.ID(f"{self.entry.id}:{zone.vendor_id}"), name=zone.name, kind=zone.kind,
@@ -217,7 +217,7 @@ async def facility_location(ctx: RequestContext, entry: FacilityEntry) -> models
     configured = entry.config.location
     if configured is not None:
         return models.GeoPoint(configured.latitude, configured.longitude)
-    record = await parcs_record(ctx, entry)
+    record = await parcs_facility(ctx, entry)
     return record.location if record else None
 
 

@@ -13,8 +13,8 @@ from typing import Annotated
 import strawberry
 
 from adapters.errors import UpstreamError
-from adapters.operations import PaymentType as DomainPaymentType
-from adapters.operations import RevenueCategory as DomainRevenueCategory
+from adapters.operation_models import PaymentType as DomainPaymentType
+from adapters.operation_models import RevenueCategory as DomainRevenueCategory
 from gateway.auth.scopes import Scope
 from gateway.errors import bad_input, from_upstream
 from gateway.finance.ledger import LedgerEntry, load_transactions, totals

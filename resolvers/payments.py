@@ -16,9 +16,9 @@ from typing import Annotated, Any
 import strawberry
 
 from adapters.models import Money as DomainMoney, SystemKind
-from adapters.operations import ParkingSession as DomainSession
-from adapters.operations import Payment as DomainPayment
-from adapters.operations import PaymentRequest, PaymentTarget as DomainTarget, SessionStatus as DomainSessionStatus
+from adapters.operation_models import ParkingSession as DomainSession
+from adapters.operation_models import Payment as DomainPayment
+from adapters.operation_models import PaymentRequest, PaymentTarget as DomainTarget, SessionStatus as DomainSessionStatus
 from gateway.auth.scopes import Scope
 from gateway.codec import dump, load
 from gateway.directory import FacilityEntry, SystemRef

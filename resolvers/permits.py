@@ -12,8 +12,8 @@ from typing import Annotated, Any
 import strawberry
 
 from adapters.models import SystemKind
-from adapters.operations import Permit as DomainPermit
-from adapters.operations import PermitChange, PermitRequest, PermitStatus as DomainStatus
+from adapters.operation_models import Permit as DomainPermit
+from adapters.operation_models import PermitChange, PermitRequest, PermitStatus as DomainStatus
 from gateway.auth.scopes import Scope
 from gateway.codec import dump, load
 from gateway.directory import FacilityEntry, SystemRef

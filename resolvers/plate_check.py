@@ -26,7 +26,7 @@ from typing import Annotated
 import strawberry
 
 from adapters.models import SystemKind
-from adapters.operations import (
+from adapters.operation_models import (
     ParkingSession as DomainSession,
     PermitStatus,
     ReservationStatus,

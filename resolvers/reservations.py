@@ -13,8 +13,8 @@ from typing import Annotated, Any
 import strawberry
 
 from adapters.models import DomainEvent, EventType, Money as DomainMoney, SystemKind
-from adapters.operations import Reservation as DomainReservation
-from adapters.operations import ReservationChange, ReservationRequest, ReservationStatus as DomainStatus
+from adapters.operation_models import Reservation as DomainReservation
+from adapters.operation_models import ReservationChange, ReservationRequest, ReservationStatus as DomainStatus
 from gateway.auth.scopes import Scope
 from gateway.codec import dump, load
 from gateway.directory import FacilityEntry, SystemRef

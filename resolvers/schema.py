@@ -11,8 +11,7 @@ from __future__ import annotations
 import strawberry
 
 from gateway.kernel.permissions import enforce_scopes
-from resolvers.admin import AdminQueries
-from resolvers.admin import Mutation as AdminMutation
+from resolvers.admin import AdminMutations, AdminQueries
 from resolvers.citations import CitationMutations, CitationQueries
 from resolvers.facilities import FacilityQueries
 from resolvers.finance import FinanceQueries
@@ -36,7 +35,7 @@ class Query(FacilityQueries, ReservationQueries, PaymentQueries, PermitQueries, 
 @strawberry.type(description="Changes: reservations, payments, permits, citations and parking validations (each with an "
                              "idempotency key), admin operations on clients and keys, and outbound webhooks.")
 class Mutation(ReservationMutations, PaymentMutations, PermitMutations, CitationMutations, ValidationMutations,
-               AdminMutation, WebhookMutations):
+               AdminMutations, WebhookMutations):
     pass
 
 

@@ -12,8 +12,8 @@ from typing import Annotated, Any
 import strawberry
 
 from adapters.models import SystemKind
-from adapters.operations import Validation as DomainValidation
-from adapters.operations import ValidationStatus as DomainStatus
+from adapters.operation_models import Validation as DomainValidation
+from adapters.operation_models import ValidationStatus as DomainStatus
 from gateway.auth.scopes import Scope
 from gateway.codec import dump, load
 from gateway.errors import bad_input
@@ -21,7 +21,7 @@ from gateway.kernel.context import Info, RequestContext
 from gateway.kernel.costs import list_size
 from gateway.kernel.permissions import needs
 from gateway.kernel.pii import personal
-from gateway.validations import DEFAULT_VALIDITY, MAX_VALIDITY, grant
+from gateway.validation_grants import DEFAULT_VALIDITY, MAX_VALIDITY, grant
 from resolvers.reservations import IdempotencyKey
 from resolvers.writes import aware, idempotent, plate_of, system_of, text_of, vendor_call, visible_facility
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from adapters.base import ParcsAdapter
 from adapters.errors import UpstreamError
 from adapters.models import SystemKind
-from adapters.operations import Refusal, VendorRefused, normalize_plate
+from adapters.operation_models import RefusalReason, VendorRefused, normalize_plate
 from gateway.directory import FacilityEntry, SystemRef
 from gateway.errors import ErrorCode, GatewayError, bad_input, from_upstream
 from gateway.idempotency import check_key, fingerprint_of, reference_for
@@ -25,17 +25,17 @@ T = TypeVar("T")
 R = TypeVar("R", bound=Any)  # a PARCS record: it has a `vendor_facility_id`
 
 #: how a vendor's refusal reads to a client: (code, what to say)
-REFUSALS: dict[Refusal, ErrorCode] = {
-    Refusal.NOT_FOUND: ErrorCode.NOT_FOUND,
-    Refusal.DUPLICATE: ErrorCode.CONFLICT,
-    Refusal.FULLY_BOOKED: ErrorCode.CONFLICT,
-    Refusal.CLOSED: ErrorCode.CONFLICT,
-    Refusal.INVALID_WINDOW: ErrorCode.BAD_USER_INPUT,
-    Refusal.PRICE_CHANGED: ErrorCode.CONFLICT,
-    Refusal.AMOUNT_MISMATCH: ErrorCode.CONFLICT,
-    Refusal.WRONG_STATE: ErrorCode.CONFLICT,
-    Refusal.DECLINED: ErrorCode.PAYMENT_DECLINED,
-    Refusal.INVALID: ErrorCode.BAD_USER_INPUT,
+REFUSALS: dict[RefusalReason, ErrorCode] = {
+    RefusalReason.NOT_FOUND: ErrorCode.NOT_FOUND,
+    RefusalReason.DUPLICATE: ErrorCode.CONFLICT,
+    RefusalReason.FULLY_BOOKED: ErrorCode.CONFLICT,
+    RefusalReason.CLOSED: ErrorCode.CONFLICT,
+    RefusalReason.INVALID_WINDOW: ErrorCode.BAD_USER_INPUT,
+    RefusalReason.PRICE_CHANGED: ErrorCode.CONFLICT,
+    RefusalReason.AMOUNT_MISMATCH: ErrorCode.CONFLICT,
+    RefusalReason.WRONG_STATE: ErrorCode.CONFLICT,
+    RefusalReason.DECLINED: ErrorCode.PAYMENT_DECLINED,
+    RefusalReason.INVALID: ErrorCode.BAD_USER_INPUT,
 }
 MAX_TEXT = 200
 

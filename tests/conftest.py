@@ -14,7 +14,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from adapters.simulation import FaultMode
+from adapters.simulated.harness import FaultMode
 from gateway.sandbox import Sandbox, build_sandbox
 from tests.support import bound_socket, serve
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.models import Batch, Money, SystemKind
-from adapters.operations import PaymentType, RevenueCategory, Transaction
+from adapters.operation_models import PaymentType, RevenueCategory, Transaction
 from gateway.config import FacilityConfig
 from gateway.directory import FacilityEntry, SystemRef
 from gateway.finance.accounts import Account, FacilityFinance, FinanceConfig

@@ -182,7 +182,7 @@ async def test_a_failing_vendor_is_named(bed: Bed, finance: str) -> None:
 async def test_a_vendor_amount_in_fractions_of_a_cent_is_a_record_error(bed: Bed) -> None:
     """Rounded line by line it would unbalance a journal: it is left out and counted, never rounded."""
     from adapters.models import Batch, Money
-    from adapters.operations import PaymentType, RevenueCategory, Transaction
+    from adapters.operation_models import PaymentType, RevenueCategory, Transaction
     from gateway.finance.ledger import local_window, place
 
     entry = bed.sandbox.runtime.directory.by_id["berlin-hbf"]

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from adapters.simoffice import office_of
+from adapters.simulated.back_office import office_of
 from gateway.auth.keys import Environment
 from gateway.auth.scopes import Scope
 from gateway.card_numbers import looks_like_card_number

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from adapters.models import EventType
-from adapters.simoffice import BackOffice, office_of
+from adapters.simulated.back_office import BackOffice, office_of
 from tests.conftest import Bed
 from tests.test_webhooks import simulate, wait_for
 

@@ -47,8 +47,7 @@ from gateway.events.outbound import (
 )
 from gateway.kernel.permissions import enforce_scopes
 from gateway.runtime import Runtime
-from resolvers.admin import AdminQueries
-from resolvers.admin import Mutation as AdminMutation
+from resolvers.admin import AdminMutations, AdminQueries
 from resolvers.facilities import FacilityQueries
 from resolvers.quotas import QuotaQueries
 from resolvers.webhooks import WebhookMutations, WebhookQueries
@@ -391,7 +390,7 @@ class Query(FacilityQueries, QuotaQueries, AdminQueries, WebhookQueries):
 
 
 @strawberry.type
-class Mutation(AdminMutation, WebhookMutations):
+class Mutation(AdminMutations, WebhookMutations):
     pass
 
 

@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from adapters.models import DomainEvent, EventType
-from gateway.events.bus import Subscription
+from gateway.events.bus import BusSubscription
 from gateway.events.poller import Poller
 from gateway.events.redis_bus import RedisStreamBus, decode_event, encode_event
 from gateway.systems import OCCUPANCY
@@ -19,7 +19,7 @@ GARAGE = "london-kings-cross"
 OCCUPANCY_PATH = "GET /v2/carparks/occupancy"
 
 
-async def collect(subscription: Subscription, until, timeout: float = 5.0) -> list[DomainEvent]:
+async def collect(subscription: BusSubscription, until, timeout: float = 5.0) -> list[DomainEvent]:
     """Events from the subscription until `until(events)` holds (or fail after `timeout`)."""
     seen: list[DomainEvent] = []
 

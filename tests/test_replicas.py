@@ -29,7 +29,8 @@ import redis.asyncio as aioredis
 import websockets
 import yaml
 
-from adapters.apds.webhooks import event_body, signature
+from adapters.apds.simulator.webhooks import event_body
+from adapters.apds.webhooks import signature
 from tests.conftest import Bed
 from tests.support import (ADMIN_CHANGE_BOUND_S, SLACK_S, TRANSPORTS, assert_ended_by, bound_socket, open_stream,
                            repeating)
@@ -369,7 +370,7 @@ async def test_a_booking_retried_on_every_replica_at_once_is_made_once(deploymen
     client retrying through a load balancer): one booking in the PARCS, the same answer from both."""
     from datetime import timedelta
 
-    from adapters.simoffice import office_of
+    from adapters.simulated.back_office import office_of
 
     created = deployment.cli("clients", "create", "--name", "booker", "--scope", "reservations:write",
                              "--scope", "reservations:read")

@@ -12,11 +12,12 @@ from typing import Any
 import orjson
 import pytest
 
-from adapters.apds.webhooks import event_body, signature
-from adapters.lpr.webhooks import citation_event
+from adapters.apds.simulator.webhooks import event_body
+from adapters.apds.webhooks import signature
+from adapters.lpr.simulator.webhooks import citation_event
 from adapters.lpr.wire import format_timestamp
 from adapters.models import DomainEvent, EventType
-from gateway.events.bus import Subscription
+from gateway.events.bus import BusSubscription
 from gateway.events.inbox import MemoryInbox
 from gateway.systems import OCCUPANCY
 from gateway.upstream import cache_key
@@ -25,7 +26,7 @@ from tests.conftest import Bed
 HBF_PLACE = "7f3c2a10-5b1e-4c1a-9d2e-0a1b2c3d4e01"
 
 
-async def wait_for(sub: Subscription, match: Callable[[DomainEvent], bool], timeout: float = 5.0) -> DomainEvent:
+async def wait_for(sub: BusSubscription, match: Callable[[DomainEvent], bool], timeout: float = 5.0) -> DomainEvent:
     async def first() -> DomainEvent:
         async for event in sub:
             if match(event):
@@ -35,7 +36,7 @@ async def wait_for(sub: Subscription, match: Callable[[DomainEvent], bool], time
     return await asyncio.wait_for(first(), timeout)
 
 
-async def quiet(sub: Subscription, match: Callable[[DomainEvent], bool], seconds: float = 1.0) -> list[DomainEvent]:
+async def quiet(sub: BusSubscription, match: Callable[[DomainEvent], bool], seconds: float = 1.0) -> list[DomainEvent]:
     """Every matching event within `seconds`."""
     seen: list[DomainEvent] = []
     deadline = time.monotonic() + seconds
@@ -287,17 +288,17 @@ async def test_500_concurrent_deliveries_never_500(bed: Bed) -> None:
 
 
 async def test_redis_inbox_dedupes_and_survives_a_restart(redis_url: str) -> None:
-    from gateway.events.inbox import InboxItem, Outcome, RedisInbox
+    from gateway.events.inbox import InboxItem, InboxOutcome, RedisInbox
     from adapters.models import VendorEvent
 
     prefix = f"test-{time.time_ns()}:"
     event = VendorEvent(EventType.CITATION_ISSUED, "evt-1", "10", datetime.now(UTC), {"plate": "B-A 1"})
     first = RedisInbox.from_url(redis_url, prefix)
     try:
-        assert await first.accept(InboxItem("enforcement", event, datetime.now(UTC))) == (Outcome.ACCEPTED, 1)
-        assert await first.accept(InboxItem("enforcement", event, datetime.now(UTC))) == (Outcome.DUPLICATE, 1)
+        assert await first.accept(InboxItem("enforcement", event, datetime.now(UTC))) == (InboxOutcome.ACCEPTED, 1)
+        assert await first.accept(InboxItem("enforcement", event, datetime.now(UTC))) == (InboxOutcome.DUPLICATE, 1)
         corrected = VendorEvent(EventType.CITATION_ISSUED, "evt-1", "10", datetime.now(UTC), {"plate": "B-A 7"})
-        assert await first.accept(InboxItem("enforcement", corrected, datetime.now(UTC))) == (Outcome.CORRECTED, 2)
+        assert await first.accept(InboxItem("enforcement", corrected, datetime.now(UTC))) == (InboxOutcome.CORRECTED, 2)
         taken = await first.take()  # taken, never acked: the process dies here
         assert [i.event.revision for i in taken] == [1, 2]
     finally:

@@ -1,6 +1,11 @@
-"""The APDS-style PARCS dialect (gates, tickets): its adapter and its simulator, one wire contract."""
+"""The APDS-style PARCS dialect (gates, tickets).
 
-from adapters.apds.client import ApdsAdapter
-from adapters.apds.simulator import VENDOR_IDS, create_simulator
+The adapter (`adapter.py`, its operations in `adapter_operations.py`, the wire mapping in
+`wire.py` and `operations_wire.py`, inbound webhooks in `webhooks.py`) speaks to the vendor;
+the simulator (`simulator/`) plays the vendor for the sandbox and tests. They are two sides of
+one wire contract; the adapter never imports its simulator.
+"""
 
-__all__ = ["ApdsAdapter", "VENDOR_IDS", "create_simulator"]
+from adapters.apds.adapter import ApdsAdapter
+
+__all__ = ["ApdsAdapter"]

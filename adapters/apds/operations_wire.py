@@ -31,7 +31,7 @@ from adapters.apds.wire import (
     text,
 )
 from adapters.models import Money
-from adapters.operations import (
+from adapters.operation_models import (
     ParkingSession,
     Payment,
     PaymentRequest,
@@ -41,7 +41,7 @@ from adapters.operations import (
     PermitChange,
     PermitRequest,
     PermitStatus,
-    Refusal,
+    RefusalReason,
     Reservation,
     ReservationChange,
     ReservationRequest,
@@ -68,23 +68,23 @@ PAYMENT_TYPES: dict[str, PaymentType] = {s.value.lower(): s for s in PaymentType
 REVENUE_CATEGORIES: dict[str, RevenueCategory] = {s.value.lower(): s for s in RevenueCategory}
 
 #: how the vendor answers each refusal: HTTP status and its error code
-REFUSALS: dict[Refusal, tuple[int, str]] = {
-    Refusal.NOT_FOUND: (404, "not_found"),
-    Refusal.DUPLICATE: (409, "duplicate"),
-    Refusal.FULLY_BOOKED: (409, "fully_booked"),
-    Refusal.CLOSED: (409, "closed"),
-    Refusal.INVALID_WINDOW: (422, "invalid_window"),
-    Refusal.PRICE_CHANGED: (409, "price_changed"),
-    Refusal.AMOUNT_MISMATCH: (422, "amount_mismatch"),
-    Refusal.WRONG_STATE: (409, "wrong_state"),
-    Refusal.DECLINED: (402, "declined"),
-    Refusal.INVALID: (422, "invalid"),
+REFUSALS: dict[RefusalReason, tuple[int, str]] = {
+    RefusalReason.NOT_FOUND: (404, "not_found"),
+    RefusalReason.DUPLICATE: (409, "duplicate"),
+    RefusalReason.FULLY_BOOKED: (409, "fully_booked"),
+    RefusalReason.CLOSED: (409, "closed"),
+    RefusalReason.INVALID_WINDOW: (422, "invalid_window"),
+    RefusalReason.PRICE_CHANGED: (409, "price_changed"),
+    RefusalReason.AMOUNT_MISMATCH: (422, "amount_mismatch"),
+    RefusalReason.WRONG_STATE: (409, "wrong_state"),
+    RefusalReason.DECLINED: (402, "declined"),
+    RefusalReason.INVALID: (422, "invalid"),
 }
-CODES: dict[str, Refusal] = {code: reason for reason, (_, code) in REFUSALS.items()}
-CODES["bad_request"] = Refusal.INVALID  # the simulator's answer to a body it cannot read
+CODES: dict[str, RefusalReason] = {code: reason for reason, (_, code) in REFUSALS.items()}
+CODES["bad_request"] = RefusalReason.INVALID  # the simulator's answer to a body it cannot read
 #: a code we do not know still says something through its status
-STATUS_REFUSALS: dict[int, Refusal] = {400: Refusal.INVALID, 402: Refusal.DECLINED, 404: Refusal.NOT_FOUND,
-                                       422: Refusal.INVALID}
+STATUS_REFUSALS: dict[int, RefusalReason] = {400: RefusalReason.INVALID, 402: RefusalReason.DECLINED,
+                                             404: RefusalReason.NOT_FOUND, 422: RefusalReason.INVALID}
 
 
 def word(mapping: Mapping[str, Any], value: Any, name: str) -> Any:
@@ -109,7 +109,7 @@ def record_id(kind: str, reference: str) -> str:
 # --- error answers -------------------------------------------------------------------------
 
 
-def error_body(reason: Refusal, message: str, existing_id: str | None = None) -> tuple[int, dict[str, Any]]:
+def error_body(reason: RefusalReason, message: str, existing_id: str | None = None) -> tuple[int, dict[str, Any]]:
     status, code = REFUSALS[reason]
     error: dict[str, Any] = {"code": code, "message": message}
     if existing_id is not None:
@@ -117,7 +117,7 @@ def error_body(reason: Refusal, message: str, existing_id: str | None = None) ->
     return status, {"error": error}
 
 
-def refusal(status: int, body: bytes) -> tuple[Refusal, str, str | None] | None:
+def refusal(status: int, body: bytes) -> tuple[RefusalReason, str, str | None] | None:
     """(reason, message, existingId) of a refused write, or None when the answer says no reason we know."""
     try:
         error = obj(obj(orjson.loads(body), "body").get("error"), "error")

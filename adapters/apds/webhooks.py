@@ -1,4 +1,4 @@
-"""APDS webhooks, both sides of the wire.
+"""APDS webhooks as the gateway receives them: the wire contract, verified and parsed.
 
 The PARCS POSTs one JSON event per request:
     {"id", "type": "vehicle.entry" | "vehicle.exit" | "occupancy.changed" | "reservation.arrived",
@@ -13,17 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
 
-import orjson
-
-from adapters.apds.wire import WireError, format_time, parse_time
+from adapters.apds.wire import WireError, parse_time
 from adapters.errors import WebhookMalformed, WebhookRejected, webhook_json
 from adapters.models import EventType, VendorEvent
-from adapters.webhook_sender import WebhookSender
 
 TIMESTAMP_HEADER = "x-apds-timestamp"
 SIGNATURE_HEADER = "x-apds-signature"
@@ -43,11 +38,9 @@ REQUIRED: dict[str, tuple[str, ...]] = {"reservation.arrived": ("reservationId",
 
 
 def signature(secret: str, timestamp: str, raw_body: bytes) -> str:
+    """The signature both sides compute (the simulator signs with it: simulator/webhooks.py)."""
     digest = hmac.new(secret.encode(), timestamp.encode() + b"." + raw_body, hashlib.sha256).hexdigest()
     return f"sha256={digest}"
-
-
-# --- the gateway's side --------------------------------------------------------------------
 
 
 def verify(secret: str | None, headers: Mapping[str, str], raw_body: bytes, now: datetime) -> list[VendorEvent]:
@@ -93,42 +86,3 @@ def parse(raw_body: bytes) -> VendorEvent:
     level = data.get("level")
     return VendorEvent(TYPES[kind], event_id, place_id, occurred_at, payload,
                        zone_id=level if isinstance(level, str) and level else None)
-
-
-# --- the vendor's side (the simulator) -----------------------------------------------------
-
-
-def event_body(kind: str, place_id: str, at: datetime, data: Mapping[str, Any], event_id: str | None = None) -> dict[str, Any]:
-    return {
-        "id": event_id or str(uuid.uuid4()),
-        "type": kind,
-        "placeId": place_id,
-        "occurredAt": format_time(at),
-        "data": dict(data),
-    }
-
-
-def reservation_arrived(place_id: str, reservation_id: str, plate: str, arrived_at: datetime,
-                        event_id: str | None = None) -> dict[str, Any]:
-    """The event a reserved car's arrival sends."""
-    data = {"reservationId": reservation_id, "plate": plate, "arrivedAt": format_time(arrived_at)}
-    return event_body("reservation.arrived", place_id, arrived_at, data, event_id)
-
-
-class ApdsWebhooks:
-    """What the PARCS simulator sends: each event signed with the shared secret at each attempt."""
-
-    def __init__(self, sender: WebhookSender, secret: str) -> None:
-        self.sender = sender
-        self.secret = secret
-
-    def emit(self, body: Mapping[str, Any]) -> str:
-        raw = orjson.dumps(body)
-
-        def build() -> tuple[bytes, dict[str, str]]:
-            timestamp = str(int(datetime.now().timestamp()))
-            return raw, {"content-type": "application/json", "x-apds-timestamp": timestamp,
-                         "x-apds-signature": signature(self.secret, timestamp, raw)}
-
-        self.sender.send(build)
-        return str(body["id"])

@@ -1,6 +1,10 @@
-"""LPR enforcement platform: cameras and handhelds issuing citations (Basic + API key, Spring paging)."""
+"""LPR enforcement platform: cameras and handhelds issuing citations (Basic + API key, Spring paging).
 
-from adapters.lpr.client import LprAdapter
-from adapters.lpr.simulator import OMIT, VENDOR_IDS, LprSimulator, LprState, create_simulator
+The adapter (`adapter.py`, the wire mapping in `wire.py`, Spring's refusals in `refusals.py`,
+inbound webhooks in `webhooks.py`) speaks to the platform; the simulator (`simulator/`) plays it
+for the sandbox and tests. The adapter never imports its simulator.
+"""
 
-__all__ = ["OMIT", "VENDOR_IDS", "LprAdapter", "LprSimulator", "LprState", "create_simulator"]
+from adapters.lpr.adapter import LprAdapter
+
+__all__ = ["LprAdapter"]

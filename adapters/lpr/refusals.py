@@ -13,12 +13,12 @@ from __future__ import annotations
 import orjson
 
 from adapters.errors import UpstreamRejected
-from adapters.operations import Refusal, VendorRefused
+from adapters.operation_models import RefusalReason, VendorRefused
 
-_BY_STATUS = {404: Refusal.NOT_FOUND, 400: Refusal.INVALID, 422: Refusal.INVALID}
+_BY_STATUS = {404: RefusalReason.NOT_FOUND, 400: RefusalReason.INVALID, 422: RefusalReason.INVALID}
 
 
-def refusal_of(rejected: UpstreamRejected, conflict: Refusal) -> VendorRefused | None:
+def refusal_of(rejected: UpstreamRejected, conflict: RefusalReason) -> VendorRefused | None:
     """VendorRefused for a Spring error answering a write (409 as `conflict`), None for any other rejection."""
     reason = conflict if rejected.status == 409 else _BY_STATUS.get(rejected.status)
     if reason is None:

@@ -1,4 +1,4 @@
-"""LPR platform webhooks, both sides of the wire.
+"""LPR platform webhooks as the gateway receives them: the wire contract, verified and parsed.
 
 The platform POSTs one JSON event per request with the shared secret as it is, in
 `X-Webhook-Secret` (no signature). Events:
@@ -15,17 +15,12 @@ gateway event.
 from __future__ import annotations
 
 import hmac
-import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import orjson
+from datetime import datetime, timedelta
 
 from adapters.errors import WebhookMalformed, WebhookRejected, webhook_json
-from adapters.lpr.wire import format_timestamp, parse_timestamp
+from adapters.lpr.wire import parse_timestamp
 from adapters.models import EventType, VendorEvent
-from adapters.webhook_sender import WebhookSender
 
 SECRET_HEADER = "x-webhook-secret"
 TOLERANCE = timedelta(minutes=5)
@@ -33,9 +28,6 @@ EVENT_TYPES = ("CITATION_ISSUED", "PLATE_READ")
 #: fields passed on, vendor name -> normalized name
 FIELDS = {"plate": "plate", "plateRegion": "region", "citationNumber": "citation_number",
           "violationCode": "violation_code", "status": "status"}
-
-
-# --- the gateway's side --------------------------------------------------------------------
 
 
 def verify(secret: str | None, headers: Mapping[str, str], raw_body: bytes, now: datetime) -> list[VendorEvent]:
@@ -69,35 +61,3 @@ def verify(secret: str | None, headers: Mapping[str, str], raw_body: bytes, now:
     if "citation_number" not in payload or "plate" not in payload:
         raise WebhookMalformed("a CITATION_ISSUED event needs `citationNumber` and `plate`")
     return [VendorEvent(EventType.CITATION_ISSUED, event_id, zone, sent_at, payload)]
-
-
-# --- the vendor's side (the simulator) -----------------------------------------------------
-
-
-def citation_event(zone_code: str, citation: Mapping[str, Any], event_id: str | None = None) -> dict[str, Any]:
-    """A CITATION_ISSUED event for a citation as the platform renders it (`SimCitation.to_wire()`).
-
-    Re-send a changed citation (corrected plate, voided) under its first event's `event_id`.
-    """
-    return {
-        "eventId": event_id or str(uuid.uuid4()),
-        "eventType": "CITATION_ISSUED",
-        "zoneCode": zone_code,
-        **{name: citation.get(name) for name in FIELDS},
-    }
-
-
-class LprWebhooks:
-    """What the LPR simulator sends: the static secret in a header; `timestamp` set at each attempt."""
-
-    def __init__(self, sender: WebhookSender, secret: str) -> None:
-        self.sender = sender
-        self.secret = secret
-
-    def emit(self, event: Mapping[str, Any]) -> str:
-        def build() -> tuple[bytes, dict[str, str]]:
-            body = {**event, "timestamp": format_timestamp(datetime.now(UTC))}
-            return orjson.dumps(body), {"content-type": "application/json", SECRET_HEADER: self.secret}
-
-        self.sender.send(build)
-        return str(event["eventId"])

@@ -1,7 +1,10 @@
-"""Mews-style hotel PMS: hotels, reservations and guests' cars (tokens in the body, cursor paging)."""
+"""Mews-style hotel PMS: hotels, reservations and guests' cars (tokens in the body, cursor paging).
 
-from adapters.mews.client import MewsAdapter
-from adapters.mews.simulator import OMIT, VENDOR_IDS, MewsSimulator, MewsState, create_simulator
+The adapter (`adapter.py`, the wire's names and times in `wire.py`, inbound webhooks in
+`webhooks.py`) speaks to the PMS; the simulator (`simulator/`) plays it for the sandbox and
+tests. The adapter never imports its simulator.
+"""
 
-__all__ = ["OMIT", "VENDOR_IDS", "MewsAdapter", "MewsSimulator", "MewsState", "create_simulator"]
+from adapters.mews.adapter import MewsAdapter
 
+__all__ = ["MewsAdapter"]

@@ -1,4 +1,4 @@
-"""Mews-style PMS webhooks, both sides of the wire.
+"""Mews-style PMS webhooks as the gateway receives them: the wire contract, verified and parsed.
 
 The PMS POSTs to a URL that carries the shared token (`/webhooks/hotel-pms?token=<token>`)
 and sends ids only:
@@ -13,20 +13,13 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from typing import Any
-
-import orjson
 
 from adapters.errors import WebhookMalformed, WebhookRejected, webhook_json
 from adapters.models import EventType, VendorEvent
-from adapters.webhook_sender import WebhookSender
 
 TOKEN_PARAM = "token"
 RESERVATION_DISCRIMINATORS = ("ServiceOrderAdded", "ServiceOrderUpdated")
 MAX_EVENTS = 1000
-
-
-# --- the gateway's side --------------------------------------------------------------------
 
 
 def verify(token: str | None, query_params: Mapping[str, str], raw_body: bytes) -> list[VendorEvent]:
@@ -52,24 +45,3 @@ def verify(token: str | None, query_params: Mapping[str, str], raw_body: bytes) 
             ids[value["Id"]] = None  # Added + Updated for one reservation: look once
     return [VendorEvent(EventType.GUEST_BOOKED, reservation_id, enterprise, None, {"reservation_id": reservation_id})
             for reservation_id in ids]
-
-
-# --- the vendor's side (the simulator) -----------------------------------------------------
-
-
-def reservation_events(enterprise_id: str, reservation_id: str, *, added: bool) -> dict[str, Any]:
-    kinds = RESERVATION_DISCRIMINATORS if added else ("ServiceOrderUpdated",)
-    return {"EnterpriseId": enterprise_id,
-            "Events": [{"Discriminator": kind, "Value": {"Id": reservation_id}} for kind in kinds]}
-
-
-class MewsWebhooks:
-    """What the PMS simulator sends: ids only, to a URL carrying the token."""
-
-    def __init__(self, sender: WebhookSender, token: str) -> None:
-        self.sender = sender
-        self.url = f"{sender.url}?{TOKEN_PARAM}={token}"
-
-    def emit(self, body: Mapping[str, Any]) -> None:
-        raw = orjson.dumps(body)
-        self.sender.send(lambda: (raw, {"content-type": "application/json"}), url=self.url)

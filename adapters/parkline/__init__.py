@@ -1,10 +1,10 @@
 """ParkLine: a London PARCS vendor that is polled only (no webhooks), with its own dialect.
 
-`ParklineAdapter` speaks to it; `create_simulator` is the sandbox's ParkLine; `VENDOR_IDS`
-maps the world's garage keys to ParkLine car park codes.
+The adapter (`adapter.py`, its operations in `adapter_operations.py`, the wire mapping in
+`wire.py` and `records.py`) speaks to it; the simulator (`simulator/`) is the sandbox's
+ParkLine. They are two sides of one wire contract; the adapter never imports its simulator.
 """
 
-from adapters.parkline.client import ParklineAdapter
-from adapters.parkline.simulator import VENDOR_IDS, create_simulator
+from adapters.parkline.adapter import ParklineAdapter
 
-__all__ = ["VENDOR_IDS", "ParklineAdapter", "create_simulator"]
+__all__ = ["ParklineAdapter"]

@@ -15,14 +15,14 @@ import orjson
 
 from adapters.errors import UpstreamRejected
 from adapters.models import Money
-from adapters.operations import (
+from adapters.operation_models import (
     ParkingSession,
     Payment,
     PaymentTarget,
     PaymentType,
     Permit,
     PermitStatus,
-    Refusal,
+    RefusalReason,
     Reservation,
     ReservationStatus,
     RevenueCategory,
@@ -47,20 +47,20 @@ CATEGORIES = {"transient": RevenueCategory.TRANSIENT, "prebook": RevenueCategory
 
 #: ParkLine's refusal reasons; an unknown one is judged by its status (REFUSALS_BY_STATUS)
 REFUSALS = {
-    "not_found": Refusal.NOT_FOUND,
-    "unknown_carpark": Refusal.NOT_FOUND,
-    "duplicate_client_ref": Refusal.DUPLICATE,
-    "fully_booked": Refusal.FULLY_BOOKED,
-    "closed": Refusal.CLOSED,
-    "invalid_window": Refusal.INVALID_WINDOW,
-    "depart_before_arrive": Refusal.INVALID_WINDOW,
-    "price_changed": Refusal.PRICE_CHANGED,
-    "amount_mismatch": Refusal.AMOUNT_MISMATCH,
-    "wrong_state": Refusal.WRONG_STATE,
-    "declined": Refusal.DECLINED,
-    "invalid": Refusal.INVALID,
+    "not_found": RefusalReason.NOT_FOUND,
+    "unknown_carpark": RefusalReason.NOT_FOUND,
+    "duplicate_client_ref": RefusalReason.DUPLICATE,
+    "fully_booked": RefusalReason.FULLY_BOOKED,
+    "closed": RefusalReason.CLOSED,
+    "invalid_window": RefusalReason.INVALID_WINDOW,
+    "depart_before_arrive": RefusalReason.INVALID_WINDOW,
+    "price_changed": RefusalReason.PRICE_CHANGED,
+    "amount_mismatch": RefusalReason.AMOUNT_MISMATCH,
+    "wrong_state": RefusalReason.WRONG_STATE,
+    "declined": RefusalReason.DECLINED,
+    "invalid": RefusalReason.INVALID,
 }
-REFUSALS_BY_STATUS = {404: Refusal.NOT_FOUND, 402: Refusal.DECLINED, 409: Refusal.DUPLICATE}
+REFUSALS_BY_STATUS = {404: RefusalReason.NOT_FOUND, 402: RefusalReason.DECLINED, 409: RefusalReason.DUPLICATE}
 
 
 # --- values ---------------------------------------------------------------------------------
@@ -225,7 +225,7 @@ def refused(system_id: str, exc: UpstreamRejected, id_field: str) -> VendorRefus
     if reason is None:
         if exc.status not in (400, 422):
             return None
-        reason = Refusal.INVALID
+        reason = RefusalReason.INVALID
     detail = body.get("detail") if isinstance(body.get("detail"), str) else None
     existing = body.get(id_field) if isinstance(body.get(id_field), str) else None
     message = f"ParkLine refused ({body.get('reason') or exc.status})" + (f": {detail}" if detail else "")

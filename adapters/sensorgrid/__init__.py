@@ -1,10 +1,10 @@
 """The "sensor grid" guidance system: bay sensors per level, from a German vendor.
 
-`client.SensorGridAdapter` speaks its dialect; `simulator.create_simulator` serves it from
-the simulated world. The two are the sides of one wire contract, described in `simulator.py`.
+`adapter.SensorGridAdapter` speaks its dialect (with `auth.BearerTokens` for its OAuth2
+tokens); `simulator/` serves it from the simulated world. The two are the sides of one wire
+contract, described in `simulator/app.py`; the adapter never imports its simulator.
 """
 
-from adapters.sensorgrid.client import SensorGridAdapter
-from adapters.sensorgrid.simulator import VENDOR_IDS, create_simulator
+from adapters.sensorgrid.adapter import SensorGridAdapter
 
-__all__ = ["VENDOR_IDS", "SensorGridAdapter", "create_simulator"]
+__all__ = ["SensorGridAdapter"]

@@ -25,7 +25,7 @@ class EventBus(ABC):
     async def publish(self, event: DomainEvent) -> None: ...
 
     @abstractmethod
-    def subscribe(self) -> Subscription:
+    def subscribe(self) -> BusSubscription:
         """Every event published from now on, in order, until `aclose()`."""
 
     async def start(self) -> None:
@@ -35,7 +35,7 @@ class EventBus(ABC):
         pass
 
 
-class Subscription:
+class BusSubscription:
     """An async iterator of events, registered the moment it is made (nothing published after
     `subscribe()` returns is missed); `aclose()` unregisters it."""
 
@@ -44,7 +44,7 @@ class Subscription:
         self.queue: asyncio.Queue[DomainEvent] = asyncio.Queue(SUBSCRIBER_QUEUE)
         fanout.queues.add(self.queue)
 
-    def __aiter__(self) -> Subscription:
+    def __aiter__(self) -> BusSubscription:
         return self
 
     async def __anext__(self) -> DomainEvent:
@@ -70,8 +70,8 @@ class LocalFanout:
                 log.warning("a subscriber is too slow: dropped its oldest event")
             queue.put_nowait(event)
 
-    def stream(self) -> Subscription:
-        return Subscription(self)
+    def stream(self) -> BusSubscription:
+        return BusSubscription(self)
 
     @property
     def subscribers(self) -> int:
@@ -85,5 +85,5 @@ class MemoryBus(EventBus):
     async def publish(self, event: DomainEvent) -> None:
         self.fanout.deliver(event)
 
-    def subscribe(self) -> Subscription:
+    def subscribe(self) -> BusSubscription:
         return self.fanout.stream()

@@ -5,7 +5,8 @@ the stream's client changed (gateway/auth/changes.py: every replica hears it).
 A stream must end when its credential stops working — the client revoked, its key revoked or past
 its rotation grace, its access token expired — or when its client's scopes or facilities changed:
 its shared execution was set up for the old ones (gateway/events/hub.py). The transport is told
-why with a `Refusal` and ends the stream in its own way (gateway/events/subscriptions_http.py).
+why with a `StreamRefusal` and ends the stream in its own way
+(gateway/events/subscriptions_http.py).
 
 Follow a notice forward: `_changed(client_id)` → the authenticator forgets what it cached of the
 client → `check(that client's watches)` → one authentication per distinct credential → each watch
@@ -38,7 +39,7 @@ Credentials = tuple[str | None, str | None]  # (Authorization header, API key) a
 
 
 @dataclass(frozen=True)
-class Refusal:
+class StreamRefusal:
     """Why a stream must end, as the coded GraphQL error its client gets."""
 
     code: ErrorCode
@@ -54,7 +55,7 @@ class Watch:
 
     __slots__ = ("principal", "credentials", "on_end")
 
-    def __init__(self, principal: Principal, credentials: Credentials, on_end: Callable[[Refusal], None]) -> None:
+    def __init__(self, principal: Principal, credentials: Credentials, on_end: Callable[[StreamRefusal], None]) -> None:
         self.principal = principal
         self.credentials = credentials
         self.on_end = on_end
@@ -70,7 +71,7 @@ class CredentialWatch:
         self._stop_listening: Callable[[], None] | None = None
         self._checks: set[asyncio.Task[None]] = set()  # checks started by notices
 
-    def watch(self, principal: Principal, credentials: Credentials, on_end: Callable[[Refusal], None]) -> Watch:
+    def watch(self, principal: Principal, credentials: Credentials, on_end: Callable[[StreamRefusal], None]) -> Watch:
         """Keep checking this stream until `unwatch`. A principal of a gateway without
         authentication has nothing to check (and nothing that can be revoked)."""
         watch = Watch(principal, credentials, on_end)
@@ -117,19 +118,19 @@ class CredentialWatch:
             async with gate:
                 now = await self._authenticate(credentials)
             for watch in watchers:
-                refusal = refusal_of(watch.principal, now)
+                refusal = stream_refusal(watch.principal, now)
                 if refusal is not None and watch in self.watches.get(watch.principal.client_id, ()):
                     self.unwatch(watch)
                     watch.on_end(refusal)
 
         await asyncio.gather(*(check_one(c, w) for c, w in sharing.items()))
 
-    async def _authenticate(self, credentials: Credentials) -> Principal | Refusal | None:
+    async def _authenticate(self, credentials: Credentials) -> Principal | StreamRefusal | None:
         """Who the credential is now; a refusal; or None when that cannot be known (store down)."""
         try:
             return await self.authenticator.authenticate(*credentials)
         except AuthError as exc:
-            return Refusal(ErrorCode.UNAUTHENTICATED, exc.message)
+            return StreamRefusal(ErrorCode.UNAUTHENTICATED, exc.message)
         except StoreUnavailable:
             return None  # nobody can be re-checked, nor revoked, while the store is down
         except Exception:  # noqa: BLE001 - a bug here must not end streams, nor stop the timer
@@ -146,10 +147,10 @@ class CredentialWatch:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def refusal_of(opened_as: Principal, now: Principal | Refusal | None) -> Refusal | None:
+def stream_refusal(opened_as: Principal, now: Principal | StreamRefusal | None) -> StreamRefusal | None:
     """Why a stream opened as `opened_as` must end, given who its credential is `now`; or None."""
-    if now is None or isinstance(now, Refusal):
+    if now is None or isinstance(now, StreamRefusal):
         return now
     if permission_signature(now) != permission_signature(opened_as):
-        return Refusal(ErrorCode.FORBIDDEN, "This client's scopes or facilities changed: subscribe again.")
+        return StreamRefusal(ErrorCode.FORBIDDEN, "This client's scopes or facilities changed: subscribe again.")
     return None

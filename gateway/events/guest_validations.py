@@ -2,7 +2,7 @@
 
 A worker on the bus: each GUEST_CHECKED_IN event (the PMS's webhook, gateway/events/processor.py)
 that names a car becomes a parking validation in the PARCS of the facility the hotel's garage
-is (gateway/validations.py), valid until the guest's departure plus a grace period. Every
+is (gateway/validation_grants.py), valid until the guest's departure plus a grace period. Every
 replica sees every event; the validation's reference derives from the PMS reservation, so the
 PARCS grants it once however many replicas (or redeliveries) try.
 """
@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 
 from adapters.errors import UpstreamError
 from adapters.models import DomainEvent, EventType, SystemKind
-from adapters.operations import VendorRefused, normalize_plate
+from adapters.operation_models import VendorRefused, normalize_plate
 from gateway.runtime import Runtime
-from gateway.validations import DEFAULT_VALIDITY, DEPARTURE_GRACE, MAX_VALIDITY, grant
+from gateway.validation_grants import DEFAULT_VALIDITY, DEPARTURE_GRACE, MAX_VALIDITY, grant
 
 log = logging.getLogger("parkgate.events.guest_validations")
 
@@ -58,7 +58,7 @@ class GuestValidations:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
-    async def _run(self, subscription) -> None:  # noqa: ANN001 - gateway.events.bus.Subscription
+    async def _run(self, subscription) -> None:  # noqa: ANN001 - gateway.events.bus.BusSubscription
         try:
             async for event in subscription:
                 if event.type is EventType.GUEST_CHECKED_IN:

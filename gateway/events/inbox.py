@@ -33,7 +33,7 @@ SEEN_TTL_S = 7 * 24 * 3600  # and in Redis: vendors re-send within hours, not we
 STREAM_MAXLEN = 100_000
 
 
-class Outcome(StrEnum):
+class InboxOutcome(StrEnum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
     CORRECTED = "corrected"
@@ -72,11 +72,11 @@ def decode(raw: bytes | str, ref: str) -> InboxItem:
 
 
 class Inbox:
-    async def accept(self, item: InboxItem, *, dedupe: bool = True) -> tuple[Outcome, int]:
+    async def accept(self, item: InboxItem, *, dedupe: bool = True) -> tuple[InboxOutcome, int]:
         """Dedupe and queue, at once; `dedupe=False` queues as is (ids-only webhooks dedupe once expanded)."""
         raise NotImplementedError
 
-    async def claim(self, system_id: str, event: VendorEvent) -> tuple[Outcome, int]:
+    async def claim(self, system_id: str, event: VendorEvent) -> tuple[InboxOutcome, int]:
         raise NotImplementedError
 
     async def take(self) -> list[InboxItem]:
@@ -96,26 +96,26 @@ class MemoryInbox(Inbox):
         self.queue: asyncio.Queue[InboxItem] = asyncio.Queue()
         self.accepted = 0  # items ever queued (tests)
 
-    def _check(self, system_id: str, event: VendorEvent) -> tuple[Outcome, int]:
+    def _check(self, system_id: str, event: VendorEvent) -> tuple[InboxOutcome, int]:
         key, digest = (system_id, event.vendor_event_id), content_hash(event)
         previous = self.seen.get(key)
         if previous is not None and previous[0] == digest:
-            return Outcome.DUPLICATE, previous[1]
+            return InboxOutcome.DUPLICATE, previous[1]
         revision = 1 if previous is None else previous[1] + 1
         self.seen[key] = (digest, revision)
         self.seen.move_to_end(key)
         if len(self.seen) > SEEN_LIMIT:
             self.seen.popitem(last=False)
-        return (Outcome.ACCEPTED if revision == 1 else Outcome.CORRECTED), revision
+        return (InboxOutcome.ACCEPTED if revision == 1 else InboxOutcome.CORRECTED), revision
 
-    async def accept(self, item: InboxItem, *, dedupe: bool = True) -> tuple[Outcome, int]:
-        outcome, revision = self._check(item.system_id, item.event) if dedupe else (Outcome.ACCEPTED, 1)
-        if outcome is not Outcome.DUPLICATE:
+    async def accept(self, item: InboxItem, *, dedupe: bool = True) -> tuple[InboxOutcome, int]:
+        outcome, revision = self._check(item.system_id, item.event) if dedupe else (InboxOutcome.ACCEPTED, 1)
+        if outcome is not InboxOutcome.DUPLICATE:
             self.queue.put_nowait(replace(item, event=replace(item.event, revision=revision)))
             self.accepted += 1
         return outcome, revision
 
-    async def claim(self, system_id: str, event: VendorEvent) -> tuple[Outcome, int]:
+    async def claim(self, system_id: str, event: VendorEvent) -> tuple[InboxOutcome, int]:
         return self._check(system_id, event)
 
     async def take(self) -> list[InboxItem]:
@@ -168,21 +168,21 @@ class RedisInbox(Inbox):
         vid = hashlib.sha256(event.vendor_event_id.encode()).hexdigest()[:32]
         return f"{self.prefix}webhooks:seen:{system_id}:{vid}"
 
-    async def _run(self, system_id: str, event: VendorEvent, item: bytes) -> tuple[Outcome, int]:
+    async def _run(self, system_id: str, event: VendorEvent, item: bytes) -> tuple[InboxOutcome, int]:
         fresh, revision = await self._script(
             keys=[self._seen_key(system_id, event), self.stream],
             args=[content_hash(event), SEEN_TTL_S, item, STREAM_MAXLEN])
         if not fresh:
-            return Outcome.DUPLICATE, int(revision)
-        return (Outcome.ACCEPTED if int(revision) == 1 else Outcome.CORRECTED), int(revision)
+            return InboxOutcome.DUPLICATE, int(revision)
+        return (InboxOutcome.ACCEPTED if int(revision) == 1 else InboxOutcome.CORRECTED), int(revision)
 
-    async def accept(self, item: InboxItem, *, dedupe: bool = True) -> tuple[Outcome, int]:
+    async def accept(self, item: InboxItem, *, dedupe: bool = True) -> tuple[InboxOutcome, int]:
         if not dedupe:
             await self.redis.xadd(self.stream, {"item": encode(item), "revision": 1}, maxlen=STREAM_MAXLEN, approximate=True)
-            return Outcome.ACCEPTED, 1
+            return InboxOutcome.ACCEPTED, 1
         return await self._run(item.system_id, item.event, encode(item))
 
-    async def claim(self, system_id: str, event: VendorEvent) -> tuple[Outcome, int]:
+    async def claim(self, system_id: str, event: VendorEvent) -> tuple[InboxOutcome, int]:
         return await self._run(system_id, event, b"")
 
     async def take(self) -> list[InboxItem]:

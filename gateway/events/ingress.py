@@ -29,7 +29,7 @@ from starlette.routing import BaseRoute, Route
 
 from adapters.errors import WebhookMalformed, WebhookRejected
 from gateway.errors import RETRY_AFTER_S, ErrorCode
-from gateway.events.inbox import Inbox, InboxItem, Outcome, build_inbox
+from gateway.events.inbox import Inbox, InboxItem, InboxOutcome, build_inbox
 from gateway.events.processor import WebhookProcessor
 from gateway.runtime import Runtime
 from gateway.systems import WEBHOOK_UNMAPPED
@@ -117,7 +117,7 @@ class WebhookIngress:
             response = _answer(503, ErrorCode.GATEWAY_UNAVAILABLE.value, "The webhook could not be stored; retry later.")
             response.headers["Retry-After"] = str(RETRY_AFTER_S)
             return response
-        duplicate = bool(accepted) and all(a["status"] == Outcome.DUPLICATE for a in accepted)
+        duplicate = bool(accepted) and all(a["status"] == InboxOutcome.DUPLICATE for a in accepted)
         status = "duplicate" if duplicate else "accepted"
         return JSONResponse({"status": status, "events": accepted}, status_code=200 if duplicate else 202)
 

@@ -45,7 +45,7 @@ from gateway.auth.scopes import event_scope
 from gateway.card_numbers import new_id
 from gateway.config import GatewayConfig, WebhooksConfig
 from gateway.errors import STORE_ERRORS
-from gateway.events.bus import EventBus, Subscription
+from gateway.events.bus import BusSubscription, EventBus
 from gateway.events.endpoints_store import (
     Delivery,
     DeliveryStatus,
@@ -237,7 +237,7 @@ class OutboundWebhooks:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._sending: set[asyncio.Task[None]] = set()
-        self._subscription: Subscription | None = None
+        self._subscription: BusSubscription | None = None
         self._http: httpx.AsyncClient | None = None
 
     @property
@@ -331,7 +331,7 @@ class OutboundWebhooks:
 
     # --- events → deliveries ------------------------------------------------------------
 
-    async def _consume_loop(self, subscription: Subscription) -> None:
+    async def _consume_loop(self, subscription: BusSubscription) -> None:
         async for event in subscription:
             try:
                 await self.on_event(event)

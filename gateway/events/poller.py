@@ -37,7 +37,7 @@ import redis.asyncio as aioredis
 
 from adapters.base import ParcsAdapter
 from adapters.models import DomainEvent, EventType, OccupancyReading, SystemKind
-from adapters.operations import Reservation, ReservationStatus
+from adapters.operation_models import Reservation, ReservationStatus
 from adapters.registry import DIALECTS
 from gateway.config import GatewayConfig
 from gateway.events.redis_bus import replica_id_of

@@ -21,7 +21,7 @@ from adapters.base import Adapter
 from adapters.models import DomainEvent, EventType, VendorEvent
 from gateway.directory import Directory
 from gateway.errors import STORE_ERRORS
-from gateway.events.inbox import Inbox, InboxItem, Outcome
+from gateway.events.inbox import Inbox, InboxItem, InboxOutcome
 from gateway.kernel.local_time import every_local_today
 from gateway.runtime import Runtime
 from gateway.systems import CITATIONS, OCCUPANCY, STAYS
@@ -103,7 +103,7 @@ class WebhookProcessor:
         fresh = []
         for event in expanded:
             outcome, revision = await self.inbox.claim(adapter.system_id, event)
-            if outcome is not Outcome.DUPLICATE:
+            if outcome is not InboxOutcome.DUPLICATE:
                 fresh.append(replace(event, revision=revision))
         return fresh
 

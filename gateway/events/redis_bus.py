@@ -24,7 +24,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from adapters.models import DomainEvent, EventType
-from gateway.events.bus import EventBus, LocalFanout, Subscription
+from gateway.events.bus import BusSubscription, EventBus, LocalFanout
 
 log = logging.getLogger("parkgate.events.redis")
 
@@ -100,7 +100,7 @@ class RedisStreamBus(EventBus):
     async def publish(self, event: DomainEvent) -> None:
         await self._writer.xadd(self.stream, {"e": encode_event(event)}, maxlen=self.maxlen, approximate=True)
 
-    def subscribe(self) -> Subscription:
+    def subscribe(self) -> BusSubscription:
         return self.fanout.stream()
 
     async def start(self) -> None:

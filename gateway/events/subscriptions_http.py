@@ -29,7 +29,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gateway.auth.authenticate import UNRESTRICTED, AuthError, Principal
 from gateway.errors import ErrorCode, RequestError
-from gateway.events.credential_watch import CredentialWatch, Refusal, Watch
+from gateway.events.credential_watch import CredentialWatch, StreamRefusal, Watch
 from gateway.events.hub import Member, SubscriptionHub
 from gateway.runtime import Runtime
 
@@ -39,10 +39,6 @@ KEEPALIVE_S = 15.0
 INIT_TIMEOUT_S = 10.0
 #: how often an open stream's credentials are checked again without being told its client changed
 RECHECK_S = 5.0
-
-
-class Refused(Exception):
-    pass
 
 
 def _credentials(payload: Any) -> tuple[str | None, str | None]:
@@ -225,10 +221,10 @@ class WsConnection:
             await self.send({"type": "ka"})
         return True
 
-    def refused(self, refusal: Refusal) -> None:
+    def refused(self, refusal: StreamRefusal) -> None:
         self.ending = asyncio.get_running_loop().create_task(self.end(refusal))
 
-    async def end(self, refusal: Refusal) -> None:
+    async def end(self, refusal: StreamRefusal) -> None:
         """The credentials no longer allow this connection: each open operation gets the coded reason
         as its `error`, then the socket closes with 4403, as a refused `connection_init` does."""
         with contextlib.suppress(Exception):  # the socket may be gone already

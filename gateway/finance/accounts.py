@@ -9,28 +9,23 @@
 Every payment type and revenue category must have an account: a journal line with nowhere to
 go would be a journal that does not balance. The defaults are a plain SKR-like numbering that
 works out of the box in the sandbox; an operator maps them to its own ledger.
-
-This module imports nothing from gateway.config (which imports it), hence its own `Strict` base.
 """
 
 from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from adapters.operations import PaymentType, RevenueCategory
+from adapters.operation_models import PaymentType, RevenueCategory
+from gateway.config_model import ConfigModel
 
 #: prefix + facility code + date must stay short: QuickBooks and SAP cap reference fields
 PREFIX_PATTERN = r"^[A-Za-z0-9_-]{0,10}$"
 CODE_PATTERN = r"^[A-Za-z0-9_-]{1,63}$"
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Account(Strict):
+class Account(ConfigModel):
     number: str = Field(min_length=1, max_length=20, description="The G/L account number, e.g. 1210 (SAP, Yardi, CSV).")
     name: str = Field(min_length=1, max_length=100, description="The account's name, e.g. Card clearing.")
     quickbooks: str | None = Field(
@@ -54,7 +49,7 @@ class Account(Strict):
         return f"{self.number} {self.name}"
 
 
-class FacilityFinance(Strict):
+class FacilityFinance(ConfigModel):
     """How one facility appears in the books; everything optional."""
 
     code: str | None = Field(
@@ -82,7 +77,7 @@ DEFAULT_REVENUE_ACCOUNTS: dict[RevenueCategory, Account] = {
 DEFAULT_TAX_ACCOUNT = Account(number="2200", name="VAT payable")
 
 
-class FinanceConfig(Strict):
+class FinanceConfig(ConfigModel):
     journal_prefix: str = Field(
         "PG", pattern=PREFIX_PATTERN, description="Starts every journal number: <prefix>-<facility code>-<YYYYMMDD>."
     )

@@ -34,7 +34,7 @@ from gateway.finance.citations_export import load_citations, render_citations
 from gateway.finance.formats import FORMATS, Rendered
 from gateway.finance.journal import build_journals
 from gateway.finance.ledger import check_range, load_transactions
-from gateway.metering import Meter, Refusal
+from gateway.metering import Meter, MeterRefusal
 from gateway.runtime import Runtime
 
 log = logging.getLogger("parkgate.exports")
@@ -49,8 +49,8 @@ UPSTREAM_STATUS = {
 RECORD_ERRORS_HEADER = "x-parkgate-record-errors"
 
 
-class Refused(Exception):
-    """An answer other than the file: status, catalog code, message."""
+class ExportRefused(Exception):
+    """An export answered with an error instead of the file: status, catalog code, message."""
 
     def __init__(self, status: int, code: ErrorCode, message: str, headers: dict[str, str] | None = None,
                  **extensions: str) -> None:
@@ -67,8 +67,8 @@ class Refused(Exception):
                         headers={**self.headers, "cache-control": "no-store"})
 
 
-def bad_input(message: str) -> Refused:
-    return Refused(400, ErrorCode.BAD_USER_INPUT, message)
+def bad_input(message: str) -> ExportRefused:
+    return ExportRefused(400, ErrorCode.BAD_USER_INPUT, message)
 
 
 @dataclass(frozen=True)
@@ -117,8 +117,9 @@ class Exports:
         """An export spends the client's quota like a query of EXPORT_COST points."""
         try:
             await self.meter.admit_cost(principal, EXPORT_COST, EXPORT_COST)
-        except Refusal as refusal:
-            raise Refused(refusal.status, refusal.code, refusal.message, refusal.headers, **refusal.extensions) from None
+        except MeterRefusal as refusal:
+            raise ExportRefused(refusal.status, refusal.code, refusal.message, refusal.headers,
+                                **refusal.extensions) from None
 
     async def principal(self, request: Request, needs: tuple[Scope, ...]) -> Principal:
         if not self.runtime.config.auth.enabled:
@@ -127,11 +128,12 @@ class Exports:
             principal = await self.runtime.authenticator.authenticate(request.headers.get("authorization"),
                                                                       request.headers.get("x-api-key"))
         except AuthError as exc:
-            raise Refused(401, ErrorCode.UNAUTHENTICATED, exc.message, {"www-authenticate": exc.www_authenticate()}) from None
+            raise ExportRefused(401, ErrorCode.UNAUTHENTICATED, exc.message,
+                                {"www-authenticate": exc.www_authenticate()}) from None
         missing = [scope.value for scope in needs if scope.value not in principal.scopes]
         if missing:
-            raise Refused(403, ErrorCode.FORBIDDEN, f"This export needs the scope {' and '.join(missing)}.",
-                          scopes=" ".join(missing))
+            raise ExportRefused(403, ErrorCode.FORBIDDEN, f"This export needs the scope {' and '.join(missing)}.",
+                                scopes=" ".join(missing))
         return principal
 
     def facilities(self, principal: Principal, wanted: str | None) -> list[FacilityEntry]:
@@ -140,7 +142,7 @@ class Exports:
             return [entry for entry in directory.entries if principal.sees(entry.id)]
         entry = directory.by_id.get(wanted)
         if entry is None or not principal.sees(wanted):
-            raise Refused(404, ErrorCode.NOT_FOUND, f"No facility {wanted[:100]!r}.")
+            raise ExportRefused(404, ErrorCode.NOT_FOUND, f"No facility {wanted[:100]!r}.")
         return [entry]
 
     async def journal(self, request: Request) -> Response:
@@ -179,13 +181,13 @@ def guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Requ
     async def endpoint(request: Request) -> Response:
         try:
             return await handler(request)
-        except Refused as refused:
+        except ExportRefused as refused:
             return refused.response()
         except UpstreamError as exc:
             code = ErrorCode(exc.code)
             log.warning("export %s failed: %s", request.url.path, exc)
-            return Refused(UPSTREAM_STATUS[code], code, f"Source {exc.system_id!r} failed: {exc.detail}",
-                           system=exc.system_id).response()
+            return ExportRefused(UPSTREAM_STATUS[code], code, f"Source {exc.system_id!r} failed: {exc.detail}",
+                                 system=exc.system_id).response()
 
     return endpoint
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from adapters.operations import PaymentType, RevenueCategory
+from adapters.operation_models import PaymentType, RevenueCategory
 from gateway.finance.accounts import Account, FinanceConfig
 from gateway.finance.ledger import FacilityInfo, Ledger, LedgerEntry, Totals, totals
 

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from adapters.errors import UpstreamError
 from adapters.models import Batch, RecordError, SystemKind
-from adapters.operations import Transaction
+from adapters.operation_models import Transaction
 from gateway.directory import FacilityEntry
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from adapters.errors import UpstreamError
 from gateway.directory import SystemRef
 from gateway.errors import ErrorCode, GatewayError, from_upstream
 from gateway.loaders import Indexed, Loaders
-from gateway.metering import Charge
+from gateway.metering import MeterCharge
 from gateway.runtime import Runtime
 from gateway.systems import Records
 
@@ -32,7 +32,7 @@ class RequestContext:
     loaders: Loaders
     principal: Principal
     #: what this operation was charged up front (the `rateLimit` field reads it); None when not metered
-    charge: Charge | None = None
+    charge: MeterCharge | None = None
     #: errors that accompany data rather than replace it (a stale answer served while its source fails)
     warnings: list[GraphQLError] = field(default_factory=list)
     #: some answer came from past its freshness: the whole response must not be reused
@@ -91,7 +91,7 @@ class RequestContext:
         return [entry for entry in self.directory.entries if entry.id in principal.facilities]
 
     @classmethod
-    def for_request(cls, runtime: Runtime, principal: Principal, charge: Charge | None = None) -> RequestContext:
+    def for_request(cls, runtime: Runtime, principal: Principal, charge: MeterCharge | None = None) -> RequestContext:
         return cls(runtime=runtime, loaders=Loaders(runtime.systems), principal=principal, charge=charge)
 
     def once(self, key: Any, compute: Callable[[], Awaitable[Any]]) -> asyncio.Future[Any]:

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.apds import VENDOR_IDS, ApdsAdapter, create_simulator
-from adapters.apds.simulator import REMOVE, ApdsSimulator
+from adapters.apds import ApdsAdapter
+from adapters.apds.simulator import REMOVE, VENDOR_IDS, ApdsSimulator, create_simulator
 from adapters.base import SystemSpec
 from adapters.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from adapters.models import (
@@ -24,8 +24,8 @@ from adapters.models import (
     RateKind,
     SystemKind,
 )
-from adapters.simulation import FaultMode
-from adapters.simworld import World
+from adapters.simulated.harness import FaultMode
+from adapters.simulated.world import World
 from tests.support import serve
 
 TOKEN = "apds-sandbox-token"

@@ -13,20 +13,21 @@ import httpx
 import orjson
 import pytest
 
-from adapters.apds import VENDOR_IDS, ApdsAdapter, create_simulator
-from adapters.apds.simulator import REMOVE, TARIFFS, ApdsSimulator
-from adapters.apds.webhooks import event_body, reservation_arrived, signature
+from adapters.apds import ApdsAdapter
+from adapters.apds.simulator import REMOVE, TARIFFS, VENDOR_IDS, ApdsSimulator, create_simulator
+from adapters.apds.simulator.webhooks import event_body, reservation_arrived
+from adapters.apds.webhooks import signature
 from adapters.base import SystemSpec
 from adapters.errors import WebhookMalformed
 from adapters.models import EventType, Money, SystemKind
-from adapters.operations import (
+from adapters.operation_models import (
     PaymentRequest,
     PaymentTarget,
     PaymentType,
     PermitChange,
     PermitRequest,
     PermitStatus,
-    Refusal,
+    RefusalReason,
     ReservationChange,
     ReservationRequest,
     ReservationStatus,
@@ -36,8 +37,8 @@ from adapters.operations import (
     ValidationStatus,
     VendorRefused,
 )
-from adapters.simoffice import GarageTerms
-from adapters.simworld import World
+from adapters.simulated.back_office import GarageTerms
+from adapters.simulated.world import World
 from tests.support import serve
 
 TOKEN = "apds-sandbox-token"
@@ -142,7 +143,7 @@ async def test_fully_booked_garage_refuses() -> None:
         await adapter.create_reservation(booking("k-1"))
         refusal = await refused(adapter.create_reservation(booking("k-2", plate="BXY1", start=3)))
         elsewhere = await adapter.create_reservation(booking("k-3", plate="BXY1", start=3, place=MITTE))
-    assert refusal.reason is Refusal.FULLY_BOOKED and refusal.status == 409 and refusal.system_id == "parcs-central"
+    assert refusal.reason is RefusalReason.FULLY_BOOKED and refusal.status == 409 and refusal.system_id == "parcs-central"
     assert elsewhere.status is ReservationStatus.BOOKED
 
 
@@ -159,7 +160,7 @@ async def test_closed_garage_refuses_bookings() -> None:
     async with apds() as (sim, adapter):
         sim.state.closed.add("berlin-mitte")
         refusal = await refused(adapter.create_reservation(booking("k-closed", place=MITTE)))
-    assert refusal.reason is Refusal.CLOSED
+    assert refusal.reason is RefusalReason.CLOSED
     assert "berlin-mitte" in sim.office.closed  # one set: the office sees what the simulator closed
 
 
@@ -172,12 +173,12 @@ async def test_price_changed_and_invalid_window_and_unknown_place() -> None:
         nowhere = await refused(adapter.create_reservation(booking("k-n", place="no-such-place")))
         missing = await refused(adapter.reservation("res-nope"))
         odd = await refused(adapter.reservation(".."))
-    assert stale.reason is Refusal.PRICE_CHANGED and "6.00" in str(stale)
+    assert stale.reason is RefusalReason.PRICE_CHANGED and "6.00" in str(stale)
     assert agreed.price == Money(Decimal("6.00"), EUR)
-    assert (backwards.reason, backwards.status) == (Refusal.INVALID_WINDOW, 422)
-    assert (nowhere.reason, nowhere.status) == (Refusal.NOT_FOUND, 404)
-    assert (missing.reason, missing.status) == (Refusal.NOT_FOUND, 404)
-    assert odd.reason is Refusal.NOT_FOUND
+    assert (backwards.reason, backwards.status) == (RefusalReason.INVALID_WINDOW, 422)
+    assert (nowhere.reason, nowhere.status) == (RefusalReason.NOT_FOUND, 404)
+    assert (missing.reason, missing.status) == (RefusalReason.NOT_FOUND, 404)
+    assert odd.reason is RefusalReason.NOT_FOUND
 
 
 async def test_modify_reprices_and_bumps_the_version() -> None:
@@ -200,7 +201,7 @@ async def test_cancel_then_cancel_again_is_unchanged() -> None:
         change = await refused(adapter.modify_reservation(made.vendor_id, ReservationChange(plate="X1")))
     assert cancelled.status is ReservationStatus.CANCELLED and cancelled.version == 2
     assert again == cancelled
-    assert (change.reason, change.status) == (Refusal.WRONG_STATE, 409)
+    assert (change.reason, change.status) == (RefusalReason.WRONG_STATE, 409)
 
 
 async def test_cancelling_an_arrived_reservation_is_the_wrong_state() -> None:
@@ -211,7 +212,7 @@ async def test_cancelling_an_arrived_reservation_is_the_wrong_state() -> None:
         now_arrived = await adapter.reservation(made.vendor_id)
         sessions = await adapter.sessions("BPG123")
     assert arrived is not None and arrived.id == made.vendor_id
-    assert refusal.reason is Refusal.WRONG_STATE
+    assert refusal.reason is RefusalReason.WRONG_STATE
     assert now_arrived.status is ReservationStatus.ARRIVED and now_arrived.arrived_at is not None
     assert [(s.vendor_id, s.reservation_id, s.amount_due) for s in sessions.items] == [
         (session.id, made.vendor_id, Money(Decimal("0.00"), EUR))]
@@ -240,16 +241,16 @@ async def test_session_due_then_paid() -> None:
         unknown = await refused(adapter.session("S-nope"))
     assert batch.errors == [] and session.vendor_id == entered.id and session.status is SessionStatus.OPEN
     assert due == Money(Decimal("6.00"), EUR) and session.amount_paid == Money(Decimal("0.00"), EUR)
-    assert (wrong.reason, wrong.status) == (Refusal.AMOUNT_MISMATCH, 422)
-    assert (declined.reason, declined.status) == (Refusal.DECLINED, 402)
+    assert (wrong.reason, wrong.status) == (RefusalReason.AMOUNT_MISMATCH, 422)
+    assert (declined.reason, declined.status) == (RefusalReason.DECLINED, 402)
     assert (paid.target, paid.target_id, paid.amount, paid.reference) == (
         PaymentTarget.SESSION, session.vendor_id, due, "pay-3")
     assert paid.vendor_id.startswith("pay-") and paid.processor_reference and paid.processor_reference.startswith("ch_")
     assert retried == paid and len(sim.office.charges) == 1
     assert after.amount_due == Money(Decimal("0.00"), EUR) and after.amount_paid == due
     assert after.paid_until is not None and after.paid_until > datetime.now(UTC)
-    assert nothing_owed.reason is Refusal.WRONG_STATE
-    assert unknown.reason is Refusal.NOT_FOUND
+    assert nothing_owed.reason is RefusalReason.WRONG_STATE
+    assert unknown.reason is RefusalReason.NOT_FOUND
 
 
 async def test_prepaying_a_reservation() -> None:
@@ -285,7 +286,7 @@ async def test_permit_lifecycle() -> None:
     assert next(p for p in everyone.items if p.plate == "BOTHER").valid_until is None
     assert (updated.holder_name, updated.plate, updated.version) == ("G. Hopper", "BPM2", 2)
     assert revoked.status is PermitStatus.REVOKED and revoked_again == revoked
-    assert late_change.reason is Refusal.WRONG_STATE
+    assert late_change.reason is RefusalReason.WRONG_STATE
 
 
 async def test_validations_create_and_list() -> None:
@@ -300,7 +301,7 @@ async def test_validations_create_and_list() -> None:
     assert (made.status, made.guest_name, made.source) == (ValidationStatus.ACTIVE, "Mr Guest", "mews:res-77")
     assert made.vendor_id.startswith("val-") and again == made and len(sim.office.validations) == 1
     assert listed.items == [made] and none.items == []
-    assert backwards.reason is Refusal.INVALID
+    assert backwards.reason is RefusalReason.INVALID
 
 
 async def test_another_vendors_records_are_not_seen() -> None:
@@ -313,7 +314,7 @@ async def test_another_vendors_records_are_not_seen() -> None:
         listed = await adapter.reservations()
         missing = await refused(adapter.reservation(theirs.id))
         sessions = await adapter.sessions("LN12ABC")
-    assert listed.items == [] and missing.reason is Refusal.NOT_FOUND and sessions.items == []
+    assert listed.items == [] and missing.reason is RefusalReason.NOT_FOUND and sessions.items == []
 
 
 # --- transactions ------------------------------------------------------------------------

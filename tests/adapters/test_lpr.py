@@ -11,11 +11,11 @@ import pytest
 
 from adapters.base import SystemSpec
 from adapters.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from adapters.lpr import OMIT, VENDOR_IDS, LprAdapter, LprSimulator, LprState, create_simulator
-from adapters.lpr.simulator import SimZone
+from adapters.lpr import LprAdapter
+from adapters.lpr.simulator import OMIT, VENDOR_IDS, LprSimulator, LprState, SimZone, create_simulator
 from adapters.models import Citation, EnforcementZone, GeoPoint, Money, SystemKind
-from adapters.simulation import FaultMode
-from adapters.simworld import World
+from adapters.simulated.harness import FaultMode
+from adapters.simulated.world import World
 from tests.support import serve
 
 CREDENTIALS = {"username": "parkgate", "password": "correct horse", "api_key": "lpr-test-key"}

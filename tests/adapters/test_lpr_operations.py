@@ -11,14 +11,15 @@ import orjson
 import pytest
 
 from adapters.base import SystemSpec
-from adapters.lpr import LprAdapter, LprSimulator, create_simulator
-from adapters.lpr.simulator import SimCitation
-from adapters.lpr.webhooks import citation_event, verify
+from adapters.lpr import LprAdapter
+from adapters.lpr.simulator import LprSimulator, SimCitation, create_simulator
+from adapters.lpr.simulator.webhooks import citation_event
+from adapters.lpr.webhooks import verify
 from adapters.lpr.wire import format_timestamp
 from adapters.models import Citation, CitationRequest, Money, SystemKind
-from adapters.operations import Refusal, VendorRefused
-from adapters.simworld import World
-from gateway.events.inbox import InboxItem, MemoryInbox, Outcome
+from adapters.operation_models import RefusalReason, VendorRefused
+from adapters.simulated.world import World
+from gateway.events.inbox import InboxItem, InboxOutcome, MemoryInbox
 from tests.support import serve
 
 CREDENTIALS = {"username": "parkgate", "password": "correct horse", "api_key": "lpr-test-key"}
@@ -126,13 +127,13 @@ async def test_a_duplicate_is_a_spring_conflict_naming_the_existing_citation(sim
 @pytest.mark.parametrize(
     ("changes", "reason", "status", "words"),
     [
-        ({"zone_id": "99"}, Refusal.NOT_FOUND, 404, "99"),
-        ({"violation_code": "V99"}, Refusal.INVALID, 400, "V12, V14, V21, V30, V33"),  # names the known codes
-        ({"plate": "B-PG 123 !!"}, Refusal.INVALID, 400, "plate"),
+        ({"zone_id": "99"}, RefusalReason.NOT_FOUND, 404, "99"),
+        ({"violation_code": "V99"}, RefusalReason.INVALID, 400, "V12, V14, V21, V30, V33"),  # names the known codes
+        ({"plate": "B-PG 123 !!"}, RefusalReason.INVALID, 400, "plate"),
     ],
 )
 async def test_a_refused_issue_issues_nothing(
-    sim: tuple[LprSimulator, str], lpr: LprAdapter, changes: dict, reason: Refusal, status: int, words: str
+    sim: tuple[LprSimulator, str], lpr: LprAdapter, changes: dict, reason: RefusalReason, status: int, words: str
 ) -> None:
     simulator, _ = sim
     count = len(simulator.state.citations)
@@ -215,7 +216,7 @@ async def test_voiding_a_handheld_citation(sim: tuple[LprSimulator, str], lpr: L
 async def test_voiding_an_unknown_citation_is_not_found(lpr: LprAdapter) -> None:
     with pytest.raises(VendorRefused) as raised:
         await lpr.void_citation("HBF-2026-999999", "customer complained")
-    assert (raised.value.reason, raised.value.status) == (Refusal.NOT_FOUND, 404)
+    assert (raised.value.reason, raised.value.status) == (RefusalReason.NOT_FOUND, 404)
     assert "HBF-2026-999999" in str(raised.value)
 
 
@@ -224,7 +225,7 @@ async def test_a_paid_citation_cannot_be_voided(sim: tuple[LprSimulator, str], l
     paid = simulator.state.issue("10", status="PAID")
     with pytest.raises(VendorRefused) as raised:
         await lpr.void_citation(paid.number, "customer complained")
-    assert (raised.value.reason, raised.value.status) == (Refusal.WRONG_STATE, 409)
+    assert (raised.value.reason, raised.value.status) == (RefusalReason.WRONG_STATE, 409)
     assert "PAID" in str(raised.value)
     assert (paid.status, paid.version, paid.void_reason) == ("PAID", 1, None)
 
@@ -232,7 +233,7 @@ async def test_a_paid_citation_cannot_be_voided(sim: tuple[LprSimulator, str], l
 async def test_fetching_an_unknown_citation_is_not_found(lpr: LprAdapter) -> None:
     with pytest.raises(VendorRefused) as raised:
         await lpr.citation("NOPE-1")
-    assert raised.value.reason is Refusal.NOT_FOUND
+    assert raised.value.reason is RefusalReason.NOT_FOUND
 
 
 async def test_listeners_hear_api_issues_and_voids_once(sim: tuple[LprSimulator, str], lpr: LprAdapter) -> None:
@@ -289,4 +290,4 @@ async def test_a_voided_citation_resent_under_its_event_id_is_revision_two(
         outcome = await inbox.accept(InboxItem("enforcement", vendor_event, now))
         answers.append((vendor_event.payload["status"], outcome))
     assert [e["eventId"] for e in events] == [first_ids[issued.number]] * 2
-    assert answers == [("ISSUED", (Outcome.ACCEPTED, 1)), ("VOID", (Outcome.CORRECTED, 2))]
+    assert answers == [("ISSUED", (InboxOutcome.ACCEPTED, 1)), ("VOID", (InboxOutcome.CORRECTED, 2))]

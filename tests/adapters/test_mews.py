@@ -11,10 +11,11 @@ import pytest
 from adapters.base import SystemSpec
 from adapters.errors import UpstreamError, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
 from adapters.http import VendorHTTP
-from adapters.mews import OMIT, VENDOR_IDS, MewsAdapter, MewsSimulator, create_simulator
+from adapters.mews import MewsAdapter
+from adapters.mews.simulator import OMIT, VENDOR_IDS, MewsSimulator, create_simulator
 from adapters.models import GuestStay, GuestStayState, HotelProperty, SystemKind
-from adapters.simulation import FaultMode
-from adapters.simworld import World
+from adapters.simulated.harness import FaultMode
+from adapters.simulated.world import World
 from tests.support import serve
 
 CREDENTIALS = {"client_token": "mews-client-token", "access_token": "mews-portfolio-token"}

@@ -29,10 +29,10 @@ from adapters.models import (
     SystemKind,
     ZoneRecord,
 )
-from adapters.parkline import VENDOR_IDS, ParklineAdapter, create_simulator
-from adapters.parkline.simulator import ParklineSimulator
-from adapters.simulation import FaultMode
-from adapters.simworld import World
+from adapters.parkline import ParklineAdapter
+from adapters.parkline.simulator import VENDOR_IDS, ParklineSimulator, create_simulator
+from adapters.simulated.harness import FaultMode
+from adapters.simulated.world import World
 from tests.support import serve
 
 KEY = "pl-test-key-7f3a"

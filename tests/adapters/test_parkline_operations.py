@@ -15,14 +15,14 @@ import pytest
 
 from adapters.base import SystemSpec
 from adapters.models import Money, SystemKind
-from adapters.operations import (
+from adapters.operation_models import (
     PaymentRequest,
     PaymentTarget,
     PaymentType,
     PermitChange,
     PermitRequest,
     PermitStatus,
-    Refusal,
+    RefusalReason,
     ReservationChange,
     ReservationRequest,
     ReservationStatus,
@@ -32,9 +32,9 @@ from adapters.operations import (
     ValidationStatus,
     VendorRefused,
 )
-from adapters.parkline import ParklineAdapter, create_simulator
-from adapters.parkline.simulator import ParklineSimulator
-from adapters.simworld import World
+from adapters.parkline import ParklineAdapter
+from adapters.parkline.simulator import ParklineSimulator, create_simulator
+from adapters.simulated.world import World
 from tests.support import serve
 
 KEY = "pl-test-key-7f3a"
@@ -129,7 +129,7 @@ async def test_a_fully_booked_car_park_refuses(sim: ParklineSimulator) -> None:
     async with connected(sim) as (adapter, raw):
         refused = await refusal_of(adapter.create_reservation(request))
         kx = await adapter.create_reservation(booking("elsewhere"))  # King's Cross has room
-    assert refused.reason is Refusal.FULLY_BOOKED and refused.status == 422
+    assert refused.reason is RefusalReason.FULLY_BOOKED and refused.status == 422
     assert kx.status is ReservationStatus.BOOKED
 
 
@@ -141,9 +141,9 @@ async def test_a_closed_car_park_takes_no_bookings(sim: ParklineSimulator) -> No
         sim.backend.closed.discard("SB02")
         reopened = await adapter.create_reservation(booking("closed-2", code="SB02"))
         unknown = await refusal_of(adapter.create_reservation(booking("nowhere", code="XX01")))
-    assert refused.reason is Refusal.CLOSED and refused.status == 422
+    assert refused.reason is RefusalReason.CLOSED and refused.status == 422
     assert reopened.status is ReservationStatus.BOOKED and SB not in sim.office.closed
-    assert unknown.reason is Refusal.NOT_FOUND
+    assert unknown.reason is RefusalReason.NOT_FOUND
 
 
 async def test_a_booking_is_modified_and_repriced(sim: ParklineSimulator) -> None:
@@ -156,8 +156,8 @@ async def test_a_booking_is_modified_and_repriced(sim: ParklineSimulator) -> Non
         price_changed = await refusal_of(adapter.create_reservation(booking("modify-2", expected=gbp("1.00"))))
     assert longer.price == gbp("14.00") and longer.plate == "CD34EFG" and longer.version == made.version + 1
     assert longer.ends_at == made.starts_at + timedelta(hours=4)
-    assert reversed_.reason is Refusal.INVALID_WINDOW
-    assert price_changed.reason is Refusal.PRICE_CHANGED
+    assert reversed_.reason is RefusalReason.INVALID_WINDOW
+    assert price_changed.reason is RefusalReason.PRICE_CHANGED
 
 
 async def test_cancelling_twice_returns_the_cancelled_booking(sim: ParklineSimulator) -> None:
@@ -169,9 +169,9 @@ async def test_cancelling_twice_returns_the_cancelled_booking(sim: ParklineSimul
         unknown = await refusal_of(adapter.reservation("R9999999"))
         changed = await refusal_of(adapter.modify_reservation(made.vendor_id, ReservationChange(plate="XY1")))
     assert cancelled.status is ReservationStatus.CANCELLED and again == cancelled
-    assert missing.reason is Refusal.NOT_FOUND and missing.status == 404
-    assert unknown.reason is Refusal.NOT_FOUND
-    assert changed.reason is Refusal.WRONG_STATE
+    assert missing.reason is RefusalReason.NOT_FOUND and missing.status == 404
+    assert unknown.reason is RefusalReason.NOT_FOUND
+    assert changed.reason is RefusalReason.WRONG_STATE
 
 
 # --- sessions and payments ----------------------------------------------------------------------
@@ -195,7 +195,7 @@ async def test_a_session_owes_its_stay_and_an_exact_payment_settles_it(sim: Park
     assert payment.processor_reference and again == payment
     assert len(sim.office.charges) == 1
     assert after.amount_due == gbp("0.00") and after.amount_paid == gbp("8.00") and after.paid_until is not None
-    assert missing.reason is Refusal.NOT_FOUND
+    assert missing.reason is RefusalReason.NOT_FOUND
 
 
 async def test_a_wrong_amount_and_a_declined_token_are_refused(sim: ParklineSimulator) -> None:
@@ -206,8 +206,8 @@ async def test_a_wrong_amount_and_a_declined_token_are_refused(sim: ParklineSimu
         declined = await refusal_of(adapter.pay(PaymentRequest("KX01", PaymentTarget.SESSION, session.id,
                                                                gbp("4.50"), "tok_chargeDeclined", "pay-declined")))
         still = await adapter.session(session.id)
-    assert wrong.reason is Refusal.AMOUNT_MISMATCH and wrong.status == 422
-    assert declined.reason is Refusal.DECLINED and declined.status == 402
+    assert wrong.reason is RefusalReason.AMOUNT_MISMATCH and wrong.status == 422
+    assert declined.reason is RefusalReason.DECLINED and declined.status == 402
     assert still.amount_due == gbp("4.50") and sim.office.charges == {}
 
 
@@ -220,7 +220,7 @@ async def test_a_booking_is_prepaid(sim: ParklineSimulator) -> None:
                                                             gbp("8.00"), "tok_visa", "prepay-2")))
         read = await adapter.reservation(made.vendor_id)
     assert (paid.target, paid.target_id) == (PaymentTarget.RESERVATION, made.vendor_id)
-    assert read.paid and twice.reason is Refusal.WRONG_STATE
+    assert read.paid and twice.reason is RefusalReason.WRONG_STATE
 
 
 # --- permits and validations -----------------------------------------------------------------------
@@ -246,7 +246,7 @@ async def test_permits_are_issued_listed_changed_and_revoked(sim: ParklineSimula
     assert changed.holder_name == "Acme Group" and changed.valid_until == start + timedelta(days=60)
     assert changed.version == issued.version + 1
     assert revoked.status is PermitStatus.REVOKED and revoked_again == revoked
-    assert frozen.reason is Refusal.WRONG_STATE and missing.reason is Refusal.NOT_FOUND
+    assert frozen.reason is RefusalReason.WRONG_STATE and missing.reason is RefusalReason.NOT_FOUND
 
 
 async def test_validations_are_granted_and_listed(sim: ParklineSimulator) -> None:
@@ -264,7 +264,7 @@ async def test_validations_are_granted_and_listed(sim: ParklineSimulator) -> Non
     assert granted.status is ValidationStatus.ACTIVE and again == granted
     assert (granted.guest_name, granted.source, granted.valid_until) == ("Grace Hopper", "pms:77", request.valid_until)
     assert [v.vendor_id for v in listed.items] == [granted.vendor_id]
-    assert backwards.reason is Refusal.INVALID
+    assert backwards.reason is RefusalReason.INVALID
     assert covered.amount_due == gbp("0.00")  # the hotel pays for its guest
 
 

@@ -22,16 +22,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from adapters.apds import VENDOR_IDS, ApdsAdapter, create_simulator
-from adapters.apds.simulator import ApdsSimulator
+from adapters.apds import ApdsAdapter
+from adapters.apds.simulator import VENDOR_IDS, ApdsSimulator, create_simulator
 from adapters.base import SystemSpec
 from adapters.breaker import BreakerState, CircuitBreaker, CircuitOpen
 from adapters.errors import UpstreamError, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
 from adapters.http import VendorHTTP, retry_after_seconds
 from adapters.models import QuoteRequest, SystemKind
 from adapters.outbound_limit import OutboundThrottled, TokenBucket
-from adapters.simulation import FaultMode
-from adapters.simworld import World
+from adapters.simulated.harness import FaultMode
+from adapters.simulated.world import World
 from tests.support import serve
 
 TOKEN = "apds-sandbox-token"

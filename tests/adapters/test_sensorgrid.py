@@ -14,11 +14,11 @@ import pytest
 from adapters.base import SystemSpec
 from adapters.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from adapters.models import OccupancyMethod, OccupancyReading, OccupancyStatus, SystemKind, Trend
-from adapters.sensorgrid import VENDOR_IDS, SensorGridAdapter, create_simulator
-from adapters.sensorgrid.client import epoch_ms
-from adapters.sensorgrid.simulator import DROP, QUIRKY_LEVEL, SensorGridSimulator
-from adapters.simulation import FaultMode
-from adapters.simworld import GARAGES, World
+from adapters.sensorgrid import SensorGridAdapter
+from adapters.sensorgrid.adapter import epoch_ms
+from adapters.sensorgrid.simulator import DROP, QUIRKY_LEVEL, VENDOR_IDS, SensorGridSimulator, create_simulator
+from adapters.simulated.harness import FaultMode
+from adapters.simulated.world import GARAGES, World
 from tests.support import serve
 
 CREDENTIALS = {"client_id": "parkgate", "client_secret": "s3cr3t-for-tests"}

@@ -1,5 +1,5 @@
 """The APDS-style PARCS adapter: places, counted occupancy, rates and quotes over `wire`;
-the operations (reservations, payments, permits, transactions…) are in `operations.py`.
+the operations (reservations, payments, permits, transactions…) are in `adapter_operations.py`.
 
 Options (`SystemSpec.options`):
 - `page_size`: records per page on the list endpoints, 1..50 (default 50, the vendor's maximum).
@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from adapters.apds import wire
 from adapters.apds import webhooks
-from adapters.apds.operations import RECORD_FAULTS, ApdsOperations
+from adapters.apds.adapter_operations import RECORD_FAULTS, ApdsOperations
 from adapters.apds.operations_wire import MAX_TRANSACTIONS_LIMIT
 from adapters.apds.wire import MAX_LIMIT, MAX_QUOTES, PREFIX, WireError
 from adapters.base import ParcsAdapter, SystemSpec

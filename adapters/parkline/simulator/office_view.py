@@ -9,21 +9,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from adapters.operations import PaymentTarget, PaymentType, Refusal, RevenueCategory
-from adapters.simoffice import (
+from adapters.operation_models import PaymentTarget, PaymentType, RefusalReason, RevenueCategory
+from adapters.parkline.simulator.backend import ParklineBackend
+from adapters.simulated.back_office import (
     BookedReservation,
-    Charge,
+    CardCharge,
     GrantedValidation,
     HeldPermit,
-    LedgerEntry,
     OfficeRefusal,
+    PostedTransaction,
     Session,
 )
-
-if TYPE_CHECKING:
-    from adapters.parkline.simulator import ParklineBackend
 
 TENDERS = {PaymentType.CARD: "card", PaymentType.CASH: "cash", PaymentType.MOBILE: "app",
            PaymentType.INVOICE: "account"}
@@ -54,7 +52,7 @@ class OfficeView:
         for known, key in self.backend.garages():
             if known == code:
                 return key
-        raise OfficeRefusal(Refusal.NOT_FOUND, f"no car park {code!r}")
+        raise OfficeRefusal(RefusalReason.NOT_FOUND, f"no car park {code!r}")
 
     def local(self, moment: datetime | None, key: str) -> str | None:
         if moment is None:
@@ -64,7 +62,7 @@ class OfficeView:
     def owned(self, record: Any, what: str) -> Any:
         """A record of one of this vendor's car parks, or NOT_FOUND (another vendor's is not ours to show)."""
         if record is None or record.garage not in self.keys():
-            raise OfficeRefusal(Refusal.NOT_FOUND, f"no {what}")
+            raise OfficeRefusal(RefusalReason.NOT_FOUND, f"no {what}")
         return record
 
     # --- rendering --------------------------------------------------------------------------
@@ -103,7 +101,7 @@ class OfficeView:
             "booking_ref": s.reservation_id,
         }
 
-    def payment(self, c: Charge) -> dict[str, Any]:
+    def payment(self, c: CardCharge) -> dict[str, Any]:
         target = "session_id" if c.target is PaymentTarget.SESSION else "booking_ref"
         return {
             "payment_id": c.id,
@@ -146,7 +144,7 @@ class OfficeView:
             "created": self.local(v.created_at, v.garage),
         }
 
-    def transaction(self, e: LedgerEntry) -> dict[str, Any]:
+    def transaction(self, e: PostedTransaction) -> dict[str, Any]:
         return {
             "txn_id": e.id,
             "carpark": self.code(e.garage),

@@ -1,14 +1,14 @@
 """A PARCS back office for the sandbox world: what the operator's PARCS keeps besides counts.
 
 Reservations, parking sessions of cars with known plates, payments, permits, parking
-validations, and the ledger of money that finance pulls. Vendor-neutral, like `simworld`:
+validations, and the ledger of money that finance pulls. Vendor-neutral, like `world`:
 each PARCS simulator (APDS-style, ParkLine) renders this state in its own dialect, so the
 business rules (availability, prices, what a plate may do) are written once. One office per
 world (`office_of`); each simulator registers the garages it runs with their tariff.
 
 Every write may carry a caller's `reference`; seeing one twice is refused as a DUPLICATE
 naming the first record, which is how a client's retried write stays a single booking.
-Refusals are `OfficeRefusal` with an `adapters.operations.Refusal` reason; simulators turn them
+Refusals are `OfficeRefusal` with an `adapters.operation_models.RefusalReason` reason; simulators turn them
 into their dialect's error answer.
 
 The ledger has a history before the office opened (seeded per garage and local day, so the same
@@ -26,18 +26,18 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from adapters.operations import (
+from adapters.operation_models import (
     PaymentTarget,
     PaymentType,
     PermitStatus,
-    Refusal,
+    RefusalReason,
     ReservationStatus,
     RevenueCategory,
     SessionStatus,
     ValidationStatus,
     normalize_plate,
 )
-from adapters.simworld import World
+from adapters.simulated.world import World
 
 CENT = Decimal("0.01")
 EXIT_GRACE = timedelta(minutes=15)  # after paying, time to reach the barrier
@@ -55,7 +55,7 @@ DECLINED_TOKENS = ("tok_chargeDeclined", "tok_declined")
 
 
 class OfficeRefusal(Exception):
-    def __init__(self, reason: Refusal, message: str, existing_id: str | None = None) -> None:
+    def __init__(self, reason: RefusalReason, message: str, existing_id: str | None = None) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
@@ -116,7 +116,9 @@ class Session:
 
 
 @dataclass
-class Charge:
+class CardCharge:
+    """A payment taken here: a processor token charged for a session or a reservation."""
+
     id: str
     garage: str
     target: PaymentTarget
@@ -171,7 +173,9 @@ class GrantedValidation:
 
 
 @dataclass(frozen=True)
-class LedgerEntry:
+class PostedTransaction:
+    """One money movement posted to the ledger; a PARCS renders it as a transaction."""
+
     id: str
     garage: str
     occurred_at: datetime
@@ -191,10 +195,10 @@ class BackOffice:
     terms: dict[str, GarageTerms] = field(default_factory=dict)
     reservations: dict[str, BookedReservation] = field(default_factory=dict)
     sessions: dict[str, Session] = field(default_factory=dict)
-    charges: dict[str, Charge] = field(default_factory=dict)
+    charges: dict[str, CardCharge] = field(default_factory=dict)
     permits: dict[str, HeldPermit] = field(default_factory=dict)
     validations: dict[str, GrantedValidation] = field(default_factory=dict)
-    ledger: list[LedgerEntry] = field(default_factory=list)
+    ledger: list[PostedTransaction] = field(default_factory=list)
     #: garages that take no bookings (the sandbox closes one to show the refusal)
     closed: set[str] = field(default_factory=set)
     opened_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -210,7 +214,7 @@ class BackOffice:
         try:
             return self.terms[garage]
         except KeyError:
-            raise OfficeRefusal(Refusal.NOT_FOUND, f"no garage {garage!r}") from None
+            raise OfficeRefusal(RefusalReason.NOT_FOUND, f"no garage {garage!r}") from None
 
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids)}"  # type: ignore[call-overload]
@@ -218,10 +222,10 @@ class BackOffice:
     def _unseen(self, kind: str, reference: str) -> None:
         """First of all: a reference seen before is a DUPLICATE naming its record, whatever else changed since."""
         if not reference:
-            raise OfficeRefusal(Refusal.INVALID, "a reference is required")
+            raise OfficeRefusal(RefusalReason.INVALID, "a reference is required")
         existing = self._references.get((kind, reference))
         if existing is not None:
-            raise OfficeRefusal(Refusal.DUPLICATE, f"reference {reference!r} was used for {existing}", existing)
+            raise OfficeRefusal(RefusalReason.DUPLICATE, f"reference {reference!r} was used for {existing}", existing)
 
     def _claim(self, kind: str, reference: str, record_id: str) -> None:
         self._unseen(kind, reference)
@@ -229,7 +233,7 @@ class BackOffice:
 
     def _taken_id(self, table: dict[str, object], record_id: str | None) -> None:
         if record_id is not None and record_id in table:
-            raise OfficeRefusal(Refusal.DUPLICATE, f"id {record_id!r} exists", record_id)
+            raise OfficeRefusal(RefusalReason.DUPLICATE, f"id {record_id!r} exists", record_id)
 
     # --- reservations -------------------------------------------------------------------------
 
@@ -238,11 +242,12 @@ class BackOffice:
         terms = self._terms(garage)
         now = self.clock()
         if not timedelta(0) < ends_at - starts_at <= MAX_WINDOW:
-            raise OfficeRefusal(Refusal.INVALID_WINDOW, "the window must end after it starts and last at most 30 days")
+            raise OfficeRefusal(RefusalReason.INVALID_WINDOW,
+                                "the window must end after it starts and last at most 30 days")
         if starts_at < now - PAST_TOLERANCE or starts_at > now + MAX_AHEAD:
-            raise OfficeRefusal(Refusal.INVALID_WINDOW, "the window must start from now to a year ahead")
+            raise OfficeRefusal(RefusalReason.INVALID_WINDOW, "the window must start from now to a year ahead")
         if garage in self.closed:
-            raise OfficeRefusal(Refusal.CLOSED, "the garage takes no bookings")
+            raise OfficeRefusal(RefusalReason.CLOSED, "the garage takes no bookings")
         overlapping = sum(
             1 for r in self.reservations.values()
             if r.garage == garage and r.id != exclude and r.effective_status(now) in (ReservationStatus.BOOKED,
@@ -250,7 +255,8 @@ class BackOffice:
             and r.starts_at < ends_at and starts_at < r.ends_at
         )
         if overlapping >= terms.reservable:
-            raise OfficeRefusal(Refusal.FULLY_BOOKED, f"all {terms.reservable} reservable spaces are taken in that window")
+            raise OfficeRefusal(RefusalReason.FULLY_BOOKED,
+                                f"all {terms.reservable} reservable spaces are taken in that window")
         return terms.price(ends_at - starts_at).quantize(CENT)
 
     def book(self, garage: str, *, plate: str, starts_at: datetime, ends_at: datetime, reference: str,
@@ -260,7 +266,7 @@ class BackOffice:
         self._unseen("reservation", reference)
         price = self.quote(garage, starts_at, ends_at)
         if expected_price is not None and expected_price != price:
-            raise OfficeRefusal(Refusal.PRICE_CHANGED, f"the price is now {price}, not {expected_price}")
+            raise OfficeRefusal(RefusalReason.PRICE_CHANGED, f"the price is now {price}, not {expected_price}")
         now = self.clock()
         record_id = record_id or self._new_id("R")
         self._claim("reservation", reference, record_id)
@@ -274,7 +280,7 @@ class BackOffice:
         try:
             return self.reservations[record_id]
         except KeyError:
-            raise OfficeRefusal(Refusal.NOT_FOUND, f"no reservation {record_id!r}") from None
+            raise OfficeRefusal(RefusalReason.NOT_FOUND, f"no reservation {record_id!r}") from None
 
     def list_reservations(self, garages: Iterable[str], plate: str | None = None) -> list[BookedReservation]:
         now, keys = self.clock(), set(garages)
@@ -286,13 +292,14 @@ class BackOffice:
                plate: str | None = None) -> BookedReservation:
         reservation = self.reservation(record_id)
         if reservation.effective_status(self.clock()) is not ReservationStatus.BOOKED:
-            raise OfficeRefusal(Refusal.WRONG_STATE, f"a {reservation.effective_status(self.clock()).value} "
-                                                     "reservation cannot be changed")
+            raise OfficeRefusal(RefusalReason.WRONG_STATE, f"a {reservation.effective_status(self.clock()).value} "
+                                                           "reservation cannot be changed")
         starts, ends = starts_at or reservation.starts_at, ends_at or reservation.ends_at
         if (starts, ends) != (reservation.starts_at, reservation.ends_at):
             price = self.quote(reservation.garage, starts, ends, exclude=record_id)
             if reservation.paid and price != reservation.price:
-                raise OfficeRefusal(Refusal.WRONG_STATE, "a paid reservation can only move to a window of the same price")
+                raise OfficeRefusal(RefusalReason.WRONG_STATE,
+                                    "a paid reservation can only move to a window of the same price")
             reservation.starts_at, reservation.ends_at, reservation.price = starts, ends, price
         if plate is not None:
             reservation.plate = normalize_plate(plate)
@@ -306,7 +313,7 @@ class BackOffice:
         if status is ReservationStatus.CANCELLED:
             return reservation
         if status is not ReservationStatus.BOOKED:
-            raise OfficeRefusal(Refusal.WRONG_STATE, f"a {status.value} reservation cannot be cancelled")
+            raise OfficeRefusal(RefusalReason.WRONG_STATE, f"a {status.value} reservation cannot be cancelled")
         reservation.status = ReservationStatus.CANCELLED
         reservation.updated_at = self.clock()
         reservation.version += 1
@@ -370,7 +377,7 @@ class BackOffice:
         try:
             return self.sessions[record_id]
         except KeyError:
-            raise OfficeRefusal(Refusal.NOT_FOUND, f"no session {record_id!r}") from None
+            raise OfficeRefusal(RefusalReason.NOT_FOUND, f"no session {record_id!r}") from None
 
     def amount_due(self, session: Session, at: datetime | None = None) -> Decimal:
         """What the session owes at `at`: nothing while a right covers it or within a paid period."""
@@ -389,7 +396,7 @@ class BackOffice:
     # --- payments ---------------------------------------------------------------------------
 
     def pay(self, *, target: PaymentTarget, target_id: str, amount: Decimal, currency: str, token: str,
-            reference: str, record_id: str | None = None) -> Charge:
+            reference: str, record_id: str | None = None) -> CardCharge:
         self._taken_id(self.charges, record_id)  # type: ignore[arg-type]
         self._unseen("payment", reference)
         now = self.clock()
@@ -397,26 +404,26 @@ class BackOffice:
             session = self.session(target_id)
             garage, owed = session.garage, self.amount_due(session, now)
             if session.exited_at is not None:
-                raise OfficeRefusal(Refusal.WRONG_STATE, "the session has ended")
+                raise OfficeRefusal(RefusalReason.WRONG_STATE, "the session has ended")
         else:
             reservation = self.reservation(target_id)
             garage, owed = reservation.garage, reservation.price
             if reservation.paid or reservation.effective_status(now) not in (ReservationStatus.BOOKED,
                                                                               ReservationStatus.ARRIVED):
-                raise OfficeRefusal(Refusal.WRONG_STATE, "the reservation is paid already or no longer open")
+                raise OfficeRefusal(RefusalReason.WRONG_STATE, "the reservation is paid already or no longer open")
         terms = self.terms[garage]
         if currency != terms.currency:
-            raise OfficeRefusal(Refusal.INVALID, f"this garage takes {terms.currency}, not {currency}")
+            raise OfficeRefusal(RefusalReason.INVALID, f"this garage takes {terms.currency}, not {currency}")
         if owed <= 0:
-            raise OfficeRefusal(Refusal.WRONG_STATE, "nothing is owed")
+            raise OfficeRefusal(RefusalReason.WRONG_STATE, "nothing is owed")
         if amount != owed:
-            raise OfficeRefusal(Refusal.AMOUNT_MISMATCH, f"{owed} {terms.currency} is owed, not {amount}")
+            raise OfficeRefusal(RefusalReason.AMOUNT_MISMATCH, f"{owed} {terms.currency} is owed, not {amount}")
         if token in DECLINED_TOKENS:
-            raise OfficeRefusal(Refusal.DECLINED, "the processor declined the token")
+            raise OfficeRefusal(RefusalReason.DECLINED, "the processor declined the token")
         record_id = record_id or self._new_id("P")
         self._claim("payment", reference, record_id)
-        charge = Charge(record_id, garage, target, target_id, amount, terms.currency, reference, now,
-                        f"ch_{zlib.crc32((token + record_id).encode()):08x}")
+        charge = CardCharge(record_id, garage, target, target_id, amount, terms.currency, reference, now,
+                            f"ch_{zlib.crc32((token + record_id).encode()):08x}")
         self.charges[record_id] = charge
         if target is PaymentTarget.SESSION:
             session.paid += amount
@@ -439,7 +446,7 @@ class BackOffice:
         self._taken_id(self.permits, record_id)  # type: ignore[arg-type]
         self._unseen("permit", reference)
         if valid_until is not None and valid_until <= valid_from:
-            raise OfficeRefusal(Refusal.INVALID, "a permit must end after it starts")
+            raise OfficeRefusal(RefusalReason.INVALID, "a permit must end after it starts")
         now = self.clock()
         record_id = record_id or self._new_id("PM")
         self._claim("permit", reference, record_id)
@@ -452,17 +459,17 @@ class BackOffice:
         try:
             return self.permits[record_id]
         except KeyError:
-            raise OfficeRefusal(Refusal.NOT_FOUND, f"no permit {record_id!r}") from None
+            raise OfficeRefusal(RefusalReason.NOT_FOUND, f"no permit {record_id!r}") from None
 
     def update_permit(self, record_id: str, *, plate: str | None = None, holder_name: str | None = None,
                       valid_from: datetime | None = None, valid_until: datetime | None = None,
                       description: str | None = None) -> HeldPermit:
         permit = self.permit(record_id)
         if permit.revoked_at is not None:
-            raise OfficeRefusal(Refusal.WRONG_STATE, "a revoked permit cannot be changed")
+            raise OfficeRefusal(RefusalReason.WRONG_STATE, "a revoked permit cannot be changed")
         starts, ends = valid_from or permit.valid_from, valid_until or permit.valid_until
         if ends is not None and ends <= starts:
-            raise OfficeRefusal(Refusal.INVALID, "a permit must end after it starts")
+            raise OfficeRefusal(RefusalReason.INVALID, "a permit must end after it starts")
         permit.valid_from, permit.valid_until = starts, ends
         if plate is not None:
             permit.plate = normalize_plate(plate)
@@ -492,7 +499,7 @@ class BackOffice:
         self._taken_id(self.validations, record_id)  # type: ignore[arg-type]
         self._unseen("validation", reference)
         if valid_until <= valid_from:
-            raise OfficeRefusal(Refusal.INVALID, "a validation must end after it starts")
+            raise OfficeRefusal(RefusalReason.INVALID, "a validation must end after it starts")
         record_id = record_id or self._new_id("V")
         self._claim("validation", reference, record_id)
         validation = GrantedValidation(record_id, garage, normalize_plate(plate), valid_from, valid_until, reference,
@@ -519,12 +526,12 @@ class BackOffice:
     def _record(self, garage: str, at: datetime, amount: Decimal, payment_type: PaymentType,
                 category: RevenueCategory, description: str, reference: str | None) -> None:
         terms = self.terms[garage]
-        self.ledger.append(LedgerEntry(self._new_id("T"), garage, at, amount, tax_in(amount, terms.vat_rate),
-                                       terms.currency, payment_type, category, description, reference))
+        self.ledger.append(PostedTransaction(self._new_id("T"), garage, at, amount, tax_in(amount, terms.vat_rate),
+                                             terms.currency, payment_type, category, description, reference))
 
-    def transactions(self, garages: Iterable[str], since: datetime, until: datetime) -> list[LedgerEntry]:
+    def transactions(self, garages: Iterable[str], since: datetime, until: datetime) -> list[PostedTransaction]:
         """Every entry in [since, until) at these garages, oldest first: history, then what happened here."""
-        out: list[LedgerEntry] = []
+        out: list[PostedTransaction] = []
         for key in garages:
             terms = self._terms(key)
             zone = ZoneInfo(terms.time_zone)
@@ -542,11 +549,11 @@ def tax_in(gross: Decimal, rate: Decimal) -> Decimal:
     return (gross * rate / (1 + rate)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def history(terms: GarageTerms, day: date) -> list[LedgerEntry]:
+def history(terms: GarageTerms, day: date) -> list[PostedTransaction]:
     """One garage's ledger for one local day before the sandbox started: the same every time it is asked."""
     rng = random.Random(zlib.crc32(f"{terms.key}/{day.isoformat()}".encode()))
     zone = ZoneInfo(terms.time_zone)
-    entries: list[LedgerEntry] = []
+    entries: list[PostedTransaction] = []
     for index in range(rng.randint(18, 36)):
         at = datetime.combine(day, time(6), zone) + timedelta(minutes=rng.randint(0, 17 * 60 - 1),
                                                               seconds=rng.randint(0, 59))
@@ -567,9 +574,9 @@ def history(terms: GarageTerms, day: date) -> list[LedgerEntry]:
         amount = amount.quantize(CENT)
         if amount <= 0:
             continue  # a stay inside the free tier moves no money
-        entries.append(LedgerEntry(f"H{day:%Y%m%d}{zlib.crc32(terms.key.encode()) % 1000:03d}{index:02d}", terms.key,
-                                   at.astimezone(UTC), amount, tax_in(amount, terms.vat_rate), terms.currency, kind,
-                                   category, text))
+        entries.append(PostedTransaction(f"H{day:%Y%m%d}{zlib.crc32(terms.key.encode()) % 1000:03d}{index:02d}",
+                                         terms.key, at.astimezone(UTC), amount, tax_in(amount, terms.vat_rate),
+                                         terms.currency, kind, category, text))
     return entries
 
 

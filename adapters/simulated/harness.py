@@ -1,4 +1,4 @@
-"""What every vendor simulator shares: fault injection and request counting.
+"""The harness every vendor simulator runs in: fault injection and request counting.
 
 A simulator is a plain Starlette app for one vendor dialect. `simulator_app` wraps its routes
 with a `SimulatorControl`, which the sandbox's control API drives: take the system down
@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.simworld import World
+from adapters.simulated.world import World
 
 
 class FaultMode(StrEnum):

@@ -1,9 +1,9 @@
-"""Normalized types for acting on a PARCS: reservations, sessions, payments, permits, validations,
-and the money that moves (transactions), plus the refusals a vendor answers a write with.
+"""Normalized domain types for a PARCS's operations: reservations, sessions, payments, permits,
+validations, and the money that moves (transactions), plus the refusals a vendor answers a write with.
 
 Like `adapters.models`, plain dataclasses in vendor ids with no GraphQL in sight. Every write
 carries a `reference`: an id the gateway derives from the client and its idempotency key, which
-the vendor keeps with the record and refuses to see twice (`Refusal.DUPLICATE`), so a write
+the vendor keeps with the record and refuses to see twice (`RefusalReason.DUPLICATE`), so a write
 retried after a lost answer never books, pays or issues twice.
 
 Plates are compared in their normalized form (`normalize_plate`): upper case, no spaces,
@@ -240,7 +240,7 @@ class Transaction:
     reference: str | None = None
 
 
-class Refusal(StrEnum):
+class RefusalReason(StrEnum):
     """Why a vendor refused a write: the business answer, not a failure of the system."""
 
     NOT_FOUND = "NOT_FOUND"  # no such reservation, permit, session…
@@ -262,7 +262,7 @@ class VendorRefused(UpstreamRejected):
     vendor's own words (never containing secrets or card data: only tokens reach a vendor).
     """
 
-    def __init__(self, system_id: str, reason: Refusal, message: str, status: int = 409,
+    def __init__(self, system_id: str, reason: RefusalReason, message: str, status: int = 409,
                  existing_id: str | None = None) -> None:
         super().__init__(system_id, message, status)
         self.reason = reason

@@ -1,4 +1,5 @@
-"""The ParkLine PARCS adapter: London car parks, polled (ParkLine sends no webhooks).
+"""The ParkLine PARCS adapter: London car parks, polled (ParkLine sends no webhooks); its
+operations (bookings, payments, permits, transactions…) are in `adapter_operations.py`.
 
 Options (`SystemSpec.options`):
     page_size   items per page asked for, default 100 (the vendor's maximum; transactions
@@ -31,7 +32,7 @@ from adapters.models import (
     RecordError,
 )
 from adapters.parkline import wire
-from adapters.parkline.operations import ParklineOperations
+from adapters.parkline.adapter_operations import ParklineOperations
 
 T = TypeVar("T")
 

@@ -1,4 +1,4 @@
-"""A simulated Mews-style hotel PMS: the hotels that own two of the world's garages, and their guests.
+"""The Mews simulator's app, a simulated Mews-style hotel PMS: the hotels that own two of the world's garages, and their guests.
 
 Connector API in manner: every call a POST with the tokens and `Client` in the JSON body,
 `{"Message": …}` errors, cursor paging in `Limitation`, newest first by `UpdatedUtc`, `…Utc`
@@ -32,8 +32,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from adapters.mews.wire import API, CUSTOMERS, ENTERPRISES, MAX_COUNT, RESERVATIONS, format_utc, parse_utc
-from adapters.simulation import Simulator, SimulatorControl, simulator_app
-from adapters.simworld import GarageSpec, World
+from adapters.simulated.harness import Simulator, SimulatorControl, simulator_app
+from adapters.simulated.world import GarageSpec, World
 
 T = TypeVar("T")
 
@@ -325,8 +325,8 @@ def newest_first(items: Sequence[T]) -> list[T]:
     return sorted(items, key=lambda item: (item.updated, item.id), reverse=True)  # type: ignore[attr-defined]
 
 
-class Rejected(Exception):
-    """A request the API refuses; carries the status and the Mews-style message."""
+class MewsApiError(Exception):
+    """A request the simulated Connector API refuses; carries the status and the Mews-style message."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -355,7 +355,7 @@ class MewsApi:
                 body = self._authorized(await request.body())
                 self.state.advance()
                 return JSONResponse(handler(body))
-            except Rejected as exc:
+            except MewsApiError as exc:
                 return JSONResponse({"Message": exc.message}, status_code=exc.status)
 
         return endpoint
@@ -373,15 +373,15 @@ class MewsApi:
             return {"Reservations": [r.to_wire() for r in items], "Cursor": cursor}
         colliding = body.get("CollidingUtc")
         if not isinstance(colliding, dict):
-            raise Rejected(400, "CollidingUtc is required.")
+            raise MewsApiError(400, "CollidingUtc is required.")
         try:
             start, end = parse_utc(colliding.get("StartUtc")), parse_utc(colliding.get("EndUtc"))
         except ValueError:
-            raise Rejected(400, "Invalid CollidingUtc: StartUtc and EndUtc must be UTC instants.") from None
+            raise MewsApiError(400, "Invalid CollidingUtc: StartUtc and EndUtc must be UTC instants.") from None
         if end < start:
-            raise Rejected(400, "Invalid CollidingUtc: EndUtc is before StartUtc.")
+            raise MewsApiError(400, "Invalid CollidingUtc: EndUtc is before StartUtc.")
         if end > plus_months(start, MAX_COLLIDING_MONTHS):
-            raise Rejected(400, f"Invalid CollidingUtc: the interval exceeds {MAX_COLLIDING_MONTHS} months.")
+            raise MewsApiError(400, f"Invalid CollidingUtc: the interval exceeds {MAX_COLLIDING_MONTHS} months.")
         items, cursor = page(self.state.colliding(enterprise_ids, start, end), body)
         return {"Reservations": [r.to_wire() for r in items], "Cursor": cursor}
 
@@ -398,15 +398,15 @@ class MewsApi:
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            raise Rejected(400, "Invalid request: the body must be a JSON object.")
+            raise MewsApiError(400, "Invalid request: the body must be a JSON object.")
         client_ok = hmac.compare_digest(_token(body, "ClientToken"), self._client_token)
         access_ok = hmac.compare_digest(_token(body, "AccessToken"), self._access_token)
         if not client_ok:
-            raise Rejected(401, "Invalid ClientToken.")
+            raise MewsApiError(401, "Invalid ClientToken.")
         if not access_ok:
-            raise Rejected(401, "Invalid AccessToken.")
+            raise MewsApiError(401, "Invalid AccessToken.")
         if not isinstance(body.get("Client"), str) or not body["Client"].strip():
-            raise Rejected(400, "Invalid request: Client is required.")
+            raise MewsApiError(400, "Invalid request: Client is required.")
         return body
 
 
@@ -414,15 +414,15 @@ def page(items: list[T], body: Mapping[str, Any]) -> tuple[list[T], str | None]:
     """One page after the body's cursor (an item id); the new cursor is the page's last id."""
     limitation = body.get("Limitation")
     if not isinstance(limitation, dict):
-        raise Rejected(400, "Limitation is required.")
+        raise MewsApiError(400, "Limitation is required.")
     count, cursor = limitation.get("Count"), limitation.get("Cursor")
     if type(count) is not int or not 1 <= count <= MAX_COUNT:
-        raise Rejected(400, f"Invalid Limitation: Count must be between 1 and {MAX_COUNT}.")
+        raise MewsApiError(400, f"Invalid Limitation: Count must be between 1 and {MAX_COUNT}.")
     start = 0
     if cursor is not None:
         ids = [item.id for item in items]  # type: ignore[attr-defined]
         if not isinstance(cursor, str) or cursor not in ids:
-            raise Rejected(400, "Invalid Limitation: unknown Cursor.")
+            raise MewsApiError(400, "Invalid Limitation: unknown Cursor.")
         start = ids.index(cursor) + 1
     chosen = items[start : start + count]
     return chosen, (chosen[-1].id if chosen else None)  # type: ignore[attr-defined]
@@ -440,9 +440,9 @@ def _ids(body: Mapping[str, Any], name: str, *, required: bool) -> list[str] | N
     if ids is None and not required:
         return None
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise Rejected(400, f"Invalid {name}: a list of ids is required.")
+        raise MewsApiError(400, f"Invalid {name}: a list of ids is required.")
     if len(ids) > MAX_COUNT:
-        raise Rejected(400, f"Invalid {name}: at most {MAX_COUNT} ids per call.")
+        raise MewsApiError(400, f"Invalid {name}: at most {MAX_COUNT} ids per call.")
     return ids
 
 

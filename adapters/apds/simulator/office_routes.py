@@ -1,5 +1,5 @@
-"""The APDS simulator's operations endpoints: the shared back office (`adapters.simoffice`)
-rendered in the APDS dialect (`operations_wire`).
+"""The APDS simulator's operations endpoints: the shared back office
+(`adapters.simulated.back_office`) rendered in the APDS dialect (`adapters/apds/operations_wire.py`).
 
 Business rules live in the office; this module only reads requests, calls it, and renders its
 records and refusals. Only records at garages this vendor runs are visible here: the office is
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -23,30 +23,28 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapters.apds import operations_wire as ow
-from adapters.apds.sim_http import guard, paged
+from adapters.apds.simulator.plumbing import guard, paged
+from adapters.apds.simulator.state import REMOVE, ApdsState
 from adapters.apds.wire import PREFIX, WireError, format_amount, format_time, obj, opt_text, parse_time, text
 from adapters.models import Money
-from adapters.operations import PaymentTarget, Refusal
-from adapters.simoffice import (
+from adapters.operation_models import PaymentTarget, RefusalReason
+from adapters.simulated.back_office import (
     BackOffice,
     BookedReservation,
-    Charge,
+    CardCharge,
     GrantedValidation,
     HeldPermit,
-    LedgerEntry,
     OfficeRefusal,
+    PostedTransaction,
     Session,
     office_of,
 )
-from adapters.simulation import vendor_error
-
-if TYPE_CHECKING:
-    from adapters.apds.simulator import ApdsState
+from adapters.simulated.harness import vendor_error
 
 MAX_ID = 100
 MAX_REFERENCE = 200
 
-OfficeHandler = Callable[["ApdsState", BackOffice, Request], Awaitable[Response]]
+OfficeHandler = Callable[[ApdsState, BackOffice, Request], Awaitable[Response]]
 
 
 def routes(state: ApdsState) -> list[Route]:
@@ -89,12 +87,12 @@ def _office(handler: OfficeHandler) -> Callable[[ApdsState, Request], Awaitable[
         except OfficeRefusal as exc:
             return _refused(exc.reason, exc.message, exc.existing_id)
         except ValueError as exc:  # e.g. a plate that normalizes to nothing
-            return _refused(Refusal.INVALID, str(exc))
+            return _refused(RefusalReason.INVALID, str(exc))
 
     return run
 
 
-def _refused(reason: Refusal, message: str, existing_id: str | None = None) -> JSONResponse:
+def _refused(reason: RefusalReason, message: str, existing_id: str | None = None) -> JSONResponse:
     status, body = ow.error_body(reason, message, existing_id)
     return vendor_error(status, body)
 
@@ -121,7 +119,7 @@ def _garage(state: ApdsState, place_id: str) -> str:
     for key, vendor_id in state.places():
         if vendor_id == place_id:
             return key
-    raise OfficeRefusal(Refusal.NOT_FOUND, f"no place {place_id!r}")
+    raise OfficeRefusal(RefusalReason.NOT_FOUND, f"no place {place_id!r}")
 
 
 def _place(state: ApdsState, garage: str) -> str:
@@ -131,7 +129,7 @@ def _place(state: ApdsState, garage: str) -> str:
 def _mine(state: ApdsState, garage: str, what: str, record_id: str) -> None:
     """Another vendor's record is, to this vendor, no record at all."""
     if garage not in dict(state.places()):
-        raise OfficeRefusal(Refusal.NOT_FOUND, f"no {what} {record_id!r}")
+        raise OfficeRefusal(RefusalReason.NOT_FOUND, f"no {what} {record_id!r}")
 
 
 def _garages(state: ApdsState) -> list[str]:
@@ -144,8 +142,6 @@ def _plate_param(request: Request) -> str | None:
 
 def _listed(state: ApdsState, resource: str, records: list[dict[str, Any]]) -> list[Any]:
     """The records with the test knobs applied: per-record overrides, then extra raw records."""
-    from adapters.apds.simulator import REMOVE  # the simulator's marker; imported late, it imports us
-
     out: list[Any] = []
     for record in records:
         for name, value in state.raw_overrides.get((resource, record["id"]), {}).items():
@@ -189,7 +185,7 @@ def _session(state: ApdsState, office: BackOffice, s: Session) -> dict[str, Any]
     }
 
 
-def _payment(state: ApdsState, c: Charge) -> dict[str, Any]:
+def _payment(state: ApdsState, c: CardCharge) -> dict[str, Any]:
     return {
         "id": c.id, "placeId": _place(state, c.garage), ow.TARGET_FIELDS[c.target]: c.target_id,
         "amount": {"amount": format_amount(c.amount), "currency": c.currency},
@@ -215,7 +211,7 @@ def _validation(state: ApdsState, office: BackOffice, v: GrantedValidation) -> d
     }
 
 
-def _transaction(state: ApdsState, e: LedgerEntry) -> dict[str, Any]:
+def _transaction(state: ApdsState, e: PostedTransaction) -> dict[str, Any]:
     return {
         "id": e.id, "placeId": _place(state, e.garage), "occurredAt": format_time(e.occurred_at),
         "amount": {"amount": format_amount(e.amount), "currency": e.currency},
@@ -238,7 +234,7 @@ async def _create_reservation(state: ApdsState, office: BackOffice, request: Req
     garage = _garage(state, text(body, "placeId"))
     expected = None if body.get("expectedPrice") is None else ow.money(body["expectedPrice"], "expectedPrice")
     if expected is not None and expected.currency != office.terms[garage].currency:
-        raise OfficeRefusal(Refusal.PRICE_CHANGED, f"prices here are in {office.terms[garage].currency}")
+        raise OfficeRefusal(RefusalReason.PRICE_CHANGED, f"prices here are in {office.terms[garage].currency}")
     reservation = office.book(
         garage, plate=text(body, "plate"), starts_at=parse_time(body.get("from"), "from"),
         ends_at=parse_time(body.get("to"), "to"), reference=_bounded(body, "reference", MAX_REFERENCE),
@@ -304,7 +300,7 @@ async def _create_payment(state: ApdsState, office: BackOffice, request: Request
         _mine(state, owner.garage, key, target_id)
         place_id = opt_text(body, "placeId")
         if place_id is not None and place_id != _place(state, owner.garage):
-            raise OfficeRefusal(Refusal.NOT_FOUND, f"no {key} {target_id!r} at place {place_id!r}")
+            raise OfficeRefusal(RefusalReason.NOT_FOUND, f"no {key} {target_id!r} at place {place_id!r}")
     amount: Money = ow.money(body.get("amount"), "amount")
     charge = office.pay(target=target, target_id=target_id, amount=amount.amount, currency=amount.currency,
                         token=text(body, "token"), reference=_bounded(body, "reference", MAX_REFERENCE),
@@ -316,7 +312,7 @@ async def _get_payment(state: ApdsState, office: BackOffice, request: Request) -
     record_id = request.path_params["id"]
     charge = office.charges.get(record_id)
     if charge is None:
-        raise OfficeRefusal(Refusal.NOT_FOUND, f"no payment {record_id!r}")
+        raise OfficeRefusal(RefusalReason.NOT_FOUND, f"no payment {record_id!r}")
     _mine(state, charge.garage, "payment", record_id)
     return JSONResponse(_payment(state, charge))
 
@@ -392,7 +388,7 @@ async def _get_validation(state: ApdsState, office: BackOffice, request: Request
     record_id = request.path_params["id"]
     validation = office.validations.get(record_id)
     if validation is None:
-        raise OfficeRefusal(Refusal.NOT_FOUND, f"no validation {record_id!r}")
+        raise OfficeRefusal(RefusalReason.NOT_FOUND, f"no validation {record_id!r}")
     _mine(state, validation.garage, "validation", record_id)
     return JSONResponse(_validation(state, office, validation))
 
@@ -404,7 +400,8 @@ async def _transactions(state: ApdsState, office: BackOffice, request: Request) 
     since = parse_time(request.query_params.get("from"), "from")
     until = parse_time(request.query_params.get("to"), "to")
     if not since < until <= since + ow.MAX_TRANSACTIONS_RANGE:
-        raise OfficeRefusal(Refusal.INVALID, f"to must be after from, at most {ow.MAX_TRANSACTIONS_RANGE.days} days")
+        raise OfficeRefusal(RefusalReason.INVALID,
+                            f"to must be after from, at most {ow.MAX_TRANSACTIONS_RANGE.days} days")
     records = [_transaction(state, e) for e in office.transactions(_garages(state), since, until)]
     return paged(request, _listed(state, "transactions", records), ow.MAX_TRANSACTIONS_LIMIT)
 

@@ -19,14 +19,14 @@ from adapters.apds import operations_wire as ow
 from adapters.apds.wire import WireError, format_time
 from adapters.errors import UpstreamError, UpstreamRejected
 from adapters.models import Batch
-from adapters.operations import (
+from adapters.operation_models import (
     ParkingSession,
     Payment,
     PaymentRequest,
     Permit,
     PermitChange,
     PermitRequest,
-    Refusal,
+    RefusalReason,
     Reservation,
     ReservationChange,
     ReservationRequest,
@@ -37,7 +37,7 @@ from adapters.operations import (
 )
 
 if TYPE_CHECKING:
-    from adapters.apds.client import _Page
+    from adapters.apds.adapter import _Page
 
 T = TypeVar("T")
 
@@ -167,7 +167,7 @@ class ApdsOperations:
         try:
             answer = await self._op("POST", path, json=body, idempotent=True)  # the id makes a retry harmless
         except VendorRefused as refused:
-            if refused.reason is not Refusal.DUPLICATE:
+            if refused.reason is not RefusalReason.DUPLICATE:
                 raise
             existing = refused.existing_id or body["id"]
             return await self._one(f"{by_id}/{self._segment(existing)}", parse)
@@ -176,7 +176,7 @@ class ApdsOperations:
     def _segment(self, vendor_id: str) -> str:
         """A vendor id as exactly one path segment, whatever it contains."""
         if vendor_id in ("", ".", ".."):  # would name the collection or its parent: no such record
-            raise VendorRefused(self.system_id, Refusal.NOT_FOUND, f"no record {vendor_id!r}", 404)
+            raise VendorRefused(self.system_id, RefusalReason.NOT_FOUND, f"no record {vendor_id!r}", 404)
         return quote(vendor_id, safe="")
 
     def _record(self, body: Any, parse: Callable[[Any], T]) -> T:

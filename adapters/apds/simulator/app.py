@@ -1,17 +1,18 @@
-"""The APDS-style PARCS simulator: the vendor side of `wire`, observing the shared `World`.
+"""The APDS simulator's app: the vendor side of `adapters/apds/wire.py`, observing the shared `World`.
 
-It runs the four German garages (`VENDOR_IDS`). Every request reads the world afresh, so
-counts move as the day goes on. Tests and the sandbox reach its knobs through `sim.state`
+It runs the four German garages (`VENDOR_IDS`, state.py). Every request reads the world afresh,
+so counts move as the day goes on. Tests and the sandbox reach its knobs through `sim.state`
 (`ApdsState`): close a garage, or make one record malformed to prove the adapter's per-record
 error handling. Reservations, sessions, payments, permits, validations and transactions are the
-world's back office (`sim.office`, adapters/simoffice.py) in APDS words (office_routes.py).
+world's back office (`sim.office`, adapters/simulated/back_office.py) in APDS words
+(office_routes.py).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -21,8 +22,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from adapters.apds import office_routes
-from adapters.apds.sim_http import guard, now as sim_now, paged
+from adapters.apds.simulator import office_routes
+from adapters.apds.simulator.plumbing import guard, now as sim_now, paged
+from adapters.apds.simulator.state import ApdsState
 from adapters.apds.wire import (
     MAX_QUOTES,
     PREFIX,
@@ -33,18 +35,10 @@ from adapters.apds.wire import (
     parse_time,
     text,
 )
-from adapters.operations import Refusal
-from adapters.simoffice import BackOffice, GarageTerms, OfficeRefusal, office_of
-from adapters.simulation import Simulator, SimulatorControl, simulator_app
-from adapters.simworld import GarageSpec, World
-
-#: garage key -> the place id this vendor gave it
-VENDOR_IDS: dict[str, str] = {
-    "berlin-hbf": "7f3c2a10-5b1e-4c1a-9d2e-0a1b2c3d4e01",
-    "berlin-mitte": "7f3c2a10-5b1e-4c1a-9d2e-0a1b2c3d4e02",
-    "berlin-spree-hotel": "7f3c2a10-5b1e-4c1a-9d2e-0a1b2c3d4e03",
-    "hamburg-elbe": "7f3c2a10-5b1e-4c1a-9d2e-0a1b2c3d4e04",
-}
+from adapters.operation_models import RefusalReason
+from adapters.simulated.back_office import BackOffice, GarageTerms, OfficeRefusal, office_of
+from adapters.simulated.harness import Simulator, SimulatorControl, simulator_app
+from adapters.simulated.world import GarageSpec, World
 
 # APDS entities are versioned; each place has been edited a different number of times.
 VERSIONS: dict[str, int] = {"berlin-hbf": 3, "berlin-mitte": 1, "berlin-spree-hotel": 2, "hamburg-elbe": 5}
@@ -109,46 +103,6 @@ TARIFFS: dict[str, Tariff] = {
     "berlin-spree-hotel": Tariff(10, 60, Decimal("4.00"), Decimal("35.00"), Decimal("32.00"), _2026),
     "hamburg-elbe": Tariff(30, 60, Decimal("2.50"), Decimal("24.00"), Decimal("18.00"), datetime(2026, 3, 1, tzinfo=UTC)),
 }
-
-REMOVE: Any = object()  # in raw_overrides: drop this key from the record
-
-
-@dataclass
-class ApdsState:
-    """The knobs of one APDS simulator, reachable as `sim.state`.
-
-    - `closed`: garage keys whose barriers are down: occupancy status "closed", quotes CLOSED,
-      bookings refused CLOSED (it is the back office's `closed` set, shared).
-    - `raw_overrides[(resource, place_id)]`: fields merged over that place's record in the list
-      `resource` ("places" | "occupancy" | "rates") on every request; a value of `REMOVE`
-      drops the key. This is how a test makes exactly one record malformed. For the operations
-      lists ("reservations", "sessions", "permits", "validations", "transactions") the key is
-      `(resource, record id)`.
-    - `extra_records[resource]`: raw records (any JSON) appended to that list as they are.
-    """
-
-    world: World
-    token: str
-    closed: set[str] = field(default_factory=set)
-    raw_overrides: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    extra_records: dict[str, list[Any]] = field(default_factory=dict)
-
-    def places(self) -> list[tuple[str, str]]:
-        """(garage key, place id) for the garages this vendor runs that exist in the world."""
-        return [(key, place_id) for key, place_id in VENDOR_IDS.items() if key in self.world.garages]
-
-    def records(self, resource: str, build: Callable[[str, str], dict[str, Any]]) -> list[Any]:
-        out: list[Any] = []
-        for key, place_id in self.places():
-            record = build(key, place_id)
-            for name, value in self.raw_overrides.get((resource, place_id), {}).items():
-                if value is REMOVE:
-                    record.pop(name, None)
-                else:
-                    record[name] = value
-            out.append(record)
-        return out + list(self.extra_records.get(resource, ()))
-
 
 @dataclass
 class ApdsSimulator(Simulator):
@@ -285,5 +239,5 @@ def _fully_booked(state: ApdsState, key: str, starts: datetime, ends: datetime) 
     try:
         office_of(state.world).quote(key, starts, ends)
     except OfficeRefusal as refusal:
-        return refusal.reason is Refusal.FULLY_BOOKED
+        return refusal.reason is RefusalReason.FULLY_BOOKED
     return False

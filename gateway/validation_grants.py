@@ -1,4 +1,4 @@
-"""Parking validations: a hotel (or merchant) grants a car free parking and is invoiced for it.
+"""Granting parking validations: a hotel (or merchant) grants a car free parking and is invoiced for it.
 
 One way to grant them, used by the front desk's `validateParking` mutation and by the
 check-in worker (gateway/events/guest_validations.py): written to the facility's PARCS, which
@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from adapters.models import SystemKind
-from adapters.operations import Validation, ValidationRequest
+from adapters.operation_models import Validation, ValidationRequest
 from gateway.directory import FacilityEntry
 from gateway.runtime import Runtime
 

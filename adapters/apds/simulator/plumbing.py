@@ -1,4 +1,4 @@
-"""The simulator's HTTP plumbing, shared by its endpoint modules: token guard, errors, paging."""
+"""The APDS simulator's HTTP plumbing, shared by its endpoint modules: token guard, errors, paging."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from adapters.apds.wire import DEFAULT_LIMIT, MAX_LIMIT, WireError
-from adapters.simulation import vendor_error
+from adapters.simulated.harness import vendor_error
 
 
 class Guarded(Protocol):

@@ -20,8 +20,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from adapters.lpr.wire import format_timestamp, render_issue
-from adapters.operations import normalize_plate
-from adapters.simworld import GarageSpec
+from adapters.operation_models import normalize_plate
+from adapters.simulated.world import GarageSpec
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
-"""Simulator of the "sensor grid" guidance system: bay sensors per level, observed from the world.
+"""The sensor-grid simulator's app: the guidance system's bay sensors per level, observed from the world.
 
-What it serves (the wire contract the adapter in `client.py` speaks):
+What it serves (the wire contract the adapter in `adapters/sensorgrid/adapter.py` speaks):
 
 - `POST /oauth/token`: OAuth2 client credentials (HTTP Basic, `grant_type=client_credentials`),
   bearer tokens that expire after `grid.tokens.lifetime_s` seconds (default 300).
@@ -39,8 +39,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from adapters.simulation import Simulator, SimulatorControl, simulator_app, vendor_error
-from adapters.simworld import World
+from adapters.simulated.harness import Simulator, SimulatorControl, simulator_app, vendor_error
+from adapters.simulated.world import World
 
 #: garage key -> the vendor's site id
 VENDOR_IDS: Mapping[str, str] = {

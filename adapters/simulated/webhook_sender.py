@@ -1,9 +1,9 @@
 """How a simulated vendor delivers its webhooks: POST in the background, a short retry.
 
-The vendor side of every dialect's `webhooks` module builds the request (body and headers,
-signed afresh on each attempt, as real senders do); this sends it, retrying a failed
-delivery (connection error, 408, 429, 5xx) a few times with backoff. Nothing waits for it:
-the simulator answers its own caller at once, as a vendor's event bus would.
+Each simulator's `webhooks` module (adapters/<dialect>/simulator/webhooks.py) builds the
+request (body and headers, signed afresh on each attempt, as real senders do); this sends it,
+retrying a failed delivery (connection error, 408, 429, 5xx) a few times with backoff. Nothing
+waits for it: the simulator answers its own caller at once, as a vendor's event bus would.
 """
 
 from __future__ import annotations

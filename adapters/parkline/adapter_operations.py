@@ -1,4 +1,5 @@
-"""ParkLine's back-office calls: bookings, sessions, payments, permits, validations, transactions.
+"""The ParkLine adapter's operations, its back-office calls: bookings, sessions, payments, permits,
+validations, transactions, mapped by `records`.
 
 A mixin of `ParklineAdapter` (which brings the HTTP hop, paging and record mapping). ParkLine
 assigns every id, so a create is made safe to retry by its `client_ref` (our `reference`):
@@ -19,7 +20,7 @@ import httpx
 
 from adapters import errors
 from adapters.models import Batch
-from adapters.operations import (
+from adapters.operation_models import (
     ParkingSession,
     Payment,
     PaymentRequest,
@@ -27,7 +28,7 @@ from adapters.operations import (
     Permit,
     PermitChange,
     PermitRequest,
-    Refusal,
+    RefusalReason,
     Reservation,
     ReservationChange,
     ReservationRequest,
@@ -53,7 +54,7 @@ def _segment(vendor_id: str) -> str:
     """An id as one path segment: a '/' or '?' in it must not reach another endpoint, nor "." or ".."
     the collection or its parent."""
     if vendor_id in ("", ".", ".."):
-        raise VendorRefused("parkline", Refusal.NOT_FOUND, f"no record {vendor_id!r}", 404)
+        raise VendorRefused("parkline", RefusalReason.NOT_FOUND, f"no record {vendor_id!r}", 404)
     return quote(vendor_id, safe="")
 
 
@@ -98,7 +99,7 @@ class ParklineOperations:
         if request.expected_price is not None:
             if request.expected_price.currency != CURRENCY:
                 # ParkLine prices in pounds only: a price in anything else is not its price
-                raise VendorRefused(self.system_id, Refusal.PRICE_CHANGED,
+                raise VendorRefused(self.system_id, RefusalReason.PRICE_CHANGED,
                                     f"ParkLine prices in {CURRENCY}, not {request.expected_price.currency}", 422)
             body["expected_price_minor"] = self._minor(request.expected_price)
         return await self._create("/v2/bookings", body, records.reservation, "booking_ref", self.reservation)
@@ -228,7 +229,7 @@ class ParklineOperations:
         try:
             return records.to_minor(amount)
         except ValueError as exc:
-            raise VendorRefused(self.system_id, Refusal.INVALID, str(exc), 422) from None
+            raise VendorRefused(self.system_id, RefusalReason.INVALID, str(exc), 422) from None
 
     async def _read(self, path: str, mapper: Callable[[dict[str, Any]], T], id_field: str) -> T:
         try:
@@ -245,7 +246,7 @@ class ParklineOperations:
             response = await self.http.request("POST", path, json=body, headers=self._headers, idempotent=True)
         except errors.UpstreamRejected as exc:
             refusal = self._refusal(exc, id_field)
-            if isinstance(refusal, VendorRefused) and refusal.reason is Refusal.DUPLICATE and refusal.existing_id:
+            if isinstance(refusal, VendorRefused) and refusal.reason is RefusalReason.DUPLICATE and refusal.existing_id:
                 return await fetch(refusal.existing_id)
             raise refusal from exc
         return self._record(response, mapper, f"POST {path}")

@@ -1,4 +1,4 @@
-"""A simulated LPR enforcement platform: its HTTP surface over the data in `adapters.lpr.state`.
+"""The LPR simulator's app: the simulated enforcement platform's HTTP surface over its data (state.py).
 
 Spring Boot in manner: HTTP Basic plus an `X-API-Key` header, `?page=&size=` paging with a
 `content`/`totalPages`/`last` envelope, Spring's error bodies. Citations carry the handheld's
@@ -33,21 +33,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from adapters.lpr.state import (  # noqa: F401 - re-exported: the simulator's public names
+from adapters.lpr.simulator.state import (
     MAX_REFERENCE,
     MAX_TEXT,
-    OMIT,
     VENDOR_IDS,
-    VIOLATIONS,
     LprRefusal,
     LprState,
-    SimCitation,
-    SimZone,
     zone_for,
 )
 from adapters.lpr.wire import API, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, format_timestamp, parse_timestamp
-from adapters.simulation import Simulator, SimulatorControl, simulator_app
-from adapters.simworld import World
+from adapters.simulated.harness import Simulator, SimulatorControl, simulator_app
+from adapters.simulated.world import World
 
 
 class LprApi:

@@ -35,7 +35,7 @@ from adapters.lpr.refusals import refusal_of
 from adapters.lpr.wire import API, MAX_PAGE_SIZE, format_timestamp, issued_at
 from adapters.models import VendorEvent
 from adapters.models import Batch, Citation, CitationRequest, EnforcementZone, GeoPoint, Money, RecordError
-from adapters.operations import Refusal, VendorRefused, normalize_plate
+from adapters.operation_models import RefusalReason, VendorRefused, normalize_plate
 
 
 class LprAdapter(EnforcementAdapter):
@@ -109,9 +109,9 @@ class LprAdapter(EnforcementAdapter):
             "externalReference": request.reference,
         }
         try:
-            response = await self._call("POST", f"{API}/citations", body, conflict=Refusal.DUPLICATE)
+            response = await self._call("POST", f"{API}/citations", body, conflict=RefusalReason.DUPLICATE)
         except VendorRefused as refused:
-            if refused.reason is Refusal.DUPLICATE and refused.existing_id:
+            if refused.reason is RefusalReason.DUPLICATE and refused.existing_id:
                 return await self.citation(refused.existing_id)  # issued already: the first answer, again
             raise
         return await self._one(response, f"POST {API}/citations")
@@ -119,12 +119,12 @@ class LprAdapter(EnforcementAdapter):
     def _segment(self, number: str) -> str:
         """A citation number as exactly one path segment ("." or ".." would name the list or the API)."""
         if number in ("", ".", ".."):
-            raise VendorRefused(self.system_id, Refusal.NOT_FOUND, f"no citation {number!r}", 404)
+            raise VendorRefused(self.system_id, RefusalReason.NOT_FOUND, f"no citation {number!r}", 404)
         return quote(number, safe="")
 
     async def void_citation(self, number: str, reason: str) -> Citation:
         path = f"{API}/citations/{self._segment(number)}/void"
-        response = await self._call("POST", path, {"reason": reason}, conflict=Refusal.WRONG_STATE)
+        response = await self._call("POST", path, {"reason": reason}, conflict=RefusalReason.WRONG_STATE)
         return await self._one(response, f"POST {API}/citations/{{number}}/void")
 
     async def citation(self, number: str) -> Citation:
@@ -133,7 +133,7 @@ class LprAdapter(EnforcementAdapter):
         return await self._one(response, f"GET {API}/citations/{{number}}")
 
     async def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None, *,
-                    conflict: Refusal = Refusal.WRONG_STATE) -> httpx.Response:
+                    conflict: RefusalReason = RefusalReason.WRONG_STATE) -> httpx.Response:
         """One call that is safe to repeat (see the module's docstring); a Spring error becomes
         VendorRefused, a 409 as `conflict`."""
         try:
