@@ -35,7 +35,7 @@ from resolvers.schema import REQUIRED_SCOPES, schema
 from tests.conftest import REDIS_MISSING, Bed
 from tests.support import bound_socket
 from tests.support import serve as serve_here
-from tests.test_replicas import apds_entry, deployment_config
+from tests.e2e.test_replicas import apds_entry, deployment_config
 
 
 class OwnRedis:

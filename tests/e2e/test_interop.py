@@ -5,8 +5,8 @@
     subscriptions-transport-ws   legacy graphql-ws      ws://…/graphql
     graphql-sse (npm)            GraphQL over SSE, distinct connections mode   http://…/graphql/stream
 
-The npm clients run in tests/interop/client.js (dependencies pinned in its package.json and
-package-lock.json, installed into tests/interop/node_modules once per session). Each prints
+The npm clients run in tests/e2e/interop/client.js (dependencies pinned in its package.json and
+package-lock.json, installed into tests/e2e/interop/node_modules once per session). Each prints
 "ready" once connected, then the first payload it receives as one line of JSON. A client may be
 connected before its subscription is registered, so the test publishes the same event every
 0.2 s until the payload arrives. Each library is also shown the end of a revoked client's
@@ -44,7 +44,7 @@ DEADLINE_S = 20.0
 
 @pytest.fixture(scope="session")
 def node_clients() -> Path:
-    """tests/interop/node_modules, installed once per session. Without node and npm the tests fail
+    """tests/e2e/interop/node_modules, installed once per session. Without node and npm the tests fail
     (never skip silently) saying how to install them; an install that fails fails the tests."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
@@ -99,7 +99,7 @@ NPM_CLIENTS = ["graphql-ws", "subscriptions-transport-ws", "graphql-sse"]
 
 @contextlib.asynccontextmanager
 async def npm_client(bed: Bed, node_clients: Path, kind: str, key: str, *mode: str) -> AsyncIterator[Any]:
-    """tests/interop/client.js subscribed to OCCUPANCY with `key`; yields (the next line it prints, its exit)."""
+    """tests/e2e/interop/client.js subscribed to OCCUPANCY with `key`; yields (the next line it prints, its exit)."""
     url = bed.url + "/graphql/stream" if kind == "graphql-sse" else bed.url.replace("http", "ws") + "/graphql"
     process = await asyncio.create_subprocess_exec(
         "node", str(node_clients / "client.js"), kind, url, key, OCCUPANCY, json.dumps({"f": FACILITY}), *mode,

@@ -26,7 +26,7 @@ from gateway.auth.keys import Environment
 from gateway.auth.scopes import Scope
 from gateway.card_numbers import looks_like_card_number
 from tests.conftest import Bed
-from tests.test_webhooks import simulate
+from tests.gateway.events.test_webhooks import simulate
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -8,7 +8,7 @@ from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLObjectType, 
 
 from resolvers.schema import schema, sdl
 
-COMMITTED = Path(__file__).resolve().parents[1] / "schema.graphql"
+COMMITTED = Path(__file__).resolve().parents[2] / "schema.graphql"
 
 
 def test_committed_schema_is_current() -> None:

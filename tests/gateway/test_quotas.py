@@ -33,7 +33,7 @@ from gateway.quotas import (
     rate_limit_headers,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PLAN = Plan(name="test", requests=5, cost=100, window_s=30, max_query_cost=60, max_subscriptions=2)
 
 Make = Callable[..., QuotaEnforcer]
