@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.conftest import TEST_BREAKER_RESET_S, Bed
+from tests.support.bed import TEST_BREAKER_RESET_S, Bed
 
 QUERY = '{ facility(id: "berlin-hbf") { occupancy { served counted { occupied } sensed { occupied } } } }'
 

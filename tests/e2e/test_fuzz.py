@@ -11,7 +11,7 @@ from gateway.auth.keys import Environment
 from gateway.auth.scopes import Scope
 from gateway.errors import ErrorCode
 from resolvers.schema import sdl
-from tests.conftest import Bed
+from tests.support.bed import Bed
 
 CATALOG = {code.value for code in ErrorCode} - {ErrorCode.INTERNAL.value}
 # Times as clients send them: aware, naive, far past or future, or not a time at all.

@@ -32,8 +32,8 @@ from gql import Client, gql
 from gql.transport.websockets import WebsocketsTransport
 
 from adapters.models import DomainEvent, EventType
-from tests.conftest import Bed
-from tests.support import repeating
+from tests.support.bed import Bed
+from tests.support.servers import repeating
 
 INTEROP = Path(__file__).parent / "interop"
 OCCUPANCY = ("subscription($f: String!) { occupancyChanged(facilityId: $f) "

@@ -15,7 +15,7 @@ import pytest
 
 from adapters.models import EventType
 from adapters.simoffice import BackOffice, office_of
-from tests.conftest import Bed
+from tests.support.bed import Bed
 from tests.gateway.events.test_webhooks import simulate, wait_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -32,9 +32,10 @@ from gateway.auth.tokens import TokenService
 from gateway.config import load_config
 from gateway.runtime import Runtime
 from resolvers.schema import REQUIRED_SCOPES, schema
-from tests.conftest import REDIS_MISSING, Bed
-from tests.support import bound_socket
-from tests.support import serve as serve_here
+from tests.conftest import REDIS_MISSING
+from tests.support.bed import Bed
+from tests.support.servers import bound_socket
+from tests.support.servers import serve as serve_here
 from tests.e2e.test_replicas import apds_entry, deployment_config
 
 

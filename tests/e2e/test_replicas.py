@@ -30,9 +30,9 @@ import websockets
 import yaml
 
 from adapters.apds.webhooks import event_body, signature
-from tests.conftest import Bed
-from tests.support import (ADMIN_CHANGE_BOUND_S, SLACK_S, TRANSPORTS, assert_ended_by, bound_socket, open_stream,
-                           repeating)
+from tests.support.bed import Bed
+from tests.support.servers import bound_socket, repeating
+from tests.support.streams import ADMIN_CHANGE_BOUND_S, SLACK_S, TRANSPORTS, assert_ended_by, open_stream
 
 PEPPER_VAR = "PARKGATE_KEY_PEPPER"
 POLL_INTERVAL_S = 0.5

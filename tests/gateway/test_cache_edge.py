@@ -10,7 +10,7 @@ import uuid
 import orjson
 
 from gateway.systems import OCCUPANCY as OCCUPANCY_RESOURCE
-from tests.conftest import TEST_OCCUPANCY_TTL_S, Bed
+from tests.support.bed import TEST_OCCUPANCY_TTL_S, Bed
 
 OCCUPANCY = '{ facility(id: "berlin-hbf") { occupancy { served freshness counted { occupied } sensed { occupied freshness ageSeconds } } } }'
 

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from gateway.card_numbers import looks_like_card_number, luhn_valid, redact
 from resolvers.schema import schema
-from tests.conftest import Bed
+from tests.support.bed import Bed
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 #: characters that are neither letters nor digits, ASCII and not (no-break, thin and ideographic

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from gateway.config import ConfigError, load_config, parse_config
+from tests.support import REPO
 
 GOOD: dict[str, Any] = {
     "systems": {
@@ -115,7 +116,7 @@ def test_parkgate_serve_refuses_a_broken_file_with_a_clear_message(tmp_path: Pat
 
 
 def test_the_example_configuration_is_valid() -> None:
-    example = Path(__file__).resolve().parents[2] / "docs" / "parkgate.example.yaml"
+    example = REPO / "docs" / "parkgate.example.yaml"
     env = {name: "x" for name in ("PARCS_CENTRAL_TOKEN", "PARCS_LONDON_API_KEY", "GUIDANCE_CLIENT_ID",
                                   "GUIDANCE_CLIENT_SECRET", "LPR_USERNAME", "LPR_PASSWORD", "LPR_API_KEY",
                                   "MEWS_CLIENT_TOKEN", "MEWS_ACCESS_TOKEN", "PARKGATE_KEY_PEPPER")}

@@ -26,7 +26,7 @@ from gateway.document_shape import MAX_OVERLAPS, ShapeLimits, measure
 from gateway.errors import RequestError
 from gateway.execution import Executor
 from resolvers.schema import schema
-from tests.conftest import Bed
+from tests.support.bed import Bed
 
 LIMITS = ShapeLimits()
 #: far above any bounded walk here, far below an unbounded one (the reported document took 11.8 s)

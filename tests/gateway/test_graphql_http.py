@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Bed
+from tests.support.bed import Bed
 
 GQL_RESPONSE = "application/graphql-response+json"
 SIMPLE = "{ facilities(first: 1) { totalCount } }"

@@ -8,7 +8,7 @@ import uuid
 import httpx
 from graphql import get_introspection_query
 
-from tests.conftest import Bed
+from tests.support.bed import Bed
 
 HEAVY = """{ facilities(first: 100) { edges { node { id levels { occupancy { occupied } }
   rates { lines { amount { amount } } } enforcement { citationsIssuedToday(first: 100) { number } } } } } }"""

@@ -17,7 +17,6 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,8 +31,8 @@ from gateway.quotas import (
     effective_plan,
     rate_limit_headers,
 )
+from tests.support import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
 PLAN = Plan(name="test", requests=5, cost=100, window_s=30, max_query_cost=60, max_subscriptions=2)
 
 Make = Callable[..., QuotaEnforcer]
@@ -239,7 +238,7 @@ async def test_two_processes_admit_exactly_the_quota(redis_url: str) -> None:
     prefix = f"test-quota-{uuid.uuid4().hex[:8]}"
     start_at = time.time() + 3  # both processes are up and start hammering together
     procs = [await asyncio.create_subprocess_exec(sys.executable, "-c", WORKER, redis_url, prefix, str(start_at),
-                                                  cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+                                                  cwd=REPO, stdout=asyncio.subprocess.PIPE,
                                                   stderr=asyncio.subprocess.PIPE) for _ in range(2)]
     outputs = [await asyncio.wait_for(p.communicate(), 60) for p in procs]
     for proc, (_, err) in zip(procs, outputs, strict=True):

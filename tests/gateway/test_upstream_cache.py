@@ -21,7 +21,7 @@ from gateway.config import CacheConfig
 from gateway.loaders import Loaders
 from gateway.systems import OCCUPANCY, SourceStatus, Systems
 from gateway.upstream import Named, UpstreamCache, UpstreamPolicy, cache_key
-from tests.conftest import Bed
+from tests.support.bed import Bed
 
 SYSTEM = "parcs-central"
 

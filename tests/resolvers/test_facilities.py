@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.conftest import Bed
+from tests.support.bed import Bed
 
 FACILITIES = """
 query {

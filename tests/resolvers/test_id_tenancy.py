@@ -25,7 +25,7 @@ from adapters.simoffice import office_of
 from gateway.auth.keys import Environment
 from gateway.auth.scopes import Scope
 from gateway.card_numbers import looks_like_card_number
-from tests.conftest import Bed
+from tests.support.bed import Bed
 from tests.gateway.events.test_webhooks import simulate
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

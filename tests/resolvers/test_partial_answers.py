@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from gateway.auth.scopes import Scope
-from tests.conftest import Bed
+from tests.support.bed import Bed
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

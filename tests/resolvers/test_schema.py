@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLObjectType, build_schema
 
 from resolvers.schema import schema, sdl
+from tests.support import REPO
 
-COMMITTED = Path(__file__).resolve().parents[2] / "schema.graphql"
+COMMITTED = REPO / "schema.graphql"
 
 
 def test_committed_schema_is_current() -> None:

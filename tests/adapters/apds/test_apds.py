@@ -26,7 +26,7 @@ from adapters.models import (
 )
 from adapters.simulation import FaultMode
 from adapters.simworld import World
-from tests.support import serve
+from tests.support.servers import serve
 
 TOKEN = "apds-sandbox-token"
 HBF, MITTE, HOTEL, ELBE = (VENDOR_IDS[k] for k in ("berlin-hbf", "berlin-mitte", "berlin-spree-hotel", "hamburg-elbe"))

@@ -38,7 +38,7 @@ from adapters.operations import (
 )
 from adapters.simoffice import GarageTerms
 from adapters.simworld import World
-from tests.support import serve
+from tests.support.servers import serve
 
 TOKEN = "apds-sandbox-token"
 SECRET = "whsec-apds"

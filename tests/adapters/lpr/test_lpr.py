@@ -16,7 +16,7 @@ from adapters.lpr.simulator import SimZone
 from adapters.models import Citation, EnforcementZone, GeoPoint, Money, SystemKind
 from adapters.simulation import FaultMode
 from adapters.simworld import World
-from tests.support import serve
+from tests.support.servers import serve
 
 CREDENTIALS = {"username": "parkgate", "password": "correct horse", "api_key": "lpr-test-key"}
 CITATIONS = "GET /api/v1/citations"

@@ -19,7 +19,7 @@ from adapters.models import Citation, CitationRequest, Money, SystemKind
 from adapters.operations import Refusal, VendorRefused
 from adapters.simworld import World
 from gateway.events.inbox import InboxItem, MemoryInbox, Outcome
-from tests.support import serve
+from tests.support.servers import serve
 
 CREDENTIALS = {"username": "parkgate", "password": "correct horse", "api_key": "lpr-test-key"}
 ISSUE = "POST /api/v1/citations"

@@ -15,7 +15,7 @@ from adapters.mews import OMIT, VENDOR_IDS, MewsAdapter, MewsSimulator, create_s
 from adapters.models import GuestStay, GuestStayState, HotelProperty, SystemKind
 from adapters.simulation import FaultMode
 from adapters.simworld import World
-from tests.support import serve
+from tests.support.servers import serve
 
 CREDENTIALS = {"client_token": "mews-client-token", "access_token": "mews-portfolio-token"}
 BERLIN = VENDOR_IDS["berlin-spree-hotel"]

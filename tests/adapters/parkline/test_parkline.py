@@ -33,7 +33,7 @@ from adapters.parkline import VENDOR_IDS, ParklineAdapter, create_simulator
 from adapters.parkline.simulator import ParklineSimulator
 from adapters.simulation import FaultMode
 from adapters.simworld import World
-from tests.support import serve
+from tests.support.servers import serve
 
 KEY = "pl-test-key-7f3a"
 WINTER = datetime(2026, 11, 27, 9, 14, 3, tzinfo=UTC)  # London on GMT: +00:00

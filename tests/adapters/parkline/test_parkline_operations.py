@@ -35,7 +35,7 @@ from adapters.operations import (
 from adapters.parkline import ParklineAdapter, create_simulator
 from adapters.parkline.simulator import ParklineSimulator
 from adapters.simworld import World
-from tests.support import serve
+from tests.support.servers import serve
 
 KEY = "pl-test-key-7f3a"
 KX, SB = "london-kings-cross", "london-southbank"

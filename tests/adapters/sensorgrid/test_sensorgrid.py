@@ -19,7 +19,7 @@ from adapters.sensorgrid.client import epoch_ms
 from adapters.sensorgrid.simulator import DROP, QUIRKY_LEVEL, SensorGridSimulator
 from adapters.simulation import FaultMode
 from adapters.simworld import GARAGES, World
-from tests.support import serve
+from tests.support.servers import serve
 
 CREDENTIALS = {"client_id": "parkgate", "client_secret": "s3cr3t-for-tests"}
 TOKEN = "POST /oauth/token"

@@ -7,7 +7,7 @@ import asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import Bed
+from tests.support.bed import Bed
 
 QUERY = {"query": "{ facilities { totalCount } }"}
 

@@ -25,7 +25,7 @@ from gateway.auth.clients import Client, MemoryClientStore
 from gateway.auth.keys import Environment
 from gateway.auth.oauth import jwks_endpoint, token_endpoint
 from gateway.auth.tokens import CLOCK_SKEW_S, MISS_RELOAD_INTERVAL_S, TokenError, TokenService
-from tests.support import serve
+from tests.support.servers import serve
 
 PEPPER = b"test-pepper-for-oauth"
 FORM = {"content-type": "application/x-www-form-urlencoded"}

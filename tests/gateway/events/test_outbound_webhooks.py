@@ -52,7 +52,7 @@ from resolvers.admin import Mutation as AdminMutation
 from resolvers.facilities import FacilityQueries
 from resolvers.quotas import QuotaQueries
 from resolvers.webhooks import WebhookMutations, WebhookQueries
-from tests.support import serve
+from tests.support.servers import serve
 
 
 FAST = (0.05, 0.1, 0.2)

@@ -26,8 +26,8 @@ from gateway.events.subscriptions_http import SubscriptionServer
 from gateway.kernel.permissions import enforce_scopes
 from resolvers.schema import Mutation, Query, schema as product_schema
 from resolvers.subscriptions import Subscription
-from tests.support import (ADMIN_CHANGE_BOUND_S, SLACK_S, TRANSPORTS, assert_ended_by, connect_ws, open_stream,
-                           repeating, serve)
+from tests.support.servers import repeating, serve
+from tests.support.streams import ADMIN_CHANGE_BOUND_S, SLACK_S, TRANSPORTS, assert_ended_by, connect_ws, open_stream
 
 
 def subscription_schema() -> strawberry.Schema:

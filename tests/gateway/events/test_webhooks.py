@@ -20,7 +20,7 @@ from gateway.events.bus import Subscription
 from gateway.events.inbox import MemoryInbox
 from gateway.systems import OCCUPANCY
 from gateway.upstream import cache_key
-from tests.conftest import Bed
+from tests.support.bed import Bed
 
 HBF_PLACE = "7f3c2a10-5b1e-4c1a-9d2e-0a1b2c3d4e01"
 

@@ -14,7 +14,7 @@ import pytest_asyncio
 from gateway.finance.accounts import FinanceConfig
 from gateway.finance.citations_export import COLUMNS
 from gateway.finance.formats import FORMATS
-from tests.conftest import Bed
+from tests.support.bed import Bed
 from tests.gateway.finance.test_finance_formats import PARSERS, two_decimals
 
 TODAY = datetime.now(UTC).date()

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from gateway.sandbox import DEMO_CLIENTS
-from tests.conftest import Bed
+from tests.support.bed import Bed
 
 ALL_FACILITIES = {"berlin-hbf", "berlin-mitte", "berlin-spree-hotel", "hamburg-elbe", "london-kings-cross", "london-southbank"}
 NAMES = {
