@@ -8,7 +8,8 @@ the previous test did to them. Plain helpers (the `Bed` class among them) are in
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from pytest_redis import factories as redis_factories
 from adapters.simulation import FaultMode
 from gateway.sandbox import build_sandbox
 from tests.support.bed import TEST_BREAKER_RESET_S, TEST_OCCUPANCY_TTL_S, TEST_TIMEOUT_S, Bed
+from tests.support.processes import OwnRedis
 from tests.support.servers import bound_socket, serve
 
 
@@ -70,3 +72,17 @@ def redis_server(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture(scope="session")
 def redis_url(redis_server: Any) -> str:
     return f"redis://{redis_server.host}:{redis_server.port}/0"
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    """A running redis-server of this test's own, which the test may stop and start (an outage)."""
+    if shutil.which("redis-server") is None:
+        pytest.fail(REDIS_MISSING, pytrace=False)
+    redis = OwnRedis(tmp_path / "own-redis")
+    redis.start()
+    try:
+        yield redis
+    finally:
+        if redis.running:
+            redis.stop()

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,52 +31,11 @@ from gateway.auth.tokens import TokenService
 from gateway.config import load_config
 from gateway.runtime import Runtime
 from resolvers.schema import REQUIRED_SCOPES, schema
-from tests.conftest import REDIS_MISSING
 from tests.support.bed import Bed
+from tests.support.processes import OwnRedis
 from tests.support.servers import bound_socket
 from tests.support.servers import serve as serve_here
 from tests.e2e.test_replicas import apds_entry, deployment_config
-
-
-class OwnRedis:
-    """A redis-server of this test's own, on a fixed port, that it can stop and start again
-    (with an append-only file, so it comes back with its data, as a production Redis does)."""
-
-    def __init__(self, tmp: Path) -> None:
-        sock = bound_socket()
-        self.port = sock.getsockname()[1]
-        sock.close()
-        self.tmp = tmp
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-             "--dir", str(self.tmp)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True).stdout.strip() != b"PONG":
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        assert self.process is not None
-        self.process.terminate()
-        self.process.wait(timeout=10)
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    if shutil.which("redis-server") is None:
-        pytest.fail(REDIS_MISSING, pytrace=False)
-    redis = OwnRedis(tmp_path)
-    redis.start()
-    yield redis
-    if redis.process and redis.process.poll() is None:
-        redis.stop()
 
 
 def serve(config: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:

@@ -10,13 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import shutil
 import socket
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -32,6 +30,7 @@ from gateway.quotas import (
     rate_limit_headers,
 )
 from tests.support import REPO
+from tests.support.processes import OwnRedis
 
 PLAN = Plan(name="test", requests=5, cost=100, window_s=30, max_query_cost=60, max_subscriptions=2)
 
@@ -268,53 +267,6 @@ async def test_each_window_admits_the_quota_again(make: Make) -> None:
 # --- Redis outages ------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class OwnRedis:
-    """A redis-server of this test's own, to stop and start while the shared one keeps running."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server not on PATH"
-        self.proc = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(64).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
-
-
-@pytest.fixture
-def own_redis() -> Iterator[OwnRedis]:
-    server = OwnRedis()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 10) -> None:
     deadline = time.monotonic() + timeout_s
     while not await check():
@@ -352,7 +304,7 @@ async def test_fail_open_falls_back_locally_and_comes_back(make: Make, own_redis
             assert not isinstance(result, Exception)
         assert await quotas.ping() == "local-fallback"
         assert len([r for r in caplog.records if "unreachable" in r.message]) == 1  # once per outage
-        own_redis.start()  # an empty Redis: what was counted there is gone, as after any restart
+        own_redis.start(empty=True)  # what was counted there is gone, as after a restart without persistence
         await eventually(lambda: _is_redis(quotas))
     assert [r for r in caplog.records if "reachable again" in r.message]
     decision = await quotas.admit("o", plan, 5)
@@ -379,7 +331,7 @@ async def test_fail_closed_refuses_and_comes_back(make: Make, own_redis: OwnRedi
         assert all(isinstance(r, QuotaUnavailable) for r in results), results
     assert quotas.status == "unavailable"
     assert await quotas.ping() == "unavailable"
-    own_redis.start()
+    own_redis.start(empty=True)
     await eventually(lambda: _ping_is(quotas, "redis"))
     assert (await quotas.admit("o", plan, 5)).backend == "redis"
 

@@ -54,3 +54,9 @@ async def repeating(action: Callable[[], Awaitable[object]], every_s: float) -> 
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def free_port() -> int:
+    """A loopback port free now, for a server started in another process (which binds it itself)."""
+    with bound_socket() as sock:
+        return sock.getsockname()[1]
