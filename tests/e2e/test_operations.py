@@ -16,7 +16,8 @@ import pytest
 from adapters.models import EventType
 from adapters.simoffice import BackOffice, office_of
 from tests.support.bed import Bed
-from tests.gateway.events.test_webhooks import simulate, wait_for
+from tests.gateway.events.test_webhooks import simulate
+from tests.support.waiting import first_event
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -195,7 +196,7 @@ async def test_reserved_car_arrives_and_the_event_is_raised(bed: Bed, facility: 
                                  event="entry", facility_id=facility, plate=car)
         assert entered["reservation_id"] == made["id"].split(":", 1)[1]
         if facility == "berlin-hbf":  # the APDS PARCS pushes a webhook; ParkLine's arrival is polled (test_polling)
-            event = await wait_for(subscription, lambda e: e.type is EventType.RESERVATION_ARRIVED)
+            event = await first_event(subscription, lambda e: e.type is EventType.RESERVATION_ARRIVED)
             assert event.facility_id == facility and event.payload["reservation_id"] == entered["reservation_id"]
     finally:
         await subscription.aclose()
@@ -534,10 +535,10 @@ async def test_booking_and_cancelling_raise_reservation_events(bed: Bed) -> None
     subscription = bed.sandbox.runtime.bus.subscribe()
     try:
         made = await book(bed, "berlin-mitte")
-        created = await wait_for(subscription, lambda e: e.type is EventType.RESERVATION_CREATED)
+        created = await first_event(subscription, lambda e: e.type is EventType.RESERVATION_CREATED)
         assert (created.facility_id, created.payload["reservation_id"]) == ("berlin-mitte", made["id"].split(":", 1)[1])
         await bed.graphql(CANCEL, {"id": made["id"], "key": key()}, client="driver-app")
-        cancelled = await wait_for(subscription, lambda e: e.type is EventType.RESERVATION_CANCELLED)
+        cancelled = await first_event(subscription, lambda e: e.type is EventType.RESERVATION_CANCELLED)
         assert cancelled.payload["reservation_id"] == created.payload["reservation_id"]
     finally:
         await subscription.aclose()

@@ -7,7 +7,6 @@ import json
 import logging
 import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ from tests.support.bed import Bed
 from tests.support.processes import OwnRedis
 from tests.support.servers import bound_socket
 from tests.support.servers import serve as serve_here
+from tests.support.waiting import wait_until
 from tests.e2e.test_replicas import apds_entry, deployment_config
 
 
@@ -97,10 +97,11 @@ async def test_redis_outage_and_recovery(bed: Bed, own_redis: OwnRedis, tmp_path
             assert unknown.status_code == 503  # nobody new is let in while the store is unreachable
 
             own_redis.start()
-            deadline = time.monotonic() + 15
-            while (await http.get(f"{url}/readyz")).json()["status"] != "ready":
-                assert time.monotonic() < deadline, "the gateway did not recover without a restart"
-                await asyncio.sleep(0.25)
+
+            async def ready() -> bool:
+                return (await http.get(f"{url}/readyz")).json()["status"] == "ready"
+
+            await wait_until(ready, timeout_s=15, every_s=0.25, message="the gateway did not recover without a restart")
             after = await http.post(f"{url}/graphql", json=query)
             assert after.status_code == 200, after.text
             for _ in range(5):  # served from Redis again, not from the stale cache
@@ -377,10 +378,11 @@ async def test_redis_away_no_route_and_no_admin_operation_answers_500(bed: Bed, 
             assert len(caller.connections) == 1, "a keep-alive connection was dropped while Redis was away"
 
             own_redis.start()
-            deadline = time.monotonic() + 15
-            while json.loads((await caller.readyz()).text)["status"] != "ready":
-                assert time.monotonic() < deadline, "the gateway did not recover without a restart"
-                await asyncio.sleep(0.25)
+
+            async def ready() -> bool:
+                return json.loads((await caller.readyz()).text)["status"] == "ready"
+
+            await wait_until(ready, timeout_s=15, every_s=0.25, message="the gateway did not recover without a restart")
             for probe in PROBES:
                 check(await probe.call(caller), probe.recovered, f"{probe.method} {probe.path} with Redis back")
             for coordinate, answer in (await admin_operations(http, url, admin.key, ids)).items():

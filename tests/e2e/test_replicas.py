@@ -33,6 +33,7 @@ from adapters.apds.webhooks import event_body, signature
 from tests.support.bed import Bed
 from tests.support.servers import bound_socket, repeating
 from tests.support.streams import ADMIN_CHANGE_BOUND_S, SLACK_S, TRANSPORTS, assert_ended_by, open_stream
+from tests.support.waiting import wait_until
 
 PEPPER_VAR = "PARKGATE_KEY_PEPPER"
 POLL_INTERVAL_S = 0.5
@@ -342,10 +343,11 @@ async def test_a_poll_only_system_is_polled_by_exactly_one_replica(
     simulator = bed.sandbox.simulators["parcs-london"].control
     redis = aioredis.from_url(redis_url)
     try:
-        for _ in range(100):  # the replicas took their leases at startup; wait in case this test runs first
-            if await redis.get(lease_key) is not None:
-                break
-            await asyncio.sleep(0.05)
+        async def leased() -> bool:
+            return await redis.get(lease_key) is not None
+
+        # the replicas took their leases at startup; wait in case this test runs first
+        await wait_until(leased, timeout_s=5, every_s=0.05, message="no replica took the parcs-london lease")
         simulator.reset_stats()
         holders: set[bytes] = set()
         window = 8 * POLL_INTERVAL_S

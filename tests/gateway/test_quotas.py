@@ -14,7 +14,7 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -31,6 +31,7 @@ from gateway.quotas import (
 )
 from tests.support import REPO
 from tests.support.processes import OwnRedis
+from tests.support.waiting import wait_until
 
 PLAN = Plan(name="test", requests=5, cost=100, window_s=30, max_query_cost=60, max_subscriptions=2)
 
@@ -267,13 +268,6 @@ async def test_each_window_admits_the_quota_again(make: Make) -> None:
 # --- Redis outages ------------------------------------------------------------------------
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 10) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
-
-
 async def every_operation(quotas: QuotaEnforcer, plan: Plan) -> list[Any]:
     """admit, settle, state, usage: their results, or the one exception they may raise."""
     results: list[Any] = []
@@ -305,7 +299,7 @@ async def test_fail_open_falls_back_locally_and_comes_back(make: Make, own_redis
         assert await quotas.ping() == "local-fallback"
         assert len([r for r in caplog.records if "unreachable" in r.message]) == 1  # once per outage
         own_redis.start(empty=True)  # what was counted there is gone, as after a restart without persistence
-        await eventually(lambda: _is_redis(quotas))
+        await wait_until(lambda: _is_redis(quotas), timeout_s=10, every_s=0.05)
     assert [r for r in caplog.records if "reachable again" in r.message]
     decision = await quotas.admit("o", plan, 5)
     assert decision.backend == "redis" and decision.admitted
@@ -332,7 +326,7 @@ async def test_fail_closed_refuses_and_comes_back(make: Make, own_redis: OwnRedi
     assert quotas.status == "unavailable"
     assert await quotas.ping() == "unavailable"
     own_redis.start(empty=True)
-    await eventually(lambda: _ping_is(quotas, "redis"))
+    await wait_until(lambda: _ping_is(quotas, "redis"), timeout_s=10, every_s=0.05)
     assert (await quotas.admit("o", plan, 5)).backend == "redis"
 
 

@@ -22,6 +22,7 @@ from gateway.loaders import Loaders
 from gateway.systems import OCCUPANCY, SourceStatus, Systems
 from gateway.upstream import Named, UpstreamCache, UpstreamPolicy, cache_key
 from tests.support.bed import Bed
+from tests.support.waiting import wait_until
 
 SYSTEM = "parcs-central"
 
@@ -71,13 +72,6 @@ async def make_cache(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[
         await made[0].clear()
     for cache in made:
         await cache.aclose()
-
-
-async def until(condition: Callable[[], bool], timeout_s: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.01)
 
 
 async def timed(call: Awaitable[Any]) -> tuple[Any, float]:
@@ -170,7 +164,7 @@ async def test_past_ttl_the_stale_entry_is_served_at_once_and_refreshed_once(mak
     assert elapsed < 0.25
     assert all(f.stale and f.error is None and f.value["version"] == 1 for f in served)
     assert served[0].age_s() >= 0.3
-    await until(lambda: vendor.calls == 2 and not upstream._refreshing)
+    await wait_until(lambda: vendor.calls == 2 and not upstream._refreshing, timeout_s=3)
     await asyncio.sleep(0.1)
     assert vendor.calls == 2  # exactly one background refresh
     fresh = await upstream.get(SYSTEM, OCCUPANCY)
@@ -187,19 +181,19 @@ async def test_vendor_down_serves_the_stale_entry_with_the_error(make_cache: Cal
     vendor.down = True
     first = await upstream.get(SYSTEM, OCCUPANCY)  # revalidating: the failure is not known yet
     assert first.stale and first.value["version"] == 1
-    await until(lambda: not upstream._refreshing)
+    await wait_until(lambda: not upstream._refreshing, timeout_s=3)
     for _ in range(20):  # every replica now says why it is stale; none retries the vendor for a moment
         later = await upstream.get(SYSTEM, OCCUPANCY)
         assert later.stale and later.value["version"] == 1
         assert isinstance(later.error, UpstreamUnavailable) and later.error.system_id == SYSTEM
     assert later.age_s() >= 0.2
-    await until(lambda: not upstream._refreshing)
+    await wait_until(lambda: not upstream._refreshing, timeout_s=3)
     assert vendor.calls == 2 and upstream.metrics_dict()[SYSTEM]["upstream_errors"] == 1
     # back up: once the failure marker is gone (min(1 s, lock_ms)), the next refresh clears the error
     vendor.down = False
     await asyncio.sleep(0.25)
     assert (await upstream.get(SYSTEM, OCCUPANCY)).stale  # starts the refresh that succeeds
-    await until(lambda: not upstream._refreshing)
+    await wait_until(lambda: not upstream._refreshing, timeout_s=3)
     recovered = await upstream.get(SYSTEM, OCCUPANCY)
     assert not recovered.stale and recovered.error is None and recovered.value["version"] == 2
 
@@ -308,7 +302,7 @@ async def test_a_stale_serve_after_a_failure_leaves_the_source_down(bed: Bed) ->
         await asyncio.sleep(0.2)
         vendor.down = True
         await Loaders(systems).resource(SYSTEM, OCCUPANCY)  # stale; its refresh fails in the background
-        await until(lambda: not systems.upstream._refreshing)  # type: ignore[union-attr]
+        await wait_until(lambda: not systems.upstream._refreshing, timeout_s=3)  # type: ignore[union-attr]
         assert systems.health[SYSTEM].status is SourceStatus.DOWN
         stale = await Loaders(systems).resource(SYSTEM, OCCUPANCY)
         assert stale.stale and isinstance(stale.error, UpstreamError)

@@ -53,6 +53,7 @@ from resolvers.facilities import FacilityQueries
 from resolvers.quotas import QuotaQueries
 from resolvers.webhooks import WebhookMutations, WebhookQueries
 from tests.support.servers import serve
+from tests.support.waiting import wait_until
 
 
 FAST = (0.05, 0.1, 0.2)
@@ -139,13 +140,6 @@ async def service(config: GatewayConfig, clients: MemoryClientStore | None = Non
         await hooks.stop()
 
 
-async def until(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
-
-
 # --- delivery, signature, filters ------------------------------------------------------------------
 
 
@@ -173,7 +167,7 @@ async def test_delivers_signed_events_of_the_registered_types_with_plates_masked
         assert sent["timestamp"].endswith("Z")
         assert sent["data"]["id"] == entered.id and sent["data"]["facilityId"] == "berlin-hbf"
         assert sent["data"]["payload"]["plate"] == "B-•••34", "no pii:read: the plate is masked"
-        await until(lambda: _status(hooks, endpoint.id, DeliveryStatus.DELIVERED))
+        await wait_until(lambda: _status(hooks, endpoint.id, DeliveryStatus.DELIVERED))
         [delivery] = await hooks.store.deliveries(endpoint.id, 10)
         assert delivery.id == headers["webhook-id"] and delivery.attempts == 1 and delivery.last_status_code == 200
 
@@ -228,7 +222,7 @@ async def test_retries_with_growing_delays_until_it_lands(config: GatewayConfig)
         assert all(verify(endpoint.secret, req["headers"], req["body"]) for req in r.requests)
         gaps = [b["at"] - a["at"] for a, b in zip(r.requests, r.requests[1:])]
         assert 0.08 <= gaps[0] < 0.3 and 0.25 <= gaps[1] < 0.6, gaps
-        await until(lambda: _status(hooks, endpoint.id, DeliveryStatus.DELIVERED))
+        await wait_until(lambda: _status(hooks, endpoint.id, DeliveryStatus.DELIVERED))
         [delivery] = await hooks.store.deliveries(endpoint.id, 10)
         assert delivery.attempts == 3 and delivery.last_status_code == 200
         assert (await hooks.store.endpoint(endpoint.id)).status is EndpointStatus.ACTIVE  # type: ignore[union-attr]
@@ -240,7 +234,7 @@ async def test_410_gone_disables_the_endpoint(config: GatewayConfig) -> None:
     async with receiver(default=410) as r, service(config, clients) as hooks:
         endpoint = await hooks.register("test", partner.id, r.url, ["VEHICLE_ENTERED"])
         await hooks.bus.publish(event())
-        await until(lambda: _status(hooks, endpoint.id, DeliveryStatus.FAILED))
+        await wait_until(lambda: _status(hooks, endpoint.id, DeliveryStatus.FAILED))
         after = await hooks.store.endpoint(endpoint.id)
         assert after is not None and after.status is EndpointStatus.DISABLED and "410" in (after.disabled_reason or "")
         await hooks.bus.publish(event())
@@ -256,12 +250,12 @@ async def test_persistent_failure_fails_deliveries_then_disables_the_endpoint(co
     async with receiver(default=500) as r, service(config, clients, schedule=(0.02, 0.02), disable_after=2) as hooks:
         endpoint = await hooks.register("test", partner.id, r.url, ["VEHICLE_ENTERED"])
         await hooks.bus.publish(event())
-        await until(lambda: _status(hooks, endpoint.id, DeliveryStatus.FAILED))
+        await wait_until(lambda: _status(hooks, endpoint.id, DeliveryStatus.FAILED))
         [first] = await hooks.store.deliveries(endpoint.id, 10)
         assert first.attempts == 3 and first.last_status_code == 500 and first.last_error == "HTTP 500"
         assert (await hooks.store.endpoint(endpoint.id)).failure_count == 1  # type: ignore[union-attr]
         await hooks.bus.publish(event())
-        await until(lambda: _status(hooks, endpoint.id, DeliveryStatus.FAILED, count=2))
+        await wait_until(lambda: _status(hooks, endpoint.id, DeliveryStatus.FAILED, count=2))
         after = await hooks.store.endpoint(endpoint.id)
         assert after is not None and after.status is EndpointStatus.DISABLED and after.failure_count == 2
         assert len(r.requests) == 6
@@ -275,7 +269,7 @@ async def test_an_unreachable_endpoint_is_retried_like_a_failing_one(config: Gat
     async with service(config, clients, schedule=(0.02,)) as hooks:
         endpoint = await hooks.register("test", partner.id, dead_url, ["VEHICLE_ENTERED"])
         await hooks.bus.publish(event())
-        await until(lambda: _status(hooks, endpoint.id, DeliveryStatus.FAILED))
+        await wait_until(lambda: _status(hooks, endpoint.id, DeliveryStatus.FAILED))
         [delivery] = await hooks.store.deliveries(endpoint.id, 10)
         assert delivery.attempts == 2 and delivery.last_status_code is None and "Connect" in (delivery.last_error or "")
 
@@ -301,7 +295,7 @@ async def test_a_pending_delivery_survives_a_restart_with_redis(config: GatewayC
         assert pending.status is DeliveryStatus.PENDING and pending.attempts == 1
         async with service(config, clients, store=store, schedule=(0.5, 0.5)) as second:
             await r.wait_for(2)
-            await until(lambda: _status(second, endpoint.id, DeliveryStatus.DELIVERED))
+            await wait_until(lambda: _status(second, endpoint.id, DeliveryStatus.DELIVERED))
             [done] = await store.deliveries(endpoint.id, 10)
             assert done.attempts == 2 and r.requests[0]["headers"]["webhook-id"] == r.requests[1]["headers"]["webhook-id"]
             assert verify(endpoint.secret, r.requests[1]["headers"], r.requests[1]["body"])
@@ -376,7 +370,7 @@ async def test_registration_and_delivery_refuse_private_addresses(config: Gatewa
             endpoint = await lenient.register("test", partner.id, r.url, ["VEHICLE_ENTERED"])
         async with service(strict, clients, store=store, schedule=(0.02,)) as hooks:
             await hooks.bus.publish(event())
-            await until(lambda: _status(hooks, endpoint.id, DeliveryStatus.FAILED))
+            await wait_until(lambda: _status(hooks, endpoint.id, DeliveryStatus.FAILED))
             [delivery] = await store.deliveries(endpoint.id, 10)
             assert "may not reach" in (delivery.last_error or "") and delivery.last_status_code is None
         assert r.requests == [], "nothing was sent to a refused address"
@@ -459,7 +453,7 @@ async def test_graphql_register_list_log_and_disable(bed: Any, webhook_schema: s
             found = (await gql(partner, log_query, id=endpoint["id"]))["data"]["webhookDeliveries"]
             return bool(found) and found[0]["status"] == "DELIVERED"
 
-        await until(delivered)
+        await wait_until(delivered)
         hidden = await gql(other, log_query, id=endpoint["id"])
         assert hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND", "another client's log looks absent"
 

@@ -21,18 +21,9 @@ from gateway.events.inbox import MemoryInbox
 from gateway.systems import OCCUPANCY
 from gateway.upstream import cache_key
 from tests.support.bed import Bed
+from tests.support.waiting import first_event
 
 HBF_PLACE = "7f3c2a10-5b1e-4c1a-9d2e-0a1b2c3d4e01"
-
-
-async def wait_for(sub: Subscription, match: Callable[[DomainEvent], bool], timeout: float = 5.0) -> DomainEvent:
-    async def first() -> DomainEvent:
-        async for event in sub:
-            if match(event):
-                return event
-        raise AssertionError("subscription closed")
-
-    return await asyncio.wait_for(first(), timeout)
 
 
 async def quiet(sub: Subscription, match: Callable[[DomainEvent], bool], seconds: float = 1.0) -> list[DomainEvent]:
@@ -79,7 +70,7 @@ async def test_simulated_entry_reaches_the_bus_and_refreshes_the_cache(bed: Bed)
     try:
         answer = await simulate(bed, "parcs-central", event="entry", facility_id="berlin-hbf", plate="B-PG 101")
         assert answer["delivery"] == "webhook" and answer["event_id"]
-        event = await wait_for(sub, lambda e: e.vendor_event_id == answer["event_id"])
+        event = await first_event(sub, lambda e: e.vendor_event_id == answer["event_id"])
     finally:
         await sub.aclose()
     assert event.type is EventType.VEHICLE_ENTERED
@@ -156,11 +147,11 @@ async def test_lpr_plate_correction_is_an_update_not_a_duplicate(bed: Bed) -> No
     sub = bed.sandbox.runtime.bus.subscribe()
     try:
         issued = await simulate(bed, "enforcement", event="violation", facility_id="berlin-hbf", plate="B-XY 12")
-        first = await wait_for(sub, lambda e: e.vendor_event_id == issued["event_id"])
+        first = await first_event(sub, lambda e: e.vendor_event_id == issued["event_id"])
         corrected = await simulate(bed, "enforcement", event="plate_correction", facility_id="berlin-hbf",
                                    plate="B-XV 12", citation_number=issued["citation_number"])
         assert corrected["event_id"] == issued["event_id"]
-        second = await wait_for(sub, lambda e: e.vendor_event_id == issued["event_id"])
+        second = await first_event(sub, lambda e: e.vendor_event_id == issued["event_id"])
         more = await quiet(sub, lambda e: e.vendor_event_id == issued["event_id"], 0.5)
     finally:
         await sub.aclose()
@@ -184,10 +175,10 @@ async def test_mews_check_in_fetches_the_reservation(bed: Bed) -> None:
     sub = bed.sandbox.runtime.bus.subscribe()
     try:
         answer = await simulate(bed, "hotel-pms", event="check_in", facility_id="berlin-spree-hotel", plate="B-HT 42")
-        event = await wait_for(sub, lambda e: e.payload.get("reservation_id") == answer["reservation_id"])
+        event = await first_event(sub, lambda e: e.payload.get("reservation_id") == answer["reservation_id"])
         more = await quiet(sub, lambda e: e.payload.get("reservation_id") == answer["reservation_id"], 0.5)
         out = await simulate(bed, "hotel-pms", event="check_out", facility_id="berlin-spree-hotel", plate="B-HT 42")
-        left = await wait_for(sub, lambda e: e.payload.get("reservation_id") == out["reservation_id"])
+        left = await first_event(sub, lambda e: e.payload.get("reservation_id") == out["reservation_id"])
     finally:
         await sub.aclose()
     assert event.type is EventType.GUEST_CHECKED_IN and event.facility_id == "berlin-spree-hotel"
