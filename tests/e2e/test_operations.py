@@ -16,7 +16,6 @@ import pytest
 from adapters.models import EventType
 from adapters.simoffice import BackOffice, office_of
 from tests.support.bed import Bed
-from tests.gateway.events.test_webhooks import simulate
 from tests.support.waiting import first_event
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -192,7 +191,7 @@ async def test_reserved_car_arrives_and_the_event_is_raised(bed: Bed, facility: 
     made = await book(bed, facility, car, minutes=1)
     subscription = bed.sandbox.runtime.bus.subscribe()
     try:
-        entered = await simulate(bed, {"berlin-hbf": "parcs-central", "london-kings-cross": "parcs-london"}[facility],
+        entered = await bed.simulate({"berlin-hbf": "parcs-central", "london-kings-cross": "parcs-london"}[facility],
                                  event="entry", facility_id=facility, plate=car)
         assert entered["reservation_id"] == made["id"].split(":", 1)[1]
         if facility == "berlin-hbf":  # the APDS PARCS pushes a webhook; ParkLine's arrival is polled (test_polling)
@@ -206,7 +205,7 @@ async def test_reserved_car_arrives_and_the_event_is_raised(bed: Bed, facility: 
 
 async def test_arrive_pay_leave_reconcile(bed: Bed) -> None:
     car = plate()
-    entered = await simulate(bed, "parcs-central", event="entry", facility_id="berlin-mitte", plate=car)
+    entered = await bed.simulate("parcs-central", event="entry", facility_id="berlin-mitte", plate=car)
     # two hours in: past the free half hour
     office(bed).sessions[entered["session_id"]].entered_at -= timedelta(hours=2)
     sessions = (await bed.graphql(SESSIONS, {"f": "berlin-mitte", "plate": car.lower()}, client="driver-app"))["data"]
@@ -224,7 +223,7 @@ async def test_arrive_pay_leave_reconcile(bed: Bed) -> None:
     check = await bed.graphql(PLATE, {"plate": car, "f": "berlin-mitte"}, client="enforcement-handheld")
     assert check["data"]["plateStatus"]["verdict"] == "PAID"
     assert [r["kind"] for r in check["data"]["plateStatus"]["rights"]] == ["TRANSIENT"]
-    await simulate(bed, "parcs-central", event="exit", facility_id="berlin-mitte", plate=car)
+    await bed.simulate("parcs-central", event="exit", facility_id="berlin-mitte", plate=car)
     assert office(bed).sessions[entered["session_id"]].exited_at is not None
     ledger = [e for e in office(bed).ledger if e.reference == entered["session_id"]]
     assert [str(e.amount) for e in ledger] == [due["amount"]]  # paid by app; nothing more at the exit
@@ -234,7 +233,7 @@ async def test_arrive_pay_leave_reconcile(bed: Bed) -> None:
 async def test_card_numbers_are_refused_wherever_they_are_put(bed: Bed, where: str, caplog: pytest.LogCaptureFixture) -> None:
     card = "4111 1111-1111 1111"
     car = plate()
-    entered = await simulate(bed, "parcs-central", event="entry", facility_id="berlin-mitte", plate=car)
+    entered = await bed.simulate("parcs-central", event="entry", facility_id="berlin-mitte", plate=car)
     office(bed).sessions[entered["session_id"]].entered_at -= timedelta(hours=2)
     inputs: dict[str, Any] = {"sessionId": f"berlin-mitte:{entered['session_id']}",
                               "amount": {"amount": "3.00", "currency": "EUR"}, "paymentToken": "tok_visa"}
@@ -299,7 +298,7 @@ async def test_plate_check_reserved_and_tenancy(bed: Bed) -> None:
 @pytest.mark.parametrize("hotel", ["berlin-spree-hotel", "london-southbank"])
 async def test_hotel_check_in_validates_the_guest_car_on_its_own(bed: Bed, hotel: str) -> None:
     car = plate()
-    await simulate(bed, "hotel-pms", event="check_in", facility_id=hotel, plate=car)
+    await bed.simulate("hotel-pms", event="check_in", facility_id=hotel, plate=car)
     wanted = car.replace(" ", "").replace("-", "")
     for _ in range(100):
         granted = [v for v in office(bed).validations.values() if v.plate == wanted]
@@ -373,7 +372,7 @@ async def test_bad_reservation_input_is_refused_and_changes_nothing(bed: Bed, na
                                                 ({"amount": "1.00", "currency": "EUR"}, "AMOUNT_MISMATCH")])
 async def test_bad_payments_change_nothing(bed: Bed, amount: dict[str, str], reason: str | None) -> None:
     car = plate()
-    entered = await simulate(bed, "parcs-central", event="entry", facility_id="berlin-mitte", plate=car)
+    entered = await bed.simulate("parcs-central", event="entry", facility_id="berlin-mitte", plate=car)
     office(bed).sessions[entered["session_id"]].entered_at -= timedelta(hours=3)
     charges, ledger = len(office(bed).charges), len(office(bed).ledger)
     answer = await bed.graphql(PAY_SESSION, {"input": {"sessionId": f"berlin-mitte:{entered['session_id']}", "amount": amount,
@@ -386,7 +385,7 @@ async def test_bad_payments_change_nothing(bed: Bed, amount: dict[str, str], rea
 
 async def test_declined_token(bed: Bed) -> None:
     car = plate()
-    entered = await simulate(bed, "parcs-central", event="entry", facility_id="berlin-mitte", plate=car)
+    entered = await bed.simulate("parcs-central", event="entry", facility_id="berlin-mitte", plate=car)
     office(bed).sessions[entered["session_id"]].entered_at -= timedelta(hours=2)
     (session,) = (await bed.graphql(SESSIONS, {"f": "berlin-mitte", "plate": car}, client="driver-app"))["data"]["parkingSessions"]
     answer = await bed.graphql(PAY_SESSION, {"input": {"sessionId": session["id"], "amount": session["amountDue"],
@@ -517,7 +516,7 @@ async def test_a_forgotten_key_reused_for_another_payment_charges_that_one(bed: 
     and must not hand back an unrelated first payment as if it were this one."""
     sessions = []
     for _ in range(2):
-        entered = await simulate(bed, "parcs-central", event="entry", facility_id="berlin-hbf", plate=plate())
+        entered = await bed.simulate("parcs-central", event="entry", facility_id="berlin-hbf", plate=plate())
         office(bed).sessions[entered["session_id"]].entered_at -= timedelta(hours=2)
         sessions.append(entered["session_id"])
     idem = key()
@@ -547,7 +546,7 @@ async def test_booking_and_cancelling_raise_reservation_events(bed: Bed) -> None
 async def test_a_refusal_leaves_the_system_up(bed: Bed) -> None:
     """A PARCS that answers "fully booked" or "declined" is working: `sources` must not show it DOWN."""
     car = plate()
-    entered = await simulate(bed, "parcs-central", event="entry", facility_id="berlin-mitte", plate=car)
+    entered = await bed.simulate("parcs-central", event="entry", facility_id="berlin-mitte", plate=car)
     office(bed).sessions[entered["session_id"]].entered_at -= timedelta(hours=2)
     (session,) = (await bed.graphql(SESSIONS, {"f": "berlin-mitte", "plate": car}, client="driver-app"))["data"]["parkingSessions"]
     declined = await bed.graphql(PAY_SESSION, {"input": {"sessionId": session["id"], "amount": session["amountDue"],

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import uuid
 
 import orjson
 
@@ -13,16 +12,6 @@ from gateway.systems import OCCUPANCY as OCCUPANCY_RESOURCE
 from tests.support.bed import TEST_OCCUPANCY_TTL_S, Bed
 
 OCCUPANCY = '{ facility(id: "berlin-hbf") { occupancy { served freshness counted { occupied } sensed { occupied freshness ageSeconds } } } }'
-
-
-async def big_client(bed: Bed, scopes: str = '["facilities:read", "occupancy:read", "rates:read"]') -> str:
-    """A client of its own, with room for bursts (the demo clients share their windows across tests)."""
-    created = await bed.graphql(
-        f'mutation {{ createClient(input: {{name: "cache-{uuid.uuid4().hex[:8]}", environment: TEST, scopes: {scopes}}}) '
-        '{ key client { id } } }')
-    client_id = created["data"]["createClient"]["client"]["id"]
-    await bed.graphql(f'mutation {{ updateClient(id: "{client_id}", input: {{quotaOverrides: {{requests: 100000, cost: 10000000}}}}) {{ id }} }}')
-    return created["data"]["createClient"]["key"]
 
 
 async def ask(bed: Bed, key: str, query: str, **extra: object) -> dict:
@@ -84,7 +73,9 @@ async def test_clients_with_different_access_never_see_each_others_data_through_
 
 
 async def test_a_burst_of_500_identical_queries_costs_one_call_per_system_resource(bed: Bed) -> None:
-    key = await big_client(bed)
+    # a client of its own, with room for bursts (the demo clients share their windows across tests)
+    _, key = await bed.new_client(["facilities:read", "occupancy:read", "rates:read"],
+                                  overrides={"requests": 100000, "cost": 10000000})
     query = "{ facilities { edges { node { id occupancy { free } rates { currency } } } } }"
     await ask(bed, key, "{ sources { id } }")  # warm the sensor system's OAuth token: that is not a data call
     for sim in bed.sandbox.simulators.values():

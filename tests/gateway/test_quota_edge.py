@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 
 import httpx
 from graphql import get_introspection_query
@@ -14,17 +13,8 @@ HEAVY = """{ facilities(first: 100) { edges { node { id levels { occupancy { occ
   rates { lines { amount { amount } } } enforcement { citationsIssuedToday(first: 100) { number } } } } } }"""
 
 
-async def new_client(bed: Bed, plan: str = "standard", overrides: str = "") -> tuple[str, str]:
-    name = f"quota-{uuid.uuid4().hex[:8]}"
-    result = await bed.graphql(
-        f'mutation {{ createClient(input: {{name: "{name}", environment: TEST, plan: "{plan}", '
-        f'scopes: ["facilities:read", "occupancy:read", "rates:read", "enforcement:read"]}}) {{ key client {{ id }} }} }}')
-    created = result["data"]["createClient"]
-    if overrides:
-        update = await bed.graphql(
-            f'mutation {{ updateClient(id: "{created["client"]["id"]}", input: {{quotaOverrides: {{{overrides}}}}}) {{ id }} }}')
-        assert "errors" not in update, update
-    return created["client"]["id"], created["key"]
+#: what the clients of these tests may read: enough for HEAVY to cost what it does
+SCOPES = ["facilities:read", "occupancy:read", "rates:read", "enforcement:read"]
 
 
 async def ask(bed: Bed, key: str, query: str, variables: dict | None = None) -> httpx.Response:
@@ -42,7 +32,7 @@ def header_items(value: str) -> dict[str, dict[str, int]]:
 
 
 async def test_headers_extensions_and_the_rate_limit_field_agree_with_what_was_charged(bed: Bed) -> None:
-    _, key = await new_client(bed)
+    _, key = await bed.new_client(SCOPES)
     query = "{ rateLimit { cost limit remaining plan requests { limit remaining } } facilities(first: 50) { edges { node { id levels { id } } } } }"
     response = await ask(bed, key, query)
     body = response.json()
@@ -64,7 +54,7 @@ async def test_headers_extensions_and_the_rate_limit_field_agree_with_what_was_c
 
 
 async def test_a_query_over_the_ceiling_is_refused_before_any_vendor_call(bed: Bed) -> None:
-    _, key = await new_client(bed, plan="throttled")
+    _, key = await bed.new_client(SCOPES, plan="throttled")
     for sim in bed.sandbox.simulators.values():
         sim.control.reset_stats()
     for accept, status in (("application/json", 200), ("application/graphql-response+json", 400)):
@@ -80,7 +70,7 @@ async def test_a_query_over_the_ceiling_is_refused_before_any_vendor_call(bed: B
 
 
 async def test_out_of_quota_is_a_429_with_retry_after_and_admin_changes_apply_at_once(bed: Bed) -> None:
-    client_id, key = await new_client(bed, overrides="requests: 3")
+    client_id, key = await bed.new_client(SCOPES, overrides={"requests": 3})
     for _ in range(3):
         assert (await ask(bed, key, "{ facilities { totalCount } }")).status_code == 200
     refused = await ask(bed, key, "{ facilities { totalCount } }")
@@ -100,7 +90,7 @@ async def test_out_of_quota_is_a_429_with_retry_after_and_admin_changes_apply_at
 
 
 async def test_the_cost_budget_refuses_too(bed: Bed) -> None:
-    _, key = await new_client(bed, overrides="cost: 40")
+    _, key = await bed.new_client(SCOPES, overrides={"cost": 40})
     big = await ask(bed, key, "{ facilities(first: 20) { edges { node { id levels { id } } } } }")
     assert big.status_code == 429 and big.json()["errors"][0]["extensions"]["refusedBy"] == "cost"
     small = "{ facilities(first: 2) { edges { node { id } } } }"
@@ -114,7 +104,7 @@ async def test_the_cost_budget_refuses_too(bed: Bed) -> None:
 
 
 async def test_complexity_limits(bed: Bed) -> None:
-    _, key = await new_client(bed)
+    _, key = await bed.new_client(SCOPES)
     deep = "{ facilities { edges { node { occupancy { counted { source } } levels { occupancy { sensed { source } } } } } } }"
     assert (await ask(bed, key, deep)).status_code == 200  # depth 7 is fine
     nested = "{ facilities { edges { node { id } } } " + " ".join(f"a{i}: facilities {{ totalCount }}" for i in range(31)) + " }"
@@ -139,7 +129,7 @@ async def test_introspection_is_depth_limited_too(bed: Bed) -> None:
     standard introspection query of graphql-js 16 (GraphiQL, Apollo, codegen) and graphql-core 3.3 nests.
     (Walking the schema type by type, `fields { type { fields …`, graphql-core's own MaxIntrospectionDepthRule
     refuses at three levels; long `ofType` chains it lets through are what this limit stops.)"""
-    _, key = await new_client(bed)
+    _, key = await bed.new_client(SCOPES)
     for options in ({}, {"descriptions": True, "input_value_deprecation": True, "specified_by_url": True,
                          "directive_is_repeatable": True, "schema_description": True, "one_of": True}):
         standard = await ask(bed, key, get_introspection_query(**options))
@@ -157,7 +147,7 @@ async def test_introspection_is_depth_limited_too(bed: Bed) -> None:
 
 
 async def test_batches_are_limited_and_each_operation_is_counted(bed: Bed) -> None:
-    client_id, key = await new_client(bed)
+    client_id, key = await bed.new_client(SCOPES)
     batch = [{"query": "{ facilities { totalCount } }"}, {"query": "{ nope }"}, {"query": "{ sources { id } }"}]
     response = await bed.http.post(f"{bed.url}/graphql", json=batch, headers={"authorization": f"Bearer {key}"})
     answers = response.json()
@@ -173,7 +163,7 @@ async def test_batches_are_limited_and_each_operation_is_counted(bed: Bed) -> No
 
 
 async def test_admin_input_for_quotas_is_checked(bed: Bed) -> None:
-    client_id, _ = await new_client(bed)
+    client_id, _ = await bed.new_client(SCOPES)
     bad = await bed.graphql(f'mutation {{ updateClient(id: "{client_id}", input: {{quotaOverrides: {{requests: -1}}}}) {{ id }} }}')
     assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     unknown_plan = await bed.graphql(f'mutation {{ updateClient(id: "{client_id}", input: {{plan: "gold"}}) {{ id }} }}')

@@ -26,7 +26,6 @@ from gateway.auth.keys import Environment
 from gateway.auth.scopes import Scope
 from gateway.card_numbers import looks_like_card_number
 from tests.support.bed import Bed
-from tests.gateway.events.test_webhooks import simulate
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -73,7 +72,7 @@ async def world(bed: Bed) -> World:
           issuePermit(input: $input, idempotencyKey: $key) { id } }""", {"input": {
             "facilityId": facility, "plate": "B-TN 1002", "holderName": "Someone Else", "validFrom": start.isoformat()},
             "key": str(uuid.uuid4())}, "permit-office")
-        entered = await simulate(bed, system, event="entry", facility_id=facility, plate=f"B-TN {1003 + len(records)}")
+        entered = await bed.simulate(system, event="entry", facility_id=facility, plate=f"B-TN {1003 + len(records)}")
         records[("reservation", system)] = booked["id"].split(":", 1)[1]
         records[("permit", system)] = permit["id"].split(":", 1)[1]
         records[("session", system)] = entered["session_id"]

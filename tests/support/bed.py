@@ -3,6 +3,8 @@ simulated vendors) on a real loopback port, and what tests do with it."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,3 +60,28 @@ class Bed:
     async def stats(self, system_id: str) -> dict[str, Any]:
         response = await self.http.get(f"{self.url}/sandbox/systems/{system_id}/stats")
         return response.json()
+
+    async def simulate(self, system_id: str, **body: Any) -> dict[str, Any]:
+        """Have a simulated vendor system act (a car enters, a guest checks in…), as its sandbox control does."""
+        response = await self.http.post(f"{self.url}/sandbox/systems/{system_id}/simulate", json=body)
+        assert response.status_code == 202, response.text
+        return response.json()
+
+    async def new_client(self, scopes: Iterable[str], *, name: str | None = None, plan: str | None = None,
+                         overrides: dict[str, int] | None = None) -> tuple[str, str]:
+        """A client of the test's own at every facility, made by the admin demo client, and its quota
+        overrides set if given (its windows are its own, unlike the shared demo clients'): (its id, its key)."""
+        client: dict[str, Any] = {"name": name or f"test-{uuid.uuid4().hex[:8]}", "environment": "TEST",
+                                  "scopes": list(scopes)}
+        if plan is not None:
+            client["plan"] = plan
+        created = await self.graphql("mutation($client: CreateClientInput!) { createClient(input: $client) "
+                                     "{ key client { id } } }", {"client": client})
+        assert "errors" not in created, created
+        client_id, key = created["data"]["createClient"]["client"]["id"], created["data"]["createClient"]["key"]
+        if overrides:
+            updated = await self.graphql("mutation($id: ID!, $overrides: QuotaOverridesInput!) { updateClient(id: $id, "
+                                         "input: {quotaOverrides: $overrides}) { id } }",
+                                         {"id": client_id, "overrides": overrides})
+            assert "errors" not in updated, updated
+        return client_id, key

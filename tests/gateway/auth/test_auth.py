@@ -17,13 +17,6 @@ async def post(bed: Bed, headers: dict[str, str], body: dict | None = None) -> t
     return response.status_code, response.json(), dict(response.headers)
 
 
-async def new_client(bed: Bed, name: str, scopes: str = '["facilities:read"]') -> tuple[str, str]:
-    result = await bed.graphql(
-        f'mutation {{ createClient(input: {{name: "{name}", environment: TEST, scopes: {scopes}}}) {{ key client {{ id }} }} }}')
-    created = result["data"]["createClient"]
-    return created["client"]["id"], created["key"]
-
-
 async def test_keys_work_in_either_header(bed: Bed) -> None:
     key = bed.key("dashboard")
     for headers in ({"authorization": f"Bearer {key}"}, {"x-api-key": key}, {"authorization": f"bearer {key}", "x-api-key": key}):
@@ -58,7 +51,7 @@ async def test_bad_credentials_of_every_kind_are_401_with_a_clear_message(bed: B
 
 
 async def test_revocation_is_immediate_for_keys_and_tokens(bed: Bed) -> None:
-    client_id, key = await new_client(bed, "to-be-revoked")
+    client_id, key = await bed.new_client(["facilities:read"], name="to-be-revoked")
     token_response = await bed.http.post(f"{bed.url}/oauth/token", data={"grant_type": "client_credentials"},
                                          auth=(client_id, key))
     token = token_response.json()["access_token"]
@@ -71,7 +64,7 @@ async def test_revocation_is_immediate_for_keys_and_tokens(bed: Bed) -> None:
 
 
 async def test_rotation_keeps_the_old_key_through_the_grace_period_only(bed: Bed) -> None:
-    client_id, old_key = await new_client(bed, "rotating")
+    client_id, old_key = await bed.new_client(["facilities:read"], name="rotating")
     rotated = await bed.graphql(
         f'mutation {{ rotateClientKey(id: "{client_id}", gracePeriodSeconds: 1) {{ key previousKeysExpireAt client {{ rotatedAt }} }} }}')
     new_key = rotated["data"]["rotateClientKey"]["key"]
@@ -97,7 +90,7 @@ async def test_tokens_carry_a_narrowed_scope(bed: Bed) -> None:
 
 
 async def test_scope_changes_take_effect_at_once(bed: Bed) -> None:
-    client_id, key = await new_client(bed, "growing")
+    client_id, key = await bed.new_client(["facilities:read"], name="growing")
     query = {"query": '{ facility(id: "berlin-hbf") { occupancy { free } } }'}
     _, before, _ = await post(bed, {"authorization": f"Bearer {key}"}, query)
     assert before["errors"][0]["extensions"]["code"] == "FORBIDDEN"
@@ -107,7 +100,7 @@ async def test_scope_changes_take_effect_at_once(bed: Bed) -> None:
 
 
 async def test_admin_actions_are_audited_without_key_material(bed: Bed) -> None:
-    client_id, key = await new_client(bed, "audited")
+    client_id, key = await bed.new_client(["facilities:read"], name="audited")
     await bed.graphql(f'mutation {{ updateClient(id: "{client_id}", input: {{notes: "hello", facilities: ["berlin-hbf"]}}) {{ id }} }}')
     rotated = await bed.graphql(f'mutation {{ rotateClientKey(id: "{client_id}") {{ key }} }}')
     await bed.graphql(f'mutation {{ revokeClient(id: "{client_id}") {{ id }} }}')
@@ -136,7 +129,7 @@ async def test_admin_input_errors_are_coded(bed: Bed) -> None:
     for mutation, code in cases.items():
         result = await bed.graphql(f"mutation {{ {mutation} }}")
         assert result["errors"][0]["extensions"]["code"] == code, (mutation, result)
-    client_id, _ = await new_client(bed, "rotate-bounds")
+    client_id, _ = await bed.new_client(["facilities:read"], name="rotate-bounds")
     result = await bed.graphql(f'mutation {{ rotateClientKey(id: "{client_id}", gracePeriodSeconds: -5) {{ key }} }}')
     assert result["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     result = await bed.graphql(f'mutation {{ updateClient(id: "{client_id}", input: {{scopes: null}}) {{ id }} }}')

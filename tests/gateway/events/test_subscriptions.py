@@ -207,20 +207,9 @@ async def test_init_timeout(subs: Subs) -> None:
     assert closed.value.rcvd.code == 4408
 
 
-async def new_client(bed: Any, scopes: tuple[str, ...] = ("occupancy:read",)) -> tuple[str, str]:
-    """A new client with these scopes on every facility: (its id, its key)."""
-    created = await bed.graphql("""mutation($name: String!, $scopes: [String!]!) { createClient(input: {name: $name,
-        environment: TEST, scopes: $scopes}) { key client { id } } }""", {"name": f"subs-{uuid.uuid4().hex[:8]}", "scopes": list(scopes)})
-    issued = created["data"]["createClient"]
-    return issued["client"]["id"], issued["key"]
-
-
 async def client_with_limit(bed: Any, max_subscriptions: int) -> str:
     """A new client (occupancy:read, every facility) whose plan allows this many subscriptions; its key."""
-    client_id, key = await new_client(bed)
-    updated = await bed.graphql("mutation($id: ID!, $n: Int!) { updateClient(id: $id, input: {quotaOverrides: {maxSubscriptions: $n}}) { id } }",
-                                {"id": client_id, "n": max_subscriptions})
-    assert "errors" not in updated, updated
+    _, key = await bed.new_client(["occupancy:read"], overrides={"maxSubscriptions": max_subscriptions})
     await asyncio.sleep(0.6)  # the authenticator's short client cache
     return key
 
@@ -358,7 +347,7 @@ async def revoke(bed: Any, client_id: str) -> float:
 @pytest.mark.parametrize("traffic", ["busy", "idle"])
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_a_revoked_clients_stream_ends_within_the_bound(bed: Any, subs: Subs, transport: str, traffic: str) -> None:
-    client_id, key = await new_client(bed)
+    client_id, key = await bed.new_client(["occupancy:read"])
     async with open_stream(subs.url, transport, key, OCCUPANCY, HBF) as stream, \
             busy(bed) if traffic == "busy" else contextlib.nullcontext():
         await subs.settle(1)
@@ -374,7 +363,7 @@ async def test_a_revoked_clients_stream_ends_within_the_bound(bed: Any, subs: Su
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_a_stream_on_an_access_token_ends_when_its_client_is_revoked(bed: Any, subs: Subs, transport: str) -> None:
-    client_id, key = await new_client(bed)
+    client_id, key = await bed.new_client(["occupancy:read"])
     issued = await bed.http.post(f"{bed.url}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, key))
     assert issued.status_code == 200, issued.text
     async with open_stream(subs.url, transport, issued.json()["access_token"], OCCUPANCY, HBF) as stream, busy(bed):
@@ -385,7 +374,7 @@ async def test_a_stream_on_an_access_token_ends_when_its_client_is_revoked(bed: 
 
 
 async def test_narrowed_scopes_end_a_stream_and_other_edits_do_not(bed: Any, subs: Subs) -> None:
-    client_id, key = await new_client(bed, ("occupancy:read", "facilities:read"))
+    client_id, key = await bed.new_client(["occupancy:read", "facilities:read"])
     update = 'mutation($id: ID!, $input: UpdateClientInput!) { updateClient(id: $id, input: $input) { id } }'
     async with open_stream(subs.url, "graphql-transport-ws", key, OCCUPANCY, HBF) as stream, busy(bed):
         await stream.data()
@@ -403,7 +392,7 @@ async def test_narrowed_scopes_end_a_stream_and_other_edits_do_not(bed: Any, sub
 async def test_a_key_past_its_rotation_grace_ends_its_streams_and_the_new_key_goes_on(bed: Any, transport: str) -> None:
     """No notice when a grace period runs out: the timer's re-check ends the old key's stream."""
     recheck_s, grace_s = 0.5, 1
-    client_id, old_key = await new_client(bed)
+    client_id, old_key = await bed.new_client(["occupancy:read"])
     rotate = 'mutation($id: ID!, $grace: Int!) { rotateClientKey(id: $id, gracePeriodSeconds: $grace) { key } }'
     async with serving(bed, recheck_s=recheck_s) as rechecking, \
             open_stream(rechecking.url, transport, old_key, OCCUPANCY, HBF) as old, busy(bed):

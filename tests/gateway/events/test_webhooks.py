@@ -57,18 +57,12 @@ def inbox(bed: Bed) -> MemoryInbox:
     return box
 
 
-async def simulate(bed: Bed, system_id: str, **body: Any) -> dict[str, Any]:
-    response = await bed.http.post(f"{bed.url}/sandbox/systems/{system_id}/simulate", json=body)
-    assert response.status_code == 202, response.text
-    return response.json()
-
-
 async def test_simulated_entry_reaches_the_bus_and_refreshes_the_cache(bed: Bed) -> None:
     upstream = bed.sandbox.runtime.systems.upstream
     await upstream.get("parcs-central", OCCUPANCY, ())  # cached now
     sub = bed.sandbox.runtime.bus.subscribe()
     try:
-        answer = await simulate(bed, "parcs-central", event="entry", facility_id="berlin-hbf", plate="B-PG 101")
+        answer = await bed.simulate("parcs-central", event="entry", facility_id="berlin-hbf", plate="B-PG 101")
         assert answer["delivery"] == "webhook" and answer["event_id"]
         event = await first_event(sub, lambda e: e.vendor_event_id == answer["event_id"])
     finally:
@@ -146,9 +140,9 @@ async def test_the_same_webhook_twice_is_one_event(bed: Bed) -> None:
 async def test_lpr_plate_correction_is_an_update_not_a_duplicate(bed: Bed) -> None:
     sub = bed.sandbox.runtime.bus.subscribe()
     try:
-        issued = await simulate(bed, "enforcement", event="violation", facility_id="berlin-hbf", plate="B-XY 12")
+        issued = await bed.simulate("enforcement", event="violation", facility_id="berlin-hbf", plate="B-XY 12")
         first = await first_event(sub, lambda e: e.vendor_event_id == issued["event_id"])
-        corrected = await simulate(bed, "enforcement", event="plate_correction", facility_id="berlin-hbf",
+        corrected = await bed.simulate("enforcement", event="plate_correction", facility_id="berlin-hbf",
                                    plate="B-XV 12", citation_number=issued["citation_number"])
         assert corrected["event_id"] == issued["event_id"]
         second = await first_event(sub, lambda e: e.vendor_event_id == issued["event_id"])
@@ -174,10 +168,10 @@ async def test_mews_check_in_fetches_the_reservation(bed: Bed) -> None:
     before = (await bed.stats("hotel-pms"))["by_endpoint"]
     sub = bed.sandbox.runtime.bus.subscribe()
     try:
-        answer = await simulate(bed, "hotel-pms", event="check_in", facility_id="berlin-spree-hotel", plate="B-HT 42")
+        answer = await bed.simulate("hotel-pms", event="check_in", facility_id="berlin-spree-hotel", plate="B-HT 42")
         event = await first_event(sub, lambda e: e.payload.get("reservation_id") == answer["reservation_id"])
         more = await quiet(sub, lambda e: e.payload.get("reservation_id") == answer["reservation_id"], 0.5)
-        out = await simulate(bed, "hotel-pms", event="check_out", facility_id="berlin-spree-hotel", plate="B-HT 42")
+        out = await bed.simulate("hotel-pms", event="check_out", facility_id="berlin-spree-hotel", plate="B-HT 42")
         left = await first_event(sub, lambda e: e.payload.get("reservation_id") == out["reservation_id"])
     finally:
         await sub.aclose()
@@ -192,7 +186,7 @@ async def test_mews_check_in_fetches_the_reservation(bed: Bed) -> None:
 
 async def test_poll_only_system_changes_the_world_only(bed: Bed) -> None:
     garage = bed.sandbox.world.garages["london-kings-cross"]
-    answer = await simulate(bed, "parcs-london", event="entry", facility_id="london-kings-cross", plate="LB21 ABC")
+    answer = await bed.simulate("parcs-london", event="entry", facility_id="london-kings-cross", plate="LB21 ABC")
     assert answer["delivery"] == "poll" and "poll" in answer["message"]
     assert garage.plates.get("LB21 ABC")
 
