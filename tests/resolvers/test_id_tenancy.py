@@ -123,8 +123,20 @@ async def ask(bed: Bed, key: str, query: str, value: str) -> tuple[str, int]:
     after = {s: (await bed.stats(s))["total"] for s in before}
     assert answer.get("errors"), answer  # nothing of someone else's, nor of nothing, is ever answered
     assert all(e["extensions"]["code"] == "NOT_FOUND" for e in answer["errors"]), answer
-    shown = orjson.dumps({"data": answer.get("data"), "errors": answer["errors"]}).decode()
-    return shown.replace(value, "<id>"), sum(after[s] - before[s] for s in before)
+    shown = orjson.dumps(blanked({"data": answer.get("data"), "errors": answer["errors"]}, value)).decode()
+    return shown, sum(after[s] - before[s] for s in before)
+
+
+def blanked(answer: Any, value: str) -> Any:
+    """`answer` with `value` blanked out of its texts only: a made-up zone "23" is not the column 23
+    an error's location names."""
+    if isinstance(answer, str):
+        return answer.replace(value, "<id>")
+    if isinstance(answer, list):
+        return [blanked(item, value) for item in answer]
+    if isinstance(answer, dict):
+        return {key: blanked(item, value) for key, item in answer.items()}
+    return answer
 
 
 def exists(bed: Bed, kind: str, vendor_id: str) -> bool:
