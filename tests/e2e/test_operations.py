@@ -16,11 +16,10 @@ import pytest
 from adapters.models import EventType
 from adapters.simoffice import BackOffice, office_of
 from tests.support.bed import Bed
+from tests.support.vendors import HBF_PLACE
 from tests.support.waiting import first_event
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-HBF_PLACE = "7f3c2a10-5b1e-4c1a-9d2e-0a1b2c3d4e01"  # berlin-hbf in the APDS PARCS
 
 QUOTE = """query($id: ID!, $start: DateTime!, $end: DateTime!) {
   facility(id: $id) { quote(start: $start, end: $end) { id available price { amount currency } expiresAt } } }"""

@@ -31,33 +31,10 @@ from gateway.config import load_config
 from gateway.runtime import Runtime
 from resolvers.schema import REQUIRED_SCOPES, schema
 from tests.support.bed import Bed
-from tests.support.processes import OwnRedis
-from tests.support.servers import bound_socket
+from tests.support.processes import OwnRedis, deployment_config, start_gateway, wait_ready
 from tests.support.servers import serve as serve_here
+from tests.support.vendors import apds_entry
 from tests.support.waiting import wait_until
-from tests.e2e.test_replicas import apds_entry, deployment_config
-
-
-def serve(config: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    sock = bound_socket()
-    port = sock.getsockname()[1]
-    sock.close()
-    process = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(port)],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    return process, f"http://127.0.0.1:{port}"
-
-
-async def wait_ready(url: str, process: subprocess.Popen[str]) -> None:
-    async with httpx.AsyncClient() as http:
-        for _ in range(200):
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            try:
-                if (await http.get(f"{url}/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError("the gateway did not start")
 
 
 @pytest.mark.parametrize("policy", ["open", "closed"])
@@ -70,7 +47,7 @@ async def test_redis_outage_and_recovery(bed: Bed, own_redis: OwnRedis, tmp_path
                               "--name", "steady", "--scope", "facilities:read"], capture_output=True, text=True, env=env)
     assert created.returncode == 0, created.stderr
     key = yaml.safe_load(created.stdout)["key"]
-    process, url = serve(config, env)
+    process, url = start_gateway(config, env)
     try:
         await wait_ready(url, process)
         async with httpx.AsyncClient(headers={"authorization": f"Bearer {key}"}, timeout=10) as http:

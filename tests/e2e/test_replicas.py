@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import os
 import subprocess
 import sys
 import time
@@ -29,15 +28,12 @@ import redis.asyncio as aioredis
 import websockets
 import yaml
 
-from adapters.apds.webhooks import event_body, signature
 from tests.support.bed import Bed
-from tests.support.servers import bound_socket, repeating
+from tests.support.processes import POLL_INTERVAL_S, deployment_config, start_gateway, wait_ready
+from tests.support.servers import repeating
 from tests.support.streams import ADMIN_CHANGE_BOUND_S, SLACK_S, TRANSPORTS, assert_ended_by, open_stream
+from tests.support.vendors import apds_entry
 from tests.support.waiting import wait_until
-
-PEPPER_VAR = "PARKGATE_KEY_PEPPER"
-POLL_INTERVAL_S = 0.5
-POLL_LEASE_S = 2.0
 
 
 @dataclass
@@ -53,31 +49,6 @@ class Deployment:
         return json.loads(result.stdout)
 
 
-def deployment_config(bed: Bed, redis_url: str, tmp: Path) -> tuple[Path, dict[str, str]]:
-    """The sandbox's vendor systems, served by a deployment that keeps its clients in Redis."""
-    env = {"PATH": os.environ.get("PATH", ""), PEPPER_VAR: uuid.uuid4().hex}
-    systems = {}
-    for system_id, system in bed.sandbox.config.systems.items():
-        credentials = {}
-        for name, value in system.credentials.items():
-            variable = f"{system_id}_{name}".upper().replace("-", "_")
-            env[variable] = value
-            credentials[name] = f"${{{variable}}}"
-        systems[system_id] = {"dialect": system.dialect, "base_url": system.base_url, "credentials": credentials}
-    document = {
-        "environment": "test",
-        "systems": systems,
-        "facilities": {fid: f.model_dump(exclude_none=True) for fid, f in bed.sandbox.config.facilities.items()},
-        "auth": {"key_pepper": f"${{{PEPPER_VAR}}}"},
-        "store": {"backend": "redis", "redis_url": redis_url, "prefix": f"replicas-{uuid.uuid4().hex[:8]}:"},
-        # poll-only systems read every half second (the lease outlives a few cycles), so tests can watch polling
-        "events": {"poll_interval_s": POLL_INTERVAL_S, "lease_s": POLL_LEASE_S},
-    }
-    path = tmp / "parkgate.yaml"
-    path.write_text(yaml.safe_dump(document))
-    return path, env
-
-
 @pytest.fixture(scope="module")
 def tmp_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("replicas")
@@ -88,25 +59,12 @@ async def deployment(bed: Bed, redis_url: str, tmp_module: Path) -> AsyncIterato
     config, env = deployment_config(bed, redis_url, tmp_module)
     processes, urls = [], []
     for _ in range(2):
-        sock = bound_socket()
-        port = sock.getsockname()[1]
-        sock.close()
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
-        urls.append(f"http://127.0.0.1:{port}")
+        process, url = start_gateway(config, env)
+        processes.append(process)
+        urls.append(url)
     try:
-        async with httpx.AsyncClient() as http:
-            for url, process in zip(urls, processes, strict=True):
-                for _ in range(200):
-                    if process.poll() is not None:
-                        raise AssertionError(f"replica died: {process.stderr.read() if process.stderr else ''}")
-                    try:
-                        if (await http.get(f"{url}/healthz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await asyncio.sleep(0.05)
+        for url, process in zip(urls, processes, strict=True):
+            await wait_ready(url, process)
         yield Deployment(config, env, urls)
     finally:
         for process in processes:
@@ -253,7 +211,6 @@ async def test_a_burst_across_two_replicas_costs_one_vendor_call_per_resource(
 
 # --- the event path across replicas ---------------------------------------------------------
 
-HBF_PLACE = "7f3c2a10-5b1e-4c1a-9d2e-0a1b2c3d4e01"  # berlin-hbf's placeId at parcs-central (APDS)
 VEHICLES_AT_HBF = ('subscription { vehicleEvents(facilityId: "berlin-hbf") '
                    '{ type facilityId source plate } }')
 
@@ -267,15 +224,6 @@ async def _next_data(ws: Any, timeout: float) -> dict[str, Any]:
             continue
         assert message["type"] == "next", message
         return message["payload"]
-
-
-def apds_entry(bed: Bed, plate: str) -> tuple[bytes, dict[str, str]]:
-    """A vehicle entering berlin-hbf, as parcs-central's webhook says it: the body and its signed headers."""
-    secret = bed.sandbox.config.systems["parcs-central"].credentials["webhook_secret"]
-    raw = json.dumps(event_body("vehicle.entry", HBF_PLACE, datetime.now(UTC), {"plate": plate, "lane": "IN-1"})).encode()
-    timestamp = str(int(time.time()))
-    return raw, {"content-type": "application/json", "x-apds-timestamp": timestamp,
-                 "x-apds-signature": signature(secret, timestamp, raw)}
 
 
 async def _post_apds_entry(bed: Bed, url: str, plate: str) -> None:

@@ -21,9 +21,8 @@ from gateway.events.inbox import MemoryInbox
 from gateway.systems import OCCUPANCY
 from gateway.upstream import cache_key
 from tests.support.bed import Bed
+from tests.support.vendors import HBF_PLACE, apds_request, webhook_secret
 from tests.support.waiting import first_event
-
-HBF_PLACE = "7f3c2a10-5b1e-4c1a-9d2e-0a1b2c3d4e01"
 
 
 async def quiet(sub: Subscription, match: Callable[[DomainEvent], bool], seconds: float = 1.0) -> list[DomainEvent]:
@@ -38,17 +37,6 @@ async def quiet(sub: Subscription, match: Callable[[DomainEvent], bool], seconds
         if match(event):
             seen.append(event)
     return seen
-
-
-def secret(bed: Bed, system_id: str, name: str = "webhook_secret") -> str:
-    return bed.sandbox.config.systems[system_id].credentials[name]
-
-
-def apds_request(bed: Bed, body: dict[str, Any], *, at: float | None = None, key: str | None = None) -> tuple[bytes, dict[str, str]]:
-    raw = orjson.dumps(body)
-    timestamp = str(int(at if at is not None else time.time()))
-    return raw, {"content-type": "application/json", "x-apds-timestamp": timestamp,
-                 "x-apds-signature": signature(key or secret(bed, "parcs-central"), timestamp, raw)}
 
 
 def inbox(bed: Bed) -> MemoryInbox:
@@ -111,7 +99,7 @@ async def test_replayed_old_timestamp_is_401(bed: Bed) -> None:
 async def test_malformed_body_is_400(bed: Bed, raw: bytes) -> None:
     timestamp = str(int(time.time()))
     headers = {"x-apds-timestamp": timestamp,
-               "x-apds-signature": signature(secret(bed, "parcs-central"), timestamp, raw)}
+               "x-apds-signature": signature(webhook_secret(bed, "parcs-central"), timestamp, raw)}
     response = await bed.http.post(f"{bed.url}/webhooks/parcs-central", content=raw, headers=headers)
     assert response.status_code == 400, response.text
 
@@ -158,7 +146,7 @@ async def test_lpr_plate_correction_is_an_update_not_a_duplicate(bed: Bed) -> No
 async def test_lpr_resent_identical_event_is_a_duplicate(bed: Bed) -> None:
     event = citation_event("10", {"plate": "B-Q 7", "citationNumber": "HBF-2026-999001", "violationCode": "V12"})
     raw = orjson.dumps({**event, "timestamp": format_timestamp(datetime.now(UTC))})
-    headers = {"x-webhook-secret": secret(bed, "enforcement")}
+    headers = {"x-webhook-secret": webhook_secret(bed, "enforcement")}
     codes = [(await bed.http.post(f"{bed.url}/webhooks/enforcement", content=raw, headers=headers)).status_code
              for _ in range(2)]
     assert codes == [202, 200]
@@ -215,9 +203,9 @@ def unmapped_delivery(bed: Bed, system_id: str, place: str, plate: str) -> tuple
     if system_id == "enforcement":
         event = citation_event(place, {"plate": plate, "citationNumber": f"X-{time.time_ns()}", "violationCode": "V12"})
         raw = orjson.dumps({**event, "timestamp": format_timestamp(datetime.now(UTC))})
-        return "/webhooks/enforcement", raw, {"x-webhook-secret": secret(bed, "enforcement")}
+        return "/webhooks/enforcement", raw, {"x-webhook-secret": webhook_secret(bed, "enforcement")}
     body = {"EnterpriseId": place, "Events": [{"Discriminator": "ServiceOrderUpdated", "Value": {"Id": str(time.time_ns())}}]}
-    return f"/webhooks/hotel-pms?token={secret(bed, 'hotel-pms', 'webhook_token')}", orjson.dumps(body), {}
+    return f"/webhooks/hotel-pms?token={webhook_secret(bed, 'hotel-pms', 'webhook_token')}", orjson.dumps(body), {}
 
 
 async def webhook_figures(bed: Bed, system_id: str) -> tuple[dict[str, int], int]:
