@@ -15,7 +15,7 @@ from gateway.finance.accounts import FinanceConfig
 from gateway.finance.citations_export import COLUMNS
 from gateway.finance.formats import FORMATS
 from tests.support.bed import Bed
-from tests.gateway.finance.test_finance_formats import PARSERS, two_decimals
+from tests.support.finance import PARSERS, two_decimals
 
 TODAY = datetime.now(UTC).date()
 FROM, TO = TODAY - timedelta(days=3), TODAY - timedelta(days=1)
