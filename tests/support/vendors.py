@@ -13,6 +13,8 @@ from tests.support.bed import Bed
 
 #: berlin-hbf's placeId at parcs-central (the APDS PARCS)
 HBF_PLACE = "7f3c2a10-5b1e-4c1a-9d2e-0a1b2c3d4e01"
+#: the account the LPR simulators of tests/adapters/lpr/ are made with, and their adapters log in with
+LPR_CREDENTIALS = {"username": "parkgate", "password": "correct horse", "api_key": "lpr-test-key"}
 
 
 def webhook_secret(bed: Bed, system_id: str, name: str = "webhook_secret") -> str:

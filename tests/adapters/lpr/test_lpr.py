@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -16,22 +15,13 @@ from adapters.lpr.simulator import SimZone
 from adapters.models import Citation, EnforcementZone, GeoPoint, Money, SystemKind
 from adapters.simulation import FaultMode
 from adapters.simworld import World
-from tests.support.servers import serve
+from tests.support.vendors import LPR_CREDENTIALS
 
-CREDENTIALS = {"username": "parkgate", "password": "correct horse", "api_key": "lpr-test-key"}
 CITATIONS = "GET /api/v1/citations"
 ZONES = "GET /api/v1/zones"
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[tuple[LprSimulator, str]]:
-    simulator = create_simulator(World(), "enforcement", CREDENTIALS)
-    simulator.state.live = False  # no new citations mid-test: counts stay exact
-    async with serve(simulator.app) as url:
-        yield simulator, url
-
-
-def adapter(url: str, credentials: dict[str, str] = CREDENTIALS, page_size: int = 3, **spec: float) -> LprAdapter:
+def adapter(url: str, credentials: dict[str, str] = LPR_CREDENTIALS, page_size: int = 3, **spec: float) -> LprAdapter:
     return LprAdapter(
         SystemSpec(
             id="enforcement", kind=SystemKind.ENFORCEMENT, dialect="lpr", base_url=url,
@@ -254,9 +244,9 @@ async def test_missing_optional_fields_stay_none(sim: tuple[LprSimulator, str]) 
 @pytest.mark.parametrize(
     "credentials",
     [
-        {**CREDENTIALS, "api_key": "wrong"},
-        {**CREDENTIALS, "password": "wrong"},
-        {**CREDENTIALS, "username": "someone"},
+        {**LPR_CREDENTIALS, "api_key": "wrong"},
+        {**LPR_CREDENTIALS, "password": "wrong"},
+        {**LPR_CREDENTIALS, "username": "someone"},
     ],
 )
 async def test_bad_credentials_are_an_upstream_error(sim: tuple[LprSimulator, str], credentials: dict) -> None:
@@ -323,7 +313,7 @@ async def test_a_slow_platform_times_out(sim: tuple[LprSimulator, str]) -> None:
 
 
 async def test_the_simulator_keeps_issuing_in_real_time() -> None:
-    simulator = create_simulator(World(), "enforcement", CREDENTIALS)
+    simulator = create_simulator(World(), "enforcement", LPR_CREDENTIALS)
     state = simulator.state
     before = len(state.citations)
     state.advance(datetime.now(UTC) + timedelta(hours=1))
@@ -334,7 +324,7 @@ async def test_the_simulator_keeps_issuing_in_real_time() -> None:
 
 
 def test_the_same_seed_gives_the_same_citations() -> None:
-    zones = list(create_simulator(World(), "enforcement", CREDENTIALS).state.zones.values())
+    zones = list(create_simulator(World(), "enforcement", LPR_CREDENTIALS).state.zones.values())
     now = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
     one, two = LprState(zones, seed=7, now=now), LprState(zones, seed=7, now=now)
     assert [c.to_wire() for c in one.citations] == [c.to_wire() for c in two.citations]

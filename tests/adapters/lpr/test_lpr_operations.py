@@ -11,35 +11,25 @@ import orjson
 import pytest
 
 from adapters.base import SystemSpec
-from adapters.lpr import LprAdapter, LprSimulator, create_simulator
+from adapters.lpr import LprAdapter, LprSimulator
 from adapters.lpr.simulator import SimCitation
 from adapters.lpr.webhooks import citation_event, verify
 from adapters.lpr.wire import format_timestamp
 from adapters.models import Citation, CitationRequest, Money, SystemKind
 from adapters.operations import Refusal, VendorRefused
-from adapters.simworld import World
 from gateway.events.inbox import InboxItem, MemoryInbox, Outcome
-from tests.support.servers import serve
+from tests.support.vendors import LPR_CREDENTIALS
 
-CREDENTIALS = {"username": "parkgate", "password": "correct horse", "api_key": "lpr-test-key"}
 ISSUE = "POST /api/v1/citations"
 FETCH = "GET /api/v1/citations/{number}"
 VOID = "POST /api/v1/citations/{number}/void"
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[tuple[LprSimulator, str]]:
-    simulator = create_simulator(World(), "enforcement", CREDENTIALS)
-    simulator.state.live = False  # no handheld citations mid-test: counts stay exact
-    async with serve(simulator.app) as url:
-        yield simulator, url
-
-
-@pytest.fixture
 async def lpr(sim: tuple[LprSimulator, str]) -> AsyncIterator[LprAdapter]:
     _, url = sim
     adapter = LprAdapter(SystemSpec(id="enforcement", kind=SystemKind.ENFORCEMENT, dialect="lpr", base_url=url,
-                                    credentials=CREDENTIALS, options={"page_size": 100}))
+                                    credentials=LPR_CREDENTIALS, options={"page_size": 100}))
     try:
         yield adapter
     finally:
