@@ -290,7 +290,7 @@ class Deployment:
 
 def write_deployment(sandbox: dict[str, Any], directory: Path, name: str, *, store: dict[str, Any] | None = None,
                      cache_backend: str | None = None) -> Deployment:
-    """Like tests/test_replicas.py `deployment_config`: credentials as ${VARIABLES}, a `bench` plan."""
+    """Like tests/support/processes.py `deployment_config`: credentials as ${VARIABLES}, a `bench` plan."""
     from gateway.config import DEFAULT_PLANS
 
     env: dict[str, str] = {}

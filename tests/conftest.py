@@ -1,71 +1,27 @@
-"""The test bed: one sandbox (gateway + five simulated vendors) on a real loopback port.
+"""Fixtures shared by every test folder: the sandbox test bed, and a throwaway Redis.
 
-Tests talk to it over real HTTP. Every test starts with every system healthy and request
-counts at zero, whatever the previous test did to them.
+Session-scoped fixtures here are made once per run, whichever folders run. Tests talk to the bed
+over real HTTP. Every test starts with every system healthy and request counts at zero, whatever
+the previous test did to them. Plain helpers (the `Bed` class among them) are in tests/support/.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
+from pytest_redis import factories as redis_factories
 
 from adapters.simulated.harness import FaultMode
-from gateway.sandbox import Sandbox, build_sandbox
-from tests.support import bound_socket, serve
-
-#: short vendor timeouts so that a `slow` system times out quickly in tests
-TEST_TIMEOUT_S = 1.0
-#: a breaker that opens in tests closes again quickly
-TEST_BREAKER_RESET_S = 1.0
-#: occupancy stays fresh this long in the test sandbox, so expiry can be watched
-TEST_OCCUPANCY_TTL_S = 2
-
-
-@dataclass
-class Bed:
-    url: str
-    sandbox: Sandbox
-    http: httpx.AsyncClient  # sends no credentials
-    api: httpx.AsyncClient  # sends the admin demo client's key
-    app: Any = None
-
-    def key(self, client: str = "admin") -> str:
-        return self.sandbox.clients[client]["key"]
-
-    def auth(self, client: str = "admin") -> dict[str, str]:
-        return {"authorization": f"Bearer {self.key(client)}"}
-
-    async def graphql(self, query: str, variables: dict[str, Any] | None = None, *, client: str = "admin") -> dict[str, Any]:
-        """Run a query as one of the sandbox's demo clients (admin by default: it reads everything)."""
-        response = await self.http.post(f"{self.url}/graphql", json={"query": query, "variables": variables},
-                                        headers=self.auth(client))
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def endpoint(self) -> Any:
-        return self.app.state.graphql
-
-    async def clear_cache(self) -> None:
-        """Forget every cached vendor answer and response (as after a TTL), so the next query asks the vendors."""
-        if self.sandbox.runtime.cache is not None:
-            await self.sandbox.runtime.cache.clear()
-
-    async def sandbox_clients(self) -> list[Any]:
-        return await self.sandbox.runtime.store.clients()
-
-    async def fault(self, system_id: str, mode: str, delay_ms: int = 0) -> None:
-        response = await self.http.post(f"{self.url}/sandbox/systems/{system_id}/fault",
-                                        json={"mode": mode, "delay_ms": delay_ms})
-        assert response.status_code == 200, response.text
-
-    async def stats(self, system_id: str) -> dict[str, Any]:
-        response = await self.http.get(f"{self.url}/sandbox/systems/{system_id}/stats")
-        return response.json()
+from gateway.sandbox import build_sandbox
+from tests.support.bed import TEST_BREAKER_RESET_S, TEST_OCCUPANCY_TTL_S, TEST_TIMEOUT_S, Bed
+from tests.support.processes import OwnRedis
+from tests.support.servers import bound_socket, serve
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -97,10 +53,6 @@ async def healthy_systems(request: pytest.FixtureRequest) -> None:
 
 # --- Redis: a throwaway redis-server of the tests' own, never the machine's -------------
 
-import shutil  # noqa: E402
-
-from pytest_redis import factories as redis_factories  # noqa: E402
-
 REDIS_MISSING = ("redis-server not found on PATH: install it (Debian/Ubuntu: apt-get install redis-server; "
                  "macOS: brew install redis) — the tests start their own throwaway Redis")
 
@@ -120,3 +72,17 @@ def redis_server(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture(scope="session")
 def redis_url(redis_server: Any) -> str:
     return f"redis://{redis_server.host}:{redis_server.port}/0"
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    """A running redis-server of this test's own, which the test may stop and start (an outage)."""
+    if shutil.which("redis-server") is None:
+        pytest.fail(REDIS_MISSING, pytrace=False)
+    redis = OwnRedis(tmp_path / "own-redis")
+    redis.start()
+    try:
+        yield redis
+    finally:
+        if redis.running:
+            redis.stop()

@@ -32,7 +32,7 @@ from adapters.models import QuoteRequest, SystemKind
 from adapters.outbound_limit import OutboundThrottled, TokenBucket
 from adapters.simulated.harness import FaultMode
 from adapters.simulated.world import World
-from tests.support import serve
+from tests.support.servers import serve
 
 TOKEN = "apds-sandbox-token"
 PLACES = "GET /apds/v1/places"
