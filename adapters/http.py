@@ -102,14 +102,13 @@ class UpstreamCounters:
     def observe(self, latency_ms: float) -> None:
         self.latency_ms_sum += latency_ms
         self.latency_count += 1
-        if latency_ms > self.latency_ms_max:
-            self.latency_ms_max = latency_ms
+        self.latency_ms_max = max(self.latency_ms_max, latency_ms)
 
 
 class _Call:
     """One request() call: what its attempts share."""
 
-    __slots__ = ("http", "method", "path", "url", "kwargs", "deadline", "probe", "sent", "on_wire", "last_error")
+    __slots__ = ("deadline", "http", "kwargs", "last_error", "method", "on_wire", "path", "probe", "sent", "url")
 
     def __init__(
         self,

@@ -15,10 +15,13 @@ from typing import Annotated, Any
 
 import strawberry
 
-from adapters.models import Money as DomainMoney, SystemKind
+from adapters.models import Money as DomainMoney
+from adapters.models import SystemKind
 from adapters.operation_models import ParkingSession as DomainSession
 from adapters.operation_models import Payment as DomainPayment
-from adapters.operation_models import PaymentRequest, PaymentTarget as DomainTarget, SessionStatus as DomainSessionStatus
+from adapters.operation_models import PaymentRequest
+from adapters.operation_models import PaymentTarget as DomainTarget
+from adapters.operation_models import SessionStatus as DomainSessionStatus
 from gateway.auth.scopes import Scope
 from gateway.codec import dump, load
 from gateway.directory import FacilityEntry, SystemRef

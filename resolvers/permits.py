@@ -13,7 +13,8 @@ import strawberry
 
 from adapters.models import SystemKind
 from adapters.operation_models import Permit as DomainPermit
-from adapters.operation_models import PermitChange, PermitRequest, PermitStatus as DomainStatus
+from adapters.operation_models import PermitChange, PermitRequest
+from adapters.operation_models import PermitStatus as DomainStatus
 from gateway.auth.scopes import Scope
 from gateway.codec import dump, load
 from gateway.directory import FacilityEntry, SystemRef

@@ -15,8 +15,8 @@ from gateway.kernel.context import RequestContext
 from gateway.kernel.costs import list_size
 from gateway.quote_tokens import QuotedPrice
 from gateway.systems import RATES
-from resolvers.writes import aware
 from resolvers.common import Money, RateKind
+from resolvers.writes import aware
 
 MAX_QUOTE_WINDOW = timedelta(days=30)
 DEFAULT_QUOTE_VALIDITY = timedelta(minutes=15)  # for a PARCS that gives no expiry

@@ -12,9 +12,11 @@ from typing import Annotated, Any
 
 import strawberry
 
-from adapters.models import DomainEvent, EventType, Money as DomainMoney, SystemKind
+from adapters.models import DomainEvent, EventType, SystemKind
+from adapters.models import Money as DomainMoney
 from adapters.operation_models import Reservation as DomainReservation
-from adapters.operation_models import ReservationChange, ReservationRequest, ReservationStatus as DomainStatus
+from adapters.operation_models import ReservationChange, ReservationRequest
+from adapters.operation_models import ReservationStatus as DomainStatus
 from gateway.auth.scopes import Scope
 from gateway.codec import dump, load
 from gateway.directory import FacilityEntry, SystemRef

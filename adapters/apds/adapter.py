@@ -14,16 +14,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from adapters.apds import wire
-from adapters.apds import webhooks
+from adapters.apds import webhooks, wire
 from adapters.apds.adapter_operations import RECORD_FAULTS, ApdsOperations
 from adapters.apds.operations_wire import MAX_TRANSACTIONS_LIMIT
 from adapters.apds.wire import MAX_LIMIT, MAX_QUOTES, PREFIX, WireError
 from adapters.base import ParcsAdapter, SystemSpec
 from adapters.errors import UpstreamError
 from adapters.http import VendorHTTP
-from adapters.models import VendorEvent
-from adapters.models import Batch, FacilityRecord, OccupancyReading, Quote, QuoteRequest, RateTable, RecordError
+from adapters.models import (
+    Batch,
+    FacilityRecord,
+    OccupancyReading,
+    Quote,
+    QuoteRequest,
+    RateTable,
+    RecordError,
+    VendorEvent,
+)
 
 T = TypeVar("T")
 

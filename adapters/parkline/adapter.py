@@ -10,14 +10,14 @@ Options (`SystemSpec.options`):
 
 from __future__ import annotations
 
-import orjson
-
 import asyncio
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
 
 from adapters import errors
 from adapters.base import ParcsAdapter, SystemSpec

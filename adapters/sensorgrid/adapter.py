@@ -220,9 +220,7 @@ def epoch_ms(value: Any) -> datetime | None:
     """Epoch milliseconds as a number or a digit string (firmware differs); None stays None."""
     if value is None:
         return None
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        value = int(value)
-    elif isinstance(value, float) and value.is_integer():
+    if (isinstance(value, str) and value.isascii() and value.isdigit()) or (isinstance(value, float) and value.is_integer()):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise BadRecord(f"zeitstempel {value!r} is not epoch milliseconds")
