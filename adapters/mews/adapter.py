@@ -255,7 +255,7 @@ def _opt_str(record: Mapping[str, Any], name: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ValueError(f"{name} is not a string: {value!r}")
+        raise TypeError(f"{name} is not a string: {value!r}")
     return value
 
 
