@@ -8,7 +8,7 @@ transactions here as in a QuickBooks or SAP file for that range, and the totals 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, TypeAlias
 
 import strawberry
 
@@ -24,8 +24,11 @@ from gateway.kernel.permissions import needs
 from resolvers.common import Money, PageInfo, offset_page
 from resolvers.writes import visible_facility
 
-PaymentType = strawberry.enum(DomainPaymentType, description="How money arrived: CARD (pay station, lane or processor token), CASH, MOBILE (a payment app), INVOICE (billed to an account).")
-RevenueCategory = strawberry.enum(DomainRevenueCategory, description="What the money was for: TRANSIENT parking, a RESERVATION, a PERMIT, a VALIDATION a hotel or merchant pays for.")
+# Aliases of the domain enums, made GraphQL enums in place (see resolvers/common.py).
+PaymentType: TypeAlias = DomainPaymentType
+strawberry.enum(PaymentType, description="How money arrived: CARD (pay station, lane or processor token), CASH, MOBILE (a payment app), INVOICE (billed to an account).")
+RevenueCategory: TypeAlias = DomainRevenueCategory
+strawberry.enum(RevenueCategory, description="What the money was for: TRANSIENT parking, a RESERVATION, a PERMIT, a VALIDATION a hotel or merchant pays for.")
 
 
 @strawberry.type(description="One money movement at a facility, from its PARCS.")

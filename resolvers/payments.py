@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
 import strawberry
 
@@ -34,8 +34,11 @@ from resolvers.common import Money
 from resolvers.reservations import IdempotencyKey, find_reservation
 from resolvers.writes import idempotent, parcs_record, plate_of, system_of, vendor_call, visible_facility
 
-SessionStatus = strawberry.enum(DomainSessionStatus, description="OPEN while the car is inside, CLOSED once it left.")
-PaymentTarget = strawberry.enum(DomainTarget, description="What a payment paid for.")
+# Aliases of the domain enums, made GraphQL enums in place (see resolvers/common.py).
+SessionStatus: TypeAlias = DomainSessionStatus
+strawberry.enum(SessionStatus, description="OPEN while the car is inside, CLOSED once it left.")
+PaymentTarget: TypeAlias = DomainTarget
+strawberry.enum(PaymentTarget, description="What a payment paid for.")
 
 _AMOUNT = re.compile(r"[0-9]{1,7}(\.[0-9]{1,2})?")
 _CURRENCY = re.compile(r"[A-Z]{3}")

@@ -7,7 +7,7 @@ holder. Ids are `<facility id>:<id in the PARCS>`; every write is idempotent (re
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
 import strawberry
 
@@ -38,7 +38,8 @@ from resolvers.writes import (
     visible_facility,
 )
 
-PermitStatus = strawberry.enum(DomainStatus, description="ACTIVE, PENDING (starts later), EXPIRED or REVOKED.")
+PermitStatus: TypeAlias = DomainStatus  # the domain enum, made a GraphQL enum in place (see resolvers/common.py)
+strawberry.enum(PermitStatus, description="ACTIVE, PENDING (starts later), EXPIRED or REVOKED.")
 
 
 @strawberry.type(description="A permit: a plate's standing right to park at a facility.")

@@ -8,7 +8,7 @@ that the PARCS record really is at that facility, so an id cannot reach past a c
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
 import strawberry
 
@@ -41,8 +41,9 @@ from resolvers.writes import (
     visible_facility,
 )
 
-ReservationStatus = strawberry.enum(
-    DomainStatus,
+ReservationStatus: TypeAlias = DomainStatus  # the domain enum, made a GraphQL enum in place (see resolvers/common.py)
+strawberry.enum(
+    ReservationStatus,
     description="BOOKED (confirmed, not arrived), ARRIVED (the car entered in its window), COMPLETED (it left), "
                 "CANCELLED, NO_SHOW (the window ended without the car).",
 )
