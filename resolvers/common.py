@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TypeAlias, TypeVar
+from typing import TypeAlias, TypeVar, overload
 
 import strawberry
 
@@ -43,6 +43,18 @@ strawberry.enum(
 class Money:
     amount: str = strawberry.field(description="Decimal amount in the major unit, e.g. \"7.50\".")
     currency: str = strawberry.field(description="ISO 4217 currency code, e.g. EUR.")
+
+    @overload
+    @classmethod
+    def of(cls, money: models.Money) -> Money: ...
+
+    @overload
+    @classmethod
+    def of(cls, money: None) -> None: ...
+
+    @overload
+    @classmethod
+    def of(cls, money: models.Money | None) -> Money | None: ...
 
     @classmethod
     def of(cls, money: models.Money | None) -> Money | None:

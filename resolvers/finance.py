@@ -50,8 +50,8 @@ class Transaction:
         t = entry.transaction
         net = type(t.amount)(t.amount.amount - t.tax.amount, t.amount.currency)
         return cls(id=strawberry.ID(f"{entry.facility_id}:{t.vendor_id}"), facility_id=strawberry.ID(entry.facility_id),
-                   occurred_at=t.occurred_at, local_date=entry.local_date, amount=Money.of(t.amount),  # type: ignore[arg-type]
-                   tax=Money.of(t.tax), net=Money.of(net), payment_type=t.payment_type,  # type: ignore[arg-type]
+                   occurred_at=t.occurred_at, local_date=entry.local_date, amount=Money.of(t.amount),
+                   tax=Money.of(t.tax), net=Money.of(net), payment_type=t.payment_type,
                    revenue_category=t.revenue_category, description=t.description, reference=t.reference)
 
 

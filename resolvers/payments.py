@@ -68,7 +68,7 @@ class ParkingSession:
     def of(cls, ctx: RequestContext, facility_id: str, s: DomainSession) -> ParkingSession:
         return cls(id=strawberry.ID(f"{facility_id}:{s.vendor_id}"), facility_id=strawberry.ID(facility_id),
                    plate=personal(s.plate, ctx.principal) or "", entered_at=s.entered_at, exited_at=s.exited_at,
-                   status=s.status, amount_due=Money.of(s.amount_due), amount_paid=Money.of(s.amount_paid),  # type: ignore[arg-type]
+                   status=s.status, amount_due=Money.of(s.amount_due), amount_paid=Money.of(s.amount_paid),
                    paid_until=s.paid_until,
                    reservation_id=strawberry.ID(f"{facility_id}:{s.reservation_id}") if s.reservation_id else None)
 
@@ -88,7 +88,7 @@ class Payment:
         facility_id, p = stored["facility_id"], load(DomainPayment, stored["payment"])
         return cls(id=strawberry.ID(f"{facility_id}:{p.vendor_id}"), facility_id=strawberry.ID(facility_id),
                    target=p.target, target_id=strawberry.ID(f"{facility_id}:{p.target_id}"),
-                   amount=Money.of(p.amount), created_at=p.created_at,  # type: ignore[arg-type]
+                   amount=Money.of(p.amount), created_at=p.created_at,
                    processor_reference=p.processor_reference)
 
 

@@ -49,7 +49,7 @@ class RateTable:
                 RateLine(
                     kind=line.kind,
                     description=line.description,
-                    amount=Money.of(line.amount),  # type: ignore[arg-type]
+                    amount=Money.of(line.amount),
                     period_minutes=line.period_minutes,
                     up_to_minutes=line.up_to_minutes,
                     max_amount=Money.of(line.max_amount),

@@ -74,7 +74,7 @@ class Reservation:
         principal = ctx.principal
         return cls(id=strawberry.ID(f"{facility_id}:{r.vendor_id}"), facility_id=strawberry.ID(facility_id),
                    plate=personal(r.plate, principal) or "", start=r.starts_at, end=r.ends_at,
-                   status=r.status, price=Money.of(r.price),  # type: ignore[arg-type]
+                   status=r.status, price=Money.of(r.price),
                    paid=r.paid, customer_name=personal(r.customer_name, principal), arrived_at=r.arrived_at,
                    created_at=r.created_at, updated_at=r.updated_at, version=r.version)
 
