@@ -62,9 +62,14 @@ def format_time(moment: datetime, tz: Any) -> str:
 
 def money(minor: Any, currency: Any) -> Money:
     """Integer minor units to a Decimal amount (350 GBP -> 3.50), never through a float."""
-    if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
-        raise WireError(f"not a currency code: {currency!r}")
-    return Money(Decimal(_integer(minor, "amount")).scaleb(-_MINOR_EXPONENT.get(currency, 2)), currency)
+    code = _currency(currency)
+    return Money(Decimal(_integer(minor, "amount")).scaleb(-_MINOR_EXPONENT.get(code, 2)), code)
+
+
+def _currency(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Z]{3}", value):
+        raise WireError(f"not a currency code: {value!r}")
+    return value
 
 
 def _integer(value: Any, name: str) -> int:
@@ -183,8 +188,7 @@ def _duration(minutes: int) -> str:
 
 
 def rate_table(raw: dict[str, Any]) -> RateTable:
-    currency = raw.get("currency")
-    money(0, currency)  # validates the currency even for a tariff without any amount
+    currency = _currency(raw.get("currency"))  # checked even for a tariff without any amount
     daily = raw.get("daily_max_minor")
     cap = None if daily is None else money(daily, currency)
     bands = raw.get("bands")
