@@ -220,7 +220,8 @@ def refused(system_id: str, exc: UpstreamRejected, id_field: str) -> VendorRefus
         body = {}
     if not isinstance(body, dict):
         body = {}
-    reason = REFUSALS.get(body.get("reason")) if isinstance(body.get("reason"), str) else None  # type: ignore[arg-type]
+    code = body.get("reason")
+    reason = REFUSALS.get(code) if isinstance(code, str) else None
     if reason is None:
         reason = REFUSALS_BY_STATUS.get(exc.status)
     if reason is None:
