@@ -42,8 +42,8 @@ MAX_CONCURRENT_QUOTES = 4  # ParkLine has no batch pricing; spare it a burst of 
 # What a mapper can raise on a malformed record; anything else is a bug and should surface.
 RECORD_FAULTS = (LookupError, TypeError, ValueError, ArithmeticError)
 
-# VendorHTTP does not hand over the body of a 4xx, so the vendor's `reason` is read off the
-# status; a reversed window (the other 422) is caught before any call is made.
+# A refused price's reason by its status, unless its body names one (`_reason`); a reversed
+# window (the other 422) is caught before any call is made.
 REJECTION_REASONS = {404: "unknown_carpark", 422: "closed"}
 
 
