@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 
-
 MAX_REJECTION_BODY = 16_384
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 from collections import Counter
@@ -43,8 +44,11 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
+import yarl
+from httpx_aiohttp import AiohttpTransport
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -60,14 +64,6 @@ from adapters.breaker import BreakerState, CircuitBreaker, CircuitOpen, Probe
 from adapters.errors import UpstreamError, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
 from adapters.outbound_limit import OutboundLimit, OutboundThrottled, SlotTimeout
 
-try:  # the fast transport; without aiohttp, httpx's own transport does the same job slower
-    import aiohttp
-    import yarl
-    from httpx_aiohttp import AiohttpTransport
-except ImportError:  # pragma: no cover - all three are dependencies
-    aiohttp = None  # type: ignore[assignment]
-    AiohttpTransport = object  # type: ignore[assignment,misc]
-
 UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: backoff between attempts: 50 ms doubling up to 400 ms, plus up to 50 ms of jitter
@@ -80,9 +76,7 @@ MIN_ATTEMPT_S = 0.02
 #: 5 s or more), so a reused connection is rarely one the server just closed
 KEEPALIVE_EXPIRY_S = 4.0
 
-_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx.RequestError,) + (
-    (aiohttp.ClientError,) if aiohttp is not None else ()
-)
+_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx.RequestError, aiohttp.ClientError)
 
 
 @dataclass
@@ -102,14 +96,13 @@ class UpstreamCounters:
     def observe(self, latency_ms: float) -> None:
         self.latency_ms_sum += latency_ms
         self.latency_count += 1
-        if latency_ms > self.latency_ms_max:
-            self.latency_ms_max = latency_ms
+        self.latency_ms_max = max(self.latency_ms_max, latency_ms)
 
 
 class _Call:
     """One request() call: what its attempts share."""
 
-    __slots__ = ("http", "method", "path", "url", "kwargs", "deadline", "probe", "sent", "on_wire", "last_error")
+    __slots__ = ("deadline", "http", "kwargs", "last_error", "method", "on_wire", "path", "probe", "sent", "url")
 
     def __init__(
         self,
@@ -189,12 +182,12 @@ def retry_after_seconds(value: str | None) -> float | None:
         if when.tzinfo is None:
             return None
         seconds = when.timestamp() - time.time()
-    if seconds != seconds:  # NaN
+    if math.isnan(seconds):
         return None
     return max(0.0, seconds)
 
 
-class VendorTransport(AiohttpTransport):  # type: ignore[misc,valid-type]
+class VendorTransport(AiohttpTransport):
     """httpx_aiohttp's transport, reading each answer in full and mapping aiohttp's errors exactly.
 
     VendorHTTP never streams, so the body is read inside the aiohttp request context (the
@@ -287,18 +280,18 @@ class _VendorClient(httpx.AsyncClient):
     """
 
     def _init_transport(self, *args: Any, **kwargs: Any) -> httpx.AsyncBaseTransport:
-        if kwargs.get("transport") is not None or aiohttp is None:
+        if kwargs.get("transport") is not None:
             return super()._init_transport(*args, **kwargs)
         return VendorTransport(**_transport_options(kwargs))
 
     def _init_proxy_transport(self, proxy: httpx.Proxy, *args: Any, **kwargs: Any) -> httpx.AsyncBaseTransport:
-        if aiohttp is None or proxy.url.scheme not in ("http", "https"):  # aiohttp has no SOCKS
+        if proxy.url.scheme not in ("http", "https"):  # aiohttp has no SOCKS
             return super()._init_proxy_transport(proxy, *args, **kwargs)
         return VendorTransport(proxy=proxy, **_transport_options(kwargs))
 
     _jar = _NoCookies()
 
-    @property  # type: ignore[override]
+    @property
     def cookies(self) -> httpx.Cookies:
         return self._jar
 
@@ -535,9 +528,9 @@ class VendorHTTP:
         """One upstream error for whatever the transport raised (httpx's, or aiohttp's under it)."""
         # httpx_aiohttp maps aiohttp's errors coarsely (a refused connection becomes a
         # ConnectTimeout): judge by aiohttp's own error when there is one.
-        root = exc.__cause__ if aiohttp is not None and isinstance(exc.__cause__, aiohttp.ClientError) else exc
+        root = exc.__cause__ if isinstance(exc.__cause__, aiohttp.ClientError) else exc
         timeout = connect_phase = False
-        if aiohttp is not None and isinstance(root, aiohttp.ClientError):
+        if isinstance(root, aiohttp.ClientError):
             timeout = isinstance(root, aiohttp.ServerTimeoutError)
             connect_phase = isinstance(root, aiohttp.ConnectionTimeoutError | aiohttp.ClientConnectorError)
             unavailable = isinstance(root, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError)

@@ -20,9 +20,8 @@ from enum import StrEnum
 from adapters.errors import UpstreamRejected
 from adapters.models import Money
 
-PLATE_MAX = 12  # characters of a normalized plate; the longest national formats are 10
 _PLATE_NOISE = re.compile(r"[\s\-.·]+")
-_PLATE = re.compile(r"[A-Z0-9ÄÖÜ]{1,12}")
+_PLATE = re.compile(r"[A-Z0-9ÄÖÜ]{1,12}")  # the longest national formats are 10
 
 
 def normalize_plate(raw: str) -> str:

@@ -97,8 +97,7 @@ class OutboundLimit:
             self._slots.release()
             raise
         self.in_flight += 1
-        if self.in_flight > self.peak_in_flight:
-            self.peak_in_flight = self.in_flight
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
 
     def release(self) -> None:
         self.in_flight -= 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -65,7 +65,7 @@ class ClientNode:
 
     @classmethod
     def of(cls, client: Client) -> ClientNode:
-        return cls(record=client, quota_overrides=dict(client.quota_overrides), 
+        return cls(record=client, quota_overrides=JSON(dict(client.quota_overrides)),
             id=strawberry.ID(client.id), name=client.name, environment=ClientEnvironment(client.environment.value),
             scopes=sorted(client.scopes), facilities=None if client.facilities is None else sorted(client.facilities),
             plan=client.plan, status=ClientStatus(client.status.value), created_at=client.created_at,
@@ -101,7 +101,11 @@ class AuditLogEntry:
     @classmethod
     def of(cls, entry: AuditEntry) -> AuditLogEntry:
         return cls(id=strawberry.ID(entry.id), at=entry.at, actor=entry.actor, action=entry.action,
-                   client_id=entry.client_id, before=entry.before, after=entry.after)
+                   client_id=entry.client_id, before=_json(entry.before), after=_json(entry.after))
+
+
+def _json(value: dict[str, Any] | None) -> JSON | None:
+    return None if value is None else JSON(value)
 
 
 @strawberry.type(description="A scope of the catalog.")

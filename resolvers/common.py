@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TypeVar
+from typing import TypeAlias, TypeVar, overload
 
 import strawberry
 
@@ -14,18 +14,27 @@ from gateway.errors import bad_input
 
 T = TypeVar("T")
 
-FacilityKind = strawberry.enum(models.FacilityKind, description="What a facility node is: a whole facility, a level, or a zone.")
-OccupancyStatus = strawberry.enum(
-    models.OccupancyStatus,
+# The GraphQL enums are the domain's own: strawberry.enum marks the class itself (and returns it),
+# so each name here is a plain alias of the domain enum, a type mypy can read, and the call beside
+# it gives the GraphQL description.
+FacilityKind: TypeAlias = models.FacilityKind
+strawberry.enum(FacilityKind, description="What a facility node is: a whole facility, a level, or a zone.")
+OccupancyStatus: TypeAlias = models.OccupancyStatus
+strawberry.enum(
+    OccupancyStatus,
     description="Availability as a sign would show it (APDS/DATEX II style): OPEN, CLOSED, SPACES_AVAILABLE, ALMOST_FULL (90 % or more), FULL, UNKNOWN.",
 )
-OccupancyMethod = strawberry.enum(
-    models.OccupancyMethod, description="How a figure was obtained: COUNTED at the gates by a PARCS, or SENSED per bay by a guidance system."
+OccupancyMethod: TypeAlias = models.OccupancyMethod
+strawberry.enum(
+    OccupancyMethod, description="How a figure was obtained: COUNTED at the gates by a PARCS, or SENSED per bay by a guidance system."
 )
-Trend = strawberry.enum(models.Trend, description="Whether the facility is filling, emptying or steady, where a system reports it.")
-SystemKind = strawberry.enum(models.SystemKind, description="The kind of vendor system behind a source.")
-RateKind = strawberry.enum(
-    models.RateKind,
+Trend: TypeAlias = models.Trend
+strawberry.enum(Trend, description="Whether the facility is filling, emptying or steady, where a system reports it.")
+SystemKind: TypeAlias = models.SystemKind
+strawberry.enum(SystemKind, description="The kind of vendor system behind a source.")
+RateKind: TypeAlias = models.RateKind
+strawberry.enum(
+    RateKind,
     description="FLAT: one amount for the period; TIERED: an amount for stays up to a length; INCREMENTING: an amount per started period.",
 )
 
@@ -34,6 +43,18 @@ RateKind = strawberry.enum(
 class Money:
     amount: str = strawberry.field(description="Decimal amount in the major unit, e.g. \"7.50\".")
     currency: str = strawberry.field(description="ISO 4217 currency code, e.g. EUR.")
+
+    @overload
+    @classmethod
+    def of(cls, money: models.Money) -> Money: ...
+
+    @overload
+    @classmethod
+    def of(cls, money: None) -> None: ...
+
+    @overload
+    @classmethod
+    def of(cls, money: models.Money | None) -> Money | None: ...
 
     @classmethod
     def of(cls, money: models.Money | None) -> Money | None:

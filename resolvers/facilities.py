@@ -16,12 +16,14 @@ import strawberry
 
 from adapters import models
 from adapters.models import SystemKind
+from gateway.auth.scopes import Scope
 from gateway.directory import FacilityEntry, LevelEntry
 from gateway.errors import GatewayError, bad_input
 from gateway.kernel.caching import max_age
 from gateway.kernel.context import Info, RequestContext
 from gateway.kernel.costs import cost, list_size
 from gateway.kernel.permissions import forbidden, needs
+from gateway.systems import FACILITIES
 from resolvers.common import (
     Address,
     FacilityKind,
@@ -31,11 +33,9 @@ from resolvers.common import (
     decode_cursor,
     encode_cursor,
 )
-from gateway.auth.scopes import Scope
-from gateway.systems import FACILITIES
-from resolvers.occupancy import Occupancy, load_part, merge
 from resolvers.enforcement import EnforcementSummary, load_enforcement
 from resolvers.hospitality import HotelSummary, load_hotel
+from resolvers.occupancy import Occupancy, load_part, merge
 from resolvers.rates import Quote, RateTable, load_quote, load_rates
 from resolvers.sources import Source, source_of
 

@@ -8,7 +8,7 @@ transactions here as in a QuickBooks or SAP file for that range, and the totals 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, TypeAlias
 
 import strawberry
 
@@ -24,8 +24,11 @@ from gateway.kernel.permissions import needs
 from resolvers.common import Money, PageInfo, offset_page
 from resolvers.writes import visible_facility
 
-PaymentType = strawberry.enum(DomainPaymentType, description="How money arrived: CARD (pay station, lane or processor token), CASH, MOBILE (a payment app), INVOICE (billed to an account).")
-RevenueCategory = strawberry.enum(DomainRevenueCategory, description="What the money was for: TRANSIENT parking, a RESERVATION, a PERMIT, a VALIDATION a hotel or merchant pays for.")
+# Aliases of the domain enums, made GraphQL enums in place (see resolvers/common.py).
+PaymentType: TypeAlias = DomainPaymentType
+strawberry.enum(PaymentType, description="How money arrived: CARD (pay station, lane or processor token), CASH, MOBILE (a payment app), INVOICE (billed to an account).")
+RevenueCategory: TypeAlias = DomainRevenueCategory
+strawberry.enum(RevenueCategory, description="What the money was for: TRANSIENT parking, a RESERVATION, a PERMIT, a VALIDATION a hotel or merchant pays for.")
 
 
 @strawberry.type(description="One money movement at a facility, from its PARCS.")
@@ -47,8 +50,8 @@ class Transaction:
         t = entry.transaction
         net = type(t.amount)(t.amount.amount - t.tax.amount, t.amount.currency)
         return cls(id=strawberry.ID(f"{entry.facility_id}:{t.vendor_id}"), facility_id=strawberry.ID(entry.facility_id),
-                   occurred_at=t.occurred_at, local_date=entry.local_date, amount=Money.of(t.amount),  # type: ignore[arg-type]
-                   tax=Money.of(t.tax), net=Money.of(net), payment_type=t.payment_type,  # type: ignore[arg-type]
+                   occurred_at=t.occurred_at, local_date=entry.local_date, amount=Money.of(t.amount),
+                   tax=Money.of(t.tax), net=Money.of(net), payment_type=t.payment_type,
                    revenue_category=t.revenue_category, description=t.description, reference=t.reference)
 
 

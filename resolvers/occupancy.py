@@ -21,9 +21,9 @@ from adapters import models
 from gateway.directory import SystemRef
 from gateway.errors import ErrorCode, GatewayError
 from gateway.kernel.context import Info, RequestContext
-from resolvers.common import OccupancyMethod, OccupancyStatus, Trend
 from gateway.loaders import Indexed
 from gateway.systems import OCCUPANCY
+from resolvers.common import OccupancyMethod, OccupancyStatus, Trend
 
 ALMOST_FULL_PERCENT = 90.0
 

@@ -11,14 +11,17 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
 import strawberry
 
-from adapters.models import Money as DomainMoney, SystemKind
+from adapters.models import Money as DomainMoney
+from adapters.models import SystemKind
 from adapters.operation_models import ParkingSession as DomainSession
 from adapters.operation_models import Payment as DomainPayment
-from adapters.operation_models import PaymentRequest, PaymentTarget as DomainTarget, SessionStatus as DomainSessionStatus
+from adapters.operation_models import PaymentRequest
+from adapters.operation_models import PaymentTarget as DomainTarget
+from adapters.operation_models import SessionStatus as DomainSessionStatus
 from gateway.auth.scopes import Scope
 from gateway.codec import dump, load
 from gateway.directory import FacilityEntry, SystemRef
@@ -31,8 +34,11 @@ from resolvers.common import Money
 from resolvers.reservations import IdempotencyKey, find_reservation
 from resolvers.writes import idempotent, parcs_record, plate_of, system_of, vendor_call, visible_facility
 
-SessionStatus = strawberry.enum(DomainSessionStatus, description="OPEN while the car is inside, CLOSED once it left.")
-PaymentTarget = strawberry.enum(DomainTarget, description="What a payment paid for.")
+# Aliases of the domain enums, made GraphQL enums in place (see resolvers/common.py).
+SessionStatus: TypeAlias = DomainSessionStatus
+strawberry.enum(SessionStatus, description="OPEN while the car is inside, CLOSED once it left.")
+PaymentTarget: TypeAlias = DomainTarget
+strawberry.enum(PaymentTarget, description="What a payment paid for.")
 
 _AMOUNT = re.compile(r"[0-9]{1,7}(\.[0-9]{1,2})?")
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -62,7 +68,7 @@ class ParkingSession:
     def of(cls, ctx: RequestContext, facility_id: str, s: DomainSession) -> ParkingSession:
         return cls(id=strawberry.ID(f"{facility_id}:{s.vendor_id}"), facility_id=strawberry.ID(facility_id),
                    plate=personal(s.plate, ctx.principal) or "", entered_at=s.entered_at, exited_at=s.exited_at,
-                   status=s.status, amount_due=Money.of(s.amount_due), amount_paid=Money.of(s.amount_paid),  # type: ignore[arg-type]
+                   status=s.status, amount_due=Money.of(s.amount_due), amount_paid=Money.of(s.amount_paid),
                    paid_until=s.paid_until,
                    reservation_id=strawberry.ID(f"{facility_id}:{s.reservation_id}") if s.reservation_id else None)
 
@@ -82,7 +88,7 @@ class Payment:
         facility_id, p = stored["facility_id"], load(DomainPayment, stored["payment"])
         return cls(id=strawberry.ID(f"{facility_id}:{p.vendor_id}"), facility_id=strawberry.ID(facility_id),
                    target=p.target, target_id=strawberry.ID(f"{facility_id}:{p.target_id}"),
-                   amount=Money.of(p.amount), created_at=p.created_at,  # type: ignore[arg-type]
+                   amount=Money.of(p.amount), created_at=p.created_at,
                    processor_reference=p.processor_reference)
 
 

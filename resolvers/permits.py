@@ -7,13 +7,14 @@ holder. Ids are `<facility id>:<id in the PARCS>`; every write is idempotent (re
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
 import strawberry
 
 from adapters.models import SystemKind
 from adapters.operation_models import Permit as DomainPermit
-from adapters.operation_models import PermitChange, PermitRequest, PermitStatus as DomainStatus
+from adapters.operation_models import PermitChange, PermitRequest
+from adapters.operation_models import PermitStatus as DomainStatus
 from gateway.auth.scopes import Scope
 from gateway.codec import dump, load
 from gateway.directory import FacilityEntry, SystemRef
@@ -37,7 +38,8 @@ from resolvers.writes import (
     visible_facility,
 )
 
-PermitStatus = strawberry.enum(DomainStatus, description="ACTIVE, PENDING (starts later), EXPIRED or REVOKED.")
+PermitStatus: TypeAlias = DomainStatus  # the domain enum, made a GraphQL enum in place (see resolvers/common.py)
+strawberry.enum(PermitStatus, description="ACTIVE, PENDING (starts later), EXPIRED or REVOKED.")
 
 
 @strawberry.type(description="A permit: a plate's standing right to park at a facility.")

@@ -26,8 +26,8 @@ from typing import Annotated
 import strawberry
 
 from adapters.models import SystemKind
+from adapters.operation_models import ParkingSession as DomainSession
 from adapters.operation_models import (
-    ParkingSession as DomainSession,
     PermitStatus,
     ReservationStatus,
     SessionStatus,

@@ -15,8 +15,8 @@ from gateway.kernel.context import RequestContext
 from gateway.kernel.costs import list_size
 from gateway.quote_tokens import QuotedPrice
 from gateway.systems import RATES
-from resolvers.writes import aware
 from resolvers.common import Money, RateKind
+from resolvers.writes import aware
 
 MAX_QUOTE_WINDOW = timedelta(days=30)
 DEFAULT_QUOTE_VALIDITY = timedelta(minutes=15)  # for a PARCS that gives no expiry
@@ -49,7 +49,7 @@ class RateTable:
                 RateLine(
                     kind=line.kind,
                     description=line.description,
-                    amount=Money.of(line.amount),  # type: ignore[arg-type]
+                    amount=Money.of(line.amount),
                     period_minutes=line.period_minutes,
                     up_to_minutes=line.up_to_minutes,
                     max_amount=Money.of(line.max_amount),

@@ -8,13 +8,15 @@ that the PARCS record really is at that facility, so an id cannot reach past a c
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
 import strawberry
 
-from adapters.models import DomainEvent, EventType, Money as DomainMoney, SystemKind
+from adapters.models import DomainEvent, EventType, SystemKind
+from adapters.models import Money as DomainMoney
 from adapters.operation_models import Reservation as DomainReservation
-from adapters.operation_models import ReservationChange, ReservationRequest, ReservationStatus as DomainStatus
+from adapters.operation_models import ReservationChange, ReservationRequest
+from adapters.operation_models import ReservationStatus as DomainStatus
 from gateway.auth.scopes import Scope
 from gateway.codec import dump, load
 from gateway.directory import FacilityEntry, SystemRef
@@ -39,8 +41,9 @@ from resolvers.writes import (
     visible_facility,
 )
 
-ReservationStatus = strawberry.enum(
-    DomainStatus,
+ReservationStatus: TypeAlias = DomainStatus  # the domain enum, made a GraphQL enum in place (see resolvers/common.py)
+strawberry.enum(
+    ReservationStatus,
     description="BOOKED (confirmed, not arrived), ARRIVED (the car entered in its window), COMPLETED (it left), "
                 "CANCELLED, NO_SHOW (the window ended without the car).",
 )
@@ -71,7 +74,7 @@ class Reservation:
         principal = ctx.principal
         return cls(id=strawberry.ID(f"{facility_id}:{r.vendor_id}"), facility_id=strawberry.ID(facility_id),
                    plate=personal(r.plate, principal) or "", start=r.starts_at, end=r.ends_at,
-                   status=r.status, price=Money.of(r.price),  # type: ignore[arg-type]
+                   status=r.status, price=Money.of(r.price),
                    paid=r.paid, customer_name=personal(r.customer_name, principal), arrived_at=r.arrived_at,
                    created_at=r.created_at, updated_at=r.updated_at, version=r.version)
 

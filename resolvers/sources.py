@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypeAlias
 
 import strawberry
 
@@ -12,13 +13,16 @@ from gateway.systems import SourceStatus as DomainSourceStatus
 from gateway.systems import Systems
 from resolvers.common import SystemKind
 
-CircuitState = strawberry.enum(
-    BreakerState,
+# Aliases of the domain enums, made GraphQL enums in place (see resolvers/common.py).
+CircuitState: TypeAlias = BreakerState
+strawberry.enum(
+    CircuitState,
     description="The circuit breaker toward a system: CLOSED (calls go through), OPEN (failing fast after repeated "
                 "failures), HALF_OPEN (one probe call decides).",
 )
-SourceStatus = strawberry.enum(
-    DomainSourceStatus, description="UP when the last call to the system succeeded, DOWN when it failed, UNKNOWN before the first call."
+SourceStatus: TypeAlias = DomainSourceStatus
+strawberry.enum(
+    SourceStatus, description="UP when the last call to the system succeeded, DOWN when it failed, UNKNOWN before the first call."
 )
 
 

@@ -7,7 +7,7 @@ A PMS client validates only at the facilities it is given (tenancy, like every o
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
 import strawberry
 
@@ -25,7 +25,8 @@ from gateway.validation_grants import DEFAULT_VALIDITY, MAX_VALIDITY, grant
 from resolvers.reservations import IdempotencyKey
 from resolvers.writes import aware, idempotent, plate_of, system_of, text_of, vendor_call, visible_facility
 
-ValidationStatus = strawberry.enum(DomainStatus, description="ACTIVE, EXPIRED or REVOKED.")
+ValidationStatus: TypeAlias = DomainStatus  # the domain enum, made a GraphQL enum in place (see resolvers/common.py)
+strawberry.enum(ValidationStatus, description="ACTIVE, EXPIRED or REVOKED.")
 
 
 @strawberry.type(description="Parking validated for a car: it parks free, the hotel (or merchant) is invoiced.")

@@ -10,31 +10,32 @@ Options (`SystemSpec.options`):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from adapters.apds import wire
-from adapters.apds import webhooks
-from adapters.apds.adapter_operations import RECORD_FAULTS, ApdsOperations
+from adapters.apds import webhooks, wire
+from adapters.apds.adapter_operations import ApdsOperations
 from adapters.apds.operations_wire import MAX_TRANSACTIONS_LIMIT
+from adapters.apds.pages import RECORD_FAULTS, Page
 from adapters.apds.wire import MAX_LIMIT, MAX_QUOTES, PREFIX, WireError
 from adapters.base import ParcsAdapter, SystemSpec
 from adapters.errors import UpstreamError
 from adapters.http import VendorHTTP
-from adapters.models import VendorEvent
-from adapters.models import Batch, FacilityRecord, OccupancyReading, Quote, QuoteRequest, RateTable, RecordError
+from adapters.models import (
+    Batch,
+    FacilityRecord,
+    OccupancyReading,
+    Quote,
+    QuoteRequest,
+    RateTable,
+    RecordError,
+    VendorEvent,
+)
 
 T = TypeVar("T")
 
 # Not in the contract, so not a vendor reason: the answer for a request whose quote we could not read.
 UNREADABLE_QUOTE = "UNREADABLE_QUOTE"
-
-
-@dataclass(frozen=True, slots=True)
-class _Page:
-    records: list[Any]
-    received_at: datetime  # when this page's response arrived
 
 
 class ApdsAdapter(ApdsOperations, ParcsAdapter):
@@ -93,9 +94,9 @@ class ApdsAdapter(ApdsOperations, ParcsAdapter):
         return self.http.json(response)  # raises UpstreamError on 401/403
 
     async def _pages(self, path: str, params: Mapping[str, Any] | None = None, limit: int | None = None
-                     ) -> list[_Page]:
+                     ) -> list[Page]:
         """Every page of a list endpoint (filtered by `params`), following offset until `meta.total`."""
-        pages: list[_Page] = []
+        pages: list[Page] = []
         offset = 0
         while True:
             query = {**(params or {}), "offset": offset, "limit": limit or self._page_size}
@@ -105,13 +106,13 @@ class ApdsAdapter(ApdsOperations, ParcsAdapter):
                 records, total = wire.page(body)
             except WireError as exc:
                 raise UpstreamError(self.system_id, f"GET {path} answered a malformed page: {exc}") from exc
-            pages.append(_Page(records, received_at))
+            pages.append(Page(records, received_at))
             offset += len(records)
             # An empty page ends it too: a total that overstates must not loop forever.
             if offset >= total or not records:
                 return pages
 
-    def _map(self, pages: list[_Page], mapper: Callable[[Any, datetime], T]) -> Batch[T]:
+    def _map(self, pages: list[Page], mapper: Callable[[Any, datetime], T]) -> Batch[T]:
         """Map each record on its own: one that breaks the contract becomes a RecordError."""
         batch: Batch[T] = Batch()
         index = 0

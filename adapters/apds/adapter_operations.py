@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from adapters.apds import operations_wire as ow
-from adapters.apds.wire import WireError, format_time
+from adapters.apds.pages import RECORD_FAULTS, Page
+from adapters.apds.wire import format_time
 from adapters.errors import UpstreamError, UpstreamRejected
 from adapters.models import Batch
 from adapters.operation_models import (
@@ -36,14 +37,7 @@ from adapters.operation_models import (
     VendorRefused,
 )
 
-if TYPE_CHECKING:
-    from adapters.apds.adapter import _Page
-
 T = TypeVar("T")
-
-# What a mapper can raise on a malformed record; anything else is a bug and should surface.
-RECORD_FAULTS = (WireError, LookupError, TypeError, ValueError, ArithmeticError)
-
 
 class ApdsOperations:
     """Mixed into `ApdsAdapter`, ahead of `ParcsAdapter` whose stubs it fills in."""
@@ -55,9 +49,9 @@ class ApdsOperations:
         async def _call(self, method: str, path: str, **kwargs: Any) -> Any: ...
 
         async def _pages(self, path: str, params: Mapping[str, Any] | None = None,
-                         limit: int | None = None) -> list[_Page]: ...
+                         limit: int | None = None) -> list[Page]: ...
 
-        def _map(self, pages: list[_Page], mapper: Callable[[Any, datetime], T]) -> Batch[T]: ...
+        def _map(self, pages: list[Page], mapper: Callable[[Any, datetime], T]) -> Batch[T]: ...
 
     # --- reservations --------------------------------------------------------------------
 

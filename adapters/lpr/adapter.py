@@ -33,8 +33,7 @@ from adapters.http import VendorHTTP
 from adapters.lpr import webhooks
 from adapters.lpr.refusals import refusal_of
 from adapters.lpr.wire import API, MAX_PAGE_SIZE, format_timestamp, issued_at
-from adapters.models import VendorEvent
-from adapters.models import Batch, Citation, CitationRequest, EnforcementZone, GeoPoint, Money, RecordError
+from adapters.models import Batch, Citation, CitationRequest, EnforcementZone, GeoPoint, Money, RecordError, VendorEvent
 from adapters.operation_models import RefusalReason, VendorRefused, normalize_plate
 
 

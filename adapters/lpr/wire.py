@@ -29,7 +29,7 @@ def format_timestamp(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
-def parse_timestamp(text: str) -> datetime:
+def parse_timestamp(text: object) -> datetime:
     """Strictly `yyyy-MM-dd'T'HH:mm:ssZ`; `strptime` alone would also take `Z` and `+00:00`."""
     if not isinstance(text, str) or not _TIMESTAMP.fullmatch(text):
         raise ValueError(f"not a yyyy-MM-dd'T'HH:mm:ssZ timestamp: {text!r}")

@@ -12,7 +12,7 @@ URL or header, so nothing logs them by accident).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any
@@ -154,7 +154,7 @@ class MewsAdapter(HospitalityAdapter):
             items.extend(page)
         return items
 
-    async def _pages(self, operation: str, body: Mapping[str, Any], key: str, count: int) -> AsyncIterator[list[Any]]:
+    async def _pages(self, operation: str, body: Mapping[str, Any], key: str, count: int) -> AsyncGenerator[list[Any], None]:
         """Pages of a list; a page shorter than `count` is the last, as the API documents."""
         cursor: str | None = None
         while True:
@@ -255,7 +255,7 @@ def _opt_str(record: Mapping[str, Any], name: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ValueError(f"{name} is not a string: {value!r}")
+        raise TypeError(f"{name} is not a string: {value!r}")
     return value
 
 

@@ -27,7 +27,7 @@ def format_utc(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
 
 
-def parse_utc(text: str) -> datetime:
+def parse_utc(text: object) -> datetime:
     """Strictly a UTC instant with a `Z`; an offset or a missing zone is refused, not guessed."""
     match = _UTC.fullmatch(text) if isinstance(text, str) else None
     if not match:

@@ -10,14 +10,14 @@ Options (`SystemSpec.options`):
 
 from __future__ import annotations
 
-import orjson
-
 import asyncio
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
 
 from adapters import errors
 from adapters.base import ParcsAdapter, SystemSpec
@@ -39,8 +39,11 @@ T = TypeVar("T")
 MAX_PAGES = 1_000  # a vendor announcing pages forever must not keep us polling forever
 MAX_CONCURRENT_QUOTES = 4  # ParkLine has no batch pricing; spare it a burst of one call per quote
 
-# VendorHTTP does not hand over the body of a 4xx, so the vendor's `reason` is read off the
-# status; a reversed window (the other 422) is caught before any call is made.
+# What a mapper can raise on a malformed record; anything else is a bug and should surface.
+RECORD_FAULTS = (LookupError, TypeError, ValueError, ArithmeticError)
+
+# A refused price's reason by its status, unless its body names one (`_reason`); a reversed
+# window (the other 422) is caught before any call is made.
 REJECTION_REASONS = {404: "unknown_carpark", 422: "closed"}
 
 
@@ -92,9 +95,9 @@ class ParklineAdapter(ParklineOperations, ParcsAdapter):
             ref = code if isinstance(code, str) and code else f"#{index}"
             try:
                 if not isinstance(raw, dict):
-                    raise ValueError(f"record is not an object: {raw!r}")
+                    raise wire.WireError(f"record is not an object: {raw!r}")
                 batch.items.append(mapper(raw))
-            except Exception as exc:  # any mapping failure stays with its record
+            except RECORD_FAULTS as exc:
                 batch.errors.append(RecordError(self.system_id, ref, f"{type(exc).__name__}: {exc}"))
         return batch
 
@@ -162,7 +165,7 @@ class ParklineAdapter(ParklineOperations, ParcsAdapter):
         body = self.http.json(response)
         try:
             if not isinstance(body, dict):
-                raise ValueError("price answer is not an object")
+                raise wire.WireError("price answer is not an object")
             price = wire.money(body.get("price_minor"), body.get("currency"))
             expires_at = wire.parse_time(body.get("quote_expires"))
         except ValueError:

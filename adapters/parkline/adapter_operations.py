@@ -38,7 +38,7 @@ from adapters.operation_models import (
     VendorRefused,
 )
 from adapters.parkline import records
-from adapters.parkline.wire import format_time
+from adapters.parkline.wire import WireError, format_time
 
 if TYPE_CHECKING:
     from adapters.base import SystemSpec
@@ -267,7 +267,7 @@ class ParklineOperations:
         body = self.http.json(response)
         try:
             if not isinstance(body, dict):
-                raise ValueError("the answer is not an object")
+                raise WireError("the answer is not an object")
             return mapper(body)
         except ValueError as exc:
             raise errors.UpstreamError(self.system_id, f"{call} answered an unreadable record ({exc})") from None

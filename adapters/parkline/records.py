@@ -1,8 +1,9 @@
 """ParkLine's back-office records (bookings, sessions, payments, permits, validations,
 transactions) and its refusals, read into domain types.
 
-Like `wire`, every mapper raises ValueError on a record it cannot use; the adapter turns that
-into a RecordError for that record alone (lists) or an UpstreamError (single answers).
+Like `wire`, every mapper raises WireError (a ValueError) on a record it cannot use; the
+adapter turns that into a RecordError for that record alone (lists) or an UpstreamError (single
+answers).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from adapters.operation_models import (
     ValidationStatus,
     VendorRefused,
 )
-from adapters.parkline.wire import _optional_text, _text, money, parse_time
+from adapters.parkline.wire import WireError, _optional_text, _text, money, parse_time
 
 CENT = Decimal("0.01")
 
@@ -82,28 +83,28 @@ def to_minor(value: Money) -> int:
 def when(raw: dict[str, Any], key: str) -> datetime:
     value = parse_time(raw.get(key))
     if value is None:
-        raise ValueError(f"{key} missing")
+        raise WireError(f"{key} missing")
     return value
 
 
 def choice(raw: dict[str, Any], key: str, table: dict[str, Any]) -> Any:
     value = raw.get(key)
     if value not in table:
-        raise ValueError(f"unknown {key}: {value!r}")
+        raise WireError(f"unknown {key}: {value!r}")
     return table[value]
 
 
 def flag(raw: dict[str, Any], key: str) -> bool:
     value = raw.get(key, False)
     if not isinstance(value, bool):
-        raise ValueError(f"{key} is not true or false: {value!r}")
+        raise WireError(f"{key} is not true or false: {value!r}")
     return value
 
 
 def version(raw: dict[str, Any]) -> int:
     value = raw.get("version", 1)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"version is not an integer: {value!r}")
+        raise WireError(f"version is not an integer: {value!r}")
     return value
 
 
@@ -195,7 +196,7 @@ def validation(raw: dict[str, Any]) -> Validation:
 def transaction(raw: dict[str, Any]) -> Transaction:
     gross, vat = amount(raw, "gross_minor"), amount(raw, "vat_minor")
     if not 0 <= vat.amount <= gross.amount:
-        raise ValueError(f"VAT {vat.amount} does not fit in the gross {gross.amount}")
+        raise WireError(f"VAT {vat.amount} does not fit in the gross {gross.amount}")
     return Transaction(
         vendor_id=_text(raw, "txn_id"),
         vendor_facility_id=_text(raw, "carpark"),
@@ -219,7 +220,8 @@ def refused(system_id: str, exc: UpstreamRejected, id_field: str) -> VendorRefus
         body = {}
     if not isinstance(body, dict):
         body = {}
-    reason = REFUSALS.get(body.get("reason")) if isinstance(body.get("reason"), str) else None  # type: ignore[arg-type]
+    code = body.get("reason")
+    reason = REFUSALS.get(code) if isinstance(code, str) else None
     if reason is None:
         reason = REFUSALS_BY_STATUS.get(exc.status)
     if reason is None:

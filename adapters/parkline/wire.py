@@ -1,8 +1,8 @@
 """ParkLine's wire dialect, both ways: parsing what it sends, mapping it into domain types.
 
 Kept apart from the HTTP code so the adapter stays about calls and the simulator can share
-the time and paging conventions. Every mapper raises ValueError on a record it cannot use;
-the adapter turns that into a RecordError for that record alone.
+the time and paging conventions. Every mapper raises WireError (a ValueError) on a record it
+cannot use; the adapter turns that into a RecordError for that record alone.
 """
 
 from __future__ import annotations
@@ -40,12 +40,16 @@ _POSTCODE = re.compile(r"\s*([A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})$", re.IGNORECASE
 STATUSES = {"OPEN": OccupancyStatus.OPEN, "CLOSED": OccupancyStatus.CLOSED, "FULL": OccupancyStatus.FULL}
 
 
+class WireError(ValueError):
+    """A record that does not follow ParkLine's contract."""
+
+
 def parse_time(value: Any) -> datetime | None:
     """A ParkLine time (local, with numeric offset) as an aware UTC datetime; None stays None."""
     if value is None:
         return None
     if not isinstance(value, str) or not _LOCAL_TIME.match(value):
-        raise ValueError(f"not a time with offset: {value!r}")
+        raise WireError(f"not a time with offset: {value!r}")
     return datetime.fromisoformat(value).astimezone(UTC)
 
 
@@ -58,15 +62,20 @@ def format_time(moment: datetime, tz: Any) -> str:
 
 def money(minor: Any, currency: Any) -> Money:
     """Integer minor units to a Decimal amount (350 GBP -> 3.50), never through a float."""
-    if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
-        raise ValueError(f"not a currency code: {currency!r}")
-    return Money(Decimal(_integer(minor, "amount")).scaleb(-_MINOR_EXPONENT.get(currency, 2)), currency)
+    code = _currency(currency)
+    return Money(Decimal(_integer(minor, "amount")).scaleb(-_MINOR_EXPONENT.get(code, 2)), code)
+
+
+def _currency(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Z]{3}", value):
+        raise WireError(f"not a currency code: {value!r}")
+    return value
 
 
 def _integer(value: Any, name: str) -> int:
     # bool is an int to Python, not to us
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} is not an integer: {value!r}")
+        raise WireError(f"{name} is not an integer: {value!r}")
     return value
 
 
@@ -77,14 +86,14 @@ def _optional_integer(value: Any, name: str) -> int | None:
 def _text(raw: dict[str, Any], key: str) -> str:
     value = raw.get(key)
     if not isinstance(value, str) or not value:
-        raise ValueError(f"{key} missing or not a string")
+        raise WireError(f"{key} missing or not a string")
     return value
 
 
 def _optional_text(raw: dict[str, Any], key: str) -> str | None:
     value = raw.get(key)
     if value is not None and not isinstance(value, str):
-        raise ValueError(f"{key} is not a string: {value!r}")
+        raise WireError(f"{key} is not a string: {value!r}")
     return value or None
 
 
@@ -106,9 +115,9 @@ def parse_address(addr: Any, postcode: Any) -> Address | None:
     if addr is None and postcode is None:
         return None
     if addr is not None and not isinstance(addr, str):
-        raise ValueError(f"addr is not a string: {addr!r}")
+        raise WireError(f"addr is not a string: {addr!r}")
     if postcode is not None and not isinstance(postcode, str):
-        raise ValueError(f"postcode is not a string: {postcode!r}")
+        raise WireError(f"postcode is not a string: {postcode!r}")
     street: str | None = None
     city: str | None = None
     if addr:
@@ -128,12 +137,12 @@ def facility(raw: dict[str, Any]) -> FacilityRecord:
     location: GeoPoint | None = None
     if lat is not None and lng is not None:
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lat, lng)):
-            raise ValueError(f"coordinates are not numbers: {lat!r}, {lng!r}")
+            raise WireError(f"coordinates are not numbers: {lat!r}, {lng!r}")
         location = GeoPoint(float(lat), float(lng))
     zones = []
     for floor in raw.get("floors") or ():
         if not isinstance(floor, dict):
-            raise ValueError(f"floor is not an object: {floor!r}")
+            raise WireError(f"floor is not an object: {floor!r}")
         zones.append(
             ZoneRecord(
                 vendor_id=_text(floor, "ref"),
@@ -179,13 +188,12 @@ def _duration(minutes: int) -> str:
 
 
 def rate_table(raw: dict[str, Any]) -> RateTable:
-    currency = raw.get("currency")
-    money(0, currency)  # validates the currency even for a tariff without any amount
+    currency = _currency(raw.get("currency"))  # checked even for a tariff without any amount
     daily = raw.get("daily_max_minor")
     cap = None if daily is None else money(daily, currency)
     bands = raw.get("bands")
     if not isinstance(bands, list) or not all(isinstance(band, dict) for band in bands):
-        raise ValueError("bands missing or not a list of objects")
+        raise WireError("bands missing or not a list of objects")
     lines = []
     for band in sorted(bands, key=lambda band: _integer(band.get("up_to_minutes"), "up_to_minutes")):
         up_to = band["up_to_minutes"]

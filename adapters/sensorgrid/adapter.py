@@ -20,18 +20,14 @@ from adapters.errors import UpstreamError
 from adapters.http import VendorHTTP
 from adapters.models import (
     Batch,
-    FacilityKind,
-    FacilityRecord,
     OccupancyMethod,
     OccupancyReading,
     OccupancyStatus,
     RecordError,
     Trend,
-    ZoneRecord,
 )
 from adapters.sensorgrid.auth import BearerTokens
 
-SITES_PATH = "/api/v3/sites"
 OCCUPANCY_PATH = "/api/v3/belegung"
 MAX_PAGE_SIZE = 200
 
@@ -100,19 +96,6 @@ class SensorGridAdapter(GuidanceAdapter):
                 batch.errors.append(RecordError(self.system_id, f"site/{site}", f"no site total: {cause} is unusable"))
                 continue
             batch.items.append(site_reading(site, levels, received_at))
-        return batch
-
-    async def facilities(self) -> Batch[FacilityRecord]:
-        """The sites and their levels, as the vendor describes them (names and bays only)."""
-        batch: Batch[FacilityRecord] = Batch()
-        index = 0
-        async for record in self._pages(SITES_PATH):
-            try:
-                batch.items.append(facility_record(record))
-            except BadRecord as exc:
-                ref = f"site/{_site_id(record) or f'#{index}'}"
-                batch.errors.append(RecordError(self.system_id, ref, str(exc)))
-            index += 1
         return batch
 
     # --- the wire ----------------------------------------------------------------------
@@ -191,38 +174,11 @@ def site_reading(site: str, levels: list[OccupancyReading], received_at: datetim
     )
 
 
-def facility_record(record: Any) -> FacilityRecord:
-    if not isinstance(record, dict):
-        raise BadRecord("site record is not an object")
-    name = record.get("bezeichnung")
-    levels = record.get("ebenen")
-    if not isinstance(name, str) or not isinstance(levels, list):
-        raise BadRecord("site record lacks bezeichnung or ebenen")
-    zones = []
-    for level in levels:
-        if not isinstance(level, dict) or not isinstance(level.get("name"), str):
-            raise BadRecord("level without a name")
-        zones.append(
-            ZoneRecord(_required_id(level, "ebeneId"), level["name"], FacilityKind.LEVEL, _count(level, "stellplaetze"))
-        )
-    return FacilityRecord(
-        vendor_id=_required_id(record, "siteId"),
-        name=name,
-        capacity=sum(zone.capacity or 0 for zone in zones),
-        time_zone=None,  # the vendor does not say; the gateway's configuration does
-        address=None,
-        location=None,
-        zones=tuple(zones),
-    )
-
-
 def epoch_ms(value: Any) -> datetime | None:
     """Epoch milliseconds as a number or a digit string (firmware differs); None stays None."""
     if value is None:
         return None
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        value = int(value)
-    elif isinstance(value, float) and value.is_integer():
+    if (isinstance(value, str) and value.isascii() and value.isdigit()) or (isinstance(value, float) and value.is_integer()):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise BadRecord(f"zeitstempel {value!r} is not epoch milliseconds")

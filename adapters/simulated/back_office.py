@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import random
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -203,7 +203,7 @@ class BackOffice:
     closed: set[str] = field(default_factory=set)
     opened_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _references: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, reference) -> id
-    _ids: Iterable[int] = field(default_factory=lambda: itertools.count(1001))
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1001))
 
     # --- setup ------------------------------------------------------------------------------
 
@@ -217,7 +217,7 @@ class BackOffice:
             raise OfficeRefusal(RefusalReason.NOT_FOUND, f"no garage {garage!r}") from None
 
     def _new_id(self, prefix: str) -> str:
-        return f"{prefix}{next(self._ids)}"  # type: ignore[call-overload]
+        return f"{prefix}{next(self._ids)}"
 
     def _unseen(self, kind: str, reference: str) -> None:
         """First of all: a reference seen before is a DUPLICATE naming its record, whatever else changed since."""
@@ -231,7 +231,7 @@ class BackOffice:
         self._unseen(kind, reference)
         self._references[(kind, reference)] = record_id
 
-    def _taken_id(self, table: dict[str, object], record_id: str | None) -> None:
+    def _taken_id(self, table: Mapping[str, object], record_id: str | None) -> None:
         if record_id is not None and record_id in table:
             raise OfficeRefusal(RefusalReason.DUPLICATE, f"id {record_id!r} exists", record_id)
 
@@ -262,7 +262,7 @@ class BackOffice:
     def book(self, garage: str, *, plate: str, starts_at: datetime, ends_at: datetime, reference: str,
              customer_name: str | None = None, expected_price: Decimal | None = None,
              record_id: str | None = None) -> BookedReservation:
-        self._taken_id(self.reservations, record_id)  # type: ignore[arg-type]
+        self._taken_id(self.reservations, record_id)
         self._unseen("reservation", reference)
         price = self.quote(garage, starts_at, ends_at)
         if expected_price is not None and expected_price != price:
@@ -355,10 +355,9 @@ class BackOffice:
                 reservation.paid = True
                 self._record(garage, at, reservation.price, PaymentType.CARD, RevenueCategory.RESERVATION,
                              "Reservation paid at exit", reservation.id)
-        elif self._validation_for(garage, plate, at) is not None:
-            validation = self._validation_for(garage, plate, at)
+        elif (validation := self._validation_for(garage, plate, at)) is not None:
             self._record(garage, at, stay_price, PaymentType.INVOICE, RevenueCategory.VALIDATION,
-                         f"Validated stay ({validation.source or 'hotel'})", validation.id)  # type: ignore[union-attr]
+                         f"Validated stay ({validation.source or 'hotel'})", validation.id)
         elif self._permit_for(garage, plate, at) is None:
             due = self.amount_due(session, at)
             if due > 0:
@@ -397,7 +396,7 @@ class BackOffice:
 
     def pay(self, *, target: PaymentTarget, target_id: str, amount: Decimal, currency: str, token: str,
             reference: str, record_id: str | None = None) -> CardCharge:
-        self._taken_id(self.charges, record_id)  # type: ignore[arg-type]
+        self._taken_id(self.charges, record_id)
         self._unseen("payment", reference)
         now = self.clock()
         if target is PaymentTarget.SESSION:
@@ -443,7 +442,7 @@ class BackOffice:
                      valid_until: datetime | None, reference: str, description: str | None = None,
                      record_id: str | None = None) -> HeldPermit:
         self._terms(garage)
-        self._taken_id(self.permits, record_id)  # type: ignore[arg-type]
+        self._taken_id(self.permits, record_id)
         self._unseen("permit", reference)
         if valid_until is not None and valid_until <= valid_from:
             raise OfficeRefusal(RefusalReason.INVALID, "a permit must end after it starts")
@@ -496,7 +495,7 @@ class BackOffice:
                  guest_name: str | None = None, source: str | None = None,
                  record_id: str | None = None) -> GrantedValidation:
         self._terms(garage)
-        self._taken_id(self.validations, record_id)  # type: ignore[arg-type]
+        self._taken_id(self.validations, record_id)
         self._unseen("validation", reference)
         if valid_until <= valid_from:
             raise OfficeRefusal(RefusalReason.INVALID, "a validation must end after it starts")
@@ -582,8 +581,7 @@ def history(terms: GarageTerms, day: date) -> list[PostedTransaction]:
 
 def office_of(world: World) -> BackOffice:
     """The world's one back office, made on first use."""
-    office = getattr(world, "_back_office", None)
-    if office is None:
-        office = BackOffice(world)
-        world._back_office = office  # type: ignore[attr-defined]
+    office = world.back_office
+    if not isinstance(office, BackOffice):
+        office = world.back_office = BackOffice(world)
     return office

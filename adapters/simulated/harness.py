@@ -122,7 +122,8 @@ class FaultInjection:
         for route in self.routes:
             match, _ = route.matches(scope)
             if match is Match.FULL:
-                return getattr(route, "path", scope["path"])
+                path = getattr(route, "path", None)  # Route, WebSocketRoute and Mount have one
+                return path if isinstance(path, str) else scope["path"]
         return scope["path"]
 
 

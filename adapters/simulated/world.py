@@ -135,6 +135,9 @@ class World:
                 spec, occupied, entries=base + sum(occupied), exits=base - drift, counter_drift=drift
             )
         self._clock = start
+        #: the PARCS back office the simulators over this world share, made on first use by
+        #: adapters/simulated/back_office.py's office_of (typed loosely: that module imports this one)
+        self.back_office: object | None = None
 
     def advance(self, now: datetime | None = None) -> None:
         """Replay arrivals and departures from the last look up to `now`."""

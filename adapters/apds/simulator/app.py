@@ -23,7 +23,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapters.apds.simulator import office_routes
-from adapters.apds.simulator.plumbing import guard, now as sim_now, paged
+from adapters.apds.simulator.plumbing import guard, paged
+from adapters.apds.simulator.plumbing import now as sim_now
 from adapters.apds.simulator.state import ApdsState
 from adapters.apds.wire import (
     MAX_QUOTES,

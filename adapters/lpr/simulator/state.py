@@ -315,7 +315,7 @@ class LprState:
         for listener in list(self.listeners):
             try:
                 listener(citation, what)
-            except Exception:  # noqa: BLE001 - the citation stands; a failed notification must not undo it
+            except Exception:  # the citation stands; a failed notification must not undo it
                 log.exception("an LPR citation listener failed on %s %s", what, citation.number)
 
     # --- how the data evolves -----------------------------------------------------------

@@ -24,7 +24,7 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
@@ -35,7 +35,18 @@ from adapters.mews.wire import API, CUSTOMERS, ENTERPRISES, MAX_COUNT, RESERVATI
 from adapters.simulated.harness import Simulator, SimulatorControl, simulator_app
 from adapters.simulated.world import GarageSpec, World
 
-T = TypeVar("T")
+
+class _Listed(Protocol):
+    """What the API's lists are ordered and paged by: every simulated record has both."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def updated(self) -> datetime: ...
+
+
+T = TypeVar("T", bound=_Listed)
 
 #: garage key -> the enterprise (hotel) id that owns the garage
 VENDOR_IDS: dict[str, str] = {
@@ -322,7 +333,7 @@ class MewsState:
 
 
 def newest_first(items: Sequence[T]) -> list[T]:
-    return sorted(items, key=lambda item: (item.updated, item.id), reverse=True)  # type: ignore[attr-defined]
+    return sorted(items, key=lambda item: (item.updated, item.id), reverse=True)
 
 
 class MewsApiError(Exception):
@@ -420,12 +431,12 @@ def page(items: list[T], body: Mapping[str, Any]) -> tuple[list[T], str | None]:
         raise MewsApiError(400, f"Invalid Limitation: Count must be between 1 and {MAX_COUNT}.")
     start = 0
     if cursor is not None:
-        ids = [item.id for item in items]  # type: ignore[attr-defined]
+        ids = [item.id for item in items]
         if not isinstance(cursor, str) or cursor not in ids:
             raise MewsApiError(400, "Invalid Limitation: unknown Cursor.")
         start = ids.index(cursor) + 1
     chosen = items[start : start + count]
-    return chosen, (chosen[-1].id if chosen else None)  # type: ignore[attr-defined]
+    return chosen, (chosen[-1].id if chosen else None)
 
 
 def plus_months(at: datetime, months: int) -> datetime:

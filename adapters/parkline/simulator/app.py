@@ -57,7 +57,7 @@ def create_simulator(
         spec = world.garages[key].spec
         office.register(GarageTerms(
             key, "GBP", VAT_RATE, reservable=max(5, spec.capacity // 10),
-            price=lambda stay, code=code: Decimal(price_minor(code, math.ceil(stay.total_seconds() / 60))) / 100,
+            price=_tariff(code),
             time_zone=spec.time_zone, hotel=spec.profile == "hotel",
         ))
 
@@ -132,6 +132,11 @@ def create_simulator(
     ]
     control = SimulatorControl(system_id)
     return ParklineSimulator(system_id, simulator_app(control, routes), control, world, backend, office)
+
+
+def _tariff(code: str) -> Callable[[timedelta], Decimal]:
+    """The car park's tariff for the back office: a stay's price in pounds (the bands are in pence)."""
+    return lambda stay: Decimal(price_minor(code, math.ceil(stay.total_seconds() / 60))) / 100
 
 
 def _fully_booked(world: World, backend: ParklineBackend, code: str, arrive: datetime, depart: datetime) -> bool:

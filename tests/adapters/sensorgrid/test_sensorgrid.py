@@ -24,7 +24,6 @@ from tests.support.servers import serve
 CREDENTIALS = {"client_id": "parkgate", "client_secret": "s3cr3t-for-tests"}
 TOKEN = "POST /oauth/token"
 BELEGUNG = "GET /api/v3/belegung"
-SITES = "GET /api/v3/sites"
 BASIC = (CREDENTIALS["client_id"], CREDENTIALS["client_secret"])
 GARAGE_SPECS = {garage.key: garage for garage in GARAGES}
 LEVELS = {  # level id -> (garage key, level index), as the vendor numbers them
@@ -145,17 +144,6 @@ async def test_a_level_without_time_stays_without_time(sim: SensorGridSimulator)
     totals = sites(batch.items)
     assert totals[quirky.vendor_facility_id].observed_at is None
     assert all(r.observed_at is not None for site, r in totals.items() if site != quirky.vendor_facility_id)
-
-
-async def test_facilities_page_through_every_site(sim: SensorGridSimulator) -> None:
-    async with connected(sim) as adapter:
-        batch = await adapter.facilities()
-    assert batch.errors == []
-    assert {f.vendor_id for f in batch.items} == set(VENDOR_IDS.values())
-    assert {z.vendor_id for f in batch.items for z in f.zones} == set(LEVELS)
-    hbf = next(f for f in batch.items if f.vendor_id == VENDOR_IDS["berlin-hbf"])
-    assert (hbf.name, hbf.capacity, [z.name for z in hbf.zones]) == ("Hauptbahnhof Garage", 820, ["P1", "P2", "P3"])
-    assert sim.control.requests[SITES] == 2
 
 
 # --- tokens -------------------------------------------------------------------------------
