@@ -15,9 +15,9 @@ place, `store_unreachable`: 503 GATEWAY_UNAVAILABLE with Retry-After, never a 50
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-import gc
 from contextlib import asynccontextmanager
 
 import strawberry
@@ -30,15 +30,15 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from gateway.auth.oauth import jwks_endpoint, token_endpoint
 from gateway.auth.scopes import Scope
-from gateway.errors import RETRY_AFTER_S, STORE_ERRORS, STORE_UNAVAILABLE, unavailable
 from gateway.card_screen import CardNumberURLs
+from gateway.errors import RETRY_AFTER_S, STORE_ERRORS, STORE_UNAVAILABLE, unavailable
 from gateway.events.path import EventPath
 from gateway.execution import Executor
 from gateway.finance.http import finance_routes
+from gateway.graphql_http import GraphQLEndpoint
 from gateway.metering import Meter
 from gateway.persisted_queries import PersistedQueries
 from gateway.response_cache import ResponseCache
-from gateway.graphql_http import GraphQLEndpoint
 from gateway.runtime import Runtime
 from gateway.systems import WEBHOOK_OUTCOMES, WEBHOOK_UNMAPPED, SystemHealth
 

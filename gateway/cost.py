@@ -61,8 +61,7 @@ from graphql import (
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
-from gateway.errors import ErrorCode
-from gateway.errors import RequestError
+from gateway.errors import ErrorCode, RequestError
 from gateway.kernel.caching import UNCACHEABLE, CacheControl
 from gateway.kernel.costs import Cost, ListSize
 
@@ -103,7 +102,7 @@ class Analysis:
 class _Runtime:
     """An object type as a runtime type: its fields' cost rules and the type conditions it meets."""
 
-    __slots__ = ("name", "table", "matches")
+    __slots__ = ("matches", "name", "table")
 
     def __init__(self, name: str, matches: frozenset[str]) -> None:
         self.name = name
@@ -114,8 +113,19 @@ class _Runtime:
 class FieldCost:
     """The cost rule of one field coordinate, resolved once per schema."""
 
-    __slots__ = ("coordinate", "field", "weight", "is_list", "slicing", "assumed_size",
-                 "fixed_multiplier", "sized_fields", "runtimes", "leaf_cost", "max_age")
+    __slots__ = (
+        "assumed_size",
+        "coordinate",
+        "field",
+        "fixed_multiplier",
+        "is_list",
+        "leaf_cost",
+        "max_age",
+        "runtimes",
+        "sized_fields",
+        "slicing",
+        "weight",
+    )
 
     def __init__(self, coordinate: str, field: GraphQLField, weight: int, is_list: bool,
                  slicing: tuple[str, ...], assumed_size: int | None, sized_fields: frozenset[str],
@@ -265,7 +275,7 @@ _MISSING = object()
 class _Walk:
     """One request's walk: the fragments, the coerced variables, the counters."""
 
-    __slots__ = ("fragments", "variables", "limits", "depth", "aliases", "visits", "max_visits", "min_age")
+    __slots__ = ("aliases", "depth", "fragments", "limits", "max_visits", "min_age", "variables", "visits")
 
     def __init__(self, graphql_schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode,
                  variables: dict[str, Any] | None, limits: ComplexityLimits | None) -> None:
@@ -342,7 +352,7 @@ class _Walk:
         for key in rule.slicing:
             value = values.get(key)
             if type(value) is int:
-                return value if value > 0 else 0
+                return max(0, value)
         return None
 
     # -- the estimate ---------------------------------------------------------------------------

@@ -59,7 +59,7 @@ class Shape:
 
 
 class _Expansion:
-    __slots__ = ("fragments", "limits", "selections", "depth", "overlaps")
+    __slots__ = ("depth", "fragments", "limits", "overlaps", "selections")
 
     def __init__(self, fragments: dict[str, FragmentDefinitionNode], limits: ShapeLimits) -> None:
         self.fragments = fragments

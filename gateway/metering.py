@@ -24,7 +24,16 @@ from typing import Any
 from gateway.auth.authenticate import Principal
 from gateway.cost import Analysis
 from gateway.errors import RETRY_AFTER_S, ErrorCode
-from gateway.quotas import Decision, Plan, QuotaEnforcer, QuotaUnavailable, Windows, WindowState, effective_plan, rate_limit_headers
+from gateway.quotas import (
+    Decision,
+    Plan,
+    QuotaEnforcer,
+    QuotaUnavailable,
+    Windows,
+    WindowState,
+    effective_plan,
+    rate_limit_headers,
+)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.auth.authenticate import AuthError, Authenticator, Principal, permission_signature
+from gateway.auth.authenticate import Authenticator, AuthError, Principal, permission_signature
 from gateway.auth.changes import ClientChanges
 from gateway.errors import ErrorCode, StoreUnavailable
 
@@ -53,7 +53,7 @@ class Watch:
     """One stream's (or one WebSocket's) credentials and the principal it was opened with.
     `on_end` is called once, and must not wait for anything: it only starts the ending."""
 
-    __slots__ = ("principal", "credentials", "on_end")
+    __slots__ = ("credentials", "on_end", "principal")
 
     def __init__(self, principal: Principal, credentials: Credentials, on_end: Callable[[StreamRefusal], None]) -> None:
         self.principal = principal

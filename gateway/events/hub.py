@@ -38,8 +38,8 @@ from graphql.execution import create_source_event_stream, execute_subscription_e
 from gateway.auth.authenticate import Principal, permission_signature
 from gateway.card_screen import refuse_card_numbers
 from gateway.errors import ErrorCode, RequestError, format_error
-from gateway.execution import Executor, Prepared
 from gateway.events.subscription_slots import SubscriptionSlots
+from gateway.execution import Executor, Prepared
 from gateway.kernel.context import RequestContext
 from gateway.kernel.permissions import scopes_of
 from gateway.quotas import effective_plan
