@@ -70,7 +70,7 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-def metrics(runtime: Runtime):  # noqa: ANN201 - a route handler
+def metrics(runtime: Runtime) -> Callable[[Request], Awaitable[JSONResponse]]:
     """Countable figures per system (calls, retries, failures, latency, breaker; cache hits, misses,
     stale serves, coalesced waits; inbound webhook events by outcome), for monitoring to scrape."""
 
@@ -88,7 +88,7 @@ def metrics(runtime: Runtime):  # noqa: ANN201 - a route handler
     return handler
 
 
-def readyz(runtime: Runtime):  # noqa: ANN201 - a route handler
+def readyz(runtime: Runtime) -> Callable[[Request], Awaitable[JSONResponse]]:
     """Ready unless the gateway's own store is unreachable; degraded while quotas run locally."""
 
     async def handler(request: Request) -> JSONResponse:

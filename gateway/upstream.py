@@ -167,7 +167,7 @@ class _Entry:
     @staticmethod
     def load(raw: bytes) -> _Entry | None:
         try:
-            fmt, fetched_at, error, invalidated, value = pickle.loads(raw)  # noqa: S301 — trusted, see above
+            fmt, fetched_at, error, invalidated, value = pickle.loads(raw)  # trusted, see above
         except Exception:  # noqa: BLE001 — another format or a class that moved: a miss
             return None
         if fmt != ENTRY_FORMAT:

@@ -205,7 +205,7 @@ class Authenticator:
         if cached is None:
             try:
                 cached = await load(arg) or False
-            except Exception as exc:  # noqa: BLE001 - whatever the store's driver raises, the answer is 503
+            except Exception as exc:  # whatever the store's driver raises, the answer is 503
                 stale = self._cache.get(cache_key, max_age_s=self.stale_if_error_s)
                 if stale is None:
                     raise StoreUnavailable(str(exc)) from exc

@@ -133,7 +133,7 @@ class CredentialWatch:
             return StreamRefusal(ErrorCode.UNAUTHENTICATED, exc.message)
         except StoreUnavailable:
             return None  # nobody can be re-checked, nor revoked, while the store is down
-        except Exception:  # noqa: BLE001 - a bug here must not end streams, nor stop the timer
+        except Exception:  # a bug here must not end streams, nor stop the timer
             log.exception("re-checking a subscription's credentials failed")
             return None
 

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -81,7 +82,7 @@ class Member:
             self.queue.get_nowait()
         self.queue.put_nowait(END)
 
-    async def __aiter__(self):  # noqa: ANN204 - an async generator of payloads
+    async def __aiter__(self) -> AsyncIterator[str]:
         while (payload := await self.queue.get()) is not END:
             yield payload
 
@@ -236,7 +237,7 @@ class SubscriptionHub:
                 member.deliver(END)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - a broken source ends its subscribers, not the process
+        except Exception:  # a broken source ends its subscribers, not the process
             log.exception("subscription source failed")
             self._fail(group, [{"message": "The subscription ended on an internal error.",
                                 "extensions": {"code": ErrorCode.INTERNAL.value}}])
