@@ -247,8 +247,6 @@ class Poller:
         """Arrivals since the last poll and the new reservation snapshot; None when they cannot be read."""
         try:
             batch = await self.runtime.systems.track(self.system_id, parcs.reservations())
-        except NotImplementedError:
-            return None  # the dialect cannot list reservations: nothing to notice
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # occupancy events go out regardless; try again next cycle
