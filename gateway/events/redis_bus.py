@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from adapters.models import DomainEvent, EventType
 from gateway.events.bus import BusSubscription, EventBus, LocalFanout
@@ -123,9 +124,7 @@ class RedisStreamBus(EventBus):
             try:
                 answer = await self._reader.xread({self.stream: self.last_id}, count=READ_COUNT, block=self.block_ms)
                 failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis away: keep trying; the cursor says where to carry on
+            except RedisError as exc:  # Redis away: keep trying; the cursor says where to carry on
                 failures += 1
                 log.warning("event bus: reading the stream failed (%s); retrying", exc)
                 await asyncio.sleep(min(0.2 * 2 ** min(failures, 5), 5.0))
@@ -142,7 +141,7 @@ class RedisStreamBus(EventBus):
             if answer:
                 try:
                     await self._save_cursor()
-                except Exception as exc:
+                except RedisError as exc:  # saved again after the next read
                     log.warning("event bus: saving the cursor failed (%s)", exc)
 
     async def _save_cursor(self) -> None:
@@ -159,7 +158,7 @@ class RedisStreamBus(EventBus):
                 await asyncio.wait({task}, timeout=0.5)
             try:
                 await self._save_cursor()
-            except Exception as exc:
+            except RedisError as exc:  # a restart resumes from the last cursor saved
                 log.warning("event bus: saving the cursor at close failed (%s)", exc)
         await self._reader.aclose()
         await self._writer.aclose()
