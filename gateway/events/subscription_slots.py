@@ -18,6 +18,8 @@ import secrets
 from collections import Counter
 from typing import Any
 
+from redis.exceptions import RedisError
+
 log = logging.getLogger("parkgate.subscriptions")
 
 ALIVE_S = 30  # a process not heard from for this long has died: its slots are free again
@@ -128,6 +130,6 @@ class SubscriptionSlots:
             await asyncio.gather(*self._pending, return_exceptions=True)
             try:
                 await self._redis.delete(self._alive_key(self.process_id))  # our slots are free at once
-            except Exception:  # noqa: BLE001 - they lapse with the key
-                pass
+            except RedisError as exc:  # they lapse with the key
+                log.warning("subscription slots: could not free this process's slots at once (%s)", exc)
             await self._redis.aclose()
