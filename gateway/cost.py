@@ -329,12 +329,10 @@ class _Walk:
     def _included(self, node: Any) -> bool:
         for directive in node.directives:
             name = directive.name.value
-            if name == "skip":
-                if self._directive_if(GraphQLSkipDirective, directive):
-                    return False
-            elif name == "include":
-                if not self._directive_if(GraphQLIncludeDirective, directive):
-                    return False
+            if name == "skip" and self._directive_if(GraphQLSkipDirective, directive):
+                return False
+            if name == "include" and not self._directive_if(GraphQLIncludeDirective, directive):
+                return False
         return True
 
     def _directive_if(self, definition: Any, directive: Any) -> bool:
