@@ -54,13 +54,14 @@ def run_admin(config_path: Path, action: Callable[[AdminService], Awaitable[T]])
     if config.store.backend != "redis" or not config.auth.key_pepper:
         raise fail("the configuration keeps clients in memory, inside the running gateway: "
                    "use its GraphQL admin operations, or configure `store: {backend: redis}`", 2)
+    pepper = config.auth.key_pepper.encode()
 
     async def go() -> T:
         store = build_store(config)
         client_changes = build_client_changes(config)  # the running replicas hear what changed
         try:
             await store.ping()
-            admin = AdminService(store, config.auth.key_pepper.encode(),  # type: ignore[union-attr]
+            admin = AdminService(store, pepper,
                                  known_facilities=config.facilities, plans=config.plans, client_changes=client_changes)
             return await action(admin)
         finally:
@@ -71,7 +72,7 @@ def run_admin(config_path: Path, action: Callable[[AdminService], Awaitable[T]])
         return asyncio.run(go())
     except AdminError as exc:
         raise fail(f"{exc.code}: {exc.message}") from None
-    except (*STORE_ERRORS, ConnectionError, OSError) as exc:
+    except STORE_ERRORS + (OSError,) as exc:  # OSError: the socket itself (ConnectionError among them)
         raise fail(f"cannot reach the client store: {exc}", 3) from None
 
 

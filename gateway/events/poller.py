@@ -382,6 +382,7 @@ class Polling:
         if not systems:
             return
         if config.store.backend == "redis":
+            assert config.store.redis_url is not None  # StoreConfig refuses the redis backend without one
             self.redis = aioredis.from_url(config.store.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
         self.pollers = [Poller(self.runtime, system_id, redis=self.redis) for system_id in systems]
         for poller in self.pollers:
