@@ -246,7 +246,9 @@ class CostModel:
                 if not field_runtimes:
                     raise ValueError(f"@listSize on {coordinate}: sizedFields on a field without subfields")
                 for runtime_type in field_runtimes:
-                    missing = sized - set(self.schema.type_map[runtime_type.name].fields)
+                    object_type = self.schema.type_map[runtime_type.name]
+                    assert isinstance(object_type, GraphQLObjectType)  # runtimes are object types
+                    missing = sized - set(object_type.fields)
                     if missing:
                         raise ValueError(f"@listSize on {coordinate}: {named.name} has no field {sorted(missing)}")
             elif not is_list:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -135,13 +136,15 @@ class SubscriptionHub:
 
     def check_scopes(self, op: Operation, principal: Principal) -> None:
         """FORBIDDEN before anything starts when a root field needs a scope the client lacks."""
-        fields = self.graphql_schema.subscription_type.fields  # type: ignore[union-attr]
+        subscription_type = self.graphql_schema.subscription_type
+        assert subscription_type is not None  # prepare() admitted a subscription operation
+        fields = subscription_type.fields
         for selection in root_fields(op.document, op.operation.selection_set):
             graphql_field = fields.get(selection.name.value)
             definition = graphql_field.extensions.get("strawberry-definition") if graphql_field else None
             missing = scopes_of(definition) - principal.scopes
             if missing:
-                raise RequestError(ErrorCode.FORBIDDEN, f"Subscription.{selection.name.value} needs scope "  # type: ignore[attr-defined]
+                raise RequestError(ErrorCode.FORBIDDEN, f"Subscription.{selection.name.value} needs scope "
                                    f"{', '.join(sorted(missing))}, which this client does not have.")
 
 
@@ -212,7 +215,7 @@ class SubscriptionHub:
         try:
             try:
                 stream = create_source_event_stream(self._executor(group))
-                if asyncio.iscoroutine(stream):
+                if inspect.isawaitable(stream):
                     stream = await stream
             except RequestError as exc:
                 self._fail(group, exc.formatted())

@@ -79,7 +79,7 @@ class RequestContext:
             self.warnings.append(GraphQLError(
                 f"{error.message}; serving its last good answer, fetched {age} s ago.",
                 path=info.path.as_list(),
-                extensions={**error.extensions, "stale": True, "ageSeconds": age},
+                extensions={**(error.extensions or {}), "stale": True, "ageSeconds": age},
             ))
 
     def visible_entries(self) -> list[FacilityEntry]:
