@@ -19,6 +19,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import overload
 
 import strawberry
 from starlette.applications import Starlette
@@ -48,6 +49,12 @@ log = logging.getLogger("parkgate.app")
 TRY_AGAIN_LATER = 1013
 
 
+# Starlette calls one exception handler for both kinds of connection: a response for a request, none
+# for a WebSocket (which is closed instead). The overloads say so, which its handler types allow.
+@overload
+async def store_unreachable(conn: Request, exc: Exception) -> Response: ...
+@overload
+async def store_unreachable(conn: WebSocket, exc: Exception) -> None: ...
 async def store_unreachable(conn: HTTPConnection, exc: Exception) -> Response | None:
     """Any route's work that needed the gateway's store while it cannot be reached: 503
     GATEWAY_UNAVAILABLE with Retry-After (a WebSocket is closed with 1013, try again later).
