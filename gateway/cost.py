@@ -517,9 +517,9 @@ def analyze(model: CostModel, graphql_schema: GraphQLSchema, document: DocumentN
         raise RequestError(ErrorCode.QUERY_TOO_COMPLEX,
                            f"The query asks for {root_fields} root fields; at most {limits.max_root_fields} are allowed.")
     cost = walk.estimate(root, [operation.selection_set], 1, None, None, groups)
-    reusable = operation.operation is OperationType.QUERY and walk.min_age is not None
-    return Analysis(cost=cost, depth=walk.depth, aliases=walk.aliases, root_fields=root_fields,
-                    max_age=walk.min_age if reusable else UNCACHEABLE)  # type: ignore[arg-type]
+    min_age = walk.min_age  # None: no field says how long its answer may be reused
+    max_age = min_age if operation.operation is OperationType.QUERY and min_age is not None else UNCACHEABLE
+    return Analysis(cost=cost, depth=walk.depth, aliases=walk.aliases, root_fields=root_fields, max_age=max_age)
 
 
 def actual_cost(model: CostModel, graphql_schema: GraphQLSchema, document: DocumentNode,

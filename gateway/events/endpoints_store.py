@@ -74,7 +74,7 @@ class Endpoint:
     def from_dict(cls, data: dict[str, Any]) -> Endpoint:
         return cls(
             id=data["id"], client_id=data["client_id"], url=data["url"], event_types=frozenset(data["event_types"]),
-            secret=data["secret"], created_at=_dt(data["created_at"]),  # type: ignore[arg-type]
+            secret=data["secret"], created_at=datetime.fromisoformat(data["created_at"]),
             status=EndpointStatus(data.get("status", "ACTIVE")), failure_count=int(data.get("failure_count", 0)),
             disabled_at=_dt(data.get("disabled_at")), disabled_reason=data.get("disabled_reason"),
         )
@@ -112,7 +112,7 @@ class Delivery:
     def from_dict(cls, data: dict[str, Any]) -> Delivery:
         return cls(
             id=data["id"], endpoint_id=data["endpoint_id"], client_id=data["client_id"], event_id=data["event_id"],
-            event_type=data["event_type"], body=data["body"], created_at=_dt(data["created_at"]),  # type: ignore[arg-type]
+            event_type=data["event_type"], body=data["body"], created_at=datetime.fromisoformat(data["created_at"]),
             attempts=int(data.get("attempts", 0)), next_attempt_at=_dt(data.get("next_attempt_at")),
             status=DeliveryStatus(data.get("status", "PENDING")), last_status_code=data.get("last_status_code"),
             last_error=data.get("last_error"), last_attempt_at=_dt(data.get("last_attempt_at")),
