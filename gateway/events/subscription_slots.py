@@ -80,7 +80,7 @@ class SubscriptionSlots:
                 # one round trip: say this process is alive, then count and take
                 taken = await self._redis.eval(TAKE, 1, self._hash(client_id), self.process_id, limit,
                                                self._alive_key(""), ALIVE_S)
-            except Exception as exc:  # noqa: BLE001 - no shared count: this process's own must do
+            except RedisError as exc:  # no shared count: this process's own must do
                 log.warning("subscription slots: Redis unreachable (%s); counting in this process only", exc)
                 if self.local[client_id] >= limit:
                     return False
@@ -102,7 +102,7 @@ class SubscriptionSlots:
     async def _give_back(self, client_id: str) -> None:
         try:
             await self._redis.eval(GIVE_BACK, 1, self._hash(client_id), self.process_id)
-        except Exception as exc:  # noqa: BLE001 - the slot frees itself when this process is gone
+        except RedisError as exc:  # the slot frees itself when this process is gone
             log.warning("subscription slots: could not give a slot back (%s)", exc)
 
     def _hash(self, client_id: str) -> str:
@@ -120,7 +120,7 @@ class SubscriptionSlots:
             await asyncio.sleep(RENEW_S)
             try:
                 await self._redis.set(self._alive_key(self.process_id), b"1", ex=ALIVE_S)
-            except Exception as exc:  # noqa: BLE001 - retried at the next tick
+            except RedisError as exc:  # retried at the next tick
                 log.warning("subscription slots: could not say this process is alive (%s)", exc)
 
     async def aclose(self) -> None:
