@@ -226,6 +226,12 @@ def _window(limit: int, count: int, ttl_s: float, window_s: int) -> WindowState:
 
 #: (count after the operation, seconds until the key expires; 0 when there is no key)
 Counted = tuple[int, float]
+#: (key, amount, window_s)
+CounterCharge = tuple[str, int, int]
+#: (key, amount, only into a window expiring by: epoch s; 0 = any)
+CounterRefund = tuple[str, int, float]
+#: what `run` returns: the charges', the refunds' and the reads' results, each in order
+CounterResults = tuple[list[Counted], list[Counted], list[Counted]]
 
 
 class _Counters(ABC):
@@ -233,12 +239,8 @@ class _Counters(ABC):
     round trip) and returns their results in the same order."""
 
     @abstractmethod
-    async def run(
-        self,
-        charges: Sequence[tuple[str, int, int]] = (),  # (key, amount, window_s)
-        refunds: Sequence[tuple[str, int, float]] = (),  # (key, amount, only into a window expiring by: epoch s; 0 = any)
-        reads: Sequence[str] = (),
-    ) -> tuple[list[Counted], list[Counted], list[Counted]]: ...
+    async def run(self, charges: Sequence[CounterCharge] = (), refunds: Sequence[CounterRefund] = (),
+                  reads: Sequence[str] = ()) -> CounterResults: ...
 
     async def ping(self) -> None:
         pass
@@ -257,12 +259,8 @@ class _MemoryCounters(_Counters):
     async def _counted(self, key: str, count: int) -> Counted:
         return count, max(0.0, await self.storage.get_expiry(key) - time.time())
 
-    async def run(
-        self,
-        charges: Sequence[tuple[str, int, int]] = (),
-        refunds: Sequence[tuple[str, int, float]] = (),
-        reads: Sequence[str] = (),
-    ) -> tuple[list[Counted], list[Counted], list[Counted]]:
+    async def run(self, charges: Sequence[CounterCharge] = (), refunds: Sequence[CounterRefund] = (),
+                  reads: Sequence[str] = ()) -> CounterResults:
         s = self.storage
         charged = [await self._counted(k, await s.incr(k, w, amount=n)) for k, n, w in charges]
         refunded = []
@@ -316,12 +314,8 @@ class _RedisCounters(_Counters):
         self.incr = bridge.lua_incr_expire  # the script FixedWindowRateLimiter.hit runs
         self.refund = self.client.register_script(REFUND_LUA)
 
-    async def run(
-        self,
-        charges: Sequence[tuple[str, int, int]] = (),
-        refunds: Sequence[tuple[str, int, float]] = (),
-        reads: Sequence[str] = (),
-    ) -> tuple[list[Counted], list[Counted], list[Counted]]:
+    async def run(self, charges: Sequence[CounterCharge] = (), refunds: Sequence[CounterRefund] = (),
+                  reads: Sequence[str] = ()) -> CounterResults:
         key = self.bridge.prefixed_key
         ops: list[tuple[tuple[Any, ...], ...]] = []
         for k, n, w in charges:
