@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 
 from adapters.errors import UpstreamTimeout, UpstreamUnavailable
 
@@ -102,12 +101,3 @@ class OutboundLimit:
     def release(self) -> None:
         self.in_flight -= 1
         self._slots.release()
-
-    @asynccontextmanager
-    async def slot(self, deadline: float) -> AsyncIterator[None]:
-        """`acquire` and `release` around the body."""
-        await self.acquire(deadline)
-        try:
-            yield
-        finally:
-            self.release()

@@ -218,9 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     import httpx
     from importlib import metadata
 
-    sniffio = importlib.util.find_spec("sniffio") is not None
+    sniffio = "installed" if importlib.util.find_spec("sniffio") else "absent (httpcore assumes asyncio)"
     print(f"python {sys.version.split()[0]}, httpx {httpx.__version__}, aiohttp {aiohttp.__version__}, "
-          f"httpx-aiohttp {metadata.version('httpx-aiohttp')}, sniffio {'installed' if sniffio else 'MISSING'}, "
+          f"httpx-aiohttp {metadata.version('httpx-aiohttp')}, sniffio {sniffio}, "
           f"{os.cpu_count()} CPUs; {args.rounds} rounds x {args.calls} calls, concurrency {args.concurrency}")
     sizes = {t.name: t.sizes for t in TARGETS}
     if len({frozenset(s) for s in sizes.values()}) != 1:

@@ -61,7 +61,7 @@ class AdminService:
     def _scopes(self, scopes: object) -> frozenset[str]:
         try:
             return parse_scopes(scopes)
-        except ValueError as exc:
+        except (TypeError, ValueError) as exc:
             raise AdminError("BAD_USER_INPUT", str(exc)) from None
 
     def _facilities(self, facilities: Collection[str] | None) -> frozenset[str] | None:

@@ -15,10 +15,11 @@ place, `store_unreachable`: 503 GATEWAY_UNAVAILABLE with Retry-After, never a 50
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-import gc
 from contextlib import asynccontextmanager
+from typing import overload
 
 import strawberry
 from starlette.applications import Starlette
@@ -30,15 +31,15 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from gateway.auth.oauth import jwks_endpoint, token_endpoint
 from gateway.auth.scopes import Scope
-from gateway.errors import RETRY_AFTER_S, STORE_ERRORS, STORE_UNAVAILABLE, unavailable
 from gateway.card_screen import CardNumberURLs
+from gateway.errors import RETRY_AFTER_S, STORE_ERRORS, STORE_UNAVAILABLE, unavailable
 from gateway.events.path import EventPath
 from gateway.execution import Executor
 from gateway.finance.http import finance_routes
+from gateway.graphql_http import GraphQLEndpoint
 from gateway.metering import Meter
 from gateway.persisted_queries import PersistedQueries
 from gateway.response_cache import ResponseCache
-from gateway.graphql_http import GraphQLEndpoint
 from gateway.runtime import Runtime
 from gateway.systems import WEBHOOK_OUTCOMES, WEBHOOK_UNMAPPED, SystemHealth
 
@@ -48,6 +49,12 @@ log = logging.getLogger("parkgate.app")
 TRY_AGAIN_LATER = 1013
 
 
+# Starlette calls one exception handler for both kinds of connection: a response for a request, none
+# for a WebSocket (which is closed instead). The overloads say so, which its handler types allow.
+@overload
+async def store_unreachable(conn: Request, exc: Exception) -> Response: ...
+@overload
+async def store_unreachable(conn: WebSocket, exc: Exception) -> None: ...
 async def store_unreachable(conn: HTTPConnection, exc: Exception) -> Response | None:
     """Any route's work that needed the gateway's store while it cannot be reached: 503
     GATEWAY_UNAVAILABLE with Retry-After (a WebSocket is closed with 1013, try again later).
@@ -70,7 +77,7 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-def metrics(runtime: Runtime):  # noqa: ANN201 - a route handler
+def metrics(runtime: Runtime) -> Callable[[Request], Awaitable[JSONResponse]]:
     """Countable figures per system (calls, retries, failures, latency, breaker; cache hits, misses,
     stale serves, coalesced waits; inbound webhook events by outcome), for monitoring to scrape."""
 
@@ -88,7 +95,7 @@ def metrics(runtime: Runtime):  # noqa: ANN201 - a route handler
     return handler
 
 
-def readyz(runtime: Runtime):  # noqa: ANN201 - a route handler
+def readyz(runtime: Runtime) -> Callable[[Request], Awaitable[JSONResponse]]:
     """Ready unless the gateway's own store is unreachable; degraded while quotas run locally."""
 
     async def handler(request: Request) -> JSONResponse:

@@ -58,7 +58,7 @@ class Cache(ABC):
     async def clear(self) -> None:
         """Forget every key of this cache (its namespace only, never the whole database)."""
 
-    async def aclose(self) -> None:  # noqa: B027 — optional
+    async def aclose(self) -> None:  # optional: nothing to release by default
         return None
 
 

@@ -27,8 +27,8 @@ from __future__ import annotations
 import re
 import secrets
 from bisect import bisect_right
-from itertools import accumulate
 from collections.abc import Iterator, Mapping
+from itertools import accumulate
 from typing import Any
 
 MIN_DIGITS, MAX_DIGITS = 13, 19
@@ -159,7 +159,7 @@ class _LuhnWindows:
     loops: `translate`, slicing, `accumulate`): which digits are doubled depends only on their
     distance from the window's end."""
 
-    __slots__ = ("plain", "doubled")
+    __slots__ = ("doubled", "plain")
 
     def __init__(self, digits: str) -> None:
         raw = digits.encode()  # ASCII digits

@@ -40,8 +40,14 @@ from graphql.language import Lexer
 from graphql.language.visitor import Visitor, visit
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.card_numbers import (MAX_SCREENED_DIGITS, Budget, ScreenExhausted, card_number_path, looks_like_card_number,
-                                  may_hold_card)
+from gateway.card_numbers import (
+    MAX_SCREENED_DIGITS,
+    Budget,
+    ScreenExhausted,
+    card_number_path,
+    looks_like_card_number,
+    may_hold_card,
+)
 from gateway.errors import ErrorCode, RequestError
 from gateway.text_cache import TextCache
 

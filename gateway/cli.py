@@ -17,6 +17,7 @@ import logging
 import socket
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 import uvicorn
@@ -60,9 +61,9 @@ def reachable_host(host: str) -> str:
 
 @app.command()
 def sandbox(
-    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int = typer.Option(8000, help="Port to listen on (0 picks a free one)."),
-    keys_file: Path | None = typer.Option(None, "--keys-file", help="Write the demo clients' keys here as JSON."),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 8000,
+    keys_file: Annotated[Path | None, typer.Option("--keys-file", help="Write the demo clients' keys here as JSON.")] = None,
 ) -> None:
     """Run the gateway with five simulated vendor systems, on in-memory defaults (no Redis needed)."""
     from gateway.sandbox import build_sandbox
@@ -84,9 +85,9 @@ def sandbox(
 
 @app.command()
 def serve(
-    config: Path = typer.Option(..., "--config", "-c", help="The YAML configuration file."),
-    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int = typer.Option(8000, help="Port to listen on."),
+    config: Annotated[Path, typer.Option("--config", "-c", help="The YAML configuration file.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Run the gateway against the real systems described in a configuration file."""
     from gateway.app import create_app
@@ -107,7 +108,9 @@ def serve(
 
 
 @app.command()
-def schema(check: Path | None = typer.Option(None, help="Compare with this file instead of printing; exit 1 when stale.")) -> None:
+def schema(
+    check: Annotated[Path | None, typer.Option(help="Compare with this file instead of printing; exit 1 when stale.")] = None,
+) -> None:
     """Print the public GraphQL schema (SDL), as committed in schema.graphql."""
     from resolvers.schema import sdl
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import orjson
 import typer
@@ -27,7 +27,10 @@ T = TypeVar("T")
 
 clients_app = typer.Typer(no_args_is_help=True, help="Create, list, change, rotate and revoke clients.")
 
-CONFIG = typer.Option(..., "--config", "-c", help="The gateway's YAML configuration (it names the store).")
+#: `--config FILE`, which every command takes
+ConfigFile = Annotated[Path, typer.Option("--config", "-c", help="The gateway's YAML configuration (it names the store).")]
+#: the client a command acts on
+ClientRef = Annotated[str, typer.Argument(help="Client id or name.")]
 
 
 def emit(data: Any) -> None:
@@ -51,13 +54,14 @@ def run_admin(config_path: Path, action: Callable[[AdminService], Awaitable[T]])
     if config.store.backend != "redis" or not config.auth.key_pepper:
         raise fail("the configuration keeps clients in memory, inside the running gateway: "
                    "use its GraphQL admin operations, or configure `store: {backend: redis}`", 2)
+    pepper = config.auth.key_pepper.encode()
 
     async def go() -> T:
         store = build_store(config)
         client_changes = build_client_changes(config)  # the running replicas hear what changed
         try:
             await store.ping()
-            admin = AdminService(store, config.auth.key_pepper.encode(),  # type: ignore[union-attr]
+            admin = AdminService(store, pepper,
                                  known_facilities=config.facilities, plans=config.plans, client_changes=client_changes)
             return await action(admin)
         finally:
@@ -68,7 +72,7 @@ def run_admin(config_path: Path, action: Callable[[AdminService], Awaitable[T]])
         return asyncio.run(go())
     except AdminError as exc:
         raise fail(f"{exc.code}: {exc.message}") from None
-    except (*STORE_ERRORS, ConnectionError, OSError) as exc:
+    except STORE_ERRORS + (OSError,) as exc:  # OSError: the socket itself (ConnectionError among them)
         raise fail(f"cannot reach the client store: {exc}", 3) from None
 
 
@@ -92,14 +96,15 @@ async def resolve(admin: AdminService, id_or_name: str) -> str:
 
 @clients_app.command("create")
 def create(
-    config: Path = CONFIG,
-    name: str = typer.Option(..., help="Unique name."),
-    env: Environment = typer.Option(Environment.TEST, "--env", help="test or live: where its keys work."),
-    scope: list[str] = typer.Option(..., "--scope", help="A scope to grant; repeat for more."),
-    facility: list[str] | None = typer.Option(None, "--facility", help="A facility it may see; repeat; omit for all."),
-    plan: str = typer.Option("standard", help="Quota plan."),
-    contact: str | None = typer.Option(None, help="Who to call about it."),
-    notes: str | None = typer.Option(None, help="Free-form notes."),
+    *,  # keyword-only, so that the options are listed in this order, required ones among the others
+    config: ConfigFile,
+    name: Annotated[str, typer.Option(help="Unique name.")],
+    env: Annotated[Environment, typer.Option("--env", help="test or live: where its keys work.")] = Environment.TEST,
+    scope: Annotated[list[str], typer.Option("--scope", help="A scope to grant; repeat for more.")],
+    facility: Annotated[list[str] | None, typer.Option("--facility", help="A facility it may see; repeat; omit for all.")] = None,
+    plan: Annotated[str, typer.Option(help="Quota plan.")] = "standard",
+    contact: Annotated[str | None, typer.Option(help="Who to call about it.")] = None,
+    notes: Annotated[str | None, typer.Option(help="Free-form notes.")] = None,
 ) -> None:
     """Create a client and print its API key (shown this once)."""
     result = run_admin(config, lambda admin: admin.create_client(
@@ -109,13 +114,13 @@ def create(
 
 
 @clients_app.command("list")
-def list_clients(config: Path = CONFIG) -> None:
+def list_clients(config: ConfigFile) -> None:
     """Every client, oldest first."""
     emit([c.to_dict() for c in run_admin(config, lambda admin: admin.store.clients())])
 
 
 @clients_app.command("show")
-def show(config: Path = CONFIG, client: str = typer.Argument(..., help="Client id or name.")) -> None:
+def show(config: ConfigFile, client: ClientRef) -> None:
     """One client, with its keys' ids and validity (never the keys)."""
 
     async def action(admin: AdminService) -> dict[str, Any]:
@@ -132,17 +137,19 @@ def show(config: Path = CONFIG, client: str = typer.Argument(..., help="Client i
 
 @clients_app.command("update")
 def update(
-    config: Path = CONFIG,
-    client: str = typer.Argument(..., help="Client id or name."),
-    scope: list[str] | None = typer.Option(None, "--scope", help="The new set of scopes; repeat."),
-    facility: list[str] | None = typer.Option(None, "--facility", help="The new set of facilities; repeat."),
-    all_facilities: bool = typer.Option(False, "--all-facilities", help="Let it see every facility."),
-    plan: str | None = typer.Option(None, help="The new quota plan."),
-    override: list[str] | None = typer.Option(None, "--override",
-                                              help="A quota override NAME=VALUE (requests, cost, window_s, max_query_cost, max_subscriptions); repeat."),
-    clear_overrides: bool = typer.Option(False, "--clear-overrides", help="Remove every quota override."),
-    contact: str | None = typer.Option(None, help="Contact."),
-    notes: str | None = typer.Option(None, help="Notes."),
+    config: ConfigFile,
+    client: ClientRef,
+    scope: Annotated[list[str] | None, typer.Option("--scope", help="The new set of scopes; repeat.")] = None,
+    facility: Annotated[list[str] | None, typer.Option("--facility", help="The new set of facilities; repeat.")] = None,
+    all_facilities: Annotated[bool, typer.Option("--all-facilities", help="Let it see every facility.")] = False,
+    plan: Annotated[str | None, typer.Option(help="The new quota plan.")] = None,
+    override: Annotated[list[str] | None, typer.Option(
+        "--override",
+        help="A quota override NAME=VALUE (requests, cost, window_s, max_query_cost, max_subscriptions); repeat.",
+    )] = None,
+    clear_overrides: Annotated[bool, typer.Option("--clear-overrides", help="Remove every quota override.")] = False,
+    contact: Annotated[str | None, typer.Option(help="Contact.")] = None,
+    notes: Annotated[str | None, typer.Option(help="Notes.")] = None,
 ) -> None:
     """Change scopes, facilities, plan, quota overrides, contact or notes; at once on every replica."""
     if facility and all_facilities:
@@ -184,7 +191,7 @@ def parse_overrides(items: list[str]) -> dict[str, int]:
 
 
 @clients_app.command("usage")
-def usage(config: Path = CONFIG, client: str = typer.Argument(..., help="Client id or name.")) -> None:
+def usage(config: ConfigFile, client: ClientRef) -> None:
     """The client's quota (plan after overrides) and its use of the current window."""
     from gateway.config import load_config
     from gateway.quotas import Plan, QuotaEnforcer, effective_plan
@@ -209,7 +216,7 @@ def usage(config: Path = CONFIG, client: str = typer.Argument(..., help="Client 
     emit(run_admin(config, action))
 
 
-def plans(config: Path = CONFIG) -> None:
+def plans(config: ConfigFile) -> None:
     """The configured quota plans (edit them in the configuration file)."""
     from gateway.config import ConfigError, load_config
 
@@ -222,9 +229,10 @@ def plans(config: Path = CONFIG) -> None:
 
 @clients_app.command("rotate")
 def rotate(
-    config: Path = CONFIG,
-    client: str = typer.Argument(..., help="Client id or name."),
-    grace_seconds: int | None = typer.Option(None, help="How long the old keys keep working (default: auth.rotation_grace_s)."),
+    config: ConfigFile,
+    client: ClientRef,
+    grace_seconds: Annotated[int | None, typer.Option(
+        help="How long the old keys keep working (default: auth.rotation_grace_s).")] = None,
 ) -> None:
     """Issue a new key (printed once); the old ones keep working for the grace period."""
     from gateway.config import load_config
@@ -238,7 +246,7 @@ def rotate(
 
 
 @clients_app.command("revoke")
-def revoke(config: Path = CONFIG, client: str = typer.Argument(..., help="Client id or name.")) -> None:
+def revoke(config: ConfigFile, client: ClientRef) -> None:
     """Revoke now: every key and token of the client stops working on every replica."""
 
     async def action(admin: AdminService) -> dict[str, Any]:
@@ -248,9 +256,9 @@ def revoke(config: Path = CONFIG, client: str = typer.Argument(..., help="Client
 
 
 def audit(
-    config: Path = CONFIG,
-    client: str | None = typer.Option(None, "--client", help="Only entries about this client (id)."),
-    limit: int = typer.Option(50, min=1, max=10_000, help="How many entries, newest first."),
+    config: ConfigFile,
+    client: Annotated[str | None, typer.Option("--client", help="Only entries about this client (id).")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many entries, newest first.")] = 50,
 ) -> None:
     """The audit log of admin actions, newest first."""
 

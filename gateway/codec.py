@@ -13,9 +13,12 @@ import typing
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def dump(value: Any) -> Any:
@@ -54,7 +57,7 @@ def _load(hint: Any, raw: Any) -> Any:
         (inner, *_) = typing.get_args(hint)
         values = [_load(inner, v) for v in raw]
         return tuple(values) if origin is tuple else values
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return load(hint, raw)
     if isinstance(hint, type) and issubclass(hint, Enum):
         return hint(raw)

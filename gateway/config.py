@@ -337,12 +337,6 @@ def is_secret(path: tuple[str, ...]) -> bool:
     return (len(path) == 4 and path[0] == "systems" and path[2] == "credentials") or path == ("auth", "key_pepper")
 
 
-def resolve_references(raw: Any, environ: Mapping[str, str], path: tuple[str, ...] = ()) -> tuple[Any, list[str]]:
-    """Substitute `${VAR}` everywhere in the document; return it and the problems found."""
-    resolved, found = _resolve(raw, environ, path)
-    return resolved, [problem.message for problem in found]
-
-
 class Unresolved(NamedTuple):
     """A value that could not be resolved: where it is, as written, and what is wrong."""
 
@@ -352,7 +346,8 @@ class Unresolved(NamedTuple):
 
 
 def _resolve(raw: Any, environ: Mapping[str, str], path: tuple[str, ...]) -> tuple[Any, list[Unresolved]]:
-    """`resolve_references`, saying where each problem is. A value with a problem stays as written."""
+    """Substitute `${VAR}` everywhere in the document: the document, and each problem with where it
+    is. A value with a problem stays as written."""
     if isinstance(raw, dict):
         problems: list[Unresolved] = []
         resolved = {}

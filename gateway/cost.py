@@ -61,8 +61,7 @@ from graphql import (
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 
-from gateway.errors import ErrorCode
-from gateway.errors import RequestError
+from gateway.errors import ErrorCode, RequestError
 from gateway.kernel.caching import UNCACHEABLE, CacheControl
 from gateway.kernel.costs import Cost, ListSize
 
@@ -103,7 +102,7 @@ class Analysis:
 class _Runtime:
     """An object type as a runtime type: its fields' cost rules and the type conditions it meets."""
 
-    __slots__ = ("name", "table", "matches")
+    __slots__ = ("matches", "name", "table")
 
     def __init__(self, name: str, matches: frozenset[str]) -> None:
         self.name = name
@@ -114,8 +113,19 @@ class _Runtime:
 class FieldCost:
     """The cost rule of one field coordinate, resolved once per schema."""
 
-    __slots__ = ("coordinate", "field", "weight", "is_list", "slicing", "assumed_size",
-                 "fixed_multiplier", "sized_fields", "runtimes", "leaf_cost", "max_age")
+    __slots__ = (
+        "assumed_size",
+        "coordinate",
+        "field",
+        "fixed_multiplier",
+        "is_list",
+        "leaf_cost",
+        "max_age",
+        "runtimes",
+        "sized_fields",
+        "slicing",
+        "weight",
+    )
 
     def __init__(self, coordinate: str, field: GraphQLField, weight: int, is_list: bool,
                  slicing: tuple[str, ...], assumed_size: int | None, sized_fields: frozenset[str],
@@ -236,7 +246,9 @@ class CostModel:
                 if not field_runtimes:
                     raise ValueError(f"@listSize on {coordinate}: sizedFields on a field without subfields")
                 for runtime_type in field_runtimes:
-                    missing = sized - set(self.schema.type_map[runtime_type.name].fields)
+                    object_type = self.schema.type_map[runtime_type.name]
+                    assert isinstance(object_type, GraphQLObjectType)  # runtimes are object types
+                    missing = sized - set(object_type.fields)
                     if missing:
                         raise ValueError(f"@listSize on {coordinate}: {named.name} has no field {sorted(missing)}")
             elif not is_list:
@@ -265,7 +277,7 @@ _MISSING = object()
 class _Walk:
     """One request's walk: the fragments, the coerced variables, the counters."""
 
-    __slots__ = ("fragments", "variables", "limits", "depth", "aliases", "visits", "max_visits", "min_age")
+    __slots__ = ("aliases", "depth", "fragments", "limits", "max_visits", "min_age", "variables", "visits")
 
     def __init__(self, graphql_schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode,
                  variables: dict[str, Any] | None, limits: ComplexityLimits | None) -> None:
@@ -319,12 +331,10 @@ class _Walk:
     def _included(self, node: Any) -> bool:
         for directive in node.directives:
             name = directive.name.value
-            if name == "skip":
-                if self._directive_if(GraphQLSkipDirective, directive):
-                    return False
-            elif name == "include":
-                if not self._directive_if(GraphQLIncludeDirective, directive):
-                    return False
+            if name == "skip" and self._directive_if(GraphQLSkipDirective, directive):
+                return False
+            if name == "include" and not self._directive_if(GraphQLIncludeDirective, directive):
+                return False
         return True
 
     def _directive_if(self, definition: Any, directive: Any) -> bool:
@@ -342,7 +352,7 @@ class _Walk:
         for key in rule.slicing:
             value = values.get(key)
             if type(value) is int:
-                return value if value > 0 else 0
+                return max(0, value)
         return None
 
     # -- the estimate ---------------------------------------------------------------------------
@@ -507,9 +517,9 @@ def analyze(model: CostModel, graphql_schema: GraphQLSchema, document: DocumentN
         raise RequestError(ErrorCode.QUERY_TOO_COMPLEX,
                            f"The query asks for {root_fields} root fields; at most {limits.max_root_fields} are allowed.")
     cost = walk.estimate(root, [operation.selection_set], 1, None, None, groups)
-    reusable = operation.operation is OperationType.QUERY and walk.min_age is not None
-    return Analysis(cost=cost, depth=walk.depth, aliases=walk.aliases, root_fields=root_fields,
-                    max_age=walk.min_age if reusable else UNCACHEABLE)  # type: ignore[arg-type]
+    min_age = walk.min_age  # None: no field says how long its answer may be reused
+    max_age = min_age if operation.operation is OperationType.QUERY and min_age is not None else UNCACHEABLE
+    return Analysis(cost=cost, depth=walk.depth, aliases=walk.aliases, root_fields=root_fields, max_age=max_age)
 
 
 def actual_cost(model: CostModel, graphql_schema: GraphQLSchema, document: DocumentNode,

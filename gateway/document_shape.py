@@ -59,7 +59,7 @@ class Shape:
 
 
 class _Expansion:
-    __slots__ = ("fragments", "limits", "selections", "depth", "overlaps")
+    __slots__ = ("depth", "fragments", "limits", "overlaps", "selections")
 
     def __init__(self, fragments: dict[str, FragmentDefinitionNode], limits: ShapeLimits) -> None:
         self.fragments = fragments
@@ -143,6 +143,6 @@ def _spread_names(document: DocumentNode) -> set[str]:
         for selection in pending.pop().selections:
             if type(selection) is FragmentSpreadNode:
                 names.add(selection.name.value)
-            elif selection.selection_set is not None:  # type: ignore[union-attr]
-                pending.append(selection.selection_set)  # type: ignore[union-attr]
+            elif isinstance(selection, FieldNode | InlineFragmentNode) and selection.selection_set is not None:
+                pending.append(selection.selection_set)
     return names

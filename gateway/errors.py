@@ -121,23 +121,22 @@ INTERNAL_MESSAGE = "Internal server error."
 def format_error(error: GraphQLError) -> dict[str, Any]:
     """The wire form of an error, with a code always and internals never."""
     original = error.original_error
-    if isinstance(original, GraphQLError) and original.extensions.get("code"):
-        formatted = error.formatted
-        formatted["extensions"] = {**original.extensions, **(error.extensions or {})}
+    formatted: dict[str, Any] = {**error.formatted}
+    if isinstance(original, GraphQLError) and (original.extensions or {}).get("code"):
+        formatted["extensions"] = {**(original.extensions or {}), **(error.extensions or {})}
         return redacted(formatted)
     if isinstance(original, UpstreamError):
-        return {**error.formatted, "message": from_upstream(original).message,
+        return {**formatted, "message": from_upstream(original).message,
                 "extensions": from_upstream(original).extensions}
     if isinstance(original, STORE_ERRORS):
         # not a bug of ours: one line, no traceback; the client is told to come back
         log.warning("%s: the store cannot be reached (%s: %s)", error.path, type(original).__name__, original)
-        return {**error.formatted, **unavailable()}
+        return {**formatted, **unavailable()}
     if original is not None or not (error.extensions or {}).get("code"):
         # An exception we did not expect, or graphql-core noticing a broken promise of ours
         # (null for a non-null field): log everything, tell the client nothing about it.
         log.error("internal error at %s: %s", error.path, redact(error.message), exc_info=original)
-        formatted = error.formatted
         formatted["message"] = INTERNAL_MESSAGE
         formatted["extensions"] = {"code": ErrorCode.INTERNAL.value}
         return formatted
-    return redacted(error.formatted)
+    return redacted(formatted)

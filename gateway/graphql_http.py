@@ -226,15 +226,16 @@ class GraphQLEndpoint:
             return refused(refusal, media)
         if cached is not None:
             settled = await self.meter.settle(charge, cached.actual_cost)
-            body = {"extensions": {"cost": settled.extensions}} if settled.extensions else {}
-            return OperationAnswer(body, 200, settled.headers, max_age, data_json=cached.data_json)
+            without_data = {"extensions": {"cost": settled.extensions}} if settled.extensions else {}
+            return OperationAnswer(without_data, 200, settled.headers, max_age, data_json=cached.data_json)
         context = RequestContext.for_request(self.runtime, principal, charge)
         result = await self.executor.execute(prepared, context, params.variables, params.operation_name)
         if result.errors and result.data is None and all(error.path is None for error in result.errors):
             # Variables that did not coerce: the operation never ran (and costs nothing).
             settled = await self.meter.settle(charge, 0)
-            errors = [redacted({**e.formatted, "extensions": {"code": ErrorCode.BAD_USER_INPUT.value}}) for e in result.errors]
-            return OperationAnswer({"errors": errors}, 400 if media == GRAPHQL_RESPONSE else 200, settled.headers)
+            uncoerced = [redacted({**e.formatted, "extensions": {"code": ErrorCode.BAD_USER_INPUT.value}})
+                         for e in result.errors]
+            return OperationAnswer({"errors": uncoerced}, 400 if media == GRAPHQL_RESPONSE else 200, settled.headers)
         actual = self.executor.actual_cost(prepared, params.variables, result.data)
         settled = await self.meter.settle(charge, actual)
         body: dict[str, Any] = {"data": result.data}

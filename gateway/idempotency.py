@@ -132,7 +132,7 @@ class RedisIdempotency:
         claim = orjson.dumps({"fp": fingerprint, "state": "pending"})
         try:
             claimed = await self.client.set(name, claim, nx=True, px=CLAIM_TTL_S * 1000)
-        except Exception as exc:  # noqa: BLE001 - without the store a retry could act twice: refuse
+        except Exception as exc:  # without the store a retry could act twice: refuse
             raise GatewayError(ErrorCode.GATEWAY_UNAVAILABLE, "The idempotency store is unreachable; "
                                                               "nothing was done, retry later.") from exc
         if not claimed:

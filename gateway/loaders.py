@@ -73,7 +73,7 @@ class Loaders:
         by_system: dict[str, list[int]] = defaultdict(list)
         for index, (system_id, _) in enumerate(keys):
             by_system[system_id].append(index)
-        results: list[Quote | BaseException] = [None] * len(keys)  # type: ignore[list-item]
+        results: dict[int, Quote | BaseException] = {}  # by index in `keys`: each system fills its own
 
         async def one_system(system_id: str, indexes: list[int]) -> None:
             try:
@@ -86,4 +86,4 @@ class Loaders:
                 results[index] = quote
 
         await asyncio.gather(*(one_system(s, i) for s, i in by_system.items()))
-        return results
+        return [results[index] for index in range(len(keys))]

@@ -24,7 +24,16 @@ from typing import Any
 from gateway.auth.authenticate import Principal
 from gateway.cost import Analysis
 from gateway.errors import RETRY_AFTER_S, ErrorCode
-from gateway.quotas import Decision, Plan, QuotaEnforcer, QuotaUnavailable, Windows, WindowState, effective_plan, rate_limit_headers
+from gateway.quotas import (
+    Decision,
+    Plan,
+    QuotaEnforcer,
+    QuotaUnavailable,
+    Windows,
+    WindowState,
+    effective_plan,
+    rate_limit_headers,
+)
 
 
 @dataclass(frozen=True)
@@ -49,10 +58,6 @@ class MeterCharge:
     plan: Plan | None
     requested: int
     decision: Decision | None
-
-    @property
-    def windows(self) -> Windows | None:
-        return None if self.decision is None else Windows(self.decision.requests, self.decision.cost)
 
 
 @dataclass(frozen=True)
@@ -144,12 +149,12 @@ class Meter:
         if charge.plan is None or charge.decision is None:
             return Settled({}, {})
         if actual >= charge.requested:  # nothing to refund: the windows are as the charge left them
-            return Settled(rate_limit_headers(charge.windows, charge.plan),  # type: ignore[arg-type]
-                           cost_extension(charge.plan, charge.requested, actual, charge.decision.cost))
-        try:
-            cost = await self.quotas.settle(charge.principal.client_id, charge.plan, charge.requested, actual,
-                                            decision=charge.decision)
-        except QuotaUnavailable:
-            cost = charge.decision.cost  # the refund is lost with the outage; report what we know
+            cost = charge.decision.cost
+        else:
+            try:
+                cost = await self.quotas.settle(charge.principal.client_id, charge.plan, charge.requested, actual,
+                                                decision=charge.decision)
+            except QuotaUnavailable:
+                cost = charge.decision.cost  # the refund is lost with the outage; report what we know
         windows = Windows(charge.decision.requests, cost)
         return Settled(rate_limit_headers(windows, charge.plan), cost_extension(charge.plan, charge.requested, actual, cost))

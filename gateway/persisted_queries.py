@@ -11,12 +11,15 @@ let browsers and CDNs cache them.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections import OrderedDict
 from typing import Any
 
 from gateway.cache import Cache
 from gateway.errors import ErrorCode, RequestError
+
+log = logging.getLogger("parkgate.persisted_queries")
 
 HASH = re.compile(r"^[0-9a-f]{64}$")
 TTL_S = 7 * 86_400
@@ -56,8 +59,8 @@ class PersistedQueries:
             try:
                 await self.cache.set(f"apq:{digest}", query.encode(), TTL_S)
                 return
-            except Exception:  # noqa: BLE001 - keep it locally instead; the shared store is best effort
-                pass
+            except Exception as exc:  # noqa: BLE001 - keep it locally instead; the shared store is best effort
+                log.warning("persisted queries: the shared store is unreachable (%s); kept in this process", exc)
         self._local[digest] = query
         if len(self._local) > LOCAL_LIMIT:
             self._local.popitem(last=False)

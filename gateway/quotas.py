@@ -47,12 +47,16 @@ import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.storage.redis.redispy import RedispyBridge
 from limits.errors import StorageError
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from gateway.errors import StoreUnavailable
 
@@ -149,7 +153,9 @@ def effective_plan(plan: Plan, overrides: Mapping[str, int]) -> Plan:
             valid[name] = value
         else:
             log.debug("plan %s: override ignored: %s", plan.name, problem)
-    return replace(plan, **valid) if valid else plan
+    # built as from_config builds it (replace(plan, **valid) would be the same, but mypy checks a
+    # **dict against every field, `name` included)
+    return Plan(name=plan.name, **{f: valid.get(f, getattr(plan, f)) for f in OVERRIDABLE}) if valid else plan
 
 
 # --- what callers get back ------------------------------------------------------------
@@ -220,6 +226,12 @@ def _window(limit: int, count: int, ttl_s: float, window_s: int) -> WindowState:
 
 #: (count after the operation, seconds until the key expires; 0 when there is no key)
 Counted = tuple[int, float]
+#: (key, amount, window_s)
+CounterCharge = tuple[str, int, int]
+#: (key, amount, only into a window expiring by: epoch s; 0 = any)
+CounterRefund = tuple[str, int, float]
+#: what `run` returns: the charges', the refunds' and the reads' results, each in order
+CounterResults = tuple[list[Counted], list[Counted], list[Counted]]
 
 
 class _Counters(ABC):
@@ -227,12 +239,8 @@ class _Counters(ABC):
     round trip) and returns their results in the same order."""
 
     @abstractmethod
-    async def run(
-        self,
-        charges: Sequence[tuple[str, int, int]] = (),  # (key, amount, window_s)
-        refunds: Sequence[tuple[str, int, float]] = (),  # (key, amount, only into a window expiring by: epoch s; 0 = any)
-        reads: Sequence[str] = (),
-    ) -> tuple[list[Counted], list[Counted], list[Counted]]: ...
+    async def run(self, charges: Sequence[CounterCharge] = (), refunds: Sequence[CounterRefund] = (),
+                  reads: Sequence[str] = ()) -> CounterResults: ...
 
     async def ping(self) -> None:
         pass
@@ -251,7 +259,8 @@ class _MemoryCounters(_Counters):
     async def _counted(self, key: str, count: int) -> Counted:
         return count, max(0.0, await self.storage.get_expiry(key) - time.time())
 
-    async def run(self, charges=(), refunds=(), reads=()):  # type: ignore[no-untyped-def]
+    async def run(self, charges: Sequence[CounterCharge] = (), refunds: Sequence[CounterRefund] = (),
+                  reads: Sequence[str] = ()) -> CounterResults:
         s = self.storage
         charged = [await self._counted(k, await s.incr(k, w, amount=n)) for k, n, w in charges]
         refunded = []
@@ -288,22 +297,25 @@ class _RedisCounters(_Counters):
     pipelined so that an admission is one round trip."""
 
     def __init__(self, uri: str, prefix: str, timeout_s: float) -> None:
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-
         if not uri.startswith("async+"):
             uri = f"async+{uri}"
         self.storage = RedisStorage(
             uri, implementation="redispy", key_prefix=prefix,
             socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),  # redis-py retries 10 times by default: an outage must fail fast
+            # redis-py retries 10 times by default: an outage must fail fast. (limits types its
+            # **options as float | str | bool; it hands them to redis-py, whose `retry` is a Retry.)
+            retry=Retry(NoBackoff(), 0),  # type: ignore[arg-type]
         )
-        self.bridge = self.storage.bridge
-        self.client = self.bridge.get_connection()
-        self.incr = self.bridge.lua_incr_expire  # the script FixedWindowRateLimiter.hit runs
+        bridge = self.storage.bridge
+        assert isinstance(bridge, RedispyBridge)  # implementation="redispy"
+        self.bridge = bridge
+        # redis-py's asyncio Redis, which limits types as a protocol of the few commands it sends itself
+        self.client = cast(Redis, bridge.get_connection())
+        self.incr = bridge.lua_incr_expire  # the script FixedWindowRateLimiter.hit runs
         self.refund = self.client.register_script(REFUND_LUA)
 
-    async def run(self, charges=(), refunds=(), reads=()):  # type: ignore[no-untyped-def]
+    async def run(self, charges: Sequence[CounterCharge] = (), refunds: Sequence[CounterRefund] = (),
+                  reads: Sequence[str] = ()) -> CounterResults:
         key = self.bridge.prefixed_key
         ops: list[tuple[tuple[Any, ...], ...]] = []
         for k, n, w in charges:
@@ -323,7 +335,7 @@ class _RedisCounters(_Counters):
         return counted[:c], counted[c:c + r], counted[c + r:]
 
     async def _execute(self, ops: list[tuple[tuple[Any, ...], ...]]) -> list[list[Any]]:
-        results: list[list[Any] | None] = [None] * len(ops)
+        results: list[list[Any]] = [[] for _ in ops]  # each filled by the first attempt
         todo = list(range(len(ops)))
         for attempt in range(2):
             async with self.client.pipeline(transaction=False) as pipe:
@@ -345,10 +357,10 @@ class _RedisCounters(_Counters):
             await self.client.script_load(self.refund.script)
             todo = missing
         for result in results:
-            for item in result or ():
+            for item in result:
                 if isinstance(item, Exception):
                     raise item
-        return results  # type: ignore[return-value]
+        return results
 
     async def ping(self) -> None:
         await self.client.ping()

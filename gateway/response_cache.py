@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any
-
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 

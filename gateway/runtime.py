@@ -21,8 +21,8 @@ from gateway.directory import Directory
 from gateway.events.bus import EventBus, MemoryBus
 from gateway.events.outbound import OutboundWebhooks
 from gateway.idempotency import IdempotencyStore, MemoryIdempotency, RedisIdempotency
-from gateway.quote_tokens import QuoteTokens
 from gateway.quotas import Plan, QuotaEnforcer
+from gateway.quote_tokens import QuoteTokens
 from gateway.systems import Systems
 
 log = logging.getLogger("parkgate.runtime")

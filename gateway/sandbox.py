@@ -35,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 
+from adapters.parkline.simulator import ParklineSimulator
 from adapters.registry import DIALECTS
 from adapters.simulated.back_office import office_of
 from adapters.simulated.harness import FaultMode, Simulator
@@ -282,8 +283,9 @@ def control_routes(sandbox: Sandbox, injector: EventInjector) -> list[BaseRoute]
             (office.closed.add if closed else office.closed.discard)(facility_id)
             for system_id, dialect in SANDBOX_SYSTEMS.items():  # ParkLine keeps its own list of closed car parks
                 code = DIALECTS[dialect].sandbox_ids.get(facility_id)
-                if dialect == "parkline" and code is not None:
-                    backend_closed = sandbox.simulators[system_id].backend.closed  # type: ignore[attr-defined]
+                simulator = sandbox.simulators[system_id]
+                if isinstance(simulator, ParklineSimulator) and code is not None:
+                    backend_closed = simulator.backend.closed
                     (backend_closed.add if closed else backend_closed.discard)(code)
         return JSONResponse({"facility_id": facility_id, "reservable": office.terms[facility_id].reservable,
                              "closed": facility_id in office.closed})

@@ -23,11 +23,11 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Generic, Protocol, TypeVar, TypeVarTuple
+from typing import Generic, Protocol, TypeVar, TypeVarTuple
 
+from adapters import models
 from adapters.base import Adapter, EnforcementAdapter, HospitalityAdapter, OccupancySource, ParcsAdapter
 from adapters.errors import UpstreamError, UpstreamRejected
-from adapters import models
 from adapters.models import Batch
 from adapters.operation_models import Permit, Reservation
 from adapters.registry import DIALECTS

@@ -167,7 +167,7 @@ class _Entry:
     @staticmethod
     def load(raw: bytes) -> _Entry | None:
         try:
-            fmt, fetched_at, error, invalidated, value = pickle.loads(raw)  # noqa: S301 — trusted, see above
+            fmt, fetched_at, error, invalidated, value = pickle.loads(raw)  # trusted, see above
         except Exception:  # noqa: BLE001 — another format or a class that moved: a miss
             return None
         if fmt != ENTRY_FORMAT:
@@ -340,7 +340,7 @@ class UpstreamCache:
                 return landed
             held = await self._backend(self.cache.get(lock_key))
             if held is not None and held.startswith(ERROR_PREFIX):
-                exc = error_from(tuple(orjson.loads(held[len(ERROR_PREFIX):])))  # type: ignore[arg-type]
+                exc = error_from(tuple(orjson.loads(held[len(ERROR_PREFIX):])))
                 if fallback is not None and self._usable(system_id, resource, fallback):
                     self.metrics_of(system_id).stale_serves += 1
                     return fallback.served(stale=True, error=exc)

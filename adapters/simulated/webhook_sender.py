@@ -55,11 +55,6 @@ class WebhookSender:
         self.failed += 1
         log.warning("webhook to %s given up after %d attempts", url, self.attempts)
 
-    async def drain(self) -> None:
-        """Wait for every delivery in flight (tests)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
     async def aclose(self) -> None:
         for task in list(self._tasks):
             task.cancel()

@@ -17,12 +17,14 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from gateway.auth.clients import Client, ClientStatus, ClientStore, KeyRecord
 from gateway.auth.keys import Environment, key_matches, parse_key
 from gateway.auth.scopes import ALL_SCOPES, Scope
 from gateway.errors import STORE_ERRORS, StoreUnavailable
+
+T = TypeVar("T")
 
 MAX_CREDENTIAL_LENGTH = 4096
 
@@ -192,12 +194,13 @@ class Authenticator:
                          or (isinstance(value, KeyRecord) and value.client_id == client_id))
 
     async def _key(self, key_id: str) -> KeyRecord | None:
-        return await self._cached(f"k:{key_id}", self.store.key, key_id)  # type: ignore[return-value]
+        return await self._cached(f"k:{key_id}", self.store.key, key_id, KeyRecord)
 
     async def _client(self, client_id: str) -> Client | None:
-        return await self._cached(f"c:{client_id}", self.store.client, client_id)  # type: ignore[return-value]
+        return await self._cached(f"c:{client_id}", self.store.client, client_id, Client)
 
-    async def _cached(self, cache_key: str, load: Callable[[str], Awaitable[object | None]], arg: str) -> object | None:
+    async def _cached(self, cache_key: str, load: Callable[[str], Awaitable[T | None]], arg: str,
+                      kind: type[T]) -> T | None:
         """A store read through the short cache. While the store is unreachable, a client seen in
         the last `stale_if_error_s` keeps being recognised (no revocation can be written during the
         outage either); anyone else gets a 503, never a guess."""
@@ -205,10 +208,10 @@ class Authenticator:
         if cached is None:
             try:
                 cached = await load(arg) or False
-            except Exception as exc:  # noqa: BLE001 - whatever the store's driver raises, the answer is 503
+            except Exception as exc:  # whatever the store's driver raises, the answer is 503
                 stale = self._cache.get(cache_key, max_age_s=self.stale_if_error_s)
                 if stale is None:
                     raise StoreUnavailable(str(exc)) from exc
-                return stale or None
+                return stale if isinstance(stale, kind) else None  # else False: known not to exist
             self._cache.put(cache_key, cached)
-        return cached or None
+        return cached if isinstance(cached, kind) else None

@@ -19,14 +19,13 @@ import hmac
 import logging
 import re
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.auth.clients import ClientStatus, ClientStore
+from gateway.auth.clients import Client, ClientStatus, ClientStore
 from gateway.auth.keys import Environment, key_hash, key_matches, parse_key
 from gateway.auth.tokens import TokenService
 from gateway.card_numbers import ScreenExhausted, card_number_path
@@ -145,19 +144,18 @@ def token_endpoint(service: TokenService, store: ClientStore, pepper: bytes, env
     # computed once: compared against when there is no key record, so every attempt costs one HMAC
     dummy_hash = key_hash(pepper, "pk_test_000000000000_" + "0" * 40)
 
-    async def authenticate(client_id: str, secret: str, basic: bool) -> Any:
+    async def authenticate(client_id: str, secret: str, basic: bool) -> Client:
         if not client_id or len(client_id) > MAX_ID_LENGTH or not client_id.isprintable():
             raise _invalid_client(basic)
         parsed = parse_key(secret)
         record = await store.key(parsed.key_id) if parsed is not None else None
         client = await store.client(client_id)
         now = datetime.now(UTC)
-        ok = key_matches(pepper, secret, record.hash if record is not None else dummy_hash)
-        ok = ok and parsed is not None and record is not None and client is not None
-        ok = ok and hmac.compare_digest(record.client_id.encode(), client.id.encode())
-        ok = ok and record.valid_at(now) and client.status is ClientStatus.ACTIVE
-        ok = ok and parsed.environment == environment and client.environment == environment
-        if not ok:
+        matches = key_matches(pepper, secret, record.hash if record is not None else dummy_hash)
+        if not (matches and parsed is not None and record is not None and client is not None
+                and hmac.compare_digest(record.client_id.encode(), client.id.encode())
+                and record.valid_at(now) and client.status is ClientStatus.ACTIVE
+                and parsed.environment == environment and client.environment == environment):
             raise _invalid_client(basic)
         return client
 

@@ -25,6 +25,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from gateway.auth.clients import AuditEntry, Client, ClientStore, KeyRecord
+from gateway.redis_replies import text
 
 DEFAULT_PREFIX = "parkgate:"
 AUDIT_MAX_LEN = 100_000
@@ -44,10 +45,6 @@ redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[2])
 return redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[2])
 """
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class RedisClientStore(ClientStore):
@@ -82,11 +79,11 @@ class RedisClientStore(ClientStore):
         client_id = await self.redis.hget(self._k("client_names"), name)
         if client_id is None:
             return None
-        client = await self.client(_text(client_id))
+        client = await self.client(text(client_id))
         return client if client is not None and client.name == name else None
 
     async def clients(self) -> list[Client]:
-        ids = sorted(_text(i) for i in await self.redis.smembers(self._k("clients")))
+        ids = sorted(text(i) for i in await self.redis.smembers(self._k("clients")))
         if not ids:
             return []
         raws = await self.redis.mget([self._k("client", i) for i in ids])
@@ -107,7 +104,7 @@ class RedisClientStore(ClientStore):
 
     async def keys_of(self, client_id: str) -> list[KeyRecord]:
         """The client's keys, oldest first."""
-        ids = sorted(_text(i) for i in await self.redis.smembers(self._k("client_keys", client_id)))
+        ids = sorted(text(i) for i in await self.redis.smembers(self._k("client_keys", client_id)))
         if not ids:
             return []
         raws = await self.redis.mget([self._k("key", i) for i in ids])
@@ -121,9 +118,9 @@ class RedisClientStore(ClientStore):
                               maxlen=self.audit_max_len, approximate=True)
 
     async def audit(self) -> list[AuditEntry]:
-        rows = await self.redis.xrevrange(self._k("audit"))
-        return [AuditEntry.from_dict(orjson.loads(fields.get(b"entry", fields.get("entry"))))
-                for _, fields in rows]
+        rows = await self.redis.xrevrange(self._k("audit")) or []
+        return [AuditEntry.from_dict(orjson.loads(raw)) for _, fields in rows
+                if fields and (raw := fields.get(b"entry", fields.get("entry"))) is not None]
 
     # --- signing keys -------------------------------------------------------------------
 

@@ -55,15 +55,16 @@ ALL_SCOPES: frozenset[str] = frozenset(scope.value for scope in Scope)
 
 
 def parse_scopes(values: object) -> frozenset[str]:
-    """A set of known scopes; ValueError naming the first unknown one."""
+    """A set of known scopes; ValueError naming the first unknown one, TypeError for anything but
+    names (a list, a set, or one space-separated string)."""
     if isinstance(values, str):
         values = values.split()
     if not isinstance(values, list | tuple | set | frozenset):
-        raise ValueError("scopes must be a list of scope names")
+        raise TypeError("scopes must be a list of scope names")
     unknown = [v for v in values if v not in ALL_SCOPES]
     if unknown:
         raise ValueError(f"unknown scope {unknown[0]!r}; known: {', '.join(sorted(ALL_SCOPES))}")
-    return frozenset(values)  # type: ignore[arg-type]
+    return frozenset(values)
 
 
 def event_scope(event_type: str) -> Scope:

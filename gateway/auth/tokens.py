@@ -59,7 +59,7 @@ class TokenError(Exception):
 
 
 class _SigningKey:
-    __slots__ = ("kid", "key", "created_at", "record")
+    __slots__ = ("created_at", "key", "kid", "record")
 
     def __init__(self, kid: str, key: ECKey, created_at: float, record: dict[str, Any]) -> None:
         self.kid = kid

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.auth.authenticate import AuthError, Authenticator, Principal, permission_signature
+from gateway.auth.authenticate import Authenticator, AuthError, Principal, permission_signature
 from gateway.auth.changes import ClientChanges
 from gateway.errors import ErrorCode, StoreUnavailable
 
@@ -53,7 +53,7 @@ class Watch:
     """One stream's (or one WebSocket's) credentials and the principal it was opened with.
     `on_end` is called once, and must not wait for anything: it only starts the ending."""
 
-    __slots__ = ("principal", "credentials", "on_end")
+    __slots__ = ("credentials", "on_end", "principal")
 
     def __init__(self, principal: Principal, credentials: Credentials, on_end: Callable[[StreamRefusal], None]) -> None:
         self.principal = principal
@@ -133,7 +133,7 @@ class CredentialWatch:
             return StreamRefusal(ErrorCode.UNAUTHENTICATED, exc.message)
         except StoreUnavailable:
             return None  # nobody can be re-checked, nor revoked, while the store is down
-        except Exception:  # noqa: BLE001 - a bug here must not end streams, nor stop the timer
+        except Exception:  # a bug here must not end streams, nor stop the timer
             log.exception("re-checking a subscription's credentials failed")
             return None
 

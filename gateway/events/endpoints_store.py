@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from gateway.redis_replies import text
+
 #: the delivery log keeps this many deliveries per endpoint (newest)
 LOG_LIMIT = 1000
 #: a finished delivery's record is kept this long in Redis
@@ -72,7 +74,7 @@ class Endpoint:
     def from_dict(cls, data: dict[str, Any]) -> Endpoint:
         return cls(
             id=data["id"], client_id=data["client_id"], url=data["url"], event_types=frozenset(data["event_types"]),
-            secret=data["secret"], created_at=_dt(data["created_at"]),  # type: ignore[arg-type]
+            secret=data["secret"], created_at=datetime.fromisoformat(data["created_at"]),
             status=EndpointStatus(data.get("status", "ACTIVE")), failure_count=int(data.get("failure_count", 0)),
             disabled_at=_dt(data.get("disabled_at")), disabled_reason=data.get("disabled_reason"),
         )
@@ -110,7 +112,7 @@ class Delivery:
     def from_dict(cls, data: dict[str, Any]) -> Delivery:
         return cls(
             id=data["id"], endpoint_id=data["endpoint_id"], client_id=data["client_id"], event_id=data["event_id"],
-            event_type=data["event_type"], body=data["body"], created_at=_dt(data["created_at"]),  # type: ignore[arg-type]
+            event_type=data["event_type"], body=data["body"], created_at=datetime.fromisoformat(data["created_at"]),
             attempts=int(data.get("attempts", 0)), next_attempt_at=_dt(data.get("next_attempt_at")),
             status=DeliveryStatus(data.get("status", "PENDING")), last_status_code=data.get("last_status_code"),
             last_error=data.get("last_error"), last_attempt_at=_dt(data.get("last_attempt_at")),
@@ -226,10 +228,6 @@ return 1
 """
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 class RedisWebhookStore(WebhookStore):
     """Keys under `<prefix>wh:`: endpoint:<id> (JSON), endpoints (set of ids), delivery:<id> (JSON),
     log:<endpoint id> (list, newest first, capped), due (sorted set: delivery id by next attempt)."""
@@ -260,7 +258,7 @@ class RedisWebhookStore(WebhookStore):
         return Endpoint.from_dict(orjson.loads(raw)) if raw else None
 
     async def endpoints(self, client_id: str | None = None) -> list[Endpoint]:
-        ids = sorted(_text(i) for i in await self.redis.smembers(self._k("endpoints")))
+        ids = sorted(text(i) for i in await self.redis.smembers(self._k("endpoints")))
         if not ids:
             return []
         raws = await self.redis.mget([self._k("endpoint", i) for i in ids])
@@ -291,7 +289,7 @@ class RedisWebhookStore(WebhookStore):
         return Delivery.from_dict(orjson.loads(raw)) if raw else None
 
     async def deliveries(self, endpoint_id: str, first: int) -> list[Delivery]:
-        ids = [_text(i) for i in await self.redis.lrange(self._k("log", endpoint_id), 0, first - 1)]
+        ids = [text(i) for i in await self.redis.lrange(self._k("log", endpoint_id), 0, first - 1)]
         if not ids:
             return []
         raws = await self.redis.mget([self._k("delivery", i) for i in ids])
@@ -299,7 +297,7 @@ class RedisWebhookStore(WebhookStore):
 
     async def claim_due(self, now: float, lease_s: float, limit: int) -> list[str]:
         ids = await self._claim(keys=[self._k("due")], args=[now, now + lease_s, limit])
-        return [_text(i) for i in ids]
+        return [text(i) for i in ids]
 
     async def aclose(self) -> None:
         await self.redis.aclose()

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from adapters.errors import UpstreamError
 from adapters.models import DomainEvent, EventType, SystemKind
 from adapters.operation_models import VendorRefused, normalize_plate
+from gateway.events.bus import BusSubscription
 from gateway.runtime import Runtime
 from gateway.validation_grants import DEFAULT_VALIDITY, DEPARTURE_GRACE, MAX_VALIDITY, grant
 
@@ -58,7 +59,7 @@ class GuestValidations:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
-    async def _run(self, subscription) -> None:  # noqa: ANN001 - gateway.events.bus.BusSubscription
+    async def _run(self, subscription: BusSubscription) -> None:
         try:
             async for event in subscription:
                 if event.type is EventType.GUEST_CHECKED_IN:

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -38,8 +40,8 @@ from graphql.execution import create_source_event_stream, execute_subscription_e
 from gateway.auth.authenticate import Principal, permission_signature
 from gateway.card_screen import refuse_card_numbers
 from gateway.errors import ErrorCode, RequestError, format_error
-from gateway.execution import Executor, Prepared
 from gateway.events.subscription_slots import SubscriptionSlots
+from gateway.execution import Executor, Prepared
 from gateway.kernel.context import RequestContext
 from gateway.kernel.permissions import scopes_of
 from gateway.quotas import effective_plan
@@ -81,7 +83,7 @@ class Member:
             self.queue.get_nowait()
         self.queue.put_nowait(END)
 
-    async def __aiter__(self):  # noqa: ANN204 - an async generator of payloads
+    async def __aiter__(self) -> AsyncIterator[str]:
         while (payload := await self.queue.get()) is not END:
             yield payload
 
@@ -134,13 +136,15 @@ class SubscriptionHub:
 
     def check_scopes(self, op: Operation, principal: Principal) -> None:
         """FORBIDDEN before anything starts when a root field needs a scope the client lacks."""
-        fields = self.graphql_schema.subscription_type.fields  # type: ignore[union-attr]
+        subscription_type = self.graphql_schema.subscription_type
+        assert subscription_type is not None  # prepare() admitted a subscription operation
+        fields = subscription_type.fields
         for selection in root_fields(op.document, op.operation.selection_set):
             graphql_field = fields.get(selection.name.value)
             definition = graphql_field.extensions.get("strawberry-definition") if graphql_field else None
             missing = scopes_of(definition) - principal.scopes
             if missing:
-                raise RequestError(ErrorCode.FORBIDDEN, f"Subscription.{selection.name.value} needs scope "  # type: ignore[attr-defined]
+                raise RequestError(ErrorCode.FORBIDDEN, f"Subscription.{selection.name.value} needs scope "
                                    f"{', '.join(sorted(missing))}, which this client does not have.")
 
 
@@ -211,7 +215,7 @@ class SubscriptionHub:
         try:
             try:
                 stream = create_source_event_stream(self._executor(group))
-                if asyncio.iscoroutine(stream):
+                if inspect.isawaitable(stream):
                     stream = await stream
             except RequestError as exc:
                 self._fail(group, exc.formatted())
@@ -236,7 +240,7 @@ class SubscriptionHub:
                 member.deliver(END)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - a broken source ends its subscribers, not the process
+        except Exception:  # a broken source ends its subscribers, not the process
             log.exception("subscription source failed")
             self._fail(group, [{"message": "The subscription ended on an internal error.",
                                 "extensions": {"code": ErrorCode.INTERNAL.value}}])

@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
+from redis.exceptions import ResponseError
 
 from adapters.models import EventType, VendorEvent
 
@@ -189,7 +190,7 @@ class RedisInbox(Inbox):
         if not self._group_ready:
             try:
                 await self.redis.xgroup_create(self.stream, self.GROUP, id="0", mkstream=True)
-            except Exception as exc:  # noqa: BLE001 - BUSYGROUP: it exists already
+            except ResponseError as exc:  # BUSYGROUP: it exists already
                 if "BUSYGROUP" not in str(exc):
                     raise
             self._group_ready = True

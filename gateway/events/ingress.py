@@ -100,7 +100,7 @@ class WebhookIngress:
             return _answer(400, "BAD_REQUEST", f"Malformed webhook: {exc}")
         dedupe = not adapter.webhook_ids_only
         counts = self.runtime.systems.health[system_id].webhooks
-        accepted = []
+        accepted: list[dict[str, str | int]] = []
         try:
             for event in events:
                 if event.vendor_facility_id is not None and self.processor.facility_of(system_id, event) is None:

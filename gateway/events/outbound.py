@@ -297,7 +297,7 @@ class OutboundWebhooks:
             ))
         except STORE_ERRORS as exc:  # Redis went away after the change was stored: an outage, not a bug
             log.warning("could not write the audit entry for %s of %s (%s)", action, endpoint.id, exc)
-        except Exception:  # noqa: BLE001 — a lost audit line must not undo the change (logged)
+        except Exception:  # a lost audit line must not undo the change (logged)
             log.exception("could not write the audit entry for %s of %s", action, endpoint.id)
 
     # --- lifecycle --------------------------------------------------------------------
@@ -337,7 +337,7 @@ class OutboundWebhooks:
                 await self.on_event(event)
             except STORE_ERRORS as exc:  # Redis unreachable: a warning, no traceback
                 log.warning("webhooks: could not queue deliveries for event %s (%s)", event.id, exc)
-            except Exception:  # noqa: BLE001 — one bad event (or a Redis blip) must not stop the worker
+            except Exception:  # one bad event (or a Redis blip) must not stop the worker
                 log.exception("could not make deliveries for event %s", event.id)
 
     async def on_event(self, event: DomainEvent) -> list[Delivery]:
@@ -399,7 +399,7 @@ class OutboundWebhooks:
             await self.attempt(delivery_id_)
         except STORE_ERRORS as exc:  # the store: the lease runs out, it is tried again
             log.warning("webhook delivery %s: the store failed (%s); it will be tried again", delivery_id_, exc)
-        except Exception:  # noqa: BLE001 — the lease runs out and the delivery is tried again
+        except Exception:  # the lease runs out and the delivery is tried again
             log.exception("webhook delivery %s failed unexpectedly", delivery_id_)
 
     async def attempt(self, delivery_id_: str) -> Delivery | None:

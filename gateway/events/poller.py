@@ -34,8 +34,10 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from adapters.base import ParcsAdapter
+from adapters.errors import UpstreamError
 from adapters.models import DomainEvent, EventType, OccupancyReading, SystemKind
 from adapters.operation_models import Reservation, ReservationStatus
 from adapters.registry import DIALECTS
@@ -198,7 +200,7 @@ class Poller:
             self.holding = False
             try:
                 await self.redis.eval(RELEASE_SCRIPT, 1, self.lease_key, self.holder)
-            except Exception as exc:
+            except RedisError as exc:  # the lease lapses on its own
                 log.warning("poller %s: releasing the lease failed (%s)", self.system_id, exc)
 
     async def _run(self) -> None:
@@ -207,10 +209,10 @@ class Poller:
             started = loop.time()
             try:
                 await self.cycle()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the vendor or Redis failed: try again next cycle
+            except (UpstreamError, RedisError) as exc:  # the vendor or Redis failed: try again next cycle
                 log.warning("poller %s: cycle failed (%s: %s)", self.system_id, type(exc).__name__, exc)
+            except Exception:  # a bug: its traceback, and polling goes on
+                log.exception("poller %s: cycle failed", self.system_id)
             await asyncio.sleep(max(0.0, self.interval_s - (loop.time() - started)))
 
     # --- one cycle --------------------------------------------------------------------------
@@ -247,12 +249,11 @@ class Poller:
         """Arrivals since the last poll and the new reservation snapshot; None when they cannot be read."""
         try:
             batch = await self.runtime.systems.track(self.system_id, parcs.reservations())
-        except NotImplementedError:
-            return None  # the dialect cannot list reservations: nothing to notice
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # occupancy events go out regardless; try again next cycle
+        except UpstreamError as exc:  # occupancy events go out regardless; try again next cycle
             log.warning("poller %s: reading reservations failed (%s: %s)", self.system_id, type(exc).__name__, exc)
+            return None
+        except Exception:  # a bug: its traceback; occupancy events still go out
+            log.exception("poller %s: reading reservations failed", self.system_id)
             return None
         now = datetime.now(UTC)
         if not isinstance(previous, dict) or not isinstance(previous.get("items"), dict):
@@ -381,6 +382,7 @@ class Polling:
         if not systems:
             return
         if config.store.backend == "redis":
+            assert config.store.redis_url is not None  # StoreConfig refuses the redis backend without one
             self.redis = aioredis.from_url(config.store.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
         self.pollers = [Poller(self.runtime, system_id, redis=self.redis) for system_id in systems]
         for poller in self.pollers:

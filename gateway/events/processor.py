@@ -80,7 +80,7 @@ class WebhookProcessor:
                 except STORE_ERRORS as exc:  # the bus (Redis) is away: an outage, not a bug; no traceback
                     log.warning("webhook event %s from %s not processed: the store cannot be reached (%s)",
                                 item.event.vendor_event_id, item.system_id, exc)
-                except Exception:  # noqa: BLE001 - one bad item never stops the rest (Redis keeps it pending)
+                except Exception:  # one bad item never stops the rest (Redis keeps it pending)
                     log.exception("webhook event %s from %s not processed", item.event.vendor_event_id, item.system_id)
 
     async def process(self, item: InboxItem) -> None:

@@ -22,9 +22,11 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from adapters.models import DomainEvent, EventType
 from gateway.events.bus import BusSubscription, EventBus, LocalFanout
+from gateway.redis_replies import text
 
 log = logging.getLogger("parkgate.events.redis")
 
@@ -108,29 +110,29 @@ class RedisStreamBus(EventBus):
             return
         saved = await self._reader.get(self.cursor_key)
         if saved is not None:
-            self.last_id = saved.decode()
+            self.last_id = text(saved)
         else:
             # A new replica starts at the end: the concrete id of the newest entry rather than `$`,
             # so nothing published between now and the first XREAD is missed.
             newest = await self._reader.xrevrange(self.stream, count=1)
-            self.last_id = newest[0][0].decode() if newest else "0-0"
+            newest_id = newest[0][0] if newest else None
+            self.last_id = text(newest_id) if newest_id is not None else "0-0"
             await self._save_cursor()
-        self._task = asyncio.create_task(self._run(), name=f"redis-bus-reader:{self.replica_id}")
+        self._task = asyncio.create_task(self._run(self.last_id), name=f"redis-bus-reader:{self.replica_id}")
 
-    async def _run(self) -> None:
+    async def _run(self, last_id: str) -> None:
         failures = 0
         while not self._stopping:
             try:
-                answer = await self._reader.xread({self.stream: self.last_id}, count=READ_COUNT, block=self.block_ms)
+                answer = await self._reader.xread({self.stream: last_id}, count=READ_COUNT, block=self.block_ms)
                 failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis away: keep trying; the cursor says where to carry on
+            except RedisError as exc:  # Redis away: keep trying; the cursor says where to carry on
                 failures += 1
                 log.warning("event bus: reading the stream failed (%s); retrying", exc)
                 await asyncio.sleep(min(0.2 * 2 ** min(failures, 5), 5.0))
                 continue
-            for _stream, entries in answer or []:
+            # RESP2, the protocol of this client: [[stream, [(id, {field: value}), …]]], None when nothing came
+            for _stream, entries in answer if isinstance(answer, list) else []:
                 for entry_id, fields in entries:
                     raw = fields.get(b"e")
                     if raw is not None:
@@ -138,11 +140,11 @@ class RedisStreamBus(EventBus):
                             self.fanout.deliver(decode_event(raw))
                         except Exception:  # one unreadable entry must not stop the bus
                             log.exception("event bus: entry %s cannot be read; skipped", entry_id)
-                    self.last_id = entry_id.decode()
+                    last_id = self.last_id = entry_id.decode()
             if answer:
                 try:
                     await self._save_cursor()
-                except Exception as exc:
+                except RedisError as exc:  # saved again after the next read
                     log.warning("event bus: saving the cursor failed (%s)", exc)
 
     async def _save_cursor(self) -> None:
@@ -159,7 +161,7 @@ class RedisStreamBus(EventBus):
                 await asyncio.wait({task}, timeout=0.5)
             try:
                 await self._save_cursor()
-            except Exception as exc:
+            except RedisError as exc:  # a restart resumes from the last cursor saved
                 log.warning("event bus: saving the cursor at close failed (%s)", exc)
         await self._reader.aclose()
         await self._writer.aclose()

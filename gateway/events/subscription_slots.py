@@ -18,6 +18,8 @@ import secrets
 from collections import Counter
 from typing import Any
 
+from redis.exceptions import RedisError
+
 log = logging.getLogger("parkgate.subscriptions")
 
 ALIVE_S = 30  # a process not heard from for this long has died: its slots are free again
@@ -78,7 +80,7 @@ class SubscriptionSlots:
                 # one round trip: say this process is alive, then count and take
                 taken = await self._redis.eval(TAKE, 1, self._hash(client_id), self.process_id, limit,
                                                self._alive_key(""), ALIVE_S)
-            except Exception as exc:  # noqa: BLE001 - no shared count: this process's own must do
+            except RedisError as exc:  # no shared count: this process's own must do
                 log.warning("subscription slots: Redis unreachable (%s); counting in this process only", exc)
                 if self.local[client_id] >= limit:
                     return False
@@ -100,7 +102,7 @@ class SubscriptionSlots:
     async def _give_back(self, client_id: str) -> None:
         try:
             await self._redis.eval(GIVE_BACK, 1, self._hash(client_id), self.process_id)
-        except Exception as exc:  # noqa: BLE001 - the slot frees itself when this process is gone
+        except RedisError as exc:  # the slot frees itself when this process is gone
             log.warning("subscription slots: could not give a slot back (%s)", exc)
 
     def _hash(self, client_id: str) -> str:
@@ -118,7 +120,7 @@ class SubscriptionSlots:
             await asyncio.sleep(RENEW_S)
             try:
                 await self._redis.set(self._alive_key(self.process_id), b"1", ex=ALIVE_S)
-            except Exception as exc:  # noqa: BLE001 - retried at the next tick
+            except RedisError as exc:  # retried at the next tick
                 log.warning("subscription slots: could not say this process is alive (%s)", exc)
 
     async def aclose(self) -> None:
@@ -128,6 +130,6 @@ class SubscriptionSlots:
             await asyncio.gather(*self._pending, return_exceptions=True)
             try:
                 await self._redis.delete(self._alive_key(self.process_id))  # our slots are free at once
-            except Exception:  # noqa: BLE001 - they lapse with the key
-                pass
+            except RedisError as exc:  # they lapse with the key
+                log.warning("subscription slots: could not free this process's slots at once (%s)", exc)
             await self._redis.aclose()

@@ -285,8 +285,8 @@ class WsConnection:
                 await self.send_error(op_id, member.errors)
             else:
                 await self.send({"type": "complete", "id": op_id})
-        except Exception:  # noqa: BLE001 - the socket went away: the connection's loop cleans up
-            pass
+        except (WebSocketDisconnect, RuntimeError):
+            pass  # the socket went away (RuntimeError: it was closed already): the connection's loop cleans up
         finally:
             self.tasks.pop(op_id, None)
             self.members.pop(op_id, None)

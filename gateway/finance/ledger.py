@@ -20,7 +20,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from adapters.errors import UpstreamError
 from adapters.models import Batch, RecordError, SystemKind
 from adapters.operation_models import Transaction
 from gateway.directory import FacilityEntry
@@ -137,11 +136,7 @@ async def system_ledger(runtime: Runtime, system_id: str, entries: Sequence[Faci
     since = min(w[0] for w in windows.values())
     until = max(w[1] for w in windows.values())
     adapter = runtime.systems.parcs(system_id)
-    try:
-        batch: Batch[Transaction] = await runtime.systems.track(system_id, adapter.transactions(since, until))
-    except NotImplementedError:
-        # A dialect without a transaction feed: the client learns which system, as for any vendor failure.
-        raise UpstreamError(system_id, "this system does not report transactions") from None
+    batch: Batch[Transaction] = await runtime.systems.track(system_id, adapter.transactions(since, until))
     return place(system_id, batch, entries, windows)
 
 

@@ -11,11 +11,10 @@ from typing import Any, TypeAlias, TypeVar, TypeVarTuple
 import strawberry
 from graphql import GraphQLError
 
+from adapters.errors import UpstreamError
 from gateway.auth.authenticate import Principal
 from gateway.config import GatewayConfig
-from gateway.directory import Directory, FacilityEntry
-from adapters.errors import UpstreamError
-from gateway.directory import SystemRef
+from gateway.directory import Directory, FacilityEntry, SystemRef
 from gateway.errors import ErrorCode, GatewayError, from_upstream
 from gateway.loaders import Indexed, Loaders
 from gateway.metering import MeterCharge
@@ -80,7 +79,7 @@ class RequestContext:
             self.warnings.append(GraphQLError(
                 f"{error.message}; serving its last good answer, fetched {age} s ago.",
                 path=info.path.as_list(),
-                extensions={**error.extensions, "stale": True, "ageSeconds": age},
+                extensions={**(error.extensions or {}), "stale": True, "ageSeconds": age},
             ))
 
     def visible_entries(self) -> list[FacilityEntry]:
