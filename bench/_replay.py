@@ -172,7 +172,7 @@ async def live_sandbox(keys_file: Path | None = None) -> AsyncIterator[tuple[Any
     """
     import uvicorn
 
-    from facilities_bench import loopback_socket, uvicorn_config
+    from _serving import loopback_socket, uvicorn_config
     from gateway.sandbox import build_sandbox
 
     sock = loopback_socket()

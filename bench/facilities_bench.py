@@ -30,7 +30,6 @@ import dataclasses
 import multiprocessing as mp
 import os
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -42,6 +41,8 @@ from typing import Any
 
 import httpx
 import orjson
+
+from _serving import loopback_socket, uvicorn_config  # re-exported: other benches import them from here
 
 BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
@@ -82,23 +83,6 @@ SANDBOX_SYSTEM_IDS = ("parcs-central", "parcs-london", "guidance", "enforcement"
 
 
 # --- servers, each in a child process ------------------------------------------------------------
-
-
-def loopback_socket() -> socket.socket:
-    # IPPROTO_TCP explicitly: asyncio turns TCP_NODELAY on for accepted connections only when the
-    # listening socket says TCP; with proto 0 every keep-alive answer waits ~40 ms (Nagle vs
-    # delayed ACK) and both servers would measure that instead of their work.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-def uvicorn_config(app: Any) -> Any:
-    import uvicorn
-
-    # The same settings for both servers (and the same as `parkgate sandbox`, minus the log level).
-    return uvicorn.Config(app, access_log=False, log_level="warning", ws="websockets-sansio", lifespan="on")
 
 
 def server_main(kind: str, data: dict[str, Any] | None, conn: Any, keys_file: str | None = None) -> None:
