@@ -20,12 +20,24 @@ SimulatorFactory = Callable[[World, str, Mapping[str, str]], Simulator]
 
 
 @dataclass(frozen=True)
+class Standard:
+    """The published standard a dialect speaks, as partners and operators name it."""
+
+    name: str  # "APDS", "DATEX II", "Mews Connector"
+    version: str
+
+
+@dataclass(frozen=True)
 class Dialect:
     name: str
     adapter: type[Adapter]
     create_simulator: SimulatorFactory
     #: garage key in the sandbox world -> that garage's id in this vendor's system
     sandbox_ids: Mapping[str, str]
+    #: the published standard it speaks; None for a vendor's own (proprietary) API
+    standard: Standard | None = None
+    #: where, below the system's URL, the dialect's own paths hang (e.g. "/apds/v1")
+    api_root: str = ""
 
     @property
     def kind(self) -> SystemKind:

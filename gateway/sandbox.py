@@ -36,7 +36,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 
 from adapters.parkline.simulator import ParklineSimulator
-from adapters.registry import DIALECTS
+from adapters.registry import DIALECTS, Standard
 from adapters.simulated.back_office import office_of
 from adapters.simulated.harness import FaultMode, Simulator
 from adapters.simulated.world import World
@@ -95,13 +95,20 @@ class Sandbox:
                 "id": system_id,
                 "kind": DIALECTS[dialect].kind.value,
                 "dialect": dialect,
-                "base_url": f"{self.base_url}/sim/{system_id}",
+                # the published standard it speaks, or null for a vendor's own API
+                "standard": _standard(DIALECTS[dialect].standard),
+                # the root the dialect's own paths hang from
+                "base_url": f"{self.base_url}/sim/{system_id}{DIALECTS[dialect].api_root}",
                 # the simulators' made-up secrets, so partners can look at a vendor's own API
                 # (what a booking looks like in the PARCS); never real credentials
                 "credentials": dict(self.config.systems[system_id].credentials),
             }
             for system_id, dialect in SANDBOX_SYSTEMS.items()
         ]
+
+
+def _standard(standard: Standard | None) -> dict[str, str] | None:
+    return None if standard is None else {"name": standard.name, "version": standard.version}
 
 
 def level_ids(dialect: str, vendor_facility_id: str, index: int, level_key: str) -> str:
