@@ -143,6 +143,9 @@ class Datex2Adapter(GuidanceAdapter):
         auth = None
         if spec.credentials.get("username") or spec.credentials.get("password"):
             auth = (spec.credential("username"), spec.credential("password"))
+        known = {f"{name}_path" for name in PUBLICATIONS}
+        if unknown := sorted(set(spec.options) - known):
+            raise ValueError(f"system {spec.id!r}: unknown option {', '.join(unknown)}; datex2 takes {', '.join(sorted(known))}")
         paths = {name: spec.options.get(f"{name}_path", default) for name, default in PUBLICATIONS.items()}
         for name, path in paths.items():
             if not isinstance(path, str) or not path.strip():

@@ -238,6 +238,8 @@ async def test_publication_urls_and_basic_auth_come_from_the_configuration(sim: 
     assert sim.control.requests == {TABLE: 2}
     with pytest.raises(ValueError, match="status_path"):
         Datex2Adapter(spec("http://127.0.0.1:9", options={"status_path": ""}))
+    with pytest.raises(ValueError, match="unknown option status_url"):
+        Datex2Adapter(spec("http://127.0.0.1:9", options={"status_url": "https://elsewhere.example/status"}))
     with pytest.raises(KeyError, match="password"):
         Datex2Adapter(spec("http://127.0.0.1:9", credentials={"username": "city"}))
 
