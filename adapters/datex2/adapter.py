@@ -111,7 +111,7 @@ class Publication(Generic[D]):
         self.read: Callable[[bytes], D] = read
         self.auth = auth
         self.kept: _Kept[D] | None = None
-        self.not_modified = 0  # 304s answered, for tests and metrics
+        self.not_modified = 0  # how many 304s it was answered (tests read it)
 
     async def pull(self) -> D:
         """The current document: read afresh when the publisher sends one, the kept one on a 304."""
