@@ -118,7 +118,7 @@ class MewsAdapter(HospitalityAdapter):
         for enterprise_id in chains:
             body = {"EnterpriseIds": [enterprise_id], "CollidingUtc": interval}
             found += [(enterprise_id, index, r) for index, r in _unique(await self._all(RESERVATIONS, body, "Reservations"))]
-        guests = await self._customers(_customer_ids(r for _, _, r in found), _chain_ids(chains), batch)
+        guests = await self._guests(found, batch)
         for enterprise_id, index, record in found:
             try:
                 batch.items.append(_stay(record, enterprise_id, guests))
@@ -148,9 +148,7 @@ class MewsAdapter(HospitalityAdapter):
             found += [(enterprise_id, index, r) for index, r in _unique(records)]
         if not found:
             return []
-        chains = await self._chains()
-        batch: Batch[GuestStay] = Batch()
-        guests = await self._customers(_customer_ids(r for _, _, r in found), _chain_ids(chains), batch)
+        guests = await self._guests(found, Batch())
         expanded = []
         for enterprise_id, index, record in found:
             try:
@@ -186,11 +184,16 @@ class MewsAdapter(HospitalityAdapter):
         assert self._scope is not None
         return self._scope[1]
 
-    async def _customers(self, ids: Sequence[str], chain_ids: Sequence[str], batch: Batch[GuestStay]) -> Guests:
-        """Customer id -> (guest name, car registration); a bad customer is an error, its stay stands."""
+    async def _guests(self, reservations: Sequence[tuple[str, int, Any]], batch: Batch[GuestStay]) -> Guests:
+        """The reservations' owners that are Customers (a Company has no car registration):
+        customer id -> (guest name, car registration); a bad customer is an error, its stay stands."""
+        owners = [r["AccountId"] for _, _, r in reservations
+                  if isinstance(r, dict) and r.get("AccountType") == "Customer" and isinstance(r.get("AccountId"), str)]
+        ids = list(dict.fromkeys(owners))
+        chains = sorted({chain for chain in (await self._chains()).values() if chain}) if ids else []
         found: Guests = {}
         for offset in range(0, len(ids), MAX_COUNT):
-            body = {"ChainIds": list(chain_ids), "Extent": CUSTOMER_EXTENT}
+            body = {"ChainIds": chains, "Extent": CUSTOMER_EXTENT}
             for record in await self._named(CUSTOMERS, body, "CustomerIds", ids[offset : offset + MAX_COUNT], "Customers"):
                 customer_id = record.get("Id") if isinstance(record, dict) else None
                 try:
@@ -263,17 +266,6 @@ def _message(body: bytes) -> str | None:
         return None
     message = data.get("Message") if isinstance(data, dict) else None
     return message[:200] if isinstance(message, str) and message else None
-
-
-def _chain_ids(chains: Mapping[str, str | None]) -> list[str]:
-    return sorted({chain for chain in chains.values() if chain})
-
-
-def _customer_ids(reservations: Any) -> list[str]:
-    """The distinct owners that are Customers (a Company owner has no car registration)."""
-    ids = [r["AccountId"] for r in reservations
-           if isinstance(r, dict) and r.get("AccountType") == "Customer" and isinstance(r.get("AccountId"), str)]
-    return list(dict.fromkeys(ids))
 
 
 def _unique(records: list[Any]) -> list[tuple[int, Any]]:
