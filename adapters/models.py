@@ -63,7 +63,8 @@ class RateKind(StrEnum):
 
 
 class GuestStayState(StrEnum):
-    BOOKED = "BOOKED"
+    TENTATIVE = "TENTATIVE"  # on the PMS, not yet confirmed by both guest and hotel: no arrival expected yet
+    BOOKED = "BOOKED"  # confirmed by both, not yet arrived
     CHECKED_IN = "CHECKED_IN"
     CHECKED_OUT = "CHECKED_OUT"
     CANCELLED = "CANCELLED"

@@ -58,7 +58,10 @@ DIALECTS: dict[str, Dialect] = {
         Dialect("sensor-grid", sensorgrid.SensorGridAdapter, sensorgrid_simulator.create_simulator,
                 sensorgrid_simulator.VENDOR_IDS),
         Dialect("lpr", lpr.LprAdapter, lpr_simulator.create_simulator, lpr_simulator.VENDOR_IDS),
-        Dialect("mews", mews.MewsAdapter, mews_simulator.create_simulator, mews_simulator.VENDOR_IDS),
+        # Connector API v1 (`/api/connector/v1`; reservations at their 2023-06-06 version): base_url is
+        # Mews's PlatformAddress, every operation's path starts at /api/connector/v1 below it
+        Dialect("mews", mews.MewsAdapter, mews_simulator.create_simulator, mews_simulator.VENDOR_IDS,
+                standard=Standard("Mews Connector", "v1"), api_root=""),
         Dialect("datex2", datex2.Datex2Adapter, datex2_simulator.create_simulator, datex2_simulator.VENDOR_IDS,
                 standard=Standard("DATEX II", "3.7")),
     )

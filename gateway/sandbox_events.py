@@ -238,19 +238,18 @@ class EventInjector:
             vendor_id, start=now - timedelta(minutes=1), end=now + timedelta(days=2), state="Started",
             car_registration=plate)
         if emitter is not None:
-            emitter.emit(reservation_events(vendor_id, reservation.id, added=True))
+            emitter.emit(reservation_events(vendor_id, reservation.id, new_customer=reservation.account_id))
         return {"event_id": reservation.id, "reservation_id": reservation.id}
 
     def _check_out(self, system_id: str, facility_id: str, vendor_id: str, plate: str | None, emitter: Any,
                    body: dict[str, Any]) -> dict[str, Any]:
         state = self.sandbox.simulators[system_id].state
         staying = [r for r in state.reservations.values() if r.enterprise.id == vendor_id and r.state == "Started"
-                   and (plate is None or r.customer.car_registration == plate)]
+                   and (plate is None or (r.customer is not None and r.customer.car_registration == plate))]
         if not staying:
             raise InjectionRejected(409, "CONFLICT", "No guest with that car is checked in there.")
         reservation = max(staying, key=lambda r: r.updated)
-        now = datetime.now(UTC)
-        reservation.state, reservation.end, reservation.updated = "Processed", now, now
+        state.check_out(reservation)
         if emitter is not None:
-            emitter.emit(reservation_events(vendor_id, reservation.id, added=False))
+            emitter.emit(reservation_events(vendor_id, reservation.id))
         return {"event_id": reservation.id, "reservation_id": reservation.id}

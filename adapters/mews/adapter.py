@@ -1,34 +1,66 @@
-"""The Mews-style PMS adapter: hotels and the guest stays that may bring a car.
+"""The Mews Connector API adapter: hotels (enterprises) and the guest stays that may bring a car.
+
+What it calls (adapters/mews/wire.py has the names):
+- `enterprises/getAll` — the hotels the access token covers (a Portfolio Access Token covers
+  several), with their IANA time zone and chain;
+- `reservations/getAll/2023-06-06` — stays, per enterprise (`EnterpriseIds`: a 2023-06-06
+  Reservation does not say which enterprise it belongs to, so the adapter asks for one at a time);
+- `customers/getAll` with `Extent {"Customers": true}` — the owners' names and
+  `CarRegistrationNumber`, the Customer field where Mews keeps a guest's car registration;
+  `ChainIds` of the hotels go with it (required with a Portfolio Access Token, ignored otherwise).
+
+Reservation states (every documented Service order state) onto GuestStay:
+    Confirmed                      -> BOOKED       confirmed by guest and hotel, not yet arrived
+    Inquired, Optional, Requested  -> TENTATIVE    confirmed by one side at most (an enquiry, a room
+                                                   held for the guest, a wait-list request): not
+                                                   counted as an arrival, no guest event
+    Started -> CHECKED_IN,  Processed -> CHECKED_OUT,  Canceled -> CANCELLED
+A reservation owned by a Company (`AccountType`) has no guest name or car here.
 
 Options (`SystemSpec.options`):
 - `page_size` — `Limitation.Count` for paged lists, 1..1000 (default 1000, the API's maximum).
-- `enterprise_ids` — restrict stays to these hotels; without it the vendor answers for every
-  enterprise the (portfolio) access token covers.
+- `enterprise_ids` — only these hotels; without it, every enterprise the access token covers.
 - `client` — the `Client` name sent with every call (default `parkgate 0.1`).
 
 Credentials: `client_token` and `access_token`, both sent in every request body (never in a
-URL or header, so nothing logs them by accident).
+URL or header, so nothing logs them by accident); `webhook_token` (optional) for General
+Webhooks (adapters/mews/webhooks.py).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import orjson
+
 from adapters.base import HospitalityAdapter, SystemSpec
-from adapters.errors import UpstreamError
+from adapters.errors import UpstreamError, UpstreamRejected
 from adapters.http import VendorHTTP
 from adapters.mews import webhooks
-from adapters.mews.wire import API, CUSTOMERS, ENTERPRISES, MAX_COUNT, RESERVATIONS, format_utc, parse_utc
+from adapters.mews.wire import (
+    API,
+    CUSTOMER_EXTENT,
+    CUSTOMERS,
+    ENTERPRISES,
+    MAX_COUNT,
+    RESERVATIONS,
+    format_utc,
+    parse_utc,
+)
 from adapters.models import Batch, EventType, GuestStay, GuestStayState, HotelProperty, RecordError, VendorEvent
 
 CLIENT = "parkgate 0.1"
-_NEVER = datetime.min.replace(tzinfo=UTC)  # stays without UpdatedUtc sort last
+SCOPE_TTL_S = 600.0  # how long the hotels (and their chains) a stays call asks for are remembered
 
 STATES = {
+    "Inquired": GuestStayState.TENTATIVE,
+    "Optional": GuestStayState.TENTATIVE,
+    "Requested": GuestStayState.TENTATIVE,
     "Confirmed": GuestStayState.BOOKED,
     "Started": GuestStayState.CHECKED_IN,
     "Processed": GuestStayState.CHECKED_OUT,
@@ -40,6 +72,9 @@ EVENT_TYPES = {
     GuestStayState.CHECKED_IN: EventType.GUEST_CHECKED_IN,
     GuestStayState.CHECKED_OUT: EventType.GUEST_CHECKED_OUT,
 }
+
+#: account id -> (guest name, car registration)
+Guests = dict[str, tuple[str | None, str | None]]
 
 
 class MewsAdapter(HospitalityAdapter):
@@ -58,10 +93,12 @@ class MewsAdapter(HospitalityAdapter):
         self._count = min(max(int(spec.options.get("page_size", MAX_COUNT)), 1), MAX_COUNT)
         ids = spec.options.get("enterprise_ids")
         self._enterprise_ids = [str(i) for i in ids] if ids else None
+        #: (when fetched, enterprise id -> its chain id) of the hotels in scope
+        self._scope: tuple[float, dict[str, str | None]] | None = None
 
     async def properties(self) -> Batch[HotelProperty]:
         batch: Batch[HotelProperty] = Batch()
-        for index, record in _unique(await self._all(ENTERPRISES, {}, "Enterprises")):
+        for index, record in _unique(await self._enterprises()):
             try:
                 batch.items.append(_property(record))
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -69,48 +106,53 @@ class MewsAdapter(HospitalityAdapter):
         return batch
 
     async def stays(self, since: datetime, until: datetime) -> Batch[GuestStay]:
-        """Stays colliding with [since, until), newest update first (as the vendor sends them).
+        """Stays colliding with [since, until], newest update first (as the vendor sends them).
 
-        Reservations first (every page), then their customers for names and car
-        registrations: one call per 1000 distinct accounts, not one per stay.
+        Per hotel, its reservations (every page); then their owners for names and car
+        registrations: one call per 1000 distinct customers, not one per stay.
         """
-        body: dict[str, Any] = {"CollidingUtc": {"StartUtc": format_utc(since), "EndUtc": format_utc(until)}}
-        if self._enterprise_ids is not None:
-            body["EnterpriseIds"] = self._enterprise_ids
-        reservations = _unique(await self._all(RESERVATIONS, body, "Reservations"))
-
         batch: Batch[GuestStay] = Batch()
-        account_ids = [r["AccountId"] for _, r in reservations if isinstance(r, dict) and isinstance(r.get("AccountId"), str)]
-        customers = await self._customers(list(dict.fromkeys(account_ids)), batch)
-        for index, record in reservations:
+        chains = await self._chains()
+        interval = {"StartUtc": format_utc(since), "EndUtc": format_utc(until)}
+        found: list[tuple[str, int, Any]] = []
+        for enterprise_id in chains:
+            body = {"EnterpriseIds": [enterprise_id], "CollidingUtc": interval}
+            found += [(enterprise_id, index, r) for index, r in _unique(await self._all(RESERVATIONS, body, "Reservations"))]
+        guests = await self._guests(found, batch)
+        for enterprise_id, index, record in found:
             try:
-                batch.items.append(_stay(record, customers))
+                batch.items.append(_stay(record, enterprise_id, guests))
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 batch.errors.append(RecordError(self.system_id, _ref(record, index), _why(exc)))
-        # the vendor's order, made a promise: a record that moved while we paged is back in place
-        batch.items.sort(key=lambda stay: stay.updated_at or _NEVER, reverse=True)
+        # the vendor's order, made a promise across hotels and for a record that moved while we paged
+        batch.items.sort(key=lambda stay: (stay.updated_at or _NEVER, stay.vendor_id), reverse=True)
         return batch
 
     def verify_webhook(self, headers: Mapping[str, str], raw_body: bytes, query_params: Mapping[str, str],
                        now: datetime) -> list[VendorEvent]:
-        """The `webhook_token` credential in the URL; ids only (adapters/mews/webhooks.py)."""
+        """General Webhooks: the `webhook_token` credential in the URL; ids only (adapters/mews/webhooks.py)."""
         return webhooks.verify(self.spec.credentials.get("webhook_token"), query_params, raw_body)
 
     async def expand_webhook(self, events: Sequence[VendorEvent]) -> list[VendorEvent]:
-        """Fetch the reservations (and their customers) a webhook named; one event per stay, typed
+        """Fetch the reservations (and their owners) a webhook named; one event per stay, typed
         by its state and keyed by (reservation, state) so the same change reported twice is one
-        event. Cancelled stays give none (no gateway event means that yet)."""
-        ids = list(dict.fromkeys(str(e.payload["reservation_id"]) for e in events))
-        if not ids:
+        event. Tentative and cancelled stays give none (no gateway event means that yet)."""
+        by_enterprise: dict[str, dict[str, None]] = {}
+        for event in events:
+            by_enterprise.setdefault(event.vendor_facility_id or "", {})[str(event.payload["reservation_id"])] = None
+        found: list[tuple[str, int, Any]] = []
+        for enterprise_id, ids in by_enterprise.items():
+            named = list(ids)[:MAX_COUNT]
+            records = await self._named(RESERVATIONS, {"EnterpriseIds": [enterprise_id]}, "ReservationIds",
+                                        named, "Reservations")
+            found += [(enterprise_id, index, r) for index, r in _unique(records)]
+        if not found:
             return []
-        batch: Batch[GuestStay] = Batch()
-        reservations = _unique(await self._all(RESERVATIONS, {"ReservationIds": ids[:MAX_COUNT]}, "Reservations"))
-        account_ids = [r["AccountId"] for _, r in reservations if isinstance(r, dict) and isinstance(r.get("AccountId"), str)]
-        customers = await self._customers(list(dict.fromkeys(account_ids)), batch)
+        guests = await self._guests(found, Batch())
         expanded = []
-        for index, record in reservations:
+        for enterprise_id, index, record in found:
             try:
-                stay = _stay(record, customers)
+                stay = _stay(record, enterprise_id, guests)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise UpstreamError(self.system_id, f"reservation {_ref(record, index)}: {_why(exc)}") from None
             kind = EVENT_TYPES.get(stay.state)
@@ -126,27 +168,53 @@ class MewsAdapter(HospitalityAdapter):
             }))
         return expanded
 
-    async def _customers(self, ids: Sequence[str], batch: Batch[GuestStay]) -> dict[str, tuple[str | None, str | None]]:
-        """Account id -> (guest name, car registration); a bad customer is an error, its stay stands."""
-        found: dict[str, tuple[str | None, str | None]] = {}
+    async def _enterprises(self) -> list[Any]:
+        body = {} if self._enterprise_ids is None else {"EnterpriseIds": self._enterprise_ids}
+        records = await self._all(ENTERPRISES, body, "Enterprises")
+        self._scope = (time.monotonic(), {
+            r["Id"]: r["ChainId"] if isinstance(r.get("ChainId"), str) else None
+            for r in records if isinstance(r, dict) and isinstance(r.get("Id"), str)
+        })
+        return records
+
+    async def _chains(self) -> dict[str, str | None]:
+        """The hotels in scope and their chains, asked for again every SCOPE_TTL_S."""
+        if self._scope is None or time.monotonic() - self._scope[0] > SCOPE_TTL_S:
+            await self._enterprises()
+        assert self._scope is not None
+        return self._scope[1]
+
+    async def _guests(self, reservations: Sequence[tuple[str, int, Any]], batch: Batch[GuestStay]) -> Guests:
+        """The reservations' owners that are Customers (a Company has no car registration):
+        customer id -> (guest name, car registration); a bad customer is an error, its stay stands."""
+        owners = [r["AccountId"] for _, _, r in reservations
+                  if isinstance(r, dict) and r.get("AccountType") == "Customer" and isinstance(r.get("AccountId"), str)]
+        ids = list(dict.fromkeys(owners))
+        chains = sorted({chain for chain in (await self._chains()).values() if chain}) if ids else []
+        found: Guests = {}
         for offset in range(0, len(ids), MAX_COUNT):
-            chunk = ids[offset : offset + MAX_COUNT]
-            wanted = set(chunk)
-            # Count = the chunk's size, so a chunk is one call unless the vendor pages shorter
-            async with aclosing(self._pages(CUSTOMERS, {"CustomerIds": chunk}, "Customers", len(chunk))) as pages:
-                async for page in pages:
-                    for record in page:
-                        customer_id = record.get("Id") if isinstance(record, dict) else None
-                        try:
-                            found[_str(record, "Id")] = _customer(record)
-                        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                            ref = f"customer {customer_id}" if isinstance(customer_id, str) else "customer ?"
-                            batch.errors.append(RecordError(self.system_id, ref, _why(exc)))
-                        if isinstance(customer_id, str):
-                            wanted.discard(customer_id)
-                    if not wanted:
-                        break
+            body = {"ChainIds": chains, "Extent": CUSTOMER_EXTENT}
+            for record in await self._named(CUSTOMERS, body, "CustomerIds", ids[offset : offset + MAX_COUNT], "Customers"):
+                customer_id = record.get("Id") if isinstance(record, dict) else None
+                try:
+                    found[_str(record, "Id")] = _customer(record)
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    ref = f"customer {customer_id}" if isinstance(customer_id, str) else "customer ?"
+                    batch.errors.append(RecordError(self.system_id, ref, _why(exc)))
         return found
+
+    async def _named(self, operation: str, body: Mapping[str, Any], filter_name: str, ids: Sequence[str],
+                     key: str) -> list[Any]:
+        """The records with these ids (at most MAX_COUNT): Count = how many are named, so one call
+        unless the vendor pages shorter, and no call for an empty page once every one has come."""
+        wanted, items = set(ids), []
+        async with aclosing(self._pages(operation, {**body, filter_name: list(ids)}, key, len(ids))) as pages:
+            async for page in pages:
+                items += page
+                wanted -= {r.get("Id") for r in page if isinstance(r, dict)}
+                if not wanted:
+                    break
+        return items
 
     async def _all(self, operation: str, body: Mapping[str, Any], key: str) -> list[Any]:
         items: list[Any] = []
@@ -155,7 +223,7 @@ class MewsAdapter(HospitalityAdapter):
         return items
 
     async def _pages(self, operation: str, body: Mapping[str, Any], key: str, count: int) -> AsyncGenerator[list[Any], None]:
-        """Pages of a list; a page shorter than `count` is the last, as the API documents."""
+        """Pages of a list, until a page is shorter than `count` or `Cursor` is null (pagination.md)."""
         cursor: str | None = None
         while True:
             data = await self._call(operation, {**body, "Limitation": {"Count": count, "Cursor": cursor}})
@@ -172,13 +240,32 @@ class MewsAdapter(HospitalityAdapter):
 
     async def _call(self, operation: str, body: Mapping[str, Any]) -> dict[str, Any]:
         # Every operation parkgate calls is a read (getAll): safe to retry.
-        response = await self.http.request(
-            "POST", f"{API}/{operation}", json={**self._envelope, **body}, idempotent=True
-        )
+        try:
+            response = await self.http.request(
+                "POST", f"{API}/{operation}", json={**self._envelope, **body}, idempotent=True
+            )
+        except UpstreamRejected as exc:  # say what Mews said (its `Message`), e.g. "Invalid CollidingUtc"
+            message = _message(exc.body)
+            if message is None:
+                raise
+            raise UpstreamRejected(self.system_id, f"{exc.detail}: {message}", exc.status, exc.body,
+                                   retry_after_s=exc.retry_after_s) from None
         data = self.http.json(response)
         if not isinstance(data, dict):
             raise UpstreamError(self.system_id, f"{operation} answered with something other than an object")
         return data
+
+
+_NEVER = datetime.min.replace(tzinfo=UTC)  # stays without UpdatedUtc sort last
+
+
+def _message(body: bytes) -> str | None:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    message = data.get("Message") if isinstance(data, dict) else None
+    return message[:200] if isinstance(message, str) and message else None
 
 
 def _unique(records: list[Any]) -> list[tuple[int, Any]]:
@@ -205,35 +292,36 @@ def _updated(record: Mapping[str, Any]) -> str:
 
 
 def _property(record: Any) -> HotelProperty:
-    time_zone = _opt_str(record, "TimeZoneIdentifier")
-    if time_zone is not None:
-        try:
-            ZoneInfo(time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {time_zone!r}") from None
+    time_zone = _str(record, "TimeZoneIdentifier")
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {time_zone!r}") from None
     return HotelProperty(vendor_id=_str(record, "Id"), name=_str(record, "Name"), time_zone=time_zone)
 
 
-def _stay(record: Any, customers: Mapping[str, tuple[str | None, str | None]]) -> GuestStay:
+def _stay(record: Any, enterprise_id: str, guests: Guests) -> GuestStay:
     state = record["State"]
     if state not in STATES:
         raise ValueError(f"unknown reservation state {state!r}")
-    account_id = _opt_str(record, "AccountId")
-    guest_name, car = customers.get(account_id or "", (None, None))
+    account_id, account_type = _str(record, "AccountId"), _str(record, "AccountType")
+    guest_name, car = guests.get(account_id, (None, None)) if account_type == "Customer" else (None, None)
+    scheduled_start, scheduled_end = parse_utc(record["ScheduledStartUtc"]), parse_utc(record["ScheduledEndUtc"])
     return GuestStay(
         vendor_id=_str(record, "Id"),
-        property_id=_str(record, "EnterpriseId"),
+        property_id=enterprise_id,
         state=STATES[state],
         guest_name=guest_name,
-        arrives_at=_opt_utc(record, "ScheduledStartUtc"),
-        departs_at=_opt_utc(record, "ScheduledEndUtc"),
+        # when the guest checked in (or out), that; else when the hotel expects it
+        arrives_at=_opt_utc(record, "ActualStartUtc") or scheduled_start,
+        departs_at=_opt_utc(record, "ActualEndUtc") or scheduled_end,
         car_registration=car,
-        updated_at=_opt_utc(record, "UpdatedUtc"),
+        updated_at=parse_utc(record["UpdatedUtc"]),
     )
 
 
 def _customer(record: Any) -> tuple[str | None, str | None]:
-    names = [n for n in (_opt_str(record, "FirstName"), _opt_str(record, "LastName")) if n]
+    names = [n for n in (_opt_str(record, "FirstName"), _str(record, "LastName")) if n]
     car = _opt_str(record, "CarRegistrationNumber")
     return (" ".join(names) or None), (car.strip() or None if car else None)
 

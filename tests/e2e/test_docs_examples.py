@@ -52,7 +52,7 @@ RUNNABLE = {"sh", "graphql", "python"}
 DISPLAYS = {"", "text", "json", "yaml", "mermaid", "csv", "http"}
 MARKER = re.compile(r"^\s*_Not runnable as written: (?P<reason>\S.*?)\.?_\s*$")
 FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>```+)(?P<info>[^`]*)$")
-DATE = re.compile(r"\b(19|20)\d\d-[01]\d-[0-3]\d\b")
+DATE = re.compile(r"(?<!/)\b(19|20)\d\d-[01]\d-[0-3]\d\b")  # after a slash it is a path's version (…/getAll/2023-06-06)
 ELLIPSIS = "…"
 BLOCK_TIMEOUT_S = 90
 

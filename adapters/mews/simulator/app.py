@@ -1,16 +1,19 @@
-"""The Mews simulator's app, a simulated Mews-style hotel PMS: the hotels that own two of the world's garages, and their guests.
+"""The Mews simulator's app: the Connector API, as its reference pages show it, over `MewsState`.
 
-Connector API in manner: every call a POST with the tokens and `Client` in the JSON body,
-`{"Message": …}` errors, cursor paging in `Limitation`, newest first by `UpdatedUtc`, `…Utc`
-instants with milliseconds.
-
-Each hotel is seeded from a random source keyed by the system id (reproducible runs) with ~40
-reservations from a week ago to a week ahead, in states that fit the present: past stays
-Processed, current ones Started, future ones Confirmed, a few Canceled; ~60 % of guests have a
-car registration. As real time passes, stays check in and out and new bookings arrive, replayed
-lazily whenever someone asks. Tests and the sandbox's "trigger a check-in" control add their own
-through `MewsState.add_reservation`, whose `wire`/`customer_wire` arguments put malformed values
-on the wire.
+What it answers, and how (the guidelines' pages: requests, responses, pagination, serialization):
+- `POST /api/connector/v1/enterprises/getAll`, `…/reservations/getAll/2023-06-06`,
+  `…/customers/getAll`, JSON in and out; the address must match exactly (a trailing slash or
+  another case is 404), any other method 405;
+- `ClientToken`, `AccessToken` and `Client` in every body (401 for a bad token); the sandbox's
+  access token is a Portfolio Access Token covering both hotels, so `customers/getAll` needs
+  `ChainIds`;
+- the documented filters of each operation (ids, states, time intervals of at most three months,
+  inclusive at both ends; `ScheduledStartUtc` not with `ActualStartUtc`, nor the two ends), at most
+  1000 ids a filter; `customers/getAll` needs `Extent`;
+- `Limitation {Count 1..1000, Cursor}`: newest first, the answer's `Cursor` the id of the last
+  item given (null for an empty page); `Prefer: return=minimal` gets 204 for an empty page;
+- errors as `{"Message", "RequestId"}` with 400 for an invalid request ("Invalid CollidingUtc"),
+  every answer with a `Request-Id` header.
 """
 
 from __future__ import annotations
@@ -18,326 +21,52 @@ from __future__ import annotations
 import calendar
 import hmac
 import json
-import random
 import uuid
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
-from typing import Any, Protocol, TypeVar
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from adapters.mews.wire import API, CUSTOMERS, ENTERPRISES, MAX_COUNT, RESERVATIONS, format_utc, parse_utc
+from adapters.mews.simulator.state import (
+    VENDOR_IDS,
+    MewsState,
+    SimCustomer,
+    SimReservation,
+    T,
+    enterprise_for,
+    newest_first,
+)
+from adapters.mews.wire import (
+    API,
+    CUSTOMERS,
+    ENTERPRISES,
+    MAX_COUNT,
+    MAX_INTERVAL_MONTHS,
+    RESERVATIONS,
+    STATES,
+    parse_utc,
+)
 from adapters.simulated.harness import Simulator, SimulatorControl, simulator_app
-from adapters.simulated.world import GarageSpec, World
+from adapters.simulated.world import World
 
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+Interval = tuple[datetime, datetime]
 
-class _Listed(Protocol):
-    """What the API's lists are ordered and paged by: every simulated record has both."""
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def updated(self) -> datetime: ...
-
-
-T = TypeVar("T", bound=_Listed)
-
-#: garage key -> the enterprise (hotel) id that owns the garage
-VENDOR_IDS: dict[str, str] = {
-    "berlin-spree-hotel": "b8a1e3a2-7c55-4f0e-9a7e-2f1a0c9d5e11",
-    "london-southbank": "c41d0f7e-2b6a-4e39-8d1c-7a9e5b3f2e12",
-}
-HOTEL_NAMES: dict[str, str] = {
-    "berlin-spree-hotel": "Spree Hotel Berlin",
-    "london-southbank": "Thames Hotel London",
-}
-
-#: a `wire` override value that removes the field instead of replacing it
-OMIT: Any = object()
-
-SEED_RESERVATIONS = 40  # per hotel
-SEED_DAYS = 7  # arrivals from a week ago to a week ahead
-CHECK_IN, CHECK_OUT = time(15, 0), time(11, 0)  # local
-BOOKING_EVERY_MINUTES = (15.0, 40.0)  # a new booking somewhere, in real time
-MAX_CATCH_UP = timedelta(hours=2)
-MAX_COLLIDING_MONTHS = 3
-
-FIRST_NAMES = {
-    "DE": ("Anna", "Lukas", "Marie", "Jonas", "Sophie", "Felix", "Lea", "Paul", "Clara", "Maximilian", "Emma", "Ben"),
-    "GB": ("Oliver", "Amelia", "George", "Isla", "Harry", "Ava", "Jack", "Olivia", "Charlie", "Emily", "Thomas", "Grace"),
-}
-LAST_NAMES = {
-    "DE": ("Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Schulz", "Hoffmann"),
-    "GB": ("Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Evans", "Thomas"),
-}
-DE_DISTRICTS = ("B", "B", "B", "P", "HH", "M", "K", "F", "S", "D", "L", "DD")
-UK_AREAS = ("LA", "LB", "LC", "LD", "LF", "LG", "LK", "LN", "YA", "BD", "MA", "OV", "SN", "EA")
-UK_AGES = ("19", "69", "20", "70", "21", "71", "22", "72", "23", "73", "24", "74", "25", "75", "26")
-LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
-
-
-@dataclass(frozen=True)
-class SimEnterprise:
-    id: str
-    name: str
-    time_zone: str
-    country: str
-    created: datetime
-    updated: datetime
-
-    @property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.time_zone)
-
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "Id": self.id,
-            "Name": self.name,
-            "TimeZoneIdentifier": self.time_zone,
-            "CreatedUtc": format_utc(self.created),
-            "UpdatedUtc": format_utc(self.updated),
-        }
-
-
-@dataclass
-class SimCustomer:
-    id: str
-    first_name: str | None
-    last_name: str
-    car_registration: str | None
-    nationality: str
-    created: datetime
-    updated: datetime
-    wire: dict[str, Any] = field(default_factory=dict)  # raw overrides, for malformed records
-
-    def to_wire(self) -> dict[str, Any]:
-        return _apply({
-            "Id": self.id,
-            "FirstName": self.first_name,
-            "LastName": self.last_name,
-            "CarRegistrationNumber": self.car_registration,
-            "NationalityCode": self.nationality,
-            "CreatedUtc": format_utc(self.created),
-            "UpdatedUtc": format_utc(self.updated),
-        }, self.wire)
-
-
-@dataclass
-class SimReservation:
-    id: str
-    enterprise: SimEnterprise
-    number: str
-    state: str  # Confirmed | Started | Processed | Canceled
-    start: datetime
-    end: datetime
-    customer: SimCustomer
-    created: datetime
-    updated: datetime
-    wire: dict[str, Any] = field(default_factory=dict)
-
-    def to_wire(self) -> dict[str, Any]:
-        started = self.state in ("Started", "Processed")
-        return _apply({
-            "Id": self.id,
-            "EnterpriseId": self.enterprise.id,
-            "Number": self.number,
-            "State": self.state,
-            "AccountId": self.customer.id,
-            "AccountType": "Customer",
-            "ScheduledStartUtc": format_utc(self.start),
-            "ScheduledEndUtc": format_utc(self.end),
-            "ActualStartUtc": format_utc(self.start) if started else None,
-            "ActualEndUtc": format_utc(self.end) if self.state == "Processed" else None,
-            "CancelledUtc": format_utc(self.updated) if self.state == "Canceled" else None,
-            "CreatedUtc": format_utc(self.created),
-            "UpdatedUtc": format_utc(self.updated),
-        }, self.wire)
-
-
-def _apply(body: dict[str, Any], wire: Mapping[str, Any]) -> dict[str, Any]:
-    for key, value in wire.items():
-        if value is OMIT:
-            body.pop(key, None)
-        else:
-            body[key] = value
-    return body
-
-
-def state_at(start: datetime, end: datetime, now: datetime) -> str:
-    """The state a (not cancelled) stay is in at `now`."""
-    return "Confirmed" if now < start else "Started" if now < end else "Processed"
-
-
-class MewsState:
-    """The PMS's data: its hotels, their reservations and the customers behind them."""
-
-    def __init__(self, enterprises: Sequence[SimEnterprise], *, seed: int, now: datetime | None = None) -> None:
-        self._rng = random.Random(seed)
-        self.enterprises: dict[str, SimEnterprise] = {e.id: e for e in enterprises}
-        self.reservations: dict[str, SimReservation] = {}
-        self.customers: dict[str, SimCustomer] = {}
-        self._number = self._rng.randint(40_000, 90_000)
-        self._own: set[str] = set()  # what the simulation booked itself; only those move on
-        #: False freezes the hotels: no check-ins, check-outs or new bookings (for tests that count)
-        self.live = True
-        now = now or datetime.now(UTC)
-        for enterprise in enterprises:
-            for _ in range(SEED_RESERVATIONS):
-                self._seed_one(enterprise, now)
-        self._clock = now
-        self._next_booking = now + self._interval()
-
-    # --- what control requests and tests do ---------------------------------------------
-
-    def add_reservation(
-        self,
-        enterprise_id: str,
-        *,
-        start: datetime,
-        end: datetime,
-        state: str | None = None,
-        first_name: str | None = "Erika",
-        last_name: str = "Mustermann",
-        car_registration: str | None = None,
-        customer_id: str | None = None,
-        updated: datetime | None = None,
-        wire: Mapping[str, Any] | None = None,
-        customer_wire: Mapping[str, Any] | None = None,
-    ) -> SimReservation:
-        """Book a stay (its state follows from now unless given) for a new or existing customer.
-
-        `wire` / `customer_wire` replace fields of the reservation's / customer's JSON (`OMIT`
-        removes one), so tests can put a malformed record among good ones:
-        `add_reservation(hotel, start=…, end=…, wire={"ScheduledStartUtc": "27.11.2026 15:00"})`.
-        Filtering and ordering keep using the given `start`, `end` and `updated`.
-        """
-        now = datetime.now(UTC)
-        enterprise = self.enterprises[enterprise_id]
-        updated = updated or now
-        customer = self.customers.get(customer_id or "")
-        if customer is None:
-            customer = SimCustomer(
-                id=customer_id or self._uuid(), first_name=first_name, last_name=last_name,
-                car_registration=car_registration, nationality=enterprise.country,
-                created=min(updated, now), updated=min(updated, now), wire=dict(customer_wire or {}),
-            )
-            self.customers[customer.id] = customer
-        self._number += 1
-        reservation = SimReservation(
-            id=self._uuid(), enterprise=enterprise, number=str(self._number),
-            state=state or state_at(start, end, now), start=start, end=end, customer=customer,
-            created=min(updated, now), updated=updated, wire=dict(wire or {}),
-        )
-        self.reservations[reservation.id] = reservation
-        return reservation
-
-    def advance(self, now: datetime | None = None) -> None:
-        """Check stays in and out and take new bookings, from the last look up to `now`."""
-        now = now or datetime.now(UTC)
-        if not self.live:
-            self._clock = self._next_booking = now
-            return
-        if now - self._clock > MAX_CATCH_UP:
-            self._next_booking = max(self._next_booking, now - MAX_CATCH_UP)
-        while self.enterprises and self._next_booking <= now:
-            self._book(self._rng.choice(list(self.enterprises.values())), self._next_booking)
-            self._next_booking += self._interval()
-        for reservation in self.reservations.values():
-            if reservation.id not in self._own or reservation.state == "Canceled":
-                continue
-            state = state_at(reservation.start, reservation.end, now)
-            if state != reservation.state:
-                reservation.state = state
-                reservation.updated = reservation.start if state == "Started" else reservation.end
-        self._clock = now
-
-    def colliding(self, enterprise_ids: Sequence[str] | None, start: datetime, end: datetime) -> list[SimReservation]:
-        chosen = [
-            r for r in self.reservations.values()
-            if (enterprise_ids is None or r.enterprise.id in enterprise_ids) and r.start < end and r.end > start
-        ]
-        return newest_first(chosen)
-
-    # --- how the data evolves -----------------------------------------------------------
-
-    def _seed_one(self, enterprise: SimEnterprise, now: datetime) -> None:
-        rng = self._rng
-        tz = enterprise.tz
-        arrival = now.astimezone(tz).date() + timedelta(days=rng.randint(-SEED_DAYS, SEED_DAYS))
-        departure = arrival + timedelta(days=rng.choice((1, 1, 2, 2, 3, 4, 5)))
-        start = datetime.combine(arrival, CHECK_IN, tzinfo=tz).astimezone(UTC)
-        end = datetime.combine(departure, CHECK_OUT, tzinfo=tz).astimezone(UTC)
-        created = min(now - timedelta(hours=1), start - timedelta(days=rng.uniform(1, 45)))
-        if rng.random() < 0.08:
-            state = "Canceled"
-            updated = created + (min(now, start) - created) * rng.random()
-        else:
-            state = state_at(start, end, now)
-            updated = {
-                "Confirmed": created + (now - created) * rng.random(),  # a change of plans since booking
-                "Started": min(now, start + timedelta(hours=rng.uniform(0, 5))),  # the guest checked in
-                "Processed": end - timedelta(hours=rng.uniform(0, 3)),  # and out, before eleven
-            }[state]
-        self._add_own(enterprise, start, end, state, created, updated)
-
-    def _book(self, enterprise: SimEnterprise, at: datetime) -> None:
-        tz = enterprise.tz
-        arrival = at.astimezone(tz).date() + timedelta(days=self._rng.randint(1, 14))
-        departure = arrival + timedelta(days=self._rng.randint(1, 4))
-        start = datetime.combine(arrival, CHECK_IN, tzinfo=tz).astimezone(UTC)
-        end = datetime.combine(departure, CHECK_OUT, tzinfo=tz).astimezone(UTC)
-        self._add_own(enterprise, start, end, "Confirmed", at, at)
-
-    def _add_own(
-        self, enterprise: SimEnterprise, start: datetime, end: datetime, state: str, created: datetime, updated: datetime
-    ) -> None:
-        rng = self._rng
-        regulars = [c for c in self.customers.values() if c.nationality == enterprise.country]
-        if regulars and rng.random() < 0.1:  # a returning guest
-            customer = rng.choice(regulars)
-        else:
-            home = enterprise.country if rng.random() < 0.75 else rng.choice(("DE", "GB"))
-            car = self._plate(home) if rng.random() < 0.6 else None
-            customer = SimCustomer(
-                id=self._uuid(), first_name=rng.choice(FIRST_NAMES[home]), last_name=rng.choice(LAST_NAMES[home]),
-                car_registration=car, nationality=home, created=created, updated=created,
-            )
-            self.customers[customer.id] = customer
-        self._number += 1
-        reservation = SimReservation(
-            id=self._uuid(), enterprise=enterprise, number=str(self._number), state=state,
-            start=start, end=end, customer=customer, created=created, updated=updated,
-        )
-        self.reservations[reservation.id] = reservation
-        self._own.add(reservation.id)
-
-    def _plate(self, country: str) -> str:
-        rng = self._rng
-        if country == "GB":  # current format: area, age identifier, three random letters
-            return f"{rng.choice(UK_AREAS)}{rng.choice(UK_AGES)} {''.join(rng.choice(LETTERS) for _ in range(3))}"
-        district = rng.choice(DE_DISTRICTS)
-        letters = "".join(rng.choice(LETTERS) for _ in range(rng.randint(1, 2)))
-        return f"{district}-{letters} {rng.randint(1, 10 ** min(4, 8 - len(district) - len(letters)) - 1)}"
-
-    def _uuid(self) -> str:
-        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
-
-    def _interval(self) -> timedelta:
-        return timedelta(minutes=self._rng.uniform(*BOOKING_EVERY_MINUTES))
-
-
-def newest_first(items: Sequence[T]) -> list[T]:
-    return sorted(items, key=lambda item: (item.updated, item.id), reverse=True)
+#: how many ids each filter may name where the pages say fewer than 1000
+SMALL_FILTERS = {"PartnerCompanyIds": 100, "TravelAgencyIds": 100, "ChannelNumbers": 100, "AvailabilityBlockIds": 100,
+                 "CompanyIds": 1}
+#: the customer filters of which `customers/getAll` needs at least one
+CUSTOMER_FILTERS = ("CustomerIds", "CreatedUtc", "UpdatedUtc", "DeletedUtc", "CompanyIds", "Emails", "FirstNames",
+                    "LastNames", "LoyaltyCodes")
 
 
 class MewsApiError(Exception):
-    """A request the simulated Connector API refuses; carries the status and the Mews-style message."""
+    """A request the simulated Connector API refuses: its status and message."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -355,53 +84,108 @@ class MewsApi:
 
     def routes(self) -> list[Route]:
         return [
-            Route(f"{API}/{ENTERPRISES}", self._endpoint(self.enterprises), methods=["POST"]),
-            Route(f"{API}/{RESERVATIONS}", self._endpoint(self.reservations), methods=["POST"]),
-            Route(f"{API}/{CUSTOMERS}", self._endpoint(self.customers), methods=["POST"]),
+            Route(f"{API}/{ENTERPRISES}", self._endpoint(self.enterprises, "Enterprises"), methods=["POST"]),
+            Route(f"{API}/{RESERVATIONS}", self._endpoint(self.reservations, "Reservations"), methods=["POST"]),
+            Route(f"{API}/{CUSTOMERS}", self._endpoint(self.customers, "Customers"), methods=["POST"]),
+            # the address must match exactly: no redirect for a trailing slash, 404 as documented
+            Route("/{path:path}", self._not_found, methods=["POST"]),
         ]
 
-    def _endpoint(self, handler: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[Request], Any]:
-        async def endpoint(request: Request) -> JSONResponse:
+    def _endpoint(self, handler: Handler, items: str) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            request_id = str(uuid.uuid4())
             try:
                 body = self._authorized(await request.body())
                 self.state.advance()
-                return JSONResponse(handler(body))
+                answer = handler(body)
             except MewsApiError as exc:
-                return JSONResponse({"Message": exc.message}, status_code=exc.status)
+                return _error(exc.status, exc.message, request_id)
+            if not answer[items] and "return=minimal" in request.headers.get("prefer", ""):
+                return Response(status_code=204, headers={"Request-Id": request_id})
+            return JSONResponse(answer, headers={"Request-Id": request_id})
 
         return endpoint
 
+    async def _not_found(self, request: Request) -> Response:
+        return _error(404, "Not found.", str(uuid.uuid4()))
+
+    # --- the operations -------------------------------------------------------------------
+
     def enterprises(self, body: dict[str, Any]) -> dict[str, Any]:
-        items, cursor = page(newest_first(list(self.state.enterprises.values())), body)
+        ids = _ids(body, "EnterpriseIds")
+        external = _ids(body, "ExternalIdentifiers")
+        linked, updated = _interval(body, "LinkedUtc"), _interval(body, "UpdatedUtc")
+        chosen = [
+            e for e in self.state.enterprises.values()
+            if (ids is None or e.id in ids) and external is None  # none has an external identifier
+            and _within(e.created, linked) and _within(e.updated, updated)
+        ]
+        items, cursor = page(newest_first(chosen), body)
         return {"Enterprises": [e.to_wire() for e in items], "Cursor": cursor}
 
     def reservations(self, body: dict[str, Any]) -> dict[str, Any]:
-        enterprise_ids = _ids(body, "EnterpriseIds", required=False)
-        reservation_ids = _ids(body, "ReservationIds", required=False)
-        if reservation_ids is not None:  # by id: no interval needed
-            wanted = [self.state.reservations[i] for i in dict.fromkeys(reservation_ids) if i in self.state.reservations]
-            items, cursor = page(newest_first(wanted), body)
-            return {"Reservations": [r.to_wire() for r in items], "Cursor": cursor}
-        colliding = body.get("CollidingUtc")
-        if not isinstance(colliding, dict):
-            raise MewsApiError(400, "CollidingUtc is required.")
-        try:
-            start, end = parse_utc(colliding.get("StartUtc")), parse_utc(colliding.get("EndUtc"))
-        except ValueError:
-            raise MewsApiError(400, "Invalid CollidingUtc: StartUtc and EndUtc must be UTC instants.") from None
-        if end < start:
-            raise MewsApiError(400, "Invalid CollidingUtc: EndUtc is before StartUtc.")
-        if end > plus_months(start, MAX_COLLIDING_MONTHS):
-            raise MewsApiError(400, f"Invalid CollidingUtc: the interval exceeds {MAX_COLLIDING_MONTHS} months.")
-        items, cursor = page(self.state.colliding(enterprise_ids, start, end), body)
+        filters: dict[str, set[str] | None] = {
+            name: None if (ids := _ids(body, name)) is None else set(ids)
+            for name in ("EnterpriseIds", "ReservationIds", "ServiceIds", "ReservationGroupIds", "AccountIds",
+                         "PartnerCompanyIds", "TravelAgencyIds", "Numbers", "ChannelNumbers", "AssignedResourceIds",
+                         "AvailabilityBlockIds")
+        }
+        states = _ids(body, "States")
+        if states is not None and not set(states) <= set(STATES):
+            raise MewsApiError(400, "Invalid States.")
+        times = {name: _interval(body, name) for name in ("CreatedUtc", "UpdatedUtc", "CollidingUtc", "ScheduledStartUtc",
+                                                          "ScheduledEndUtc", "ActualStartUtc", "ActualEndUtc")}
+        for scheduled, actual in (("ScheduledStartUtc", "ActualStartUtc"), ("ScheduledEndUtc", "ActualEndUtc")):
+            if times[scheduled] and times[actual]:
+                raise MewsApiError(400, f"Invalid {actual}: it cannot be used with {scheduled}.")
+
+        def wanted(r: SimReservation) -> bool:
+            values = {"EnterpriseIds": r.enterprise.id, "ReservationIds": r.id, "ServiceIds": r.enterprise.service_id,
+                      "ReservationGroupIds": r.group_id, "AccountIds": r.account_id,
+                      "PartnerCompanyIds": r.partner_company_id, "TravelAgencyIds": None, "Numbers": r.number,
+                      "ChannelNumbers": r.channel_number, "AssignedResourceIds": r.resource_id,
+                      "AvailabilityBlockIds": None}
+            colliding = times["CollidingUtc"]
+            return (
+                all(ids is None or values[name] in ids for name, ids in filters.items())
+                and (states is None or r.state in states)
+                and _within(r.created, times["CreatedUtc"]) and _within(r.updated, times["UpdatedUtc"])
+                and _within(r.start, times["ScheduledStartUtc"]) and _within(r.end, times["ScheduledEndUtc"])
+                and _within(r.actual_start, times["ActualStartUtc"]) and _within(r.actual_end, times["ActualEndUtc"])
+                and (colliding is None or (r.start <= colliding[1] and r.end >= colliding[0]))
+            )
+
+        items, cursor = page(newest_first([r for r in self.state.reservations.values() if wanted(r)]), body)
         return {"Reservations": [r.to_wire() for r in items], "Cursor": cursor}
 
     def customers(self, body: dict[str, Any]) -> dict[str, Any]:
-        ids = _ids(body, "CustomerIds", required=True)
-        assert ids is not None
-        wanted = [self.state.customers[i] for i in dict.fromkeys(ids) if i in self.state.customers]
-        items, cursor = page(newest_first(wanted), body)
-        return {"Customers": [c.to_wire() for c in items], "Cursor": cursor}
+        chains = _ids(body, "ChainIds")
+        if len(self.state.enterprises) > 1 and not chains:  # a Portfolio Access Token
+            raise MewsApiError(400, "Invalid ChainIds: required with a portfolio access token.")
+        extent = body.get("Extent")
+        if not isinstance(extent, dict) or not all(isinstance(v, bool) or v is None for v in extent.values()):
+            raise MewsApiError(400, "Invalid Extent.")
+        if not any(body.get(name) is not None for name in CUSTOMER_FILTERS):
+            raise MewsApiError(400, "Invalid CustomerIds: required if no other filter is provided.")
+        ids = _ids(body, "CustomerIds")
+        lists = {name: _ids(body, name) for name in ("CompanyIds", "Emails", "FirstNames", "LastNames", "LoyaltyCodes")}
+        states = _ids(body, "ActivityStates")
+        created, updated, deleted = _interval(body, "CreatedUtc"), _interval(body, "UpdatedUtc"), _interval(body, "DeletedUtc")
+
+        def wanted(c: SimCustomer) -> bool:
+            return (
+                (not chains or len(self.state.enterprises) == 1 or c.chain_id in chains)
+                and (ids is None or c.id in ids)
+                and (lists["FirstNames"] is None or c.first_name in lists["FirstNames"])
+                and (lists["LastNames"] is None or c.last_name in lists["LastNames"])
+                and all(lists[name] is None for name in ("CompanyIds", "Emails", "LoyaltyCodes"))  # none has one
+                and (states is None or "Active" in states) and deleted is None  # none is deleted
+                and _within(c.created, created) and _within(c.updated, updated)
+            )
+
+        items, cursor = page(newest_first([c for c in self.state.customers.values() if wanted(c)]), body)
+        shown = [c.to_wire(addresses=extent.get("Addresses") is True) for c in items] if extent.get("Customers") else []
+        return {"Customers": shown, "Documents": None, "Cursor": cursor}
 
     def _authorized(self, raw: bytes) -> dict[str, Any]:
         try:
@@ -409,15 +193,13 @@ class MewsApi:
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            raise MewsApiError(400, "Invalid request: the body must be a JSON object.")
-        client_ok = hmac.compare_digest(_token(body, "ClientToken"), self._client_token)
-        access_ok = hmac.compare_digest(_token(body, "AccessToken"), self._access_token)
-        if not client_ok:
+            raise MewsApiError(400, "Invalid JSON.")
+        if not hmac.compare_digest(_token(body, "ClientToken"), self._client_token):
             raise MewsApiError(401, "Invalid ClientToken.")
-        if not access_ok:
+        if not hmac.compare_digest(_token(body, "AccessToken"), self._access_token):
             raise MewsApiError(401, "Invalid AccessToken.")
         if not isinstance(body.get("Client"), str) or not body["Client"].strip():
-            raise MewsApiError(400, "Invalid request: Client is required.")
+            raise MewsApiError(400, "Invalid Client.")
         return body
 
 
@@ -425,7 +207,7 @@ def page(items: list[T], body: Mapping[str, Any]) -> tuple[list[T], str | None]:
     """One page after the body's cursor (an item id); the new cursor is the page's last id."""
     limitation = body.get("Limitation")
     if not isinstance(limitation, dict):
-        raise MewsApiError(400, "Limitation is required.")
+        raise MewsApiError(400, "Invalid Limitation.")
     count, cursor = limitation.get("Count"), limitation.get("Cursor")
     if type(count) is not int or not 1 <= count <= MAX_COUNT:
         raise MewsApiError(400, f"Invalid Limitation: Count must be between 1 and {MAX_COUNT}.")
@@ -446,15 +228,42 @@ def plus_months(at: datetime, months: int) -> datetime:
     return at.replace(year=year, month=month, day=min(at.day, calendar.monthrange(year, month)[1]))
 
 
-def _ids(body: Mapping[str, Any], name: str, *, required: bool) -> list[str] | None:
+def _interval(body: Mapping[str, Any], name: str) -> Interval | None:
+    """A Time interval filter `{StartUtc, EndUtc}`: both ends, in order, at most three months apart."""
+    value = body.get(name)
+    if value is None:
+        return None
+    try:
+        start, end = parse_utc(value.get("StartUtc")), parse_utc(value.get("EndUtc"))
+    except (AttributeError, ValueError):
+        raise MewsApiError(400, f"Invalid {name}: StartUtc and EndUtc must be UTC instants.") from None
+    if end < start:
+        raise MewsApiError(400, f"Invalid {name}: EndUtc is before StartUtc.")
+    if end > plus_months(start, MAX_INTERVAL_MONTHS):
+        raise MewsApiError(400, f"Invalid {name}: the interval exceeds {MAX_INTERVAL_MONTHS} months.")
+    return start, end
+
+
+def _within(at: datetime | None, interval: Interval | None) -> bool:
+    """Inclusive at both ends; nothing (a stay not checked in) is in no interval."""
+    return interval is None or (at is not None and interval[0] <= at <= interval[1])
+
+
+def _ids(body: Mapping[str, Any], name: str) -> list[Any] | None:
     ids = body.get(name)
-    if ids is None and not required:
+    if ids is None:
         return None
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise MewsApiError(400, f"Invalid {name}: a list of ids is required.")
-    if len(ids) > MAX_COUNT:
-        raise MewsApiError(400, f"Invalid {name}: at most {MAX_COUNT} ids per call.")
+        raise MewsApiError(400, f"Invalid {name}: a list of strings is required.")
+    limit = SMALL_FILTERS.get(name, MAX_COUNT)
+    if len(ids) > limit:
+        raise MewsApiError(400, f"Invalid {name}: at most {limit} items.")
     return ids
+
+
+def _error(status: int, message: str, request_id: str) -> JSONResponse:
+    return JSONResponse({"Message": message, "RequestId": request_id}, status_code=status,
+                        headers={"Request-Id": request_id})
 
 
 def _token(body: Mapping[str, Any], name: str) -> bytes:
@@ -469,13 +278,6 @@ def _need(credentials: Mapping[str, str], name: str) -> str:
         raise KeyError(f"the Mews simulator needs credential {name!r}") from None
 
 
-def enterprise_for(spec: GarageSpec, enterprise_id: str, index: int, now: datetime) -> SimEnterprise:
-    """The hotel that owns a garage of the world."""
-    name = HOTEL_NAMES.get(spec.key, f"{spec.city} Hotel")
-    created = (now - timedelta(days=900 - 60 * index)).replace(hour=9, minute=0, second=0, microsecond=0)
-    return SimEnterprise(enterprise_id, name, spec.time_zone, spec.country, created, created + timedelta(days=400))
-
-
 @dataclass
 class MewsSimulator(Simulator):
     """A Mews simulator; `state` is where tests and control requests reach its data."""
@@ -483,13 +285,12 @@ class MewsSimulator(Simulator):
     state: MewsState
 
 
-def create_simulator(world: World, system_id: str, credentials: Mapping[str, str]) -> MewsSimulator:
+def create_simulator(world: World, system_id: str, credentials: Mapping[str, str],
+                     hotels: Sequence[str] | None = None) -> MewsSimulator:
+    """The PMS of the world's hotels (`hotels`: garage keys, default every one it knows)."""
     now = datetime.now(UTC)
-    enterprises = [
-        enterprise_for(world.garages[key].spec, enterprise_id, index, now)
-        for index, (key, enterprise_id) in enumerate(VENDOR_IDS.items())
-        if key in world.garages
-    ]
+    keys = [key for key in (hotels if hotels is not None else VENDOR_IDS) if key in world.garages]
+    enterprises = [enterprise_for(world.garages[key].spec, VENDOR_IDS[key], index, now) for index, key in enumerate(keys)]
     state = MewsState(enterprises, seed=zlib.crc32(system_id.encode()), now=now)
     control = SimulatorControl(system_id)
     api = MewsApi(state, credentials)

@@ -16,6 +16,7 @@ from adapters.apds.simulator.webhooks import event_body
 from adapters.apds.webhooks import signature
 from adapters.lpr.simulator.webhooks import citation_event
 from adapters.lpr.wire import format_timestamp
+from adapters.mews.simulator.webhooks import reservation_events
 from adapters.models import DomainEvent, EventType
 from gateway.events.bus import BusSubscription
 from gateway.events.inbox import MemoryInbox
@@ -205,7 +206,7 @@ def unmapped_delivery(bed: Bed, system_id: str, place: str, plate: str) -> tuple
         event = citation_event(place, {"plate": plate, "citationNumber": f"X-{time.time_ns()}", "violationCode": "V12"})
         raw = orjson.dumps({**event, "timestamp": format_timestamp(datetime.now(UTC))})
         return "/webhooks/enforcement", raw, {"x-webhook-secret": webhook_secret(bed, "enforcement")}
-    body = {"EnterpriseId": place, "Events": [{"Discriminator": "ServiceOrderUpdated", "Value": {"Id": str(time.time_ns())}}]}
+    body = reservation_events(place, str(time.time_ns()))  # a General Webhooks message
     return f"/webhooks/hotel-pms?token={webhook_secret(bed, 'hotel-pms', 'webhook_token')}", orjson.dumps(body), {}
 
 
