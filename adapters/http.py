@@ -19,7 +19,7 @@ three upstream errors, so no adapter handles httpx exceptions itself. Each call,
    the circuit opened meanwhile.
 
 Per call, the breaker counts one failure when the call finally fails with unavailable, timeout
-or a 5xx; an answer (2xx, 401/403, any other 4xx) is a success. Counters for metrics are in
+or a 5xx; an answer (2xx, 304, 401/403, any other 4xx) is a success. Counters for metrics are in
 `VendorHTTP.counters` (plain attributes) and `VendorHTTP.metrics` (a dict).
 
 The hop's CPU cost (bench/http_hop_bench.py measures it against a bare aiohttp session):
@@ -392,9 +392,11 @@ class VendorHTTP:
         auth: httpx.Auth | tuple[str, str] | None = None,
         idempotent: bool | None = None,
     ) -> httpx.Response:
-        """Send one request; return the response for 2xx and 401/403, raise an upstream error otherwise.
+        """Send one request; return the response for 2xx, 304 and 401/403, raise an upstream error otherwise.
 
-        401/403 are returned so that adapters with expiring tokens can refresh and retry.
+        401/403 are returned so that adapters with expiring tokens can refresh and retry; 304 Not
+        Modified (which only a conditional request gets) so that the adapter that sent one keeps
+        what it has.
         `idempotent` says whether the call may be retried: by default only GET, HEAD and OPTIONS
         are; pass True for a POST that only reads (a search, a quote), never for one that writes.
         """
@@ -510,7 +512,7 @@ class VendorHTTP:
             call.on_wire = False
         counters.observe((time.perf_counter() - started) * 1000)
         status = response.status_code
-        if status < 300 or status in (401, 403):
+        if status < 300 or status in (304, 401, 403):
             return response
         retry_after_s = retry_after_seconds(response.headers.get("retry-after")) if status in (429, 503) else None
         if status in UNAVAILABLE_STATUSES:

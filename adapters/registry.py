@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from adapters import apds, lpr, mews, parkline, sensorgrid
+from adapters import apds, datex2, lpr, mews, parkline, sensorgrid
 from adapters.apds import simulator as apds_simulator
 from adapters.base import Adapter
+from adapters.datex2 import simulator as datex2_simulator
 from adapters.lpr import simulator as lpr_simulator
 from adapters.mews import simulator as mews_simulator
 from adapters.models import SystemKind
@@ -61,5 +62,7 @@ DIALECTS: dict[str, Dialect] = {
         # Mews's PlatformAddress, every operation's path starts at /api/connector/v1 below it
         Dialect("mews", mews.MewsAdapter, mews_simulator.create_simulator, mews_simulator.VENDOR_IDS,
                 standard=Standard("Mews Connector", "v1"), api_root=""),
+        Dialect("datex2", datex2.Datex2Adapter, datex2_simulator.create_simulator, datex2_simulator.VENDOR_IDS,
+                standard=Standard("DATEX II", "3.7")),
     )
 }

@@ -7,7 +7,7 @@
     .venv/bin/python bench/cache_bench.py --profile-http redis  # cProfile inside a gateway child under HTTP load
     .venv/bin/python bench/cache_bench.py --profile execution   # cProfile of the Executor's uncached execution
 
-1. Vendor amplification. The sandbox (gateway + five simulated vendors, real HTTP) in a child
+1. Vendor amplification. The sandbox (gateway + six simulated vendors, real HTTP) in a child
    process; --pollers dashboards (asyncio tasks, each on its own keep-alive connection, phases
    spread over the second) each post the dashboard occupancy query once a second for
    --poll-seconds, from a cold cache, as three bench clients (three permission signatures:
@@ -423,7 +423,7 @@ async def poll_dashboards(sandbox: Server, keys: list[str], pollers: int, second
                     result.late += 1
                     due = time.perf_counter()
 
-        async def watch() -> None:  # cumulative vendor calls every 5 s (five GETs to the control API)
+        async def watch() -> None:  # cumulative vendor calls every 5 s (one GET per system to the control API)
             async with aiohttp.ClientSession() as control:
                 mark = start
                 while True:

@@ -7,7 +7,7 @@
 Two servers, each in its own process (so the load generator's CPU never counts against them),
 both under uvicorn with the same settings (access_log=False, ws="websockets-sansio"):
 
-  gateway    the sandbox (`build_sandbox`): the gateway plus the five simulated vendor systems,
+  gateway    the sandbox (`build_sandbox`): the gateway plus the six simulated vendor systems,
              reached by the gateway over real HTTP on every request (there is no cache yet)
   baseline   a plain strawberry schema (bench/plain_schema.py) with stock ParserCache and
              ValidationCache, served by strawberry's stock `strawberry.asgi.GraphQL` app on
@@ -79,7 +79,7 @@ query Facilities {
 """
 BODY = orjson.dumps({"query": QUERY, "operationName": "Facilities"})
 HEADERS = {"content-type": "application/json", "accept": "application/json"}
-SANDBOX_SYSTEM_IDS = ("parcs-central", "parcs-london", "guidance", "enforcement", "hotel-pms")
+SANDBOX_SYSTEM_IDS = ("parcs-central", "parcs-london", "guidance", "enforcement", "hotel-pms", "open-data")
 
 
 # --- servers, each in a child process ------------------------------------------------------------

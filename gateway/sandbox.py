@@ -1,4 +1,4 @@
-"""The sandbox: the gateway and five simulated vendor systems in one process, on in-memory defaults.
+"""The sandbox: the gateway and six simulated vendor systems in one process, on in-memory defaults.
 
 Integration partners test against it without touching production data; the test suite uses
 it as its test bed. Each simulator is a real HTTP server (mounted under /sim/<system id> on
@@ -10,7 +10,8 @@ validated by the same loader as a production file.
 to the app with the schema assembled in resolvers/schema.py.
 
 Control API (for partners and tests):
-    GET  /sandbox/systems                  the systems: id, kind, dialect, base URL, simulator credentials
+    GET  /sandbox/systems                  the systems: id, kind, dialect, standard, base URL, simulator
+                                           credentials (and a DATEX II system's publications)
     POST /sandbox/systems/{id}/fault       {"mode": "ok" | "down" | "slow" | "error", "delay_ms": n}
     GET  /sandbox/systems/{id}/stats       requests received, by endpoint
     POST /sandbox/systems/{id}/stats/reset start counting afresh
@@ -35,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 
+from adapters.datex2.wire import PUBLICATIONS as DATEX2_PUBLICATIONS
 from adapters.parkline.simulator import ParklineSimulator
 from adapters.registry import DIALECTS, Standard
 from adapters.simulated.back_office import office_of
@@ -48,13 +50,15 @@ from gateway.runtime import Runtime
 from gateway.sandbox_events import EventInjector, build_emitters
 from resolvers.schema import schema
 
-#: system id -> dialect: the operator the sandbox plays (two PARCS vendors, sensors, LPR, a hotel PMS)
+#: system id -> dialect: the operator the sandbox plays (two PARCS vendors, sensors, LPR, a hotel PMS,
+#: and a city's open-data platform publishing DATEX II for the garages the sensors do not cover)
 SANDBOX_SYSTEMS: dict[str, str] = {
     "parcs-central": "apds",
     "parcs-london": "parkline",
     "guidance": "sensor-grid",
     "enforcement": "lpr",
     "hotel-pms": "mews",
+    "open-data": "datex2",
 }
 MAX_DELAY_MS = 120_000
 
@@ -102,6 +106,9 @@ class Sandbox:
                 # the simulators' made-up secrets, so partners can look at a vendor's own API
                 # (what a booking looks like in the PARCS); never real credentials
                 "credentials": dict(self.config.systems[system_id].credentials),
+                # a DATEX II publisher: where each of its publications is pulled from
+                **({"publications": {name: f"{self.base_url}/sim/{system_id}{path}"
+                                     for name, path in DATEX2_PUBLICATIONS.items()}} if dialect == "datex2" else {}),
             }
             for system_id, dialect in SANDBOX_SYSTEMS.items()
         ]
@@ -115,6 +122,8 @@ def level_ids(dialect: str, vendor_facility_id: str, index: int, level_key: str)
     """How each dialect names a garage's levels (the simulators' own conventions)."""
     if dialect == "sensor-grid":
         return f"{vendor_facility_id}-{index + 1}"
+    if dialect == "datex2":
+        return f"{vendor_facility_id}-{level_key}"
     return level_key
 
 

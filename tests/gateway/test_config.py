@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from adapters.datex2 import Datex2Adapter
 from gateway.config import ConfigError, load_config, parse_config
 from tests.support import REPO
 
@@ -172,3 +174,20 @@ def test_the_example_configuration_is_valid() -> None:
     config = load_config(example, environ=env)
     assert len(config.facilities) >= 6
     assert config.store.backend == "redis" and config.store.redis_url == "redis://127.0.0.1:6379/0"
+
+
+def test_the_yaml_docs_configuration_shows_for_a_datex2_publisher_loads() -> None:
+    """docs/configuration.md tells an operator what to write for a DATEX II publisher: that YAML
+    loads as written, and the adapter takes its options."""
+    page = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
+    section = page.split("## A DATEX II publisher", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, flags=re.DOTALL)
+    assert len(blocks) == 1, "the section shows one configuration"
+    document = yaml.safe_load(blocks[0])
+    environ = {name: "x" for name in re.findall(r"\$\{([A-Z_][A-Z0-9_]*)\}", blocks[0])}
+    config = parse_config(document, source="docs/configuration.md", environ=environ)
+    [(system_id, system)] = [(i, s) for i, s in config.systems.items() if s.dialect == "datex2"]
+    adapter = Datex2Adapter(system.spec(system_id))
+    assert adapter.status.path.startswith("https://") and not adapter.table.path.startswith("https://")
+    facility = next(iter(config.facilities.values()))
+    assert facility.systems[system_id] and all(level.systems[system_id] for level in facility.levels.values())

@@ -29,7 +29,10 @@ query {
 }
 """
 
-SENSED_FACILITIES = {"berlin-hbf", "berlin-mitte", "berlin-spree-hotel", "london-kings-cross"}
+#: the system that senses each facility: the bay sensors, or the open-data platform's DATEX II feed
+SENSED_BY = {"berlin-hbf": "guidance", "berlin-mitte": "guidance", "berlin-spree-hotel": "guidance",
+             "london-kings-cross": "guidance", "hamburg-elbe": "open-data", "london-southbank": "open-data"}
+SENSED_FACILITIES = {fid for fid, system in SENSED_BY.items() if system == "guidance"}
 
 
 def by_id(result: dict) -> dict[str, dict]:
@@ -49,13 +52,10 @@ async def test_every_facility_merges_both_parcs_and_the_sensors(bed: Bed) -> Non
         assert counted["source"] == ("parcs-london" if fid.startswith("london") else "parcs-central")
         assert counted["occupied"] is not None and node["capacity"] > 0
         assert 0 <= occupancy["free"] <= occupancy["capacity"]
-        if fid in SENSED_FACILITIES:
-            assert occupancy["sensed"]["source"] == "guidance"
-            assert occupancy["served"] == "SENSED"
-            assert occupancy["discrepancy"] == counted["occupied"] - occupancy["sensed"]["occupied"]
-            assert sum(level["occupancy"]["occupied"] for level in node["levels"]) == occupancy["sensed"]["occupied"]
-        else:
-            assert occupancy["sensed"] is None and occupancy["served"] == "COUNTED"
+        assert occupancy["sensed"]["source"] == SENSED_BY[fid]
+        assert occupancy["served"] == "SENSED"
+        assert occupancy["discrepancy"] == counted["occupied"] - occupancy["sensed"]["occupied"]
+        assert sum(level["occupancy"]["occupied"] for level in node["levels"]) == occupancy["sensed"]["occupied"]
         assert node["rates"]["lines"], fid
         assert {s["id"] for s in node["sources"]} >= {counted["source"]}
 
@@ -65,9 +65,11 @@ async def test_vendor_quirks_are_normalized(bed: Bed) -> None:
     # ParkLine reports no free count at all: the gateway derives it and says it was not reported.
     kings_cross = nodes["london-kings-cross"]["occupancy"]["counted"]
     assert kings_cross["reportedFree"] is None and kings_cross["free"] is not None
-    # The Hamburg counter controller has no clock: observedAt stays null, never invented.
+    # The Hamburg counter controller has no clock: observedAt stays null, never invented. The
+    # figure served is the open-data platform's, stamped by its DATEX II publication.
     hamburg = nodes["hamburg-elbe"]["occupancy"]
-    assert hamburg["counted"]["observedAt"] is None and hamburg["observedAt"] is None
+    assert hamburg["counted"]["observedAt"] is None
+    assert hamburg["served"] == "SENSED" and hamburg["observedAt"] == hamburg["sensed"]["observedAt"] is not None
     assert hamburg["freshness"] == "LIVE" and hamburg["receivedAt"] is not None
     # Hotel and enforcement parts come from their own systems.
     assert nodes["berlin-spree-hotel"]["hotel"]["name"] == "Spree Hotel Berlin"
@@ -102,8 +104,11 @@ async def test_guidance_down_leaves_parcs_data_intact(bed: Bed) -> None:
         assert error["extensions"]["system"] == "guidance"
     for fid, node in nodes.items():
         assert node["occupancy"]["counted"]["occupied"] is not None
-        assert node["occupancy"]["served"] == "COUNTED"
-        assert node["occupancy"]["sensed"] is None
+        if fid in SENSED_FACILITIES:
+            assert node["occupancy"]["served"] == "COUNTED"
+            assert node["occupancy"]["sensed"] is None
+        else:  # sensed by the open-data platform, which is up
+            assert node["occupancy"]["sensed"]["source"] == "open-data"
         assert node["rates"] is not None
     sources = {s["id"]: s["status"] for s in nodes["berlin-hbf"]["sources"]}
     result = await bed.graphql("{ sources { id status lastError } }")

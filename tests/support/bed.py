@@ -1,4 +1,4 @@
-"""The test bed that tests/conftest.py's `bed` fixture hands out: one sandbox (gateway and five
+"""The test bed that tests/conftest.py's `bed` fixture hands out: one sandbox (gateway and six
 simulated vendors) on a real loopback port, and what tests do with it."""
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ from gateway.events.bus import BusSubscription
 from gateway.events.poller import Poller
 from gateway.events.redis_bus import RedisStreamBus, decode_event, encode_event
 from gateway.systems import OCCUPANCY
+from tests.support.servers import repeating
+from tests.support.streams import open_stream
 
 GARAGE = "london-kings-cross"
 OCCUPANCY_PATH = "GET /v2/carparks/occupancy"
@@ -91,6 +93,33 @@ async def test_sensor_levels_are_polled_into_occupancy_changes(bed) -> None:
         await subscription.aclose()
     level = next(e for e in events if e.zone_id == f"{GARAGE}:L1")
     assert level.type is EventType.OCCUPANCY_CHANGED and level.payload["vendor_zone_id"] == "31-2"
+
+
+async def test_a_datex2_status_change_reaches_a_subscriber(bed) -> None:
+    """hamburg-elbe is sensed by the open-data platform (DATEX II): a car entering changes its status
+    publication, the poller turns the change into occupancyChanged, and a dashboard hears it."""
+    runtime = bed.sandbox.runtime
+    poller = Poller(runtime, "open-data", interval_s=0.2)
+    assert await poller.cycle() == []  # the first snapshot is a baseline
+    query = ("subscription($f: String!) { occupancyChanged(facilityId: $f) "
+             "{ facilityId zoneId source occupied free capacity observedAt } }")
+
+    async def enter() -> None:
+        await bed.simulate("open-data", event="entry", facility_id="hamburg-elbe", plate=plate())
+
+    async with open_stream(bed.url, "sse", bed.key("dashboard"), query, {"f": "hamburg-elbe"}) as stream:
+        poller.start()
+        try:
+            # cars keep coming until one is heard: the subscription may be set up after the first
+            async with repeating(enter, every_s=0.5):
+                while (update := (await stream.data(timeout=5))["data"]["occupancyChanged"])["zoneId"] is not None:
+                    pass
+        finally:
+            await poller.aclose()
+    assert update["facilityId"] == "hamburg-elbe" and update["source"] == "open-data"
+    assert update["capacity"] == bed.sandbox.world.garages["hamburg-elbe"].spec.capacity
+    assert update["free"] == update["capacity"] - update["occupied"]
+    assert update["observedAt"] is not None  # the record's lastUpdated in the publication
 
 
 async def test_a_burst_is_capped_and_counted(bed) -> None:

@@ -43,10 +43,12 @@ FEEDS = {
     "berlin-hbf": {"parcs-central", "guidance", "enforcement"},
     "berlin-mitte": {"parcs-central", "guidance", "enforcement"},
     "berlin-spree-hotel": {"parcs-central", "guidance", "hotel-pms"},
-    "hamburg-elbe": {"parcs-central", "enforcement"},
+    "hamburg-elbe": {"parcs-central", "enforcement", "open-data"},
     "london-kings-cross": {"parcs-london", "guidance"},
-    "london-southbank": {"parcs-london", "hotel-pms"},
+    "london-southbank": {"parcs-london", "hotel-pms", "open-data"},
 }
+#: the systems that measure levels: the bay sensors and the open-data platform's DATEX II feed
+LEVEL_SENSING = {"guidance", "open-data"}
 
 
 def role_view(name: str) -> tuple[set[str], set[str]]:
@@ -74,8 +76,8 @@ async def test_each_role_sees_exactly_its_facilities_and_fields(bed: Bed, role: 
                 assert scope in errors[path]["message"]
         for level_index, level in enumerate(node["levels"]):
             path = ("facilities", "edges", index, "node", "levels", level_index, "occupancy")
-            if "occupancy:read" in scopes:  # levels are measured where there are bay sensors
-                assert (level["occupancy"] is not None) == ("guidance" in FEEDS[fid]), (fid, level)
+            if "occupancy:read" in scopes:  # levels are measured where a guidance system senses them
+                assert (level["occupancy"] is not None) == bool(LEVEL_SENSING & FEEDS[fid]), (fid, level)
                 assert path not in errors
             else:
                 assert level["occupancy"] is None and errors[path]["extensions"]["code"] == "FORBIDDEN"
