@@ -119,10 +119,39 @@ def _holder_credential_any_of(documents: Documents) -> None:
     credential["anyOf"] = credential.pop("oneOf")
 
 
-def _reference_to_quote_any_of(documents: Documents) -> None:
+def _reference_to_quote(documents: Documents) -> None:
     reference = _doc(documents, "api/models/right/ReferenceToQuote.yaml")
     _expect(len(reference.get("oneOf", ())) == 2, "ReferenceToQuote's alternatives changed")
+    for name in ("ReferenceQuoteExtension", "ReferenceQuoteNew"):
+        schema = _doc(documents, f"api/models/right/{name}.yaml")
+        _expect("required" not in schema, f"{name} requires something now")
+        schema["required"] = ["quoteResponseId", "optionId"]
     reference["anyOf"] = reference.pop("oneOf")
+
+
+_README_STATUSES = {
+    "401": "Unauthorized: the X-MCC-Access-Token header is missing or bears an unknown token",
+    "403": "Forbidden: the client lacks the privileges for this operation and resource",
+    "429": "Too Many Requests: the client exceeded the requests per minute allowed",
+}
+
+
+def _readme_statuses(documents: Documents) -> None:
+    paths = _doc(documents, ROOT_DOCUMENT)["paths"]
+    status = {"content": {"application/json": {"schema": {"$ref": "../models/api/ResponseStatus.yaml"}}}}
+    for path, item in paths.items():
+        for method, operation in item.items():
+            if method not in ("get", "post", "put", "delete"):
+                continue
+            responses = operation["responses"]
+            extra = dict(_README_STATUSES)
+            if method == "post" and path != "/quotes" and "201" in responses:
+                extra["409"] = "Conflict: the identifier is taken (the README: duplicate ids are signalled with 409)"
+            if path.endswith("/{id}"):
+                extra["404"] = "Not Found: no resource has that identifier"
+            for code, description in extra.items():
+                _expect(code not in responses or code in ("404", "409"), f"{method.upper()} {path} declares {code} now")
+                responses.setdefault(code, {"description": description, **copy.deepcopy(status)})
 
 
 def _segment_financial_transactions(documents: Documents) -> None:
@@ -199,10 +228,19 @@ PATCHES: tuple[Patch, ...] = (
           "are the same schema (each is CredentialAssigned): every credential matches all three, so the "
           "oneOf never holds and no session or assigned right with credentials could validate.",
           _holder_credential_any_of),
-    Patch("reference-to-quote-any-of",
-          "ReferenceToQuote is a oneOf of ReferenceQuoteExtension and ReferenceQuoteNew, which are the same "
-          "schema with nothing required: every object matches both, so the oneOf never holds.",
-          _reference_to_quote_any_of),
+    Patch("reference-to-quote",
+          "ReferenceToQuote is a oneOf of ReferenceQuoteExtension and ReferenceQuoteNew, the same schema "
+          "with nothing required: every object is both (so no reference ever validates), and since every "
+          "AssignedRight is then a ReferenceToQuote too, POST and PUT /rights/assigned (a oneOf of the two) "
+          "accept nothing either. A reference to a quote needs the quote response and option it names.",
+          _reference_to_quote),
+    Patch("readme-statuses",
+          "The README says every call answers 401 without a known X-MCC-Access-Token, 403 without the "
+          "privileges, 429 when throttled, and a create 409 for an identifier that is taken; the operations "
+          "declare none of these (a platform that follows the README could never conform), and some reads "
+          "by id (GET /places/{id}, GET /webhooks/{id}) declare no 404 where the others do. Declared, each "
+          "a ResponseStatus, as the document's other error answers are.",
+          _readme_statuses),
     Patch("segment-financial-transactions",
           "FinancialTransaction.yaml says each Segment has its own financial data and the sessions `expand` "
           "parameter names `segments.financialTransactions`, but Segment.yaml declares no such property "

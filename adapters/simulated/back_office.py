@@ -512,6 +512,14 @@ class BackOffice:
         return [v for v in self.validations.values() if v.garage in keys and (wanted is None or v.plate == wanted)
                 and v.valid_until > now - VALIDATIONS_KEPT]
 
+    def permit_for(self, garage: str, plate: str, at: datetime) -> HeldPermit | None:
+        """The active permit that lets `plate` park at `garage` at `at`, if any."""
+        return self._permit_for(garage, normalize_plate(plate), at)
+
+    def validation_for(self, garage: str, plate: str, at: datetime) -> GrantedValidation | None:
+        """The validation that covers `plate` at `garage` at `at`, if any."""
+        return self._validation_for(garage, normalize_plate(plate), at)
+
     def _permit_for(self, garage: str, plate: str, at: datetime) -> HeldPermit | None:
         return next((p for p in self.permits.values()
                      if p.garage == garage and p.plate == plate and p.status(at) is PermitStatus.ACTIVE), None)
