@@ -19,9 +19,20 @@ from urllib.parse import quote
 
 from adapters.apds import operations_wire as ow
 from adapters.apds.pages import RECORD_FAULTS, Page
-from adapters.apds.wire import LICENSE_PLATE, RightKind, SpecInfo, WireError, epoch, obj, opt_items, text
+from adapters.apds.wire import (
+    LICENSE_PLATE,
+    RightKind,
+    SpecInfo,
+    WireError,
+    amount,
+    epoch,
+    obj,
+    opt_items,
+    parse_time,
+    text,
+)
 from adapters.errors import UpstreamError, UpstreamRejected
-from adapters.models import Batch, Money, RecordError
+from adapters.models import Batch, RecordError
 from adapters.operation_models import (
     ParkingSession,
     Payment,
@@ -262,6 +273,7 @@ class ApdsOperations:
         arrivals: dict[str, tuple[datetime, bool]] = {}
         for raw in (raw for page in pages for raw in page.records):
             try:
+                # only when it started and whether it ended matter here, not its money
                 session = ow.session(raw, _kinds(catalog), currency="XXX")
                 for segment in opt_items(obj(raw), "segments"):
                     right = obj(obj(segment).get("assignedRight"), "assignedRight")
@@ -310,7 +322,7 @@ class ApdsOperations:
             ends_at=ends_at or (_time(use, "endTime") if use.get("endTime") else None),
             issued_at=_time(raw, "issuanceTime"), name=name or current_name,
             cancelled_at=cancelled_at or (_time(use, "cancelTime") if use.get("cancelTime") else None),
-            price=None if price is None else Money(*_money(price)),
+            price=None if price is None else amount(price, "monetaryValue.value"),
             payments=opt_items(raw, "payments"),
             source=obj(raw["assignedRightIssuer"]).get("id") if raw.get("assignedRightIssuer") else None,
         )
@@ -377,13 +389,4 @@ def _kinds(catalog: Mapping[str, SpecInfo]) -> Callable[[str], RightKind | None]
 
 
 def _time(raw: Mapping[str, Any], key: str) -> datetime:
-    from adapters.apds.wire import parse_time
-
     return parse_time(raw.get(key), key)
-
-
-def _money(value: Any) -> tuple[Any, str]:
-    from adapters.apds.wire import amount
-
-    money = amount(value, "monetaryValue.value")
-    return money.amount, money.currency
