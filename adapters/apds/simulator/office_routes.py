@@ -251,7 +251,7 @@ def _epoch(request: Request, name: str) -> datetime | None:
 async def _list_rights(state: ApdsState, office: BackOffice, request: Request) -> Response:
     since = _epoch(request, "modified_since")
     specs, places = set(listing(request, "right_spec")), set(listing(request, "place"))
-    plates = {normalize_plate(p) for p in listing(request, "credential_id")}
+    plates = _plates(request)
     windows = {name: _epoch(request, name) for name in ("start_before", "end_before", "start_after", "end_after")}
     out = []
     for right in all_rights(state, office, since):
@@ -260,7 +260,7 @@ async def _list_rights(state: ApdsState, office: BackOffice, request: Request) -
             continue
         if places and dict(state.places())[right.garage] not in places:
             continue
-        if plates and ow.credential_value(ow.holder_credentials(body), ow.PLATE_CLASS) not in plates:
+        if plates is not None and ow.credential_value(ow.holder_credentials(body), ow.PLATE_CLASS) not in plates:
             continue
         if since is not None and modified(body) < since:
             continue
@@ -269,6 +269,20 @@ async def _list_rights(state: ApdsState, office: BackOffice, request: Request) -
         out.append(body)
     out.sort(key=lambda b: (b["issuanceTime"], b["id"]))
     return paged(request, state.listed("rights", out))
+
+
+def _plates(request: Request) -> set[str] | None:
+    """The plates a `credential_id` filter names (None: no filter); an id no plate could be matches nothing."""
+    asked = listing(request, "credential_id")
+    if not asked:
+        return None
+    plates = set()
+    for value in asked:
+        try:
+            plates.add(normalize_plate(value))
+        except ValueError:
+            continue
+    return plates
 
 
 def _in_window(body: Mapping[str, Any], windows: Mapping[str, datetime | None]) -> bool:
@@ -461,12 +475,13 @@ def render_session(state: ApdsState, office: BackOffice, s: Session, expand: Ite
 async def _list_sessions(state: ApdsState, office: BackOffice, request: Request) -> Response:
     garages = dict(state.places())
     places, specs = set(listing(request, "place")), set(listing(request, "right_spec"))
-    plates = {normalize_plate(p) for p in listing(request, "credential_id")}
+    plates = _plates(request)
     start_after, end_after = _epoch(request, "start_after"), _epoch(request, "end_after")
     expand = listing(request, "expand")
     out = []
     for s in office.sessions.values():
-        if s.garage not in garages or (places and garages[s.garage] not in places) or (plates and s.plate not in plates):
+        if s.garage not in garages or (places and garages[s.garage] not in places) \
+                or (plates is not None and s.plate not in plates):
             continue
         if start_after is not None and s.entered_at <= start_after:
             continue
