@@ -2,7 +2,7 @@
 
 Reservations, parking sessions of cars with known plates, payments, permits, parking
 validations, and the ledger of money that finance pulls. Vendor-neutral, like `world`:
-each PARCS simulator (APDS-style, ParkLine) renders this state in its own dialect, so the
+each PARCS simulator (APDS, ParkLine) renders this state in its own dialect, so the
 business rules (availability, prices, what a plate may do) are written once. One office per
 world (`office_of`); each simulator registers the garages it runs with their tariff.
 
