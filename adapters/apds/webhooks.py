@@ -31,7 +31,17 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from adapters.apds import operations_wire as ow
-from adapters.apds.wire import PLACE, RightKind, WireError, element_type, obj, opt_items, parse_time, text
+from adapters.apds.wire import (
+    LICENSE_PLATE,
+    PLACE,
+    RightKind,
+    WireError,
+    element_type,
+    obj,
+    opt_items,
+    parse_time,
+    text,
+)
 from adapters.apds.wire import occupancy as place_occupancy
 from adapters.errors import WebhookMalformed, WebhookRejected, webhook_json
 from adapters.models import EventType, VendorEvent
@@ -119,10 +129,20 @@ def _place_updated(raw: Mapping[str, Any], event_time: Any) -> list[VendorEvent]
                         reading.observed_at or event_time, payload)]
 
 
+def _plate(raw: Mapping[str, Any]) -> str:
+    """The plate as the platform's camera read it (checked to be a plate, passed on as written)."""
+    credentials = opt_items(raw, "identifiedCredentials")
+    ow.plate_of(credentials)  # raises WireError unless one of them is a plate
+    plate = ow.credential_value(credentials, ow.PLATE_CLASS, LICENSE_PLATE)
+    if plate is None:
+        raise WireError("no licensePlate credential")
+    return plate
+
+
 def _session_created(raw: Mapping[str, Any], kinds: Mapping[str, RightKind | None]) -> list[VendorEvent]:
     session_id = text(raw, "id")
     place = text(obj(raw.get("hierachyElement"), "hierachyElement"), "id")
-    plate = ow.plate_of(opt_items(raw, "identifiedCredentials"))
+    plate = _plate(raw)
     entered = parse_time(raw.get("actualStart"), "actualStart")
     payload: dict[str, object] = {"plate": plate}
     initiator = raw.get("initiator")
@@ -144,6 +164,6 @@ def _session_ended(raw: Mapping[str, Any]) -> list[VendorEvent]:
         return []  # a session updated while the car is still in (a payment): nothing a subscriber hears
     session_id = text(raw, "id")
     place = text(obj(raw.get("hierachyElement"), "hierachyElement"), "id")
-    payload: dict[str, object] = {"plate": ow.plate_of(opt_items(raw, "identifiedCredentials"))}
+    payload: dict[str, object] = {"plate": _plate(raw)}
     return [VendorEvent(EventType.VEHICLE_EXITED, f"session:{session_id}:exited", place,
                         parse_time(raw.get("actualEnd"), "actualEnd"), payload)]
