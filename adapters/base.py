@@ -95,6 +95,9 @@ class Adapter(ABC):
     webhook_credential: ClassVar[str | None] = None
     #: its webhooks carry ids only: `expand_webhook` fetches what happened
     webhook_ids_only: ClassVar[bool] = False
+    #: its vendor delivers webhooks to whoever subscribed (`subscribe_webhooks`), to the URL in the
+    #: system's `webhook_url` option
+    subscribes_webhooks: ClassVar[bool] = False
 
     def __init__(self, spec: SystemSpec, http: VendorHTTP | None = None) -> None:
         self.spec = spec
@@ -122,6 +125,13 @@ class Adapter(ABC):
         `WebhookMalformed` (authentic but unreadable: 400).
         """
         raise WebhookRejected(f"{self.dialect} sends no webhooks")
+
+    async def subscribe_webhooks(self, known_id: str | None) -> str | None:
+        """Ask the vendor to deliver the webhooks the gateway needs, for dialects whose vendors are
+        subscribed to rather than configured (APDS). Idempotent: `known_id` is the subscription made
+        before, kept if it still says the same; the answer is the subscription's id, None when the
+        dialect or this system's configuration subscribes to nothing (the default)."""
+        return None
 
     async def expand_webhook(self, events: Sequence[VendorEvent]) -> list[VendorEvent]:
         """Fetch what an ids-only webhook leaves out; dialects that send everything return the events."""

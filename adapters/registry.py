@@ -37,7 +37,8 @@ class Dialect:
     sandbox_ids: Mapping[str, str]
     #: the published standard it speaks; None for a vendor's own (proprietary) API
     standard: Standard | None = None
-    #: where, below the system's URL, the dialect's own paths hang (e.g. "/apds/v1")
+    #: where, below the simulator's URL, the dialect's own paths hang (e.g. "/apds/v1"); the sandbox
+    #: configures the system at that root, as an operator configures a real one (its `base_url`)
     api_root: str = ""
 
     @property
@@ -52,7 +53,9 @@ class Dialect:
 DIALECTS: dict[str, Dialect] = {
     dialect.name: dialect
     for dialect in (
-        Dialect("apds", apds.ApdsAdapter, apds_simulator.create_simulator, apds_simulator.VENDOR_IDS),
+        # The APDS API document states its version as 1.0 (the working draft published as APDS v4).
+        Dialect("apds", apds.ApdsAdapter, apds_simulator.create_simulator, apds_simulator.VENDOR_IDS,
+                standard=Standard("APDS", "1.0"), api_root=apds_simulator.ROOT),
         Dialect("parkline", parkline.ParklineAdapter, parkline_simulator.create_simulator,
                 parkline_simulator.VENDOR_IDS),
         Dialect("sensor-grid", sensorgrid.SensorGridAdapter, sensorgrid_simulator.create_simulator,

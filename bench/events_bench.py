@@ -8,7 +8,7 @@
 
      gateway    the sandbox (`build_sandbox`) with our `SubscriptionHub`: identical subscriptions
                 share one execution and one serialized payload. Events are triggered by POSTing
-                a signed APDS webhook (VEHICLE_ENTERED at berlin-hbf) to /webhooks/parcs-central:
+                an APDS delivery (SessionCreated: VEHICLE_ENTERED at berlin-hbf) to /webhooks/parcs-central:
                 ingress → inbox → processor → bus → hub.
      baseline   stock `strawberry.asgi.GraphQL` on starlette with a Subscription of the same shape
                 (`vehicleEvents(facilityId)` → VehicleEvent, same 8 fields) whose async generator
@@ -23,7 +23,7 @@
    `--burst` events back to back (deliveries per second = deliveries / (last delivery − first
    publish)). Servers alternate, `--rounds` times.
 
-2. Latency. With the fan-out clients gone: one websocket subscriber on the gateway, signed APDS
+2. Latency. With the fan-out clients gone: one websocket subscriber on the gateway, APDS
    webhooks POSTed at `--rate` per second for `--latency-s` seconds; each event timestamped just
    before its POST and on receipt by the subscriber (same process, same clock).
 
@@ -339,14 +339,18 @@ class ClientGroup:
 # --- triggering events -----------------------------------------------------------------------------
 
 
-def apds_webhook(secret: str, plate: str) -> tuple[bytes, dict[str, str]]:
-    from adapters.apds.simulator.webhooks import event_body
-    from adapters.apds.webhooks import signature
+def apds_webhook(plate: str) -> tuple[bytes, dict[str, str]]:
+    """A SessionCreated delivery, as the APDS PARCS sends to its subscribers (the secret rides in the URL)."""
+    from adapters.apds.operations_wire import plate_credential
+    from adapters.apds.wire import format_time, versioned
 
-    raw = orjson.dumps(event_body("vehicle.entry", APDS_PLACE, datetime.now(UTC), {"plate": plate}, str(uuid.uuid4())))
-    timestamp = str(int(time.time()))
-    return raw, {"content-type": "application/json", "x-apds-timestamp": timestamp,
-                 "x-apds-signature": signature(secret, timestamp, raw)}
+    at, session = format_time(datetime.now(UTC)), f"S-{uuid.uuid4()}"
+    data = {"id": session, "version": 1, "actualStart": at, "initiator": versioned("IN-1"),
+            "identifiedCredentials": [plate_credential(plate, "bench")], "hierachyElement": versioned(APDS_PLACE),
+            "segments": [{"id": f"{session}-1", "version": 1, "actualStart": at, "validationType": ["licensePlate"],
+                          "assignedRight": versioned(f"{session}-ticket", 1, "AssignedRight")}]}
+    raw = orjson.dumps({"data": [data], "eventSubscriptionId": "bench", "eventTime": at, "topic": "SessionCreated"})
+    return raw, {"content-type": "application/json"}
 
 
 class Publisher:
@@ -358,8 +362,8 @@ class Publisher:
     async def __call__(self, plate: str) -> float:
         if self.server.name == "gateway":
             assert self.secret is not None
-            raw, headers = apds_webhook(self.secret, plate)
-            url = f"{self.server.base_url}/webhooks/parcs-central"
+            raw, headers = apds_webhook(plate)
+            url = f"{self.server.base_url}/webhooks/parcs-central?token={self.secret}"
         else:
             raw = orjson.dumps({"event_id": f"evt_{uuid.uuid4().hex[:24]}", "facility_id": FACILITY, "zone_id": None,
                                 "source": "parcs-central", "plate": plate, "region": None,
@@ -596,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
     print("1. fan-out: 1 subscription document, "
           f"{args.subscribers} websocket subscribers (graphql-transport-ws) per server")
     summary: dict[str, dict[str, float]] = {}
-    for name, label in (("gateway", "gateway (sandbox, shared hub; event = signed APDS webhook)"),
+    for name, label in (("gateway", "gateway (sandbox, shared hub; event = APDS delivery)"),
                         ("baseline", "stock strawberry (per-subscriber execution; event = POST /publish)")):
         bursts, paces = results[name]["burst"], results[name]["paced"]
         delivered = sum(b["delivered"] for b in bursts)
@@ -628,7 +632,7 @@ def main(argv: list[str] | None = None) -> int:
           f"stock strawberry {summary['baseline']['p50']:.1f} ms")
 
     lat = latency["latencies_ms"]
-    print(f"2. webhook → subscriber latency: signed APDS webhooks at {latency['rate']:.1f}/s for {args.latency_s:g} s "
+    print(f"2. webhook → subscriber latency: APDS deliveries at {latency['rate']:.1f}/s for {args.latency_s:g} s "
           f"(ingress → inbox → processor → bus → hub → 1 websocket subscriber; gateway CPU {latency['server_cpu_pct']:.0f}%)")
     print(f"  p50 {percentile(lat, 0.5):.1f} ms  p95 {percentile(lat, 0.95):.1f} ms  p99 {percentile(lat, 0.99):.1f} ms  "
           f"max {max(lat, default=float('nan')):.1f} ms  ({latency['received']}/{latency['sent']} received, "

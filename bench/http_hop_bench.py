@@ -41,8 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 TOKEN = "bench-token"
 PATH = "/apds/v1/places"
-PARAMS = {"offset": 0, "limit": 50}
-HEADERS = {"Authorization": f"Token {TOKEN}"}
+PARAMS = {"offset": 0, "pageSize": 50}
+HEADERS = {"X-MCC-Access-Token": TOKEN}  # the APDS README's header
 
 Call = Callable[[], Awaitable[int]]
 

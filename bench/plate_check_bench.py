@@ -13,7 +13,7 @@ HTTP calls to the PARCS (permits, reservations, validations, sessions; checked b
 1. Latency, one request at a time: after --warmup requests per target, --requests per target,
    targets interleaved (one of each in turn, order rotating) so drift hits all alike:
      plateStatus for each plate; `{ __typename }` (the edge's own cost: auth, quota, parse,
-     execute, JSON out); one direct vendor call, GET /sim/parcs-central/apds/v1/permits?plate=...
+     execute, JSON out); one direct vendor call, GET /sim/parcs-central/apds/v1/rights/assigned?credential_id=...
      (the floor of one hop). p50/p95/p99/max.
 2. Throughput: --concurrency workers for --seconds per target (ABBA halves): plate checks/s
    (the three plates in turn) vs `{ __typename }`/s.
@@ -83,7 +83,7 @@ async def main(args: argparse.Namespace) -> int:
         gql_headers = {"content-type": "application/json", "accept": "application/json",
                        "authorization": f"Bearer {client['key']}"}
         token = sandbox.config.systems["parcs-central"].credentials["token"]
-        vendor_headers = {"Authorization": f"Token {token}", "accept": "application/json"}
+        vendor_headers = {"X-MCC-Access-Token": token, "accept": "application/json"}
         setup_plates(sandbox)
 
         def graphql(body: bytes) -> Any:
@@ -96,9 +96,10 @@ async def main(args: argparse.Namespace) -> int:
             return call
 
         def vendor(plate: str) -> Any:
-            url = f"{base}/sim/parcs-central/apds/v1/permits"
+            url = f"{base}/sim/parcs-central/apds/v1/rights/assigned"  # a plate's assigned rights (permits among them)
             async def call() -> bytes:
-                async with http.get(url, params={"plate": plate}, headers=vendor_headers) as response:
+                async with http.get(url, params={"credential_type": "licensePlate", "credential_id": plate},
+                                    headers=vendor_headers) as response:
                     content = await response.read()
                     if response.status != 200:
                         raise RuntimeError(f"vendor answered {response.status}: {content[:300]!r}")

@@ -36,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 
+from adapters.apds.simulator import ApdsSimulator
 from adapters.datex2.wire import PUBLICATIONS as DATEX2_PUBLICATIONS
 from adapters.parkline.simulator import ParklineSimulator
 from adapters.registry import DIALECTS, Standard
@@ -145,11 +146,14 @@ def sandbox_config_document(base_url: str, world: World, timeout_s: float = 5.0,
             credentials[webhook_secret] = f"${{{variable}}}"
         systems[system_id] = {
             "dialect": dialect,
-            "base_url": f"{base_url}/sim/{system_id}",
+            # the root the dialect's own paths hang from, as an operator configures a real system
+            "base_url": f"{base_url}/sim/{system_id}{DIALECTS[dialect].api_root}",
             "credentials": credentials,
             "timeout_s": timeout_s,
             "breaker_reset_s": breaker_reset_s,
         }
+        if DIALECTS[dialect].adapter.subscribes_webhooks:  # the vendor delivers to the gateway's own endpoint
+            systems[system_id]["options"] = {"webhook_url": f"{base_url}/webhooks/{system_id}"}
     facilities: dict[str, Any] = {}
     for key, state in world.garages.items():
         spec = state.spec
@@ -223,6 +227,9 @@ def build_sandbox(base_url: str, *, world: World | None = None, timeout_s: float
     sandbox = Sandbox(base_url, world, simulators, config, runtime)
     sandbox.webhooks = build_emitters(base_url, SANDBOX_SYSTEMS,
                                       {system_id: config.systems[system_id].credentials for system_id in SANDBOX_SYSTEMS})
+    for system_id, sim in simulators.items():
+        if isinstance(sim, ApdsSimulator):  # it delivers to whoever subscribed (the gateway, at start)
+            sandbox.webhooks[system_id] = sim.webhooks
     injector = EventInjector(sandbox, SANDBOX_SYSTEMS)
     injector.announce_api_citations()
     routes: list[BaseRoute] = [

@@ -5,7 +5,8 @@
 
 The world changes first (a car enters or leaves every vendor's view of the garage, a guest
 checks in, a handheld issues a citation), then the system emits the event exactly as the real
-vendor would: the PARCS and the LPR platform push a signed webhook, the PMS pushes ids only.
+vendor would: the APDS PARCS delivers EventData to its subscribers (the session, then the
+place's new occupancy), the LPR platform pushes a signed webhook, the PMS pushes ids only.
 Poll-only systems (the second PARCS, the sensors) push nothing: the change is there for the
 poller to notice, and the answer says so. 202 with the vendor's event id once queued for
 delivery; 400 for a bad request, 404 for an unknown system, 409 when the system does not see
@@ -23,8 +24,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from adapters.apds.simulator.webhooks import ApdsWebhooks, event_body
-from adapters.apds.wire import format_time
+from adapters.apds.simulator.webhooks import ApdsWebhooks
 from adapters.lpr.simulator.webhooks import LprWebhooks, citation_event
 from adapters.mews.simulator.webhooks import MewsWebhooks, reservation_events
 from adapters.models import SystemKind
@@ -55,7 +55,8 @@ def build_emitters(base_url: str, dialects: dict[str, str], credentials: dict[st
         if secret is None or not credentials[system_id].get(secret):
             continue
         sender = WebhookSender(f"{base_url}/webhooks/{system_id}")
-        kind = {"apds": ApdsWebhooks, "lpr": LprWebhooks, "mews": MewsWebhooks}.get(dialect)
+        # (an APDS platform delivers to whoever subscribed: the sandbox uses its simulator's own)
+        kind = {"lpr": LprWebhooks, "mews": MewsWebhooks}.get(dialect)
         if kind is not None:
             emitters[system_id] = kind(sender, credentials[system_id][secret])
     return emitters
@@ -160,52 +161,37 @@ class EventInjector:
                body: dict[str, Any]) -> dict[str, Any]:
         if not self.sandbox.world.enter(facility_id, plate):
             raise InjectionRejected(409, "CONFLICT", f"{facility_id} is full: the barrier stays down.")
-        answer = self._vehicle("vehicle.entry", facility_id, vendor_id, plate, emitter, "IN-1")
+        answer: dict[str, Any] = {"event_id": None}
         office = office_of(self.sandbox.world)
         if facility_id in office.terms:  # the PARCS read the plate at its gate: a session opens
             session, arrived = office.vehicle_entered(facility_id, plate)
             answer["session_id"] = session.id
             if arrived is not None:
                 answer["reservation_id"] = arrived.id
-                answer["reservation_event_id"] = self._reservation_arrived(facility_id, arrived)
+            if isinstance(emitter, ApdsWebhooks):  # the session (a reserved car's arrival with it), then the count
+                answer["event_id"] = emitter.session_created(session)
+                if arrived is not None:
+                    answer["reservation_event_id"] = answer["event_id"]
+        if isinstance(emitter, ApdsWebhooks):
+            emitter.place_updated(facility_id)
         return answer
-
-    def _reservation_arrived(self, facility_id: str, reservation: Any) -> str | None:
-        """The PARCS says a reserved car arrived: by webhook where it sends them, else its poller notices."""
-        parcs = next((s for s, d in self.dialects.items() if DIALECTS[d].kind is SystemKind.PARCS
-                      and facility_id in DIALECTS[d].sandbox_ids), None)
-        emitter = self.sandbox.webhooks.get(parcs) if parcs else None
-        if emitter is None or parcs is None:
-            return None
-        place_id = DIALECTS[self.dialects[parcs]].sandbox_ids[facility_id]
-        at = reservation.arrived_at
-        return emitter.emit(event_body("reservation.arrived", place_id, at, {
-            "reservationId": reservation.id, "plate": reservation.plate, "arrivedAt": format_time(at)}))
 
     def _exit(self, system_id: str, facility_id: str, vendor_id: str, plate: str | None, emitter: Any,
               body: dict[str, Any]) -> dict[str, Any]:
         if not self.sandbox.world.exit(facility_id, plate):
             raise InjectionRejected(409, "CONFLICT", f"{facility_id} is empty: nothing can leave.")
-        answer = self._vehicle("vehicle.exit", facility_id, vendor_id, plate, emitter, "OUT-1")
+        answer: dict[str, Any] = {"event_id": None}
         office = office_of(self.sandbox.world)
         if plate and facility_id in office.terms:  # the session closes; what it owes is paid at the exit lane
             session = office.vehicle_exited(facility_id, plate)
             if session is not None:
                 answer["session_id"] = session.id
+                if isinstance(emitter, ApdsWebhooks):
+                    answer["event_id"] = emitter.session_updated(session)
+        if isinstance(emitter, ApdsWebhooks):
+            place_event = emitter.place_updated(facility_id)
+            answer["event_id"] = answer["event_id"] or place_event
         return answer
-
-    def _vehicle(self, kind: str, facility_id: str, vendor_id: str, plate: str | None, emitter: Any,
-                 lane: str) -> dict[str, Any]:
-        if emitter is None:
-            return {"event_id": None}
-        garage = self.sandbox.world.garages[facility_id]
-        data: dict[str, Any] = {"lane": lane, "occupied": garage.counted_occupied, "capacity": garage.spec.capacity}
-        if plate:
-            data["plate"] = plate
-            level = garage.plates.get(plate)
-            if level:
-                data["level"] = level
-        return {"event_id": emitter.emit(event_body(kind, vendor_id, datetime.now(UTC), data))}
 
     def _violation(self, system_id: str, facility_id: str, vendor_id: str, plate: str | None, emitter: Any,
                    body: dict[str, Any]) -> dict[str, Any]:

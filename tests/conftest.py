@@ -7,6 +7,7 @@ the previous test did to them. Plain helpers (the `Bed` class among them) are in
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -32,6 +33,12 @@ async def bed() -> AsyncIterator[Bed]:
                                  cache_ttl_s={"occupancy": TEST_OCCUPANCY_TTL_S}, polling=False)
     async with serve(app, sock), httpx.AsyncClient(timeout=30) as http:
         assert sandbox.clients, "the sandbox seeds its demo clients at startup"
+        subscriptions = app.state.events.vendor_subscriptions  # made in the background once the server listens
+        for _ in range(500):
+            if set(subscriptions.subscribed) >= set(subscriptions.adapters):
+                break
+            await asyncio.sleep(0.02)
+        assert set(subscriptions.subscribed) >= set(subscriptions.adapters), "the vendors were not subscribed to"
         headers = {"authorization": f"Bearer {sandbox.clients['admin']['key']}"}
         async with httpx.AsyncClient(timeout=30, headers=headers) as api:
             yield Bed(url, sandbox, http, api, app)

@@ -1,101 +1,97 @@
-"""The APDS-style wire contract for operations: reservations, sessions, payments, permits,
-validations, transactions, and the error answers a write is refused with.
+"""APDS v4 operations on the wire: assigned rights (reservations, permits, validations), their
+payments, sessions, and the answers a write is refused with. Shared by the adapter (bodies out,
+strict parsers in) and the simulator (the platform's side).
 
-Shared by the adapter (request bodies out, strict record parsers in) and the simulator (the
-vendor words it renders). Records are camelCase with ISO 8601 UTC times, money as
-`{"amount": "12.50", "currency": "EUR"}`, status words in lower case; versioned entities
-(reservations, permits) carry `version`. Writes carry a client-chosen `id` (`record_id`), and
-the vendor answers a second create with that id, or with a reference it has seen, with
-`409 {"error": {"code": "duplicate", "existingId": ...}}`.
+The mapping, and what APDS has no field for:
+- Reservations, permits and validations are `AssignedRight`s of the place's right specification
+  of that kind (wire.RIGHT_KINDS): the holder's plate is a `licensePlate` credential of the
+  `rightHolder`, the holder's name a customer credential (`className: CustomerName`: APDS has no
+  name field), the window the right's one `plannedUse` (startTime, endTime), cancelling or revoking
+  sets that planned use's `cancelTime` (PUT, the whole right, version + 1). A right's place is its
+  specification's (one) hierarchy element. The price is `monetaryValue`; a booking that sends one
+  asks for exactly that price. APDS has no update time: the latest of issuance, cancellation and
+  collected payments stands in. A validation's `source` (what granted it) is its
+  `assignedRightIssuer` (`className: ValidationSource`). A permit's description has no place.
+- Ids are the client's (the README: clients manage ids and versions; a duplicate id is 409):
+  derived from the write's reference (`record_id`), so a retried create sends the same id.
+- Payments are where APDS puts them, on the right (`payments`): paying a reservation adds one to
+  the reservation, paying a session adds one to the ticket right its open segment runs under. A
+  payment's `transactionID` carries the processor's token going in and the charge's reference coming
+  back; its lines are the net amount (`idCode`: how it was paid: card, cash, mobile, invoice) and
+  the tax (`idCode: tax`); `endPeriodCovered` is how long the car may stay (paidUntil).
+- Sessions: the plate is the `licensePlate` of `identifiedCredentials`, the place `hierachyElement`
+  (sic), amounts the segments' `financialTransactions` (collected: `dateCollected`; outstanding:
+  none yet), a reserved car's reservation the right of its segment.
+- Transactions (finance) are the payments collected on rights, by `dateCollected`: APDS has no
+  ledger; the revenue category is the kind of right paid for.
+- Refusals are `ResponseStatus` answers (status, code = HTTP status, message). APDS names no
+  reasons, so the simulator starts its message with one (`FULLY_BOOKED: ...`); from any other
+  platform the HTTP status says what it can.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from datetime import datetime, timedelta
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
 from adapters.apds.wire import (
+    LICENSE_PLATE,
+    RightKind,
+    SpecInfo,
     WireError,
-    currency_of,
-    format_amount,
+    amount,
+    amount_body,
+    decimal,
     format_time,
     integer,
+    items,
     obj,
+    opt_items,
     opt_text,
-    parse_amount,
+    opt_time,
     parse_time,
+    ref_id,
     text,
+    text_body,
+    versioned,
 )
 from adapters.models import Money
 from adapters.operation_models import (
     ParkingSession,
     Payment,
-    PaymentRequest,
     PaymentTarget,
     PaymentType,
     Permit,
-    PermitChange,
-    PermitRequest,
     PermitStatus,
     RefusalReason,
     Reservation,
-    ReservationChange,
-    ReservationRequest,
     ReservationStatus,
     RevenueCategory,
     SessionStatus,
     Transaction,
     Validation,
-    ValidationRequest,
     ValidationStatus,
     normalize_plate,
 )
 
-MAX_TRANSACTIONS_LIMIT = 1000  # GET /transactions pages further than the other lists
-MAX_TRANSACTIONS_RANGE = timedelta(days=31)  # from..to of one GET /transactions
-
-# --- vendor words <-> enums ----------------------------------------------------------------
-
-RESERVATION_STATUSES: dict[str, ReservationStatus] = {s.value.lower(): s for s in ReservationStatus}
-PERMIT_STATUSES: dict[str, PermitStatus] = {s.value.lower(): s for s in PermitStatus}
-VALIDATION_STATUSES: dict[str, ValidationStatus] = {s.value.lower(): s for s in ValidationStatus}
-SESSION_STATUSES: dict[str, SessionStatus] = {s.value.lower(): s for s in SessionStatus}
-PAYMENT_TYPES: dict[str, PaymentType] = {s.value.lower(): s for s in PaymentType}
-REVENUE_CATEGORIES: dict[str, RevenueCategory] = {s.value.lower(): s for s in RevenueCategory}
-
-#: how the vendor answers each refusal: HTTP status and its error code
-REFUSALS: dict[RefusalReason, tuple[int, str]] = {
-    RefusalReason.NOT_FOUND: (404, "not_found"),
-    RefusalReason.DUPLICATE: (409, "duplicate"),
-    RefusalReason.FULLY_BOOKED: (409, "fully_booked"),
-    RefusalReason.CLOSED: (409, "closed"),
-    RefusalReason.INVALID_WINDOW: (422, "invalid_window"),
-    RefusalReason.PRICE_CHANGED: (409, "price_changed"),
-    RefusalReason.AMOUNT_MISMATCH: (422, "amount_mismatch"),
-    RefusalReason.WRONG_STATE: (409, "wrong_state"),
-    RefusalReason.DECLINED: (402, "declined"),
-    RefusalReason.INVALID: (422, "invalid"),
+PLATE_CLASS = "LicensePlate"
+NAME_CLASS = "CustomerName"
+SOURCE_CLASS = "ValidationSource"
+TAX_CODE = "tax"
+METHODS: dict[str, PaymentType] = {t.value.lower(): t for t in PaymentType}
+CATEGORIES: dict[RightKind, RevenueCategory] = {
+    RightKind.TRANSIENT: RevenueCategory.TRANSIENT, RightKind.RESERVATION: RevenueCategory.RESERVATION,
+    RightKind.PERMIT: RevenueCategory.PERMIT, RightKind.VALIDATION: RevenueCategory.VALIDATION,
 }
-CODES: dict[str, RefusalReason] = {code: reason for reason, (_, code) in REFUSALS.items()}
-CODES["bad_request"] = RefusalReason.INVALID  # the simulator's answer to a body it cannot read
-#: a code we do not know still says something through its status
-STATUS_REFUSALS: dict[int, RefusalReason] = {400: RefusalReason.INVALID, 402: RefusalReason.DECLINED,
-                                             404: RefusalReason.NOT_FOUND, 422: RefusalReason.INVALID}
 
+# --- client-chosen ids ---------------------------------------------------------------------------
 
-def word(mapping: Mapping[str, Any], value: Any, name: str) -> Any:
-    if not isinstance(value, str) or value not in mapping:
-        raise WireError(f"{name} is not one of {', '.join(mapping)}: {value!r}")
-    return mapping[value]
-
-
-# --- client-chosen ids ---------------------------------------------------------------------
-
-PREFIXES = {"reservation": "res-", "payment": "pay-", "permit": "pmt-", "validation": "val-"}
+PREFIXES = {"reservation": "res-", "payment": "pay-", "permit": "pmt-", "validation": "val-", "quote": "quo-"}
 
 
 def record_id(kind: str, reference: str) -> str:
@@ -106,60 +102,225 @@ def record_id(kind: str, reference: str) -> str:
     return f"{PREFIXES[kind]}{digest[:12]}g{digest[12:24]}"
 
 
-# --- error answers -------------------------------------------------------------------------
+# --- answers: ResponseStatus ---------------------------------------------------------------------
+
+#: the HTTP status the simulator refuses each reason with (those the document declares: 400, 404, 409)
+REFUSAL_STATUS: dict[RefusalReason, int] = {
+    RefusalReason.NOT_FOUND: 404, RefusalReason.DUPLICATE: 409, RefusalReason.FULLY_BOOKED: 409,
+    RefusalReason.CLOSED: 409, RefusalReason.INVALID_WINDOW: 400, RefusalReason.PRICE_CHANGED: 409,
+    RefusalReason.AMOUNT_MISMATCH: 400, RefusalReason.WRONG_STATE: 409, RefusalReason.DECLINED: 409,
+    RefusalReason.INVALID: 400,
+}
+#: what a status says without a reason we know
+STATUS_REFUSALS: dict[int, RefusalReason] = {400: RefusalReason.INVALID, 402: RefusalReason.DECLINED,
+                                             404: RefusalReason.NOT_FOUND, 409: RefusalReason.WRONG_STATE,
+                                             422: RefusalReason.INVALID}
 
 
-def error_body(reason: RefusalReason, message: str, existing_id: str | None = None) -> tuple[int, dict[str, Any]]:
-    status, code = REFUSALS[reason]
-    error: dict[str, Any] = {"code": code, "message": message}
-    if existing_id is not None:
-        error["existingId"] = existing_id
-    return status, {"error": error}
+def status_body(code: int, message: str | None = None) -> dict[str, Any]:
+    """A ResponseStatus: ok for 2xx, else an error with its code and message."""
+    body: dict[str, Any] = {"status": "ok" if code < 300 else "error", "code": code}
+    if message:
+        body["message"] = message
+    return body
 
 
-def refusal(status: int, body: bytes) -> tuple[RefusalReason, str, str | None] | None:
-    """(reason, message, existingId) of a refused write, or None when the answer says no reason we know."""
+def refusal_body(reason: RefusalReason, message: str) -> tuple[int, dict[str, Any]]:
+    status = REFUSAL_STATUS[reason]
+    return status, status_body(status, f"{reason.value}: {message}")
+
+
+def refusal(status: int, body: bytes) -> tuple[RefusalReason, str] | None:
+    """(reason, message) of a refused call, or None when the answer says nothing we can act on."""
     try:
-        error = obj(obj(orjson.loads(body), "body").get("error"), "error")
+        message = obj(orjson.loads(body), "body").get("message")
     except (orjson.JSONDecodeError, WireError):
-        error = {}
-    code, message, existing = error.get("code"), error.get("message"), error.get("existingId")
-    reason = CODES.get(code) if isinstance(code, str) else None
+        message = None
+    reason = None
+    if isinstance(message, str):
+        word = message.split(":", 1)[0].strip()
+        reason = RefusalReason.__members__.get(word)
     reason = reason or STATUS_REFUSALS.get(status)
     if reason is None:
         return None
-    return (reason, message if isinstance(message, str) and message else f"refused ({status})",
-            existing if isinstance(existing, str) and existing else None)
+    return reason, message if isinstance(message, str) and message else f"refused ({status})"
 
 
-# --- money ---------------------------------------------------------------------------------
+# --- credentials -----------------------------------------------------------------------------------
 
 
-def money_body(money: Money) -> dict[str, str]:
-    return {"amount": format_amount(money.amount), "currency": money.currency}
+def credential(class_name: str, value: str, issuer: str, kind: str | None = None) -> dict[str, Any]:
+    """A CredentialAssigned (a HolderCredential): what identifies the holder, and who vouches for it."""
+    body: dict[str, Any] = {"identifier": {"className": class_name, "id": value}, "issuer": text_body(issuer)}
+    if kind is not None:
+        body["type"] = kind
+    return body
 
 
-def money(value: Any, name: str) -> Money:
-    raw = obj(value, name)
-    return Money(parse_amount(raw.get("amount"), f"{name}.amount"), currency_of(raw))
+def plate_credential(plate: str, issuer: str) -> dict[str, Any]:
+    return credential(PLATE_CLASS, plate, issuer, LICENSE_PLATE)
 
 
-def _opt_time(raw: Mapping[str, Any], key: str) -> datetime | None:
-    return None if raw.get(key) is None else parse_time(raw[key], key)
+def credential_value(credentials: Sequence[Any], class_name: str, kind: str | None = None) -> str | None:
+    for raw in credentials:
+        raw = obj(raw, "credential")
+        identifier = obj(raw.get("identifier"), "credential.identifier")
+        if identifier.get("className") == class_name or (kind is not None and raw.get("type") == kind):
+            return text(identifier, "id")
+    return None
 
 
-def _plate(raw: Mapping[str, Any]) -> str:
+def plate_of(credentials: Sequence[Any]) -> str:
+    plate = credential_value(credentials, PLATE_CLASS, LICENSE_PLATE)
+    if plate is None:
+        raise WireError("no licensePlate credential")
     try:
-        return normalize_plate(text(raw, "plate"))
+        return normalize_plate(plate)
     except ValueError as exc:
         raise WireError(f"plate: {exc}") from None
 
 
-def _flag(raw: Mapping[str, Any], key: str) -> bool:
-    value = raw.get(key, False)
-    if not isinstance(value, bool):
-        raise WireError(f"{key!r} is not a boolean: {value!r}")
-    return value
+def holder_credentials(raw: Mapping[str, Any]) -> list[Any]:
+    return opt_items(obj(raw.get("rightHolder"), "rightHolder"), "credentials")
+
+
+# --- assigned rights -------------------------------------------------------------------------------
+
+
+def right_body(*, right_id: str, version: int, spec: SpecInfo, plate: str, issuer: str, starts_at: datetime,
+               ends_at: datetime | None, issued_at: datetime, name: str | None = None,
+               cancelled_at: datetime | None = None, price: Money | None = None,
+               payments: Sequence[Mapping[str, Any]] = (), source: str | None = None) -> dict[str, Any]:
+    """An AssignedRight of `spec` to the holder of `plate`, for one planned use."""
+    credentials = [plate_credential(plate, issuer)]
+    if name is not None:
+        credentials.append(credential(NAME_CLASS, name, issuer))
+    use: dict[str, Any] = {"startTime": format_time(starts_at), "issuanceTime": format_time(issued_at),
+                           "issueMethod": "electronic"}
+    if ends_at is not None:
+        use["endTime"] = format_time(ends_at)
+    if cancelled_at is not None:
+        use["cancelTime"] = format_time(cancelled_at)
+    body: dict[str, Any] = {
+        "id": right_id,
+        "version": version,
+        "rightSpecification": versioned(spec.id, spec.version),
+        "rightHolder": {"credentials": credentials},
+        "issuanceTime": format_time(issued_at),
+        "issueMethod": "electronic",
+        "plannedUses": [use],
+    }
+    if price is not None:
+        body["monetaryValue"] = {"taxIncluded": True, "serviceProvider": versioned(spec.place_id),
+                                 "value": amount_body(price)}
+    if payments:
+        body["payments"] = [dict(p) for p in payments]
+    if source is not None:
+        body["assignedRightIssuer"] = {"className": SOURCE_CLASS, "id": source}
+    return body
+
+
+def planned_use(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    uses = items(raw, "plannedUses")
+    if len(uses) != 1:
+        raise WireError(f"a right with {len(uses)} planned uses, not one")
+    return obj(uses[0], "plannedUse")
+
+
+def spec_of(raw: Mapping[str, Any]) -> str:
+    return ref_id(raw.get("rightSpecification"), "rightSpecification")
+
+
+def _updated(raw: Mapping[str, Any], use: Mapping[str, Any], *also: datetime | None) -> datetime:
+    times = [parse_time(raw.get("issuanceTime"), "issuanceTime"), opt_time(use, "cancelTime"), *also]
+    times += [opt_time(obj(p, "payment"), "dateCollected") for p in opt_items(raw, "payments")]
+    return max(t for t in times if t is not None)
+
+
+def _price(raw: Mapping[str, Any]) -> Money:
+    return amount(obj(raw.get("monetaryValue"), "monetaryValue").get("value"), "monetaryValue.value")
+
+
+def reservation(raw: Any, place_id: str, now: datetime, arrival: tuple[datetime, bool] | None = None) -> Reservation:
+    """An assigned reservation right; `arrival`: when its car entered and whether it has left (from sessions)."""
+    raw = obj(raw, "assigned right")
+    use = planned_use(raw)
+    starts, ends = parse_time(use.get("startTime"), "startTime"), parse_time(use.get("endTime"), "endTime")
+    if use.get("cancelTime") is not None:
+        status = ReservationStatus.CANCELLED
+    elif arrival is not None:
+        status = ReservationStatus.COMPLETED if arrival[1] else ReservationStatus.ARRIVED
+    else:
+        status = ReservationStatus.NO_SHOW if now > ends else ReservationStatus.BOOKED
+    right_id = text(raw, "id")
+    return Reservation(
+        vendor_id=right_id,
+        vendor_facility_id=place_id,
+        plate=plate_of(holder_credentials(raw)),
+        starts_at=starts,
+        ends_at=ends,
+        status=status,
+        price=_price(raw),
+        reference=right_id,
+        created_at=parse_time(raw.get("issuanceTime"), "issuanceTime"),
+        updated_at=_updated(raw, use, arrival[0] if arrival else None),
+        customer_name=credential_value(holder_credentials(raw), NAME_CLASS),
+        paid=bool(collected(raw)),
+        arrived_at=arrival[0] if arrival else None,
+        version=_version(raw),
+    )
+
+
+def permit(raw: Any, place_id: str, now: datetime) -> Permit:
+    raw = obj(raw, "assigned right")
+    use = planned_use(raw)
+    starts, ends = parse_time(use.get("startTime"), "startTime"), opt_time(use, "endTime")
+    if use.get("cancelTime") is not None:
+        status = PermitStatus.REVOKED
+    elif ends is not None and now >= ends:
+        status = PermitStatus.EXPIRED
+    else:
+        status = PermitStatus.PENDING if now < starts else PermitStatus.ACTIVE
+    right_id = text(raw, "id")
+    credentials = holder_credentials(raw)
+    return Permit(
+        vendor_id=right_id,
+        vendor_facility_id=place_id,
+        plate=plate_of(credentials),
+        holder_name=credential_value(credentials, NAME_CLASS) or "",
+        valid_from=starts,
+        valid_until=ends,
+        status=status,
+        reference=right_id,
+        created_at=parse_time(raw.get("issuanceTime"), "issuanceTime"),
+        updated_at=_updated(raw, use),
+        version=_version(raw),
+    )
+
+
+def validation(raw: Any, place_id: str, now: datetime) -> Validation:
+    raw = obj(raw, "assigned right")
+    use = planned_use(raw)
+    starts, ends = parse_time(use.get("startTime"), "startTime"), parse_time(use.get("endTime"), "endTime")
+    if use.get("cancelTime") is not None:
+        status = ValidationStatus.REVOKED
+    else:
+        status = ValidationStatus.EXPIRED if now >= ends else ValidationStatus.ACTIVE
+    issuer = raw.get("assignedRightIssuer")
+    source = text(obj(issuer, "assignedRightIssuer"), "id") if issuer is not None else None
+    right_id = text(raw, "id")
+    return Validation(
+        vendor_id=right_id,
+        vendor_facility_id=place_id,
+        plate=plate_of(holder_credentials(raw)),
+        valid_from=starts,
+        valid_until=ends,
+        status=status,
+        reference=right_id,
+        created_at=parse_time(raw.get("issuanceTime"), "issuanceTime"),
+        guest_name=credential_value(holder_credentials(raw), NAME_CLASS),
+        source=source,
+    )
 
 
 def _version(raw: Mapping[str, Any]) -> int:
@@ -169,209 +330,142 @@ def _version(raw: Mapping[str, Any]) -> int:
     return version
 
 
-# --- reservations --------------------------------------------------------------------------
+# --- payments ------------------------------------------------------------------------------------
 
 
-def reservation_body(request: ReservationRequest) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": record_id("reservation", request.reference),
-        "placeId": request.vendor_facility_id,
-        "plate": request.plate,
-        "from": format_time(request.starts_at),
-        "to": format_time(request.ends_at),
-        "reference": request.reference,
-    }
-    if request.customer_name is not None:
-        body["customerName"] = request.customer_name
-    if request.expected_price is not None:
-        body["expectedPrice"] = money_body(request.expected_price)
+def payment_body(*, payment_id: str, gross: Money, tax: Decimal, method: PaymentType, transaction_id: str,
+                 collected_at: datetime | None, provider: str, covered_until: datetime | None = None,
+                 kind: str = "payment") -> dict[str, Any]:
+    """A Payment on a right: the net line (its idCode how it was paid) and the tax line."""
+    lines = [
+        {"id": f"{payment_id}-net", "version": 1, "paymentType": kind, "idCode": method.value.lower(),
+         "value": amount_body(Money(gross.amount - tax, gross.currency))},
+        {"id": f"{payment_id}-tax", "version": 1, "paymentType": kind, "idCode": TAX_CODE,
+         "value": amount_body(Money(tax, gross.currency))},
+    ]
+    body: dict[str, Any] = {"id": payment_id, "version": 1, "serviceProvider": versioned(provider),
+                            "transactionID": transaction_id, "paymentLines": lines}
+    if collected_at is not None:
+        body["dateCollected"] = format_time(collected_at)
+    if covered_until is not None:
+        body["endPeriodCovered"] = format_time(covered_until)
     return body
 
 
-def reservation_change_body(change: ReservationChange) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    if change.starts_at is not None:
-        body["from"] = format_time(change.starts_at)
-    if change.ends_at is not None:
-        body["to"] = format_time(change.ends_at)
-    if change.plate is not None:
-        body["plate"] = change.plate
-    return body
+def token_payment(payment_id: str, money: Money, token: str, provider: str) -> dict[str, Any]:
+    """What the gateway sends to pay: the whole amount on one line, the processor's token as transactionID
+    (the platform charges it, splits out the tax and records the charge's reference)."""
+    return {"id": payment_id, "version": 1, "serviceProvider": versioned(provider), "transactionID": token,
+            "paymentLines": [{"id": f"{payment_id}-1", "version": 1, "paymentType": "payment",
+                              "value": amount_body(money)}]}
 
 
-def reservation(value: Any) -> Reservation:
-    raw = obj(value, "reservation")
-    return Reservation(
-        vendor_id=text(raw, "id"),
-        vendor_facility_id=text(raw, "placeId"),
-        plate=_plate(raw),
-        starts_at=parse_time(raw.get("from"), "from"),
-        ends_at=parse_time(raw.get("to"), "to"),
-        status=word(RESERVATION_STATUSES, raw.get("status"), "status"),
-        price=money(raw.get("price"), "price"),
-        reference=text(raw, "reference"),
-        created_at=parse_time(raw.get("createdAt"), "createdAt"),
-        updated_at=parse_time(raw.get("updatedAt"), "updatedAt"),
-        customer_name=opt_text(raw, "customerName"),
-        paid=_flag(raw, "paid"),
-        arrived_at=_opt_time(raw, "arrivedAt"),
-        version=_version(raw),
-    )
+def collected(raw: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The right's payments that were collected (have a dateCollected)."""
+    return [obj(p, "payment") for p in opt_items(raw, "payments") if obj(p, "payment").get("dateCollected") is not None]
 
 
-# --- sessions and payments -----------------------------------------------------------------
+def _gross_and_tax(raw: Mapping[str, Any]) -> tuple[Money, Money, PaymentType, str]:
+    lines = [obj(line, "paymentLine") for line in items(raw, "paymentLines")]
+    if not lines:
+        raise WireError("a payment without lines")
+    values = [(amount(line.get("value"), "paymentLine.value"), line) for line in lines]
+    currency = values[0][0].currency
+    if any(v.currency != currency for v, _ in values):
+        raise WireError("a payment in several currencies")
+    gross = sum((v.amount for v, _ in values), Decimal(0))
+    tax = sum((v.amount for v, line in values if line.get("idCode") == TAX_CODE), Decimal(0))
+    methods = [line.get("idCode") for _, line in values if line.get("idCode") != TAX_CODE]
+    method = METHODS.get(methods[0]) if methods and isinstance(methods[0], str) else None
+    kind = text(lines[0], "paymentType")
+    return Money(gross, currency), Money(tax, currency), method or PaymentType.CARD, kind
 
 
-def session(value: Any) -> ParkingSession:
-    raw = obj(value, "session")
-    return ParkingSession(
-        vendor_id=text(raw, "id"),
-        vendor_facility_id=text(raw, "placeId"),
-        plate=_plate(raw),
-        entered_at=parse_time(raw.get("entryTime"), "entryTime"),
-        exited_at=_opt_time(raw, "exitTime"),
-        status=word(SESSION_STATUSES, raw.get("status"), "status"),
-        amount_due=money(raw.get("amountDue"), "amountDue"),
-        amount_paid=money(raw.get("amountPaid"), "amountPaid"),
-        paid_until=_opt_time(raw, "paidUntil"),
-        reservation_id=opt_text(raw, "reservationId"),
-    )
-
-
-TARGET_FIELDS = {PaymentTarget.SESSION: "sessionId", PaymentTarget.RESERVATION: "reservationId"}
-
-
-def payment_body(request: PaymentRequest) -> dict[str, Any]:
-    return {
-        "id": record_id("payment", request.reference),
-        "placeId": request.vendor_facility_id,
-        TARGET_FIELDS[request.target]: request.target_id,
-        "amount": money_body(request.amount),
-        "token": request.token,
-        "reference": request.reference,
-    }
-
-
-def payment(value: Any) -> Payment:
-    raw = obj(value, "payment")
-    targets = [(target, raw[key]) for target, key in TARGET_FIELDS.items() if raw.get(key) is not None]
-    if len(targets) != 1:
-        raise WireError("a payment names exactly one of sessionId, reservationId")
-    target, target_id = targets[0]
-    if not isinstance(target_id, str) or not target_id:
-        raise WireError(f"{TARGET_FIELDS[target]} is not a non-empty string")
+def payment(raw: Any, place_id: str, target: PaymentTarget, target_id: str) -> Payment:
+    raw = obj(raw, "payment")
+    gross, _, _, _ = _gross_and_tax(raw)
+    payment_id = text(raw, "id")
     return Payment(
-        vendor_id=text(raw, "id"),
-        vendor_facility_id=text(raw, "placeId"),
+        vendor_id=payment_id,
+        vendor_facility_id=place_id,
         target=target,
         target_id=target_id,
-        amount=money(raw.get("amount"), "amount"),
-        reference=text(raw, "reference"),
-        created_at=parse_time(raw.get("createdAt"), "createdAt"),
-        processor_reference=opt_text(raw, "processorReference"),
+        amount=gross,
+        reference=payment_id,
+        created_at=parse_time(raw.get("dateCollected"), "dateCollected"),
+        processor_reference=opt_text(raw, "transactionID"),
     )
 
 
-# --- permits and validations ---------------------------------------------------------------
+def transactions(raw: Any, place_id: str, kind: RightKind, since: datetime, until: datetime) -> list[Transaction]:
+    """The money collected on one right in [since, until): one transaction per payment."""
+    raw = obj(raw, "assigned right")
+    out = []
+    for pay in collected(raw):
+        at = parse_time(pay.get("dateCollected"), "dateCollected")
+        if not since <= at < until:
+            continue
+        gross, tax, method, line_kind = _gross_and_tax(pay)
+        category = CATEGORIES[kind]
+        out.append(Transaction(
+            vendor_id=text(pay, "id"), vendor_facility_id=place_id, occurred_at=at, amount=gross, tax=tax,
+            payment_type=PaymentType.INVOICE if line_kind == "validation" else method, revenue_category=category,
+            description=f"{category.value.lower().capitalize()} ({method.value.lower()})", reference=text(raw, "id"),
+        ))
+    return out
 
 
-def permit_body(request: PermitRequest) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": record_id("permit", request.reference),
-        "placeId": request.vendor_facility_id,
-        "plate": request.plate,
-        "holderName": request.holder_name,
-        "validFrom": format_time(request.valid_from),
-        "reference": request.reference,
-    }
-    if request.valid_until is not None:
-        body["validUntil"] = format_time(request.valid_until)
-    if request.description is not None:
-        body["description"] = request.description
-    return body
+# --- sessions ------------------------------------------------------------------------------------
 
 
-def permit_change_body(change: PermitChange) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    if change.plate is not None:
-        body["plate"] = change.plate
-    if change.holder_name is not None:
-        body["holderName"] = change.holder_name
-    if change.valid_from is not None:
-        body["validFrom"] = format_time(change.valid_from)
-    if change.valid_until is not None:
-        body["validUntil"] = format_time(change.valid_until)
-    if change.description is not None:
-        body["description"] = change.description
-    return body
-
-
-def permit(value: Any) -> Permit:
-    raw = obj(value, "permit")
-    return Permit(
+def session(raw: Any, kind_of: Callable[[str], RightKind | None], currency: str | None = None) -> ParkingSession:
+    """A Session (expanded with its segments' rights); `kind_of` tells a right specification's kind."""
+    raw = obj(raw, "session")
+    segments = [obj(s, "segment") for s in items(raw, "segments")]
+    if not segments:
+        raise WireError("a session without segments")
+    due, paid = Decimal("0.00"), Decimal("0.00")
+    currencies: set[str] = set()
+    for segment in segments:
+        for entry in opt_items(segment, "financialTransactions"):
+            entry = obj(entry, "financialTransaction")
+            value = decimal(entry.get("segmentValue"), "segmentValue")
+            currencies.add(text(entry, "currency"))
+            if entry.get("dateCollected") is None:
+                due += value
+            else:
+                paid += value
+    if len(currencies) > 1:
+        raise WireError("a session in several currencies")
+    money_in = next(iter(currencies), currency)
+    if money_in is None:
+        raise WireError("a session whose currency is unknown")
+    current = segments[-1]
+    right = current.get("assignedRight")
+    reservation_id = paid_until = None
+    if isinstance(right, Mapping) and "rightSpecification" in right:  # expanded
+        if kind_of(spec_of(right)) is RightKind.RESERVATION:
+            reservation_id = text(right, "id")
+        covered = [opt_time(obj(p, "payment"), "endPeriodCovered") for p in opt_items(right, "payments")]
+        paid_until = max((t for t in covered if t is not None), default=None)
+    ended = opt_time(raw, "actualEnd")
+    return ParkingSession(
         vendor_id=text(raw, "id"),
-        vendor_facility_id=text(raw, "placeId"),
-        plate=_plate(raw),
-        holder_name=text(raw, "holderName"),
-        valid_from=parse_time(raw.get("validFrom"), "validFrom"),
-        valid_until=_opt_time(raw, "validUntil"),
-        status=word(PERMIT_STATUSES, raw.get("status"), "status"),
-        reference=text(raw, "reference"),
-        created_at=parse_time(raw.get("createdAt"), "createdAt"),
-        updated_at=parse_time(raw.get("updatedAt"), "updatedAt"),
-        description=opt_text(raw, "description"),
-        version=_version(raw),
+        vendor_facility_id=ref_id(raw.get("hierachyElement"), "hierachyElement"),
+        plate=plate_of(items(raw, "identifiedCredentials")),
+        entered_at=parse_time(raw.get("actualStart"), "actualStart"),
+        exited_at=ended,
+        status=SessionStatus.CLOSED if ended is not None else SessionStatus.OPEN,
+        amount_due=Money(due, money_in),
+        amount_paid=Money(paid, money_in),
+        paid_until=paid_until,
+        reservation_id=reservation_id,
     )
 
 
-def validation_body(request: ValidationRequest) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": record_id("validation", request.reference),
-        "placeId": request.vendor_facility_id,
-        "plate": request.plate,
-        "validFrom": format_time(request.valid_from),
-        "validUntil": format_time(request.valid_until),
-        "reference": request.reference,
-    }
-    if request.guest_name is not None:
-        body["guestName"] = request.guest_name
-    if request.source is not None:
-        body["source"] = request.source
-    return body
-
-
-def validation(value: Any) -> Validation:
-    raw = obj(value, "validation")
-    return Validation(
-        vendor_id=text(raw, "id"),
-        vendor_facility_id=text(raw, "placeId"),
-        plate=_plate(raw),
-        valid_from=parse_time(raw.get("validFrom"), "validFrom"),
-        valid_until=parse_time(raw.get("validUntil"), "validUntil"),
-        status=word(VALIDATION_STATUSES, raw.get("status"), "status"),
-        reference=text(raw, "reference"),
-        created_at=parse_time(raw.get("createdAt"), "createdAt"),
-        guest_name=opt_text(raw, "guestName"),
-        source=opt_text(raw, "source"),
-    )
-
-
-# --- transactions ------------------------------------------------------------------------
-
-
-def transaction(value: Any) -> Transaction:
-    raw = obj(value, "transaction")
-    amount, tax = money(raw.get("amount"), "amount"), money(raw.get("tax"), "tax")
-    if tax.currency != amount.currency:
-        raise WireError(f"tax in {tax.currency} on an amount in {amount.currency}")
-    return Transaction(
-        vendor_id=text(raw, "id"),
-        vendor_facility_id=text(raw, "placeId"),
-        occurred_at=parse_time(raw.get("occurredAt"), "occurredAt"),
-        amount=amount,
-        tax=tax,
-        payment_type=word(PAYMENT_TYPES, raw.get("paymentType"), "paymentType"),
-        revenue_category=word(REVENUE_CATEGORIES, raw.get("revenueCategory"), "revenueCategory"),
-        description=opt_text(raw, "description") or "",
-        reference=opt_text(raw, "reference"),
-    )
+def segment_right(raw: Any) -> Mapping[str, Any]:
+    """The (expanded) right the session's open segment runs under."""
+    segments = items(obj(raw, "session"), "segments")
+    if not segments:
+        raise WireError("a session without segments")
+    return obj(obj(segments[-1], "segment").get("assignedRight"), "segment.assignedRight")

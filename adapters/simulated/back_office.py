@@ -2,7 +2,7 @@
 
 Reservations, parking sessions of cars with known plates, payments, permits, parking
 validations, and the ledger of money that finance pulls. Vendor-neutral, like `world`:
-each PARCS simulator (APDS-style, ParkLine) renders this state in its own dialect, so the
+each PARCS simulator (APDS, ParkLine) renders this state in its own dialect, so the
 business rules (availability, prices, what a plate may do) are written once. One office per
 world (`office_of`); each simulator registers the garages it runs with their tariff.
 
@@ -511,6 +511,14 @@ class BackOffice:
         wanted = None if plate is None else normalize_plate(plate)
         return [v for v in self.validations.values() if v.garage in keys and (wanted is None or v.plate == wanted)
                 and v.valid_until > now - VALIDATIONS_KEPT]
+
+    def permit_for(self, garage: str, plate: str, at: datetime) -> HeldPermit | None:
+        """The active permit that lets `plate` park at `garage` at `at`, if any."""
+        return self._permit_for(garage, normalize_plate(plate), at)
+
+    def validation_for(self, garage: str, plate: str, at: datetime) -> GrantedValidation | None:
+        """The validation that covers `plate` at `garage` at `at`, if any."""
+        return self._validation_for(garage, normalize_plate(plate), at)
 
     def _permit_for(self, garage: str, plate: str, at: datetime) -> HeldPermit | None:
         return next((p for p in self.permits.values()

@@ -5,6 +5,8 @@ Follow an event forward:
     vendor webhook   → `ingress`: POST /webhooks/{system_id} verifies it, dedupes it and durably
                        accepts it into `ingress.inbox` (gateway/events/ingress.py, inbox.py)
                      → `ingress.processor`: inbox → gateway ids → cache refresh → bus (processor.py)
+                       (a vendor that delivers to subscribers, APDS, is asked to at start:
+                       `vendor_subscriptions`, vendor_subscriptions.py)
     poll-only system → `polling`: a `Poller` per system reads and diffs snapshots → bus (poller.py)
     the bus (`runtime.bus`: memory, or Redis Streams so every replica sees every event) → each of
                        `subscriptions`      WebSocket and SSE at /graphql and /graphql/stream, executed
@@ -28,6 +30,7 @@ from gateway.events.ingress import WebhookIngress
 from gateway.events.outbound import OutboundWebhooks
 from gateway.events.poller import Polling
 from gateway.events.subscriptions_http import SubscriptionServer
+from gateway.events.vendor_subscriptions import VendorSubscriptions
 from gateway.runtime import Runtime
 
 
@@ -38,6 +41,8 @@ class EventPath:
     ingress: WebhookIngress
     #: in: the systems that send no webhooks
     polling: Polling
+    #: in: asks the vendors that deliver to subscribers (APDS) for what the ingress receives
+    vendor_subscriptions: VendorSubscriptions
     #: out: GraphQL subscriptions (its `hub` runs each shared subscription)
     subscriptions: SubscriptionServer
     #: out: partners' webhooks; the runtime's service (resolvers register endpoints through it), whose worker runs here
@@ -51,6 +56,7 @@ class EventPath:
             runtime=runtime,
             ingress=WebhookIngress.build(runtime),
             polling=Polling(runtime),
+            vendor_subscriptions=VendorSubscriptions.build(runtime),
             subscriptions=SubscriptionServer(runtime, schema),
             outbound=runtime.outbound,
             guest_validations=GuestValidations(runtime),
@@ -64,10 +70,12 @@ class EventPath:
         self.guest_validations.start()
         await self.outbound.start()
         await self.ingress.start()
+        self.vendor_subscriptions.start()
         await self.polling.start()
 
     async def stop(self) -> None:
         await self.polling.stop()
+        await self.vendor_subscriptions.stop()
         await self.ingress.stop()
         await self.subscriptions.aclose()
         await self.outbound.stop()

@@ -23,7 +23,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters.apds import ApdsAdapter
-from adapters.apds.simulator import VENDOR_IDS, ApdsSimulator, create_simulator
+from adapters.apds.simulator import ROOT, VENDOR_IDS, ApdsSimulator, create_simulator
 from adapters.base import SystemSpec
 from adapters.breaker import BreakerState, CircuitBreaker, CircuitOpen
 from adapters.errors import UpstreamError, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
@@ -101,7 +101,7 @@ async def apds(
     sim = create_simulator(World(seed=11), "parcs-central", {"token": TOKEN})
     async with serve(wrap(sim) if wrap else sim.app) as url:
         adapter = ApdsAdapter(SystemSpec(
-            id="parcs-central", kind=SystemKind.PARCS, dialect="apds", base_url=url,
+            id="parcs-central", kind=SystemKind.PARCS, dialect="apds", base_url=url + ROOT,
             credentials={"token": TOKEN}, **spec,
         ))
         try:
@@ -111,7 +111,7 @@ async def apds(
 
 
 def quote() -> QuoteRequest:
-    t0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    t0 = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
     return QuoteRequest(VENDOR_IDS["berlin-hbf"], t0, t0 + timedelta(minutes=60))
 
 
@@ -150,6 +150,8 @@ async def test_a_post_is_retried_only_when_the_adapter_says_it_is_idempotent() -
 
 async def test_apds_quotes_are_retried_as_reads_and_an_error_is_not() -> None:
     async with apds() as (sim, adapter):
+        await adapter.quotes([quote()])  # the right specifications it books under, read once and kept
+        sim.control.reset_stats()
         sim.control.set_fault(FaultMode.DOWN)
         with pytest.raises(UpstreamUnavailable):
             await adapter.quotes([quote()])

@@ -99,7 +99,7 @@ async def test_book_from_a_quote_once_however_often_retried(bed: Bed) -> None:
 def vendor_headers(bed: Bed, system_id: str) -> dict[str, str]:
     credentials = bed.sandbox.config.systems[system_id].credentials
     if system_id == "parcs-central":
-        return {"authorization": f"Token {credentials['token']}"}
+        return {"x-mcc-access-token": credentials["token"]}
     if system_id == "parcs-london":
         return {"x-api-key": credentials["api_key"]}
     basic = base64.b64encode(f"{credentials['username']}:{credentials['password']}".encode()).decode()
@@ -115,8 +115,10 @@ async def vendor_get(bed: Bed, system_id: str, path: str) -> dict[str, Any]:
 
 async def test_the_vendors_own_apis_show_the_writes(bed: Bed) -> None:
     berlin = await book(bed, "berlin-hbf")
-    shown = await vendor_get(bed, "parcs-central", f"/apds/v1/reservations/{berlin['id'].split(':', 1)[1]}")
-    assert (shown["status"], shown["placeId"]) == ("booked", HBF_PLACE)
+    # an APDS assigned right of the place's reservation right specification, for its planned use
+    shown = await vendor_get(bed, "parcs-central", f"/apds/v1/rights/assigned/{berlin['id'].split(':', 1)[1]}")
+    assert shown["rightSpecification"]["id"] == f"{HBF_PLACE}-reservation"
+    assert [use.get("cancelTime") for use in shown["plannedUses"]] == [None]
     london = await book(bed, "london-kings-cross")
     shown = await vendor_get(bed, "parcs-london", f"/v2/bookings/{london['id'].split(':', 1)[1]}")
     assert shown["status"] == "booked" and shown["carpark"] == "KX01"

@@ -182,8 +182,8 @@ class Caller:
         return await self.send("GET", "/metrics")
 
     async def webhook(self) -> Answer:
-        raw, headers = apds_entry(self.bed, "B-RO-1")
-        return await self.send("POST", "/webhooks/parcs-central", content=raw, headers=headers)
+        path, raw, headers = apds_entry(self.bed, "B-RO-1")
+        return await self.send("POST", path, content=raw, headers=headers)
 
     async def journal(self) -> Answer:
         return await self._export("/exports/journal")

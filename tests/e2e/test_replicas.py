@@ -227,9 +227,9 @@ async def _next_data(ws: Any, timeout: float) -> dict[str, Any]:
 
 
 async def _post_apds_entry(bed: Bed, url: str, plate: str) -> None:
-    raw, headers = apds_entry(bed, plate)
+    path, raw, headers = apds_entry(bed, plate)
     async with httpx.AsyncClient() as http:
-        response = await http.post(f"{url}/webhooks/parcs-central", content=raw, headers=headers)
+        response = await http.post(f"{url}{path}", content=raw, headers=headers)
     assert response.status_code == 202, response.text
 
 

@@ -313,7 +313,9 @@ async def test_a_stale_serve_after_a_failure_leaves_the_source_down(bed: Bed) ->
 
 
 def occupancy_calls(bed: Bed) -> dict[str, int]:
-    return {system_id: sum(n for endpoint, n in sim.control.requests.items() if "occupancy" in endpoint)
+    # APDS keeps occupancy on its places (GET /places?expand=occupancy); ParkLine has an occupancy endpoint
+    return {system_id: sum(n for endpoint, n in sim.control.requests.items()
+                           if "occupancy" in endpoint or endpoint.endswith("/apds/v1/places"))
             for system_id, sim in bed.sandbox.simulators.items() if system_id.startswith("parcs-")}
 
 

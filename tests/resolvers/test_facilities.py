@@ -78,18 +78,21 @@ async def test_vendor_quirks_are_normalized(bed: Bed) -> None:
     assert nodes["london-kings-cross"]["enforcement"] is None
 
 
-async def test_negative_and_inconsistent_free_counts_are_flagged_not_hidden(bed: Bed) -> None:
+async def test_a_counter_past_capacity_is_flagged_not_hidden(bed: Bed) -> None:
+    # APDS reports the counted demand and the supply, no free count: a drifting gate counter shows
+    # as more cars counted than there are spaces.
     apds = bed.sandbox.simulators["parcs-central"]
     place = "7f3c2a10-5b1e-4c1a-9d2e-0a1b2c3d4e02"
-    apds.state.raw_overrides[("occupancy", place)] = {"free": -4}
+    capacity = bed.sandbox.world.garages["berlin-mitte"].spec.capacity
+    apds.state.demand_overrides[place] = {"count": capacity + 4}
     try:
         nodes = by_id(await bed.graphql(FACILITIES))
     finally:
-        apds.state.raw_overrides.clear()
+        apds.state.demand_overrides.clear()
     counted = nodes["berlin-mitte"]["occupancy"]["counted"]
-    assert counted["reportedFree"] == -4
-    assert set(counted["consistency"]) >= {"NEGATIVE_FREE", "FREE_MISMATCH"}
-    assert counted["free"] >= 0
+    assert counted["occupied"] == capacity + 4 and counted["reportedFree"] is None
+    assert set(counted["consistency"]) >= {"OVER_CAPACITY"}
+    assert counted["free"] == 0
 
 
 async def test_guidance_down_leaves_parcs_data_intact(bed: Bed) -> None:
@@ -157,11 +160,13 @@ async def test_one_call_per_system_and_resource_however_many_facilities(bed: Bed
     for system_id in bed.sandbox.simulators:
         by_endpoint = (await bed.stats(system_id))["by_endpoint"]
         assert by_endpoint, system_id
-        # Each resource is a single page at the adapters' default page sizes: one call each,
-        # except ParkLine's quotes, which that vendor only answers one car park at a time, and
-        # Mews reservations, asked for per hotel (a 2023-06-06 Reservation does not name its hotel).
+        # Each resource is a single page at the adapters' default page sizes: one call each, except
+        # quotes where the vendor prices one car park per call (ParkLine's /price, APDS's QuoteRightRequest:
+        # two and four facilities), APDS's places, which hold both the descriptions and the occupancy,
+        # and Mews reservations, asked for per hotel (a 2023-06-06 Reservation does not name its hotel).
+        per_call = {"GET /apds/v1/places": 2, "POST /apds/v1/quotes": 4}
         for endpoint, count in by_endpoint.items():
-            expected = 2 if endpoint.endswith(("/price", "/getAll/2023-06-06")) else 1
+            expected = 2 if endpoint.endswith(("/price", "/getAll/2023-06-06")) else per_call.get(endpoint, 1)
             assert count == expected, (system_id, endpoint, count)
 
 

@@ -1,118 +1,77 @@
-"""The APDS simulator's app: the vendor side of `adapters/apds/wire.py`, observing the shared `World`.
+"""The APDS simulator's app: an APDS v4 platform (the patched document in adapters/apds/spec/)
+over the simulated world, its paths below `ROOT`.
+
+    GET  /places (/places/{id})        the hierarchy: a campus per city, places, levels; occupancy
+    GET  /rights/specs                 what each place offers: walk-in, reservation, permit, validation
+    GET  /rates                        their rate tables
+    POST /quotes                       a QuoteRightRequest answered with options (or a reason)
+    POST /webhooks, GET|PUT|DELETE /webhooks/{id}   event subscriptions (deliveries: webhooks.py)
+    /rights/assigned…, /sessions…      the back office's records (office_routes.py)
 
 It runs the four German garages (`VENDOR_IDS`, state.py). Every request reads the world afresh,
 so counts move as the day goes on. Tests and the sandbox reach its knobs through `sim.state`
-(`ApdsState`): close a garage, or make one record malformed to prove the adapter's per-record
-error handling. Reservations, sessions, payments, permits, validations and transactions are the
-world's back office (`sim.office`, adapters/simulated/back_office.py) in APDS words
-(office_routes.py).
+(`ApdsState`), and what it delivered through `sim.webhooks.sent`.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from adapters.apds.simulator import office_routes
-from adapters.apds.simulator.plumbing import guard, paged
+from adapters.apds.operations_wire import status_body
+from adapters.apds.simulator import catalog, office_routes
+from adapters.apds.simulator.catalog import TARIFFS
+from adapters.apds.simulator.plumbing import body_of, error, guard, listing, ok, paged
 from adapters.apds.simulator.plumbing import now as sim_now
-from adapters.apds.simulator.state import ApdsState
+from adapters.apds.simulator.state import ApdsState, Subscription
+from adapters.apds.simulator.webhooks import ApdsWebhooks
 from adapters.apds.wire import (
-    MAX_QUOTES,
-    PREFIX,
+    CAMPUS,
+    LEVEL,
+    PLACE,
+    RightKind,
     WireError,
-    format_amount,
+    amount_body,
     format_time,
+    items,
     obj,
+    opt_time,
     parse_time,
     text,
+    versioned,
 )
+from adapters.models import Money
 from adapters.operation_models import RefusalReason
 from adapters.simulated.back_office import BackOffice, GarageTerms, OfficeRefusal, office_of
 from adapters.simulated.harness import Simulator, SimulatorControl, simulator_app
-from adapters.simulated.world import GarageSpec, World
+from adapters.simulated.world import World
 
-# APDS entities are versioned; each place has been edited a different number of times.
-VERSIONS: dict[str, int] = {"berlin-hbf": 3, "berlin-mitte": 1, "berlin-spree-hotel": 2, "hamburg-elbe": 5}
-
-# Hamburg's counter controller has no clock: its occupancy records carry no observedAt at all.
-NO_CLOCK = frozenset({"hamburg-elbe"})
-
-DAY = timedelta(hours=24)
-MAX_STAY = timedelta(days=30)  # longer windows are INVALID_WINDOW
+ROOT = "/apds/v1"  # path-based versioning, as the APDS README has it; the document's API version is 1.0
 QUOTE_TTL = timedelta(minutes=15)
+TOPICS = frozenset({"PlaceCreated", "PlaceUpdated", "PlaceDeleted", "AssignedRightCreated", "AssignedRightUpdated",
+                    "AssignedRightDeleted", "SessionCreated", "SessionUpdated", "SessionDeleted"})
+#: the office's refusal of a window -> the QuoteRightResponse reason (ResponseReasonEnum)
+QUOTE_REASONS = {RefusalReason.FULLY_BOOKED: "noAvailability", RefusalReason.CLOSED:
+                 "rightSpecificationNotAvailableAtRequestedTimes", RefusalReason.INVALID_WINDOW: "other"}
 
-
-@dataclass(frozen=True)
-class Tariff:
-    """One garage's tariff: a free first tier, then per started period, capped per started 24 h."""
-
-    free_minutes: int
-    period_minutes: int
-    period_amount: Decimal
-    daily_max: Decimal | None
-    day_ticket: Decimal  # sold at the pay station; informative, quotes do not use it
-    valid_from: datetime
-    currency: str = "EUR"
-
-    def lines(self) -> list[dict[str, Any]]:
-        incrementing: dict[str, Any] = {
-            "type": "incrementing",
-            "periodMinutes": self.period_minutes,
-            "amount": format_amount(self.period_amount),
-            "description": f"Per started {self.period_minutes} minutes",
-        }
-        if self.daily_max is not None:
-            incrementing["maxAmount"] = format_amount(self.daily_max)
-        return [
-            {"type": "tiered", "upToMinutes": self.free_minutes, "amount": "0.00",
-             "description": f"First {self.free_minutes} minutes free"},
-            incrementing,
-            {"type": "flat", "amount": format_amount(self.day_ticket), "description": "Day ticket"},
-        ]
-
-    def price(self, stay: timedelta) -> Decimal:
-        """Stays within the free tier cost nothing; after it, each started period costs
-        `period_amount`, attributed to the 24 h block (from arrival) it starts in, and each
-        block costs at most `daily_max`."""
-        period = timedelta(minutes=self.period_minutes)
-        per_block: Counter[int] = Counter()
-        start = timedelta(minutes=self.free_minutes)
-        while start < stay:  # bounded: stays are at most MAX_STAY
-            per_block[start // DAY] += 1
-            start += period
-        total = Decimal("0.00")
-        for periods in per_block.values():
-            charge = periods * self.period_amount
-            total += charge if self.daily_max is None else min(charge, self.daily_max)
-        return total
-
-
-_2026 = datetime(2026, 1, 1, tzinfo=UTC)
-TARIFFS: dict[str, Tariff] = {
-    "berlin-hbf": Tariff(15, 60, Decimal("3.00"), Decimal("30.00"), Decimal("25.00"), _2026),
-    "berlin-mitte": Tariff(30, 30, Decimal("1.50"), Decimal("20.00"), Decimal("16.00"), _2026),
-    "berlin-spree-hotel": Tariff(10, 60, Decimal("4.00"), Decimal("35.00"), Decimal("32.00"), _2026),
-    "hamburg-elbe": Tariff(30, 60, Decimal("2.50"), Decimal("24.00"), Decimal("18.00"), datetime(2026, 3, 1, tzinfo=UTC)),
-}
 
 @dataclass
 class ApdsSimulator(Simulator):
     state: ApdsState
     office: BackOffice
+    webhooks: ApdsWebhooks
 
 
 def create_simulator(world: World, system_id: str, credentials: Mapping[str, str]) -> ApdsSimulator:
-    """An APDS simulator that accepts `Authorization: Token <credentials["token"]>`."""
+    """An APDS platform that accepts `X-MCC-Access-Token: <credentials["token"]>`."""
     if not credentials.get("token"):
         raise KeyError(f"the apds simulator {system_id!r} needs credential 'token'")
     office = office_of(world)
@@ -121,124 +80,137 @@ def create_simulator(world: World, system_id: str, credentials: Mapping[str, str
         spec = world.garages[key].spec
         office.register(GarageTerms(key, "EUR", Decimal("0.19"), reservable=max(5, spec.capacity // 10),
                                     price=TARIFFS[key].price, time_zone=spec.time_zone, hotel=spec.profile == "hotel"))
+
+    def route(path: str, handler: Any, *methods: str) -> Route:
+        return Route(ROOT + path, guard(state, handler), methods=list(methods))
+
     routes = [
-        Route(f"{PREFIX}/places", guard(state, _places), methods=["GET"]),
-        Route(f"{PREFIX}/occupancy", guard(state, _occupancy), methods=["GET"]),
-        Route(f"{PREFIX}/rates", guard(state, _rates), methods=["GET"]),
-        Route(f"{PREFIX}/quotes", guard(state, _quotes), methods=["POST"]),
-        *office_routes.routes(state),
+        route("/places", _places, "GET"),
+        route("/places/{id}", _place, "GET"),
+        route("/rights/specs", _specs, "GET"),
+        route("/rates", _rates, "GET"),
+        route("/quotes", _quote, "POST"),
+        route("/webhooks", _subscribe, "POST"),
+        route("/webhooks/{id}", _subscription, "GET", "PUT", "DELETE"),
+        *office_routes.routes(state, ROOT),
     ]
     control = SimulatorControl(system_id)
-    return ApdsSimulator(system_id, simulator_app(control, routes), control, world, state, office)
+    return ApdsSimulator(system_id, simulator_app(control, routes), control, world, state, office, ApdsWebhooks(state))
 
 
-# --- endpoints ---------------------------------------------------------------------------
+# --- places, specifications, rates -----------------------------------------------------------------
 
 
 async def _places(state: ApdsState, request: Request) -> Response:
-    def build(key: str, place_id: str) -> dict[str, Any]:
-        spec: GarageSpec = state.world.garages[key].spec
-        return {
-            "id": place_id,
-            "version": VERSIONS.get(key, 1),
-            "name": spec.name,
-            "type": "facility",
-            "timeZone": spec.time_zone,
-            "address": {
-                "streetAddress": spec.street,
-                "postalCode": spec.postal_code,
-                "addressLocality": spec.city,
-                "addressCountry": spec.country,
-            },
-            "location": {"type": "Point", "coordinates": [spec.longitude, spec.latitude]},
-            "capacity": [{"vehicleType": "car", "value": spec.capacity}],
-            "hierarchyElements": [
-                {"id": level.key, "name": level.name, "type": "level", "capacity": level.capacity}
-                for level in spec.levels
-            ],
-        }
-
-    return paged(request, state.records("places", build))
+    expand = set(listing(request, "expand"))
+    types = set(listing(request, "type"))
+    elements = catalog.elements(state, office_of(state.world), bool({"all", "occupancy"} & expand), sim_now())
+    if types - {CAMPUS, PLACE, LEVEL, "identifiedArea", "space"}:
+        raise WireError(f"unknown element type in {sorted(types)}")
+    records = [e for e in elements if not types or e.get("type") in types]
+    return paged(request, state.listed("places", records))
 
 
-async def _occupancy(state: ApdsState, request: Request) -> Response:
-    now = sim_now()
+async def _place(state: ApdsState, request: Request) -> Response:
+    element_id = request.path_params["id"]
+    expand = set(listing(request, "expand"))
+    for element in catalog.elements(state, office_of(state.world), bool({"all", "occupancy"} & expand), sim_now()):
+        if element.get("id") == element_id:
+            return JSONResponse(element)
+    return error(404, f"no place hierarchy element {element_id!r}")
 
-    def build(key: str, place_id: str) -> dict[str, Any]:
-        garage = state.world.snapshot(key)  # advances the world: live figures on every request
-        capacity = garage.spec.capacity
-        occupied = garage.counted_occupied
-        free = capacity - occupied  # negative when the counter has drifted past capacity: as sent
-        record: dict[str, Any] = {"placeId": place_id}
-        if key not in NO_CLOCK:
-            record["observedAt"] = format_time(now)
-        record.update(
-            counters=[{"counterId": "main", "entries": garage.entries, "exits": garage.exits}],
-            capacity=capacity,
-            occupied=occupied,
-            free=free,
-            status="closed" if key in state.closed else "full" if free <= 0 else "open",
-        )
-        return record
 
-    return paged(request, state.records("occupancy", build))
+async def _specs(state: ApdsState, request: Request) -> Response:
+    places = set(listing(request, "place"))
+    specs = [s for s in catalog.specifications(state, office_of(state.world), sim_now())
+             if not places or s["hierarchyElements"][0]["id"] in places]
+    return paged(request, state.listed("specs", specs))
 
 
 async def _rates(state: ApdsState, request: Request) -> Response:
-    def build(key: str, place_id: str) -> dict[str, Any]:
-        tariff = TARIFFS[key]
-        return {
-            "placeId": place_id,
-            "currency": tariff.currency,
-            "validFrom": format_time(tariff.valid_from),
-            "rateLines": tariff.lines(),
-        }
-
-    return paged(request, state.records("rates", build))
+    return paged(request, state.listed("rates", catalog.rate_tables(state)))
 
 
-async def _quotes(state: ApdsState, request: Request) -> Response:
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        raise WireError("the body is not JSON") from exc
-    requests = obj(body, "body").get("requests")
-    if not isinstance(requests, list):
-        raise WireError('the body needs a "requests" list')
-    if len(requests) > MAX_QUOTES:
-        raise WireError(f"at most {MAX_QUOTES} requests per call")
-    keys = {place_id: key for key, place_id in state.places()}
+# --- quotes ------------------------------------------------------------------------------------
+
+
+async def _quote(state: ApdsState, request: Request) -> Response:
+    """One QuoteRightRequest for a reservation right: priced by the tariff, or a reason."""
+    body = await body_of(request)
+    request_id = text(body, "id")
+    starts = parse_time(body.get("periodStart"), "periodStart")
+    ends = opt_time(body, "periodEnd")
+    requested = parse_time(body.get("requestTime"), "requestTime")
+    referenced = [obj(r, "referencedRightSpecification") for r in items(body, "referencedRightSpecifications")]
     now = sim_now()
-    data = []
-    for index, item in enumerate(requests):
+    answer: dict[str, Any] = {
+        "id": f"{request_id}-response", "version": 1, "start": format_time(starts),
+        "end": format_time(ends or starts), "requestTime": format_time(requested),
+        "responseTime": format_time(now), "quoteRequestId": versioned(request_id, int(body.get("version", 1))),
+    }
+    found = catalog.spec_by_id(state, text(obj(referenced[0].get("rightSpecificationId"), "rightSpecificationId"), "id")) \
+        if referenced else None
+    if found is None or found[1].kind is not RightKind.RESERVATION:
+        answer["reason"] = "noMatchingSpecification"
+    elif ends is None:
+        answer["reason"] = "other"
+    else:
+        key, spec = found
         try:
-            item = obj(item, "request")
-            place_id = text(item, "placeId")
-            starts, ends = parse_time(item.get("from"), "from"), parse_time(item.get("to"), "to")
-        except WireError as exc:
-            raise WireError(f"requests[{index}]: {exc}") from exc
-        answer: dict[str, Any] = {"placeId": place_id, "from": item["from"], "to": item["to"]}
-        key = keys.get(place_id)
-        if key is None:
-            answer["unavailable"] = {"reason": "UNKNOWN_PLACE"}
-        elif not timedelta(0) < ends - starts <= MAX_STAY:
-            answer["unavailable"] = {"reason": "INVALID_WINDOW"}
-        elif key in state.closed:
-            answer["unavailable"] = {"reason": "CLOSED"}
-        elif _fully_booked(state, key, starts, ends):
-            answer["unavailable"] = {"reason": "FULLY_BOOKED"}
+            price = office_of(state.world).quote(key, starts, ends)
+        except OfficeRefusal as refusal:
+            answer["reason"] = QUOTE_REASONS.get(refusal.reason, "other")
         else:
-            tariff = TARIFFS[key]
-            answer["price"] = {"amount": format_amount(tariff.price(ends - starts)), "currency": tariff.currency}
-            answer["expiresAt"] = format_time(now + QUOTE_TTL)
-        data.append(answer)
-    return JSONResponse({"data": data})
+            answer["options"] = [{
+                "id": f"{request_id}-option-1", "version": 1, "elementId": versioned(spec.place_id),
+                "exact": True,
+                "quoteExpiration": {"expiresDateTime": format_time(now + QUOTE_TTL), "firstComeFirstServed": False},
+                "identifiers": [{"rateTableId": versioned(spec.rate_tables[0]),
+                                 "rightSpecificationId": versioned(spec.id, spec.version)}],
+                "financialQuote": {"taxIncluded": True, "value": amount_body(Money(price, TARIFFS[key].currency))},
+            }]
+    return paged(request, [answer])
 
 
-def _fully_booked(state: ApdsState, key: str, starts: datetime, ends: datetime) -> bool:
-    """A quote for a window with no reservable space left says so, as the booking would."""
-    try:
-        office_of(state.world).quote(key, starts, ends)
-    except OfficeRefusal as refusal:
-        return refusal.reason is RefusalReason.FULLY_BOOKED
-    return False
+# --- webhook subscriptions ---------------------------------------------------------------------------
+
+
+def _subscription_body(raw: dict[str, Any]) -> dict[str, Any]:
+    endpoint = text(raw, "endpoint")
+    if not endpoint.startswith(("http://", "https://")):
+        raise WireError("endpoint must be an http(s) URL")
+    topics = items(raw, "topics")
+    if not topics or any(t not in TOPICS for t in topics):
+        raise WireError(f"topics must be some of {sorted(TOPICS)}")
+    body: dict[str, Any] = {"endpoint": endpoint, "topics": list(dict.fromkeys(topics))}
+    elements = raw.get("hierarchyElements")
+    if elements is not None:
+        body["hierarchyElements"] = [{"className": text(obj(e), "className"), "id": text(obj(e), "id")}
+                                     for e in items(raw, "hierarchyElements")]
+    if raw.get("includeChildrenEvents") is not None:
+        if not isinstance(raw["includeChildrenEvents"], bool):
+            raise WireError("includeChildrenEvents must be a boolean")
+        body["includeChildrenEvents"] = raw["includeChildrenEvents"]
+    return body
+
+
+async def _subscribe(state: ApdsState, request: Request) -> Response:
+    body = _subscription_body(await body_of(request))
+    subscription = Subscription(str(uuid.uuid4()), body, sim_now())
+    state.subscriptions[subscription.id] = subscription
+    return JSONResponse({"id": subscription.id, **status_body(200)})
+
+
+async def _subscription(state: ApdsState, request: Request) -> Response:
+    subscription = state.subscriptions.get(request.path_params["id"])
+    if subscription is None:
+        return error(404, "no such event subscription")
+    if request.method == "GET":
+        return JSONResponse({"id": subscription.id, "lastModified": format_time(subscription.last_modified),
+                             **subscription.body})
+    if request.method == "PUT":
+        subscription.body = _subscription_body(await body_of(request))
+        subscription.last_modified = sim_now()
+        return ok()
+    del state.subscriptions[subscription.id]
+    return ok()

@@ -1,18 +1,25 @@
-"""The APDS simulator's HTTP plumbing, shared by its endpoint modules: token guard, errors, paging."""
+"""The APDS simulator's HTTP plumbing, shared by its endpoint modules: the access token, errors
+as ResponseStatus, paging with PaginatedListMeta, request bodies."""
 
 from __future__ import annotations
 
 import hmac
 import re
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from adapters.apds.wire import DEFAULT_LIMIT, MAX_LIMIT, WireError
+from adapters.apds.operations_wire import status_body
+from adapters.apds.wire import TOKEN_HEADER, WireError, obj
 from adapters.simulated.harness import vendor_error
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 1000
 
 
 class Guarded(Protocol):
@@ -23,52 +30,67 @@ S = TypeVar("S", bound=Guarded)
 
 
 def guard(state: S, handler: Callable[[S, Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    """Token auth first, then the handler; a WireError from the request becomes a 400."""
+    """The access token first (the README: a missing or unknown token is 401), then the handler;
+    a WireError from the request becomes a 400."""
 
     async def endpoint(request: Request) -> Response:
-        if not authorized(request, state.token):
-            response = error(401, "unauthorized", "missing or invalid token")
-            response.headers["WWW-Authenticate"] = "Token"
-            return response
+        presented = request.headers.get(TOKEN_HEADER, "")
+        # Bytes: compare_digest refuses non-ASCII str, and a header may carry anything.
+        if not hmac.compare_digest(presented.encode(), state.token.encode()):
+            return error(401, "missing or unknown access token")
         try:
             return await handler(state, request)
         except WireError as exc:
-            return error(400, "bad_request", str(exc))
+            return error(400, str(exc))
 
     return endpoint
 
 
-def authorized(request: Request, token: str) -> bool:
-    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-    # Bytes: compare_digest refuses non-ASCII str, and a header may carry anything.
-    return scheme.lower() == "token" and hmac.compare_digest(presented.encode(), token.encode())
+def error(status: int, message: str) -> JSONResponse:
+    return vendor_error(status, status_body(status, message))
 
 
-def error(status: int, code: str, message: str) -> JSONResponse:
-    return vendor_error(status, {"error": {"code": code, "message": message}})
+def ok(status: int = 200) -> JSONResponse:
+    return JSONResponse(status_body(status), status_code=status)
 
 
-_NUMBER = re.compile(r"[0-9]{1,9}")
+_NUMBER = re.compile(r"[0-9]{1,10}")
 
 
-def param(request: Request, name: str, default: int) -> int:
+def param(request: Request, name: str, default: int | None = None) -> int | None:
     value = request.query_params.get(name)
-    if value is None:
+    if value is None or value == "":
         return default
     if not _NUMBER.fullmatch(value):
         raise WireError(f"{name} must be a non-negative integer")
     return int(value)
 
 
-def paged(request: Request, records: list[Any], max_limit: int = MAX_LIMIT) -> JSONResponse:
+def listing(request: Request, name: str) -> list[str]:
+    """A comma-separated list parameter (style form, explode false)."""
+    value = request.query_params.get(name)
+    return [v for v in value.split(",") if v] if value else []
+
+
+def paged(request: Request, records: list[Any]) -> JSONResponse:
     offset = param(request, "offset", 0)
-    limit = param(request, "limit", DEFAULT_LIMIT)
-    if not 1 <= limit <= max_limit:
-        raise WireError(f"limit must be between 1 and {max_limit}")
+    size = param(request, "pageSize", DEFAULT_PAGE_SIZE)
+    assert offset is not None and size is not None
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise WireError(f"pageSize must be between 1 and {MAX_PAGE_SIZE}")
+    reference = param(request, "referenceInstant") or int(time.time())
     return JSONResponse({
-        "data": records[offset:offset + limit],
-        "meta": {"total": len(records), "offset": offset, "limit": limit},
+        "meta": {"referenceInstant": reference, "offset": offset, "pageSize": size, "total": len(records)},
+        "data": records[offset:offset + size],
     })
+
+
+async def body_of(request: Request) -> dict[str, Any]:
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise WireError("the body is not JSON") from exc
+    return dict(obj(body, "body"))
 
 
 def now() -> datetime:

@@ -1,249 +1,158 @@
-"""The APDS adapter against its simulator, over real HTTP on loopback."""
+"""The APDS adapter against its simulator over real HTTP: places, occupancy, rates, quotes, and
+every request and answer validated against the APDS document (harness.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from adapters.apds import ApdsAdapter
-from adapters.apds.simulator import REMOVE, VENDOR_IDS, ApdsSimulator, create_simulator
-from adapters.base import SystemSpec
+from adapters.apds import wire
+from adapters.apds.simulator import REMOVE, VENDOR_IDS
 from adapters.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from adapters.models import (
-    FacilityKind,
-    Money,
-    OccupancyMethod,
-    OccupancyStatus,
-    QuoteRequest,
-    RateKind,
-    SystemKind,
-)
+from adapters.models import FacilityKind, Money, OccupancyMethod, OccupancyStatus, QuoteRequest, RateKind
 from adapters.simulated.harness import FaultMode
-from adapters.simulated.world import World
-from tests.support.servers import serve
+from tests.adapters.apds.harness import TOKEN, apds
 
-TOKEN = "apds-sandbox-token"
 HBF, MITTE, HOTEL, ELBE = (VENDOR_IDS[k] for k in ("berlin-hbf", "berlin-mitte", "berlin-spree-hotel", "hamburg-elbe"))
-T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
 
-@asynccontextmanager
-async def apds(token: str = TOKEN, **spec: Any) -> AsyncIterator[tuple[ApdsSimulator, ApdsAdapter, str]]:
-    """A running simulator and an adapter pointed at it (page size 2, so lists really page)."""
-    sim = create_simulator(World(seed=11), "parcs-central", {"token": TOKEN})
-    async with serve(sim.app) as url:
-        adapter = ApdsAdapter(SystemSpec(
-            id="parcs-central", kind=SystemKind.PARCS, dialect="apds", base_url=url,
-            credentials={"token": token}, options={"page_size": 2}, **spec,
-        ))
-        try:
-            yield sim, adapter, url
-        finally:
-            await adapter.aclose()
+def soon(hours: float = 1, length: float = 2) -> QuoteRequest:
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=hours)
+    return QuoteRequest(HBF, start, start + timedelta(hours=length))
 
 
-def window(place_id: str, minutes: int) -> QuoteRequest:
-    return QuoteRequest(place_id, T0, T0 + timedelta(minutes=minutes))
-
-
-async def test_places_mapped_with_levels_and_time_zone_across_pages() -> None:
-    async with apds() as (sim, adapter, _):
-        batch = await adapter.facilities()
+async def test_places_with_their_levels_read_page_by_page_from_one_view() -> None:
+    async with apds() as a:
+        batch = await a.adapter.facilities()
+        a.assert_conforms()
     assert batch.errors == []
     by_id = {f.vendor_id: f for f in batch.items}
-    assert set(by_id) == set(VENDOR_IDS.values())
-    assert all(f.time_zone == "Europe/Berlin" for f in batch.items)
+    assert set(by_id) == set(VENDOR_IDS.values())  # the campuses (layer 0) are not facilities
     hbf = by_id[HBF]
     assert hbf.name == "Hauptbahnhof Garage" and hbf.capacity == 820 and hbf.version == 3
+    assert hbf.time_zone == "Europe/Berlin"
     assert [(z.vendor_id, z.kind, z.capacity) for z in hbf.zones] == [
-        ("P1", FacilityKind.LEVEL, 300), ("P2", FacilityKind.LEVEL, 280), ("P3", FacilityKind.LEVEL, 240)
-    ]
-    assert hbf.address is not None and hbf.address.city == "Berlin" and hbf.address.country == "DE"
+        ("P1", FacilityKind.LEVEL, 300), ("P2", FacilityKind.LEVEL, 280), ("P3", FacilityKind.LEVEL, 240)]
+    assert hbf.address is not None and (hbf.address.street, hbf.address.city, hbf.address.country) == (
+        "Europaplatz 1", "Berlin", "DE")
     assert hbf.location is not None and (hbf.location.latitude, hbf.location.longitude) == (52.5251, 13.3694)
-    assert len(by_id[ELBE].zones) == 2
-    # four places at two per page: two calls, not one and not four
-    assert sim.control.requests["GET /apds/v1/places"] == 2
+    pages = [x for x in a.recorder.exchanges if x.path == "/places"]
+    # 2 campuses, 4 places, 8 levels at 2 a page; from the second page on, the first page's view is asked for
+    assert len(pages) == 7
+    assert all(dict(x.query).get("referenceInstant") for x in pages[1:]) and "referenceInstant" not in dict(pages[0].query)
+    assert all(x.headers.get("x-mcc-access-token") == TOKEN for x in a.recorder.exchanges)
 
 
-async def test_occupancy_counted_live_with_negative_free_and_hamburg_without_clock() -> None:
-    async with apds() as (sim, adapter, _):
-        garage = sim.world.garages["berlin-hbf"]
+async def test_occupancy_is_the_counted_demand_with_a_drifting_counter_and_a_controller_without_clock() -> None:
+    async with apds() as a:
+        garage = a.sim.world.garages["berlin-hbf"]
         garage.counter_drift += 2_000  # exits the gate loop missed: the counter runs far over capacity
-        garage.exits -= 2_000
-        before = datetime.now(UTC)
-        batch = await adapter.occupancy()
-    assert batch.errors == []
-    by_id = {r.vendor_facility_id: r for r in batch.items}
-    assert set(by_id) == set(VENDOR_IDS.values())
-    assert sim.control.requests["GET /apds/v1/occupancy"] == 2
-
-    hbf = by_id[HBF]
-    assert hbf.method is OccupancyMethod.COUNTED and hbf.zone_id is None
-    assert hbf.capacity == 820 and hbf.occupied is not None and hbf.occupied > 2_000
-    assert hbf.free == 820 - hbf.occupied and hbf.free < 0  # passed through, not clamped
-    assert hbf.status is OccupancyStatus.FULL
-    assert hbf.entries is not None and hbf.exits is not None
-    assert hbf.entries - hbf.exits == hbf.occupied  # one counter, and it is what the PARCS believes
-
-    assert by_id[ELBE].observed_at is None  # no clock on that controller: never invented
-    assert by_id[MITTE].observed_at is not None and by_id[MITTE].observed_at.tzinfo is not None
-    assert all(r.received_at >= before.replace(microsecond=0) for r in batch.items)
-    assert by_id[MITTE].status is OccupancyStatus.OPEN
-
-
-async def test_occupancy_sums_counters_and_maps_closed() -> None:
-    async with apds() as (sim, adapter, _):
-        sim.state.closed.add("berlin-mitte")
-        sim.state.raw_overrides[("occupancy", HOTEL)] = {
-            "counters": [{"counterId": "north", "entries": 10, "exits": 4}, {"counterId": "south", "entries": 7, "exits": 1}],
-            "status": "maintenance",  # not in the contract: no status rather than a guess
-        }
-        batch = await adapter.occupancy()
-    by_id = {r.vendor_facility_id: r for r in batch.items}
-    assert by_id[MITTE].status is OccupancyStatus.CLOSED
-    assert (by_id[HOTEL].entries, by_id[HOTEL].exits, by_id[HOTEL].status) == (17, 5, None)
-
-
-async def test_one_malformed_record_is_an_error_and_the_rest_stand() -> None:
-    async with apds() as (sim, adapter, _):
-        sim.state.raw_overrides[("occupancy", MITTE)] = {"observedAt": "2026-11-27 09:14:03"}  # not the wire format
-        sim.state.raw_overrides[("places", HOTEL)] = {"hierarchyElements": "U1", "timeZone": REMOVE}
-        sim.state.extra_records["places"] = ["not a place"]
-        occupancy = await adapter.occupancy()
-        places = await adapter.facilities()
-    assert [(e.system_id, e.record_ref) for e in occupancy.errors] == [("parcs-central", MITTE)]
-    assert "observedAt" in occupancy.errors[0].message
-    assert {r.vendor_facility_id for r in occupancy.items} == {HBF, HOTEL, ELBE}
-
-    assert sorted(e.record_ref for e in places.errors) == sorted([HOTEL, "#4"])
-    assert {f.vendor_id for f in places.items} == {HBF, MITTE, ELBE}
-    assert sim.control.requests["GET /apds/v1/places"] == 3  # five records, two per page
-
-
-async def test_rates_per_garage() -> None:
-    async with apds() as (_, adapter, _):
-        batch = await adapter.rates()
-    assert batch.errors == []
-    by_id = {t.vendor_facility_id: t for t in batch.items}
-    assert set(by_id) == set(VENDOR_IDS.values())
-    elbe = by_id[ELBE]
-    assert elbe.currency == "EUR" and elbe.valid_from == datetime(2026, 3, 1, tzinfo=UTC)
-    tier, hourly, day = elbe.lines
-    assert (tier.kind, tier.up_to_minutes, tier.amount) == (RateKind.TIERED, 30, Money(Decimal("0.00"), "EUR"))
-    assert (hourly.kind, hourly.period_minutes, hourly.amount, hourly.max_amount) == (
-        RateKind.INCREMENTING, 60, Money(Decimal("2.50"), "EUR"), Money(Decimal("24.00"), "EUR")
-    )
-    assert (day.kind, day.amount.amount, day.description) == (RateKind.FLAT, Decimal("18.00"), "Day ticket")
-    # every garage its own tariff
-    assert len({t.lines[1].amount.amount for t in batch.items}) == 4
-
-
-async def test_quotes_priced_from_the_tariff_in_request_order() -> None:
-    requests = [
-        window(ELBE, 20),  # inside the free 30 minutes
-        window(ELBE, 30),  # the free tier includes its end
-        window(ELBE, 31),  # one started hour after the free tier: 2.50
-        window(ELBE, 120),  # 90 minutes after the free tier: 2 started hours, 5.00
-        window(ELBE, 25 * 60),  # first 24 h: 24 hours * 2.50 capped at 24.00; then 1 hour: 2.50
-        window(MITTE, 120),  # 90 minutes after 30 free, per started 30 minutes at 1.50: 4.50
-        window(MITTE, 10 * 60),  # 570 minutes: 19 * 1.50 = 28.50, capped at 20.00
-        window(HBF, 76),  # 61 minutes after 15 free: 2 started hours at 3.00
-        window("00000000-0000-0000-0000-000000000000", 60),
-        QuoteRequest(HBF, T0, T0),  # empty window
-        QuoteRequest(HBF, T0, T0 - timedelta(hours=1)),  # backwards
-    ]
-    async with apds() as (sim, adapter, _):
         before = datetime.now(UTC).replace(microsecond=0)
-        quotes = await adapter.quotes(requests)
-    assert [q.vendor_facility_id for q in quotes] == [r.vendor_facility_id for r in requests]
-    assert [(q.starts_at, q.ends_at) for q in quotes] == [(r.starts_at, r.ends_at) for r in requests]
-    prices = [q.price.amount if q.price else q.unavailable_reason for q in quotes]
-    assert prices == [
-        Decimal("0.00"), Decimal("0.00"), Decimal("2.50"), Decimal("5.00"), Decimal("26.50"),
-        Decimal("4.50"), Decimal("20.00"), Decimal("6.00"),
-        "UNKNOWN_PLACE", "INVALID_WINDOW", "INVALID_WINDOW",
-    ]
-    priced = [q for q in quotes if q.price]
-    assert all(q.price.currency == "EUR" for q in priced)
-    assert all(q.expires_at and before + timedelta(minutes=15) <= q.expires_at <= datetime.now(UTC) + timedelta(minutes=15)
-               for q in priced)
-    assert all(q.expires_at is None for q in quotes if not q.price)
-    assert sim.control.requests["POST /apds/v1/quotes"] == 1
+        batch = await a.adapter.occupancy()
+        a.assert_conforms()
+    readings = {r.vendor_facility_id: r for r in batch.items}
+    assert batch.errors == [] and set(readings) == set(VENDOR_IDS.values())
+    hbf = readings[HBF]
+    assert hbf.method is OccupancyMethod.COUNTED and hbf.capacity == 820
+    assert hbf.occupied is not None and hbf.occupied > 2_000 and hbf.free is None  # APDS reports no free count
+    assert hbf.status is OccupancyStatus.FULL and hbf.observed_at is not None and hbf.observed_at >= before
+    assert hbf.entries is None and hbf.exits is None  # APDS has no gate counters
+    # Hamburg's controller has no clock: no timestamp on its demand table, none invented
+    assert readings[ELBE].observed_at is None and readings[ELBE].received_at >= before
+    assert readings[ELBE].occupied is not None
 
 
-async def test_quotes_closed_and_chunked_by_100() -> None:
-    requests = [window(HOTEL, 10 + i) for i in range(150)] + [window(MITTE, 60)]
-    async with apds() as (sim, adapter, _):
-        sim.state.closed.add("berlin-mitte")
-        quotes = await adapter.quotes(requests)
-        assert await adapter.quotes([]) == []
-    assert sim.control.requests["POST /apds/v1/quotes"] == 2
-    assert len(quotes) == 151
-    # hotel: 10 free minutes, then 4.00 per started hour
-    assert quotes[0].price == Money(Decimal("0.00"), "EUR")
-    assert quotes[1].price == Money(Decimal("4.00"), "EUR")  # 11 minutes
-    assert quotes[70].price == Money(Decimal("8.00"), "EUR")  # 80 minutes: 70 after the free tier
-    assert quotes[149].price == Money(Decimal("12.00"), "EUR")  # 159 minutes: 149 after
-    assert (quotes[150].price, quotes[150].unavailable_reason) == (None, "CLOSED")
+async def test_a_closed_place_and_a_malformed_one() -> None:
+    async with apds() as a:
+        a.sim.state.closed.add("berlin-mitte")
+        a.sim.state.raw_overrides[("places", HOTEL)] = {"timeZone": REMOVE}  # breaks the document: Place needs it
+        batch = await a.adapter.occupancy()
+        described = await a.adapter.facilities()
+        a.sim.state.raw_overrides.clear()
+    readings = {r.vendor_facility_id: r for r in batch.items}
+    assert readings[MITTE].status is OccupancyStatus.CLOSED
+    assert [e.record_ref for e in described.errors] == [HOTEL] and len(described.items) == 3
 
 
-async def test_bad_token_is_an_upstream_error_and_the_simulator_said_401() -> None:
-    async with apds(token="not-the-token") as (sim, adapter, url):
-        with pytest.raises(UpstreamError) as caught:
-            await adapter.facilities()
-        assert type(caught.value) is UpstreamError and "credentials" in caught.value.detail
-        assert "not-the-token" not in str(caught.value)
-        assert sim.control.requests["GET /apds/v1/places"] == 1
-        async with httpx.AsyncClient(base_url=url) as client:
-            wrong = await client.get("/apds/v1/places", headers={"Authorization": "Token not-the-token"})
-            missing = await client.get("/apds/v1/places")
-            other_scheme = await client.get("/apds/v1/places", headers={"Authorization": f"Bearer {TOKEN}"})
-    for response in (wrong, missing, other_scheme):
-        assert response.status_code == 401
-        assert response.headers["www-authenticate"] == "Token"
-        assert response.json()["error"]["code"] == "unauthorized"
+async def test_rates_are_the_walk_in_specifications_rate_tables() -> None:
+    async with apds() as a:
+        batch = await a.adapter.rates()
+        a.assert_conforms()
+    assert batch.errors == []
+    tables = {t.vendor_facility_id: t for t in batch.items}
+    assert set(tables) == set(VENDOR_IDS.values())
+    hbf = tables[HBF]
+    assert hbf.currency == "EUR" and hbf.valid_from == datetime(2026, 1, 1, tzinfo=UTC)
+    assert [(line.kind, line.amount.amount, line.up_to_minutes, line.period_minutes) for line in hbf.lines] == [
+        (RateKind.TIERED, Decimal("0.00"), 15, None), (RateKind.INCREMENTING, Decimal("3.00"), None, 60),
+        (RateKind.FLAT, Decimal("25.00"), None, None)]
+    assert hbf.lines[1].max_amount == Money(Decimal("30.00"), "EUR")
 
 
-async def test_simulator_rejects_bad_requests_with_400() -> None:
-    auth = {"Authorization": f"Token {TOKEN}"}
-    async with apds() as (_, _, url):
-        async with httpx.AsyncClient(base_url=url, headers=auth) as client:
-            answers = [
-                await client.get("/apds/v1/places", params={"limit": 51}),
-                await client.get("/apds/v1/places", params={"limit": 0}),
-                await client.get("/apds/v1/occupancy", params={"offset": "-1"}),
-                await client.post("/apds/v1/quotes", content=b"{not json"),
-                await client.post("/apds/v1/quotes", json={"requests": "all"}),
-                await client.post("/apds/v1/quotes", json={"requests": [{"placeId": HBF, "from": "yesterday", "to": "2026-11-27T10:00:00Z"}]}),
-                await client.post("/apds/v1/quotes", json={"requests": [
-                    {"placeId": HBF, "from": "2026-11-27T09:00:00Z", "to": "2026-11-27T10:00:00Z"}] * 101}),
-            ]
-            default = await client.get("/apds/v1/places")
-            tail = await client.get("/apds/v1/places", params={"offset": 3, "limit": 50})
-    for response in answers:
-        assert response.status_code == 400, response.text
-        assert response.json()["error"]["code"] == "bad_request"
-    assert default.json()["meta"] == {"total": 4, "offset": 0, "limit": 20}
-    assert [p["id"] for p in tail.json()["data"]] == [ELBE]
+async def test_quotes_price_by_the_tariff_or_say_why_not() -> None:
+    async with apds() as a:
+        two_hours, closed_place = soon(), soon()
+        a.sim.state.closed.add("berlin-mitte")
+        quotes = await a.adapter.quotes([two_hours, QuoteRequest(MITTE, closed_place.starts_at, closed_place.ends_at),
+                                         QuoteRequest("no-such-place", two_hours.starts_at, two_hours.ends_at)])
+        a.assert_conforms()
+    assert quotes[0].price == Money(Decimal("6.00"), "EUR") and quotes[0].expires_at is not None
+    assert (quotes[1].price, quotes[1].unavailable_reason) == (None, "CLOSED")
+    assert (quotes[2].price, quotes[2].unavailable_reason) == (None, "UNKNOWN_PLACE")
+    posted = [x for x in a.recorder.exchanges if x.method == "POST"]
+    assert len(posted) == 2  # one QuoteRightRequest per place the platform offers reservations at
+
+
+async def test_a_fully_booked_window_is_no_availability() -> None:
+    async with apds() as a:
+        terms = a.sim.office.terms["berlin-hbf"]
+        a.sim.office.terms["berlin-hbf"] = type(terms)(**{**terms.__dict__, "reservable": 0})
+        [quote] = await a.adapter.quotes([soon()])
+        a.assert_conforms()
+    assert (quote.price, quote.unavailable_reason) == (None, "FULLY_BOOKED")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(hours=st.floats(min_value=-48, max_value=24 * 400), length=st.floats(min_value=-5, max_value=24 * 40))
+async def test_any_window_is_a_conforming_request_answered_with_a_price_or_a_reason(hours: float, length: float) -> None:
+    async with apds() as a:
+        [quote] = await a.adapter.quotes([soon(hours, length)])
+        a.assert_conforms()
+    assert (quote.price is None) != (quote.unavailable_reason is None)
+    if quote.price is not None:
+        assert quote.price.amount >= 0 and quote.price.currency == "EUR"
+
+
+@given(st.decimals(min_value=Decimal(0), max_value=Decimal(100000), places=2))
+def test_amounts_cross_the_wire_as_numbers_and_come_back_the_same_decimals(value: Decimal) -> None:
+    body = wire.amount_body(Money(value, "EUR"))
+    assert isinstance(body["currencyValue"], int | float)
+    assert wire.amount(body, "value") == Money(value.quantize(Decimal("0.01")), "EUR")
+
+
+async def test_a_missing_or_wrong_token_is_401_the_way_the_readme_says() -> None:
+    async with apds(token="wrong") as a:
+        with pytest.raises(UpstreamError, match="credentials"):
+            await a.adapter.facilities()
+        async with httpx.AsyncClient() as http:
+            bare = await http.get(f"{a.url}/apds/v1/places")
+        assert bare.status_code == 401 and bare.json()["status"] == "error"
+        a.assert_conforms()
 
 
 async def test_fault_modes_map_to_upstream_errors() -> None:
-    async with apds(timeout_s=0.2) as (sim, adapter, _):
-        sim.control.set_fault(FaultMode.DOWN)
+    async with apds(timeout_s=0.5, retries=0) as a:
+        a.sim.control.set_fault(FaultMode.DOWN)
         with pytest.raises(UpstreamUnavailable):
-            await adapter.occupancy()
-        sim.control.set_fault(FaultMode.ERROR)
-        with pytest.raises(UpstreamError) as caught:
-            await adapter.rates()
-        assert type(caught.value) is UpstreamError
-        sim.control.set_fault(FaultMode.SLOW, delay_ms=600)
+            await a.adapter.occupancy()
+        a.sim.control.set_fault(FaultMode.ERROR)
+        with pytest.raises(UpstreamError):
+            await a.adapter.occupancy()
+        a.sim.control.set_fault(FaultMode.SLOW, 2000)
         with pytest.raises(UpstreamTimeout):
-            await adapter.quotes([window(HBF, 60)])
-        sim.control.set_fault(FaultMode.OK)
-        assert len((await adapter.occupancy()).items) == 4  # and it recovers
+            await a.adapter.occupancy()

@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
 
-from adapters.apds.simulator.webhooks import event_body
-from adapters.apds.webhooks import signature
 from adapters.lpr.simulator.webhooks import citation_event
 from adapters.lpr.wire import format_timestamp
 from adapters.mews.simulator.webhooks import reservation_events
@@ -23,7 +21,15 @@ from gateway.events.inbox import MemoryInbox
 from gateway.systems import OCCUPANCY
 from gateway.upstream import cache_key
 from tests.support.bed import Bed
-from tests.support.vendors import HBF_PLACE, apds_request, webhook_secret
+from tests.support.vendors import (
+    HBF_PLACE,
+    apds_delivery,
+    apds_path,
+    apds_place,
+    apds_request,
+    apds_session,
+    webhook_secret,
+)
 from tests.support.waiting import first_event
 
 
@@ -54,56 +60,64 @@ async def test_simulated_entry_reaches_the_bus_and_refreshes_the_cache(bed: Bed)
     try:
         answer = await bed.simulate("parcs-central", event="entry", facility_id="berlin-hbf", plate="B-PG 101")
         assert answer["delivery"] == "webhook" and answer["event_id"]
-        event = await first_event(sub, lambda e: e.vendor_event_id == answer["event_id"])
+        event = await first_event(sub, lambda e: e.vendor_event_id == f"session:{answer['session_id']}:entered")
     finally:
         await sub.aclose()
     assert event.type is EventType.VEHICLE_ENTERED
     assert event.facility_id == "berlin-hbf" and event.system_id == "parcs-central"
-    assert event.payload["plate"] == "B-PG 101" and event.revision == 1
+    assert event.payload["plate"] == "BPG101" and event.revision == 1  # as the barrier read it
     # the occupancy entry was marked: the next read asks the PARCS again
     entry = await upstream._read(cache_key("parcs-central", "occupancy", ()))
     assert entry is not None and entry.invalidated
-    before = (await bed.stats("parcs-central"))["by_endpoint"].get("GET /apds/v1/occupancy", 0)
+    before = (await bed.stats("parcs-central"))["by_endpoint"].get("GET /apds/v1/places", 0)
     await upstream.get("parcs-central", OCCUPANCY, ())
-    after = (await bed.stats("parcs-central"))["by_endpoint"].get("GET /apds/v1/occupancy", 0)
+    after = (await bed.stats("parcs-central"))["by_endpoint"].get("GET /apds/v1/places", 0)
     assert after == before + 1
 
 
-async def test_bad_signature_is_401_and_records_nothing(bed: Bed) -> None:
+async def test_a_delivery_without_the_subscriptions_token_is_401_and_records_nothing(bed: Bed) -> None:
     box = inbox(bed)
     accepted = box.accepted
-    body = event_body("vehicle.entry", HBF_PLACE, datetime.now(UTC),
-                      {"plate": "B-X 1"})
-    raw, headers = apds_request(bed, body, key="not-the-secret")
+    session = apds_session("B-X 1")
+    path, raw, headers = apds_request(bed, apds_delivery("SessionCreated", session), key="not-the-secret")
     sub = bed.sandbox.runtime.bus.subscribe()
     try:
-        response = await bed.http.post(f"{bed.url}/webhooks/parcs-central", content=raw, headers=headers)
+        response = await bed.http.post(f"{bed.url}{path}", content=raw, headers=headers)
         assert response.status_code == 401
+        tokenless = await bed.http.post(f"{bed.url}/webhooks/parcs-central", content=raw, headers=headers)
+        assert tokenless.status_code == 401
         lpr = await bed.http.post(f"{bed.url}/webhooks/enforcement", content=b"{}", headers={"x-webhook-secret": "no"})
         assert lpr.status_code == 401
         pms = await bed.http.post(f"{bed.url}/webhooks/hotel-pms?token=no", content=b"{}")
         assert pms.status_code == 401
         assert box.accepted == accepted
-        assert await quiet(sub, lambda e: e.vendor_event_id == body["id"], 0.5) == []
+        assert await quiet(sub, lambda e: session["id"] in e.vendor_event_id, 0.5) == []
     finally:
         await sub.aclose()
 
 
-async def test_replayed_old_timestamp_is_401(bed: Bed) -> None:
-    body = event_body("vehicle.entry", HBF_PLACE, datetime.now(UTC), {})
-    raw, headers = apds_request(bed, body, at=time.time() - 600)  # correctly signed, ten minutes old
-    response = await bed.http.post(f"{bed.url}/webhooks/parcs-central", content=raw, headers=headers)
-    assert response.status_code == 401
+async def test_a_replayed_delivery_is_a_duplicate(bed: Bed) -> None:
+    """APDS has no timestamp to hold a replay against: a delivery sent again (by an attacker or a
+    retrying platform) names the same objects, so it is the same events, published once."""
+    path, raw, headers = apds_request(bed, apds_delivery("SessionCreated", apds_session("B-RPL 1")))
+    first = await bed.http.post(f"{bed.url}{path}", content=raw, headers=headers)
+    again = await bed.http.post(f"{bed.url}{path}", content=raw, headers=headers)
+    assert (first.status_code, again.status_code) == (202, 200) and again.json()["status"] == "duplicate"
 
 
-@pytest.mark.parametrize("raw", [b"not json", b"[]", b'{"id": "x", "type": "vehicle.teleport", "placeId": "p"}',
-                                 b'{"id": "x", "type": "vehicle.entry"}'])
+@pytest.mark.parametrize("raw", [b"not json", b"[]", b'{"topic": "SessionCreated", "data": []}',
+                                 b'{"topic": "SessionCreated", "eventTime": "2026-01-01T00:00:00Z", "data": [{"id": 1}]}',
+                                 b'{"topic": "PlaceUpdated", "eventTime": "yesterday", "data": [{}]}'])
 async def test_malformed_body_is_400(bed: Bed, raw: bytes) -> None:
-    timestamp = str(int(time.time()))
-    headers = {"x-apds-timestamp": timestamp,
-               "x-apds-signature": signature(webhook_secret(bed, "parcs-central"), timestamp, raw)}
-    response = await bed.http.post(f"{bed.url}/webhooks/parcs-central", content=raw, headers=headers)
+    response = await bed.http.post(f"{bed.url}{apds_path(bed)}", content=raw)
     assert response.status_code == 400, response.text
+
+
+async def test_topics_the_gateway_does_not_use_are_acknowledged(bed: Bed) -> None:
+    body = apds_delivery("SessionUpdated", apds_session("B-STAY 1"))  # updated, not ended: nothing happened
+    path, raw, headers = apds_request(bed, body)
+    response = await bed.http.post(f"{bed.url}{path}", content=raw, headers=headers)
+    assert response.status_code == 202 and response.json()["events"] == []
 
 
 async def test_unknown_system_and_poll_only_system_are_404(bed: Bed) -> None:
@@ -112,16 +126,15 @@ async def test_unknown_system_and_poll_only_system_are_404(bed: Bed) -> None:
 
 
 async def test_the_same_webhook_twice_is_one_event(bed: Bed) -> None:
-    body = event_body("vehicle.exit", HBF_PLACE, datetime.now(UTC), {"plate": "B-DUP 2", "lane": "OUT-1"})
+    session = apds_session("B-DUP 2", ended=True)
+    path, raw, headers = apds_request(bed, apds_delivery("SessionUpdated", session))
     sub = bed.sandbox.runtime.bus.subscribe()
     try:
-        first = await bed.http.post(f"{bed.url}/webhooks/parcs-central", content=apds_request(bed, body)[0],
-                                    headers=apds_request(bed, body)[1])
-        second = await bed.http.post(f"{bed.url}/webhooks/parcs-central", content=apds_request(bed, body)[0],
-                                     headers=apds_request(bed, body)[1])
+        first = await bed.http.post(f"{bed.url}{path}", content=raw, headers=headers)
+        second = await bed.http.post(f"{bed.url}{path}", content=raw, headers=headers)
         assert (first.status_code, second.status_code) == (202, 200)
         assert second.json()["status"] == "duplicate"
-        events = await quiet(sub, lambda e: e.vendor_event_id == body["id"], 1.0)
+        events = await quiet(sub, lambda e: e.vendor_event_id == f"session:{session['id']}:exited", 1.0)
     finally:
         await sub.aclose()
     assert len(events) == 1 and events[0].type is EventType.VEHICLE_EXITED
@@ -200,8 +213,7 @@ async def test_simulate_validates(bed: Bed, body: dict[str, Any], status: int) -
 def unmapped_delivery(bed: Bed, system_id: str, place: str, plate: str) -> tuple[str, bytes, dict[str, str]]:
     """A correctly signed webhook of each dialect for `place` (APDS place, LPR zone, Mews enterprise): (path, body, headers)."""
     if system_id == "parcs-central":
-        raw, headers = apds_request(bed, event_body("vehicle.entry", place, datetime.now(UTC), {"plate": plate}))
-        return "/webhooks/parcs-central", raw, headers
+        return apds_request(bed, apds_delivery("SessionCreated", apds_session(plate, place)))
     if system_id == "enforcement":
         event = citation_event(place, {"plate": plate, "citationNumber": f"X-{time.time_ns()}", "violationCode": "V12"})
         raw = orjson.dumps({**event, "timestamp": format_timestamp(datetime.now(UTC))})
@@ -252,18 +264,18 @@ async def test_an_event_for_an_unmapped_place_is_acknowledged_counted_and_droppe
 
 async def test_500_concurrent_deliveries_never_500(bed: Bed) -> None:
     now = datetime.now(UTC)
-    bodies = [event_body("occupancy.changed", HBF_PLACE, now, {"occupied": 400 + i % 7}) for i in range(250)]
+    bodies = [apds_delivery("PlaceUpdated", apds_place(400 + i, at=now), at=now) for i in range(250)]
     requests = [apds_request(bed, b) for b in bodies for _ in range(2)]  # every one delivered twice, at once
-    responses = await asyncio.gather(*(bed.http.post(f"{bed.url}/webhooks/parcs-central", content=raw, headers=headers)
-                                       for raw, headers in requests))
+    responses = await asyncio.gather(*(bed.http.post(f"{bed.url}{path}", content=raw, headers=headers)
+                                       for path, raw, headers in requests))
     codes = [r.status_code for r in responses]
     assert all(code in (200, 202) for code in codes), sorted(set(codes))
     assert codes.count(202) == 250 and codes.count(200) == 250
 
 
 async def test_redis_inbox_dedupes_and_survives_a_restart(redis_url: str) -> None:
-    from gateway.events.inbox import InboxItem, InboxOutcome, RedisInbox
     from adapters.models import VendorEvent
+    from gateway.events.inbox import InboxItem, InboxOutcome, RedisInbox
 
     prefix = f"test-{time.time_ns()}:"
     event = VendorEvent(EventType.CITATION_ISSUED, "evt-1", "10", datetime.now(UTC), {"plate": "B-A 1"})
