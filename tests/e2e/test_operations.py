@@ -15,6 +15,7 @@ import pytest
 
 from adapters.models import EventType
 from adapters.simulated.back_office import BackOffice, office_of
+from tests.support import idempotency_key
 from tests.support.bed import Bed
 from tests.support.vendors import HBF_PLACE
 from tests.support.waiting import first_event
@@ -38,7 +39,7 @@ PLATE = """query($plate: String!, $f: ID, $zone: String) {
 
 
 def key() -> str:
-    return str(uuid.uuid4())
+    return idempotency_key()
 
 
 def plate() -> str:

@@ -28,6 +28,7 @@ import redis.asyncio as aioredis
 import websockets
 import yaml
 
+from tests.support import idempotency_key
 from tests.support.bed import Bed
 from tests.support.processes import POLL_INTERVAL_S, deployment_config, start_gateway, wait_ready
 from tests.support.servers import repeating
@@ -329,7 +330,7 @@ async def test_a_booking_retried_on_every_replica_at_once_is_made_once(deploymen
               createReservation(input: $input, idempotencyKey: $key) { id price { amount } } }""",
             "variables": {"input": {"facilityId": "hamburg-elbe", "start": start.isoformat(),
                                     "end": (start + timedelta(hours=2)).isoformat(), "plate": "HH-RP 42"},
-                          "key": str(uuid.uuid4())}}
+                          "key": idempotency_key()}}
     office = office_of(bed.sandbox.world)
     before = len(office.reservations)
     async with httpx.AsyncClient(headers={"authorization": f"Bearer {created['key']}"}, timeout=30) as http:

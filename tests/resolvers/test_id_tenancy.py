@@ -25,6 +25,7 @@ from adapters.simulated.back_office import office_of
 from gateway.auth.keys import Environment
 from gateway.auth.scopes import Scope
 from gateway.card_numbers import looks_like_card_number
+from tests.support import idempotency_key
 from tests.support.bed import Bed
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -67,17 +68,17 @@ async def world(bed: Bed) -> World:
         booked = await _data(bed, """mutation($input: CreateReservationInput!, $key: String!) {
           createReservation(input: $input, idempotencyKey: $key) { id } }""", {"input": {
             "facilityId": facility, "start": start.isoformat(), "end": (start + timedelta(hours=1)).isoformat(),
-            "plate": "B-TN 1001"}, "key": str(uuid.uuid4())}, "driver-app")
+            "plate": "B-TN 1001"}, "key": idempotency_key()}, "driver-app")
         permit = await _data(bed, """mutation($input: IssuePermitInput!, $key: String!) {
           issuePermit(input: $input, idempotencyKey: $key) { id } }""", {"input": {
             "facilityId": facility, "plate": "B-TN 1002", "holderName": "Someone Else", "validFrom": start.isoformat()},
-            "key": str(uuid.uuid4())}, "permit-office")
+            "key": idempotency_key()}, "permit-office")
         entered = await bed.simulate(system, event="entry", facility_id=facility, plate=f"B-TN {1003 + len(records)}")
         records[("reservation", system)] = booked["id"].split(":", 1)[1]
         records[("permit", system)] = permit["id"].split(":", 1)[1]
         records[("session", system)] = entered["session_id"]
     citation = await _data(bed, """mutation($key: String!) { issueCitation(input: {facilityId: "berlin-mitte",
-      plate: "B-TN 1009", violationCode: "V12"}, idempotencyKey: $key) { number } }""", {"key": str(uuid.uuid4())},
+      plate: "B-TN 1009", violationCode: "V12"}, idempotencyKey: $key) { number } }""", {"key": idempotency_key()},
                            "enforcement-handheld")
     other = await admin.create_client("tests", name=f"another-partner-{uuid.uuid4().hex[:6]}", environment=Environment.TEST,
                                       scopes=[Scope.WEBHOOKS_WRITE.value, Scope.ENFORCEMENT_READ.value], plan="standard")
@@ -117,7 +118,7 @@ async def ask(bed: Bed, key: str, query: str, value: str) -> tuple[str, int]:
     """The answer (the id blanked out, quota extensions left out) and the vendor calls it made."""
     before = {s: (await bed.stats(s))["total"] for s in MINE} | {"enforcement": (await bed.stats("enforcement"))["total"]}
     response = await bed.http.post(f"{bed.url}/graphql", headers={"authorization": f"Bearer {key}"},
-                                   json={"query": query, "variables": {"id": value, "key": str(uuid.uuid4())}})
+                                   json={"query": query, "variables": {"id": value, "key": idempotency_key()}})
     assert response.status_code == 200, response.text
     answer = response.json()
     after = {s: (await bed.stats(s))["total"] for s in before}

@@ -9,11 +9,24 @@
                deployment's configuration
     finance    accounting files read back, one parser per format
 
+`idempotency_key()` is a random UUID that the card-number screen does not refuse (one random UUID
+in about 7,000 holds a run of digits it does: a test that draws many must not fail once in a while).
+
 Import what you need from its module (`from tests.support.servers import serve`); a test module
 never imports from another test module or from a conftest.py.
 """
 
+import uuid
 from pathlib import Path
 
 #: the repository's root (pyproject.toml, schema.graphql, docs/): paths do not depend on a test's folder
 REPO = Path(__file__).resolve().parents[2]
+
+
+def idempotency_key() -> str:
+    """A random UUID the card-number screen accepts, as a well-behaved client would choose again."""
+    from gateway.card_numbers import looks_like_card_number
+
+    while looks_like_card_number(key := str(uuid.uuid4())):
+        pass
+    return key

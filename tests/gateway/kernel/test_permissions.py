@@ -5,13 +5,13 @@ Nothing may leak through lists, counts, lookups by id, nested fields, errors or 
 
 from __future__ import annotations
 
-import uuid
 
 import json
 
 import pytest
 
 from gateway.sandbox import DEMO_CLIENTS
+from tests.support import idempotency_key
 from tests.support.bed import Bed
 
 ALL_FACILITIES = {"berlin-hbf", "berlin-mitte", "berlin-spree-hotel", "hamburg-elbe", "london-kings-cross", "london-southbank"}
@@ -120,7 +120,7 @@ async def test_plates_are_masked_without_pii_scope(bed: Bed) -> None:
     # One citation issued now, so the check always has a plate to look at (the simulator's own
     # seeded citations may not have fallen on today yet).
     issued = await bed.graphql("""mutation($key: String!) { issueCitation(input: {facilityId: "berlin-hbf",
-      plate: "B-MQ 4711", violationCode: "V12"}, idempotencyKey: $key) { number } }""", {"key": str(uuid.uuid4())},
+      plate: "B-MQ 4711", violationCode: "V12"}, idempotencyKey: $key) { number } }""", {"key": idempotency_key()},
                                client="enforcement-handheld")
     assert "errors" not in issued, issued
     query = '{ facility(id: "berlin-hbf") { enforcement { citationsIssuedToday(first: 100) { plate number } } } }'
