@@ -35,7 +35,7 @@ def build_store(config: GatewayConfig) -> ClientStore:
         assert config.store.redis_url is not None
         # Short socket timeouts: an unreachable Redis must turn into a quick 503, not a hung request.
         return RedisClientStore.from_url(config.store.redis_url, prefix=config.store.prefix,
-                                         socket_timeout=1.0, socket_connect_timeout=1.0)
+                                         timeout_s=1.0, connect_timeout_s=1.0)
     return MemoryClientStore()
 
 

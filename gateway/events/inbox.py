@@ -10,6 +10,10 @@ hash of the event's content (type, facility, zone, payload; not its time):
 `claim` is the same check without queueing, for events only known after expansion (ids-only
 webhooks). Memory by default; a Redis Stream (consumer group, acked after processing) when
 the store is Redis, so an accepted event survives a restart.
+
+Keys in Redis: `<prefix>{webhooks}:inbox` (the stream) and `<prefix>{webhooks}:seen:<system>:<id
+hash>` (what a vendor event id last carried, 7 days). The accepting script touches a `seen` key and
+the stream at once, so they share the hash tag `{webhooks}`: one slot of a Redis Cluster.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from adapters.models import EventType, VendorEvent
 SEEN_LIMIT = 200_000  # ids remembered in memory
 SEEN_TTL_S = 7 * 24 * 3600  # and in Redis: vendors re-send within hours, not weeks
 STREAM_MAXLEN = 100_000
+#: the hash tag of the inbox's keys (one script dedupes and appends)
+TAG = "{webhooks}"
 
 
 class InboxOutcome(StrEnum):
@@ -153,7 +159,7 @@ class RedisInbox(Inbox):
     def __init__(self, redis: Any, prefix: str) -> None:
         self.redis = redis
         self.prefix = prefix
-        self.stream = f"{prefix}webhooks:inbox"
+        self.stream = f"{prefix}{TAG}:inbox"
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
         self._script = redis.register_script(_ACCEPT)
         self._group_ready = False
@@ -161,13 +167,14 @@ class RedisInbox(Inbox):
 
     @classmethod
     def from_url(cls, url: str, prefix: str) -> RedisInbox:
-        import redis.asyncio as aioredis
+        from gateway.redis_connect import connect
 
-        return cls(aioredis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=1.0), prefix)
+        # the blocking read waits up to a second (`take`): replies are awaited longer than that
+        return cls(connect(url, timeout_s=3.0, connect_timeout_s=1.0), prefix)
 
     def _seen_key(self, system_id: str, event: VendorEvent) -> str:
         vid = hashlib.sha256(event.vendor_event_id.encode()).hexdigest()[:32]
-        return f"{self.prefix}webhooks:seen:{system_id}:{vid}"
+        return f"{self.prefix}{TAG}:seen:{system_id}:{vid}"
 
     async def _run(self, system_id: str, event: VendorEvent, item: bytes) -> tuple[InboxOutcome, int]:
         fresh, revision = await self._script(
@@ -194,14 +201,23 @@ class RedisInbox(Inbox):
                 if "BUSYGROUP" not in str(exc):
                     raise
             self._group_ready = True
-        # First what this consumer took and never acked (a crash), then what others left idle, then new.
+        try:
+            return await self._take()
+        except ResponseError as exc:  # NOGROUP: the stream went (a Redis restarted empty): make it again
+            if "NOGROUP" in str(exc):
+                self._group_ready = False
+            raise
+
+    async def _take(self) -> list[InboxItem]:
+        # First what this consumer took and never acked (a crash, a failed store), then what others
+        # left idle, then new.
         if self._pending_first:
-            self._pending_first = False
             claimed = await self.redis.xautoclaim(self.stream, self.GROUP, self.consumer, min_idle_time=60_000,
                                                   start_id="0-0", count=100)
             entries = claimed[1] if claimed else []
             pending = await self.redis.xreadgroup(self.GROUP, self.consumer, {self.stream: "0"}, count=100)
             entries = list(entries) + [e for _, batch in pending for e in batch]
+            self._pending_first = False
             if entries:
                 return self._items(entries)
         answer = await self.redis.xreadgroup(self.GROUP, self.consumer, {self.stream: ">"}, count=100, block=1000)
