@@ -121,6 +121,15 @@ class Runtime:
             outbound=OutboundWebhooks(config, bus, store),
         )
 
+    async def upgrade_store(self) -> None:
+        """Keys a Redis store kept before they had hash tags get today's names (gateway/redis_layout.py);
+        once, at the first start on such a store, and at no cost after."""
+        from gateway.auth.redis_store import RedisClientStore
+        from gateway.redis_layout import migrate
+
+        if isinstance(self.store, RedisClientStore):
+            await migrate(self.store.redis, self.config.store.prefix)
+
     async def aclose(self) -> None:
         await self.systems.aclose()
         await self.store.aclose()
