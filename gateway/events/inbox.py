@@ -93,6 +93,9 @@ class Inbox:
     async def ack(self, item: InboxItem) -> None:
         pass
 
+    def redeliver(self) -> None:
+        """The next `take` hands out again what was taken and not acked (the store failed meanwhile)."""
+
     async def aclose(self) -> None:
         pass
 
@@ -235,6 +238,9 @@ class RedisInbox(Inbox):
 
     async def ack(self, item: InboxItem) -> None:
         await self.redis.xack(self.stream, self.GROUP, item.ref)
+
+    def redeliver(self) -> None:
+        self._pending_first = True
 
     async def aclose(self) -> None:
         await self.redis.aclose()
