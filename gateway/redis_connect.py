@@ -31,6 +31,7 @@ refreshes its slot map), a few times with a short backoff, and then the error go
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -191,3 +192,35 @@ def connect(url: str, *, timeout_s: float | None, connect_timeout_s: float = 1.0
 
 def is_cluster(client: Any) -> bool:
     return isinstance(client, RedisCluster)
+
+
+#: how long a write that must survive a failover waits for its replica's acknowledgement
+CONFIRM_MS = 1000
+
+
+class NotConfirmed(ConnectionError):
+    """A write the master could not confirm on a replica in time: a failover may be dropping it
+    (the master just lost its replica, or is no longer the master). A store error: answer 503."""
+
+
+def replicas_to_confirm(url: str) -> int:
+    """Replicas that must hold a write of accepted work before it is acknowledged: one behind Sentinel
+    (a master promoted in a failover has every write so confirmed; an old master that kept taking
+    writes for a moment is found out), none on one server or a cluster (nothing to fail over to, or
+    Redis Cluster's own asynchronous replication)."""
+    return 1 if parse(url).shape == "sentinel" else 0
+
+
+async def confirmed(client: Any, replicas: int, add: Any) -> Any:
+    """`add(pipe)` queues one write; it runs, then WAIT on the same connection for `replicas`
+    replicas. Its reply, or NotConfirmed."""
+    async with client.pipeline(transaction=False) as pipe:
+        queued = add(pipe)
+        if inspect.isawaitable(queued):  # a registered Script queues itself on a pipeline when awaited
+            await queued
+        if replicas:
+            pipe.wait(replicas, CONFIRM_MS)
+        results = await pipe.execute()
+    if replicas and int(results[-1]) < replicas:
+        raise NotConfirmed("the write was not confirmed on a replica (a failover?)")
+    return results[0]

@@ -22,6 +22,7 @@ import asyncio
 import hashlib
 import os
 import socket
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -32,10 +33,13 @@ import orjson
 from redis.exceptions import ResponseError
 
 from adapters.models import EventType, VendorEvent
+from gateway.redis_connect import confirmed, connect, replicas_to_confirm
 
 SEEN_LIMIT = 200_000  # ids remembered in memory
 SEEN_TTL_S = 7 * 24 * 3600  # and in Redis: vendors re-send within hours, not weeks
 STREAM_MAXLEN = 100_000
+#: how often a Redis inbox looks again for items taken and never acked
+PENDING_CHECK_S = 30.0
 #: the hash tag of the inbox's keys (one script dedupes and appends)
 TAG = "{webhooks}"
 
@@ -159,9 +163,12 @@ return {1, revision}
 class RedisInbox(Inbox):
     GROUP = "processors"
 
-    def __init__(self, redis: Any, prefix: str) -> None:
+    def __init__(self, redis: Any, prefix: str, replicas: int = 0) -> None:
         self.redis = redis
         self.prefix = prefix
+        #: replicas that hold an accepted event before the vendor hears 202 (Sentinel: gateway/redis_connect.py)
+        self.replicas = replicas
+        self._pending_checked = time.monotonic()
         self.stream = f"{prefix}{TAG}:inbox"
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
         self._script = redis.register_script(_ACCEPT)
@@ -170,26 +177,25 @@ class RedisInbox(Inbox):
 
     @classmethod
     def from_url(cls, url: str, prefix: str) -> RedisInbox:
-        from gateway.redis_connect import connect
-
         # the blocking read waits up to a second (`take`): replies are awaited longer than that
-        return cls(connect(url, timeout_s=3.0, connect_timeout_s=1.0), prefix)
+        return cls(connect(url, timeout_s=3.0, connect_timeout_s=1.0), prefix, replicas_to_confirm(url))
 
     def _seen_key(self, system_id: str, event: VendorEvent) -> str:
         vid = hashlib.sha256(event.vendor_event_id.encode()).hexdigest()[:32]
         return f"{self.prefix}{TAG}:seen:{system_id}:{vid}"
 
     async def _run(self, system_id: str, event: VendorEvent, item: bytes) -> tuple[InboxOutcome, int]:
-        fresh, revision = await self._script(
+        fresh, revision = await confirmed(self.redis, self.replicas, lambda pipe: self._script(
             keys=[self._seen_key(system_id, event), self.stream],
-            args=[content_hash(event), SEEN_TTL_S, item, STREAM_MAXLEN])
+            args=[content_hash(event), SEEN_TTL_S, item, STREAM_MAXLEN], client=pipe))
         if not fresh:
             return InboxOutcome.DUPLICATE, int(revision)
         return (InboxOutcome.ACCEPTED if int(revision) == 1 else InboxOutcome.CORRECTED), int(revision)
 
     async def accept(self, item: InboxItem, *, dedupe: bool = True) -> tuple[InboxOutcome, int]:
         if not dedupe:
-            await self.redis.xadd(self.stream, {"item": encode(item), "revision": 1}, maxlen=STREAM_MAXLEN, approximate=True)
+            await confirmed(self.redis, self.replicas, lambda pipe: pipe.xadd(
+                self.stream, {"item": encode(item), "revision": 1}, maxlen=STREAM_MAXLEN, approximate=True))
             return InboxOutcome.ACCEPTED, 1
         return await self._run(item.system_id, item.event, encode(item))
 
@@ -213,8 +219,12 @@ class RedisInbox(Inbox):
 
     async def _take(self) -> list[InboxItem]:
         # First what this consumer took and never acked (a crash, a failed store), then what others
-        # left idle, then new.
+        # left idle, then new; and again every PENDING_CHECK_S (an ack that a failover took back
+        # leaves its item pending on the new master).
+        if time.monotonic() - self._pending_checked > PENDING_CHECK_S:
+            self._pending_first = True
         if self._pending_first:
+            self._pending_checked = time.monotonic()
             claimed = await self.redis.xautoclaim(self.stream, self.GROUP, self.consumer, min_idle_time=60_000,
                                                   start_id="0-0", count=100)
             entries = claimed[1] if claimed else []

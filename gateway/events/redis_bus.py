@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 
 from adapters.models import DomainEvent, EventType
 from gateway.events.bus import BusSubscription, EventBus, LocalFanout
-from gateway.redis_connect import connect
+from gateway.redis_connect import confirmed, connect, replicas_to_confirm
 from gateway.redis_replies import text
 
 log = logging.getLogger("parkgate.events.redis")
@@ -92,6 +92,8 @@ class RedisStreamBus(EventBus):
         self.fanout = LocalFanout()
         # publishing must fail fast when Redis is gone; the reader waits up to block_ms on purpose
         self._writer = connect(redis_url, timeout_s=2.0, connect_timeout_s=2.0)
+        #: replicas that hold an event before `publish` returns (Sentinel: it survives a failover)
+        self.replicas = replicas_to_confirm(redis_url)
         self._reader = connect(redis_url, timeout_s=block_ms / 1000 + 5, connect_timeout_s=2.0)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -103,7 +105,8 @@ class RedisStreamBus(EventBus):
         return cls(config.store.redis_url, prefix=config.store.prefix, replica_id=replica_id_of(config))
 
     async def publish(self, event: DomainEvent) -> None:
-        await self._writer.xadd(self.stream, {"e": encode_event(event)}, maxlen=self.maxlen, approximate=True)
+        await confirmed(self._writer, self.replicas, lambda pipe: pipe.xadd(
+            self.stream, {"e": encode_event(event)}, maxlen=self.maxlen, approximate=True))
 
     def subscribe(self) -> BusSubscription:
         return self.fanout.stream()
