@@ -213,14 +213,16 @@ def replicas_to_confirm(url: str) -> int:
 
 async def confirmed(client: Any, replicas: int, add: Any) -> Any:
     """`add(pipe)` queues one write; it runs, then WAIT on the same connection for `replicas`
-    replicas. Its reply, or NotConfirmed."""
+    replicas. Its reply, or NotConfirmed. With no replica to wait for, `add(client)` runs as it is."""
+    if not replicas:
+        reply = add(client)
+        return await reply if inspect.isawaitable(reply) else reply
     async with client.pipeline(transaction=False) as pipe:
         queued = add(pipe)
         if inspect.isawaitable(queued):  # a registered Script queues itself on a pipeline when awaited
             await queued
-        if replicas:
-            pipe.wait(replicas, CONFIRM_MS)
+        pipe.wait(replicas, CONFIRM_MS)
         results = await pipe.execute()
-    if replicas and int(results[-1]) < replicas:
+    if int(results[-1]) < replicas:
         raise NotConfirmed("the write was not confirmed on a replica (a failover?)")
     return results[0]
