@@ -19,7 +19,7 @@ replayed systems, client and API key. They differ only in metering:
   quotas memory  the gateway's `Meter` on `QuotaEnforcer()`: limits' MemoryStorage, what
                  `store.backend: memory` builds
   quotas Redis   the gateway's `Meter` on the runtime's own `QuotaEnforcer` (limits'
-                 RedisStorage on the throwaway server), what `store.backend: redis` builds
+                 fixed-window script on the throwaway server), what `store.backend: redis` builds
 
 The client is on a configured plan (`bench`) no run can exhaust, so nothing is ever refused.
 In process, one request at a time through each ASGI app, variants alternating in short rounds.
@@ -93,7 +93,7 @@ BENCH_PLAN_LIMITS = {"requests": 100_000_000, "cost": 1_000_000_000, "max_query_
 VARIANTS = {
     "none": "no quotas      (UnmeteredMeter)",
     "memory": "quotas, memory (QuotaEnforcer(): limits MemoryStorage)",
-    "redis": "quotas, Redis  (QuotaEnforcer on redis-server: limits RedisStorage)",
+    "redis": "quotas, Redis  (QuotaEnforcer on redis-server: limits' script)",
 }
 AIM = 1.25
 

@@ -157,6 +157,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         for start in on_startup:
             await start()
+        await runtime.upgrade_store()
         await bootstrap_admin(runtime)
         await events.start()
         # What exists once started (schema, configuration, the sandbox's world) lives as long as the

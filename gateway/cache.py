@@ -1,22 +1,24 @@
-"""Our own small cache interface, and its two backends over aiocache.
+"""Our own small cache interface, and its two backends.
 
 The rest of the gateway sees only `Cache`: bytes in, bytes out, a TTL on every write, and an
 atomic "set if absent with a TTL in milliseconds" (Redis `SET NX PX`) for short locks. What
 goes in is the caller's business (the upstream cache pickles its entries).
 
     MemoryCache   aiocache SimpleMemoryCache: per process, the default
-    RedisCache    aiocache RedisCache (redis-py underneath): shared by every replica
+    RedisCache    redis-py, through gateway/redis_connect.py: shared by every replica, on one
+                  server, a Redis Cluster or behind Sentinel alike
 
-Both go through aiocache for get/set/delete/add (aiocache's `add` with a float TTL is
-`SET key value NX PX ms` on Redis). Only `clear()` on Redis talks to redis-py directly: it
-deletes this cache's namespace with SCAN + DEL (and `aclose` closes the redis-py client). aiocache's own `clear()` is never called: without
-a namespace it is FLUSHDB, which would wipe the client store sharing the database, and with
-one it uses KEYS. aiocache's serializers are bypassed (NullSerializer, no decoding: its
-MsgPack serializer is broken and its JSON one cannot carry our dataclasses).
+Every Redis operation is one key (GET, PSETEX, DEL, SET NX PX), so on a cluster the entries spread
+over the nodes with no hash tag. `clear()` deletes this cache's namespace with SCAN + DEL (on a
+cluster, SCAN walks every master), never FLUSHDB: the client store shares the database. Redis
+goes through redis-py rather than aiocache: aiocache 0.12's Redis backend builds its own
+single-server client from a host and port, and can reach neither a cluster nor a Sentinel's
+master. Each operation is abandoned after `timeout_s` (the caller then asks the vendor).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from abc import ABC, abstractmethod
 from typing import Any
@@ -100,54 +102,57 @@ class MemoryCache(_AiocacheCache):
         await self.backend.clear()
 
 
-class RedisCache(_AiocacheCache):
-    """In Redis (aiocache RedisCache over redis-py), under `<prefix>cache:`; shared by every replica."""
+class RedisCache(Cache):
+    """In Redis, under `<prefix>cache:`; shared by every replica."""
 
     name = "redis"
 
     def __init__(self, url: str, prefix: str = "parkgate:", *, timeout_s: float = OPERATION_TIMEOUT_S,
                  max_connections: int = MAX_CONNECTIONS) -> None:
-        from redis.asyncio import BlockingConnectionPool
-        from redis.asyncio.connection import parse_url
+        from gateway.redis_connect import connect
 
-        options = parse_url(url)
-        # a blocking pool: a burst waits for a free connection (within the operation timeout)
-        # instead of failing at once as redis-py's default pool does past 100 connections
-        pool_kwargs: dict[str, Any] = {"socket_timeout": timeout_s, "timeout": timeout_s}
-        if options.get("username"):
-            pool_kwargs["username"] = options["username"]
-        if "connection_class" in options:
-            pool_kwargs["connection_class"] = options["connection_class"]
         self.namespace = f"{prefix}{NAMESPACE}"
-        super().__init__(aiocache.Cache(
-            aiocache.Cache.REDIS,
-            endpoint=options.get("host", "127.0.0.1"),
-            port=options.get("port", 6379),
-            db=options.get("db", 0),
-            password=options.get("password"),
-            create_connection_timeout=timeout_s,
-            pool_max_size=max_connections,
-            connection_pool_class=BlockingConnectionPool,
-            connection_pool_kwargs=pool_kwargs,
-            namespace=self.namespace,
-            serializer=NullSerializer(encoding=None),  # raw bytes back, never decoded
-            timeout=timeout_s,
-        ))
+        self.timeout_s = timeout_s
+        # a blocking pool (one server, Sentinel): a burst waits for a free connection within the
+        # operation timeout instead of failing at once past the pool's size. No retries: a failed
+        # read is a miss, and the vendor is there.
+        self.client = connect(url, timeout_s=timeout_s, connect_timeout_s=timeout_s, retries=0,
+                              max_connections=max_connections, blocking_pool=True)
+
+    def _key(self, key: str) -> str:
+        return f"{self.namespace}:{key}"
+
+    async def get(self, key: str) -> bytes | None:
+        async with asyncio.timeout(self.timeout_s):
+            value = await self.client.get(self._key(key))
+        return None if value is None else value if isinstance(value, bytes) else value.encode()
+
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        async with asyncio.timeout(self.timeout_s):
+            await self.client.psetex(self._key(key), max(1, int(ttl_s * 1000)), value)
+
+    async def delete(self, key: str) -> None:
+        async with asyncio.timeout(self.timeout_s):
+            await self.client.delete(self._key(key))
+
+    async def add(self, key: str, value: bytes, ttl_ms: int) -> bool:
+        async with asyncio.timeout(self.timeout_s):
+            return bool(await self.client.set(self._key(key), value, nx=True, px=max(1, int(ttl_ms))))
 
     async def clear(self) -> None:
-        """SCAN + DEL over this namespace with redis-py (aiocache's clear would be FLUSHDB or KEYS)."""
-        client = self.backend.client
+        """SCAN + DEL over this namespace (never FLUSHDB, never KEYS)."""
+        client: Any = self.client
         batch: list[bytes] = []
         async for key in client.scan_iter(match=f"{self.namespace}:*", count=500):
             batch.append(key)
             if len(batch) >= 500:
-                await client.delete(*batch)
+                await client.delete(*batch)  # on a cluster redis-py splits a DEL by slot
                 batch = []
         if batch:
             await client.delete(*batch)
 
     async def aclose(self) -> None:
-        await self.backend.client.aclose()  # aiocache's close() calls redis-py's deprecated close()
+        await self.client.aclose()
 
 
 def build_cache(config: GatewayConfig) -> Cache | None:

@@ -44,7 +44,9 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 def run_admin(config_path: Path, action: Callable[[AdminService], Awaitable[T]]) -> T:
     from gateway.auth.changes import build_client_changes
+    from gateway.auth.redis_store import RedisClientStore
     from gateway.config import ConfigError, load_config
+    from gateway.redis_layout import migrate
     from gateway.runtime import build_store
 
     try:
@@ -61,6 +63,8 @@ def run_admin(config_path: Path, action: Callable[[AdminService], Awaitable[T]])
         client_changes = build_client_changes(config)  # the running replicas hear what changed
         try:
             await store.ping()
+            if isinstance(store, RedisClientStore):  # a store of before the hash tags: today's names first
+                await migrate(store.redis, config.store.prefix)
             admin = AdminService(store, pepper,
                                  known_facilities=config.facilities, plans=config.plans, client_changes=client_changes)
             return await action(admin)

@@ -211,13 +211,22 @@ class AuthConfig(ConfigModel):
 
 class StoreConfig(ConfigModel):
     backend: Literal["memory", "redis"] = "memory"
-    redis_url: str | None = None
-    prefix: str = "parkgate:"
+    redis_url: str | None = Field(
+        None, description="redis://host:port/db, redis+cluster://host:port[,host:port…] or "
+                          "redis+sentinel://host:port[,host:port…]/service[/db] (docs/deployment.md)."
+    )
+    prefix: str = Field("parkgate:", description="Starts every key; without { or }: the gateway places its own hash tags.")
 
     @model_validator(mode="after")
     def redis_needs_url(self) -> StoreConfig:
         if self.backend == "redis" and not self.redis_url:
             raise ValueError("the redis backend needs `redis_url` (e.g. redis://127.0.0.1:6379/0)")
+        if self.redis_url:
+            from gateway.redis_connect import parse
+
+            parse(self.redis_url)  # one server, a cluster or a Sentinel service: a bad form fails here
+        if "{" in self.prefix or "}" in self.prefix:
+            raise ValueError("`store.prefix` must not contain { or }: the gateway places the hash tags of its keys itself")
         return self
 
 

@@ -13,6 +13,13 @@ from enum import StrEnum
 from typing import Any
 
 from graphql import GraphQLError
+from redis.exceptions import (
+    ClusterDownError,
+    ReadOnlyError,
+    RedisClusterUnreachableError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -66,9 +73,15 @@ class StoreUnavailable(Exception):
 
 
 #: what "the gateway's own store cannot be reached" looks like: our own `StoreUnavailable`, or
-#: redis-py's connection and timeout errors coming up from any Redis-backed part. Every edge
+#: redis-py's connection and timeout errors coming up from any Redis-backed part (a Sentinel that
+#: knows no master says so with a connection error too), and what a failover looks like while it
+#: happens: a write that reached a master just turned replica (READONLY), a cluster whose slot has
+#: no master yet (CLUSTERDOWN, TRYAGAIN, a slot no node covers, no node answering). Every edge
 #: (GraphQL errors, the app's exception handler, the OAuth endpoint, the CLI) answers these alike.
-STORE_ERRORS: tuple[type[Exception], ...] = (StoreUnavailable, RedisConnectionError, RedisTimeoutError)
+STORE_ERRORS: tuple[type[Exception], ...] = (
+    StoreUnavailable, RedisConnectionError, RedisTimeoutError, ReadOnlyError, ClusterDownError, TryAgainError,
+    SlotNotCoveredError, RedisClusterUnreachableError,
+)
 #: seconds a client is asked to wait (`Retry-After`) while the store cannot be reached
 RETRY_AFTER_S = 5
 STORE_UNAVAILABLE = "The gateway cannot reach its store; try again shortly."

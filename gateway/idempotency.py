@@ -113,7 +113,8 @@ class MemoryIdempotency:
 
 
 class RedisIdempotency:
-    """Claims and results in Redis under `<prefix>idem:`, shared by every replica."""
+    """Claims and results in Redis under `<prefix>idem:`, shared by every replica. Each claim is one
+    key, read and written alone (no hash tag needed: on a cluster the claims spread over the nodes)."""
 
     def __init__(self, client: Any, prefix: str, ttl_s: float = DEFAULT_TTL_S) -> None:
         self.client = client
@@ -122,9 +123,9 @@ class RedisIdempotency:
 
     @classmethod
     def from_url(cls, url: str, prefix: str) -> RedisIdempotency:
-        import redis.asyncio as aioredis
+        from gateway.redis_connect import connect
 
-        return cls(aioredis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=1.0), prefix)
+        return cls(connect(url, timeout_s=2.0, connect_timeout_s=1.0), prefix)
 
     async def run(self, scope: str, key: str, fingerprint: str, work: Work) -> Any:
         digest = hashlib.sha256(f"{scope}\x00{key}".encode()).hexdigest()

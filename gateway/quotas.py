@@ -27,9 +27,15 @@ dimension (it counts in `Usage.refusals`). Tolerances, stated:
 - when every charge in a window has been refunded (counter back to 0), the next charge starts a
   new window (that is how the library's script sets expiries).
 
-Keys (Redis, `prefix` default "parkgate:quota"): `{prefix}:{client_id}:requests`,
-`{prefix}:{client_id}:cost`, `{prefix}:{client_id}:refusals`, plain integers with a TTL. They do
-not depend on the plan, so changing a client's plan or overrides keeps what it has used.
+Keys (Redis, prefix default "parkgate:quota"): `parkgate:quota:{<client id>}:requests`, `…:cost`,
+`…:refusals`, plain integers with a TTL. The client id in braces is a hash tag: on a Redis Cluster a
+client's three counters sit in one slot, so an admission is one pipeline to one node, and clients
+spread over the nodes. The keys do not depend on the plan, so changing a client's plan or overrides
+keeps what it has used.
+
+On Redis the counters run the `limits` library's own fixed-window script (`incr_expire.lua`) on the
+gateway's connection (gateway/redis_connect.py: one server, a cluster or a Sentinel's master alike);
+in memory, and as the fallback, they are its `MemoryStorage`.
 
 Redis unreachable: `on_redis_error="open"` hands over to a per-process in-memory limiter (one
 warning per outage; N replicas then admit up to N × quota), `"closed"` raises
@@ -49,16 +55,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from limits.aio.storage import MemoryStorage, RedisStorage
-from limits.aio.storage.redis.redispy import RedispyBridge
+from limits.aio.storage import MemoryStorage
+from limits.aio.storage.redis.bridge import RedisBridge
 from limits.errors import StorageError
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from gateway.errors import StoreUnavailable
+from gateway.redis_connect import connect
 
 if TYPE_CHECKING:
     from gateway.config import GatewayConfig, PlanConfig
@@ -293,30 +297,27 @@ return {v, pttl}
 
 
 class _RedisCounters(_Counters):
-    """limits' RedisStorage (redis-py asyncio), its connection and its `incr_expire` script,
-    pipelined so that an admission is one round trip."""
+    """The counters in Redis: limits' `incr_expire` script and our refund, pipelined so that an
+    admission is one round trip."""
+
+    #: attempts after the first on a connection error (not on a timeout): a Sentinel failover's switch
+    #: is ridden out (an INCRBY retried after it landed over-counts by one, never under-counts); a
+    #: Redis that is gone or silent still hands over to the local fallback at once
+    RETRIES = 2
 
     def __init__(self, uri: str, prefix: str, timeout_s: float) -> None:
-        if not uri.startswith("async+"):
-            uri = f"async+{uri}"
-        self.storage = RedisStorage(
-            uri, implementation="redispy", key_prefix=prefix,
-            socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-            # redis-py retries 10 times by default: an outage must fail fast. (limits types its
-            # **options as float | str | bool; it hands them to redis-py, whose `retry` is a Retry.)
-            retry=Retry(NoBackoff(), 0),  # type: ignore[arg-type]
-        )
-        bridge = self.storage.bridge
-        assert isinstance(bridge, RedispyBridge)  # implementation="redispy"
-        self.bridge = bridge
-        # redis-py's asyncio Redis, which limits types as a protocol of the few commands it sends itself
-        self.client = cast(Redis, bridge.get_connection())
-        self.incr = bridge.lua_incr_expire  # the script FixedWindowRateLimiter.hit runs
+        self.prefix = prefix
+        self.client = connect(uri, timeout_s=timeout_s, connect_timeout_s=timeout_s, retries=self.RETRIES,
+                              retry_timeouts=False)
+        self.incr = self.client.register_script(RedisBridge.SCRIPT_INCR_EXPIRE)  # what FixedWindowRateLimiter.hit runs
         self.refund = self.client.register_script(REFUND_LUA)
+
+    def key(self, key: str) -> str:
+        return f"{self.prefix}:{key}"  # the way limits prefixes its keys
 
     async def run(self, charges: Sequence[CounterCharge] = (), refunds: Sequence[CounterRefund] = (),
                   reads: Sequence[str] = ()) -> CounterResults:
-        key = self.bridge.prefixed_key
+        key = self.key
         ops: list[tuple[tuple[Any, ...], ...]] = []
         for k, n, w in charges:
             ops.append((("evalsha", self.incr.sha, 1, key(k), w, n), ("pttl", key(k))))
@@ -573,4 +574,5 @@ class QuotaEnforcer:
 
 
 def _key(client_id: str, what: str) -> str:
-    return f"{client_id}:{what}"
+    """`{client id}:what`: a client's counters share a hash tag (one slot of a Redis Cluster)."""
+    return f"{{{client_id}}}:{what}"

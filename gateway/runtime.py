@@ -35,7 +35,7 @@ def build_store(config: GatewayConfig) -> ClientStore:
         assert config.store.redis_url is not None
         # Short socket timeouts: an unreachable Redis must turn into a quick 503, not a hung request.
         return RedisClientStore.from_url(config.store.redis_url, prefix=config.store.prefix,
-                                         socket_timeout=1.0, socket_connect_timeout=1.0)
+                                         timeout_s=1.0, connect_timeout_s=1.0)
     return MemoryClientStore()
 
 
@@ -120,6 +120,15 @@ class Runtime:
             client_changes=client_changes,
             outbound=OutboundWebhooks(config, bus, store),
         )
+
+    async def upgrade_store(self) -> None:
+        """Keys a Redis store kept before they had hash tags get today's names (gateway/redis_layout.py);
+        once, at the first start on such a store, and at no cost after."""
+        from gateway.auth.redis_store import RedisClientStore
+        from gateway.redis_layout import migrate
+
+        if isinstance(self.store, RedisClientStore):
+            await migrate(self.store.redis, self.config.store.prefix)
 
     async def aclose(self) -> None:
         await self.systems.aclose()

@@ -21,7 +21,7 @@ from pytest_redis import factories as redis_factories
 from adapters.simulated.harness import FaultMode
 from gateway.sandbox import build_sandbox
 from tests.support.bed import TEST_BREAKER_RESET_S, TEST_OCCUPANCY_TTL_S, TEST_TIMEOUT_S, Bed
-from tests.support.processes import OwnRedis
+from tests.support.processes import REDIS_CLI_MISSING, REDIS_MISSING, OwnCluster, OwnRedis, OwnSentinel
 from tests.support.servers import bound_socket, serve
 
 
@@ -60,9 +60,6 @@ async def healthy_systems(request: pytest.FixtureRequest) -> None:
 
 # --- Redis: a throwaway redis-server of the tests' own, never the machine's -------------
 
-REDIS_MISSING = ("redis-server not found on PATH: install it (Debian/Ubuntu: apt-get install redis-server; "
-                 "macOS: brew install redis) — the tests start their own throwaway Redis")
-
 #: pytest-redis's process factory on a random free port (its own `redis_proc` fixture is
 #: left alone and unused); reach it through `redis_server`, which checks for the binary first
 _parkgate_redis_proc = redis_factories.redis_proc(port=None)
@@ -93,3 +90,45 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
     finally:
         if redis.running:
             redis.stop()
+
+
+def _redis_tools() -> None:
+    if shutil.which("redis-server") is None:
+        pytest.fail(REDIS_MISSING, pytrace=False)
+    if shutil.which("redis-cli") is None:
+        pytest.fail(REDIS_CLI_MISSING, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnCluster]:
+    """A Redis Cluster of three masters of the session's own (`redis_cluster.url`: redis+cluster://…)."""
+    _redis_tools()
+    cluster = OwnCluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def _sentinel(directory: Path) -> Iterator[OwnSentinel]:
+    _redis_tools()
+    sentinel = OwnSentinel(directory)
+    try:
+        sentinel.start()
+        yield sentinel
+    finally:
+        sentinel.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnSentinel]:
+    """A master, its replica and three Sentinels of the session's own (`redis_sentinel.url`:
+    redis+sentinel://…/parkgate). Left as it is: a test that fails it over uses `own_sentinel`."""
+    yield from _sentinel(tmp_path_factory.mktemp("redis-sentinel"))
+
+
+@pytest.fixture
+def own_sentinel(tmp_path: Path) -> Iterator[OwnSentinel]:
+    """A Sentinel deployment of this test's own, which the test may fail over."""
+    yield from _sentinel(tmp_path / "own-sentinel")

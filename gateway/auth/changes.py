@@ -6,24 +6,31 @@ gateway/events/credential_watch.py) can check them again now rather than at its 
                the store holds the change
     listen     `listen(callback)`: `callback(client_id)` for every notice, in this process
 
-In memory (one process) the notice is a call of the listeners. With the Redis store, a PUBLISH on
-`<prefix>clients:changed` and, in each process that listens, one SUBSCRIBE connection. Pub/sub keeps
-nothing: a notice sent while a replica is not listening (its connection dropped that moment) is lost.
-A notice is therefore only ever a shortcut; whoever relies on one also checks again on a timer.
+In memory (one process) the notice is a call of the listeners. With the Redis store, an entry on a
+short stream, `<prefix>clients:changes` (XADD, trimmed to about a thousand), and in each process that
+listens one task reading it (XREAD BLOCK). A stream rather than pub/sub: it works the same on one
+server, a Redis Cluster (one key: its node serves the blocking read) and behind Sentinel, and a
+listener whose connection dropped for a moment (a failover) carries on from the last notice it
+heard instead of losing what was said meanwhile. A notice is still only ever a shortcut (one sent
+while a replica was away long enough to be trimmed, or lost with a failed-over master, is not heard):
+whoever relies on one also checks again on a timer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
+from gateway.redis_replies import text
+
 log = logging.getLogger("parkgate.auth.changes")
 
-#: how long the listener waits for a notice before it checks its connection is still alive
+#: how long the listener's blocking read waits for a notice before it asks again
 LISTEN_POLL_S = 5.0
+#: notices kept on the stream (about): a listener away for longer than that many changes misses some
+STREAM_MAXLEN = 1000
 
 
 class ClientChanges:
@@ -52,17 +59,16 @@ class ClientChanges:
 
 
 class RedisClientChanges(ClientChanges):
-    """Every replica's listeners hear every notice (Redis pub/sub); started by the first `listen`."""
+    """Every replica's listeners hear every notice (a Redis Stream); reading starts with the first `listen`."""
 
     def __init__(self, redis_url: str, prefix: str) -> None:
         super().__init__()
-        import redis.asyncio as aioredis
+        from gateway.redis_connect import connect
 
-        self.channel = f"{prefix}clients:changed"
-        # publishing must fail fast when Redis is gone; the listener's reads wait on purpose, and
-        # ping an idle connection so that a dead one is found and replaced
-        self._writer = aioredis.Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
-        self._reader = aioredis.Redis.from_url(redis_url, socket_connect_timeout=2.0, health_check_interval=LISTEN_POLL_S)
+        self.stream = f"{prefix}clients:changes"
+        # publishing must fail fast when Redis is gone; the reader's XREAD waits LISTEN_POLL_S on purpose
+        self._writer = connect(redis_url, timeout_s=1.0, connect_timeout_s=1.0)
+        self._reader = connect(redis_url, timeout_s=LISTEN_POLL_S + 2.0, connect_timeout_s=2.0)
         self._task: asyncio.Task[None] | None = None
 
     def listen(self, callback: Callable[[str], None]) -> Callable[[], None]:
@@ -73,37 +79,43 @@ class RedisClientChanges(ClientChanges):
 
     async def publish(self, client_id: str) -> None:
         try:
-            await self._writer.publish(self.channel, client_id)
+            await self._writer.xadd(self.stream, {"client": client_id}, maxlen=STREAM_MAXLEN, approximate=True)
         except Exception as exc:  # noqa: BLE001 - the change is stored; replicas see it at their next re-check
             log.warning("client changes: could not announce a change of %s (%s)", client_id, exc)
 
     async def _run(self) -> None:
         failures = 0
+        last_id: str | None = None
         while True:
-            pubsub: Any = self._reader.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self.channel)
+                if last_id is None:
+                    # from the newest notice on (a concrete id, not `$`: nothing said before the first
+                    # XREAD is missed)
+                    newest: Any = await self._reader.xrevrange(self.stream, count=1)
+                    last_id = text(newest[0][0]) if newest else "0-0"
+                answer: Any = await self._reader.xread({self.stream: last_id}, count=100,
+                                                       block=int(LISTEN_POLL_S * 1000))
                 failures = 0
-                while True:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=LISTEN_POLL_S)
-                    if message is not None and message.get("type") == "message":
-                        data = message["data"]
-                        self._hear(data.decode() if isinstance(data, bytes) else str(data))
+                for _stream, entries in answer or []:
+                    for entry_id, fields in entries:
+                        last_id = text(entry_id)
+                        client_id = fields.get(b"client", fields.get("client"))
+                        if client_id is not None:
+                            self._hear(text(client_id))
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - Redis away: listen again once it is back
+            except Exception as exc:  # noqa: BLE001 - Redis away: read on from `last_id` once it is back
                 failures += 1
                 log.warning("client changes: listening failed (%s); retrying", exc)
                 await asyncio.sleep(min(0.2 * 2 ** min(failures, 5), 5.0))
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
 
     async def aclose(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            # redis-py may swallow one cancellation of a blocked XREAD: cancel until the task ends
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.5)
         await self._reader.aclose()
         await self._writer.aclose()
 

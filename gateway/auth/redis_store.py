@@ -1,15 +1,19 @@
 """The client store in Redis: survives restarts, and every replica sees the same clients.
 
-Key layout (every key starts with `prefix`, default `parkgate:`):
+Key layout (every key starts with `prefix`, default `parkgate:`; `{clients}` is a hash tag: the
+keys that one script or transaction touches together sit in one slot of a Redis Cluster):
 
-    client:<client id>         string  the client as JSON (Client.to_dict)
-    clients                    set     every client id (for `clients()`; no KEYS/SCAN needed)
-    client_names               hash    name -> client id (for `client_by_name`)
-    key:<key id>               string  the key record as JSON (KeyRecord.to_dict)
-    client_keys:<client id>    set     the client's key ids (for `keys_of`)
-    audit                      stream  one entry per admin action, field `entry` = JSON;
-                                       trimmed to about `audit_max_len` entries (100k)
-    signing_keys               string  the token signing keys as one JSON list
+    {clients}:client:<client id>       string  the client as JSON (Client.to_dict)
+    {clients}:clients                  set     every client id (for `clients()`; no KEYS/SCAN needed)
+    {clients}:client_names             hash    name -> client id (for `client_by_name`)
+    {clients}:key:<key id>             string  the key record as JSON (KeyRecord.to_dict)
+    {clients}:client_keys:<client id>  set     the client's key ids (for `keys_of`)
+    audit                              stream  one entry per admin action, field `entry` = JSON;
+                                               trimmed to about `audit_max_len` entries (100k)
+    signing_keys                       string  the token signing keys as one JSON list
+
+Before the hash tags (parkgate before its cluster support) the first five had no `{clients}:`;
+gateway/redis_layout.py renames them once, at the first start on such a store.
 
 Name uniqueness is AdminService's: it looks the name up, then saves. Two replicas creating
 the same name at the same moment can both pass the look-up; both clients are then stored,
@@ -22,12 +26,14 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 
 from gateway.auth.clients import AuditEntry, Client, ClientStore, KeyRecord
+from gateway.redis_connect import RedisClient, connect
 from gateway.redis_replies import text
 
 DEFAULT_PREFIX = "parkgate:"
+#: the hash tag of every client and key record and their indexes (one slot: one script saves them)
+TAG = "{clients}"
 AUDIT_MAX_LEN = 100_000
 
 #: KEYS: client:<id>, clients, client_names   ARGV: json, id, name
@@ -48,7 +54,7 @@ return redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[2])
 
 
 class RedisClientStore(ClientStore):
-    def __init__(self, redis: aioredis.Redis, prefix: str = DEFAULT_PREFIX,
+    def __init__(self, redis: RedisClient, prefix: str = DEFAULT_PREFIX,
                  audit_max_len: int = AUDIT_MAX_LEN) -> None:
         self.redis = redis
         self.prefix = prefix
@@ -57,11 +63,13 @@ class RedisClientStore(ClientStore):
 
     @classmethod
     def from_url(cls, url: str, prefix: str = DEFAULT_PREFIX, **kwargs: Any) -> RedisClientStore:
-        """A store on a new connection pool; `kwargs` go to `redis.asyncio.Redis.from_url`."""
-        return cls(aioredis.Redis.from_url(url, **kwargs), prefix)
+        """A store on a new connection pool; `kwargs` go to `gateway.redis_connect.connect`."""
+        kwargs.setdefault("timeout_s", 1.0)
+        return cls(connect(url, **kwargs), prefix)
 
     def _k(self, *parts: str) -> str:
-        return self.prefix + ":".join(parts)
+        """A key of the client records (hash-tagged: they are saved and read together)."""
+        return f"{self.prefix}{TAG}:" + ":".join(parts)
 
     # --- clients ------------------------------------------------------------------------
 
@@ -114,23 +122,23 @@ class RedisClientStore(ClientStore):
     # --- audit --------------------------------------------------------------------------
 
     async def append_audit(self, entry: AuditEntry) -> None:
-        await self.redis.xadd(self._k("audit"), {"entry": orjson.dumps(entry.to_dict())},
+        await self.redis.xadd(self.prefix + "audit", {"entry": orjson.dumps(entry.to_dict())},
                               maxlen=self.audit_max_len, approximate=True)
 
     async def audit(self) -> list[AuditEntry]:
-        rows = await self.redis.xrevrange(self._k("audit")) or []
+        rows = await self.redis.xrevrange(self.prefix + "audit") or []
         return [AuditEntry.from_dict(orjson.loads(raw)) for _, fields in rows
                 if fields and (raw := fields.get(b"entry", fields.get("entry"))) is not None]
 
     # --- signing keys -------------------------------------------------------------------
 
     async def signing_keys(self) -> list[dict[str, Any]]:
-        raw = await self.redis.get(self._k("signing_keys"))
+        raw = await self.redis.get(self.prefix + "signing_keys")
         return [] if raw is None else orjson.loads(raw)
 
     async def save_signing_keys(self, keys: list[dict[str, Any]]) -> None:
         """`keys` must be JSON values (strings, numbers, lists, dicts), as JWKs are."""
-        await self.redis.set(self._k("signing_keys"), orjson.dumps(keys))
+        await self.redis.set(self.prefix + "signing_keys", orjson.dumps(keys))
 
     # --- lifecycle ----------------------------------------------------------------------
 

@@ -23,6 +23,8 @@ from gateway.redis_replies import text
 LOG_LIMIT = 1000
 #: a finished delivery's record is kept this long in Redis
 FINISHED_TTL_S = 14 * 86_400
+#: the hash tag of every key of the Redis store (scripts and transactions span them)
+TAG = "{wh}"
 
 
 class EndpointStatus(StrEnum):
@@ -229,20 +231,24 @@ return 1
 
 
 class RedisWebhookStore(WebhookStore):
-    """Keys under `<prefix>wh:`: endpoint:<id> (JSON), endpoints (set of ids), delivery:<id> (JSON),
-    log:<endpoint id> (list, newest first, capped), due (sorted set: delivery id by next attempt)."""
+    """Keys under `<prefix>{wh}:`: endpoint:<id> (JSON), endpoints (set of ids), delivery:<id> (JSON),
+    log:<endpoint id> (list, newest first, capped), due (sorted set: delivery id by next attempt).
+    `{wh}` is a hash tag: a delivery, its endpoint's log and the schedule change in one script or
+    transaction, so on a Redis Cluster they all live in one slot. (Before the tag the prefix was
+    `<prefix>wh:`; gateway/redis_layout.py renames such keys once.)"""
 
     def __init__(self, redis: Any, prefix: str = "parkgate:") -> None:
         self.redis = redis
-        self.prefix = f"{prefix}wh:"
+        self.prefix = f"{prefix}{TAG}:"
         self._claim = redis.register_script(_CLAIM)
         self._create = redis.register_script(_CREATE)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "parkgate:", **kwargs: Any) -> RedisWebhookStore:
-        import redis.asyncio as aioredis
+        from gateway.redis_connect import connect
 
-        return cls(aioredis.Redis.from_url(url, **kwargs), prefix)
+        kwargs.setdefault("timeout_s", 2.0)
+        return cls(connect(url, **kwargs), prefix)
 
     def _k(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)

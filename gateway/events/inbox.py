@@ -10,6 +10,10 @@ hash of the event's content (type, facility, zone, payload; not its time):
 `claim` is the same check without queueing, for events only known after expansion (ids-only
 webhooks). Memory by default; a Redis Stream (consumer group, acked after processing) when
 the store is Redis, so an accepted event survives a restart.
+
+Keys in Redis: `<prefix>{webhooks}:inbox` (the stream) and `<prefix>{webhooks}:seen:<system>:<id
+hash>` (what a vendor event id last carried, 7 days). The accepting script touches a `seen` key and
+the stream at once, so they share the hash tag `{webhooks}`: one slot of a Redis Cluster.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import asyncio
 import hashlib
 import os
 import socket
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -28,10 +33,15 @@ import orjson
 from redis.exceptions import ResponseError
 
 from adapters.models import EventType, VendorEvent
+from gateway.redis_connect import confirmed, connect, replicas_to_confirm
 
 SEEN_LIMIT = 200_000  # ids remembered in memory
 SEEN_TTL_S = 7 * 24 * 3600  # and in Redis: vendors re-send within hours, not weeks
 STREAM_MAXLEN = 100_000
+#: how often a Redis inbox looks again for items taken and never acked
+PENDING_CHECK_S = 30.0
+#: the hash tag of the inbox's keys (one script dedupes and appends)
+TAG = "{webhooks}"
 
 
 class InboxOutcome(StrEnum):
@@ -86,6 +96,9 @@ class Inbox:
 
     async def ack(self, item: InboxItem) -> None:
         pass
+
+    def redeliver(self) -> None:
+        """The next `take` hands out again what was taken and not acked (the store failed meanwhile)."""
 
     async def aclose(self) -> None:
         pass
@@ -150,10 +163,13 @@ return {1, revision}
 class RedisInbox(Inbox):
     GROUP = "processors"
 
-    def __init__(self, redis: Any, prefix: str) -> None:
+    def __init__(self, redis: Any, prefix: str, replicas: int = 0) -> None:
         self.redis = redis
         self.prefix = prefix
-        self.stream = f"{prefix}webhooks:inbox"
+        #: replicas that hold an accepted event before the vendor hears 202 (Sentinel: gateway/redis_connect.py)
+        self.replicas = replicas
+        self._pending_checked = time.monotonic()
+        self.stream = f"{prefix}{TAG}:inbox"
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
         self._script = redis.register_script(_ACCEPT)
         self._group_ready = False
@@ -161,25 +177,25 @@ class RedisInbox(Inbox):
 
     @classmethod
     def from_url(cls, url: str, prefix: str) -> RedisInbox:
-        import redis.asyncio as aioredis
-
-        return cls(aioredis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=1.0), prefix)
+        # the blocking read waits up to a second (`take`): replies are awaited longer than that
+        return cls(connect(url, timeout_s=3.0, connect_timeout_s=1.0), prefix, replicas_to_confirm(url))
 
     def _seen_key(self, system_id: str, event: VendorEvent) -> str:
         vid = hashlib.sha256(event.vendor_event_id.encode()).hexdigest()[:32]
-        return f"{self.prefix}webhooks:seen:{system_id}:{vid}"
+        return f"{self.prefix}{TAG}:seen:{system_id}:{vid}"
 
     async def _run(self, system_id: str, event: VendorEvent, item: bytes) -> tuple[InboxOutcome, int]:
-        fresh, revision = await self._script(
+        fresh, revision = await confirmed(self.redis, self.replicas, lambda pipe: self._script(
             keys=[self._seen_key(system_id, event), self.stream],
-            args=[content_hash(event), SEEN_TTL_S, item, STREAM_MAXLEN])
+            args=[content_hash(event), SEEN_TTL_S, item, STREAM_MAXLEN], client=pipe))
         if not fresh:
             return InboxOutcome.DUPLICATE, int(revision)
         return (InboxOutcome.ACCEPTED if int(revision) == 1 else InboxOutcome.CORRECTED), int(revision)
 
     async def accept(self, item: InboxItem, *, dedupe: bool = True) -> tuple[InboxOutcome, int]:
         if not dedupe:
-            await self.redis.xadd(self.stream, {"item": encode(item), "revision": 1}, maxlen=STREAM_MAXLEN, approximate=True)
+            await confirmed(self.redis, self.replicas, lambda pipe: pipe.xadd(
+                self.stream, {"item": encode(item), "revision": 1}, maxlen=STREAM_MAXLEN, approximate=True))
             return InboxOutcome.ACCEPTED, 1
         return await self._run(item.system_id, item.event, encode(item))
 
@@ -194,14 +210,27 @@ class RedisInbox(Inbox):
                 if "BUSYGROUP" not in str(exc):
                     raise
             self._group_ready = True
-        # First what this consumer took and never acked (a crash), then what others left idle, then new.
+        try:
+            return await self._take()
+        except ResponseError as exc:  # NOGROUP: the stream went (a Redis restarted empty): make it again
+            if "NOGROUP" in str(exc):
+                self._group_ready = False
+            raise
+
+    async def _take(self) -> list[InboxItem]:
+        # First what this consumer took and never acked (a crash, a failed store), then what others
+        # left idle, then new; and again every PENDING_CHECK_S (an ack that a failover took back
+        # leaves its item pending on the new master).
+        if time.monotonic() - self._pending_checked > PENDING_CHECK_S:
+            self._pending_first = True
         if self._pending_first:
-            self._pending_first = False
+            self._pending_checked = time.monotonic()
             claimed = await self.redis.xautoclaim(self.stream, self.GROUP, self.consumer, min_idle_time=60_000,
                                                   start_id="0-0", count=100)
             entries = claimed[1] if claimed else []
             pending = await self.redis.xreadgroup(self.GROUP, self.consumer, {self.stream: "0"}, count=100)
             entries = list(entries) + [e for _, batch in pending for e in batch]
+            self._pending_first = False
             if entries:
                 return self._items(entries)
         answer = await self.redis.xreadgroup(self.GROUP, self.consumer, {self.stream: ">"}, count=100, block=1000)
@@ -219,6 +248,9 @@ class RedisInbox(Inbox):
 
     async def ack(self, item: InboxItem) -> None:
         await self.redis.xack(self.stream, self.GROUP, item.ref)
+
+    def redeliver(self) -> None:
+        self._pending_first = True
 
     async def aclose(self) -> None:
         await self.redis.aclose()

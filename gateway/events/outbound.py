@@ -202,7 +202,7 @@ def build_webhook_store(config: GatewayConfig) -> WebhookStore:
     if config.store.backend == "redis":
         assert config.store.redis_url is not None
         return RedisWebhookStore.from_url(config.store.redis_url, prefix=config.store.prefix,
-                                          socket_timeout=2.0, socket_connect_timeout=2.0)
+                                          timeout_s=2.0, connect_timeout_s=2.0)
     return MemoryWebhookStore()
 
 

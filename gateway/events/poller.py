@@ -33,7 +33,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from adapters.base import ParcsAdapter
@@ -43,6 +42,7 @@ from adapters.operation_models import Reservation, ReservationStatus
 from adapters.registry import DIALECTS
 from gateway.config import GatewayConfig
 from gateway.events.redis_bus import replica_id_of
+from gateway.redis_connect import RedisClient, connect
 from gateway.runtime import Runtime
 from gateway.systems import OCCUPANCY
 
@@ -153,7 +153,7 @@ class Poller:
     """Polls one system every `interval_s`; with `redis`, only while holding its lease."""
 
     def __init__(self, runtime: Runtime, system_id: str, *, interval_s: float | None = None,
-                 lease_s: float | None = None, redis: aioredis.Redis | None = None,
+                 lease_s: float | None = None, redis: RedisClient | None = None,
                  prefix: str | None = None, replica_id: str | None = None) -> None:
         config = runtime.config
         self.runtime = runtime
@@ -372,7 +372,7 @@ class Polling:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.pollers: list[Poller] = []
-        self.redis: aioredis.Redis | None = None
+        self.redis: RedisClient | None = None
 
     async def start(self) -> None:
         config = self.runtime.config
@@ -383,7 +383,7 @@ class Polling:
             return
         if config.store.backend == "redis":
             assert config.store.redis_url is not None  # StoreConfig refuses the redis backend without one
-            self.redis = aioredis.from_url(config.store.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+            self.redis = connect(config.store.redis_url, timeout_s=2.0, connect_timeout_s=2.0)
         self.pollers = [Poller(self.runtime, system_id, redis=self.redis) for system_id in systems]
         for poller in self.pollers:
             poller.start()

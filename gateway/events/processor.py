@@ -1,6 +1,7 @@
 """What happens to an accepted webhook: inbox -> (expand) -> gateway ids -> cache refresh -> bus.
 
-One background task per gateway takes items from the inbox in order. For ids-only dialects
+One background task per gateway takes items from the inbox in order; an item is acked once its
+events are on the bus, and one the store failed for is taken again (at least once, never lost). For ids-only dialects
 (the PMS) it first fetches the details through the adapter and dedupes what it learns. Each
 vendor event becomes a DomainEvent in gateway ids (the vendor's facility id looked up in the
 directory); the cache entries the event touches are marked stale first, so a subscriber that
@@ -29,6 +30,8 @@ from gateway.systems import CITATIONS, OCCUPANCY, STAYS
 log = logging.getLogger("parkgate.events.webhooks")
 
 EXPAND_ATTEMPTS = 3
+#: after the store failed, the inbox is read again this much later
+STORE_RETRY_S = 0.5
 VEHICLE_EVENTS = {EventType.VEHICLE_ENTERED, EventType.VEHICLE_EXITED, EventType.OCCUPANCY_CHANGED}
 GUEST_EVENTS = {EventType.GUEST_BOOKED, EventType.GUEST_CHECKED_IN, EventType.GUEST_CHECKED_OUT}
 CITATION_EVENTS = {EventType.CITATION_ISSUED, EventType.CITATION_UPDATED}
@@ -78,8 +81,13 @@ class WebhookProcessor:
                 except asyncio.CancelledError:
                     raise
                 except STORE_ERRORS as exc:  # the bus (Redis) is away: an outage, not a bug; no traceback
-                    log.warning("webhook event %s from %s not processed: the store cannot be reached (%s)",
+                    log.warning("webhook event %s from %s not processed yet: the store cannot be reached (%s)",
                                 item.event.vendor_event_id, item.system_id, exc)
+                    # Nothing acked is lost: this item and the rest of the batch are taken again
+                    # (Redis keeps them pending) once the store answers — a failover, a restart.
+                    self.inbox.redeliver()
+                    await asyncio.sleep(STORE_RETRY_S)
+                    break
                 except Exception:  # one bad item never stops the rest (Redis keeps it pending)
                     log.exception("webhook event %s from %s not processed", item.event.vendor_event_id, item.system_id)
 

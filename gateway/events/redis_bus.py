@@ -7,6 +7,9 @@
                 starts again under the same id carries on from there (what was published while it
                 was away included, as far as MAXLEN kept it); a new replica starts at the end
 
+Each command touches one key (the stream, or one cursor), so on a Redis Cluster the stream lives on
+its slot's node and the blocking XREAD goes there; cursors spread over the nodes.
+
 The replica id is `events.replica_id`, else the host name (plus PARKGATE_PORT / PORT when set):
 stable across a restart of the same replica, different between replicas.
 """
@@ -21,11 +24,11 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from adapters.models import DomainEvent, EventType
 from gateway.events.bus import BusSubscription, EventBus, LocalFanout
+from gateway.redis_connect import confirmed, connect, replicas_to_confirm
 from gateway.redis_replies import text
 
 log = logging.getLogger("parkgate.events.redis")
@@ -88,8 +91,10 @@ class RedisStreamBus(EventBus):
         self.block_ms = block_ms
         self.fanout = LocalFanout()
         # publishing must fail fast when Redis is gone; the reader waits up to block_ms on purpose
-        self._writer = aioredis.from_url(redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
-        self._reader = aioredis.from_url(redis_url, socket_timeout=block_ms / 1000 + 5, socket_connect_timeout=2.0)
+        self._writer = connect(redis_url, timeout_s=2.0, connect_timeout_s=2.0)
+        #: replicas that hold an event before `publish` returns (Sentinel: it survives a failover)
+        self.replicas = replicas_to_confirm(redis_url)
+        self._reader = connect(redis_url, timeout_s=block_ms / 1000 + 5, connect_timeout_s=2.0)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         #: the id of the last event handed to local subscribers
@@ -100,7 +105,8 @@ class RedisStreamBus(EventBus):
         return cls(config.store.redis_url, prefix=config.store.prefix, replica_id=replica_id_of(config))
 
     async def publish(self, event: DomainEvent) -> None:
-        await self._writer.xadd(self.stream, {"e": encode_event(event)}, maxlen=self.maxlen, approximate=True)
+        await confirmed(self._writer, self.replicas, lambda pipe: pipe.xadd(
+            self.stream, {"e": encode_event(event)}, maxlen=self.maxlen, approximate=True))
 
     def subscribe(self) -> BusSubscription:
         return self.fanout.stream()

@@ -1,8 +1,10 @@
 """How many subscriptions a client holds open, against its plan's `maxSubscriptions`, on every replica.
 
 In memory (one process) a counter. With Redis (several replicas) each gateway process keeps its
-count per client in a hash, `<prefix>subs:<client id>` → {process id: open}, and says it is alive
-with a short-lived key `<prefix>subs:alive:<process id>` it renews every few seconds. Taking a
+count per client in a hash, `<prefix>{subs}:<client id>` → {process id: open}, and says it is alive
+with a short-lived key `<prefix>{subs}:alive:<process id>` it renews every few seconds. The script
+reads every live process's key beside the client's hash, so all of them share the hash tag `{subs}`
+(one slot of a Redis Cluster; the data is small: a count per client and process). Taking a
 slot is one Lua script: add up the live processes' counts (dropping those of processes that died
 without giving their slots back), refuse at the limit, else count one more. Giving one back is
 best effort: a process that cannot reach Redis loses nothing but a slot until it is alive again.
@@ -22,6 +24,8 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger("parkgate.subscriptions")
 
+#: every key of the slots shares this hash tag: the script that takes a slot reads them together
+TAG = "{subs}"
 ALIVE_S = 30  # a process not heard from for this long has died: its slots are free again
 RENEW_S = 10
 
@@ -64,10 +68,9 @@ class SubscriptionSlots:
     def from_config(cls, config: Any) -> SubscriptionSlots:
         if config.store.backend != "redis":
             return cls()
-        import redis.asyncio as aioredis
+        from gateway.redis_connect import connect
 
-        client = aioredis.Redis.from_url(config.store.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
-        return cls(client, config.store.prefix)
+        return cls(connect(config.store.redis_url, timeout_s=1.0, connect_timeout_s=1.0), config.store.prefix)
 
     async def take(self, client_id: str, limit: int) -> bool:
         """One more open subscription for the client, if its limit allows (on every replica)."""
@@ -106,10 +109,10 @@ class SubscriptionSlots:
             log.warning("subscription slots: could not give a slot back (%s)", exc)
 
     def _hash(self, client_id: str) -> str:
-        return f"{self._prefix}subs:{client_id}"
+        return f"{self._prefix}{TAG}:{client_id}"
 
     def _alive_key(self, process_id: str) -> str:
-        return f"{self._prefix}subs:alive:{process_id}"
+        return f"{self._prefix}{TAG}:alive:{process_id}"
 
     def _keep_alive(self) -> None:
         if self._alive is None or self._alive.done():

@@ -2,7 +2,9 @@
 
 A key revoked through one replica is refused by the other within a second, and the client's open
 streams there end within a second; a rotated key keeps working through its grace period on both,
-and not after.
+and not after. Every test runs on each way operators deploy Redis: one server, a Redis Cluster of
+three masters (`redis+cluster://`), and a master with a replica behind three Sentinels
+(`redis+sentinel://`).
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-import redis.asyncio as aioredis
 import websockets
 import yaml
 
+from gateway.redis_connect import connect
 from tests.support import idempotency_key
 from tests.support.bed import Bed
 from tests.support.processes import POLL_INTERVAL_S, deployment_config, start_gateway, wait_ready
@@ -42,6 +44,7 @@ class Deployment:
     config: Path
     env: dict[str, str]
     urls: list[str]
+    redis_url: str
 
     def cli(self, *args: str) -> Any:
         result = subprocess.run([sys.executable, "-m", "gateway", *args, "--config", str(self.config)],
@@ -50,14 +53,16 @@ class Deployment:
         return json.loads(result.stdout)
 
 
-@pytest.fixture(scope="module")
-def tmp_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("replicas")
+#: how operators run Redis, and the session fixture that starts one of each
+REDIS_SHAPES = {"one server": "redis_url", "cluster": "redis_cluster", "sentinel": "redis_sentinel"}
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def deployment(bed: Bed, redis_url: str, tmp_module: Path) -> AsyncIterator[Deployment]:
-    config, env = deployment_config(bed, redis_url, tmp_module)
+@pytest_asyncio.fixture(scope="module", loop_scope="session", params=list(REDIS_SHAPES))
+async def deployment(bed: Bed, request: pytest.FixtureRequest,
+                     tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Deployment]:
+    redis = request.getfixturevalue(REDIS_SHAPES[request.param])
+    redis_url = redis if isinstance(redis, str) else redis.url
+    config, env = deployment_config(bed, redis_url, tmp_path_factory.mktemp("replicas"))
     processes, urls = [], []
     for _ in range(2):
         process, url = start_gateway(config, env)
@@ -66,7 +71,7 @@ async def deployment(bed: Bed, redis_url: str, tmp_module: Path) -> AsyncIterato
     try:
         for url, process in zip(urls, processes, strict=True):
             await wait_ready(url, process)
-        yield Deployment(config, env, urls)
+        yield Deployment(config, env, urls, redis_url)
     finally:
         for process in processes:
             process.terminate()
@@ -285,12 +290,11 @@ async def test_busy_streams_of_a_client_revoked_elsewhere_end_within_the_bound(
     assert elapsed < ADMIN_CHANGE_BOUND_S + SLACK_S, f"the streams on replica two ended {elapsed:.2f} s after the revocation"
 
 
-async def test_a_poll_only_system_is_polled_by_exactly_one_replica(
-        bed: Bed, deployment: Deployment, redis_url: str) -> None:
+async def test_a_poll_only_system_is_polled_by_exactly_one_replica(bed: Bed, deployment: Deployment) -> None:
     prefix = yaml.safe_load(deployment.config.read_text())["store"]["prefix"]
     lease_key = f"{prefix}poll:lease:parcs-london"
     simulator = bed.sandbox.simulators["parcs-london"].control
-    redis = aioredis.from_url(redis_url)
+    redis = connect(deployment.redis_url, timeout_s=2.0)
     try:
         async def leased() -> bool:
             return await redis.get(lease_key) is not None

@@ -17,8 +17,6 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 import redis.exceptions
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from gateway.admin import AdminError, AdminService
 from gateway.auth.clients import AuditEntry, Client, ClientStatus, ClientStore, KeyRecord, MemoryClientStore
@@ -465,8 +463,7 @@ def a_closed_port() -> int:
 
 
 async def test_ping_raises_when_redis_is_unreachable() -> None:
-    store = RedisClientStore.from_url(f"redis://127.0.0.1:{a_closed_port()}/0", retry=Retry(NoBackoff(), 0),
-                                      socket_connect_timeout=2)
+    store = RedisClientStore.from_url(f"redis://127.0.0.1:{a_closed_port()}/0", retries=0, connect_timeout_s=2)
     try:
         with pytest.raises(redis.exceptions.ConnectionError):
             await store.ping()
