@@ -6,10 +6,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from adapters import apds, datex2, lpr, mews, parkline, sensorgrid
+from adapters.apds import conformance as apds_conformance
 from adapters.apds import simulator as apds_simulator
 from adapters.base import Adapter
+from adapters.conformance import ExchangeCheck
+from adapters.datex2 import conformance as datex2_conformance
 from adapters.datex2 import simulator as datex2_simulator
 from adapters.lpr import simulator as lpr_simulator
+from adapters.mews import conformance as mews_conformance
 from adapters.mews import simulator as mews_simulator
 from adapters.models import SystemKind
 from adapters.parkline import simulator as parkline_simulator
@@ -40,6 +44,8 @@ class Dialect:
     #: where, below the simulator's URL, the dialect's own paths hang (e.g. "/apds/v1"); the sandbox
     #: configures the system at that root, as an operator configures a real one (its `base_url`)
     api_root: str = ""
+    #: judges one HTTP exchange against the standard (adapters/conformance.py); None without one
+    conformance: ExchangeCheck | None = None
 
     @property
     def kind(self) -> SystemKind:
@@ -53,9 +59,10 @@ class Dialect:
 DIALECTS: dict[str, Dialect] = {
     dialect.name: dialect
     for dialect in (
-        # The APDS API document states its version as 1.0 (the working draft published as APDS v4).
+        # APDS v4; its API document states `info.version: 1.0` (the working draft published with v4)
         Dialect("apds", apds.ApdsAdapter, apds_simulator.create_simulator, apds_simulator.VENDOR_IDS,
-                standard=Standard("APDS", "1.0"), api_root=apds_simulator.ROOT),
+                standard=Standard("APDS", "v4 (API 1.0)"), api_root=apds_simulator.ROOT,
+                conformance=apds_conformance.check_exchange),
         Dialect("parkline", parkline.ParklineAdapter, parkline_simulator.create_simulator,
                 parkline_simulator.VENDOR_IDS),
         Dialect("sensor-grid", sensorgrid.SensorGridAdapter, sensorgrid_simulator.create_simulator,
@@ -64,8 +71,8 @@ DIALECTS: dict[str, Dialect] = {
         # Connector API v1 (`/api/connector/v1`; reservations at their 2023-06-06 version): base_url is
         # Mews's PlatformAddress, every operation's path starts at /api/connector/v1 below it
         Dialect("mews", mews.MewsAdapter, mews_simulator.create_simulator, mews_simulator.VENDOR_IDS,
-                standard=Standard("Mews Connector", "v1"), api_root=""),
+                standard=Standard("Mews Connector", "v1"), api_root="", conformance=mews_conformance.check_exchange),
         Dialect("datex2", datex2.Datex2Adapter, datex2_simulator.create_simulator, datex2_simulator.VENDOR_IDS,
-                standard=Standard("DATEX II", "3.7")),
+                standard=Standard("DATEX II", "3.7"), conformance=datex2_conformance.check_exchange),
     )
 }

@@ -6,6 +6,7 @@
     parkgate clients create|list|show|update|usage|rotate|revoke --config FILE …
     parkgate audit --config FILE
     parkgate plans --config FILE
+    parkgate probe --config FILE --system ID [--json]   does a vendor system speak its standard?
 
 `serve` and `sandbox` are composition roots: they build the runtime, take the schema assembled in
 resolvers/schema.py and hand both to the app (gateway/app.py, `create_app`).
@@ -50,6 +51,13 @@ def run(asgi: ASGIApp, sock: socket.socket) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Every vendor call is routine (pollers make several a second): the HTTP client's line for each
+    # is for debugging, and /metrics counts them.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
 def reachable_host(host: str) -> str:
     """Where this process can reach itself (a wildcard bind is reached on loopback)."""
     if host in ("0.0.0.0", "", "*"):
@@ -68,7 +76,7 @@ def sandbox(
     """Run the gateway with five simulated vendor systems, on in-memory defaults (no Redis needed)."""
     from gateway.sandbox import build_sandbox
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     sock = bind(host, port)
     port = sock.getsockname()[1]
     base_url = f"http://{reachable_host(host)}:{port}"
@@ -95,7 +103,7 @@ def serve(
     from gateway.runtime import Runtime
     from resolvers.schema import schema as product_schema
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         settings = load_config(config)
     except ConfigError as exc:
@@ -105,6 +113,28 @@ def serve(
     typer.echo(f"parkgate on http://{reachable_host(host)}:{sock.getsockname()[1]}/graphql "
                f"({len(settings.systems)} systems, {len(settings.facilities)} facilities)")
     run(create_app(Runtime.from_config(settings), product_schema), sock)
+
+
+@app.command()
+def probe(
+    config: Annotated[Path, typer.Option("--config", "-c", help="The YAML configuration file.")],
+    system: Annotated[str, typer.Option("--system", "-s", help="The id of the system to probe, as configured.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Read one configured vendor system as the gateway would and check every answer against the
+    standard it claims (gateway/probe.py). Exit 1 when something does not conform."""
+    import json
+
+    from gateway.config import ConfigError, load_config
+    from gateway.probe import run_probe
+
+    try:
+        report = run_probe(load_config(config), system)
+    except (ConfigError, KeyError) as exc:
+        typer.echo(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps(report.as_json(), indent=2) if as_json else "\n".join(report.lines()))
+    raise typer.Exit(0 if report.conforms else 1)
 
 
 @app.command()

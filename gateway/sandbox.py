@@ -62,6 +62,7 @@ SANDBOX_SYSTEMS: dict[str, str] = {
     "open-data": "datex2",
 }
 MAX_DELAY_MS = 120_000
+SANDBOX_POLL_INTERVAL_S = 0.5
 
 S = Scope
 #: one demo client per role: name -> (scopes, facilities or None for all)
@@ -212,8 +213,10 @@ def build_sandbox(base_url: str, *, world: World | None = None, timeout_s: float
     world = world or World()
     document, environ = sandbox_config_document(base_url, world, timeout_s, breaker_reset_s)
     document["environment"] = "test"
-    # Poll-only systems report what happens through the poller; tests that count vendor calls turn it off.
-    document["events"] = {"polling": polling}
+    # Poll-only systems report what happens through the poller (tests that count vendor calls turn it
+    # off), twice a second: the simulators are local, and a partner trying out occupancyChanged
+    # hears a car a simulated PARCS without webhooks let in within a second, as at an APDS one.
+    document["events"] = {"polling": polling, "poll_interval_s": SANDBOX_POLL_INTERVAL_S}
     # partners' receivers in the sandbox and tests run on loopback
     document["webhooks"] = {"allow_networks": ["127.0.0.0/8", "::1/128"], "https_only": False}
     if cache_ttl_s:

@@ -8,6 +8,7 @@ findings, each a place in the message and what is wrong there; none means it con
     check_request("GET", "/places", query={"offset": "0"})
     check_response("GET", "/places", 200, body=raw_bytes)
     check_delivery(raw_bytes)   # a webhook delivery (the /webhooks subscription's callback: EventData)
+    check_exchange(base_url, request, response)   # one call as it went (parkgate probe)
 
 Paths are those of the document (`/places`, `/rights/assigned/{id}` filled in), without the
 root a platform hangs them under (the sandbox's is /apds/v1).
@@ -21,6 +22,7 @@ from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import orjson
 from jsonschema.exceptions import ValidationError, best_match
 from jsonschema_path import SchemaPath
@@ -30,22 +32,12 @@ from openapi_core.validation.schemas import oas30_write_schema_validators_factor
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from adapters.apds.patches import ROOT_DOCUMENT, load_documents
+from adapters.conformance import Finding, path_below
 
 #: where the patched documents appear to live, for their relative references to resolve
 _BASE = "file:///apds-spec/"
 #: the schema of what a subscriber receives (the `placeEvent` callback of POST /webhooks)
 _CALLBACK = ("paths", "/webhooks", "post", "callbacks", "placeEvent")
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One way a message does not conform: where in it (e.g. `response body: data/0/meta`) and the problem."""
-
-    where: str
-    problem: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.problem}"
 
 
 def _retrieve(uri: str) -> Any:
@@ -111,6 +103,16 @@ def check_response(method: str, path: str, status: int, *, body: bytes | None, q
     request = _request(method, path, query, None, None, content_type)
     response = _Response(status, body, content_type if body else "")
     return _findings("response", _openapi().iter_response_errors(request, response))
+
+
+def check_exchange(base_url: str, request: httpx.Request, response: httpx.Response) -> list[Finding]:
+    """One call to an APDS platform whose paths hang from `base_url`: the request and its answer."""
+    path = path_below(base_url, request)
+    query = request.url.params.multi_items()
+    content_type = response.headers.get("content-type", "application/json").split(";")[0]
+    return [*check_request(request.method, path, query=query, headers=dict(request.headers), body=request.content or None),
+            *check_response(request.method, path, response.status_code, body=response.content or None, query=query,
+                            content_type=content_type)]
 
 
 def check_delivery(body: bytes) -> list[Finding]:

@@ -14,7 +14,7 @@ from tests.support.waiting import wait_until
 async def test_it_is_listed_with_its_standard_and_the_root_the_apds_paths_hang_from(bed: Bed) -> None:
     systems = {s["id"]: s for s in (await bed.http.get(f"{bed.url}/sandbox/systems")).json()["systems"]}
     apds = systems["parcs-central"]
-    assert apds["standard"] == {"name": "APDS", "version": "1.0"}
+    assert apds["standard"] == {"name": "APDS", "version": "v4 (API 1.0)"}
     assert apds["base_url"] == f"{bed.url}/sim/parcs-central/apds/v1"
     async with httpx.AsyncClient() as http:
         answer = await http.get(f"{apds['base_url']}/places", headers={"X-MCC-Access-Token": apds["credentials"]["token"]})

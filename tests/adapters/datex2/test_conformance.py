@@ -40,10 +40,10 @@ def test_the_schemas_catch_what_a_publisher_gets_wrong() -> None:
     for what, (document, where) in cases.items():
         found = findings(document, STATUS_PUBLICATION)
         assert found, what
-        assert any(where in finding.path for finding in found), (what, found)
+        assert any(where in finding.where for finding in found), (what, found)
     # valid DATEX II, but not the publication that URL should serve
     assert [str(f) for f in findings(Feed().table(), STATUS_PUBLICATION)] == [
         "/: expected a d2:payload of type ParkingStatusPublication, got ParkingTablePublication"]
     assert findings(b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><x>&e;</x>")[0].problem \
         == "the document has a DTD; DATEX II documents have none"
-    assert findings(b"not xml")[0].path == "/"
+    assert findings(b"not xml")[0].where == "/"

@@ -1,10 +1,10 @@
-"""The Mews Connector API as its reference pages show it: their examples (fixtures/) both ways.
+"""The Mews Connector API as its reference pages show it: their examples (adapters/mews/reference/) both ways.
 
 - The adapter reads the documented answers (played back as the vendor, the only fake here: the
   examples *are* the vendor's word), every documented reservation state, the documented
   General Webhooks body; what it sends has the structure of the documented requests.
 - The simulator takes the documented requests as they are, and its answers and webhook bodies
-  have the documented structure (tests/adapters/mews/shapes.py: keys and types, generically).
+  have the documented structure (adapters/mews/conformance.py: keys and types, generically).
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from adapters.mews.simulator.webhooks import reservation_events
 from adapters.mews.wire import CUSTOMER_EXTENT, STATES
 from adapters.models import EventType, GuestStay, GuestStayState, HotelProperty, SystemKind
 from adapters.simulated.world import World
-from tests.adapters.mews.shapes import mismatches
+from adapters.mews.conformance import REFERENCE, mismatches
 from tests.support.servers import serve
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = REFERENCE
 API = "/api/connector/v1/"
 OPERATIONS = {  # path below API -> fixture name
     "reservations/getAll/2023-06-06": "reservations-getAll-2023-06-06",
