@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from adapters.base import Adapter
 from adapters.errors import UpstreamError
+from gateway.redis_connect import connect
 from gateway.runtime import Runtime
 
 log = logging.getLogger("parkgate.events.vendor_subscriptions")
@@ -71,9 +72,8 @@ class RedisSubscriptionIds:
 
     @classmethod
     def from_url(cls, url: str, prefix: str) -> RedisSubscriptionIds:
-        import redis.asyncio as aioredis
-
-        return cls(aioredis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=1.0), prefix)
+        """One key at a time (the ids' hash, each lock on its own): any deployment `url` names."""
+        return cls(connect(url, timeout_s=2.0), prefix)
 
     async def get(self, system_id: str) -> str | None:
         value = await self.redis.hget(self.key, system_id)
