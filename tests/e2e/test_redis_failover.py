@@ -70,9 +70,8 @@ async def test_a_sentinel_failover_mid_traffic_loses_no_accepted_event_and_answe
                 while not stop.is_set():
                     plate = next(plates)
                     while True:
-                        raw, headers = apds_entry(bed, plate)
-                        status = (await http.post(f"{one}/webhooks/parcs-central", content=raw,
-                                                  headers=headers)).status_code
+                        path, raw, headers = apds_entry(bed, plate)
+                        status = (await http.post(f"{one}{path}", content=raw, headers=headers)).status_code
                         statuses["webhook", status] += 1
                         if status != 503:
                             break
