@@ -72,6 +72,7 @@ def sandbox(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 8000,
     keys_file: Annotated[Path | None, typer.Option("--keys-file", help="Write the demo clients' keys here as JSON.")] = None,
+    subgraph: Annotated[bool, typer.Option("--subgraph", help="Serve the schema as a Federation v2 subgraph, for a router.")] = False,
 ) -> None:
     """Run the gateway with five simulated vendor systems, on in-memory defaults (no Redis needed)."""
     from gateway.sandbox import build_sandbox
@@ -80,8 +81,8 @@ def sandbox(
     sock = bind(host, port)
     port = sock.getsockname()[1]
     base_url = f"http://{reachable_host(host)}:{port}"
-    asgi, box = build_sandbox(base_url, keys_file=keys_file)
-    typer.echo(f"parkgate sandbox on {base_url}")
+    asgi, box = build_sandbox(base_url, keys_file=keys_file, subgraph=subgraph)
+    typer.echo(f"parkgate sandbox on {base_url}" + (" (Federation v2 subgraph)" if subgraph else ""))
     typer.echo(f"  GraphiQL     {base_url}/graphql")
     typer.echo(f"  health       {base_url}/healthz")
     typer.echo(f"  control API  {base_url}/sandbox/systems")
@@ -96,12 +97,14 @@ def serve(
     config: Annotated[Path, typer.Option("--config", "-c", help="The YAML configuration file.")],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    subgraph: Annotated[bool, typer.Option("--subgraph", help="Serve the schema as a Federation v2 subgraph, "
+                                                              "for a router (as `server.subgraph: true`).")] = False,
 ) -> None:
     """Run the gateway against the real systems described in a configuration file."""
     from gateway.app import create_app
     from gateway.config import ConfigError, load_config
     from gateway.runtime import Runtime
-    from resolvers.schema import schema as product_schema
+    from resolvers.subgraph import served_schema
 
     configure_logging()
     try:
@@ -109,10 +112,12 @@ def serve(
     except ConfigError as exc:
         typer.echo(f"error: configuration is not usable: {exc}", err=True)
         raise typer.Exit(2) from None
+    subgraph = subgraph or settings.server.subgraph
     sock = bind(host, port)
     typer.echo(f"parkgate on http://{reachable_host(host)}:{sock.getsockname()[1]}/graphql "
-               f"({len(settings.systems)} systems, {len(settings.facilities)} facilities)")
-    run(create_app(Runtime.from_config(settings), product_schema), sock)
+               f"({len(settings.systems)} systems, {len(settings.facilities)} facilities"
+               f"{', Federation v2 subgraph' if subgraph else ''})")
+    run(create_app(Runtime.from_config(settings), served_schema(subgraph)), sock)
 
 
 @app.command()

@@ -136,6 +136,8 @@ class OccupancyConfig(ConfigModel):
 class ServerConfig(ConfigModel):
     graphiql: bool = True
     introspection: bool = True
+    #: serve the schema as a Federation v2 subgraph (`_service`, `_entities`, `@key`…), for a router in front
+    subgraph: bool = False
     max_body_bytes: int = Field(1_048_576, gt=0)
 
 
