@@ -2,7 +2,9 @@
 
     parkgate sandbox [--host H] [--port P]     gateway + simulated vendors, in-memory
     parkgate serve --config FILE [--host H] [--port P]
-    parkgate schema [--check FILE]             print the SDL (or check a committed copy)
+    parkgate schema [--check FILE] [--subgraph] print the SDL (or check a committed copy; or the subgraph's)
+    parkgate schema --diff REF                 what changed since a release, a file or a git revision
+    parkgate --version
     parkgate clients create|list|show|update|usage|rotate|revoke --config FILE …
     parkgate audit --config FILE
     parkgate plans --config FILE
@@ -145,11 +147,20 @@ def probe(
 @app.command()
 def schema(
     check: Annotated[Path | None, typer.Option(help="Compare with this file instead of printing; exit 1 when stale.")] = None,
+    diff: Annotated[str | None, typer.Option(
+        "--diff", metavar="REF",
+        help="Print what changed since REF: a released version (0.1.0), `latest`, an SDL file, or a git revision "
+             "(its schema.graphql); exit 1 when something breaks.")] = None,
+    subgraph: Annotated[bool, typer.Option("--subgraph", help="Print the Federation v2 subgraph SDL instead.")] = False,
 ) -> None:
     """Print the public GraphQL schema (SDL), as committed in schema.graphql."""
     from resolvers.schema import sdl
+    from resolvers.subgraph import build_subgraph_schema
 
-    text = sdl()
+    text = build_subgraph_schema()[1] if subgraph else sdl()
+    if diff is not None:
+        print_diff(diff, text)
+        return
     if check is None:
         sys.stdout.write(text)
         return
@@ -157,3 +168,38 @@ def schema(
         typer.echo(f"{check} is stale: regenerate it with `parkgate schema > {check}`", err=True)
         raise typer.Exit(1)
     typer.echo(f"{check} is current")
+
+
+def print_diff(ref: str, current: str) -> None:
+    """`parkgate schema --diff REF`: every change from REF's schema to this code's, breaking first."""
+    from gateway.contract import Severity, schema_at, schema_changes
+
+    try:
+        label, before = schema_at(ref)
+        changes = schema_changes(before, current)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"Changes from {label} to the schema of this code:")
+    for change in changes:
+        typer.echo(change.line())
+    counts = {severity: sum(1 for c in changes if c.severity is severity) for severity in Severity}
+    typer.echo(", ".join(f"{n} {severity.value.lower()}" for severity, n in counts.items()) if changes else "no changes")
+    if counts[Severity.BREAKING]:
+        raise typer.Exit(1)
+
+
+def show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"parkgate {version('parkgate')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True,
+                                          help="Print parkgate's version (docs/versioning.md) and exit.")] = False,
+) -> None:
+    """parkgate: one GraphQL API over a parking operation's systems."""
