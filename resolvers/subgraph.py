@@ -75,15 +75,13 @@ def federation_view() -> Iterator[None]:
     for type_ in SHAREABLE:
         definition = type_.__strawberry_definition__  # type: ignore[attr-defined]
         put(definition, [*definition.directives, Shareable()])
+    # the admin fields as Query and Mutation hold them (the same field objects as their mixins')
     inaccessible = {id(field) for root in INACCESSIBLE_ROOTS for field in root.__strawberry_definition__.fields}  # type: ignore[attr-defined]
-    inaccessible_names = {field.python_name for root in INACCESSIBLE_ROOTS for field in root.__strawberry_definition__.fields}  # type: ignore[attr-defined]
     for concrete in standalone.schema_converter.type_map.values():
-        type_name = getattr(concrete.definition, "name", None)
         for field in getattr(concrete.definition, "fields", ()):
             directives = [FederationRequiresScopes(scopes=[sorted(d.scopes)]) if isinstance(d, RequiresScopes) else d
                           for d in field.directives]
-            if id(field) in inaccessible or (type_name in ("Query", "Mutation")
-                                             and field.python_name in inaccessible_names):
+            if id(field) in inaccessible:
                 directives.append(Inaccessible())
             if directives != field.directives:
                 put(field, directives)
