@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from graphql import build_schema
 from hypothesis import HealthCheck, given, settings
@@ -217,9 +218,41 @@ async def test_any_representation_gets_an_answer_or_a_coded_error(sub: Bed, repr
     if None in representations:  # `[_Any!]!`: the variable itself is refused before anything runs
         assert "data" not in body and body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", body
         return
+    if "data" not in body:  # only the card-number screen refuses a whole request here (gateway/card_screen.py)
+        assert body["errors"][0]["extensions"]["reason"] == "CARD_NUMBER_REFUSED", body
+        return
     items = body["data"]["_entities"]
     assert len(items) == len(representations)
     for item, representation in zip(items, representations, strict=True):
         if item is not None:  # only a facility this client may see comes back
             assert isinstance(representation, dict) and representation.get("__typename") == "Facility"
             assert item["id"] in {"berlin-hbf", "berlin-mitte", "hamburg-elbe"} and item["id"] == representation["id"]
+
+
+async def test_a_batch_over_the_clients_cost_ceiling_is_refused_before_any_vendor_call(sub: Bed) -> None:
+    # throttled-demo's plan allows 500 points a query; each reference below costs 2 (the facility, its occupancy)
+    query = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Facility { id occupancy { free } } } }"
+    await reset_counts(sub)
+    response = await sub.http.post(f"{sub.url}/graphql", headers=sub.auth("throttled-demo"),
+                                   json={"query": query, "variables": {"r": facility_refs(["berlin-hbf"] * 251)}})
+    assert response.status_code == 200, response.text  # application/json: errors travel with 200 (docs/api.md)
+    body = response.json()
+    assert body["errors"][0]["extensions"]["code"] == "COST_LIMIT_EXCEEDED"
+    assert body["errors"][0]["extensions"]["cost"] == 502 and "data" not in body
+    assert not any((await calls(sub)).values())
+
+
+def test_subgraph_mode_is_a_configuration_switch() -> None:
+    from gateway.config import ConfigError, parse_config
+    from resolvers.schema import schema as standalone
+    from resolvers.subgraph import served_schema
+
+    document = {"systems": {}, "facilities": {}}
+    assert parse_config(document).server.subgraph is False
+    assert parse_config({**document, "server": {"subgraph": True}}).server.subgraph is True
+    with pytest.raises(ConfigError, match="subgraph"):
+        parse_config({**document, "server": {"subgraph": "sometimes"}})
+    assert served_schema(False) is standalone
+    federated = served_schema(True)._schema
+    assert federated.query_type is not None and {"_entities", "_service"} <= set(federated.query_type.fields)
+    assert served_schema(True) is served_schema(True)  # built once per process
