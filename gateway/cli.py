@@ -155,9 +155,9 @@ def schema(
 ) -> None:
     """Print the public GraphQL schema (SDL), as committed in schema.graphql."""
     from resolvers.schema import sdl
-    from resolvers.subgraph import build_subgraph_schema
+    from resolvers.subgraph import build_subgraph
 
-    text = build_subgraph_schema()[1] if subgraph else sdl()
+    text = build_subgraph().sdl if subgraph else sdl()
     if diff is not None:
         print_diff(diff, text)
         return

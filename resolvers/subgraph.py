@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
@@ -100,19 +101,27 @@ def serve_sdl(built: SubgraphSchema, sdl: str) -> None:
     service.fields["sdl"].resolve = lambda _root, _info: sdl
 
 
+@dataclass(frozen=True)
+class Subgraph:
+    schema: SubgraphSchema
+    sdl: str  # what `_service { sdl }` answers
+    required_scopes: dict[str, frozenset[str]]  # field coordinate -> the scopes its check requires
+
+
 @cache
-def build_subgraph_schema(*, enforce: bool = True) -> tuple[SubgraphSchema, str]:
-    """The subgraph schema (scope checks installed unless `enforce=False`) and its SDL, built once."""
+def build_subgraph() -> Subgraph:
+    """The subgraph schema with its scope checks installed, and its SDL; built once per process."""
     with federation_view():
         built = SubgraphSchema(query=Query, mutation=Mutation, subscription=Subscription,
                                federation_version=FEDERATION_VERSION)
         sdl = print_schema(built) + "\n"
-        if enforce:  # the field definitions are the federation view's here: checks read both kinds of directive
-            enforce_scopes(built)
+        # The field definitions are the federation view's here (Query's and Mutation's may be copies
+        # that keep it): the checks read both kinds of @requiresScopes.
+        required = enforce_scopes(built)
     serve_sdl(built, sdl)
-    return built, sdl
+    return Subgraph(built, sdl, required)
 
 
 def served_schema(subgraph: bool) -> strawberry.Schema:
     """What a gateway serves (`server.subgraph` in its configuration): the standalone schema or this one."""
-    return build_subgraph_schema()[0] if subgraph else standalone
+    return build_subgraph().schema if subgraph else standalone

@@ -256,3 +256,20 @@ def test_subgraph_mode_is_a_configuration_switch() -> None:
     federated = served_schema(True)._schema
     assert federated.query_type is not None and {"_entities", "_service"} <= set(federated.query_type.fields)
     assert served_schema(True) is served_schema(True)  # built once per process
+
+
+def test_every_field_keeps_its_scope_check_in_subgraph_mode() -> None:
+    from resolvers.schema import REQUIRED_SCOPES
+    from resolvers.subgraph import build_subgraph
+
+    assert build_subgraph().required_scopes == REQUIRED_SCOPES
+    assert REQUIRED_SCOPES["Query.facilities"] == {"facilities:read"} and REQUIRED_SCOPES["Mutation.createClient"] == {"admin"}
+
+
+async def test_root_fields_and_admin_operations_are_checked_on_the_subgraph(sub: Bed) -> None:
+    _, key = await sub.new_client(["occupancy:read"])
+    headers = {"authorization": f"Bearer {key}"}
+    answer = (await sub.http.post(f"{sub.url}/graphql", headers=headers, json={
+        "query": '{ facilities { totalCount } facility(id: "berlin-hbf") { id } clients { id } }'})).json()
+    assert codes(answer) == {("facilities",): "FORBIDDEN", ("facility",): "FORBIDDEN", ("clients",): "FORBIDDEN"}
+    assert answer["data"] == {"facilities": None, "facility": None, "clients": None}
