@@ -119,7 +119,7 @@ def serve(
     typer.echo(f"parkgate on http://{reachable_host(host)}:{sock.getsockname()[1]}/graphql "
                f"({len(settings.systems)} systems, {len(settings.facilities)} facilities"
                f"{', Federation v2 subgraph' if subgraph else ''})")
-    run(create_app(Runtime.from_config(settings), served_schema(subgraph)), sock)
+    run(create_app(Runtime.from_config(settings), served_schema(subgraph, settings.server.subgraph_scopes)), sock)
 
 
 @app.command()

@@ -209,9 +209,11 @@ async def seed_demo_clients(runtime: Runtime, sandbox: Sandbox, keys_file: Path 
 
 def build_sandbox(base_url: str, *, world: World | None = None, timeout_s: float = 5.0,
                   breaker_reset_s: float = 10.0, cache_ttl_s: dict[str, int] | None = None,
-                  polling: bool = True, keys_file: Path | None = None, subgraph: bool = False) -> tuple[Starlette, Sandbox]:
+                  polling: bool = True, keys_file: Path | None = None, subgraph: bool = False,
+                  subgraph_scopes: bool = True) -> tuple[Starlette, Sandbox]:
     """The sandbox app for a server that will listen at `base_url` (simulators are reached there);
-    `subgraph`: serve the schema as a Federation v2 subgraph (resolvers/subgraph.py)."""
+    `subgraph`: serve the schema as a Federation v2 subgraph (resolvers/subgraph.py), its fields' scopes
+    shown as `@requiresScopes` unless `subgraph_scopes` is off."""
     world = world or World()
     document, environ = sandbox_config_document(base_url, world, timeout_s, breaker_reset_s)
     document["environment"] = "test"
@@ -222,7 +224,7 @@ def build_sandbox(base_url: str, *, world: World | None = None, timeout_s: float
     # partners' receivers in the sandbox and tests run on loopback
     document["webhooks"] = {"allow_networks": ["127.0.0.0/8", "::1/128"], "https_only": False}
     if subgraph:
-        document["server"] = {"subgraph": True}
+        document["server"] = {"subgraph": True, "subgraph_scopes": subgraph_scopes}
     if cache_ttl_s:
         document["cache"] = {"ttl_s": {**DEFAULT_TTLS, **cache_ttl_s}}
     config = parse_config(document, source="sandbox", environ=environ)
@@ -243,7 +245,7 @@ def build_sandbox(base_url: str, *, world: World | None = None, timeout_s: float
         *control_routes(sandbox, injector),
         *(Mount(f"/sim/{system_id}", app=sim.app) for system_id, sim in simulators.items()),
     ]
-    app = create_app(runtime, served_schema(config.server.subgraph), extra_routes=routes, on_startup=[lambda: seed_demo_clients(runtime, sandbox, keys_file)])
+    app = create_app(runtime, served_schema(config.server.subgraph, config.server.subgraph_scopes), extra_routes=routes, on_startup=[lambda: seed_demo_clients(runtime, sandbox, keys_file)])
     app.state.sandbox = sandbox
     return app, sandbox
 

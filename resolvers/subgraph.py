@@ -12,7 +12,9 @@ sees them:
   parkgate itself, not through a partner's router;
 - every field's scopes as Federation's `@requiresScopes(scopes: [["occupancy:read"]])` (one
   alternative: all of its scopes), so a router that enforces them (Apollo Router's authorization,
-  Hive Gateway's) refuses early what parkgate would refuse anyway; parkgate still checks.
+  Hive Gateway's) refuses early what parkgate would refuse anyway; parkgate still checks. A router
+  that cannot load `@requiresScopes` (@apollo/gateway) gets the SDL without it
+  (`server.subgraph_scopes: false`); parkgate's own checks are the same either way.
 
 The standalone schema stays as it is (schema.graphql does not change): the federation directives
 are put on the shared strawberry definitions only while the subgraph schema is built and its SDL
@@ -21,6 +23,7 @@ printed (`federation_view`), and taken off again. `_service { sdl }` serves that
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,6 +50,8 @@ from resolvers.schema import schema as standalone
 FEDERATION_VERSION: Literal["2.5"] = "2.5"
 #: value types another subgraph may resolve as well
 SHAREABLE: tuple[type, ...] = (Money, GeoPoint, Address, PageInfo)
+#: a field's scopes in the printed subgraph SDL (strawberry prints them in this one shape)
+_SCOPES_USAGE = re.compile(r' @requiresScopes\(scopes: \[\[[^\]]*\]\]\)')
 #: root types whose fields a router does not expose (administration stays on parkgate's own endpoint)
 INACCESSIBLE_ROOTS: tuple[type, ...] = (AdminQueries, AdminMutations)
 
@@ -108,13 +113,24 @@ class Subgraph:
     required_scopes: dict[str, frozenset[str]]  # field coordinate -> the scopes its check requires
 
 
+def without_scopes(sdl: str) -> str:
+    """The SDL without `@requiresScopes`, for a router that refuses a supergraph using it (@apollo/gateway:
+    "feature …/requiresScopes/v0.1 is for: SECURITY but is unsupported"). parkgate checks the scopes anyway."""
+    stripped = _SCOPES_USAGE.sub("", sdl).replace('"@requiresScopes", ', "").replace(', "@requiresScopes"', "")
+    assert "requiresScopes" not in stripped, "the @link import or a usage took a shape this does not expect"
+    return stripped
+
+
 @cache
-def build_subgraph() -> Subgraph:
-    """The subgraph schema with its scope checks installed, and its SDL; built once per process."""
+def build_subgraph(*, scopes: bool = True) -> Subgraph:
+    """The subgraph schema with its scope checks installed, and its SDL (with the fields' scopes as
+    `@requiresScopes` unless `scopes=False`); built once per process."""
     with federation_view():
         built = SubgraphSchema(query=Query, mutation=Mutation, subscription=Subscription,
                                federation_version=FEDERATION_VERSION)
         sdl = print_schema(built) + "\n"
+        if not scopes:
+            sdl = without_scopes(sdl)
         # The field definitions are the federation view's here (Query's and Mutation's may be copies
         # that keep it): the checks read both kinds of @requiresScopes.
         required = enforce_scopes(built)
@@ -122,6 +138,7 @@ def build_subgraph() -> Subgraph:
     return Subgraph(built, sdl, required)
 
 
-def served_schema(subgraph: bool) -> strawberry.Schema:
-    """What a gateway serves (`server.subgraph` in its configuration): the standalone schema or this one."""
-    return build_subgraph().schema if subgraph else standalone
+def served_schema(subgraph: bool, scopes: bool = True) -> strawberry.Schema:
+    """What a gateway serves (`server.subgraph`, `server.subgraph_scopes` in its configuration): the
+    standalone schema or this one."""
+    return build_subgraph(scopes=scopes).schema if subgraph else standalone

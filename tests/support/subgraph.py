@@ -14,11 +14,13 @@ from tests.support.servers import bound_socket, serve
 
 
 @asynccontextmanager
-async def subgraph_bed() -> AsyncIterator[Bed]:
+async def subgraph_bed(*, scopes: bool = True) -> AsyncIterator[Bed]:
+    """The sandbox as a subgraph; `scopes=False`: its SDL without `@requiresScopes` (`server.subgraph_scopes`)."""
     sock = bound_socket()
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     app, sandbox = build_sandbox(url, timeout_s=TEST_TIMEOUT_S, breaker_reset_s=TEST_BREAKER_RESET_S,
-                                 cache_ttl_s={"occupancy": TEST_OCCUPANCY_TTL_S}, polling=False, subgraph=True)
+                                 cache_ttl_s={"occupancy": TEST_OCCUPANCY_TTL_S}, polling=False, subgraph=True,
+                                 subgraph_scopes=scopes)
     async with serve(app, sock), httpx.AsyncClient(timeout=60) as http:
         assert sandbox.clients, "the sandbox seeds its demo clients at startup"
         headers = {"authorization": f"Bearer {sandbox.clients['admin']['key']}"}
