@@ -2,7 +2,9 @@
 
     parkgate sandbox [--host H] [--port P]     gateway + simulated vendors, in-memory
     parkgate serve --config FILE [--host H] [--port P]
-    parkgate schema [--check FILE]             print the SDL (or check a committed copy)
+    parkgate schema [--check FILE] [--subgraph] print the SDL (or check a committed copy; or the subgraph's)
+    parkgate schema --diff REF                 what changed since a release, a file or a git revision
+    parkgate --version
     parkgate clients create|list|show|update|usage|rotate|revoke --config FILE …
     parkgate audit --config FILE
     parkgate plans --config FILE
@@ -72,6 +74,7 @@ def sandbox(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 8000,
     keys_file: Annotated[Path | None, typer.Option("--keys-file", help="Write the demo clients' keys here as JSON.")] = None,
+    subgraph: Annotated[bool, typer.Option("--subgraph", help="Serve the schema as a Federation v2 subgraph, for a router.")] = False,
 ) -> None:
     """Run the gateway with five simulated vendor systems, on in-memory defaults (no Redis needed)."""
     from gateway.sandbox import build_sandbox
@@ -80,8 +83,8 @@ def sandbox(
     sock = bind(host, port)
     port = sock.getsockname()[1]
     base_url = f"http://{reachable_host(host)}:{port}"
-    asgi, box = build_sandbox(base_url, keys_file=keys_file)
-    typer.echo(f"parkgate sandbox on {base_url}")
+    asgi, box = build_sandbox(base_url, keys_file=keys_file, subgraph=subgraph)
+    typer.echo(f"parkgate sandbox on {base_url}" + (" (Federation v2 subgraph)" if subgraph else ""))
     typer.echo(f"  GraphiQL     {base_url}/graphql")
     typer.echo(f"  health       {base_url}/healthz")
     typer.echo(f"  control API  {base_url}/sandbox/systems")
@@ -96,12 +99,14 @@ def serve(
     config: Annotated[Path, typer.Option("--config", "-c", help="The YAML configuration file.")],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    subgraph: Annotated[bool, typer.Option("--subgraph", help="Serve the schema as a Federation v2 subgraph, "
+                                                              "for a router (as `server.subgraph: true`).")] = False,
 ) -> None:
     """Run the gateway against the real systems described in a configuration file."""
     from gateway.app import create_app
     from gateway.config import ConfigError, load_config
     from gateway.runtime import Runtime
-    from resolvers.schema import schema as product_schema
+    from resolvers.subgraph import served_schema
 
     configure_logging()
     try:
@@ -109,10 +114,12 @@ def serve(
     except ConfigError as exc:
         typer.echo(f"error: configuration is not usable: {exc}", err=True)
         raise typer.Exit(2) from None
+    subgraph = subgraph or settings.server.subgraph
     sock = bind(host, port)
     typer.echo(f"parkgate on http://{reachable_host(host)}:{sock.getsockname()[1]}/graphql "
-               f"({len(settings.systems)} systems, {len(settings.facilities)} facilities)")
-    run(create_app(Runtime.from_config(settings), product_schema), sock)
+               f"({len(settings.systems)} systems, {len(settings.facilities)} facilities"
+               f"{', Federation v2 subgraph' if subgraph else ''})")
+    run(create_app(Runtime.from_config(settings), served_schema(subgraph, settings.server.subgraph_scopes)), sock)
 
 
 @app.command()
@@ -140,11 +147,20 @@ def probe(
 @app.command()
 def schema(
     check: Annotated[Path | None, typer.Option(help="Compare with this file instead of printing; exit 1 when stale.")] = None,
+    diff: Annotated[str | None, typer.Option(
+        "--diff", metavar="REF",
+        help="Print what changed since REF: a released version (0.1.0), `latest`, an SDL file, or a git revision "
+             "(its schema.graphql); exit 1 when something breaks.")] = None,
+    subgraph: Annotated[bool, typer.Option("--subgraph", help="Print the Federation v2 subgraph SDL instead.")] = False,
 ) -> None:
     """Print the public GraphQL schema (SDL), as committed in schema.graphql."""
     from resolvers.schema import sdl
+    from resolvers.subgraph import build_subgraph
 
-    text = sdl()
+    text = build_subgraph().sdl if subgraph else sdl()
+    if diff is not None:
+        print_diff(diff, text)
+        return
     if check is None:
         sys.stdout.write(text)
         return
@@ -152,3 +168,38 @@ def schema(
         typer.echo(f"{check} is stale: regenerate it with `parkgate schema > {check}`", err=True)
         raise typer.Exit(1)
     typer.echo(f"{check} is current")
+
+
+def print_diff(ref: str, current: str) -> None:
+    """`parkgate schema --diff REF`: every change from REF's schema to this code's, breaking first."""
+    from gateway.contract import Severity, schema_at, schema_changes
+
+    try:
+        label, before = schema_at(ref)
+        changes = schema_changes(before, current)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"Changes from {label} to the schema of this code:")
+    for change in changes:
+        typer.echo(change.line())
+    counts = {severity: sum(1 for c in changes if c.severity is severity) for severity in Severity}
+    typer.echo(", ".join(f"{n} {severity.value.lower()}" for severity, n in counts.items()) if changes else "no changes")
+    if counts[Severity.BREAKING]:
+        raise typer.Exit(1)
+
+
+def show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"parkgate {version('parkgate')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True,
+                                          help="Print parkgate's version (docs/versioning.md) and exit.")] = False,
+) -> None:
+    """parkgate: one GraphQL API over a parking operation's systems."""

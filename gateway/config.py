@@ -136,6 +136,10 @@ class OccupancyConfig(ConfigModel):
 class ServerConfig(ConfigModel):
     graphiql: bool = True
     introspection: bool = True
+    #: serve the schema as a Federation v2 subgraph (`_service`, `_entities`, `@key`…), for a router in front
+    subgraph: bool = False
+    #: show fields' scopes to the router as @requiresScopes (off for routers that cannot load it: @apollo/gateway)
+    subgraph_scopes: bool = True
     max_body_bytes: int = Field(1_048_576, gt=0)
 
 

@@ -7,7 +7,8 @@ The rule (in the spirit of the IBM / Apollo cost directives, GitHub's and Shopif
 - weight: `@cost(weight:)` where declared, else 1 for an object / interface / union, 0 for a
   scalar or enum; a Mutation root field weighs `MUTATION_WEIGHT` more unless it declares `@cost`.
 - multiplier: for a list field, the value of the first slicing argument present (literal,
-  variable or argument default), else `@listSize(assumedSize:)`, else `DEFAULT_LIST_SIZE`; 1
+  variable or argument default; a list argument counts its elements, as Federation's
+  `_entities(representations:)` does), else `@listSize(assumedSize:)`, else `DEFAULT_LIST_SIZE`; 1
   for anything else. A field with `@listSize(sizedFields: [...])` (a connection) passes its
   size to those child fields instead of multiplying itself.
 
@@ -215,6 +216,11 @@ class CostModel:
                 ages = [d.max_age for d in field.directives if isinstance(d, CacheControl)]
                 if ages:
                     max_ages[coordinate] = min(ages)
+        # Federation's `_entities` (subgraph mode) answers one item per representation it is given:
+        # priced like a list sliced by `first`, so a router's batch of 500 references costs 500 lookups.
+        query = graphql_schema.query_type
+        if query is not None and "_entities" in query.fields:
+            declared.setdefault(f"{query.name}._entities", (None, ListSize(slicing_arguments=["representations"])))
         return cls(graphql_schema, declared, max_ages)
 
     def _rule(self, coordinate: str, field: GraphQLField, weight: int | None, size: ListSize | None,
@@ -353,6 +359,8 @@ class _Walk:
             value = values.get(key)
             if type(value) is int:
                 return max(0, value)
+            if type(value) is list:  # a list argument (`_entities(representations:)`): one item per element
+                return len(value)
         return None
 
     # -- the estimate ---------------------------------------------------------------------------

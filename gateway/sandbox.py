@@ -7,7 +7,8 @@ HTTP exactly as it would reach the real systems, through a configuration built h
 validated by the same loader as a production file.
 
 `build_sandbox` is a composition root, as `parkgate serve` is: it builds the runtime and hands it
-to the app with the schema assembled in resolvers/schema.py.
+to the app with the schema assembled in resolvers/schema.py (or, with `subgraph`, its Federation
+subgraph view, resolvers/subgraph.py).
 
 Control API (for partners and tests):
     GET  /sandbox/systems                  the systems: id, kind, dialect, standard, base URL, simulator
@@ -49,7 +50,7 @@ from gateway.auth.scopes import Scope
 from gateway.config import DEFAULT_TTLS, GatewayConfig, parse_config
 from gateway.runtime import Runtime
 from gateway.sandbox_events import EventInjector, build_emitters
-from resolvers.schema import schema
+from resolvers.subgraph import served_schema
 
 #: system id -> dialect: the operator the sandbox plays (two PARCS vendors, sensors, LPR, a hotel PMS,
 #: and a city's open-data platform publishing DATEX II for the garages the sensors do not cover)
@@ -208,8 +209,11 @@ async def seed_demo_clients(runtime: Runtime, sandbox: Sandbox, keys_file: Path 
 
 def build_sandbox(base_url: str, *, world: World | None = None, timeout_s: float = 5.0,
                   breaker_reset_s: float = 10.0, cache_ttl_s: dict[str, int] | None = None,
-                  polling: bool = True, keys_file: Path | None = None) -> tuple[Starlette, Sandbox]:
-    """The sandbox app for a server that will listen at `base_url` (simulators are reached there)."""
+                  polling: bool = True, keys_file: Path | None = None, subgraph: bool = False,
+                  subgraph_scopes: bool = True) -> tuple[Starlette, Sandbox]:
+    """The sandbox app for a server that will listen at `base_url` (simulators are reached there);
+    `subgraph`: serve the schema as a Federation v2 subgraph (resolvers/subgraph.py), its fields' scopes
+    shown as `@requiresScopes` unless `subgraph_scopes` is off."""
     world = world or World()
     document, environ = sandbox_config_document(base_url, world, timeout_s, breaker_reset_s)
     document["environment"] = "test"
@@ -219,6 +223,8 @@ def build_sandbox(base_url: str, *, world: World | None = None, timeout_s: float
     document["events"] = {"polling": polling, "poll_interval_s": SANDBOX_POLL_INTERVAL_S}
     # partners' receivers in the sandbox and tests run on loopback
     document["webhooks"] = {"allow_networks": ["127.0.0.0/8", "::1/128"], "https_only": False}
+    if subgraph:
+        document["server"] = {"subgraph": True, "subgraph_scopes": subgraph_scopes}
     if cache_ttl_s:
         document["cache"] = {"ttl_s": {**DEFAULT_TTLS, **cache_ttl_s}}
     config = parse_config(document, source="sandbox", environ=environ)
@@ -239,7 +245,7 @@ def build_sandbox(base_url: str, *, world: World | None = None, timeout_s: float
         *control_routes(sandbox, injector),
         *(Mount(f"/sim/{system_id}", app=sim.app) for system_id, sim in simulators.items()),
     ]
-    app = create_app(runtime, schema, extra_routes=routes, on_startup=[lambda: seed_demo_clients(runtime, sandbox, keys_file)])
+    app = create_app(runtime, served_schema(config.server.subgraph, config.server.subgraph_scopes), extra_routes=routes, on_startup=[lambda: seed_demo_clients(runtime, sandbox, keys_file)])
     app.state.sandbox = sandbox
     return app, sandbox
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLObjectType, default_field_resolver
+from strawberry.federation.schema_directives import RequiresScopes as FederationRequiresScopes
 from strawberry.schema_directive import Location
 
 from gateway.auth.scopes import Scope
@@ -38,8 +39,19 @@ def needs(*scopes: Scope) -> list[object]:
 
 
 def scopes_of(field: Any) -> frozenset[str]:
-    """The scopes a field's `@requiresScopes` names (none for a field without it, or no field)."""
-    return frozenset(s for d in getattr(field, "directives", ()) if isinstance(d, RequiresScopes) for s in d.scopes)
+    """The scopes a field's `@requiresScopes` names (none for a field without it, or no field).
+
+    In subgraph mode (resolvers/subgraph.py) the directive is Federation's, whose `scopes` lists
+    alternatives of scopes all needed: parkgate writes exactly one alternative, read here the same."""
+    found: set[str] = set()
+    for directive in getattr(field, "directives", ()):
+        if isinstance(directive, RequiresScopes):
+            found.update(directive.scopes)
+        elif isinstance(directive, FederationRequiresScopes):
+            if len(directive.scopes) != 1:
+                raise ValueError("parkgate's fields need one set of scopes, not alternatives")
+            found.update(directive.scopes[0])
+    return frozenset(found)
 
 
 def forbidden(field: str, missing: frozenset[str], required: frozenset[str]) -> GatewayError:
