@@ -2,7 +2,8 @@
 throwaway Redis, over the sandbox's simulated vendors (gateway/workers.py).
 
 Fresh connections reach both workers; a worker killed is replaced; a subscription held by one worker
-hears a webhook the other accepted; SIGTERM stops them all and leaves nothing behind; a count or a
+hears a webhook the other accepted; SIGTERM stops them all and leaves nothing behind, and workers
+whose supervisor was killed stop by themselves; a count or a
 store that cannot work is refused at once with exit status 2.
 """
 
@@ -195,6 +196,29 @@ async def test_sigterm_stops_every_worker_and_leaves_nothing_behind(bed: Bed, re
     port = int(workers.url.rsplit(":", 1)[1])
     with httpx.Client() as http, pytest.raises(httpx.ConnectError):
         http.get(f"http://127.0.0.1:{port}/healthz")
+
+
+async def test_workers_of_a_killed_supervisor_stop_by_themselves(bed: Bed, redis_url: str, tmp_path: Path) -> None:
+    """A supervisor killed outright (no chance to stop its workers) leaves no orphan serving the port."""
+    config, env = deployment_config(bed, redis_url, tmp_path)
+    workers = await start_workers(config, env)
+    pids = workers.pids()
+    workers.process.send_signal(signal.SIGKILL)
+    workers.process.wait(timeout=10)
+
+    def all_gone() -> bool:
+        # an orphan is reaped by init: until then it may linger as a zombie, which serves nothing
+        return all(not Path(f"/proc/{pid}").exists() or _state(pid) == "Z" for pid in pids)
+
+    await wait_until(all_gone, 30, every_s=0.2, message="a worker outlived its killed supervisor")
+    assert await worker_of_fresh_connection(workers.url) is None
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
