@@ -182,8 +182,10 @@ def start_gateway(name: str, config: Path, env: dict[str, str], workers: int, se
     else:
         command = [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(port),
                    "--workers", str(workers)]
+    # A session of its own, as a service has: where the kernel shares the CPU between sessions first
+    # (autogroup), the gateway does not share one session's share with this client.
     process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               process_group=0)
+                               start_new_session=True)
     return Gateway(name, process, port, workers)
 
 
@@ -411,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="cached: answered from the response cache; executed: run every time")
     parser.add_argument("--granian", action="store_true", help="also measure granian (pip install granian)")
     args = parser.parse_args(argv)
+    # SIGTERM ends the bench as Ctrl-C does: through the `finally`s that stop what it started
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     if args.granian and shutil.which("granian", path=str(Path(sys.executable).parent)) is None:
         parser.error("--granian: granian is not installed in this environment (pip install granian)")
     return asyncio.run(bench(args))

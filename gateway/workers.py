@@ -113,9 +113,12 @@ class Supervisor:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
     def _start(self, index: int, *, quick_deaths: int) -> None:
-        # Each worker in its own process group: a terminal's Ctrl-C reaches the supervisor alone, which
-        # stops every worker once (uvicorn takes a second signal as "exit now, drop connections").
-        process = subprocess.Popen([*self.command, "--worker-index", str(index)], env=self.env, process_group=0)
+        # Each worker in a session of its own. A terminal's Ctrl-C then reaches the supervisor alone, which
+        # stops every worker once (uvicorn takes a second signal as "exit now, drop connections"). And
+        # where the kernel shares the CPU between sessions first (autogroup: desktop distributions, shared
+        # build machines), N workers get N sessions' shares, not one session's share split N ways.
+        process = subprocess.Popen([*self.command, "--worker-index", str(index)], env=self.env,
+                                   start_new_session=True)
         self._running[index] = _Worker(index, process, time.monotonic(), quick_deaths)
         log.info("worker %d started (pid %d)", index, process.pid)
 
