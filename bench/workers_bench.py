@@ -170,6 +170,7 @@ class Gateway:
     process: subprocess.Popen[bytes]
     port: int
     workers: int
+    server: str
 
 
 def start_gateway(name: str, config: Path, env: dict[str, str], workers: int, server: str) -> Gateway:
@@ -186,7 +187,7 @@ def start_gateway(name: str, config: Path, env: dict[str, str], workers: int, se
     # (autogroup), the gateway does not share one session's share with this client.
     process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
-    return Gateway(name, process, port, workers)
+    return Gateway(name, process, port, workers, server)
 
 
 def stop_gateway(gateway: Gateway) -> None:
@@ -221,6 +222,13 @@ class Load:
     @property
     def per_s(self) -> float:
         return self.answers / self.seconds if self.seconds else 0.0
+
+    @property
+    def per_cpu_s(self) -> float:
+        """Answers per CPU-second of the gateway's processes: what a server costs, however many
+        threads it spreads over (granian parses HTTP on a thread of its own beside Python's)."""
+        cpu = self.cpu_s.get("gateway", 0.0)
+        return self.answers / cpu if cpu else 0.0
 
 
 async def one_exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
@@ -286,7 +294,9 @@ async def wait_serving(gateway: Gateway, key: str, query: str, timeout_s: float 
     request = request_bytes(gateway.port, key, query)
     seen: set[str] = set()
     deadline = time.monotonic() + timeout_s
-    while len(seen) < gateway.workers or (gateway.workers == 1 and not seen):
+    # granian's workers do not say who they are: one answer is all that can be seen
+    expected = gateway.workers if gateway.server == "uvicorn" else 1
+    while len(seen) < expected:
         if gateway.process.poll() is not None:
             raise RuntimeError(f"{gateway.name} exited with {gateway.process.returncode}")
         if time.monotonic() > deadline:
@@ -345,7 +355,8 @@ def describe(result: Load) -> str:
     failures = f", failures {dict(result.failures)}" if result.failures else ""
     cpu = " ".join(f"{name} {100 * seconds / result.seconds:.0f}" for name, seconds in
                    {**result.cpu_s, "client": result.client_cpu_s}.items())
-    return f"{result.per_s:8.0f} answers/s  (connections {spread}; CPU % {cpu}{failures})"
+    return (f"{result.per_s:8.0f} answers/s, {result.per_cpu_s:5.0f} per gateway CPU-second  "
+            f"(connections {spread}; CPU % {cpu}{failures})")
 
 
 def summary(name: str, ratios: list[float]) -> str:
@@ -369,10 +380,12 @@ async def bench(args: argparse.Namespace) -> int:
         key = client["key"]
         print(f"{os.cpu_count()} CPUs; {args.connections} keep-alive connections, {args.warmup:.0f} s warm-up + "
               f"{args.duration:.0f} s measured per server; load average now {load_average():.2f}", flush=True)
-        ratios, granian_ratios = [], []
+        ratios: list[float] = []
+        granian_ratios: dict[str, list[float]] = {"1 worker, answers/s": [], "1 worker, per CPU-second": [],
+                                                  "2 workers, answers/s": []}
         servers = [("1 worker", 1, "uvicorn"), ("2 workers", 2, "uvicorn")]
         if args.granian:
-            servers.append(("granian, 1 worker", 1, "granian"))
+            servers += [("granian, 1 worker", 1, "granian"), ("granian, 2 workers", 2, "granian")]
         others = {"redis": [redis.pid], "vendors": [vendors_process.pid or 0]}
         for run in range(1, args.runs + 1):
             before = load_average()
@@ -385,13 +398,20 @@ async def bench(args: argparse.Namespace) -> int:
             print(f"  2 workers  {describe(two)}", flush=True)
             print(f"  ratio      {ratio:.2f}x", flush=True)
             if args.granian:
-                granian = loads["granian, 1 worker"]
-                granian_ratios.append(granian.per_s / one.per_s)
+                granian, granian_two = loads["granian, 1 worker"], loads["granian, 2 workers"]
+                figures = {"1 worker, answers/s": granian.per_s / one.per_s,
+                           "1 worker, per CPU-second": granian.per_cpu_s / one.per_cpu_s,
+                           "2 workers, answers/s": granian_two.per_s / two.per_s}
                 print(f"  granian 1  {describe(granian)}", flush=True)
-                print(f"  granian / uvicorn, 1 worker each: {granian_ratios[-1]:.2f}x", flush=True)
+                print(f"  granian 2  {describe(granian_two)}", flush=True)
+                print("  granian / uvicorn: " + ", ".join(f"{name} {ratio:.2f}x" for name, ratio in figures.items()),
+                      flush=True)
+                for name, ratio in figures.items():
+                    granian_ratios[name].append(ratio)
         print(summary("2 workers / 1 worker", ratios))
-        if granian_ratios:
-            print(summary("granian / uvicorn (1 worker each)", granian_ratios))
+        for name, figures in granian_ratios.items():
+            if figures:
+                print(summary(f"granian / uvicorn, {name}", figures))
         print(f"load average at the end {load_average():.2f} (1 min), {os.getloadavg()[1]:.2f} (5 min)")
         return 0
     finally:
