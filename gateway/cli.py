@@ -146,7 +146,7 @@ def supervise(store: str, config: Path, host: str, port: int, workers: int) -> N
 
     if store != "redis":
         typer.echo(f"error: --workers {workers} needs `store.backend: redis`: on the in-memory store each worker "
-                   "would keep clients, quotas and events of its own (docs/deployment.md, \"Workers\")", err=True)
+                   "would keep clients, quotas and events of its own (docs/deployment.md, \"Every core\")", err=True)
         raise typer.Exit(2)
     if not reuse_port_supported():
         typer.echo("error: --workers needs Linux (SO_REUSEPORT spreading connections); run one process per port "
