@@ -1,6 +1,6 @@
 """`parkgate serve --workers 2` against one worker, and granian against uvicorn (issue 14, part 4).
 
-    .venv/bin/python bench/workers_bench.py                   # 5 runs of 1 worker vs 2 workers
+    .venv/bin/python bench/workers_bench.py                   # 5 runs of 1 worker vs 2 workers (--query executed)
     .venv/bin/python bench/workers_bench.py --runs 3 --duration 8 --connections 32
     .venv/bin/python bench/workers_bench.py --granian         # also: granian vs uvicorn, one worker each
 
@@ -429,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds the measured seconds are split into")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds of load before the first round")
     parser.add_argument("--connections", type=int, default=32, help="keep-alive connections (default 32)")
-    parser.add_argument("--query", choices=["cached", "executed"], default="cached",
+    parser.add_argument("--query", choices=["cached", "executed"], default="executed",
                         help="cached: answered from the response cache; executed: run every time")
     parser.add_argument("--granian", action="store_true", help="also measure granian (pip install granian)")
     args = parser.parse_args(argv)
