@@ -1,7 +1,7 @@
 """The `parkgate` command.
 
     parkgate sandbox [--host H] [--port P]     gateway + simulated vendors, in-memory
-    parkgate serve --config FILE [--host H] [--port P]
+    parkgate serve --config FILE [--host H] [--port P] [--workers N] [--subgraph]
     parkgate schema [--check FILE] [--subgraph] print the SDL (or check a committed copy; or the subgraph's)
     parkgate schema --diff REF                 what changed since a release, a file or a git revision
     parkgate --version
@@ -34,11 +34,13 @@ app.command("audit")(audit)
 app.command("plans")(plans)
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly, so uvicorn turns on TCP_NODELAY: without it every small answer waits ~40 ms (Nagle).
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:  # one of the workers of `serve --workers N` (gateway/workers.py)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -75,10 +77,17 @@ def sandbox(
     port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 8000,
     keys_file: Annotated[Path | None, typer.Option("--keys-file", help="Write the demo clients' keys here as JSON.")] = None,
     subgraph: Annotated[bool, typer.Option("--subgraph", help="Serve the schema as a Federation v2 subgraph, for a router.")] = False,
+    workers: Annotated[int, typer.Option(min=1, help="Processes: the sandbox runs in one (its state is in memory).")] = 1,
 ) -> None:
     """Run the gateway with five simulated vendor systems, on in-memory defaults (no Redis needed)."""
     from gateway.sandbox import build_sandbox
 
+    if workers > 1:
+        # Each worker would hold a world, clients and events of its own: a reservation made through one
+        # would not exist on the next connection. Several workers share state only through Redis.
+        typer.echo("error: the sandbox runs in one process (its vendors, clients and events live in memory); "
+                   "for several workers run `parkgate serve --workers N` on a Redis store", err=True)
+        raise typer.Exit(2)
     configure_logging()
     sock = bind(host, port)
     port = sock.getsockname()[1]
@@ -101,6 +110,9 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     subgraph: Annotated[bool, typer.Option("--subgraph", help="Serve the schema as a Federation v2 subgraph, "
                                                               "for a router (as `server.subgraph: true`).")] = False,
+    workers: Annotated[int, typer.Option(min=1, help="Processes on the port, the kernel spreading connections "
+                                                        "over them (Linux); more than one needs the Redis store.")] = 1,
+    worker_index: Annotated[int | None, typer.Option(hidden=True, help="Set by the supervisor of --workers.")] = None,
 ) -> None:
     """Run the gateway against the real systems described in a configuration file."""
     from gateway.app import create_app
@@ -115,11 +127,50 @@ def serve(
         typer.echo(f"error: configuration is not usable: {exc}", err=True)
         raise typer.Exit(2) from None
     subgraph = subgraph or settings.server.subgraph
-    sock = bind(host, port)
-    typer.echo(f"parkgate on http://{reachable_host(host)}:{sock.getsockname()[1]}/graphql "
-               f"({len(settings.systems)} systems, {len(settings.facilities)} facilities"
+    if workers > 1:
+        supervise(settings.store.backend, config, host, port, workers, subgraph=subgraph)
+        return
+    schema = served_schema(subgraph, settings.server.subgraph_scopes)
+    sock = bind(host, port, reuse_port=worker_index is not None)
+    if worker_index is None:
+        typer.echo(f"parkgate on http://{reachable_host(host)}:{sock.getsockname()[1]}/graphql "
+                   f"({len(settings.systems)} systems, {len(settings.facilities)} facilities"
+                   f"{', Federation v2 subgraph' if subgraph else ''})")
+        run(create_app(Runtime.from_config(settings), schema), sock)
+        return
+    from gateway.events.redis_bus import replica_id_of
+    from gateway.workers import WorkerHeader, exit_with_parent
+
+    exit_with_parent()
+    # A replica of its own on the event bus: every worker reads every event, each keeps its own place.
+    replica = f"{replica_id_of(settings)}/worker-{worker_index}"
+    settings = settings.model_copy(update={"events": settings.events.model_copy(update={"replica_id": replica})})
+    run(WorkerHeader(create_app(Runtime.from_config(settings), schema), worker_index), sock)
+
+
+def supervise(store: str, config: Path, host: str, port: int, workers: int, *, subgraph: bool) -> None:
+    """`serve --workers N` (N > 1): the supervisor of gateway/workers.py."""
+    from gateway.workers import Supervisor, reuse_port_supported
+
+    if store != "redis":
+        typer.echo(f"error: --workers {workers} needs `store.backend: redis`: on the in-memory store each worker "
+                   "would keep clients, quotas and events of its own (docs/deployment.md, \"Every core\")", err=True)
+        raise typer.Exit(2)
+    if not reuse_port_supported():
+        typer.echo("error: --workers needs Linux (SO_REUSEPORT spreading connections); run one process per port "
+                   "behind a load balancer instead", err=True)
+        raise typer.Exit(2)
+    # Taken here and held, never listened on: the port stays ours while workers come and go, and port 0
+    # becomes one port every worker binds.
+    held = bind(host, port, reuse_port=True)
+    port = held.getsockname()[1]
+    typer.echo(f"parkgate on http://{reachable_host(host)}:{port}/graphql ({workers} workers"
                f"{', Federation v2 subgraph' if subgraph else ''})")
-    run(create_app(Runtime.from_config(settings), served_schema(subgraph, settings.server.subgraph_scopes)), sock)
+    command = [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--host", host, "--port", str(port),
+               *(["--subgraph"] if subgraph else [])]
+    status = Supervisor(workers, command).run()
+    held.close()
+    raise typer.Exit(status)
 
 
 @app.command()
