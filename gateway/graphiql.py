@@ -50,6 +50,7 @@ PAGE = """<!doctype html>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>parkgate · GraphiQL</title>
+  <link rel="icon" href="/pages/static/favicon.svg" type="image/svg+xml">
   <link rel="stylesheet" href="/pages/static/vendor/graphiql-3.9.0/graphiql.min.css">
   <link rel="stylesheet" href="/pages/static/graphiql.css">
 </head>

@@ -4,7 +4,9 @@
 (function () {
   "use strict";
   var pg = window.parkgate;
-  var REFRESH_MS = 10000;
+  // ?refresh=SECONDS (at least 2) for a display that wants it sooner; 10 s otherwise
+  var asked = Number(new URLSearchParams(window.location.search).get("refresh"));
+  var REFRESH_MS = asked >= 2 ? asked * 1000 : 10000;
   var DAY_S = 24 * 3600;
   var HISTORY_INTERVAL_S = 300;
 
