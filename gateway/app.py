@@ -150,7 +150,7 @@ def create_app(
     """The app over `runtime`, serving `schema` (the composition roots pass resolvers/schema.py's)."""
     executor = Executor(schema, introspection=runtime.config.server.introspection, limits=runtime.config.limits)
     events = EventPath.build(runtime, schema)
-    meter = Meter(runtime.quotas, runtime.plans)
+    meter = Meter(runtime.quotas, runtime.plans, runtime.usage_log)
     endpoint = GraphQLEndpoint(runtime, executor, meter,
                                ResponseCache(runtime.cache),
                                PersistedQueries(runtime.cache))
@@ -162,6 +162,7 @@ def create_app(
         await runtime.upgrade_store()
         await bootstrap_admin(runtime)
         await events.start()
+        runtime.usage_log.start()
         # What exists once started (schema, configuration, the sandbox's world) lives as long as the
         # process: moved out of the collector's sight, full collections walk only what came after.
         # A request allocates thousands of objects (a parsed document, a validation), so the young

@@ -25,6 +25,7 @@ from gateway.occupancy_history import MemoryHistory, OccupancyHistory, RedisHist
 from gateway.quotas import Plan, QuotaEnforcer
 from gateway.quote_tokens import QuoteTokens
 from gateway.systems import Systems
+from gateway.usage_log import UsageLog
 
 log = logging.getLogger("parkgate.runtime")
 
@@ -55,6 +56,14 @@ def build_history(config: GatewayConfig) -> OccupancyHistory:
         assert config.store.redis_url is not None
         return RedisHistory.from_url(config.store.redis_url, config.store.prefix, retention, bound)
     return MemoryHistory(retention, bound)
+
+
+def build_usage_log(config: GatewayConfig) -> UsageLog:
+    """Clients' use minute by minute and their 429s, for the admin console: shared in Redis when the store is."""
+    if config.store.backend == "redis":
+        assert config.store.redis_url is not None
+        return UsageLog.from_url(config.store.redis_url, config.store.prefix)
+    return UsageLog()
 
 
 def build_bus(config: GatewayConfig) -> EventBus:
@@ -91,6 +100,8 @@ class Runtime:
     outbound: OutboundWebhooks
     #: facilities' occupancy figures over time (the event path records them; `occupancyHistory` reads them)
     history: OccupancyHistory
+    #: clients' requests and cost minute by minute, and their 429s (the meter notes them; the admin API reads them)
+    usage_log: UsageLog
 
     @property
     def environment(self) -> Environment:
@@ -132,6 +143,7 @@ class Runtime:
             client_changes=client_changes,
             outbound=OutboundWebhooks(config, bus, store),
             history=build_history(config),
+            usage_log=build_usage_log(config),
         )
 
     async def upgrade_store(self) -> None:
@@ -151,3 +163,4 @@ class Runtime:
         await self.client_changes.aclose()
         await self.outbound.aclose()
         await self.history.aclose()
+        await self.usage_log.aclose()
