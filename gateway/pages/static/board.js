@@ -8,13 +8,16 @@
   var asked = Number(new URLSearchParams(window.location.search).get("refresh"));
   var REFRESH_MS = asked >= 2 ? asked * 1000 : 10000;
   var DAY_S = 24 * 3600;
-  var HISTORY_INTERVAL_S = 300;
+  var HISTORY_INTERVAL_S = 120;
+  var HISTORY_EVERY_MS = 60000; // the curve moves a bucket a minute: read it once a minute
 
-  var BOARD = "query Board($from: DateTime!, $to: DateTime!, $interval: Int!) {\n" +
+  var BOARD = "query Board {\n" +
     "  facilities(first: 100) { totalCount edges { node { id name city timeZone\n" +
     "    occupancy { capacity occupied free percentOccupied status trend freshness ageSeconds served discrepancy\n" +
     "      counted { source occupied free freshness ageSeconds } sensed { source occupied free freshness ageSeconds } }\n" +
-    "    sources { id kind status }\n" +
+    "    sources { id kind status } } } } }";
+  var HISTORY = "query Day($from: DateTime!, $to: DateTime!, $interval: Int!) {\n" +
+    "  facilities(first: 100) { edges { node { id\n" +
     "    occupancyHistory(from: $from, to: $to, interval: $interval) { at series { source method percentOccupied } } } } } }";
   var ONE = "query Facility($id: ID!) { facility(id: $id) { id\n" +
     "  occupancy { capacity occupied free percentOccupied status trend freshness ageSeconds served discrepancy\n" +
@@ -31,6 +34,7 @@
   var socket = null;
   var unsubscribers = {};
   var timer = null;
+  var historyTimer = null;
   var pending = {};
 
   function setConnection(state, text) {
@@ -48,6 +52,7 @@
     unsubscribers = {};
     if (socket) { socket.dispose(); socket = null; }
     if (timer) { window.clearInterval(timer); timer = null; }
+    if (historyTimer) { window.clearInterval(historyTimer); historyTimer = null; }
     pg.signIn(form, message, start);
   }
 
@@ -165,13 +170,18 @@
 
   function drawChart(c, history) {
     if (!history || !window.uPlot) { return; }
-    var xs = history.at.map(function (t) { return Date.parse(t) / 1000; });
+    // from the first bucket any system reported in: a gateway started this morning charts this morning
+    var first = history.at.findIndex(function (_, i) {
+      return history.series.some(function (s) { return s.percentOccupied[i] !== null; });
+    });
+    if (first < 0) { first = history.at.length - 1; }
+    var xs = history.at.slice(first).map(function (t) { return Date.parse(t) / 1000; });
     var series = [{}];
     var data = [xs];
     var colours = { COUNTED: "#1f4b99", SENSED: "#b9770e" };
     history.series.forEach(function (s) {
       series.push({ label: (s.method || s.source).toLowerCase() + " %", stroke: colours[s.method] || "#5d6d7e", width: 2 });
-      data.push(s.percentOccupied);
+      data.push(s.percentOccupied.slice(first));
     });
     var width = Math.max(200, c.chart.clientWidth || 300);
     if (c.plot && c.plotSeries === series.length) {
@@ -198,12 +208,25 @@
     return failed;
   }
 
-  async function refreshAll() {
+  async function refreshHistory() {
     var now = new Date();
     var from = new Date(now.getTime() - DAY_S * 1000);
     var answer;
     try {
-      answer = await pg.graphql(BOARD, { from: from.toISOString(), to: now.toISOString(), interval: HISTORY_INTERVAL_S });
+      answer = await pg.graphql(HISTORY, { from: from.toISOString(), to: now.toISOString(), interval: HISTORY_INTERVAL_S });
+    } catch (e) { return; }
+    var data = answer.body && answer.body.data && answer.body.data.facilities;
+    if (!data) { return; }
+    data.edges.forEach(function (edge) {
+      var c = cards[edge.node.id];
+      if (c && edge.node.occupancyHistory) { c.history = edge.node.occupancyHistory; drawChart(c, c.history); }
+    });
+  }
+
+  async function refreshAll() {
+    var answer;
+    try {
+      answer = await pg.graphql(BOARD);
     } catch (e) {
       setConnection("offline", "offline — retrying");
       return;
@@ -227,7 +250,6 @@
       var c = cards[node.id];
       if (!c) { c = cards[node.id] = makeCard(node); grid.appendChild(c.root); subscribe(node.id); }
       render(c, node, failed[node.id] || {});
-      drawChart(c, node.occupancyHistory);
     });
     Object.keys(cards).forEach(function (id) {
       if (!seen[id]) { cards[id].root.remove(); delete cards[id]; if (unsubscribers[id]) { unsubscribers[id](); delete unsubscribers[id]; } }
@@ -265,7 +287,7 @@
     socket = pg.subscriptions(function (state) {
       if (state === "live") {
         setConnection("live", "live");
-        if (wasLive) { refreshAll(); } // back after an outage or a restart: read everything again
+        if (wasLive) { refreshAll().then(refreshHistory); } // back after an outage or a restart: read everything again
         wasLive = true;
       } else if (state === "refused") {
         stop("The gateway refused this key or token. Sign in again.");
@@ -274,8 +296,9 @@
       }
     });
     Object.keys(cards).forEach(subscribe);
-    refreshAll();
+    refreshAll().then(refreshHistory);
     timer = window.setInterval(refreshAll, REFRESH_MS);
+    historyTimer = window.setInterval(refreshHistory, HISTORY_EVERY_MS);
   }
 
   document.getElementById("sign-out").addEventListener("click", function () {
