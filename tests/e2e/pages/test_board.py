@@ -61,6 +61,18 @@ async def test_the_board_shows_every_facility_the_key_may_see(bed: Bed, browser:
         assert opened.off_machine() == [] and opened.errors == []
 
 
+async def test_an_oauth_token_opens_the_board_like_a_key(bed: Bed, browser: Browser) -> None:
+    client_id = bed.sandbox.clients["dashboard"]["id"]
+    issued = await bed.http.post(f"{bed.url}/oauth/token", auth=(client_id, bed.key("dashboard")),
+                                 data={"grant_type": "client_credentials", "scope": "facilities:read occupancy:read"})
+    token = issued.json()["access_token"]
+    async with tab(browser, f"{bed.url}/board") as opened:
+        await sign_in(opened, token)
+        await expect(opened.page.locator("article.card")).to_have_count(6, timeout=10_000)
+        await expect(opened.page.locator("#connection")).to_have_text("live")
+        assert not any(token in url for url in opened.requests)
+
+
 async def test_a_simulated_entry_is_on_screen_within_2_s(bed: Bed, browser: Browser) -> None:
     async with tab(browser, f"{bed.url}/board") as opened:
         await sign_in(opened, bed.key("dashboard"))

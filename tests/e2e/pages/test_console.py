@@ -63,6 +63,11 @@ async def test_a_key_made_and_revoked_in_the_console_stops_working(bed: Bed, bro
         await expect(shown).to_have_text(re.compile(r"^pk_test_"), timeout=10_000)
         key = await shown.text_content()
         assert key is not None and await status_of(bed, key) == 200
+        board = await opened.page.context.new_page()  # a wall display signed in with the new key
+        await board.goto(f"{bed.url}/board")
+        await board.fill("input[name=credential]", key)
+        await board.click("form#sign-in button[type=submit]")
+        await expect(board.locator("#connection")).to_have_text("live", timeout=10_000)
         await page.click("#new-key [data-action=dismiss]")  # shown once: gone from the page
         await expect(shown).to_have_text("")
 
@@ -74,6 +79,8 @@ async def test_a_key_made_and_revoked_in_the_console_stops_working(bed: Bed, bro
         await revoke.click()
         await expect(page.locator(row(client_id))).to_have_attribute("data-status", "REVOKED", timeout=10_000)
         assert await status_of(bed, key) == 401
+        # the board's open subscription is re-checked within seconds and closed: it asks for a key again
+        await expect(board.locator("#sign-in [data-role=notice]")).to_contain_text("refused", timeout=15_000)
         assert opened.off_machine() == [] and not any(key in url for url in opened.requests)
 
 
