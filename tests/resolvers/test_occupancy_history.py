@@ -123,3 +123,15 @@ async def test_the_store_keeps_a_bounded_window_and_the_figure_before_it(store: 
     assert [s.occupied for s in inside] == [15, 16, 17, 50]
     assert [(s.source, s.occupied) for s in before] == [("parcs-central", 14)]  # guidance's figure fell off the bound
     assert await store.read("other", now - timedelta(hours=1), now) == ([], [])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(start=st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(9000, 1, 1), timezones=st.just(UTC)),
+       span_s=st.integers(-86400, 9 * 86400), interval=st.integers(-(2**31), 2**31 - 1))
+async def test_any_range_is_answered_or_refused_as_bad_user_input(bed: Bed, start: datetime, span_s: int, interval: int) -> None:
+    answer = await history(bed, "berlin-hbf", start, start + timedelta(seconds=span_s), interval)
+    if "errors" in answer:
+        assert {e["extensions"]["code"] for e in answer["errors"]} == {"BAD_USER_INPUT"}, answer
+    else:
+        got = answer["data"]["facility"]["occupancyHistory"]
+        assert len(got["at"]) <= MAX_BUCKETS + 1 and got["intervalSeconds"] == interval
