@@ -85,11 +85,14 @@
   function chart(client) {
     var holder = pg.el("div", { className: "usage-chart" });
     var xs = client.usageHistory.map(function (m) { return Date.parse(m.at) / 1000; });
-    var data = [xs, client.usageHistory.map(function (m) { return m.requests; })];
+    var data = [xs, client.usageHistory.map(function (m) { return m.requests; }),
+                client.usageHistory.map(function (m) { return m.cost; })];
     var previous = charts[client.id];
     if (previous) { previous.destroy(); }
     charts[client.id] = new window.uPlot({ width: 180, height: 60, legend: { show: false }, cursor: { show: false },
-      axes: [{ show: false }, { show: false }], series: [{}, { stroke: "#1f4b99", fill: "#1f4b9922", width: 1.5 }] },
+      axes: [{ show: false }, { show: false }, { show: false, scale: "cost" }],
+      series: [{}, { label: "requests", stroke: "#1f4b99", fill: "#1f4b9922", width: 1.5 },
+               { label: "cost", stroke: "#b9770e", width: 1, scale: "cost" }] },
       data, holder);
     return pg.el("td", { children: [holder] });
   }
@@ -106,7 +109,8 @@
     select.addEventListener("change", async function () {
       select.disabled = true;
       await run(UPDATE, { id: client.id, input: { plan: select.value } });
-      refresh();
+      select.blur();
+      refreshNow();
     });
     return select;
   }
@@ -127,7 +131,7 @@
       if (requests.value) { overrides.requests = Number(requests.value); }
       if (cost.value) { overrides.cost = Number(cost.value); }
       await run(UPDATE, { id: client.id, input: { quotaOverrides: overrides } });
-      refresh();
+      refreshNow();
     });
     return pg.el("details", { children: [pg.el("summary", { text: "overrides" }), f] });
   }
@@ -140,7 +144,7 @@
     rotate.addEventListener("click", async function () {
       var data = await run(ROTATE, { id: client.id });
       if (data && data.rotateClientKey) { showKey(data.rotateClientKey); }
-      refresh();
+      refreshNow();
     });
     var revoke = pg.el("button", { text: armed[client.id] ? "Confirm revoke" : "Revoke", data: { action: "revoke" },
                                    attrs: { type: "button" } });
@@ -148,7 +152,7 @@
       if (!armed[client.id]) { armed[client.id] = true; revoke.textContent = "Confirm revoke"; return; }
       delete armed[client.id];
       await run(REVOKE, { id: client.id });
-      refresh();
+      refreshNow();
     });
     cell.append(rotate, document.createTextNode(" "), revoke);
     return cell;
@@ -172,16 +176,18 @@
     }));
   }
 
-  function render(data) {
+  function render(data, force) {
     names = {};
     data.clients.forEach(function (c) { names[c.id] = c.name; });
     var throttledNow = {};
     data.throttleEvents.forEach(function (t) {
       if (Date.now() - Date.parse(t.at) < 60000 * 5) { throttledNow[t.clientId] = true; }
     });
-    // someone is choosing a plan or typing overrides: leave the rows be until they are done
+    // someone is pointing at a row, choosing a plan or typing overrides: leave the rows be until they
+    // are done (an action of theirs re-reads them at once, `force`)
     var focus = document.activeElement;
-    var editing = (clientsBody.contains(focus) && focus.matches("select, input")) || clientsBody.querySelector("details[open]") !== null;
+    var editing = !force && (clientsBody.matches(":hover") || (clientsBody.contains(focus) && focus.matches("select, input"))
+                             || clientsBody.querySelector("details[open]") !== null);
     if (!editing) { renderClients(data, throttledNow); }
     throttlesBody.replaceChildren.apply(throttlesBody, data.throttleEvents.map(function (t) {
       return pg.el("tr", { data: { clientId: t.clientId }, children: [
@@ -220,18 +226,19 @@
     };
     var data = await run(CREATE, { input: input });
     if (data && data.createClient) { showKey(data.createClient); f.reset(); }
-    refresh();
+    refreshNow();
   });
 
-  async function refresh() {
+  async function refresh(force) {
     var data = await run(CONSOLE, { minutes: HISTORY_MINUTES });
-    if (data && data.clients) { showProblem(""); main.hidden = false; render(data); }
+    if (data && data.clients) { showProblem(""); main.hidden = false; render(data, force === true); }
   }
+  function refreshNow() { return refresh(true); }
 
   function start() {
     showProblem("");
     refresh();
-    timer = window.setInterval(refresh, REFRESH_MS);
+    timer = window.setInterval(refresh, REFRESH_MS);  // called with no argument: not forced
   }
 
   document.getElementById("sign-out").addEventListener("click", function () { pg.signOut(); stop(""); });
