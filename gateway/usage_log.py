@@ -26,6 +26,8 @@ from typing import Any
 
 import orjson
 
+from gateway.errors import ErrorCode, GatewayError
+
 log = logging.getLogger("parkgate.usage_log")
 
 RETENTION_MINUTES = 24 * 60
@@ -55,6 +57,10 @@ class Throttle:
     def from_json(cls, raw: bytes | str) -> Throttle:
         d = orjson.loads(raw)
         return cls(datetime.fromisoformat(d["at"]), d["client"], d["by"], d["retry"])
+
+
+def unreadable() -> GatewayError:
+    return GatewayError(ErrorCode.GATEWAY_UNAVAILABLE, "Usage history cannot be read right now; retry later.")
 
 
 def minute_of(epoch_s: float) -> int:
@@ -147,10 +153,13 @@ class UsageLog:
             values = [buckets.get(start, [0, 0]) for start in starts]
         else:
             await self.flush()
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for start in starts:
-                    pipe.hmget(self._key(client_id, start), "requests", "cost")
-                replies = await pipe.execute()
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for start in starts:
+                        pipe.hmget(self._key(client_id, start), "requests", "cost")
+                    replies = await pipe.execute()
+            except Exception as exc:  # any driver error means the same: the store is unreachable
+                raise unreadable() from exc
             values = [[int(r or 0), int(c or 0)] for r, c in replies]
         return [Minute(datetime.fromtimestamp(start, UTC), requests, cost) for start, (requests, cost) in zip(starts, values, strict=True)]
 
@@ -160,5 +169,9 @@ class UsageLog:
             found = list(reversed(self._throttles))
         else:
             await self.flush()
-            found = [Throttle.from_json(raw) for raw in await self.redis.lrange(f"{self.prefix}usage:throttles", 0, -1)]
+            try:
+                raws = await self.redis.lrange(f"{self.prefix}usage:throttles", 0, -1)
+            except Exception as exc:  # any driver error means the same: the store is unreachable
+                raise unreadable() from exc
+            found = [Throttle.from_json(raw) for raw in raws]
         return [t for t in found if client_id is None or t.client_id == client_id][:first]

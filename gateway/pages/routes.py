@@ -1,4 +1,7 @@
-"""The pages' routes: /board and /admin (their HTML), /pages/static/… (scripts, styles, vendored pieces)."""
+"""The pages' routes: /board and /admin (their HTML), /pages/static/… (scripts, styles, vendored pieces).
+
+Plain routes, no Redis, no credentials: a page is the same for everyone, and asks for a key itself.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,8 @@ from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Message, Receive, Scope, Send
 
 from gateway.pages.security import PAGE_HEADERS, STATIC_HEADERS
 
@@ -17,20 +19,15 @@ STATIC = Path(__file__).parent / "static"
 HTML = Path(__file__).parent / "html"
 STATIC_PATH = "/pages/static"
 
+#: Starlette's file serving (content types, ETag, 304, refusing paths outside the folder)
+_static_files = StaticFiles(directory=STATIC)
 
-class StaticWithHeaders:
-    """Starlette's StaticFiles, each answer sent with `STATIC_HEADERS`."""
 
-    def __init__(self, directory: Path) -> None:
-        self.files = StaticFiles(directory=directory)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message["headers"], *((k.encode(), v.encode()) for k, v in STATIC_HEADERS.items())]
-            await send(message)
-
-        await self.files(scope, receive, with_headers)
+async def static_file(request: Request) -> Response:
+    """One file under static/, sent with `STATIC_HEADERS`; 404 for anything else."""
+    response = await _static_files.get_response(request.path_params["path"], request.scope)
+    response.headers.update(STATIC_HEADERS)
+    return response
 
 
 def page(filename: str) -> Route:
@@ -41,4 +38,4 @@ def page(filename: str) -> Route:
 
 
 def page_routes() -> list[BaseRoute]:
-    return [page("board.html"), page("admin.html"), Mount(STATIC_PATH, app=StaticWithHeaders(STATIC))]
+    return [page("board.html"), page("admin.html"), Route(STATIC_PATH + "/{path:path}", static_file, methods=["GET"])]
