@@ -116,7 +116,7 @@ class RedisHistory:
     async def record(self, facility_id: str, sample: Sample) -> None:
         key = self._key(facility_id)
         horizon = datetime.now(UTC).timestamp() - self.retention_s
-        async with self.client.pipeline(transaction=True) as pipe:
+        async with self.client.pipeline(transaction=False) as pipe:  # one key; no atomicity needed (cluster-safe)
             pipe.zadd(key, {sample.to_json(): sample.at.timestamp()})
             pipe.zremrangebyscore(key, "-inf", horizon)
             pipe.zremrangebyrank(key, 0, -(self.max_samples + 1))  # the oldest beyond the bound
