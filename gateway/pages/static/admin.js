@@ -89,7 +89,10 @@
                 client.usageHistory.map(function (m) { return m.cost; })];
     var previous = charts[client.id];
     if (previous) { previous.destroy(); }
+    // from zero, a little room below it: a quiet client draws a visible flat line, not nothing
+    var fromZero = function (u, min, max) { var top = Math.max(1, max) * 1.1; return [-top * 0.08, top]; };
     charts[client.id] = new window.uPlot({ width: 180, height: 60, legend: { show: false }, cursor: { show: false },
+      scales: { y: { range: fromZero }, cost: { range: fromZero } },
       axes: [{ show: false }, { show: false }, { show: false, scale: "cost" }],
       series: [{}, { label: "requests", stroke: "#1f4b99", fill: "#1f4b9922", width: 1.5 },
                { label: "cost", stroke: "#b9770e", width: 1, scale: "cost" }] },
