@@ -6,6 +6,7 @@
     /healthz   the process is alive
     /readyz    the gateway can serve: every configured system, its state and circuit breaker
     /metrics   countable figures per system (upstream calls, cache, inbound webhooks), for monitoring
+    /board, /admin             the occupancy board and the admin console, browser pages (gateway/pages/)
 
 The event path (gateway/events/path.py, built here) adds its routes (webhooks, subscriptions)
 and runs with the app's lifespan; the finance path adds its exports. On every
@@ -38,6 +39,7 @@ from gateway.execution import Executor
 from gateway.finance.http import finance_routes
 from gateway.graphql_http import GraphQLEndpoint
 from gateway.metering import Meter
+from gateway.pages.routes import page_routes
 from gateway.persisted_queries import PersistedQueries
 from gateway.response_cache import ResponseCache
 from gateway.runtime import Runtime
@@ -148,7 +150,7 @@ def create_app(
     """The app over `runtime`, serving `schema` (the composition roots pass resolvers/schema.py's)."""
     executor = Executor(schema, introspection=runtime.config.server.introspection, limits=runtime.config.limits)
     events = EventPath.build(runtime, schema)
-    meter = Meter(runtime.quotas, runtime.plans)
+    meter = Meter(runtime.quotas, runtime.plans, runtime.usage_log)
     endpoint = GraphQLEndpoint(runtime, executor, meter,
                                ResponseCache(runtime.cache),
                                PersistedQueries(runtime.cache))
@@ -160,6 +162,7 @@ def create_app(
         await runtime.upgrade_store()
         await bootstrap_admin(runtime)
         await events.start()
+        runtime.usage_log.start()
         # What exists once started (schema, configuration, the sandbox's world) lives as long as the
         # process: moved out of the collector's sight, full collections walk only what came after.
         # A request allocates thousands of objects (a parsed document, a validation), so the young
@@ -182,6 +185,7 @@ def create_app(
         Route("/metrics", metrics(runtime), methods=["GET"]),
         *events.routes(),  # webhooks in, subscriptions out (gateway/events/path.py)
         *finance_routes(runtime, meter),  # accounting and municipal exports (gateway/finance/http.py)
+        *(page_routes() if runtime.config.server.pages else []),  # /board, /admin (gateway/pages/)
         *extra_routes,
     ]
     # Every URL is screened for card numbers before any route sees it (gateway/card_screen.py).

@@ -95,6 +95,8 @@ def sandbox(
     asgi, box = build_sandbox(base_url, keys_file=keys_file, subgraph=subgraph)
     typer.echo(f"parkgate sandbox on {base_url}" + (" (Federation v2 subgraph)" if subgraph else ""))
     typer.echo(f"  GraphiQL     {base_url}/graphql")
+    typer.echo(f"  board        {base_url}/board   (sign in with a key, e.g. the dashboard demo client's)")
+    typer.echo(f"  console      {base_url}/admin   (sign in with the admin demo client's key)")
     typer.echo(f"  health       {base_url}/healthz")
     typer.echo(f"  control API  {base_url}/sandbox/systems")
     for system in box.systems_listing():

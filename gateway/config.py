@@ -131,10 +131,16 @@ class OccupancyConfig(ConfigModel):
         "SENSED", description="Which figure to serve when both are live: bay sensors count cars, gate counters drift."
     )
     live_seconds: int = Field(300, gt=0, description="A figure observed longer ago than this is STALE.")
+    history_retention_s: int = Field(
+        48 * 3600, gt=0, description="How long `occupancyHistory` keeps each figure (memory, or Redis when the store is).")
+    history_max_samples: int = Field(
+        20_000, gt=0, description="At most this many figures kept per facility for `occupancyHistory`, the oldest dropped.")
 
 
 class ServerConfig(ConfigModel):
     graphiql: bool = True
+    #: the browser pages: the occupancy board at /board and the admin console at /admin
+    pages: bool = True
     introspection: bool = True
     #: serve the schema as a Federation v2 subgraph (`_service`, `_entities`, `@key`…), for a router in front
     subgraph: bool = False

@@ -32,9 +32,10 @@ from gateway.auth.authenticate import UNRESTRICTED, AuthError, Principal
 from gateway.card_screen import refuse_card_numbers
 from gateway.errors import RETRY_AFTER_S, ErrorCode, RequestError, StoreUnavailable, format_error, redacted, unavailable
 from gateway.execution import Executor
-from gateway.graphiql import graphiql_page
+from gateway.graphiql import DEFAULT_HEADERS, graphiql_page
 from gateway.kernel.context import RequestContext
 from gateway.metering import Meter, MeterRefusal
+from gateway.pages.security import PAGE_HEADERS
 from gateway.persisted_queries import PersistedQueries
 from gateway.response_cache import CachedAnswer, ResponseCache
 from gateway.runtime import Runtime
@@ -150,6 +151,8 @@ class GraphQLEndpoint:
         self.persisted = persisted
         server = runtime.config.server
         self.graphiql = server.graphiql
+        #: what GraphiQL's Headers tab starts with (the sandbox puts a demo client's key there)
+        self.graphiql_headers = DEFAULT_HEADERS
         self.max_body_bytes = server.max_body_bytes
         self.max_batch = runtime.config.limits.max_batch
 
@@ -161,7 +164,7 @@ class GraphQLEndpoint:
     async def handle(self, request: Request) -> Response:
         accept = request.headers.get("accept", "")
         if request.method == "GET" and self.graphiql and "text/html" in accept and "query" not in request.query_params:
-            return HTMLResponse(graphiql_page())
+            return HTMLResponse(graphiql_page(self.graphiql_headers), headers=PAGE_HEADERS)
         media = negotiate(accept)
         if media is None:
             return problem(406, f"Send Accept: {GRAPHQL_RESPONSE} or {JSON}.", JSON)

@@ -34,6 +34,7 @@ from gateway.quotas import (
     effective_plan,
     rate_limit_headers,
 )
+from gateway.usage_log import UsageLog
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,11 @@ def cost_extension(plan: Plan, requested: int, actual: int | None, cost: WindowS
 
 
 class Meter:
-    def __init__(self, quotas: QuotaEnforcer, plans: dict[str, Plan]) -> None:
+    def __init__(self, quotas: QuotaEnforcer, plans: dict[str, Plan], usage_log: UsageLog | None = None) -> None:
         self.quotas = quotas
         self.plans = plans
+        #: what the admin console charts: each charge, refund and 429 (gateway/usage_log.py)
+        self.usage_log = usage_log or UsageLog()
 
     def plan_of(self, principal: Principal) -> Plan | None:
         if principal.via == "none":
@@ -132,6 +135,7 @@ class Meter:
             raise MeterRefusal(ErrorCode.GATEWAY_UNAVAILABLE, "Quotas cannot be checked right now; try again shortly.",
                                status=503, headers={"Retry-After": str(RETRY_AFTER_S)}) from None
         if not decision.admitted:
+            self.usage_log.throttled(principal.client_id, decision.refused_by or "requests", decision.retry_after_s)
             what = "requests" if decision.refused_by == "requests" else "query cost points"
             limit = plan.requests if decision.refused_by == "requests" else plan.cost
             raise MeterRefusal(
@@ -143,6 +147,7 @@ class Meter:
                 extensions={"refusedBy": decision.refused_by, "retryAfterSeconds": decision.retry_after_s,
                             "cost": cost_extension(plan, charged, None, decision.cost)},
             )
+        self.usage_log.note(principal.client_id, requests=1, cost=charged)
         return decision
 
     async def settle(self, charge: MeterCharge, actual: int) -> Settled:
@@ -154,6 +159,7 @@ class Meter:
             try:
                 cost = await self.quotas.settle(charge.principal.client_id, charge.plan, charge.requested, actual,
                                                 decision=charge.decision)
+                self.usage_log.note(charge.principal.client_id, requests=0, cost=actual - charge.requested)
             except QuotaUnavailable:
                 cost = charge.decision.cost  # the refund is lost with the outage; report what we know
         windows = Windows(charge.decision.requests, cost)

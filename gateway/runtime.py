@@ -21,9 +21,11 @@ from gateway.directory import Directory
 from gateway.events.bus import EventBus, MemoryBus
 from gateway.events.outbound import OutboundWebhooks
 from gateway.idempotency import IdempotencyStore, MemoryIdempotency, RedisIdempotency
+from gateway.occupancy_history import MemoryHistory, OccupancyHistory, RedisHistory
 from gateway.quotas import Plan, QuotaEnforcer
 from gateway.quote_tokens import QuoteTokens
 from gateway.systems import Systems
+from gateway.usage_log import UsageLog
 
 log = logging.getLogger("parkgate.runtime")
 
@@ -45,6 +47,23 @@ def build_idempotency(config: GatewayConfig) -> IdempotencyStore:
         assert config.store.redis_url is not None
         return RedisIdempotency.from_url(config.store.redis_url, config.store.prefix)
     return MemoryIdempotency()
+
+
+def build_history(config: GatewayConfig) -> OccupancyHistory:
+    """Kept where the store is: in memory, or in Redis so every replica charts the same day."""
+    retention, bound = config.occupancy.history_retention_s, config.occupancy.history_max_samples
+    if config.store.backend == "redis":
+        assert config.store.redis_url is not None
+        return RedisHistory.from_url(config.store.redis_url, config.store.prefix, retention, bound)
+    return MemoryHistory(retention, bound)
+
+
+def build_usage_log(config: GatewayConfig) -> UsageLog:
+    """Clients' use minute by minute and their 429s, for the admin console: shared in Redis when the store is."""
+    if config.store.backend == "redis":
+        assert config.store.redis_url is not None
+        return UsageLog.from_url(config.store.redis_url, config.store.prefix)
+    return UsageLog()
 
 
 def build_bus(config: GatewayConfig) -> EventBus:
@@ -79,6 +98,10 @@ class Runtime:
     client_changes: ClientChanges
     #: partners' webhook endpoints and deliveries (resolvers register through it; the event path runs its worker)
     outbound: OutboundWebhooks
+    #: facilities' occupancy figures over time (the event path records them; `occupancyHistory` reads them)
+    history: OccupancyHistory
+    #: clients' requests and cost minute by minute, and their 429s (the meter notes them; the admin API reads them)
+    usage_log: UsageLog
 
     @property
     def environment(self) -> Environment:
@@ -119,6 +142,8 @@ class Runtime:
             quote_tokens=QuoteTokens(pepper),
             client_changes=client_changes,
             outbound=OutboundWebhooks(config, bus, store),
+            history=build_history(config),
+            usage_log=build_usage_log(config),
         )
 
     async def upgrade_store(self) -> None:
@@ -137,3 +162,5 @@ class Runtime:
         await self.idempotency.aclose()
         await self.client_changes.aclose()
         await self.outbound.aclose()
+        await self.history.aclose()
+        await self.usage_log.aclose()

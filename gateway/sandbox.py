@@ -245,7 +245,15 @@ def build_sandbox(base_url: str, *, world: World | None = None, timeout_s: float
         *control_routes(sandbox, injector),
         *(Mount(f"/sim/{system_id}", app=sim.app) for system_id, sim in simulators.items()),
     ]
-    app = create_app(runtime, served_schema(config.server.subgraph, config.server.subgraph_scopes), extra_routes=routes, on_startup=[lambda: seed_demo_clients(runtime, sandbox, keys_file)])
+
+    async def start() -> None:
+        await seed_demo_clients(runtime, sandbox, keys_file)
+        # GraphiQL opens ready to run its first query: the driver app's demo key in its Headers tab
+        demo_key = sandbox.clients["driver-app"]["key"]
+        app.state.graphql.graphiql_headers = orjson.dumps({"Authorization": f"Bearer {demo_key}"}).decode()
+
+    schema = served_schema(config.server.subgraph, config.server.subgraph_scopes)
+    app = create_app(runtime, schema, extra_routes=routes, on_startup=[start])
     app.state.sandbox = sandbox
     return app, sandbox
 

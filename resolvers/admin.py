@@ -63,6 +63,18 @@ class ClientNode:
     async def usage(self, info: Info) -> QuotaUsage | None:
         return QuotaUsage.of(await info.context.runtime.quotas.usage(self.record.id, client_plan(info, self.record)))
 
+    @strawberry.field(description="Its requests and cost minute by minute, the current minute last (every replica's, "
+                                  "within a few seconds); minutes without traffic count zero.",
+                      directives=list_size(slicing_arguments=["minutes"]))
+    async def usage_history(
+        self, info: Info,
+        minutes: Annotated[int, strawberry.argument(description="How many minutes back, 1 to 1440.")] = 60,
+    ) -> list[UsageMinute]:
+        if not 1 <= minutes <= MAX_USAGE_MINUTES:
+            raise bad_input(f"`minutes` must be between 1 and {MAX_USAGE_MINUTES}.", argument="minutes")
+        return [UsageMinute(at=m.at, requests=m.requests, cost=m.cost)
+                for m in await info.context.runtime.usage_log.minutes(self.record.id, minutes)]
+
     @classmethod
     def of(cls, client: Client) -> ClientNode:
         return cls(record=client, quota_overrides=JSON(dict(client.quota_overrides)),
@@ -148,6 +160,24 @@ def coded(error: AdminError) -> GatewayError:
     return GatewayError(ErrorCode(error.code), error.message)
 
 
+MAX_USAGE_MINUTES = 1440
+
+
+@strawberry.type(description="One minute of a client's use.")
+class UsageMinute:
+    at: datetime = strawberry.field(description="Start of the minute (UTC).")
+    requests: int = strawberry.field(description="Requests admitted in that minute.")
+    cost: int = strawberry.field(description="Cost points charged in that minute, net of refunds.")
+
+
+@strawberry.type(description="A request refused with 429 because its client was out of quota.")
+class ThrottleEvent:
+    at: datetime = strawberry.field(description="When it was refused.")
+    client_id: strawberry.ID = strawberry.field(description="The client refused.")
+    refused_by: str = strawberry.field(description="Which limit refused it: `requests` or `cost`.")
+    retry_after_seconds: int = strawberry.field(description="The Retry-After it was told.")
+
+
 @strawberry.type
 class AdminQueries:
     @strawberry.field(description="Every client, oldest first.", directives=needs(Scope.ADMIN) + list_size(assumed_size=50))
@@ -173,6 +203,20 @@ class AdminQueries:
         if client_id is not None:
             entries = [e for e in entries if e.client_id == str(client_id)]
         return [AuditLogEntry.of(e) for e in entries[:first]]
+
+    @strawberry.field(description="Requests refused with 429 for quota, newest first (every replica's, within a few seconds).",
+                      directives=needs(Scope.ADMIN) + list_size(slicing_arguments=["first"]))
+    async def throttle_events(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="How many events, 1 to 100.")] = 50,
+        client_id: Annotated[strawberry.ID | None, strawberry.argument(description="Only this client's.")] = None,
+    ) -> list[ThrottleEvent] | None:
+        if not 1 <= first <= MAX_PAGE_SIZE:
+            raise bad_input(f"`first` must be between 1 and {MAX_PAGE_SIZE}.", argument="first")
+        found = await info.context.runtime.usage_log.throttles(first, None if client_id is None else str(client_id))
+        return [ThrottleEvent(at=t.at, client_id=strawberry.ID(t.client_id), refused_by=t.refused_by,
+                              retry_after_seconds=t.retry_after_s) for t in found]
 
     @strawberry.field(description="The configured quota plans.", directives=needs(Scope.ADMIN) + list_size(assumed_size=10))
     def plans(self, info: Info) -> list[QuotaPlan] | None:

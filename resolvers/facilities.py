@@ -36,6 +36,7 @@ from resolvers.common import (
 from resolvers.enforcement import EnforcementSummary, load_enforcement
 from resolvers.hospitality import HotelSummary, load_hotel
 from resolvers.occupancy import Occupancy, load_part, merge
+from resolvers.occupancy_history import HISTORY_COST, OccupancyHistory, occupancy_history
 from resolvers.rates import Quote, RateTable, load_quote, load_rates
 from resolvers.sources import Source, source_of
 
@@ -143,6 +144,20 @@ class Facility:
         if occupancy is not None:
             occupancy.note_stale(info)
         return occupancy
+
+    @strawberry.field(description="Occupancy over a time range, in equal buckets, per measuring system: the day's curve. "
+                                  "Kept from the figures systems reported (webhooks and polls) for `occupancy.history_retention_s`.",
+                      directives=needs(Scope.OCCUPANCY_READ) + cost(HISTORY_COST) + max_age(10))
+    async def occupancy_history(
+        self,
+        info: Info,
+        start: Annotated[datetime, strawberry.argument(name="from", description="Start of the range, with a UTC offset.")],
+        end: Annotated[datetime, strawberry.argument(name="to", description="End of the range, with a UTC offset; after "
+                                                                             "`from`, at most 7 days later.")],
+        interval: Annotated[int, strawberry.argument(description="Bucket length in seconds, at least 10; at most 1440 "
+                                                                 "buckets in the range.")] = 300,
+    ) -> OccupancyHistory | None:
+        return await occupancy_history(info, self.entry, start, end, interval)
 
     @strawberry.field(description="The tariff, from the PARCS.", directives=needs(Scope.RATES_READ) + max_age(3600))
     async def rates(self, info: Info) -> RateTable | None:

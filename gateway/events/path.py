@@ -13,6 +13,7 @@ Follow an event forward:
                                             once per identical subscription (subscriptions_http.py → hub.py)
                        `outbound`           partners' signed webhooks, retried until they land (outbound.py)
                        `guest_validations`  a hotel check-in validates the guest's car (guest_validations.py)
+                       `occupancy_recorder` facilities' figures kept for `occupancyHistory` (occupancy_recorder.py)
 
 Consumers start before producers, so that none misses what the producers publish first;
 producers stop first.
@@ -27,6 +28,7 @@ from starlette.routing import BaseRoute
 
 from gateway.events.guest_validations import GuestValidations
 from gateway.events.ingress import WebhookIngress
+from gateway.events.occupancy_recorder import OccupancyRecorder
 from gateway.events.outbound import OutboundWebhooks
 from gateway.events.poller import Polling
 from gateway.events.subscriptions_http import SubscriptionServer
@@ -49,6 +51,8 @@ class EventPath:
     outbound: OutboundWebhooks
     #: out: parking validations for hotel guests who check in with a car
     guest_validations: GuestValidations
+    #: out: each facility's figures over time, for `occupancyHistory`
+    occupancy_recorder: OccupancyRecorder
 
     @classmethod
     def build(cls, runtime: Runtime, schema: strawberry.Schema) -> EventPath:
@@ -60,6 +64,7 @@ class EventPath:
             subscriptions=SubscriptionServer(runtime, schema),
             outbound=runtime.outbound,
             guest_validations=GuestValidations(runtime),
+            occupancy_recorder=OccupancyRecorder(runtime),
         )
 
     def routes(self) -> list[BaseRoute]:
@@ -68,6 +73,7 @@ class EventPath:
     async def start(self) -> None:
         await self.runtime.bus.start()
         self.guest_validations.start()
+        self.occupancy_recorder.start()
         await self.outbound.start()
         await self.ingress.start()
         self.vendor_subscriptions.start()
@@ -80,4 +86,5 @@ class EventPath:
         await self.subscriptions.aclose()
         await self.outbound.stop()
         await self.guest_validations.stop()
+        await self.occupancy_recorder.stop()
         await self.runtime.bus.aclose()

@@ -98,7 +98,8 @@ async def test_redis_outage_and_recovery(bed: Bed, own_redis: OwnRedis, tmp_path
 #: and the webhook fields an admin may use for any client. In an order that works with Redis up:
 #: reads, then writes, the revocation last. `$target` is a client, `$endpoint` its webhook endpoint.
 ADMIN_OPERATIONS: dict[str, str] = {
-    "Query.clients": "{ clients { id usage { requests } } }",
+    "Query.clients": "{ clients { id usage { requests } usageHistory(minutes: 2) { requests } } }",
+    "Query.throttleEvents": "{ throttleEvents(first: 5) { at } }",
     "Query.client": "query($target: ID!) { client(id: $target) { id status } }",
     "Query.auditLog": "{ auditLog(first: 5) { action } }",
     "Query.plans": "{ plans { name } }",
@@ -181,6 +182,15 @@ class Caller:
     async def metrics(self) -> Answer:
         return await self.send("GET", "/metrics")
 
+    async def board(self) -> Answer:
+        return await self.send("GET", "/board")
+
+    async def console(self) -> Answer:
+        return await self.send("GET", "/admin")
+
+    async def page_script(self) -> Answer:
+        return await self.send("GET", "/pages/static/board.js")
+
     async def webhook(self) -> Answer:
         path, raw, headers = apds_entry(self.bed, "B-RO-1")
         return await self.send("POST", path, content=raw, headers=headers)
@@ -250,6 +260,9 @@ PROBES = (
     Probe("POST", "/webhooks/{system_id}", Caller.webhook, 503, 202),  # not accepted: the vendor retries
     Probe("GET", "/exports/journal", Caller.journal, 503, 200),
     Probe("GET", "/exports/citations", Caller.citations, 503, 200),
+    Probe("GET", "/board", Caller.board, 200, 200),  # the pages need no store: they ask for a key themselves
+    Probe("GET", "/admin", Caller.console, 200, 200),
+    Probe("GET", "/pages/static/{path:path}", Caller.page_script, 200, 200),
 )
 
 

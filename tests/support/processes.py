@@ -267,9 +267,10 @@ def deployment_config(bed: Bed, redis_url: str, tmp: Path) -> tuple[Path, dict[s
     return path, env
 
 
-def start_gateway(config: Path, env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], str]:
-    """`parkgate serve [ARGS…]` in a process of its own on a free port: the process and its base URL (see wait_ready)."""
-    port = free_port()
+def start_gateway(config: Path, env: dict[str, str], *args: str, port: int | None = None) -> tuple[subprocess.Popen[str], str]:
+    """`parkgate serve [ARGS…]` in a process of its own on `port` (a free one by default): the process and its
+    base URL (see wait_ready)."""
+    port = port or free_port()
     process = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(port),
                                 *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     return process, f"http://127.0.0.1:{port}"
