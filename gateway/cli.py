@@ -1,6 +1,6 @@
 """The `parkgate` command.
 
-    parkgate sandbox [--host H] [--port P]     gateway + simulated vendors, in-memory
+    parkgate sandbox [--host H] [--port P] [--facilities N] [--seed S]   gateway + simulated vendors, in-memory
     parkgate serve --config FILE [--host H] [--port P]
     parkgate schema [--check FILE]             print the SDL (or check a committed copy)
     parkgate clients create|list|show|update|usage|rotate|revoke --config FILE …
@@ -72,15 +72,19 @@ def sandbox(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 8000,
     keys_file: Annotated[Path | None, typer.Option("--keys-file", help="Write the demo clients' keys here as JSON.")] = None,
+    facilities: Annotated[int, typer.Option(min=1, max=20_000, help="Garages in the simulated world (6: the "
+                                            "sandbox's own; any other number is generated).")] = 6,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated world: the same seed, the same world.")] = 7,
 ) -> None:
     """Run the gateway with five simulated vendor systems, on in-memory defaults (no Redis needed)."""
+    from adapters.simulated.generate import generate_world
     from gateway.sandbox import build_sandbox
 
     configure_logging()
     sock = bind(host, port)
     port = sock.getsockname()[1]
     base_url = f"http://{reachable_host(host)}:{port}"
-    asgi, box = build_sandbox(base_url, keys_file=keys_file)
+    asgi, box = build_sandbox(base_url, keys_file=keys_file, world=generate_world(facilities, seed))
     typer.echo(f"parkgate sandbox on {base_url}")
     typer.echo(f"  GraphiQL     {base_url}/graphql")
     typer.echo(f"  health       {base_url}/healthz")

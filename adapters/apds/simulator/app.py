@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from adapters.apds.operations_wire import status_body
 from adapters.apds.simulator import catalog, office_routes
-from adapters.apds.simulator.catalog import TARIFFS
+from adapters.apds.simulator.catalog import tariff_of
 from adapters.apds.simulator.plumbing import body_of, error, guard, listing, ok, paged
 from adapters.apds.simulator.plumbing import now as sim_now
 from adapters.apds.simulator.state import ApdsState, Subscription
@@ -79,7 +79,7 @@ def create_simulator(world: World, system_id: str, credentials: Mapping[str, str
     for key, _ in state.places():
         spec = world.garages[key].spec
         office.register(GarageTerms(key, "EUR", Decimal("0.19"), reservable=max(5, spec.capacity // 10),
-                                    price=TARIFFS[key].price, time_zone=spec.time_zone, hotel=spec.profile == "hotel"))
+                                    price=tariff_of(key).price, time_zone=spec.time_zone, hotel=spec.profile == "hotel"))
 
     def route(path: str, handler: Any, *methods: str) -> Route:
         return Route(ROOT + path, guard(state, handler), methods=list(methods))
@@ -167,7 +167,7 @@ async def _quote(state: ApdsState, request: Request) -> Response:
                 "quoteExpiration": {"expiresDateTime": format_time(now + QUOTE_TTL), "firstComeFirstServed": False},
                 "identifiers": [{"rateTableId": versioned(spec.rate_tables[0]),
                                  "rightSpecificationId": versioned(spec.id, spec.version)}],
-                "financialQuote": {"taxIncluded": True, "value": amount_body(Money(price, TARIFFS[key].currency))},
+                "financialQuote": {"taxIncluded": True, "value": amount_body(Money(price, tariff_of(key).currency))},
             }]
     return paged(request, [answer])
 

@@ -5,6 +5,7 @@ sandbox turn (`sim.state`), read by all its endpoint modules.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,10 +72,15 @@ class ApdsState:
 
     def places(self) -> list[tuple[str, str]]:
         """(garage key, place id) for the garages this platform runs that exist in the world."""
-        return [(key, place_id) for key, place_id in VENDOR_IDS.items() if key in self.world.garages]
+        return list(self.world.ids_of("apds", VENDOR_IDS).items())
 
     def garage_of(self, place_id: str) -> str | None:
-        return next((key for key, pid in self.places() if pid == place_id), None)
+        return self._garages_by_place.get(place_id)
+
+    @functools.cached_property
+    def _garages_by_place(self) -> dict[str, str]:
+        # the world's assignment never changes once made: one index, not a scan per request
+        return {place_id: key for key, place_id in self.places()}
 
     def overridden(self, resource: str, record: dict[str, Any]) -> dict[str, Any]:
         for name, value in self.raw_overrides.get((resource, str(record.get("id"))), {}).items():
