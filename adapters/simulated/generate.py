@@ -78,7 +78,8 @@ def _garage(rng: random.Random, index: int) -> GarageSpec:
     city = CITIES[index % len(CITIES)] if index < len(CITIES) else rng.choice(CITIES)
     profile = rng.choice(PROFILES)
     prefix = rng.choice(LEVEL_NAMES)
-    levels = tuple(LevelSpec(f"{prefix}{n}", f"Level {prefix}{n}", rng.randint(60, 320))
+    # level keys unique across the world: APDS names a level by its key alone (as the six garages' are)
+    levels = tuple(LevelSpec(f"{prefix}{n}-{index + 1}", f"Level {prefix}{n}", rng.randint(60, 320))
                    for n in range(1, rng.randint(1, 4) + 1))
     street = rng.choice(STREETS)
     return GarageSpec(

@@ -104,11 +104,14 @@ def create_simulator(world: World, system_id: str, credentials: Mapping[str, str
 async def _places(state: ApdsState, request: Request) -> Response:
     expand = set(listing(request, "expand"))
     types = set(listing(request, "type"))
-    elements = catalog.elements(state, office_of(state.world), bool({"all", "occupancy"} & expand), sim_now())
     if types - {CAMPUS, PLACE, LEVEL, "identifiedArea", "space"}:
         raise WireError(f"unknown element type in {sorted(types)}")
-    records = [e for e in elements if not types or e.get("type") in types]
-    return paged(request, state.listed("places", records))
+
+    def build() -> list[Any]:
+        elements = catalog.elements(state, office_of(state.world), bool({"all", "occupancy"} & expand), sim_now())
+        return state.listed("places", [e for e in elements if not types or e.get("type") in types])
+
+    return state.views.page(request, "places", build)
 
 
 async def _place(state: ApdsState, request: Request) -> Response:
@@ -122,13 +125,17 @@ async def _place(state: ApdsState, request: Request) -> Response:
 
 async def _specs(state: ApdsState, request: Request) -> Response:
     places = set(listing(request, "place"))
-    specs = [s for s in catalog.specifications(state, office_of(state.world), sim_now())
-             if not places or s["hierarchyElements"][0]["id"] in places]
-    return paged(request, state.listed("specs", specs))
+
+    def build() -> list[Any]:
+        specs = [s for s in catalog.specifications(state, office_of(state.world), sim_now())
+                 if not places or s["hierarchyElements"][0]["id"] in places]
+        return state.listed("specs", specs)
+
+    return state.views.page(request, "specs", build)
 
 
 async def _rates(state: ApdsState, request: Request) -> Response:
-    return paged(request, state.listed("rates", catalog.rate_tables(state)))
+    return state.views.page(request, "rates", lambda: state.listed("rates", catalog.rate_tables(state)))
 
 
 # --- quotes ------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from adapters.apds.simulator.plumbing import Views
 from adapters.apds.wire import RightKind
 from adapters.simulated.world import World
 
@@ -69,6 +70,8 @@ class ApdsState:
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     #: validations revoked through the API, and when (the back office keeps only that they are)
     revoked_at: dict[str, datetime] = field(default_factory=dict)
+    #: the lists being paged through, as of their first page (plumbing.py `Views`)
+    views: Views = field(default_factory=Views)
 
     def places(self) -> list[tuple[str, str]]:
         """(garage key, place id) for the garages this platform runs that exist in the world."""
