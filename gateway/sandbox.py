@@ -41,8 +41,8 @@ from adapters.datex2.wire import PUBLICATIONS as DATEX2_PUBLICATIONS
 from adapters.parkline.simulator import ParklineSimulator
 from adapters.registry import DIALECTS, Standard
 from adapters.simulated.back_office import office_of
-from adapters.simulated.harness import FaultMode, Simulator
 from adapters.simulated.generate import generate_world
+from adapters.simulated.harness import FaultMode, Simulator
 from adapters.simulated.world import World
 from gateway.app import create_app
 from gateway.auth.keys import Environment

@@ -10,7 +10,6 @@ Hamburg controller has no clock (its demand table has no `timestamp`).
 from __future__ import annotations
 
 import zlib
-
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
