@@ -107,7 +107,7 @@ class Views:
     referenceInstant, or with one no kept view has, builds afresh.
     """
 
-    KEPT = 16  # views at once: concurrent walks (several resources read the catalog side by side)
+    KEPT = 8  # views at once: concurrent walks (several resources read the catalog side by side)
 
     def __init__(self) -> None:
         self._views: dict[tuple[Any, ...], list[Any]] = {}
@@ -116,11 +116,15 @@ class Views:
         asked = param(request, "referenceInstant")
         query = tuple(f"{k}={v}" for k, v in sorted(request.query_params.multi_items())
                       if k not in ("offset", "pageSize", "referenceInstant"))
-        if asked is not None and (kept := self._views.get((name, query, asked))) is not None:
-            return paged(request, kept, asked)
         reference = asked or int(time.time())
-        records = build()
-        self._views[(name, query, reference)] = records
-        while len(self._views) > self.KEPT:
-            del self._views[next(iter(self._views))]  # the oldest first
+        key = (name, query, reference)
+        records = self._views.get(key) if asked is not None else None
+        if records is None:
+            records = build()
+            self._views[key] = records
+            while len(self._views) > self.KEPT:
+                del self._views[next(iter(self._views))]  # the oldest first
+        offset, size = param(request, "offset", 0) or 0, param(request, "pageSize", DEFAULT_PAGE_SIZE) or 0
+        if offset + size >= len(records):  # the walk's last page: nobody needs the view any more
+            self._views.pop(key, None)
         return paged(request, records, reference)
