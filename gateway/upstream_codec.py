@@ -6,12 +6,13 @@ names in `ALLOWED`: the adapters' record dataclasses and enums (adapters/models.
 adapters/operation_models.py). Anything else — a pickle, a tag it does not know, a field a class
 does not have — is `Undecodable`, which the cache treats as a miss.
 
-    None, bool, int, float, str, list     as themselves
+    None, bool, int, float, str, list     as themselves (an int beyond 64 bits: {"$int": "..."},
+                                          inf and nan: {"$float": "inf"})
     tuple                                 {"$tuple": [...]}
     dict                                  {"$dict": [[key, value], ...]}   (keys of any encodable type)
     set, frozenset                        {"$set": [...]}
     Decimal                               {"$dec": "1.50"}                 (exact, as written)
-    datetime, date, timedelta             {"$dt": ISO 8601}, {"$date": ISO 8601}, {"$td": seconds}
+    datetime, date, timedelta             {"$dt": ISO 8601}, {"$date": ISO 8601}, {"$td": [days, seconds, microseconds]}
     an allowed enum                       {"$enum": "Trend", "v": "RISING"}
     an allowed dataclass                  {"$": "OccupancyReading", "f": {field: value, ...}}
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -36,6 +38,9 @@ class Undecodable(ValueError):
 
 class Unencodable(TypeError):
     """A value of a type the codec does not carry (the cache then keeps nothing for it)."""
+
+
+INT64 = (-(2**63), 2**64 - 1)  # the integers orjson writes as numbers
 
 
 def _allowed() -> dict[str, type]:
@@ -61,6 +66,10 @@ def to_json(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         if isinstance(value, enum.Enum):  # StrEnum is a str: tag it first
             return _enum(value)
+        if isinstance(value, int) and not isinstance(value, bool) and not INT64[0] <= value <= INT64[1]:
+            return {"$int": str(value)}  # beyond what JSON numbers carry here
+        if isinstance(value, float) and not math.isfinite(value):
+            return {"$float": repr(value)}  # inf, -inf, nan: not JSON
         return value
     if isinstance(value, list):
         return [to_json(v) for v in value]
@@ -83,7 +92,7 @@ def to_json(value: Any) -> Any:
     if isinstance(value, date):
         return {"$date": value.isoformat()}
     if isinstance(value, timedelta):
-        return {"$td": value.total_seconds()}
+        return {"$td": [value.days, value.seconds, value.microseconds]}  # exact, unlike total_seconds()
     raise Unencodable(f"the upstream cache does not carry {cls.__module__}.{cls.__qualname__}")
 
 
@@ -135,7 +144,9 @@ _TAGGED: dict[str, Callable[[dict[str, Any], Any], Any]] = {
     "$dec": lambda _, raw: Decimal(_text(raw)),
     "$dt": lambda _, raw: datetime.fromisoformat(_text(raw)),
     "$date": lambda _, raw: date.fromisoformat(_text(raw)),
-    "$td": lambda _, raw: timedelta(seconds=float(raw)),
+    "$td": lambda _, raw: timedelta(days=int(raw[0]), seconds=int(raw[1]), microseconds=int(raw[2])),
+    "$int": lambda _, raw: int(_text(raw)),
+    "$float": lambda _, raw: float(_text(raw)),
     "$enum": _enum_of,
 }
 

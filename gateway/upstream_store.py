@@ -205,6 +205,7 @@ class RedisEntries(EntryStore):
         return f"{self.cache.namespace}:{key}"
 
     async def read(self, key: str, want: Want | None) -> Entry | None:
+        fields: dict[str, bytes] | None
         try:
             if want is None:
                 found: dict[bytes, bytes] = await self.cache.timed(self.client.hgetall(self._key(key)))
@@ -214,14 +215,18 @@ class RedisEntries(EntryStore):
                 values = await self.cache.timed(self.client.hmget(self._key(key), names))
                 fields = {name: value for name, value in zip(names, values, strict=True) if value is not None}
         except ResponseError as exc:
-            if "WRONGTYPE" in str(exc):  # not one of our hashes (an old pickled entry, or planted): a miss
-                return None
-            raise
+            if "WRONGTYPE" not in str(exc):
+                raise
+            fields = None  # not one of our hashes (an old pickled entry, or planted)
         try:
-            return _decode(fields, want)
+            if fields is not None:
+                return _decode(fields, want)
         except (Undecodable, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            log.debug("upstream cache entry %s unreadable (%s): a miss", key, exc)
-            return None
+            log.info("upstream cache entry %s unreadable (%s): dropped, a miss", key, exc)
+        # Unreadable: gone, so that the fetch this miss makes stores a readable one in its place
+        # (left there, it would look present to the replicas waiting for that fetch).
+        await self.cache.timed(self.client.delete(self._key(key)))
+        return None
 
     async def write(self, key: str, entry: Entry, keep_s: float, key_of: KeyOf | None) -> None:
         try:
