@@ -11,6 +11,11 @@ changes hit every size alike), one keep-alive client sends THE facilities query
 (bench/facilities_bench.py `QUERY`, `facilities(first: 100)`) back to back for `--duration`
 seconds, asking for a page in the middle of the list (`--page first`: the first page).
 
+Then, the upstream cache alone, in this process (`--cache-duration`; 0 skips it): a list of N
+facilities' occupancy stored once, read back as the slice a page needs (`get_slice`, 100
+facilities from the middle) and, for contrast, whole (`get`), on the memory backend and on a
+throwaway redis-server the bench starts when one is installed.
+
 Per size it prints the median latency and the server's CPU time per request (user + system, from
 /proc: what the request cost the gateway, whatever else runs on the machine), and each as a ratio
 against the smallest size measured in the same run. The aim (issue 14): at 5,000 garages
@@ -142,6 +147,91 @@ def measure(client: httpx.Client, server: Server, body: bytes, headers: dict[str
     return statistics.median(latencies) * 1000, cpu / len(latencies) * 1000, len(latencies)
 
 
+# --- the upstream cache alone: a page's slice of a list of N facilities, memory and Redis ----------------
+
+
+def cache_slices(sizes: list[int], duration_s: float, redis_url: str | None) -> None:
+    """Per backend and size: a list answer of `size` facilities (two readings each) stored once, then
+    `get_slice` of 100 facilities' readings back to back; and, for contrast, the whole list (`get`)."""
+    import asyncio
+
+    from adapters.models import Batch, OccupancyMethod, OccupancyReading
+    from gateway.cache import Cache, MemoryCache, RedisCache
+    from gateway.systems import OCCUPANCY
+    from gateway.upstream import UpstreamCache, UpstreamPolicy
+    from gateway.upstream_store import Want
+
+    now = __import__("datetime").datetime.now(__import__("datetime").UTC)
+
+    def batch(size: int) -> Batch[OccupancyReading]:
+        return Batch(items=[OccupancyReading(f"site-{n}", level, OccupancyMethod.SENSED, 200, 90, 110, now, now)
+                            for n in range(size) for level in (None, f"site-{n}-1")])
+
+    async def run(make: Any, size: int) -> tuple[float, float]:
+        value = batch(size)
+
+        async def vendor(*_: Any) -> Batch[OccupancyReading]:
+            return value
+
+        cache: Cache = make()
+        upstream = UpstreamCache(cache, UpstreamPolicy(ttl_s={"occupancy": DAY_S}), vendor)
+        middle = size // 2 - 50
+        want = Want(keys=tuple((f"site-{n}", None) for n in range(max(0, middle), max(0, middle) + 100)),
+                    refs=tuple(f"site-{n}" for n in range(max(0, middle), max(0, middle) + 100)))
+        try:
+            await upstream.get("s", OCCUPANCY)  # stored
+            per: list[float] = []
+            for read in (lambda: upstream.get_slice("s", OCCUPANCY, OCCUPANCY.key, want),
+                         lambda: upstream.get("s", OCCUPANCY)):
+                await read()
+                count, started = 0, time.perf_counter()
+                while time.perf_counter() - started < duration_s:
+                    await read()
+                    count += 1
+                per.append((time.perf_counter() - started) / count * 1000)
+            assert upstream.metrics_dict()["s"]["upstream_calls"] == 1, "every read after the first a hit"
+            return per[0], per[1]
+        finally:
+            await cache.clear()
+            await cache.aclose()
+
+    backends: list[tuple[str, Any]] = [("memory", MemoryCache)]
+    if redis_url:
+        backends.append(("redis", lambda: RedisCache(redis_url, f"scale-bench-{os.getpid()}:")))
+    print(f"\nupstream cache alone: 100 facilities' readings (get_slice) of a list of N facilities, and the whole list (get)")
+    print(f"{'backend':>8} {'garages':>8} {'slice ms':>9} {'x ' + str(sizes[0]):>8} {'whole ms':>9} {'x ' + str(sizes[0]):>8}")
+    for name, make in backends:
+        figures = {size: asyncio.run(run(make, size)) for size in sizes}
+        base = figures[sizes[0]]
+        for size, (sliced, whole) in figures.items():
+            print(f"{name:>8} {size:>8} {sliced:>9.3f} {sliced / base[0]:>8.2f} {whole:>9.3f} {whole / base[1]:>8.2f}")
+
+
+def own_redis(directory: Path) -> tuple[Any, str] | None:
+    """A throwaway redis-server on a free loopback port (None when redis-server is not installed)."""
+    import shutil
+    import socket
+    import subprocess
+
+    if shutil.which("redis-server") is None:
+        return None
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no", "--dir", str(directory)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return process, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.05)
+    process.terminate()
+    return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100,1000,5000")
@@ -149,6 +239,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--page", choices=("middle", "first"), default="middle")
+    parser.add_argument("--cache-duration", type=float, default=2.0,
+                        help="seconds per backend, size and read of the upstream cache alone (0: skip it)")
     options = parser.parse_args()
     sizes = sorted(int(n) for n in options.sizes.split(","))
     ctx = mp.get_context("spawn")
@@ -179,6 +271,17 @@ def main() -> None:
         finally:
             for server in servers.values():
                 stop_server(server)
+    if options.cache_duration > 0:
+        with tempfile.TemporaryDirectory() as tmp:
+            redis = own_redis(Path(tmp))
+            try:
+                cache_slices(sizes, options.cache_duration, redis[1] if redis else None)
+            finally:
+                if redis is not None:
+                    redis[0].terminate()
+                    redis[0].wait(10)
+            if redis is None:
+                print("(no redis-server on PATH: memory only)")
     base = sizes[0]
     base_latency = statistics.median(r[0] for r in results[base])
     base_cpu = statistics.median(r[1] for r in results[base])
