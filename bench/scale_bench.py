@@ -31,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
-from facilities_bench import QUERY, Server, stop_server, unthrottled_credential, watch_parent  # noqa: E402
+from facilities_bench import QUERY, Server, stop_server, unthrottled_credential, watch_parent
 
 DAY_S = 86_400
 #: every resource kept a day: a warm sandbox answers from the upstream cache only
@@ -53,8 +54,8 @@ PAGE_QUERY = QUERY.replace("facilities(first: 100)", "facilities(first: 100, aft
 def server_main(facilities: int, seed: int, keys_file: str, conn: Any) -> None:
     """Child process: a sandbox of `facilities` garages, response cache off, served until terminated."""
     import uvicorn
-
     from _serving import loopback_socket, uvicorn_config
+
     from adapters.simulated.generate import generate_world
     from gateway.sandbox import build_sandbox
 
@@ -161,7 +162,7 @@ def cache_slices(sizes: list[int], duration_s: float, redis_url: str | None) -> 
     from gateway.upstream import UpstreamCache, UpstreamPolicy
     from gateway.upstream_store import Want
 
-    now = __import__("datetime").datetime.now(__import__("datetime").UTC)
+    now = datetime.now(UTC)
 
     def batch(size: int) -> Batch[OccupancyReading]:
         return Batch(items=[OccupancyReading(f"site-{n}", level, OccupancyMethod.SENSED, 200, 90, 110, now, now)
@@ -198,7 +199,7 @@ def cache_slices(sizes: list[int], duration_s: float, redis_url: str | None) -> 
     backends: list[tuple[str, Any]] = [("memory", MemoryCache)]
     if redis_url:
         backends.append(("redis", lambda: RedisCache(redis_url, f"scale-bench-{os.getpid()}:")))
-    print(f"\nupstream cache alone: 100 facilities' readings (get_slice) of a list of N facilities, and the whole list (get)")
+    print("\nupstream cache alone: 100 facilities' readings (get_slice) of a list of N facilities, and the whole list (get)")
     print(f"{'backend':>8} {'garages':>8} {'slice ms':>9} {'x ' + str(sizes[0]):>8} {'whole ms':>9} {'x ' + str(sizes[0]):>8}")
     for name, make in backends:
         figures = {size: asyncio.run(run(make, size)) for size in sizes}
