@@ -223,16 +223,13 @@ def cache_key(system_id: str, resource: str, args: tuple[Any, ...] = ()) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Outcome:
-    """How the one fetch of a key ended, for every request waiting on it (each wants its own slice):
-    an entry fetched now (`entry`), one another replica stored (`landed`: read it), or the vendor's
-    failure (`error`: serve your own fallback, stale, or raise it)."""
+    """How the one fetch of a key ended, for every request waiting on it (each cuts its own slice):
+    the whole entry, fetched now or stored by another replica (`entry`, `landed` if stored by another),
+    or the vendor's failure (`error`: serve your own fallback, stale, or raise it)."""
 
     entry: Entry | None = None
     landed: bool = False
     error: UpstreamError | None = None
-
-
-LANDED = _Outcome(landed=True)
 
 
 class UpstreamCache:
@@ -314,12 +311,8 @@ class UpstreamCache:
                 self.metrics_of(system_id).stale_serves += 1
                 return served(fallback, stale=True, error=outcome.error)
             raise outcome.error
-        if outcome.entry is not None:
-            return served(read.cut(outcome.entry), stale=False)
-        entry = await self._read(key, read)  # landed: this request's own slice of it
-        if entry is None:  # gone again in between (evicted, cleared): ask the vendor, as on a miss
-            entry = read.cut(Entry(time.time(), await self._call(system_id, resource, args)))
-        return served(entry, stale=False)
+        assert outcome.entry is not None
+        return served(read.cut(outcome.entry), stale=False)
 
     async def _load(self, system_id: str, resource: Named, args: tuple[Any, ...], key: str,
                     newer_than: float) -> _Outcome:
@@ -332,17 +325,21 @@ class UpstreamCache:
                 return waited
             if not await self._lock(lock_key, token):  # still busy: the holder overran lock_ms
                 lock_key = ""
-        elif await self._landed(key, newer_than):
+        elif (landed := await self._landed(key, newer_than)) is not None:
             # Another replica fetched, stored and let go between our miss and our lock: use its answer.
             await self._unlock(lock_key, token)
             self.metrics_of(system_id).coalesced_waits += 1
-            return LANDED
+            return landed
         return await self._fetch_and_store(system_id, resource, args, key, lock_key, token)
 
-    async def _landed(self, key: str, newer_than: float) -> bool:
-        """Whether a fresh entry newer than the one we had is in the cache now."""
-        entry = await self._read(key, _Read(NOTHING))
-        return entry is not None and entry.fetched_at > newer_than and not entry.invalidated
+    async def _landed(self, key: str, newer_than: float) -> _Outcome | None:
+        """A fresh entry newer than the one we had, if one is in the cache now: read whole, once for
+        every request of this process waiting on the key (each then cuts its own slice). Only a miss
+        that another replica filled pays for the whole list; a hit reads its slice."""
+        entry = await self._read(key, WHOLE)
+        if entry is not None and entry.fetched_at > newer_than and not entry.invalidated:
+            return _Outcome(entry=entry, landed=True)
+        return None
 
     async def _fetch_and_store(self, system_id: str, resource: Named, args: tuple[Any, ...], key: str,
                                lock_key: str, token: bytes) -> _Outcome:
@@ -367,13 +364,13 @@ class UpstreamCache:
         deadline = time.monotonic() + self.policy.lock_ms / 1000
         pause = POLL_FIRST_S
         while True:
-            if await self._landed(key, newer_than):
-                return LANDED
+            if (landed := await self._landed(key, newer_than)) is not None:
+                return landed
             held = await self._backend(self.cache.get(lock_key))
             if held is not None and held.startswith(ERROR_PREFIX):
                 return _Outcome(error=error_from(tuple(orjson.loads(held[len(ERROR_PREFIX):]))))
             if held is None:  # released: its entry may have landed between our two reads
-                return LANDED if await self._landed(key, newer_than) else None
+                return await self._landed(key, newer_than)
             if time.monotonic() >= deadline:
                 return None
             await asyncio.sleep(pause)
