@@ -242,7 +242,7 @@ class UpstreamCache:
         self.backend_errors = 0
         self._filling: dict[str, asyncio.Task[_Outcome]] = {}
         self._refreshing: dict[str, asyncio.Task[None]] = {}
-        self._reading: dict[str, asyncio.Task[Entry | None]] = {}
+        self._reading: dict[tuple[str, Want | None], asyncio.Task[Entry | None]] = {}
         self._last_warning = 0.0
 
     @classmethod
@@ -452,17 +452,17 @@ class UpstreamCache:
             raise
 
     async def _read(self, key: str, read: _Read) -> Entry | None:
-        """The entry, cut to what `read` wants, if any; concurrent whole reads of one key share one
-        backend read (a slice is already the one read of a request's loader)."""
-        if read.want is not None:
-            entry = await self._backend(self.store.read(key, read.want))
-            return None if entry is None else read.cut(entry)
-        task = self._reading.get(key)
+        """The entry, cut to what `read` wants, if any. Concurrent reads of one key wanting the same
+        (the whole, or one page's slice: a burst of one query) share one backend read, so a burst
+        takes one connection, not one per request."""
+        reading = (key, read.want)
+        task = self._reading.get(reading)
         if task is None:
-            task = asyncio.create_task(self._backend(self.store.read(key, None)))
-            self._reading[key] = task
-            task.add_done_callback(lambda done: self._forget(self._reading, key, done))
-        return await asyncio.shield(task)
+            task = asyncio.create_task(self._backend(self.store.read(key, read.want)))
+            self._reading[reading] = task
+            task.add_done_callback(lambda done: self._forget(self._reading, reading, done))
+        entry = await asyncio.shield(task)
+        return None if entry is None else read.cut(entry)
 
     def _keep_s(self, system_id: str, resource: Named, fetched_at: float) -> float:
         age_s = time.time() - fetched_at
@@ -508,7 +508,7 @@ class UpstreamCache:
             return failed
 
     @staticmethod
-    def _forget(tasks: dict[str, Any], key: str, done: asyncio.Task[Any]) -> None:
+    def _forget(tasks: dict[Any, Any], key: Any, done: asyncio.Task[Any]) -> None:
         if tasks.get(key) is done:
             del tasks[key]
         if not done.cancelled():
