@@ -37,7 +37,8 @@ class Dialect:
     name: str
     adapter: type[Adapter]
     create_simulator: SimulatorFactory
-    #: garage key in the sandbox world -> that garage's id in this vendor's system
+    #: garage key in the six-garage sandbox world -> that garage's id in this vendor's system
+    #: (a generated world assigns its own: `ids_in(world)`)
     sandbox_ids: Mapping[str, str]
     #: the published standard it speaks; None for a vendor's own (proprietary) API
     standard: Standard | None = None
@@ -46,6 +47,10 @@ class Dialect:
     api_root: str = ""
     #: judges one HTTP exchange against the standard (adapters/conformance.py); None without one
     conformance: ExchangeCheck | None = None
+
+    def ids_in(self, world: World) -> Mapping[str, str]:
+        """Garage key -> that garage's id in this vendor's system, for the garages of `world` it runs."""
+        return world.ids_of(self.name, self.sandbox_ids)
 
     @property
     def kind(self) -> SystemKind:

@@ -2,13 +2,14 @@
 
 The rest of the gateway sees only `Cache`: bytes in, bytes out, a TTL on every write, and an
 atomic "set if absent with a TTL in milliseconds" (Redis `SET NX PX`) for short locks. What
-goes in is the caller's business (the upstream cache pickles its entries).
+goes in is the caller's business (the upstream cache's entries: gateway/upstream_store.py).
 
     MemoryCache   aiocache SimpleMemoryCache: per process, the default
     RedisCache    redis-py, through gateway/redis_connect.py: shared by every replica, on one
                   server, a Redis Cluster or behind Sentinel alike
 
-Every Redis operation is one key (GET, PSETEX, DEL, SET NX PX), so on a cluster the entries spread
+Every Redis operation is one key (GET, PSETEX, DEL, SET NX PX; the upstream cache's hashes and
+scripts, gateway/upstream_store.py, too), so on a cluster the entries spread
 over the nodes with no hash tag. `clear()` deletes this cache's namespace with SCAN + DEL (on a
 cluster, SCAN walks every master), never FLUSHDB: the client store shares the database. Redis
 goes through redis-py rather than aiocache: aiocache 0.12's Redis backend builds its own
@@ -21,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import aiocache
 from aiocache.serializers import NullSerializer
@@ -29,6 +31,8 @@ from aiocache.serializers import NullSerializer
 from gateway.config import ConfigError, GatewayConfig
 
 log = logging.getLogger("parkgate.cache")
+
+T = TypeVar("T")
 
 #: every key of the upstream cache in Redis starts with `<store.prefix>cache:`
 NAMESPACE = "cache"
@@ -121,6 +125,11 @@ class RedisCache(Cache):
 
     def _key(self, key: str) -> str:
         return f"{self.namespace}:{key}"
+
+    async def timed(self, operation: Awaitable[T]) -> T:
+        """An operation of this cache's client, abandoned after `timeout_s` (gateway/upstream_store.py)."""
+        async with asyncio.timeout(self.timeout_s):
+            return await operation
 
     async def get(self, key: str) -> bytes | None:
         async with asyncio.timeout(self.timeout_s):

@@ -1,6 +1,6 @@
 """The `parkgate` command.
 
-    parkgate sandbox [--host H] [--port P]     gateway + simulated vendors, in-memory
+    parkgate sandbox [--host H] [--port P] [--facilities N] [--seed S]   gateway + simulated vendors, in-memory
     parkgate serve --config FILE [--host H] [--port P] [--workers N] [--subgraph]
     parkgate schema [--check FILE] [--subgraph] print the SDL (or check a committed copy; or the subgraph's)
     parkgate schema --diff REF                 what changed since a release, a file or a git revision
@@ -78,8 +78,12 @@ def sandbox(
     keys_file: Annotated[Path | None, typer.Option("--keys-file", help="Write the demo clients' keys here as JSON.")] = None,
     subgraph: Annotated[bool, typer.Option("--subgraph", help="Serve the schema as a Federation v2 subgraph, for a router.")] = False,
     workers: Annotated[int, typer.Option(min=1, help="Processes: the sandbox runs in one (its state is in memory).")] = 1,
+    facilities: Annotated[int, typer.Option(min=1, max=20_000, help="Garages in the simulated world (6: the "
+                                            "sandbox's own; any other number is generated).")] = 6,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated world: the same seed, the same world.")] = 7,
 ) -> None:
     """Run the gateway with five simulated vendor systems, on in-memory defaults (no Redis needed)."""
+    from adapters.simulated.generate import generate_world
     from gateway.sandbox import build_sandbox
 
     if workers > 1:
@@ -92,7 +96,8 @@ def sandbox(
     sock = bind(host, port)
     port = sock.getsockname()[1]
     base_url = f"http://{reachable_host(host)}:{port}"
-    asgi, box = build_sandbox(base_url, keys_file=keys_file, subgraph=subgraph)
+    asgi, box = build_sandbox(base_url, keys_file=keys_file, subgraph=subgraph,
+                              world=generate_world(facilities, seed))
     typer.echo(f"parkgate sandbox on {base_url}" + (" (Federation v2 subgraph)" if subgraph else ""))
     typer.echo(f"  GraphiQL     {base_url}/graphql")
     typer.echo(f"  board        {base_url}/board   (sign in with a key, e.g. the dashboard demo client's)")

@@ -58,3 +58,5 @@ class Directory:
             for facility_id, facility in config.facilities.items()
         )
         self.by_id = {entry.id: entry for entry in self.entries}
+        #: each facility's place in the list order (cursors continue from it without a scan)
+        self.position = {entry.id: index for index, entry in enumerate(self.entries)}

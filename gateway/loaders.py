@@ -2,7 +2,10 @@
 
 Vendors answer list questions ("occupancy of every place"), so a loader fetches a whole
 resource of one system (a `Records` of gateway/systems.py) once per request and indexes it by
-the resource's key; field resolvers then pick their record. Quotes are keyed (a facility and a
+the resource's key; field resolvers then pick their record. Resolvers that want one record by
+its key (a facility's occupancy, its tariff) ask `record`: the keys a request asks for together
+are read as one slice of the cached list (gateway/upstream_store.py), so a page of 100 facilities
+costs about the same whether the operator has 100 or 5,000. Quotes are keyed (a facility and a
 window) and go through a DataLoader that batches them per system. A new `Loaders` is made for
 every request (and, on a WebSocket, for every operation or event), so nobody sees another
 moment's data.
@@ -11,8 +14,9 @@ moment's data.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Awaitable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar, TypeVarTuple
@@ -22,6 +26,7 @@ from strawberry.dataloader import DataLoader
 from adapters.errors import UpstreamError
 from adapters.models import Quote, QuoteRequest, RecordError
 from gateway.systems import QUOTES, Records, Systems
+from gateway.upstream_store import Want
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -43,11 +48,47 @@ class Indexed(Generic[T]):
     error: UpstreamError | None = None
 
 
+def refs_of(key: Hashable) -> tuple[str, ...]:
+    """The references an adapter would file an unreadable record of this key under: the key itself,
+    or each named part of a composite one (an occupancy reading: its facility, its level)."""
+    if isinstance(key, tuple):
+        return tuple(str(part) for part in key if part is not None)
+    return (str(key),)
+
+
 class Loaders:
     def __init__(self, systems: Systems) -> None:
         self._systems = systems
         self._resources: dict[tuple[Any, ...], asyncio.Future[Indexed[Any]]] = {}
+        self._slices: dict[tuple[str, Records[Any]], DataLoader[Hashable, Indexed[Any]]] = {}
         self.quotes: DataLoader[tuple[str, QuoteRequest], Quote] = DataLoader(self._load_quotes)
+
+    def record(self, system_id: str, resource: Records[T], key: Hashable) -> Awaitable[Indexed[T]]:
+        """The part of `resource` (a list without arguments) that holds `key`, for this request.
+
+        The keys asked for together (the facilities of a page, resolved side by side) are read in
+        one slice: a page costs its own records, however long the vendor's list is. When this
+        request has the whole list already, that serves.
+        """
+        whole = self._resources.get((system_id, resource))
+        if whole is not None:
+            return whole
+        loader = self._slices.get((system_id, resource))
+        if loader is None:
+            loader = DataLoader(functools.partial(self._load_slice, system_id, resource))
+            self._slices[(system_id, resource)] = loader
+        return loader.load(key)
+
+    async def _load_slice(self, system_id: str, resource: Records[T], keys: Sequence[Hashable]
+                          ) -> list[Indexed[T] | BaseException]:
+        want = Want(tuple(keys), tuple(dict.fromkeys(ref for key in keys for ref in refs_of(key))))
+        try:
+            fetched = await self._systems.fetch_slice(system_id, resource, want)
+        except UpstreamError as exc:
+            return [exc] * len(keys)
+        indexed: Indexed[T] = Indexed(items=fetched.value.items, errors=fetched.value.errors,
+                                      fetched_at=fetched.fetched_at, stale=fetched.stale, error=fetched.error)
+        return [indexed] * len(keys)
 
     def resource(self, system_id: str, resource: Records[*Ts, T], *args: *Ts) -> asyncio.Future[Indexed[T]]:
         """The whole of `resource(*args)` from one system, fetched at most once for this request."""

@@ -42,6 +42,7 @@ from adapters.datex2.wire import PUBLICATIONS as DATEX2_PUBLICATIONS
 from adapters.parkline.simulator import ParklineSimulator
 from adapters.registry import DIALECTS, Standard
 from adapters.simulated.back_office import office_of
+from adapters.simulated.generate import generate_world
 from adapters.simulated.harness import FaultMode, Simulator
 from adapters.simulated.world import World
 from gateway.app import create_app
@@ -157,13 +158,10 @@ def sandbox_config_document(base_url: str, world: World, timeout_s: float = 5.0,
         if DIALECTS[dialect].adapter.subscribes_webhooks:  # the vendor delivers to the gateway's own endpoint
             systems[system_id]["options"] = {"webhook_url": f"{base_url}/webhooks/{system_id}"}
     facilities: dict[str, Any] = {}
+    ids = {system_id: DIALECTS[dialect].ids_in(world) for system_id, dialect in SANDBOX_SYSTEMS.items()}
     for key, state in world.garages.items():
         spec = state.spec
-        mapped = {
-            system_id: DIALECTS[dialect].sandbox_ids[key]
-            for system_id, dialect in SANDBOX_SYSTEMS.items()
-            if key in DIALECTS[dialect].sandbox_ids
-        }
+        mapped = {system_id: ids[system_id][key] for system_id in SANDBOX_SYSTEMS if key in ids[system_id]}
         level_systems = {s: v for s, v in mapped.items() if DIALECTS[SANDBOX_SYSTEMS[s]].kind.value in ("PARCS", "GUIDANCE")}
         facilities[key] = {
             "name": spec.name,
@@ -185,9 +183,20 @@ def sandbox_config_document(base_url: str, world: World, timeout_s: float = 5.0,
     return {"systems": systems, "facilities": facilities}, environ
 
 
+def demo_clients(world: World) -> dict[str, tuple[tuple[Scope, ...], tuple[str, ...] | None]]:
+    """The demo clients for this world: in a generated one (adapters/simulated/generate.py), the
+    clients limited to some garages get garages of the same kind (enforced, a hotel's)."""
+    if all(key in world.garages for _, limited in DEMO_CLIENTS.values() for key in limited or ()):
+        return DEMO_CLIENTS
+    zones = DIALECTS[SANDBOX_SYSTEMS["enforcement"]].ids_in(world)
+    hotels = DIALECTS[SANDBOX_SYSTEMS["hotel-pms"]].ids_in(world)
+    limited = {"enforcement-handheld": tuple(list(zones)[:3]), "hotel-pms-spree": tuple(list(hotels)[:1])}
+    return {name: (scopes, limited.get(name, facilities)) for name, (scopes, facilities) in DEMO_CLIENTS.items()}
+
+
 async def seed_demo_clients(runtime: Runtime, sandbox: Sandbox, keys_file: Path | None) -> None:
     """One client per role, with fresh keys; written to `keys_file` as JSON when asked."""
-    for name, (scopes, facilities) in DEMO_CLIENTS.items():
+    for name, (scopes, facilities) in demo_clients(sandbox.world).items():
         issued = await runtime.admin.create_client(
             "sandbox", name=name, environment=Environment.TEST, scopes=[s.value for s in scopes],
             facilities=facilities, notes="sandbox demo client",
@@ -214,7 +223,7 @@ def build_sandbox(base_url: str, *, world: World | None = None, timeout_s: float
     """The sandbox app for a server that will listen at `base_url` (simulators are reached there);
     `subgraph`: serve the schema as a Federation v2 subgraph (resolvers/subgraph.py), its fields' scopes
     shown as `@requiresScopes` unless `subgraph_scopes` is off."""
-    world = world or World()
+    world = world or generate_world()
     document, environ = sandbox_config_document(base_url, world, timeout_s, breaker_reset_s)
     document["environment"] = "test"
     # Poll-only systems report what happens through the poller (tests that count vendor calls turn it
@@ -322,7 +331,7 @@ def control_routes(sandbox: Sandbox, injector: EventInjector) -> list[BaseRoute]
             office.terms[facility_id] = replace(terms, reservable=reservable)
             (office.closed.add if closed else office.closed.discard)(facility_id)
             for system_id, dialect in SANDBOX_SYSTEMS.items():  # ParkLine keeps its own list of closed car parks
-                code = DIALECTS[dialect].sandbox_ids.get(facility_id)
+                code = DIALECTS[dialect].ids_in(sandbox.world).get(facility_id)
                 simulator = sandbox.simulators[system_id]
                 if isinstance(simulator, ParklineSimulator) and code is not None:
                     backend_closed = simulator.backend.closed

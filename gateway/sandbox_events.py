@@ -116,15 +116,16 @@ class EventInjector:
         if event not in EVENTS:
             raise InjectionRejected(400, "BAD_USER_INPUT", f"`event` must be one of {', '.join(EVENTS)}.")
         if not isinstance(facility_id, str) or facility_id not in self.sandbox.world.garages:
-            raise InjectionRejected(400, "BAD_USER_INPUT", f"`facility_id` must be a facility of the sandbox: "
-                                                           f"{', '.join(self.sandbox.world.garages)}.")
+            keys = list(self.sandbox.world.garages)  # a generated world has thousands: name a few
+            named = ", ".join(keys[:10]) + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
+            raise InjectionRejected(400, "BAD_USER_INPUT", f"`facility_id` must be a facility of the sandbox: {named}.")
         if plate is not None and (not isinstance(plate, str) or not PLATE.fullmatch(plate)):
             raise InjectionRejected(400, "BAD_USER_INPUT",
                                     "`plate` must be 1 to 15 letters, digits, spaces or hyphens.")
         if plate is None and event in ("entry", "check_in", "plate_correction"):
             raise InjectionRejected(400, "BAD_USER_INPUT", f"`plate` is required for {event}.")
         dialect = DIALECTS[self.dialects[system_id]]
-        vendor_id = dialect.sandbox_ids.get(facility_id)
+        vendor_id = dialect.ids_in(self.sandbox.world).get(facility_id)
         if vendor_id is None:
             raise InjectionRejected(409, "CONFLICT", f"System {system_id!r} does not see facility {facility_id!r}.")
         if event not in EVENTS_BY_KIND[dialect.kind]:

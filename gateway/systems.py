@@ -34,6 +34,7 @@ from adapters.registry import DIALECTS
 from gateway.cache import Cache
 from gateway.config import GatewayConfig
 from gateway.upstream import Fetched, UpstreamCache
+from gateway.upstream_store import RecordIndex, Slice, Want
 
 T = TypeVar("T")
 R = TypeVar("R")  # what a resource's call answers
@@ -129,6 +130,16 @@ class Systems:
             # through `fetch`, so that a `fetch` replaced on an instance or subclass (bench replay) still answers
             return Fetched(await self.fetch(system_id, resource, *args), datetime.now(UTC))
         return await self.upstream.get(system_id, resource, args)
+
+    async def fetch_slice(self, system_id: str, resource: Records[T], want: Want) -> Fetched[Slice]:
+        """The records of `resource` (a list without arguments) that `want` names by key, and its
+        unreadable ones by reference: what a page of facilities needs, read from the cache without
+        decoding the rest of the list (gateway/upstream_store.py)."""
+        if self.upstream is None:
+            fetched = await self.fetch_entry(system_id, resource)
+            sliced = RecordIndex.of(fetched.value, resource.key).slice(want)
+            return Fetched(sliced, fetched.fetched_at, fetched.stale, fetched.error)
+        return await self.upstream.get_slice(system_id, resource, resource.key, want)
 
     async def _call(self, system_id: str, resource: Resource[*Ts, R], *args: *Ts) -> R:
         """The vendor call itself: the resource's call on this system, recording the system's health."""

@@ -25,13 +25,18 @@ that has just failed, and no replica retries the vendor for that key until it ex
 
 Key layout (inside the cache's namespace, `<store.prefix>cache:` on Redis):
 
-    up:<system>:<resource name>:<sha256 of the arguments, 32 hex>         the entry (pickle)
+    up:<system>:<resource name>:<sha256 of the arguments, 32 hex>         the entry (a hash)
     up:<system>:<resource name>:<sha256 of the arguments, 32 hex>:lock    the single-flight lock
 
 Keys never depend on who asked: permissions, masking and tenancy apply after the cache, on
-what it returns. Entries are pickled (our own frozen dataclasses, in a tuple with a format
-number): Redis is trusted like the gateway itself — whoever can write to it can run code in
-the gateway. An entry that cannot be read (another format, a renamed class) is a miss.
+what it returns. How entries are kept is gateway/upstream_store.py's business: decoded in memory,
+record by record in a Redis hash, never pickled (a value read from a store every replica shares
+must never be able to run code). An entry that cannot be read (another format, a pickle someone
+planted, a type the codec does not know) is a miss.
+
+Cost follows the page: `get_slice` reads only the records a request wants (`Want`: the keys of
+the facilities on its page) of a list answer, from memory by key or with one HMGET from Redis,
+however many records the vendor's list holds. `get` reads the whole answer.
 
 The cache never makes a request fail: when the backend errs or times out, the read counts as
 a miss and the vendor is asked directly (counted in `backend_errors`, logged at most every
@@ -44,7 +49,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import pickle
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -59,12 +63,12 @@ import orjson
 from adapters.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from gateway.cache import Cache
 from gateway.config import DEFAULT_TTLS, GatewayConfig
+from gateway.upstream_store import NOTHING, Entry, EntryStore, KeyOf, Slice, Want, entry_store
 
 log = logging.getLogger("parkgate.upstream")
 
 T = TypeVar("T")
 
-ENTRY_FORMAT = 1
 #: how long a failed fetch's error marker stays in the lock key (capped by lock_ms)
 ERROR_MARKER_MS = 1000
 ERROR_PREFIX = b"E\0"
@@ -153,31 +157,25 @@ class UpstreamPolicy:
         return float(self.max_stale_s.get(system_id, self.default_max_stale_s))
 
 
+def served(entry: Entry, stale: bool, error: UpstreamError | None = None) -> Fetched[Any]:
+    """The entry as a caller gets it: stale with the vendor's error (its own, or the last refresh's)."""
+    if stale and error is None and entry.error is not None:
+        error = error_from(entry.error)
+    return Fetched(entry.value, datetime.fromtimestamp(entry.fetched_at, UTC), stale, error if stale else None)
+
+
 @dataclass(frozen=True, slots=True)
-class _Entry:
-    fetched_at: float  # epoch seconds (wall clock: shared by replicas)
-    value: Any
-    error: tuple[str, str, str] | None = None  # (code, system id, detail) of the last failed refresh
-    invalidated: bool = False  # an event said it changed: fetch before serving, fall back to it
+class _Read:
+    """What a read wants of an entry: all of it (`want` None), or a slice cut with the resource's key."""
 
-    def dump(self) -> bytes:
-        return pickle.dumps((ENTRY_FORMAT, self.fetched_at, self.error, self.invalidated, self.value),
-                            protocol=pickle.HIGHEST_PROTOCOL)
+    want: Want | None = None
+    key_of: KeyOf | None = None
 
-    @staticmethod
-    def load(raw: bytes) -> _Entry | None:
-        try:
-            fmt, fetched_at, error, invalidated, value = pickle.loads(raw)  # trusted, see above
-        except Exception:  # noqa: BLE001 — another format or a class that moved: a miss
-            return None
-        if fmt != ENTRY_FORMAT:
-            return None
-        return _Entry(fetched_at, value, error, invalidated)
+    def cut(self, entry: Entry) -> Entry:
+        return entry.sliced(self.want, self.key_of)
 
-    def served(self, stale: bool, error: UpstreamError | None = None) -> Fetched[Any]:
-        if stale and error is None and self.error is not None:
-            error = error_from(self.error)
-        return Fetched(self.value, datetime.fromtimestamp(self.fetched_at, UTC), stale, error if stale else None)
+
+WHOLE = _Read()
 
 
 def error_info(exc: UpstreamError) -> tuple[str, str, str]:
@@ -223,16 +221,28 @@ def cache_key(system_id: str, resource: str, args: tuple[Any, ...] = ()) -> str:
     return f"up:{system_id}:{resource}:{args_digest(args)}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """How the one fetch of a key ended, for every request waiting on it (each cuts its own slice):
+    the whole entry, fetched now or stored by another replica (`entry`, `landed` if stored by another),
+    or the vendor's failure (`error`: serve your own fallback, stale, or raise it)."""
+
+    entry: Entry | None = None
+    landed: bool = False
+    error: UpstreamError | None = None
+
+
 class UpstreamCache:
     def __init__(self, cache: Cache, policy: UpstreamPolicy, call: Call) -> None:
         self.cache = cache
+        self.store: EntryStore = entry_store(cache)
         self.policy = policy
         self.call = call
         self.metrics: dict[str, CacheMetrics] = {}
         self.backend_errors = 0
-        self._filling: dict[str, asyncio.Task[Fetched[Any]]] = {}
+        self._filling: dict[str, asyncio.Task[_Outcome]] = {}
         self._refreshing: dict[str, asyncio.Task[None]] = {}
-        self._reading: dict[str, asyncio.Task[bytes | None]] = {}
+        self._reading: dict[tuple[str, Want | None], asyncio.Task[Entry | None]] = {}
         self._last_warning = 0.0
 
     @classmethod
@@ -251,122 +261,136 @@ class UpstreamCache:
     # --- reading ---------------------------------------------------------------------------
 
     async def get(self, system_id: str, resource: Named, args: tuple[Any, ...] = ()) -> Fetched[Any]:
+        """The whole answer of `resource(*args)` from `system_id`."""
+        return await self._get(system_id, resource, args, WHOLE)
+
+    async def get_slice(self, system_id: str, resource: Named, key_of: KeyOf, want: Want,
+                        args: tuple[Any, ...] = ()) -> Fetched[Slice]:
+        """The records of a list answer that `want` names (by `key_of`), and its unreadable ones it
+        names by reference: what a page needs, read without decoding the rest of the list."""
+        fetched = await self._get(system_id, resource, args, _Read(want, key_of))
+        if not isinstance(fetched.value, Slice):
+            raise TypeError(f"{resource.name} of {system_id!r} is not a list of records: it cannot be sliced")
+        return fetched
+
+    async def _get(self, system_id: str, resource: Named, args: tuple[Any, ...], read: _Read) -> Fetched[Any]:
         fresh_s = self.policy.fresh_s(system_id, resource.name)
         if fresh_s <= 0:  # not cached: straight to the vendor
-            return Fetched(await self._call(system_id, resource, args), datetime.now(UTC))
+            return served(read.cut(Entry(time.time(), await self._call(system_id, resource, args))), stale=False)
         metrics = self.metrics_of(system_id)
         key = cache_key(system_id, resource.name, args)
-        entry = await self._read(key)
+        entry = await self._read(key, read)
         if entry is not None:
             age = time.time() - entry.fetched_at
             if age <= fresh_s and not entry.invalidated:
                 metrics.hits += 1
-                return entry.served(stale=False)
+                return served(entry, stale=False)
             if age <= fresh_s + self.policy.stale_s(system_id):
                 if not entry.invalidated:
                     metrics.stale_serves += 1
                     self._refresh_soon(system_id, resource, args, key, entry)
-                    return entry.served(stale=True)
+                    return served(entry, stale=True)
             else:
                 entry = None  # past max_stale: unusable (the backend drops it about now anyway)
         metrics.misses += 1
-        return await self._fill(system_id, resource, args, key, fallback=entry)
+        return await self._fill(system_id, resource, args, key, read, fallback=entry)
 
-    async def _fill(self, system_id: str, resource: Named, args: tuple[Any, ...], key: str,
-                    fallback: _Entry | None) -> Fetched[Any]:
+    async def _fill(self, system_id: str, resource: Named, args: tuple[Any, ...], key: str, read: _Read,
+                    fallback: Entry | None) -> Fetched[Any]:
         task = self._filling.get(key)
         if task is not None:
             self.metrics_of(system_id).coalesced_waits += 1
         else:
-            task = asyncio.create_task(self._load(system_id, resource, args, key, fallback))
+            newer_than = fallback.fetched_at if fallback is not None else float("-inf")
+            task = asyncio.create_task(self._load(system_id, resource, args, key, newer_than))
             self._filling[key] = task
             task.add_done_callback(lambda done: self._forget(self._filling, key, done))
-        return await asyncio.shield(task)
+        outcome = await asyncio.shield(task)
+        if outcome.error is not None:
+            if fallback is not None and self._usable(system_id, resource, fallback):
+                self.metrics_of(system_id).stale_serves += 1
+                return served(fallback, stale=True, error=outcome.error)
+            raise outcome.error
+        assert outcome.entry is not None
+        return served(read.cut(outcome.entry), stale=False)
 
     async def _load(self, system_id: str, resource: Named, args: tuple[Any, ...], key: str,
-                    fallback: _Entry | None) -> Fetched[Any]:
+                    newer_than: float) -> _Outcome:
         """The one fetch of a key in this process: take the replicas' lock, or wait for its holder."""
         lock_key, token = f"{key}:lock", secrets.token_hex(8).encode()
         if not await self._lock(lock_key, token):
-            waited = await self._await_holder(system_id, resource, key, lock_key, fallback)
+            waited = await self._await_holder(key, lock_key, newer_than)
             if waited is not None:
                 self.metrics_of(system_id).coalesced_waits += 1
                 return waited
             if not await self._lock(lock_key, token):  # still busy: the holder overran lock_ms
                 lock_key = ""
-        elif (landed := await self._landed(key, fallback)) is not None:
+        elif (landed := await self._landed(key, newer_than)) is not None:
             # Another replica fetched, stored and let go between our miss and our lock: use its answer.
             await self._unlock(lock_key, token)
             self.metrics_of(system_id).coalesced_waits += 1
             return landed
-        return await self._fetch_and_store(system_id, resource, args, key, lock_key, token, fallback)
+        return await self._fetch_and_store(system_id, resource, args, key, lock_key, token)
 
-    async def _landed(self, key: str, fallback: _Entry | None) -> Fetched[Any] | None:
-        """A fresh entry newer than the one we had, if one is in the cache now."""
-        entry = await self._read(key)
-        newer_than = fallback.fetched_at if fallback is not None else float("-inf")
+    async def _landed(self, key: str, newer_than: float) -> _Outcome | None:
+        """A fresh entry newer than the one we had, if one is in the cache now: read whole, once for
+        every request of this process waiting on the key (each then cuts its own slice). Only a miss
+        that another replica filled pays for the whole list; a hit reads its slice."""
+        entry = await self._read(key, WHOLE)
         if entry is not None and entry.fetched_at > newer_than and not entry.invalidated:
-            return entry.served(stale=False)
+            return _Outcome(entry=entry, landed=True)
         return None
 
     async def _fetch_and_store(self, system_id: str, resource: Named, args: tuple[Any, ...], key: str,
-                               lock_key: str, token: bytes, fallback: _Entry | None) -> Fetched[Any]:
+                               lock_key: str, token: bytes) -> _Outcome:
         try:
             value = await self._call(system_id, resource, args)
         except UpstreamError as exc:
             if lock_key:  # tell the waiting replicas, briefly, instead of letting them call too
                 await self._mark_failed(lock_key, exc)
-            if fallback is not None and self._usable(system_id, resource, fallback):
-                self.metrics_of(system_id).stale_serves += 1
-                return fallback.served(stale=True, error=exc)
-            raise
+            return _Outcome(error=exc)
         except BaseException:
             if lock_key:
                 await self._unlock(lock_key, token)
             raise
-        entry = _Entry(time.time(), value)
+        entry = Entry(time.time(), value)
         await self._write(system_id, resource, key, entry)
         if lock_key:
             await self._unlock(lock_key, token)
-        return entry.served(stale=False)
+        return _Outcome(entry=entry)
 
-    async def _await_holder(self, system_id: str, resource: Named, key: str, lock_key: str,
-                            fallback: _Entry | None) -> Fetched[Any] | None:
+    async def _await_holder(self, key: str, lock_key: str, newer_than: float) -> _Outcome | None:
         """Poll for another replica's entry while its lock lasts; None when we should fetch ourselves."""
         deadline = time.monotonic() + self.policy.lock_ms / 1000
         pause = POLL_FIRST_S
         while True:
-            if (landed := await self._landed(key, fallback)) is not None:
+            if (landed := await self._landed(key, newer_than)) is not None:
                 return landed
             held = await self._backend(self.cache.get(lock_key))
             if held is not None and held.startswith(ERROR_PREFIX):
-                exc = error_from(tuple(orjson.loads(held[len(ERROR_PREFIX):])))
-                if fallback is not None and self._usable(system_id, resource, fallback):
-                    self.metrics_of(system_id).stale_serves += 1
-                    return fallback.served(stale=True, error=exc)
-                raise exc
+                return _Outcome(error=error_from(tuple(orjson.loads(held[len(ERROR_PREFIX):]))))
             if held is None:  # released: its entry may have landed between our two reads
-                return await self._landed(key, fallback)
+                return await self._landed(key, newer_than)
             if time.monotonic() >= deadline:
                 return None
             await asyncio.sleep(pause)
             pause = min(pause * 2, POLL_MAX_S)
 
-    def _usable(self, system_id: str, resource: Named, entry: _Entry) -> bool:
+    def _usable(self, system_id: str, resource: Named, entry: Entry) -> bool:
         """Still within ttl + max_stale (the backend drops it then, but a read may race that)."""
         bound = self.policy.fresh_s(system_id, resource.name) + self.policy.stale_s(system_id)
         return time.time() - entry.fetched_at <= bound
 
     # --- background refresh ----------------------------------------------------------------
 
-    def _refresh_soon(self, system_id: str, resource: Named, args: tuple[Any, ...], key: str, entry: _Entry) -> None:
+    def _refresh_soon(self, system_id: str, resource: Named, args: tuple[Any, ...], key: str, entry: Entry) -> None:
         if key in self._refreshing or key in self._filling:
             return
         task = asyncio.create_task(self._refresh(system_id, resource, args, key, entry))
         self._refreshing[key] = task
         task.add_done_callback(lambda done: self._forget(self._refreshing, key, done))
 
-    async def _refresh(self, system_id: str, resource: Named, args: tuple[Any, ...], key: str, entry: _Entry) -> None:
+    async def _refresh(self, system_id: str, resource: Named, args: tuple[Any, ...], key: str, entry: Entry) -> None:
         lock_key, token = f"{key}:lock", secrets.token_hex(8).encode()
         if not await self._lock(lock_key, token):
             return  # another replica is refreshing it
@@ -374,35 +398,34 @@ class UpstreamCache:
         try:
             value = await self._call(system_id, resource, args)
         except UpstreamError as exc:
-            # keep serving the entry, now saying why it is stale (unless someone wrote a newer one)
-            current = await self._read(key)
-            if current is None or current.fetched_at <= entry.fetched_at:
-                marked = _Entry(entry.fetched_at, entry.value, error_info(exc), entry.invalidated)
-                await self._write(system_id, resource, key, marked)
+            # keep serving the entry, now saying why it is stale (unless someone wrote a newer one:
+            # the mark applies only to the entry fetched when this one was)
+            await self._mark(system_id, resource, key, entry, error_info(exc), entry.invalidated)
             await self._mark_failed(lock_key, exc)  # and no other refresh, on any replica, for a moment
             return
         except Exception:
             log.exception("refreshing %s failed", key)
             await self._unlock(lock_key, token)
             return
-        await self._write(system_id, resource, key, _Entry(time.time(), value))
+        await self._write(system_id, resource, key, Entry(time.time(), value))
         await self._unlock(lock_key, token)
 
     # --- events ----------------------------------------------------------------------------
 
     async def put(self, system_id: str, resource: Named, args: tuple[Any, ...], value: Any) -> None:
         """Store a vendor's answer obtained otherwise (an event carrying the new data)."""
-        await self._write(system_id, resource, cache_key(system_id, resource.name, args), _Entry(time.time(), value))
+        await self._write(system_id, resource, cache_key(system_id, resource.name, args), Entry(time.time(), value))
 
     async def invalidate(self, system_id: str, resource: Named, args: tuple[Any, ...] = ()) -> None:
         """An event says this answer changed: the next read fetches it (falling back to it if the vendor fails).
 
-        The entry is marked, not deleted, so stale-if-error still has the last good answer.
+        The entry is marked, not deleted, so stale-if-error still has the last good answer; only its
+        metadata is read and written (a list of thousands of records stays as it is).
         """
         key = cache_key(system_id, resource.name, args)
-        entry = await self._read(key)
+        entry = await self._read(key, _Read(NOTHING))
         if entry is not None and not entry.invalidated:
-            await self._write(system_id, resource, key, _Entry(entry.fetched_at, entry.value, entry.error, True))
+            await self._mark(system_id, resource, key, entry, entry.error, True)
 
     async def forget(self, system_id: str, resource: Named, args: tuple[Any, ...] = ()) -> None:
         """Drop an entry outright (no stale fallback)."""
@@ -428,21 +451,33 @@ class UpstreamCache:
             metrics.upstream_errors += 1
             raise
 
-    async def _read(self, key: str) -> _Entry | None:
-        """The entry, if any; concurrent reads of one key share one backend read."""
-        task = self._reading.get(key)
+    async def _read(self, key: str, read: _Read) -> Entry | None:
+        """The entry, cut to what `read` wants, if any. Concurrent reads of one key wanting the same
+        (the whole, or one page's slice: a burst of one query) share one backend read, so a burst
+        takes one connection, not one per request."""
+        reading = (key, read.want)
+        task = self._reading.get(reading)
         if task is None:
-            task = asyncio.create_task(self._backend(self.cache.get(key)))
-            self._reading[key] = task
-            task.add_done_callback(lambda done: self._forget(self._reading, key, done))
-        raw = await asyncio.shield(task)
-        return None if raw is None else _Entry.load(raw)
+            task = asyncio.create_task(self._backend(self.store.read(key, read.want)))
+            self._reading[reading] = task
+            task.add_done_callback(lambda done: self._forget(self._reading, reading, done))
+        entry = await asyncio.shield(task)
+        return None if entry is None else read.cut(entry)
 
-    async def _write(self, system_id: str, resource: Named, key: str, entry: _Entry) -> None:
-        age_s = time.time() - entry.fetched_at
-        keep_s = self.policy.fresh_s(system_id, resource.name) + self.policy.stale_s(system_id) - age_s
+    def _keep_s(self, system_id: str, resource: Named, fetched_at: float) -> float:
+        age_s = time.time() - fetched_at
+        return self.policy.fresh_s(system_id, resource.name) + self.policy.stale_s(system_id) - age_s
+
+    async def _write(self, system_id: str, resource: Named, key: str, entry: Entry) -> None:
+        keep_s = self._keep_s(system_id, resource, entry.fetched_at)
         if keep_s > 0:
-            await self._backend(self.cache.set(key, entry.dump(), keep_s))
+            await self._backend(self.store.write(key, entry, keep_s, getattr(resource, "key", None)))
+
+    async def _mark(self, system_id: str, resource: Named, key: str, entry: Entry, error: tuple[str, str, str] | None,
+                    invalidated: bool) -> None:
+        keep_s = self._keep_s(system_id, resource, entry.fetched_at)
+        if keep_s > 0:
+            await self._backend(self.store.mark(key, entry.fetched_at, error, invalidated, keep_s))
 
     async def _lock(self, lock_key: str, token: bytes) -> bool:
         taken = await self._backend(self.cache.add(lock_key, token, self.policy.lock_ms), failed=True)
@@ -473,7 +508,7 @@ class UpstreamCache:
             return failed
 
     @staticmethod
-    def _forget(tasks: dict[str, Any], key: str, done: asyncio.Task[Any]) -> None:
+    def _forget(tasks: dict[Any, Any], key: Any, done: asyncio.Task[Any]) -> None:
         if tasks.get(key) is done:
             del tasks[key]
         if not done.cancelled():

@@ -8,6 +8,7 @@ whose system fails is null with a coded error at its path; the rest of the answe
 from __future__ import annotations
 
 import asyncio
+import bisect
 import math
 from datetime import datetime
 from typing import Annotated
@@ -283,12 +284,12 @@ async def list_facilities(ctx: RequestContext, first: int, after: str | None, wh
     start = 0
     if after is not None:
         after_id = decode_cursor(CURSOR_KIND, after)
-        ids = [entry.id for entry in ctx.visible_entries()]
-        if after_id not in ids:
+        position = ctx.directory.position
+        if after_id not in position or not ctx.principal.sees(after_id):
             raise bad_input("`after` names a facility that does not exist.", argument="after")
-        # Continue after the cursor's position in the full order, so a filter change does not skip items.
-        position = ids.index(after_id)
-        start = next((i for i, entry in enumerate(entries) if ids.index(entry.id) > position), len(entries))
+        # Continue after the cursor's position in the full order, so a filter change does not skip items
+        # (entries keep the directory's order: a binary search, not a scan per entry).
+        start = bisect.bisect_right([position[entry.id] for entry in entries], position[after_id])
     page = entries[start:start + first]
     edges = [FacilityEdge(node=Facility.of(entry), cursor=encode_cursor(CURSOR_KIND, entry.id)) for entry in page]
     return FacilityConnection(

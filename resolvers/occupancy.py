@@ -181,7 +181,7 @@ async def load_part(ctx: RequestContext, ref: SystemRef | None, facility_ref: Sy
         return Part()
     zone_id = None if ref is facility_ref else ref.vendor_id
     try:
-        readings = await ctx.load(ref.system_id, OCCUPANCY)
+        readings = await ctx.load_record(ref.system_id, OCCUPANCY, (facility_ref.vendor_id, zone_id))
     except GatewayError as exc:
         return Part(error=exc)
     reading = readings.items.get((facility_ref.vendor_id, zone_id))

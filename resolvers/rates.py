@@ -74,7 +74,7 @@ class Quote:
 async def load_rates(ctx: RequestContext, ref: SystemRef | None, info: Any = None) -> RateTable | None:
     if ref is None:
         return None
-    tables = await ctx.load(ref.system_id, RATES, info=info)
+    tables = await ctx.load_record(ref.system_id, RATES, ref.vendor_id, info=info)
     table = tables.items.get(ref.vendor_id)
     if table is None:
         bad = tables.errors.get(ref.vendor_id)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import random
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -119,8 +120,13 @@ class GarageState:
 class World:
     """All garages, advanced lazily to the current time whenever someone looks."""
 
-    def __init__(self, *, seed: int = 7, now: datetime | None = None, garages: tuple[GarageSpec, ...] = GARAGES) -> None:
+    def __init__(self, *, seed: int = 7, now: datetime | None = None, garages: tuple[GarageSpec, ...] = GARAGES,
+                 vendor_ids: Mapping[str, Mapping[str, str]] | None = None) -> None:
         self._rng = random.Random(seed)
+        #: dialect -> garage key -> the garage's id in that vendor's system. A dialect not named runs the
+        #: garages of its own default map (each simulator's `VENDOR_IDS`: the six-garage world);
+        #: adapters/simulated/generate.py names every dialect for a generated world.
+        self.vendor_ids: dict[str, dict[str, str]] = {d: dict(ids) for d, ids in (vendor_ids or {}).items()}
         self._lock = threading.Lock()
         start = now or datetime.now(UTC)
         self.garages: dict[str, GarageState] = {}
@@ -138,6 +144,14 @@ class World:
         #: the PARCS back office the simulators over this world share, made on first use by
         #: adapters/simulated/back_office.py's office_of (typed loosely: that module imports this one)
         self.back_office: object | None = None
+
+    def ids_of(self, dialect: str, default: Mapping[str, str]) -> Mapping[str, str]:
+        """Garage key -> id in `dialect`'s system, for the garages of this world that system runs
+        (`default`: the dialect's own map, used when the world does not assign that dialect)."""
+        ids = self.vendor_ids.get(dialect)
+        if ids is None:
+            return {key: vendor_id for key, vendor_id in default.items() if key in self.garages}
+        return ids
 
     def advance(self, now: datetime | None = None) -> None:
         """Replay arrivals and departures from the last look up to `now`."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeAlias, TypeVar, TypeVarTuple
@@ -61,9 +61,21 @@ class RequestContext:
             self.served_stale(indexed, info)
         return indexed
 
+    async def load_record(self, system_id: str, resource: Records[T], key: Hashable, info: Any = None) -> Indexed[T]:
+        """Like `load`, for resolvers that want one record by its key: the result holds that record (if
+        the system has it) and its unreadable record, read with the rest of the page's (`Loaders.record`)."""
+        try:
+            indexed = await self.loaders.record(system_id, resource, key)
+        except UpstreamError as exc:
+            raise from_upstream(exc) from None
+        self.used_stale = self.used_stale or indexed.stale
+        if info is not None:
+            self.served_stale(indexed, info)
+        return indexed
+
     async def record(self, ref: SystemRef, resource: Records[T], noun: str, info: Any = None) -> T:
         """The one record of `resource` that `ref` names, or UPSTREAM_ERROR saying why there is none."""
-        indexed = await self.load(ref.system_id, resource, info=info)
+        indexed = await self.load_record(ref.system_id, resource, ref.vendor_id, info=info)
         found = indexed.items.get(ref.vendor_id)
         if found is None:
             bad = indexed.errors.get(ref.vendor_id)

@@ -379,8 +379,9 @@ async def test_a_replica_that_missed_just_before_another_stored_uses_that_answer
     try:
         await a.get(SYSTEM, OCCUPANCY)
         # B's fill, as it runs after its miss (read before A's write) — the step after the read
-        served = await b._load(SYSTEM, OCCUPANCY, (), cache_key(SYSTEM, "occupancy", ()), None)
-        assert vendor.calls == 1 and served.value["version"] == 1
+        outcome = await b._load(SYSTEM, OCCUPANCY, (), cache_key(SYSTEM, "occupancy", ()), float("-inf"))
+        assert vendor.calls == 1 and outcome.landed and outcome.entry is not None  # A's entry, not a call
+        assert outcome.entry.value["version"] == 1
     finally:
         await caches[0].clear()
         for cache in caches:

@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from adapters.apds.operations_wire import status_body
 from adapters.apds.simulator import catalog, office_routes
-from adapters.apds.simulator.catalog import TARIFFS
+from adapters.apds.simulator.catalog import tariff_of
 from adapters.apds.simulator.plumbing import body_of, error, guard, listing, ok, paged
 from adapters.apds.simulator.plumbing import now as sim_now
 from adapters.apds.simulator.state import ApdsState, Subscription
@@ -79,7 +79,7 @@ def create_simulator(world: World, system_id: str, credentials: Mapping[str, str
     for key, _ in state.places():
         spec = world.garages[key].spec
         office.register(GarageTerms(key, "EUR", Decimal("0.19"), reservable=max(5, spec.capacity // 10),
-                                    price=TARIFFS[key].price, time_zone=spec.time_zone, hotel=spec.profile == "hotel"))
+                                    price=tariff_of(key).price, time_zone=spec.time_zone, hotel=spec.profile == "hotel"))
 
     def route(path: str, handler: Any, *methods: str) -> Route:
         return Route(ROOT + path, guard(state, handler), methods=list(methods))
@@ -104,11 +104,14 @@ def create_simulator(world: World, system_id: str, credentials: Mapping[str, str
 async def _places(state: ApdsState, request: Request) -> Response:
     expand = set(listing(request, "expand"))
     types = set(listing(request, "type"))
-    elements = catalog.elements(state, office_of(state.world), bool({"all", "occupancy"} & expand), sim_now())
     if types - {CAMPUS, PLACE, LEVEL, "identifiedArea", "space"}:
         raise WireError(f"unknown element type in {sorted(types)}")
-    records = [e for e in elements if not types or e.get("type") in types]
-    return paged(request, state.listed("places", records))
+
+    def build() -> list[Any]:
+        elements = catalog.elements(state, office_of(state.world), bool({"all", "occupancy"} & expand), sim_now())
+        return state.listed("places", [e for e in elements if not types or e.get("type") in types])
+
+    return state.views.page(request, "places", build)
 
 
 async def _place(state: ApdsState, request: Request) -> Response:
@@ -122,13 +125,17 @@ async def _place(state: ApdsState, request: Request) -> Response:
 
 async def _specs(state: ApdsState, request: Request) -> Response:
     places = set(listing(request, "place"))
-    specs = [s for s in catalog.specifications(state, office_of(state.world), sim_now())
-             if not places or s["hierarchyElements"][0]["id"] in places]
-    return paged(request, state.listed("specs", specs))
+
+    def build() -> list[Any]:
+        specs = [s for s in catalog.specifications(state, office_of(state.world), sim_now())
+                 if not places or s["hierarchyElements"][0]["id"] in places]
+        return state.listed("specs", specs)
+
+    return state.views.page(request, "specs", build)
 
 
 async def _rates(state: ApdsState, request: Request) -> Response:
-    return paged(request, state.listed("rates", catalog.rate_tables(state)))
+    return state.views.page(request, "rates", lambda: state.listed("rates", catalog.rate_tables(state)))
 
 
 # --- quotes ------------------------------------------------------------------------------------
@@ -167,7 +174,7 @@ async def _quote(state: ApdsState, request: Request) -> Response:
                 "quoteExpiration": {"expiresDateTime": format_time(now + QUOTE_TTL), "firstComeFirstServed": False},
                 "identifiers": [{"rateTableId": versioned(spec.rate_tables[0]),
                                  "rightSpecificationId": versioned(spec.id, spec.version)}],
-                "financialQuote": {"taxIncluded": True, "value": amount_body(Money(price, TARIFFS[key].currency))},
+                "financialQuote": {"taxIncluded": True, "value": amount_body(Money(price, tariff_of(key).currency))},
             }]
     return paged(request, [answer])
 

@@ -72,13 +72,13 @@ def listing(request: Request, name: str) -> list[str]:
     return [v for v in value.split(",") if v] if value else []
 
 
-def paged(request: Request, records: list[Any]) -> JSONResponse:
+def paged(request: Request, records: list[Any], reference: int | None = None) -> JSONResponse:
     offset = param(request, "offset", 0)
     size = param(request, "pageSize", DEFAULT_PAGE_SIZE)
     assert offset is not None and size is not None
     if not 1 <= size <= MAX_PAGE_SIZE:
         raise WireError(f"pageSize must be between 1 and {MAX_PAGE_SIZE}")
-    reference = param(request, "referenceInstant") or int(time.time())
+    reference = reference or param(request, "referenceInstant") or int(time.time())
     return JSONResponse({
         "meta": {"referenceInstant": reference, "offset": offset, "pageSize": size, "total": len(records)},
         "data": records[offset:offset + size],
@@ -95,3 +95,36 @@ async def body_of(request: Request) -> dict[str, Any]:
 
 def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+class Views:
+    """The lists paging clients are walking, as of their first page (by list, query and instant).
+
+    APDS pages a list "as of" the first answer's `referenceInstant`, which the client sends with the
+    rest. The simulator keeps the records it built for a first page and serves the later pages of
+    the same walk from them: one view, as the standard means, and not the whole list rebuilt for
+    every page (which made a walk over thousands of places quadratic). A request without a
+    referenceInstant, or with one no kept view has, builds afresh.
+    """
+
+    KEPT = 8  # views at once: concurrent walks (several resources read the catalog side by side)
+
+    def __init__(self) -> None:
+        self._views: dict[tuple[Any, ...], list[Any]] = {}
+
+    def page(self, request: Request, name: str, build: Callable[[], list[Any]]) -> JSONResponse:
+        asked = param(request, "referenceInstant")
+        query = tuple(f"{k}={v}" for k, v in sorted(request.query_params.multi_items())
+                      if k not in ("offset", "pageSize", "referenceInstant"))
+        reference = asked or int(time.time())
+        key = (name, query, reference)
+        records = self._views.get(key) if asked is not None else None
+        if records is None:
+            records = build()
+            self._views[key] = records
+            while len(self._views) > self.KEPT:
+                del self._views[next(iter(self._views))]  # the oldest first
+        offset, size = param(request, "offset", 0) or 0, param(request, "pageSize", DEFAULT_PAGE_SIZE) or 0
+        if offset + size >= len(records):  # the walk's last page: nobody needs the view any more
+            self._views.pop(key, None)
+        return paged(request, records, reference)

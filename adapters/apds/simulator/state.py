@@ -5,12 +5,14 @@ sandbox turn (`sim.state`), read by all its endpoint modules.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from adapters.apds.simulator.plumbing import Views
 from adapters.apds.wire import RightKind
 from adapters.simulated.world import World
 
@@ -68,13 +70,20 @@ class ApdsState:
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     #: validations revoked through the API, and when (the back office keeps only that they are)
     revoked_at: dict[str, datetime] = field(default_factory=dict)
+    #: the lists being paged through, as of their first page (plumbing.py `Views`)
+    views: Views = field(default_factory=Views)
 
     def places(self) -> list[tuple[str, str]]:
         """(garage key, place id) for the garages this platform runs that exist in the world."""
-        return [(key, place_id) for key, place_id in VENDOR_IDS.items() if key in self.world.garages]
+        return list(self.world.ids_of("apds", VENDOR_IDS).items())
 
     def garage_of(self, place_id: str) -> str | None:
-        return next((key for key, pid in self.places() if pid == place_id), None)
+        return self._garages_by_place.get(place_id)
+
+    @functools.cached_property
+    def _garages_by_place(self) -> dict[str, str]:
+        # the world's assignment never changes once made: one index, not a scan per request
+        return {place_id: key for key, place_id in self.places()}
 
     def overridden(self, resource: str, record: dict[str, Any]) -> dict[str, Any]:
         for name, value in self.raw_overrides.get((resource, str(record.get("id"))), {}).items():

@@ -63,9 +63,10 @@ class OpenDataPlatform:
     def __init__(self, world: World, clock: Callable[[], datetime] | None = None) -> None:
         self.world = world
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        ids = world.ids_of("datex2", VENDOR_IDS)
         self.sites = [Site(site_id, world.garages[key].spec, _offset(world.garages[key].spec.time_zone))
-                      for key, site_id in VENDOR_IDS.items() if key in world.garages]
-        self._keys = {site_id: key for key, site_id in VENDOR_IDS.items() if key in world.garages}
+                      for key, site_id in ids.items()]
+        self._keys = {site_id: key for key, site_id in ids.items()}
         started = self._now()
         self.table = Published(table_document(self.sites, started, TABLE_VERSION), started)
         self.status: Published | None = None

@@ -289,8 +289,10 @@ def create_simulator(world: World, system_id: str, credentials: Mapping[str, str
                      hotels: Sequence[str] | None = None) -> MewsSimulator:
     """The PMS of the world's hotels (`hotels`: garage keys, default every one it knows)."""
     now = datetime.now(UTC)
-    keys = [key for key in (hotels if hotels is not None else VENDOR_IDS) if key in world.garages]
-    enterprises = [enterprise_for(world.garages[key].spec, VENDOR_IDS[key], index, now) for index, key in enumerate(keys)]
+    ids = world.ids_of("mews", VENDOR_IDS)
+    keys = [key for key in (hotels if hotels is not None else ids) if key in ids]
+    # (the index staggers the hotels' opening dates; a generated world's hundreds stay within 900 days)
+    enterprises = [enterprise_for(world.garages[key].spec, ids[key], index % 12, now) for index, key in enumerate(keys)]
     state = MewsState(enterprises, seed=zlib.crc32(system_id.encode()), now=now)
     control = SimulatorControl(system_id)
     api = MewsApi(state, credentials)

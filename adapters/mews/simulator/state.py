@@ -361,6 +361,9 @@ class MewsState:
         self.enterprises: dict[str, SimEnterprise] = {e.id: e for e in enterprises}
         self.reservations: dict[str, SimReservation] = {}
         self.customers: dict[str, SimCustomer] = {}
+        #: the customers by chain, in `customers`' order: a booking picks a returning guest from its
+        #: chain without scanning every customer (a generated world seeds thousands)
+        self._by_chain: dict[str, dict[str, SimCustomer]] = {}
         self._number = self._rng.randint(40_000, 90_000)
         self._own: set[str] = set()  # what the simulation booked itself; only those move on
         #: False freezes the hotels: no check-ins, check-outs or new bookings (for tests that count)
@@ -502,12 +505,12 @@ class MewsState:
     def _add_own(self, enterprise: SimEnterprise, start: datetime, end: datetime, state: str, created: datetime,
                  updated: datetime) -> SimReservation:
         rng = self._rng
-        regulars = [c for c in self.customers.values() if c.chain_id == enterprise.chain_id]
+        regulars = self._by_chain.get(enterprise.chain_id, {})
         customer: SimCustomer | None
         if rng.random() < 0.05:  # a company's booking for a member of its staff
             customer = None
         elif regulars and rng.random() < 0.1:  # a returning guest
-            customer = rng.choice(regulars)
+            customer = rng.choice(list(regulars.values()))
         else:
             home = enterprise.country if rng.random() < 0.75 else rng.choice(("DE", "GB"))
             car = self._plate(home) if rng.random() < 0.6 else None
@@ -525,6 +528,7 @@ class MewsState:
             created=created, updated=created, profile_id=enterprise.profile_id,
         )
         self.customers[customer.id] = customer
+        self._by_chain.setdefault(customer.chain_id, {})[customer.id] = customer
         return customer
 
     def _reservation(self, enterprise: SimEnterprise, customer: SimCustomer | None, start: datetime, end: datetime,

@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 from adapters.operation_models import RefusalReason
 from adapters.parkline.simulator import office_routes
-from adapters.parkline.simulator.backend import DECOMMISSIONED, VENDOR_IDS, ParklineBackend, price_minor
+from adapters.parkline.simulator.backend import DECOMMISSIONED, ParklineBackend, price_minor
 from adapters.parkline.wire import parse_time
 from adapters.simulated.back_office import BackOffice, GarageTerms, OfficeRefusal, office_of
 from adapters.simulated.harness import Simulator, SimulatorControl, simulator_app, vendor_error
@@ -141,7 +141,7 @@ def _tariff(code: str) -> Callable[[timedelta], Decimal]:
 
 def _fully_booked(world: World, backend: ParklineBackend, code: str, arrive: datetime, depart: datetime) -> bool:
     """A price for a window with no reservable space left says so, as the booking would."""
-    garage = next((key for key, known in VENDOR_IDS.items() if known == code), None)
+    garage = backend.garage_of(code)
     try:
         office_of(world).quote(garage or "", arrive, depart)
     except OfficeRefusal as refusal:

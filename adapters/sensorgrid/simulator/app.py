@@ -119,7 +119,7 @@ class SensorGrid:
 
     def sites(self) -> list[dict[str, Any]]:
         items = []
-        for key, site_id in VENDOR_IDS.items():
+        for key, site_id in self.world.ids_of("sensor-grid", VENDOR_IDS).items():
             spec = self.world.garages[key].spec
             levels = [
                 {"ebeneId": f"{site_id}-{n}", "name": level.key, "stellplaetze": level.capacity}
@@ -131,7 +131,7 @@ class SensorGrid:
     def belegung(self) -> list[dict[str, Any]]:
         """One record per level, as its sensors report it right now."""
         items = []
-        for key, site_id in VENDOR_IDS.items():
+        for key, site_id in self.world.ids_of("sensor-grid", VENDOR_IDS).items():
             state = self.world.snapshot(key)
             trend = {1: "steigend", -1: "fallend"}.get(state.trend, "gleichbleibend")
             for n, level in enumerate(state.spec.levels, start=1):

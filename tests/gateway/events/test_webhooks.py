@@ -67,7 +67,7 @@ async def test_simulated_entry_reaches_the_bus_and_refreshes_the_cache(bed: Bed)
     assert event.facility_id == "berlin-hbf" and event.system_id == "parcs-central"
     assert event.payload["plate"] == "BPG101" and event.revision == 1  # as the barrier read it
     # the occupancy entry was marked: the next read asks the PARCS again
-    entry = await upstream._read(cache_key("parcs-central", "occupancy", ()))
+    entry = await upstream.store.read(cache_key("parcs-central", "occupancy", ()), None)
     assert entry is not None and entry.invalidated
     before = (await bed.stats("parcs-central"))["by_endpoint"].get("GET /apds/v1/places", 0)
     await upstream.get("parcs-central", OCCUPANCY, ())
