@@ -1,7 +1,7 @@
 """The `parkgate` command.
 
-    parkgate sandbox [--host H] [--port P]     gateway + simulated vendors, in-memory
-    parkgate serve --config FILE [--host H] [--port P]
+    parkgate sandbox [--host H] [--port P] [--log-level L] [--log-format text|json]
+    parkgate serve --config FILE [--host H] [--port P] [--log-level L] [--log-format json|text]
     parkgate schema [--check FILE]             print the SDL (or check a committed copy)
     parkgate clients create|list|show|update|usage|rotate|revoke --config FILE …
     parkgate audit --config FILE
@@ -25,6 +25,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from gateway.cli_clients import audit, clients_app, plans
+from gateway.observability.logs import LogFormat, LogLevel, configure_logging
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="parkgate: one GraphQL API over a parking operation's systems.")
 app.add_typer(clients_app, name="clients")
@@ -46,16 +47,17 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def run(asgi: ASGIApp, sock: socket.socket) -> None:
-    # The access log costs ~40 % of throughput here; structured request logs come from the app.
-    config = uvicorn.Config(asgi, access_log=False, log_level="info", ws="websockets-sansio", lifespan="on")
+    # The access log costs ~40 % of throughput here; the app logs each request once itself
+    # (gateway/observability/request_log.py). log_config=None: uvicorn's lines go through our handler.
+    config = uvicorn.Config(asgi, access_log=False, log_config=None, log_level=logging.getLogger().level,
+                            ws="websockets-sansio", lifespan="on")
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    # Every vendor call is routine (pollers make several a second): the HTTP client's line for each
-    # is for debugging, and /metrics counts them.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+LogLevelOption = Annotated[LogLevel | None, typer.Option(
+    "--log-level", help="DEBUG, INFO (one line per request), WARNING or ERROR.", case_sensitive=False)]
+LogFormatOption = Annotated[LogFormat | None, typer.Option(
+    "--log-format", help="json (one object per line, for log shippers) or text (for people).")]
 
 
 def reachable_host(host: str) -> str:
@@ -72,11 +74,13 @@ def sandbox(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 8000,
     keys_file: Annotated[Path | None, typer.Option("--keys-file", help="Write the demo clients' keys here as JSON.")] = None,
+    log_level: LogLevelOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Run the gateway with five simulated vendor systems, on in-memory defaults (no Redis needed)."""
     from gateway.sandbox import build_sandbox
 
-    configure_logging()
+    configure_logging(log_level or LogLevel.INFO, log_format or LogFormat.TEXT)
     sock = bind(host, port)
     port = sock.getsockname()[1]
     base_url = f"http://{reachable_host(host)}:{port}"
@@ -96,6 +100,8 @@ def serve(
     config: Annotated[Path, typer.Option("--config", "-c", help="The YAML configuration file.")],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    log_level: LogLevelOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Run the gateway against the real systems described in a configuration file."""
     from gateway.app import create_app
@@ -103,12 +109,14 @@ def serve(
     from gateway.runtime import Runtime
     from resolvers.schema import schema as product_schema
 
-    configure_logging()
+    configure_logging(log_level or LogLevel.INFO, log_format or LogFormat.JSON)
     try:
         settings = load_config(config)
     except ConfigError as exc:
         typer.echo(f"error: configuration is not usable: {exc}", err=True)
         raise typer.Exit(2) from None
+    logged = settings.observability.logging  # the file's choice, unless the command line made one
+    configure_logging(log_level or LogLevel(logged.level), log_format or LogFormat(logged.format))
     sock = bind(host, port)
     typer.echo(f"parkgate on http://{reachable_host(host)}:{sock.getsockname()[1]}/graphql "
                f"({len(settings.systems)} systems, {len(settings.facilities)} facilities)")

@@ -21,6 +21,7 @@ from gateway.directory import Directory
 from gateway.events.bus import EventBus, MemoryBus
 from gateway.events.outbound import OutboundWebhooks
 from gateway.idempotency import IdempotencyStore, MemoryIdempotency, RedisIdempotency
+from gateway.observability import Observability
 from gateway.quotas import Plan, QuotaEnforcer
 from gateway.quote_tokens import QuoteTokens
 from gateway.systems import Systems
@@ -79,6 +80,8 @@ class Runtime:
     client_changes: ClientChanges
     #: partners' webhook endpoints and deliveries (resolvers register through it; the event path runs its worker)
     outbound: OutboundWebhooks
+    #: Prometheus figures and OpenTelemetry traces (gateway/observability/)
+    observability: Observability
 
     @property
     def environment(self) -> Environment:
@@ -102,9 +105,10 @@ class Runtime:
         cache_ttl = 0.5 if config.store.backend == "redis" else 0.0
         client_changes = build_client_changes(config)
         bus = build_bus(config)
+        observability = Observability.from_config(config)
         return cls(
             config=config,
-            systems=Systems.from_config(config, cache=cache),
+            systems=Systems.from_config(config, cache=cache, observability=observability),
             directory=Directory(config),
             store=store,
             admin=AdminService(store, pepper, known_facilities=config.facilities, plans=config.plans,
@@ -119,6 +123,7 @@ class Runtime:
             quote_tokens=QuoteTokens(pepper),
             client_changes=client_changes,
             outbound=OutboundWebhooks(config, bus, store),
+            observability=observability,
         )
 
     async def upgrade_store(self) -> None:
@@ -137,3 +142,5 @@ class Runtime:
         await self.idempotency.aclose()
         await self.client_changes.aclose()
         await self.outbound.aclose()
+        if self.observability.tracing is not None:
+            self.observability.tracing.shutdown()

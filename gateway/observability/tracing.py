@@ -1,0 +1,88 @@
+"""OpenTelemetry traces: a span per GraphQL operation, its resolver groups and vendor calls, and the
+W3C `traceparent` honoured in and passed on.
+
+    inbound    `server_span(name, headers)`: the caller's `traceparent` (if any) is the parent
+    inside     `child(name)`: a span only when the current one is sampled (recording), else nothing,
+               so an unsampled request pays for one span decision, not one per resolver or call
+    outbound   `inject(headers)`: the current span's `traceparent` onto a vendor call or a partner
+               webhook, sampled or not, so the systems behind can join the caller's trace
+
+Each gateway has a TracerProvider of its own (never the process-wide one: two gateways in one
+process trace apart). Sampling is parent-based: a caller's sampled `traceparent` is followed, a new
+trace is sampled at `sample_ratio`. Spans are exported over OTLP/HTTP in batches when an endpoint is
+configured (or named by the standard OTEL_EXPORTER_OTLP_* variables); without one, the trace context
+still flows to vendors and partners.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace import Span, SpanKind, Tracer
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from gateway.config import TracingConfig
+
+OTLP_ENV = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+_PROPAGATOR = TraceContextTextMapPropagator()
+_NOTHING = nullcontext()
+
+
+class Tracing:
+    def __init__(self, provider: TracerProvider) -> None:
+        self.provider = provider
+        self.tracer: Tracer = provider.get_tracer("parkgate")
+
+    @classmethod
+    def from_config(cls, config: TracingConfig) -> Tracing:
+        provider = TracerProvider(resource=Resource.create({SERVICE_NAME: config.service_name}),
+                                  sampler=ParentBased(TraceIdRatioBased(config.sample_ratio)))
+        if config.otlp_endpoint or any(os.environ.get(name) for name in OTLP_ENV):
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=config.otlp_endpoint)))
+        return cls(provider)
+
+    @contextmanager
+    def server_span(self, name: str, headers: Mapping[str, str], **attributes: Any) -> Iterator[Span]:
+        """The span of one inbound request, child of the caller's `traceparent` when it sent one."""
+        parent = _PROPAGATOR.extract(headers) if "traceparent" in headers else None
+        with self.tracer.start_as_current_span(name, context=parent, kind=SpanKind.SERVER,
+                                               attributes=attributes or None) as span:
+            yield span
+
+    def child(self, name: str, attributes: Mapping[str, Any] | None = None, *,
+              kind: SpanKind = SpanKind.INTERNAL) -> Any:
+        """A span under the current one when that is sampled; else a context that does nothing (and gives None)."""
+        if not trace.get_current_span().is_recording():
+            return _NOTHING
+        return self.tracer.start_as_current_span(name, kind=kind, attributes=attributes)
+
+    def background(self, name: str, traceparent: str | None, attributes: Mapping[str, Any] | None = None, *,
+                   kind: SpanKind = SpanKind.INTERNAL) -> Any:
+        """A span for work done later on behalf of a traced request (`traceparent` kept from it), or a
+        new trace when none was kept."""
+        parent = _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else None
+        return self.tracer.start_as_current_span(name, context=parent, kind=kind, attributes=attributes)
+
+    @staticmethod
+    def inject(headers: MutableMapping[str, str]) -> None:
+        """The current span's context as `traceparent` (and `tracestate`) on an outgoing request."""
+        _PROPAGATOR.inject(headers)
+
+    @staticmethod
+    def current_traceparent() -> str | None:
+        carrier: dict[str, str] = {}
+        _PROPAGATOR.inject(carrier)
+        return carrier.get("traceparent")
+
+    def shutdown(self) -> None:
+        self.provider.shutdown()
