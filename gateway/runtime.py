@@ -22,6 +22,7 @@ from gateway.events.bus import EventBus, MemoryBus
 from gateway.events.outbound import OutboundWebhooks
 from gateway.idempotency import IdempotencyStore, MemoryIdempotency, RedisIdempotency
 from gateway.observability import Observability
+from gateway.observability.bus import ObservedBus
 from gateway.quotas import Plan, QuotaEnforcer
 from gateway.quote_tokens import QuoteTokens
 from gateway.systems import Systems
@@ -104,8 +105,8 @@ class Runtime:
         # (memory: entries are only kept for the stale-if-error path, which cannot happen there).
         cache_ttl = 0.5 if config.store.backend == "redis" else 0.0
         client_changes = build_client_changes(config)
-        bus = build_bus(config)
         observability = Observability.from_config(config)
+        bus = ObservedBus(build_bus(config), observability.metrics, observability.tracing)
         return cls(
             config=config,
             systems=Systems.from_config(config, cache=cache, observability=observability),
@@ -122,7 +123,7 @@ class Runtime:
             idempotency=build_idempotency(config),
             quote_tokens=QuoteTokens(pepper),
             client_changes=client_changes,
-            outbound=OutboundWebhooks(config, bus, store),
+            outbound=OutboundWebhooks(config, bus, store, observability=observability),
             observability=observability,
         )
 
