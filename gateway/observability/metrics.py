@@ -32,7 +32,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from gateway.config import MetricsConfig
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-#: what the exposition answers with (Prometheus text format 0.0.4)
+#: what the exposition answers with (the Prometheus text format)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 #: the outcome of one GraphQL operation
