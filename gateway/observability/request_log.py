@@ -11,8 +11,8 @@ method, path, status, duration, and what was filled in; never a key, a query's t
 Routine requests (health and readiness probes, scrapes, the sandbox's simulated vendors being
 called by the gateway itself) are logged at DEBUG, everything else at INFO.
 
-With tracing on, each request is also the SERVER span of a trace, child of the caller's
-`traceparent` when it sent one.
+With tracing on, each request but the routine ones is also the SERVER span of a trace, child of
+the caller's `traceparent` when it sent one.
 """
 
 from __future__ import annotations
@@ -100,8 +100,9 @@ class RequestLog:
                 message = {**message, "headers": [*message.get("headers", ()), header]}
             await send(message)
 
+        routine = path.startswith(ROUTINE_PREFIXES)
         try:
-            if self.tracing is not None and kind == "http":
+            if self.tracing is not None and kind == "http" and not routine:
                 headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
                 with self.tracing.server_span(f"{record.method} {path}", headers,
                                               **{"http.request.method": record.method, "url.path": path}) as span:
@@ -111,7 +112,7 @@ class RequestLog:
                 await self.app(scope, receive, sending)
         finally:
             _current.reset(token)
-            level = logging.DEBUG if path.startswith(ROUTINE_PREFIXES) else logging.INFO
+            level = logging.DEBUG if routine else logging.INFO
             if log.isEnabledFor(level):
                 duration_ms = round((time.perf_counter() - started) * 1000, 2)
                 log.log(level, "%s %s %s %.2f ms%s", record.method, path, status or "-", duration_ms, _summary(record),

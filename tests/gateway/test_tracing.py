@@ -1,0 +1,108 @@
+"""One trace from a caller's `traceparent` through the GraphQL operation and its resolver groups to
+the vendor calls, and on to the simulated vendors, which see the same trace id
+(gateway/observability/tracing.py). Spans are read with the OpenTelemetry SDK's in-memory exporter."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest_asyncio
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from gateway.sandbox import Sandbox, build_sandbox
+from tests.support.servers import bound_socket, serve
+
+QUERY = 'query Occupancy { facility(id: "berlin-hbf") { occupancy { free counted { occupied } sensed { occupied } } } }'
+
+
+@dataclass
+class Traced:
+    url: str
+    sandbox: Sandbox
+    http: httpx.AsyncClient
+    spans: InMemorySpanExporter
+
+    async def ask(self, traceparent: str, query: str = QUERY) -> dict[str, Any]:
+        key = self.sandbox.clients["admin"]["key"]
+        response = await self.http.post(f"{self.url}/graphql", json={"query": query},
+                                        headers={"authorization": f"Bearer {key}", "traceparent": traceparent})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def vendor_traceparents(self) -> list[str]:
+        """The `traceparent` of every request the simulated vendors received, in order."""
+        return [value for sim in self.sandbox.simulators.values() for seen in sim.control.recent
+                for name, value in seen.headers if name == "traceparent"]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def traced() -> AsyncIterator[Traced]:
+    """A sandbox with tracing on and no new trace ever sampled: only a caller's sampled trace is recorded."""
+    sock = bound_socket()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    app, sandbox = build_sandbox(url, polling=False, observability={"tracing": {"enabled": True, "sample_ratio": 0}})
+    tracing = sandbox.runtime.observability.tracing
+    assert tracing is not None
+    exporter = InMemorySpanExporter()
+    tracing.provider.add_span_processor(SimpleSpanProcessor(exporter))
+    async with serve(app, sock), httpx.AsyncClient(timeout=30) as http:
+        yield Traced(url, sandbox, http, exporter)
+
+
+def traceparent(sampled: bool) -> tuple[str, str, str]:
+    trace_id, parent_id = secrets.token_hex(16), secrets.token_hex(8)
+    return f"00-{trace_id}-{parent_id}-{'01' if sampled else '00'}", trace_id, parent_id
+
+
+def hex_id(value: int, digits: int) -> str:
+    return format(value, f"0{digits}x")
+
+
+async def test_one_trace_from_the_caller_through_resolvers_to_the_vendors(traced: Traced) -> None:
+    header, trace_id, parent_id = traceparent(sampled=True)
+    for sim in traced.sandbox.simulators.values():
+        sim.control.reset_stats()
+    traced.spans.clear()
+    answer = await traced.ask(header)
+    assert answer["data"]["facility"]["occupancy"]["free"] is not None, answer
+    spans: list[ReadableSpan] = [s for s in traced.spans.get_finished_spans() if hex_id(s.context.trace_id, 32) == trace_id]
+    assert {hex_id(s.context.trace_id, 32) for s in traced.spans.get_finished_spans()} == {trace_id}
+    by_id = {s.context.span_id: s for s in spans}
+
+    def parent_of(span: ReadableSpan) -> ReadableSpan | None:
+        return by_id.get(span.parent.span_id) if span.parent is not None else None
+
+    (server,) = [s for s in spans if s.kind is SpanKind.SERVER]
+    assert server.parent is not None and hex_id(server.parent.span_id, 16) == parent_id and server.parent.is_remote
+    (operation,) = [s for s in spans if s.name == "query Occupancy"]
+    assert parent_of(operation) is server
+    assert operation.attributes is not None
+    assert operation.attributes["parkgate.client"] == traced.sandbox.clients["admin"]["id"]
+    assert operation.attributes["parkgate.cost"] >= 1
+    fetches = [s for s in spans if s.name.startswith("fetch ")]
+    assert fetches and all(parent_of(s) is operation for s in fetches)
+    calls = [s for s in spans if s.kind is SpanKind.CLIENT]
+    assert {s.attributes["parkgate.system"] for s in calls if s.attributes} >= {"parcs-central", "guidance"}
+    assert all(parent_of(call) in fetches for call in calls)
+    # the vendors were told: the same trace, each call's own span as their parent
+    seen = traced.vendor_traceparents()
+    assert seen and all(value.split("-")[1] == trace_id and value.endswith("-01") for value in seen)
+    assert {value.split("-")[2] for value in seen} <= {hex_id(call.context.span_id, 16) for call in calls}
+
+
+async def test_an_unsampled_caller_is_not_recorded_but_its_trace_reaches_the_vendors(traced: Traced) -> None:
+    header, trace_id, _ = traceparent(sampled=False)
+    for sim in traced.sandbox.simulators.values():
+        sim.control.reset_stats()
+    traced.spans.clear()
+    await traced.ask(header, QUERY.replace("Occupancy", "Unsampled"))
+    assert traced.spans.get_finished_spans() == ()
+    seen = traced.vendor_traceparents()
+    assert seen and all(value.split("-")[1] == trace_id and value.endswith("-00") for value in seen)
