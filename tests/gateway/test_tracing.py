@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -15,9 +16,20 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
+from adapters.models import DomainEvent, EventType
+from gateway.auth.clients import Client, MemoryClientStore
+from gateway.auth.keys import Environment
+from gateway.events.bus import MemoryBus
+from gateway.events.endpoints_store import MemoryWebhookStore
+from gateway.events.outbound import OutboundWebhooks
 from gateway.sandbox import Sandbox, build_sandbox
 from tests.support.servers import bound_socket, serve
+from tests.support.waiting import wait_until
 
 QUERY = 'query Occupancy { facility(id: "berlin-hbf") { occupancy { free counted { occupied } sensed { occupied } } } }'
 
@@ -106,3 +118,38 @@ async def test_an_unsampled_caller_is_not_recorded_but_its_trace_reaches_the_ven
     assert traced.spans.get_finished_spans() == ()
     seen = traced.vendor_traceparents()
     assert seen and all(value.split("-")[1] == trace_id and value.endswith("-00") for value in seen)
+
+
+async def test_a_partner_webhook_continues_the_trace_of_the_event_behind_it(traced: Traced) -> None:
+    """An event published while a traced request was served keeps its `traceparent`; the delivery to
+    a partner is a CLIENT span in that trace and the partner receives the trace context."""
+    header, trace_id, parent_id = traceparent(sampled=True)
+    received: list[dict[str, str]] = []
+
+    async def hook(request: Request) -> Response:
+        received.append(dict(request.headers))
+        return Response(status_code=204)
+
+    clients = MemoryClientStore()
+    partner = Client(id=f"cl_{secrets.token_hex(4)}", name="partner", environment=Environment.TEST,
+                     scopes=frozenset({"webhooks:write", "enforcement:read"}), facilities=None, created_at=datetime.now(UTC))
+    await clients.save_client(partner)
+    hooks = OutboundWebhooks(traced.sandbox.config, MemoryBus(), clients, store=MemoryWebhookStore(), poll_s=0.02,
+                             observability=traced.sandbox.runtime.observability)
+    traced.spans.clear()
+    async with serve(Starlette(routes=[Route("/hooks", hook, methods=["POST"])])) as url:
+        await hooks.start()
+        try:
+            await hooks.register("test", partner.id, f"{url}/hooks", ["VEHICLE_ENTERED"])
+            now = datetime.now(UTC)
+            await hooks.bus.publish(DomainEvent(id=f"ev_{secrets.token_hex(6)}", type=EventType.VEHICLE_ENTERED,
+                                                system_id="enforcement", facility_id="berlin-hbf", occurred_at=now,
+                                                received_at=now, vendor_event_id=secrets.token_hex(4),
+                                                payload={"plate": "B-XY 1234"}, traceparent=header))
+            await wait_until(lambda: bool(received))
+        finally:
+            await hooks.stop()
+    (delivery,) = [s for s in traced.spans.get_finished_spans() if s.name == "webhook VEHICLE_ENTERED"]
+    assert hex_id(delivery.context.trace_id, 32) == trace_id and delivery.kind is SpanKind.CLIENT
+    assert delivery.parent is not None and hex_id(delivery.parent.span_id, 16) == parent_id
+    assert received[0]["traceparent"] == f"00-{trace_id}-{hex_id(delivery.context.span_id, 16)}-01"
