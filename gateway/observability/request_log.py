@@ -81,11 +81,14 @@ class RequestLog:
         if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        offered = None
+        offered = traceparent = tracestate = None
         for name, value in scope["headers"]:
             if name == HEADER:
                 offered = value.decode("latin-1")
-                break
+            elif name == b"traceparent":
+                traceparent = value.decode("latin-1")
+            elif name == b"tracestate":
+                tracestate = value.decode("latin-1")
         path: str = scope["path"]
         record = RequestRecord(request_id(offered), scope.get("method", "WS"), path)
         token = _current.set(record)
@@ -102,12 +105,14 @@ class RequestLog:
 
         routine = path.startswith(ROUTINE_PREFIXES)
         try:
-            if self.tracing is not None and kind == "http" and not routine:
-                headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-                with self.tracing.server_span(f"{record.method} {path}", headers,
-                                              **{"http.request.method": record.method, "url.path": path}) as span:
+            tracing = self.tracing
+            if (tracing is not None and kind == "http" and not routine
+                    and (traceparent is not None or tracing.sampled_root())):
+                with tracing.server_span(f"{record.method} {path}", traceparent, tracestate,
+                                              {"http.request.method": record.method, "url.path": path}) as span:
                     await self.app(scope, receive, sending)
-                    span.set_attribute("http.response.status_code", status)
+                    if span is not None:
+                        span.set_attribute("http.response.status_code", status)
             else:
                 await self.app(scope, receive, sending)
         finally:

@@ -9,7 +9,11 @@ W3C `traceparent` honoured in and passed on.
 
 Each gateway has a TracerProvider of its own (never the process-wide one: two gateways in one
 process trace apart). Sampling is parent-based: a caller's sampled `traceparent` is followed, a new
-trace is sampled at `sample_ratio`. Spans are exported over OTLP/HTTP in batches when an endpoint is
+trace is sampled at `sample_ratio`. Both decisions are taken here before any span is made
+(`server_span`), because making a span costs more than most cached answers: an unsampled request
+makes none. It still passes a trace on: the caller's context, when it sent one, is made current,
+so vendors and partners see its `traceparent` (unsampled); a request that came without one and was
+not sampled passes nothing on. Spans are exported over OTLP/HTTP in batches when an endpoint is
 configured (or named by the standard OTEL_EXPORTER_OTLP_* variables); without one, the trace context
 still flows to vendors and partners.
 """
@@ -17,10 +21,12 @@ still flows to vendors and partners.
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -37,26 +43,47 @@ _NOTHING = nullcontext()
 
 
 class Tracing:
-    def __init__(self, provider: TracerProvider) -> None:
+    def __init__(self, provider: TracerProvider, sample_ratio: float = 1.0) -> None:
         self.provider = provider
         self.tracer: Tracer = provider.get_tracer("parkgate")
+        self.sample_ratio = sample_ratio
 
     @classmethod
     def from_config(cls, config: TracingConfig) -> Tracing:
+        # The root decision is `server_span`'s (sample_ratio); the SDK records what it is handed and
+        # follows parents. A new trace started elsewhere (a webhook delivery) is sampled at the ratio.
         provider = TracerProvider(resource=Resource.create({SERVICE_NAME: config.service_name}),
                                   sampler=ParentBased(TraceIdRatioBased(config.sample_ratio)))
         if config.otlp_endpoint or any(os.environ.get(name) for name in OTLP_ENV):
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=config.otlp_endpoint)))
-        return cls(provider)
+        return cls(provider, config.sample_ratio)
+
+    def sampled_root(self) -> bool:
+        """Whether a request that came without a `traceparent` starts a sampled trace."""
+        return random.random() < self.sample_ratio
 
     @contextmanager
-    def server_span(self, name: str, headers: Mapping[str, str], **attributes: Any) -> Iterator[Span]:
-        """The span of one inbound request, child of the caller's `traceparent` when it sent one."""
-        parent = _PROPAGATOR.extract(headers) if "traceparent" in headers else None
+    def server_span(self, name: str, traceparent: str | None, tracestate: str | None = None,
+                    attributes: Mapping[str, Any] | None = None) -> Iterator[Span | None]:
+        """The span of one inbound request, child of the caller's `traceparent` when it sent one, if
+        sampled; else no span (None), the caller's context current so that it is passed on."""
+        if traceparent is None:  # a new trace: the caller decided with `sampled_root` (without this context)
+            parent = None
+        else:
+            carrier = {"traceparent": traceparent} if tracestate is None else {"traceparent": traceparent,
+                                                                               "tracestate": tracestate}
+            parent = _PROPAGATOR.extract(carrier)
+            if not trace.get_current_span(parent).get_span_context().trace_flags.sampled:
+                token = otel_context.attach(parent)
+                try:
+                    yield None
+                finally:
+                    otel_context.detach(token)
+                return
         with self.tracer.start_as_current_span(name, context=parent, kind=SpanKind.SERVER,
-                                               attributes=attributes or None) as span:
+                                               attributes=attributes) as span:
             yield span
 
     def child(self, name: str, attributes: Mapping[str, Any] | None = None, *,
