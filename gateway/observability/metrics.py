@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -131,6 +131,9 @@ class GatewayMetrics:
     """The families, registered in a registry of this gateway's own (not prometheus_client's global one)."""
 
     def __init__(self, config: MetricsConfig) -> None:
+        # No `_created` series: in the text format each is one more gauge per counter child that
+        # Prometheus stores and nobody charts (prometheus_client's switch is process-wide).
+        disable_created_metrics()
         self.config = config
         self.enabled = config.enabled
         self.registry = CollectorRegistry(auto_describe=True)

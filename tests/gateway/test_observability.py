@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,6 +22,7 @@ from gateway.observability.logs import JSONFormatter
 from gateway.observability.metrics import ANONYMOUS, OTHER, OperationNames
 from gateway.observability.request_log import request_id
 from gateway.sandbox import build_sandbox
+from tests.support import REPO
 from tests.support.bed import Bed
 from tests.support.servers import bound_socket, serve
 
@@ -202,3 +204,15 @@ async def test_metrics_on_a_private_port_only(private: tuple[str, Any, httpx.Asy
     samples = await scrape(http, f"http://127.0.0.1:{listener.port}")
     assert value(samples, "parkgate_vendor_breaker_state", system="parcs-central") == 0
     assert (await http.get(f"http://127.0.0.1:{listener.port}/other")).status_code == 404
+
+
+async def test_the_docs_and_the_dashboard_name_every_metric_and_only_those(bed: Bed) -> None:
+    response = await bed.http.get(f"{bed.url}/metrics")
+    exposed = {family.name + ("_total" if family.type == "counter" else "")
+               for family in text_string_to_metric_families(response.text) if family.name.startswith("parkgate_")}
+    documented = set(re.findall(r"^\| `(parkgate_[a-z_]+)` \|", (REPO / "docs" / "observability.md").read_text(), re.M))
+    assert documented == exposed
+    dashboard = json.loads((REPO / "docs" / "grafana" / "parkgate-dashboard.json").read_text())
+    expressions = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", ())]
+    charted = {re.sub(r"_(bucket|count|sum)$", "", name) for expr in expressions for name in re.findall(r"parkgate_[a-z_]+", expr)}
+    assert charted == exposed, (charted ^ exposed)  # every figure has a panel, every panel a figure
