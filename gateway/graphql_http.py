@@ -226,21 +226,22 @@ class GraphQLEndpoint:
         """One operation, observed: counted, timed, traced when sampled, its errors given the request's id."""
         started = time.perf_counter()
         facts = OperationFacts()
-        if self.tracing is None:
+        record = request_log.current()
+        if self.tracing is None or record is None or not record.sampled:
             answer = await self.run_operation(payload, principal, method, media, facts)
         else:
-            with self.tracing.child("graphql operation") as span:  # None unless the request is sampled
+            with self.tracing.child("graphql operation") as span:
                 answer = await self.run_operation(payload, principal, method, media, facts)
                 if span is not None:
                     span.update_name(f"{facts.kind} {facts.label}")
                     span.set_attributes({"graphql.operation.name": facts.label, "graphql.operation.type": facts.kind,
                                          "parkgate.client": principal.client_id, "parkgate.cost": facts.cost or 0})
-        self.observe(principal, answer, facts, time.perf_counter() - started)
+        self.observe(principal, answer, facts, time.perf_counter() - started, record)
         return answer
 
-    def observe(self, principal: Principal, answer: OperationAnswer, facts: OperationFacts, seconds: float) -> None:
+    def observe(self, principal: Principal, answer: OperationAnswer, facts: OperationFacts, seconds: float,
+                record: request_log.RequestRecord | None) -> None:
         errors = answer.body.get("errors")
-        record = request_log.current()
         if errors:
             code = errors[0].get("extensions", {}).get("code", ErrorCode.INTERNAL.value)
             if code in REFUSAL_CODES:

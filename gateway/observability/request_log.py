@@ -47,6 +47,8 @@ class RequestRecord:
     operation: str | None = None
     cost: int | None = None
     code: str | None = None  # the first error's code, if any
+    #: a sampled trace records this request: deeper code makes spans (else it need not even look)
+    sampled: bool = False
 
 
 _current: ContextVar[RequestRecord | None] = ContextVar("parkgate_request", default=None)
@@ -110,6 +112,7 @@ class RequestLog:
                     and (traceparent is not None or tracing.sampled_root())):
                 with tracing.server_span(f"{record.method} {path}", traceparent, tracestate,
                                               {"http.request.method": record.method, "url.path": path}) as span:
+                    record.sampled = span is not None
                     await self.app(scope, receive, sending)
                     if span is not None:
                         span.set_attribute("http.response.status_code", status)
