@@ -42,6 +42,7 @@ from gateway.kernel.context import RequestContext
 from gateway.metering import Meter, MeterRefusal
 from gateway.observability import request_log
 from gateway.observability.metrics import ERROR, OK, PARTIAL, REFUSED, UNPREPARED
+from gateway.observability.request_log import with_request_id
 from gateway.persisted_queries import PersistedQueries
 from gateway.response_cache import CachedAnswer, ResponseCache
 from gateway.runtime import Runtime
@@ -385,11 +386,6 @@ def conditional(request: Request, answer: OperationAnswer, media: str) -> Respon
 
 def send(answer: OperationAnswer, media: str, headers: dict[str, str]) -> Response:
     return Response(answer.payload(), status_code=answer.status, media_type=f"{media}; charset=utf-8", headers=headers)
-
-
-def with_request_id(errors: list[dict[str, Any]], request_id: str) -> list[dict[str, Any]]:
-    """`errors`, each with the request's id in `extensions.requestId` (new dicts: formatted errors may be shared)."""
-    return [{**error, "extensions": {**error.get("extensions", {}), "requestId": request_id}} for error in errors]
 
 
 def respond(body: dict[str, Any], status: int, media: str, headers: dict[str, str] | None = None) -> Response:

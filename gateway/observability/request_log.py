@@ -23,6 +23,7 @@ import secrets
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -62,6 +63,17 @@ def current() -> RequestRecord | None:
 def current_id() -> str | None:
     record = _current.get()
     return record.id if record is not None else None
+
+
+def with_request_id(errors: list[dict[str, Any]], request_id: str) -> list[dict[str, Any]]:
+    """`errors`, each with the request's id in `extensions.requestId` (new dicts: formatted errors may be shared)."""
+    return [{**error, "extensions": {**error.get("extensions", {}), "requestId": request_id}} for error in errors]
+
+
+def current_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`errors` with the id of the request being served, if any."""
+    record = _current.get()
+    return with_request_id(errors, record.id) if record is not None else errors
 
 
 def request_id(offered: str | None) -> str:

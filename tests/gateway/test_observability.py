@@ -216,3 +216,10 @@ async def test_the_docs_and_the_dashboard_name_every_metric_and_only_those(bed: 
     expressions = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", ())]
     charted = {re.sub(r"_(bucket|count|sum)$", "", name) for expr in expressions for name in re.findall(r"parkgate_[a-z_]+", expr)}
     assert charted == exposed, (charted ^ exposed)  # every figure has a panel, every panel a figure
+
+
+async def test_a_refused_subscription_stream_carries_the_request_id(bed: Bed) -> None:
+    answer = await bed.http.post(f"{bed.url}/graphql/stream", json={"query": "subscription { occupancyChanged { free } }"},
+                                 headers={"x-request-id": "sse-42", "authorization": "Bearer nope"})
+    assert answer.status_code == 401 and answer.headers["x-request-id"] == "sse-42"
+    assert answer.json()["errors"][0]["extensions"]["requestId"] == "sse-42"
