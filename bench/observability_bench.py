@@ -51,7 +51,7 @@ sys.path.insert(1, str(BENCH_DIR.parent))
 
 from _replay import create_bench_client  # noqa: E402
 from _serving import loopback_socket, uvicorn_config  # noqa: E402
-from facilities_bench import QUERY  # noqa: E402
+from facilities_bench import QUERY, watch_parent  # noqa: E402
 
 EXECUTED_QUERY = QUERY.replace("query Facilities {", "query Executed {\n  rateLimit { remaining }", 1)
 ALL_TTLS_ZERO = {name: 0 for name in ("occupancy", "citations", "stays", "quotes", "rates", "facilities", "zones",
@@ -96,6 +96,7 @@ def serve_build(observability: dict[str, Any], ttls: dict[str, int] | None, conn
     from gateway.sandbox import build_sandbox
 
     logging.basicConfig(level=logging.WARNING)
+    watch_parent()  # the bench killed: this server goes too
     sock = loopback_socket()
     port = sock.getsockname()[1]
     app, box = build_sandbox(f"http://127.0.0.1:{port}", polling=False, cache_ttl_s=ttls, observability=observability)

@@ -426,7 +426,7 @@ class OutboundWebhooks:
                                          {"parkgate.delivery": delivery.id, "parkgate.endpoint": endpoint.id},
                                          kind=SpanKind.CLIENT) as span:
                 status_code, error = await self._post(endpoint, delivery)
-                if status_code is not None:
+                if span is not None and status_code is not None:
                     span.set_attribute("http.response.status_code", status_code)
         return await self._settle(endpoint, delivery, status_code, error)
 

@@ -31,7 +31,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 from opentelemetry.trace import Span, SpanKind, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -50,10 +50,10 @@ class Tracing:
 
     @classmethod
     def from_config(cls, config: TracingConfig) -> Tracing:
-        # The root decision is `server_span`'s (sample_ratio); the SDK records what it is handed and
-        # follows parents. A new trace started elsewhere (a webhook delivery) is sampled at the ratio.
+        # Whether a new trace is sampled is decided here, before any span is made (`sampled_root`):
+        # the SDK records every root it is handed and follows parents.
         provider = TracerProvider(resource=Resource.create({SERVICE_NAME: config.service_name}),
-                                  sampler=ParentBased(TraceIdRatioBased(config.sample_ratio)))
+                                  sampler=ParentBased(ALWAYS_ON))
         if config.otlp_endpoint or any(os.environ.get(name) for name in OTLP_ENV):
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -66,7 +66,8 @@ class Tracing:
 
     @contextmanager
     def server_span(self, name: str, traceparent: str | None, tracestate: str | None = None,
-                    attributes: Mapping[str, Any] | None = None) -> Iterator[Span | None]:
+                    attributes: Mapping[str, Any] | None = None, *,
+                    kind: SpanKind = SpanKind.SERVER) -> Iterator[Span | None]:
         """The span of one inbound request, child of the caller's `traceparent` when it sent one, if
         sampled; else no span (None), the caller's context current so that it is passed on."""
         if traceparent is None:  # a new trace: the caller decided with `sampled_root` (without this context)
@@ -82,8 +83,7 @@ class Tracing:
                 finally:
                     otel_context.detach(token)
                 return
-        with self.tracer.start_as_current_span(name, context=parent, kind=SpanKind.SERVER,
-                                               attributes=attributes) as span:
+        with self.tracer.start_as_current_span(name, context=parent, kind=kind, attributes=attributes) as span:
             yield span
 
     def child(self, name: str, attributes: Mapping[str, Any] | None = None, *,
@@ -95,10 +95,13 @@ class Tracing:
 
     def background(self, name: str, traceparent: str | None, attributes: Mapping[str, Any] | None = None, *,
                    kind: SpanKind = SpanKind.INTERNAL) -> Any:
-        """A span for work done later on behalf of a traced request (`traceparent` kept from it), or a
-        new trace when none was kept."""
-        parent = _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else None
-        return self.tracer.start_as_current_span(name, context=parent, kind=kind, attributes=attributes)
+        """A span for work done later on behalf of a request (`traceparent` kept from it), or a new trace
+        when none was kept (sampled at the ratio); a context giving None when not sampled."""
+        if traceparent:
+            return self.server_span(name, traceparent, None, attributes, kind=kind)
+        if not self.sampled_root():
+            return _NOTHING
+        return self.tracer.start_as_current_span(name, kind=kind, attributes=attributes)
 
     @staticmethod
     def inject(headers: MutableMapping[str, str]) -> None:

@@ -24,9 +24,11 @@ from starlette.routing import Route
 from adapters.models import DomainEvent, EventType
 from gateway.auth.clients import Client, MemoryClientStore
 from gateway.auth.keys import Environment
+from gateway.config import TracingConfig
 from gateway.events.bus import MemoryBus
 from gateway.events.endpoints_store import MemoryWebhookStore
 from gateway.events.outbound import OutboundWebhooks
+from gateway.observability.tracing import Tracing
 from gateway.sandbox import Sandbox, build_sandbox
 from tests.support.servers import bound_socket, serve
 from tests.support.waiting import wait_until
@@ -153,3 +155,16 @@ async def test_a_partner_webhook_continues_the_trace_of_the_event_behind_it(trac
     assert hex_id(delivery.context.trace_id, 32) == trace_id and delivery.kind is SpanKind.CLIENT
     assert delivery.parent is not None and hex_id(delivery.parent.span_id, 16) == parent_id
     assert received[0]["traceparent"] == f"00-{trace_id}-{hex_id(delivery.context.span_id, 16)}-01"
+
+
+def test_new_traces_are_sampled_at_the_configured_ratio() -> None:
+    """Requests without a traceparent start a recorded trace at `sample_ratio` (here 0.25 of 2000:
+    500 expected; 400 to 600 holds but once in millions of runs), and nothing else is recorded."""
+    tracing = Tracing.from_config(TracingConfig(enabled=True, sample_ratio=0.25))
+    exporter = InMemorySpanExporter()
+    tracing.provider.add_span_processor(SimpleSpanProcessor(exporter))
+    for _ in range(2000):
+        if tracing.sampled_root():
+            with tracing.server_span("GET /graphql", None) as span:
+                assert span is not None and span.is_recording()
+    assert 400 <= len(exporter.get_finished_spans()) <= 600
