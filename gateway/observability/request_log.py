@@ -27,6 +27,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.card_numbers import looks_like_card_number, may_hold_card, redact
 from gateway.observability.tracing import Tracing
 
 log = logging.getLogger("parkgate.request")
@@ -77,8 +78,9 @@ def current_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def request_id(offered: str | None) -> str:
-    """The caller's id when it is a sane one, else a new one (32 hex digits)."""
-    if offered is not None and _SANE_ID.fullmatch(offered):
+    """The caller's id when it is a sane one, else a new one (32 hex digits). An id that reads as a
+    card number is not sane: it would be echoed and logged (gateway/card_numbers.py)."""
+    if offered is not None and _SANE_ID.fullmatch(offered) and not looks_like_card_number(offered):
         return offered
     return secrets.token_hex(16)
 
@@ -103,7 +105,10 @@ class RequestLog:
                 traceparent = value.decode("latin-1")
             elif name == b"tracestate":
                 tracestate = value.decode("latin-1")
+        # A path may hold a card number (refused further in, gateway/card_screen.py): never logged or traced as is.
         path: str = scope["path"]
+        if may_hold_card(path):
+            path = redact(path)
         record = RequestRecord(request_id(offered), scope.get("method", "WS"), path)
         token = _current.set(record)
         status = 0
