@@ -49,9 +49,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 sys.path.insert(1, str(BENCH_DIR.parent))
 
-from _replay import create_bench_client  # noqa: E402
-from _serving import loopback_socket, uvicorn_config  # noqa: E402
-from facilities_bench import QUERY, watch_parent  # noqa: E402
+from _replay import create_bench_client
+from _serving import loopback_socket, uvicorn_config
+from facilities_bench import QUERY, watch_parent
 
 EXECUTED_QUERY = QUERY.replace("query Facilities {", "query Executed {\n  rateLimit { remaining }", 1)
 ALL_TTLS_ZERO = {name: 0 for name in ("occupancy", "citations", "stays", "quotes", "rates", "facilities", "zones",
@@ -68,7 +68,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 class Sink(BaseHTTPRequestHandler):
     received = 0
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length", 0)))
         Sink.received += 1
         self.send_response(200)

@@ -38,7 +38,8 @@ class LogLevel(StrEnum):
 
 
 #: LogRecord's own attributes: whatever else a record carries came from `extra=`
-_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+#: (uvicorn adds `color_message`, its message with terminal colours: not for a JSON line)
+_STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 
 
 class JSONFormatter(logging.Formatter):
