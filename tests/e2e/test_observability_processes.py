@@ -28,7 +28,7 @@ async def test_workers_figures_are_merged_and_each_request_is_one_json_line(bed:
     shared = tmp_path / "prometheus"
     shared.mkdir()
     env["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
-    gateways = [start_gateway(config, env) for _ in range(2)]
+    gateways = [start_gateway(config, env, log_level="INFO") for _ in range(2)]  # a few requests: the pipe holds them
     ids: list[list[str]] = [[f"mp-{n}-{uuid.uuid4().hex[:8]}" for _ in range(3)] for n in range(2)]
     try:
         for process, url in gateways:

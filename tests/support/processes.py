@@ -267,10 +267,12 @@ def deployment_config(bed: Bed, redis_url: str, tmp: Path) -> tuple[Path, dict[s
     return path, env
 
 
-def start_gateway(config: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    """`parkgate serve` in a process of its own on a free port: the process and its base URL (see wait_ready)."""
+def start_gateway(config: Path, env: dict[str, str], log_level: str = "WARNING") -> tuple[subprocess.Popen[str], str]:
+    """`parkgate serve` in a process of its own on a free port: the process and its base URL (see wait_ready).
+    Its stderr is a pipe read only once it exits: at INFO its line per request would fill the pipe and stall it."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(port),
+                                "--log-level", log_level],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     return process, f"http://127.0.0.1:{port}"
 
