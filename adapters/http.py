@@ -20,7 +20,9 @@ three upstream errors, so no adapter handles httpx exceptions itself. Each call,
 
 Per call, the breaker counts one failure when the call finally fails with unavailable, timeout
 or a 5xx; an answer (2xx, 304, 401/403, any other 4xx) is a success. Counters for metrics are in
-`VendorHTTP.counters` (plain attributes) and `VendorHTTP.metrics` (a dict).
+`VendorHTTP.counters` (plain attributes) and `VendorHTTP.metrics` (a dict). A `HopObserver`
+(`VendorHTTP.observe`; the gateway's is gateway/observability/hop.py) hears each call, attempt,
+retry and breaker state, and may add headers to the call (a trace's `traceparent`).
 
 The hop's CPU cost (bench/http_hop_bench.py measures it against a bare aiohttp session):
 httpx's own transport (httpcore) costs about 5x aiohttp's CPU per call, so the client keeps
@@ -42,7 +44,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import httpx
@@ -77,6 +79,38 @@ MIN_ATTEMPT_S = 0.02
 KEEPALIVE_EXPIRY_S = 4.0
 
 _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx.RequestError, aiohttp.ClientError)
+
+
+class HopObserver(Protocol):
+    """What watches the hop to one system from outside (metrics, traces); every method must be cheap."""
+
+    def call_started(self, method: str, path: str, headers: dict[str, str]) -> Any:
+        """A call begins; may add headers to it. What it returns is handed back to `call_ended`."""
+
+    def call_ended(self, started: Any, outcome: str, breaker: BreakerState) -> None:
+        """The call is over: `outcome` is "ok" or its failure's kind (`failure_kind`)."""
+
+    def attempt(self, seconds: float) -> None:
+        """One attempt went on the wire and took this long (answer or failure)."""
+
+    def retry(self) -> None: ...
+
+
+def failure_kind(exc: UpstreamError) -> str:
+    """A failed call's kind, as counted in `UpstreamCounters.failures` and by observers."""
+    if isinstance(exc, SlotTimeout):
+        return "queue_timeout"
+    if isinstance(exc, CircuitOpen):
+        return "circuit_open"
+    if isinstance(exc, OutboundThrottled):
+        return "throttled"
+    if isinstance(exc, UpstreamRejected):
+        return "rejected"
+    if isinstance(exc, UpstreamTimeout):
+        return "timeout"
+    if isinstance(exc, UpstreamUnavailable):
+        return "unavailable"
+    return "error"
 
 
 @dataclass
@@ -375,6 +409,11 @@ class VendorHTTP:
         )
         self.counters = UpstreamCounters()
         self._urls: dict[str, httpx.URL] = {}
+        self.observer: HopObserver | None = None
+
+    def observe(self, observer: HopObserver) -> None:
+        """Have `observer` hear every call from now on (one per hop)."""
+        self.observer = observer
 
     @property
     def breaker_state(self) -> BreakerState:
@@ -412,6 +451,23 @@ class VendorHTTP:
             kwargs["auth"] = auth
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
+        observer = self.observer
+        if observer is None:
+            return await self._call(method, path, url, kwargs, idempotent)
+        started = observer.call_started(method, path, hdrs)
+        try:
+            response = await self._call(method, path, url, kwargs, idempotent)
+        except UpstreamError as exc:
+            observer.call_ended(started, failure_kind(exc), self.breaker.state)
+            raise
+        except BaseException:
+            observer.call_ended(started, "cancelled", self.breaker.state)
+            raise
+        observer.call_ended(started, "ok", self.breaker.state)
+        return response
+
+    async def _call(self, method: str, path: str, url: httpx.URL, kwargs: dict[str, Any],
+                    idempotent: bool) -> httpx.Response:
         counters = self.counters
         counters.calls += 1
         try:
@@ -510,6 +566,8 @@ class VendorHTTP:
             raise self._transport_error(exc, method, path) from exc
         finally:
             call.on_wire = False
+            if self.observer is not None:
+                self.observer.attempt(time.perf_counter() - started)
         counters.observe((time.perf_counter() - started) * 1000)
         status = response.status_code
         if status < 300 or status in (304, 401, 403):
@@ -576,13 +634,13 @@ class VendorHTTP:
             else:
                 breaker.success(probe)  # the system answered: it is up
         else:
-            kind = "timeout" if isinstance(exc, UpstreamTimeout) else (
-                "unavailable" if isinstance(exc, UpstreamUnavailable) else "error")
-            counters.failures[kind] += 1
+            counters.failures[failure_kind(exc)] += 1
             breaker.failure(probe, f"{exc.code}: {exc.detail}")
 
     def _count_retry(self, retry_state: RetryCallState) -> None:
         self.counters.retries += 1
+        if self.observer is not None:
+            self.observer.retry()
 
     @property
     def metrics(self) -> dict[str, Any]:

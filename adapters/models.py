@@ -296,3 +296,6 @@ class DomainEvent:
     payload: dict[str, object] = field(default_factory=dict)
     zone_id: str | None = None
     revision: int = 1
+    #: the W3C trace context of the request that caused it (a partner's booking) when traced:
+    #: partners' webhooks for it join that trace
+    traceparent: str | None = None

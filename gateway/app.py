@@ -5,7 +5,8 @@
     /.well-known/jwks.json     the public keys that verify them
     /healthz   the process is alive
     /readyz    the gateway can serve: every configured system, its state and circuit breaker
-    /metrics   countable figures per system (upstream calls, cache, inbound webhooks), for monitoring
+    /metrics   Prometheus figures (gateway/observability/metrics_http.py: who may read them);
+    /metrics.json   the same per system as JSON (upstream calls, cache, inbound webhooks)
     /board, /admin             the occupancy board and the admin console, browser pages (gateway/pages/)
 
 The event path (gateway/events/path.py, built here) adds its routes (webhooks, subscriptions)
@@ -39,6 +40,8 @@ from gateway.execution import Executor
 from gateway.finance.http import finance_routes
 from gateway.graphql_http import GraphQLEndpoint
 from gateway.metering import Meter
+from gateway.observability.metrics_http import PrivateListener, metrics_routes
+from gateway.observability.request_log import RequestLog
 from gateway.pages.routes import page_routes
 from gateway.persisted_queries import PersistedQueries
 from gateway.response_cache import ResponseCache
@@ -79,11 +82,11 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-def metrics(runtime: Runtime) -> Callable[[Request], Awaitable[JSONResponse]]:
+def metrics_json(runtime: Runtime) -> Callable[[Request], Awaitable[Response]]:
     """Countable figures per system (calls, retries, failures, latency, breaker; cache hits, misses,
     stale serves, coalesced waits; inbound webhook events by outcome), for monitoring to scrape."""
 
-    async def handler(request: Request) -> JSONResponse:
+    async def handler(request: Request) -> Response:
         upstream = runtime.systems.upstream
         cache = upstream.metrics_dict() if upstream is not None else {}
         health = runtime.systems.health
@@ -150,10 +153,14 @@ def create_app(
     """The app over `runtime`, serving `schema` (the composition roots pass resolvers/schema.py's)."""
     executor = Executor(schema, introspection=runtime.config.server.introspection, limits=runtime.config.limits)
     events = EventPath.build(runtime, schema)
-    meter = Meter(runtime.quotas, runtime.plans, runtime.usage_log)
+    observability = runtime.observability
+    meter = Meter(runtime.quotas, runtime.plans, runtime.usage_log, observability.metrics)
     endpoint = GraphQLEndpoint(runtime, executor, meter,
-                               ResponseCache(runtime.cache),
+                               ResponseCache(runtime.cache, observability.metrics),
                                PersistedQueries(runtime.cache))
+    metrics_settings = runtime.config.observability.metrics
+    private_metrics = (PrivateListener(observability.metrics, metrics_settings.host, metrics_settings.port)
+                       if metrics_settings.access == "port" and metrics_settings.enabled else None)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -163,6 +170,8 @@ def create_app(
         await bootstrap_admin(runtime)
         await events.start()
         runtime.usage_log.start()
+        if private_metrics is not None:
+            await private_metrics.start()
         # What exists once started (schema, configuration, the sandbox's world) lives as long as the
         # process: moved out of the collector's sight, full collections walk only what came after.
         # A request allocates thousands of objects (a parsed document, a validation), so the young
@@ -173,6 +182,8 @@ def create_app(
         gc.freeze()
         gc.set_threshold(10_000, 10, 10)
         yield
+        if private_metrics is not None:
+            await private_metrics.stop()
         await events.stop()
         await runtime.aclose()
 
@@ -182,16 +193,19 @@ def create_app(
         jwks_endpoint(runtime.tokens),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz(runtime), methods=["GET"]),
-        Route("/metrics", metrics(runtime), methods=["GET"]),
+        *metrics_routes(runtime, metrics_json(runtime)),  # who may read them: gateway/observability/metrics_http.py
         *events.routes(),  # webhooks in, subscriptions out (gateway/events/path.py)
         *finance_routes(runtime, meter),  # accounting and municipal exports (gateway/finance/http.py)
         *(page_routes() if runtime.config.server.pages else []),  # /board, /admin (gateway/pages/)
         *extra_routes,
     ]
     # Every URL is screened for card numbers before any route sees it (gateway/card_screen.py).
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(CardNumberURLs)],
+    # Outermost, every request gets its id, its log line and (tracing on) its root span.
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    middleware=[Middleware(RequestLog, tracing=observability.tracing), Middleware(CardNumberURLs)],
                     exception_handlers={error: store_unreachable for error in STORE_ERRORS})
     app.state.runtime = runtime
     app.state.graphql = endpoint
     app.state.events = events
+    app.state.private_metrics = private_metrics  # its port, once started (0 in the configuration: a free one)
     return app

@@ -1,7 +1,7 @@
 """The `parkgate` command.
 
-    parkgate sandbox [--host H] [--port P] [--facilities N] [--seed S]   gateway + simulated vendors, in-memory
-    parkgate serve --config FILE [--host H] [--port P] [--workers N] [--subgraph]
+    parkgate sandbox [--host H] [--port P] [--facilities N] [--seed S] [--log-level L] [--log-format text|json]
+    parkgate serve --config FILE [--host H] [--port P] [--workers N] [--subgraph] [--log-level L] [--log-format json|text]
     parkgate schema [--check FILE] [--subgraph] print the SDL (or check a committed copy; or the subgraph's)
     parkgate schema --diff REF                 what changed since a release, a file or a git revision
     parkgate --version
@@ -27,6 +27,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from gateway.cli_clients import audit, clients_app, plans
+from gateway.observability.logs import LogFormat, LogLevel, configure_logging
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="parkgate: one GraphQL API over a parking operation's systems.")
 app.add_typer(clients_app, name="clients")
@@ -50,16 +51,17 @@ def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
 
 
 def run(asgi: ASGIApp, sock: socket.socket) -> None:
-    # The access log costs ~40 % of throughput here; structured request logs come from the app.
-    config = uvicorn.Config(asgi, access_log=False, log_level="info", ws="websockets-sansio", lifespan="on")
+    # The access log costs ~40 % of throughput here; the app logs each request once itself
+    # (gateway/observability/request_log.py). log_config=None: uvicorn's lines go through our handler.
+    config = uvicorn.Config(asgi, access_log=False, log_config=None, log_level=logging.getLogger().level,
+                            ws="websockets-sansio", lifespan="on")
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    # Every vendor call is routine (pollers make several a second): the HTTP client's line for each
-    # is for debugging, and /metrics counts them.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+LogLevelOption = Annotated[LogLevel | None, typer.Option(
+    "--log-level", help="DEBUG, INFO (one line per request), WARNING or ERROR.", case_sensitive=False)]
+LogFormatOption = Annotated[LogFormat | None, typer.Option(
+    "--log-format", help="json (one object per line, for log shippers) or text (for people).")]
 
 
 def reachable_host(host: str) -> str:
@@ -81,6 +83,8 @@ def sandbox(
     facilities: Annotated[int, typer.Option(min=1, max=20_000, help="Garages in the simulated world (6: the "
                                             "sandbox's own; any other number is generated).")] = 6,
     seed: Annotated[int, typer.Option(help="Seed of the simulated world: the same seed, the same world.")] = 7,
+    log_level: LogLevelOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Run the gateway with five simulated vendor systems, on in-memory defaults (no Redis needed)."""
     from adapters.simulated.generate import generate_world
@@ -92,7 +96,7 @@ def sandbox(
         typer.echo("error: the sandbox runs in one process (its vendors, clients and events live in memory); "
                    "for several workers run `parkgate serve --workers N` on a Redis store", err=True)
         raise typer.Exit(2)
-    configure_logging()
+    configure_logging(log_level or LogLevel.INFO, log_format or LogFormat.TEXT)
     sock = bind(host, port)
     port = sock.getsockname()[1]
     base_url = f"http://{reachable_host(host)}:{port}"
@@ -120,6 +124,8 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Processes on the port, the kernel spreading connections "
                                                         "over them (Linux); more than one needs the Redis store.")] = 1,
     worker_index: Annotated[int | None, typer.Option(hidden=True, help="Set by the supervisor of --workers.")] = None,
+    log_level: LogLevelOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Run the gateway against the real systems described in a configuration file."""
     from gateway.app import create_app
@@ -127,15 +133,19 @@ def serve(
     from gateway.runtime import Runtime
     from resolvers.subgraph import served_schema
 
-    configure_logging()
+    configure_logging(log_level or LogLevel.INFO, log_format or LogFormat.JSON)
     try:
         settings = load_config(config)
     except ConfigError as exc:
         typer.echo(f"error: configuration is not usable: {exc}", err=True)
         raise typer.Exit(2) from None
+    logged = settings.observability.logging  # the file's choice, unless the command line made one
+    level, fmt = log_level or LogLevel(logged.level), log_format or LogFormat(logged.format)
+    configure_logging(level, fmt)
     subgraph = subgraph or settings.server.subgraph
     if workers > 1:
-        supervise(settings.store.backend, config, host, port, workers, subgraph=subgraph)
+        supervise(settings.store.backend, config, host, port, workers, subgraph=subgraph,
+                  logging=["--log-level", level.value, "--log-format", fmt.value])
         return
     schema = served_schema(subgraph, settings.server.subgraph_scopes)
     sock = bind(host, port, reuse_port=worker_index is not None)
@@ -155,7 +165,8 @@ def serve(
     run(WorkerHeader(create_app(Runtime.from_config(settings), schema), worker_index), sock)
 
 
-def supervise(store: str, config: Path, host: str, port: int, workers: int, *, subgraph: bool) -> None:
+def supervise(store: str, config: Path, host: str, port: int, workers: int, *, subgraph: bool,
+              logging: list[str]) -> None:
     """`serve --workers N` (N > 1): the supervisor of gateway/workers.py."""
     from gateway.workers import Supervisor, reuse_port_supported
 
@@ -174,7 +185,7 @@ def supervise(store: str, config: Path, host: str, port: int, workers: int, *, s
     typer.echo(f"parkgate on http://{reachable_host(host)}:{port}/graphql ({workers} workers"
                f"{', Federation v2 subgraph' if subgraph else ''})")
     command = [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--host", host, "--port", str(port),
-               *(["--subgraph"] if subgraph else [])]
+               *(["--subgraph"] if subgraph else []), *logging]
     status = Supervisor(workers, command).run()
     held.close()
     raise typer.Exit(status)

@@ -278,6 +278,55 @@ class EventsConfig(ConfigModel):
         return self
 
 
+class MetricsConfig(ConfigModel):
+    """Prometheus exposition (gateway/observability/metrics.py; docs/observability.md)."""
+
+    enabled: bool = Field(True, description="Count requests, vendor calls, caches and events for Prometheus.")
+    access: Literal["open", "scope", "port"] = Field(
+        "open", description="open: GET /metrics on the gateway's port for anyone; scope: only a client holding "
+                            "`scope`; port: only on a private listener (`host`:`port`), not on the gateway's port.")
+    scope: str = Field("admin", description="With access: scope, the scope a client needs to read /metrics.")
+    host: str = Field("127.0.0.1", description="With access: port, where the private listener binds.")
+    port: int = Field(9464, ge=0, le=65_535, description="With access: port, its port (9464: OpenTelemetry's "
+                                                         "Prometheus default).")
+    max_operation_names: int = Field(
+        100, ge=0, le=10_000, description="Distinct GraphQL operation names a process labels its figures with; "
+                                          "later names count under `other` (labels stay bounded).")
+
+    @field_validator("scope")
+    @classmethod
+    def known_scope(cls, value: str) -> str:
+        from gateway.auth.scopes import Scope
+
+        if value not in {scope.value for scope in Scope}:
+            raise ValueError(f"unknown scope {value!r}")
+        return value
+
+
+class TracingConfig(ConfigModel):
+    """OpenTelemetry traces (gateway/observability/tracing.py). Off by default."""
+
+    enabled: bool = Field(False, description="Make spans and honour/propagate W3C `traceparent`.")
+    otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP traces endpoint (e.g. http://collector:4318/v1/traces); without it, spans are "
+                          "exported only when the standard OTEL_EXPORTER_OTLP_* variables name a collector.")
+    sample_ratio: float = Field(0.01, ge=0, le=1, description="Share of new traces sampled; a caller's sampled "
+                                                              "`traceparent` is always followed (parent-based).")
+    service_name: str = Field("parkgate", min_length=1, description="service.name of the spans.")
+
+
+class LoggingConfig(ConfigModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="INFO: one line per request and what an operator must know; routine work is DEBUG.")
+    format: Literal["json", "text"] = Field("json", description="json for log shippers; text for people.")
+
+
+class ObservabilityConfig(ConfigModel):
+    metrics: MetricsConfig = MetricsConfig()
+    tracing: TracingConfig = TracingConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+
 class GatewayConfig(ConfigModel):
     environment: Literal["test", "live"] = Field(
         "live", description="Keys of the other environment are refused: a test key never reaches live systems."
@@ -295,6 +344,7 @@ class GatewayConfig(ConfigModel):
     events: EventsConfig = EventsConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
     finance: FinanceConfig = Field(FinanceConfig(), description="Chart of accounts for journal exports (gateway/finance).")
+    observability: ObservabilityConfig = ObservabilityConfig()
 
     @model_validator(mode="after")
     def has_a_standard_plan(self) -> GatewayConfig:

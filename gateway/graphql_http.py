@@ -10,6 +10,10 @@ Follow a request forward from `GraphQLEndpoint.__call__`:
   → a fresh `RequestContext` (per-request loaders) → execution
   → the meter settles on the actual cost → errors coded and masked, RateLimit headers,
     `extensions.cost` → serialized with orjson.
+  → observed (`operation`, around all of the above): counted for Prometheus by client, operation
+    name, outcome and first error code, its time and cost; with tracing on and the request sampled,
+    a span of its own; the request's log line told the client, the operation and the cost; every
+    error given the request's id as `extensions.requestId` (gateway/observability/).
 
 Status codes: with `Accept: application/graphql-response+json` the spec's codes (4xx for a
 request that never executed); with plain `application/json` 200 for every well-formed
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +40,9 @@ from gateway.execution import Executor
 from gateway.graphiql import DEFAULT_HEADERS, graphiql_page
 from gateway.kernel.context import RequestContext
 from gateway.metering import Meter, MeterRefusal
+from gateway.observability import request_log
+from gateway.observability.metrics import ERROR, OK, PARTIAL, REFUSED, UNPREPARED
+from gateway.observability.request_log import with_request_id
 from gateway.pages.security import PAGE_HEADERS
 from gateway.persisted_queries import PersistedQueries
 from gateway.response_cache import CachedAnswer, ResponseCache
@@ -52,6 +60,22 @@ class GraphQLParams:
     variables: dict[str, Any] | None
     operation_name: str | None
     extensions: dict[str, Any] | None
+
+
+class OperationFacts:
+    """What observing an operation needs to know that only its way forward finds out."""
+
+    __slots__ = ("cost", "kind", "label")
+
+    def __init__(self) -> None:
+        self.label = UNPREPARED  # its name as a metrics label (gateway/observability/metrics.py: OperationNames)
+        self.kind = "operation"  # query, mutation, subscription
+        self.cost: int | None = None  # actual cost, once known
+
+
+#: codes of operations the meter refused (429, over the per-query ceiling)
+REFUSAL_CODES = frozenset({ErrorCode.RATE_LIMITED.value, ErrorCode.COST_LIMIT_EXCEEDED.value})
+UNAUTHENTICATED_CLIENT = "unauthenticated"
 
 
 class HTTPProblem(Exception):
@@ -149,6 +173,8 @@ class GraphQLEndpoint:
         self.meter = meter
         self.responses = responses
         self.persisted = persisted
+        self.metrics = runtime.observability.metrics
+        self.tracing = runtime.observability.tracing
         server = runtime.config.server
         self.graphiql = server.graphiql
         #: what GraphiQL's Headers tab starts with (the sandbox puts a demo client's key there)
@@ -171,6 +197,7 @@ class GraphQLEndpoint:
         try:
             principal = await self.authenticate(request)
         except AuthError as exc:
+            self.metrics.operation(UNAUTHENTICATED_CLIENT, UNPREPARED, ERROR, ErrorCode.UNAUTHENTICATED.value, 0.0)
             body = {"errors": [{"message": exc.message, "extensions": {"code": ErrorCode.UNAUTHENTICATED.value}}]}
             return respond(body, 401, media, {"www-authenticate": exc.www_authenticate()})
         except StoreUnavailable:
@@ -200,6 +227,51 @@ class GraphQLEndpoint:
                         media_type=f"{media}; charset=utf-8", headers=headers)
 
     async def operation(self, payload: Any, principal: Principal, method: str, media: str) -> OperationAnswer:
+        """One operation, observed: counted, timed, traced when sampled, its errors given the request's id."""
+        started = time.perf_counter()
+        facts = OperationFacts()
+        record = request_log.current()
+        if self.tracing is None or record is None or not record.sampled:
+            answer = await self.run_operation(payload, principal, method, media, facts)
+        else:
+            with self.tracing.child("graphql operation") as span:
+                answer = await self.run_operation(payload, principal, method, media, facts)
+                if span is not None:
+                    span.update_name(f"{facts.kind} {facts.label}")
+                    span.set_attributes({"graphql.operation.name": facts.label, "graphql.operation.type": facts.kind,
+                                         "parkgate.client": principal.client_id, "parkgate.cost": facts.cost or 0})
+        self.observe(principal, answer, facts, time.perf_counter() - started, record)
+        return answer
+
+    def observe(self, principal: Principal, answer: OperationAnswer, facts: OperationFacts, seconds: float,
+                record: request_log.RequestRecord | None) -> None:
+        errors = answer.body.get("errors")
+        if errors:
+            code = errors[0].get("extensions", {}).get("code", ErrorCode.INTERNAL.value)
+            if code in REFUSAL_CODES:
+                outcome = REFUSED
+            elif answer.body.get("data") is not None or answer.data_json is not None:
+                outcome = PARTIAL
+            else:
+                outcome = ERROR
+            if record is not None:
+                answer.body["errors"] = with_request_id(errors, record.id)
+        else:
+            code, outcome = "none", OK
+        metrics = self.metrics
+        metrics.operation(principal.client_id, facts.label, outcome, code, seconds)
+        if facts.cost is not None:
+            metrics.cost(principal.client_id, facts.cost)
+        if record is not None:
+            record.client_id = principal.client_id
+            record.operation = facts.label if record.operation is None else f"{record.operation},{facts.label}"
+            if facts.cost is not None:
+                record.cost = (record.cost or 0) + facts.cost
+            if errors and record.code is None:
+                record.code = code
+
+    async def run_operation(self, payload: Any, principal: Principal, method: str, media: str,
+                            facts: OperationFacts) -> OperationAnswer:
         """One operation forward: params → prepare → analyze → meter → (cached answer | execute) → settle."""
         try:
             if isinstance(payload, dict):
@@ -207,6 +279,9 @@ class GraphQLEndpoint:
                 payload = await self.persisted.resolve(payload)
             params = params_from(payload)
             prepared = self.executor.prepare(params.query, params.operation_name, allow_mutations=method == "POST")
+            named = prepared.operation.name
+            facts.label = self.metrics.operations.label(named.value if named is not None else None)
+            facts.kind = prepared.operation.operation.value
             analysis = self.executor.analyze(prepared, params.variables)
             max_age = analysis.max_age
             cache_key = self.responses.key(params.query, params.operation_name, params.variables, principal) if max_age else None
@@ -228,6 +303,7 @@ class GraphQLEndpoint:
         except MeterRefusal as refusal:
             return refused(refusal, media)
         if cached is not None:
+            facts.cost = cached.actual_cost
             settled = await self.meter.settle(charge, cached.actual_cost)
             without_data = {"extensions": {"cost": settled.extensions}} if settled.extensions else {}
             return OperationAnswer(without_data, 200, settled.headers, max_age, data_json=cached.data_json)
@@ -239,7 +315,7 @@ class GraphQLEndpoint:
             uncoerced = [redacted({**e.formatted, "extensions": {"code": ErrorCode.BAD_USER_INPUT.value}})
                          for e in result.errors]
             return OperationAnswer({"errors": uncoerced}, 400 if media == GRAPHQL_RESPONSE else 200, settled.headers)
-        actual = self.executor.actual_cost(prepared, params.variables, result.data)
+        actual = facts.cost = self.executor.actual_cost(prepared, params.variables, result.data)
         settled = await self.meter.settle(charge, actual)
         body: dict[str, Any] = {"data": result.data}
         errors = [*(result.errors or ()), *context.warnings]
@@ -316,6 +392,11 @@ def send(answer: OperationAnswer, media: str, headers: dict[str, str]) -> Respon
 
 
 def respond(body: dict[str, Any], status: int, media: str, headers: dict[str, str] | None = None) -> Response:
+    """An answer made at the edge (before any operation): its errors carry the request's id too."""
+    errors = body.get("errors")
+    request_id = request_log.current_id()
+    if errors and request_id is not None:
+        body = {**body, "errors": with_request_id(errors, request_id)}
     return Response(orjson.dumps(body), status_code=status, media_type=f"{media}; charset=utf-8", headers=headers)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from gateway.auth.authenticate import Principal
 from gateway.cost import Analysis
 from gateway.errors import RETRY_AFTER_S, ErrorCode
+from gateway.observability.metrics import GatewayMetrics
 from gateway.quotas import (
     Decision,
     Plan,
@@ -82,11 +83,14 @@ def cost_extension(plan: Plan, requested: int, actual: int | None, cost: WindowS
 
 
 class Meter:
-    def __init__(self, quotas: QuotaEnforcer, plans: dict[str, Plan], usage_log: UsageLog | None = None) -> None:
+    def __init__(self, quotas: QuotaEnforcer, plans: dict[str, Plan], usage_log: UsageLog | None = None,
+                 metrics: GatewayMetrics | None = None) -> None:
         self.quotas = quotas
         self.plans = plans
         #: what the admin console charts: each charge, refund and 429 (gateway/usage_log.py)
         self.usage_log = usage_log or UsageLog()
+        #: admissions and refusals per client, for Prometheus (None: not counted)
+        self.metrics = metrics
 
     def plan_of(self, principal: Principal) -> Plan | None:
         if principal.via == "none":
@@ -107,6 +111,8 @@ class Meter:
             return MeterCharge(principal, None, charged, None)
         if estimate > plan.max_query_cost:
             headers = await self.count_refused(principal)
+            if self.metrics is not None:
+                self.metrics.quota_refused.child(principal.client_id, "ceiling").inc()
             raise MeterRefusal(
                 ErrorCode.COST_LIMIT_EXCEEDED,
                 f"The query's estimated cost {estimate} is over this client's ceiling of {plan.max_query_cost}: "
@@ -129,13 +135,18 @@ class Meter:
 
     async def _decide(self, principal: Principal, plan: Plan, charged: int) -> Decision:
         """The quota's decision on one request costing `charged`; a MeterRefusal when it is not admitted."""
+        metrics = self.metrics
         try:
             decision = await self.quotas.admit(principal.client_id, plan, charged)
         except QuotaUnavailable:
+            if metrics is not None:
+                metrics.quota_refused.child(principal.client_id, "unavailable").inc()
             raise MeterRefusal(ErrorCode.GATEWAY_UNAVAILABLE, "Quotas cannot be checked right now; try again shortly.",
                                status=503, headers={"Retry-After": str(RETRY_AFTER_S)}) from None
         if not decision.admitted:
             self.usage_log.throttled(principal.client_id, decision.refused_by or "requests", decision.retry_after_s)
+            if metrics is not None:
+                metrics.quota_refused.child(principal.client_id, decision.refused_by or "requests").inc()
             what = "requests" if decision.refused_by == "requests" else "query cost points"
             limit = plan.requests if decision.refused_by == "requests" else plan.cost
             raise MeterRefusal(
@@ -148,6 +159,8 @@ class Meter:
                             "cost": cost_extension(plan, charged, None, decision.cost)},
             )
         self.usage_log.note(principal.client_id, requests=1, cost=charged)
+        if metrics is not None:
+            metrics.quota_admitted.child(principal.client_id).inc()
         return decision
 
     async def settle(self, charge: MeterCharge, actual: int) -> Settled:

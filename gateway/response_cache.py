@@ -20,6 +20,7 @@ import orjson
 from gateway.auth.authenticate import Principal, permission_signature
 from gateway.cache import Cache
 from gateway.kernel.caching import UNCACHEABLE
+from gateway.observability.metrics import NOOP, GatewayMetrics
 
 log = logging.getLogger("parkgate.response_cache")
 
@@ -34,10 +35,12 @@ class CachedAnswer:
 
 
 class ResponseCache:
-    def __init__(self, cache: Cache | None) -> None:
+    def __init__(self, cache: Cache | None, metrics: GatewayMetrics | None = None) -> None:
         self.cache = cache
         self.hits = 0
         self.misses = 0
+        self._hit = metrics.response_cache.child("hit") if metrics is not None else NOOP
+        self._miss = metrics.response_cache.child("miss") if metrics is not None else NOOP
 
     def key(self, query: str, operation_name: str | None, variables: dict[str, Any] | None, principal: Principal) -> str:
         digest = hashlib.sha256()
@@ -58,9 +61,11 @@ class ResponseCache:
             raw = None
         if raw is None:
             self.misses += 1
+            self._miss.inc()
             return None
         cost, _, data = raw.partition(b"\n")
         self.hits += 1
+        self._hit.inc()
         return CachedAnswer(data, int(cost))
 
     async def put(self, key: str, answer: CachedAnswer, ttl: int) -> None:

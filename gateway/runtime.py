@@ -21,6 +21,8 @@ from gateway.directory import Directory
 from gateway.events.bus import EventBus, MemoryBus
 from gateway.events.outbound import OutboundWebhooks
 from gateway.idempotency import IdempotencyStore, MemoryIdempotency, RedisIdempotency
+from gateway.observability import Observability
+from gateway.observability.bus import ObservedBus
 from gateway.occupancy_history import MemoryHistory, OccupancyHistory, RedisHistory
 from gateway.quotas import Plan, QuotaEnforcer
 from gateway.quote_tokens import QuoteTokens
@@ -102,6 +104,8 @@ class Runtime:
     history: OccupancyHistory
     #: clients' requests and cost minute by minute, and their 429s (the meter notes them; the admin API reads them)
     usage_log: UsageLog
+    #: Prometheus figures and OpenTelemetry traces (gateway/observability/)
+    observability: Observability
 
     @property
     def environment(self) -> Environment:
@@ -124,10 +128,11 @@ class Runtime:
         # (memory: entries are only kept for the stale-if-error path, which cannot happen there).
         cache_ttl = 0.5 if config.store.backend == "redis" else 0.0
         client_changes = build_client_changes(config)
-        bus = build_bus(config)
+        observability = Observability.from_config(config)
+        bus = ObservedBus(build_bus(config), observability.metrics, observability.tracing)
         return cls(
             config=config,
-            systems=Systems.from_config(config, cache=cache),
+            systems=Systems.from_config(config, cache=cache, observability=observability),
             directory=Directory(config),
             store=store,
             admin=AdminService(store, pepper, known_facilities=config.facilities, plans=config.plans,
@@ -141,7 +146,8 @@ class Runtime:
             idempotency=build_idempotency(config),
             quote_tokens=QuoteTokens(pepper),
             client_changes=client_changes,
-            outbound=OutboundWebhooks(config, bus, store),
+            outbound=OutboundWebhooks(config, bus, store, observability=observability),
+            observability=observability,
             history=build_history(config),
             usage_log=build_usage_log(config),
         )
@@ -164,3 +170,5 @@ class Runtime:
         await self.outbound.aclose()
         await self.history.aclose()
         await self.usage_log.aclose()
+        if self.observability.tracing is not None:
+            self.observability.tracing.shutdown()

@@ -219,10 +219,11 @@ async def seed_demo_clients(runtime: Runtime, sandbox: Sandbox, keys_file: Path 
 def build_sandbox(base_url: str, *, world: World | None = None, timeout_s: float = 5.0,
                   breaker_reset_s: float = 10.0, cache_ttl_s: dict[str, int] | None = None,
                   polling: bool = True, keys_file: Path | None = None, subgraph: bool = False,
-                  subgraph_scopes: bool = True) -> tuple[Starlette, Sandbox]:
+                  subgraph_scopes: bool = True, observability: dict[str, Any] | None = None) -> tuple[Starlette, Sandbox]:
     """The sandbox app for a server that will listen at `base_url` (simulators are reached there);
     `subgraph`: serve the schema as a Federation v2 subgraph (resolvers/subgraph.py), its fields' scopes
-    shown as `@requiresScopes` unless `subgraph_scopes` is off."""
+    shown as `@requiresScopes` unless `subgraph_scopes` is off; `observability`: the configuration's section
+    of that name (metrics access, tracing), if not the defaults."""
     world = world or generate_world()
     document, environ = sandbox_config_document(base_url, world, timeout_s, breaker_reset_s)
     document["environment"] = "test"
@@ -234,6 +235,8 @@ def build_sandbox(base_url: str, *, world: World | None = None, timeout_s: float
     document["webhooks"] = {"allow_networks": ["127.0.0.0/8", "::1/128"], "https_only": False}
     if subgraph:
         document["server"] = {"subgraph": True, "subgraph_scopes": subgraph_scopes}
+    if observability:
+        document["observability"] = observability
     if cache_ttl_s:
         document["cache"] = {"ttl_s": {**DEFAULT_TTLS, **cache_ttl_s}}
     config = parse_config(document, source="sandbox", environ=environ)

@@ -33,6 +33,8 @@ from adapters.operation_models import Permit, Reservation
 from adapters.registry import DIALECTS
 from gateway.cache import Cache
 from gateway.config import GatewayConfig
+from gateway.observability import Observability
+from gateway.observability.hop import HopObservation
 from gateway.upstream import Fetched, UpstreamCache
 from gateway.upstream_store import RecordIndex, Slice, Want
 
@@ -79,17 +81,27 @@ class SystemHealth:
 
 
 class Systems:
-    def __init__(self, config: GatewayConfig, adapters: dict[str, Adapter], cache: Cache | None = None) -> None:
+    def __init__(self, config: GatewayConfig, adapters: dict[str, Adapter], cache: Cache | None = None,
+                 observability: Observability | None = None) -> None:
         self.config = config
         self.adapters = adapters
         self.health = {system_id: SystemHealth() for system_id in adapters}
         #: vendor answers through the cache; None: every read reaches the vendor
         self.upstream = None if cache is None else UpstreamCache.from_config(cache, config, self._call)
+        #: resolver groups as spans (a fetch of one resource from one system), when tracing is on
+        self.tracing = observability.tracing if observability is not None else None
+        if observability is not None:
+            for system_id, adapter in adapters.items():
+                adapter.http.observe(HopObservation(system_id, config.systems[system_id].base_url,
+                                                    observability.metrics, observability.tracing))
+            if self.upstream is not None:
+                self.upstream.export(observability.metrics.upstream_cache_figures)
 
     @classmethod
-    def from_config(cls, config: GatewayConfig, cache: Cache | None = None) -> Systems:
+    def from_config(cls, config: GatewayConfig, cache: Cache | None = None,
+                    observability: Observability | None = None) -> Systems:
         adapters = {spec.id: DIALECTS[spec.dialect].adapter(spec) for spec in config.specs()}
-        return cls(config, adapters, cache)
+        return cls(config, adapters, cache, observability)
 
     def adapter(self, system_id: str) -> Adapter:
         return self.adapters[system_id]
@@ -120,6 +132,12 @@ class Systems:
         A stale answer (the vendor failing) comes back as a value like any other; use
         `fetch_entry` to know.
         """
+        if self.tracing is not None:
+            with self.tracing.child(f"fetch {resource.name}", {"parkgate.system": system_id}):
+                return await self._fetch(system_id, resource, *args)
+        return await self._fetch(system_id, resource, *args)
+
+    async def _fetch(self, system_id: str, resource: Resource[*Ts, R], *args: *Ts) -> R:
         if self.upstream is None:
             return await self._call(system_id, resource, *args)
         return (await self.upstream.get(system_id, resource, args)).value
@@ -129,6 +147,9 @@ class Systems:
         if self.upstream is None:
             # through `fetch`, so that a `fetch` replaced on an instance or subclass (bench replay) still answers
             return Fetched(await self.fetch(system_id, resource, *args), datetime.now(UTC))
+        if self.tracing is not None:
+            with self.tracing.child(f"fetch {resource.name}", {"parkgate.system": system_id}):
+                return await self.upstream.get(system_id, resource, args)
         return await self.upstream.get(system_id, resource, args)
 
     async def fetch_slice(self, system_id: str, resource: Records[T], want: Want) -> Fetched[Slice]:

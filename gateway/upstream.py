@@ -122,9 +122,55 @@ class CacheMetrics:
     refreshes: int = 0
     upstream_calls: int = 0
     upstream_errors: int = 0
+    #: the same reads for Prometheus (gateway/observability/metrics.py: parkgate_upstream_cache_total)
+    exported: CacheFigures | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "exported"}
+
+    def hit(self) -> None:
+        self.hits += 1
+        if self.exported is not None:
+            self.exported.hit.inc()
+
+    def miss(self) -> None:
+        self.misses += 1
+        if self.exported is not None:
+            self.exported.miss.inc()
+
+    def stale(self) -> None:
+        self.stale_serves += 1
+        if self.exported is not None:
+            self.exported.stale.inc()
+
+    def coalesced(self) -> None:
+        self.coalesced_waits += 1
+        if self.exported is not None:
+            self.exported.coalesced.inc()
+
+    def refresh(self) -> None:
+        self.refreshes += 1
+        if self.exported is not None:
+            self.exported.refresh.inc()
+
+
+class CacheFigures(Protocol):
+    """Where a system's cache reads are also counted (Prometheus children)."""
+
+    @property
+    def hit(self) -> Countable: ...
+    @property
+    def miss(self) -> Countable: ...
+    @property
+    def stale(self) -> Countable: ...
+    @property
+    def coalesced(self) -> Countable: ...
+    @property
+    def refresh(self) -> Countable: ...
+
+
+class Countable(Protocol):
+    def inc(self, amount: float = 1) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -239,6 +285,8 @@ class UpstreamCache:
         self.policy = policy
         self.call = call
         self.metrics: dict[str, CacheMetrics] = {}
+        #: system id -> its Prometheus figures (`export`), handed to its CacheMetrics
+        self.figures: Callable[[str], CacheFigures] | None = None
         self.backend_errors = 0
         self._filling: dict[str, asyncio.Task[_Outcome]] = {}
         self._refreshing: dict[str, asyncio.Task[None]] = {}
@@ -252,8 +300,15 @@ class UpstreamCache:
     def metrics_of(self, system_id: str) -> CacheMetrics:
         metrics = self.metrics.get(system_id)
         if metrics is None:
-            metrics = self.metrics[system_id] = CacheMetrics()
+            exported = self.figures(system_id) if self.figures is not None else None
+            metrics = self.metrics[system_id] = CacheMetrics(exported=exported)
         return metrics
+
+    def export(self, figures: Callable[[str], CacheFigures]) -> None:
+        """Count every read for Prometheus too: `figures(system_id)` gives a system's counters."""
+        self.figures = figures
+        for system_id, metrics in self.metrics.items():
+            metrics.exported = figures(system_id)
 
     def metrics_dict(self) -> dict[str, dict[str, int]]:
         return {system_id: m.as_dict() for system_id, m in sorted(self.metrics.items())}
@@ -283,23 +338,23 @@ class UpstreamCache:
         if entry is not None:
             age = time.time() - entry.fetched_at
             if age <= fresh_s and not entry.invalidated:
-                metrics.hits += 1
+                metrics.hit()
                 return served(entry, stale=False)
             if age <= fresh_s + self.policy.stale_s(system_id):
                 if not entry.invalidated:
-                    metrics.stale_serves += 1
+                    metrics.stale()
                     self._refresh_soon(system_id, resource, args, key, entry)
                     return served(entry, stale=True)
             else:
                 entry = None  # past max_stale: unusable (the backend drops it about now anyway)
-        metrics.misses += 1
+        metrics.miss()
         return await self._fill(system_id, resource, args, key, read, fallback=entry)
 
     async def _fill(self, system_id: str, resource: Named, args: tuple[Any, ...], key: str, read: _Read,
                     fallback: Entry | None) -> Fetched[Any]:
         task = self._filling.get(key)
         if task is not None:
-            self.metrics_of(system_id).coalesced_waits += 1
+            self.metrics_of(system_id).coalesced()
         else:
             newer_than = fallback.fetched_at if fallback is not None else float("-inf")
             task = asyncio.create_task(self._load(system_id, resource, args, key, newer_than))
@@ -308,7 +363,7 @@ class UpstreamCache:
         outcome = await asyncio.shield(task)
         if outcome.error is not None:
             if fallback is not None and self._usable(system_id, resource, fallback):
-                self.metrics_of(system_id).stale_serves += 1
+                self.metrics_of(system_id).stale()
                 return served(fallback, stale=True, error=outcome.error)
             raise outcome.error
         assert outcome.entry is not None
@@ -321,14 +376,14 @@ class UpstreamCache:
         if not await self._lock(lock_key, token):
             waited = await self._await_holder(key, lock_key, newer_than)
             if waited is not None:
-                self.metrics_of(system_id).coalesced_waits += 1
+                self.metrics_of(system_id).coalesced()
                 return waited
             if not await self._lock(lock_key, token):  # still busy: the holder overran lock_ms
                 lock_key = ""
         elif (landed := await self._landed(key, newer_than)) is not None:
             # Another replica fetched, stored and let go between our miss and our lock: use its answer.
             await self._unlock(lock_key, token)
-            self.metrics_of(system_id).coalesced_waits += 1
+            self.metrics_of(system_id).coalesced()
             return landed
         return await self._fetch_and_store(system_id, resource, args, key, lock_key, token)
 
@@ -394,7 +449,7 @@ class UpstreamCache:
         lock_key, token = f"{key}:lock", secrets.token_hex(8).encode()
         if not await self._lock(lock_key, token):
             return  # another replica is refreshing it
-        self.metrics_of(system_id).refreshes += 1
+        self.metrics_of(system_id).refresh()
         try:
             value = await self._call(system_id, resource, args)
         except UpstreamError as exc:

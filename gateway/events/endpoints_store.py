@@ -103,6 +103,8 @@ class Delivery:
     last_error: str | None = None
     last_attempt_at: datetime | None = None
     delivered_at: datetime | None = None
+    #: the trace of the request behind the event, when traced: each attempt's `traceparent` continues it
+    traceparent: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -118,7 +120,7 @@ class Delivery:
             attempts=int(data.get("attempts", 0)), next_attempt_at=_dt(data.get("next_attempt_at")),
             status=DeliveryStatus(data.get("status", "PENDING")), last_status_code=data.get("last_status_code"),
             last_error=data.get("last_error"), last_attempt_at=_dt(data.get("last_attempt_at")),
-            delivered_at=_dt(data.get("delivered_at")),
+            delivered_at=_dt(data.get("delivered_at")), traceparent=data.get("traceparent"),
         )
 
     def with_changes(self, **changes: Any) -> Delivery:

@@ -107,6 +107,8 @@ class SubscriptionHub:
         self.groups: dict[tuple[Any, ...], Group] = {}
         self.slots = SubscriptionSlots.from_config(runtime.config)
         self.executions = 0  # events executed (one per event per group, not per subscriber)
+        #: subscriptions open in this process, for Prometheus (workers' figures add up)
+        self.open_gauge = runtime.observability.metrics.subscriptions_open.child()
         # Documents are parsed, bounded, validated and checked against the limits as over HTTP.
         self.documents = Executor(schema, introspection=runtime.config.server.introspection,
                                   limits=runtime.config.limits)
@@ -171,6 +173,7 @@ class SubscriptionHub:
             group.task = asyncio.create_task(self._run(group))
         member = Member(group)
         group.members.add(member)
+        self.open_gauge.inc()
         try:
             await group.ready.wait()
         except BaseException:  # cancelled while the group starts (the client went away): give the slot back
@@ -183,6 +186,7 @@ class SubscriptionHub:
         if member not in group.members:
             return
         group.members.discard(member)
+        self.open_gauge.dec()
         self.slots.give_back(principal.client_id)
         if not group.members and self.groups.get(group.key) is group:
             del self.groups[group.key]

@@ -100,6 +100,7 @@ class WebhookIngress:
             return _answer(400, "BAD_REQUEST", f"Malformed webhook: {exc}")
         dedupe = not adapter.webhook_ids_only
         counts = self.runtime.systems.health[system_id].webhooks
+        received = self.runtime.observability.metrics.webhooks_received
         accepted: list[dict[str, str | int]] = []
         try:
             for event in events:
@@ -107,10 +108,12 @@ class WebhookIngress:
                     log.warning("webhook event %r from %s is for %r, which no configured facility maps: "
                                 "acknowledged and dropped", event.vendor_event_id, system_id, event.vendor_facility_id)
                     counts[WEBHOOK_UNMAPPED] += 1
+                    received.child(system_id, WEBHOOK_UNMAPPED).inc()
                     accepted.append({"id": event.vendor_event_id, "status": WEBHOOK_UNMAPPED})
                     continue
                 outcome, revision = await self.inbox.accept(InboxItem(system_id, event, received_at), dedupe=dedupe)
                 counts[outcome.value] += 1
+                received.child(system_id, outcome.value).inc()
                 accepted.append({"id": event.vendor_event_id, "status": outcome.value, "revision": revision})
         except Exception as exc:  # noqa: BLE001 - the inbox is unreachable: not accepted, the vendor must retry
             log.warning("webhook for %s not accepted: the inbox is unavailable (%s)", system_id, exc)

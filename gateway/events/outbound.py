@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import orjson
+from opentelemetry.trace import SpanKind
 
 from adapters.models import DomainEvent, EventType
 from gateway.auth.clients import AuditEntry, Client, ClientStatus, ClientStore
@@ -58,6 +59,7 @@ from gateway.events.endpoints_store import (
     now_epoch,
 )
 from gateway.kernel.pii import mask
+from gateway.observability import Observability
 
 log = logging.getLogger("parkgate.webhooks.outbound")
 
@@ -222,8 +224,12 @@ class OutboundWebhooks:
         timeout_s: float = 10.0,
         connect_timeout_s: float = 3.0,
         max_in_flight: int = 16,
+        observability: Observability | None = None,
     ) -> None:
         self.config = config
+        #: deliveries counted by outcome; with tracing on, each attempt a CLIENT span carrying `traceparent`
+        self.metrics = observability.metrics if observability is not None else None
+        self.tracing = observability.tracing if observability is not None else None
         self.bus = bus
         self.clients = clients
         self.store = store or build_webhook_store(config)
@@ -356,7 +362,7 @@ class OutboundWebhooks:
             delivery = Delivery(
                 id=delivery_id(endpoint.id, event.id), endpoint_id=endpoint.id, client_id=client.id,
                 event_id=event.id, event_type=event.type.value, body=event_body(event, client),
-                created_at=epoch_to_dt(now), next_attempt_at=epoch_to_dt(now),
+                created_at=epoch_to_dt(now), next_attempt_at=epoch_to_dt(now), traceparent=event.traceparent,
             )
             if await self.store.create_delivery(delivery, now):
                 made.append(delivery)
@@ -413,8 +419,20 @@ class OutboundWebhooks:
                                          last_error="the endpoint is disabled")
             await self.store.save_delivery(done, None)
             return done
-        status_code, error = await self._post(endpoint, delivery)
+        if self.tracing is None:
+            status_code, error = await self._post(endpoint, delivery)
+        else:
+            with self.tracing.background(f"webhook {delivery.event_type}", delivery.traceparent,
+                                         {"parkgate.delivery": delivery.id, "parkgate.endpoint": endpoint.id},
+                                         kind=SpanKind.CLIENT) as span:
+                status_code, error = await self._post(endpoint, delivery)
+                if span is not None and status_code is not None:
+                    span.set_attribute("http.response.status_code", status_code)
         return await self._settle(endpoint, delivery, status_code, error)
+
+    def _count(self, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.webhook_deliveries.child(outcome).inc()
 
     async def _post(self, endpoint: Endpoint, delivery: Delivery) -> tuple[int | None, str | None]:
         try:
@@ -430,6 +448,8 @@ class OutboundWebhooks:
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(endpoint.secret, delivery.id, timestamp, delivery.body),
         }
+        if self.tracing is not None:
+            self.tracing.inject(headers)  # the delivery's span: the partner may continue the trace
         url = httpx.URL(endpoint.url)
         headers["host"] = url.netloc.decode("ascii")
         pinned = url.copy_with(host=address)
@@ -458,16 +478,19 @@ class OutboundWebhooks:
                                       next_attempt_at=None, last_error=None)
             await self._endpoint_outcome(endpoint.id, ok=True)
             await self.store.save_delivery(done, None)
+            self._count("delivered")
             return done
         if status_code == 410:
             done = tried.with_changes(status=DeliveryStatus.FAILED, next_attempt_at=None)
             await self.disable("webhooks", endpoint.id, "the endpoint answered 410 Gone")
             await self.store.save_delivery(done, None)
+            self._count("gone")
             return done
         if tried.attempts <= len(self.schedule):
             due = now + self._delay(tried.attempts)
             retry = tried.with_changes(next_attempt_at=epoch_to_dt(due))
             await self.store.save_delivery(retry, due)
+            self._count("retrying")
             log.info("webhook delivery %s to %s failed (%s); attempt %d in %.1f s",
                      delivery.id, endpoint.id, error, tried.attempts + 1, due - now)
             return retry
@@ -477,6 +500,7 @@ class OutboundWebhooks:
         # the endpoint first: should the process die in between, the delivery is retried, not lost
         await self._endpoint_outcome(endpoint.id, ok=False)
         await self.store.save_delivery(done, None)
+        self._count("failed")
         return done
 
     async def _endpoint_outcome(self, endpoint_id: str, *, ok: bool) -> None:

@@ -62,6 +62,7 @@ def encode_event(event: DomainEvent) -> bytes:
         "payload": event.payload,  # orjson: datetimes as ISO strings, enums by value
         "zone_id": event.zone_id,
         "revision": event.revision,
+        "traceparent": event.traceparent,
     })
 
 
@@ -78,6 +79,7 @@ def decode_event(raw: bytes | str) -> DomainEvent:
         payload=data.get("payload") or {},
         zone_id=data.get("zone_id"),
         revision=int(data.get("revision", 1)),
+        traceparent=data.get("traceparent"),
     )
 
 

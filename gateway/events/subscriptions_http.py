@@ -31,6 +31,7 @@ from gateway.auth.authenticate import UNRESTRICTED, AuthError, Principal
 from gateway.errors import ErrorCode, RequestError
 from gateway.events.credential_watch import CredentialWatch, StreamRefusal, Watch
 from gateway.events.hub import Member, SubscriptionHub
+from gateway.observability.request_log import current_errors
 from gateway.runtime import Runtime
 
 TRANSPORT_WS = "graphql-transport-ws"
@@ -139,6 +140,8 @@ class SubscriptionServer:
 
 
 def _json(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
+    if body.get("errors"):
+        body = {**body, "errors": current_errors(body["errors"])}
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
@@ -295,6 +298,7 @@ class WsConnection:
 
     async def send_error(self, op_id: str, errors: list[dict[str, Any]]) -> None:
         """The operation's end with errors (the legacy protocol carries one error, not a list)."""
+        errors = current_errors(errors)  # the connection's request id (gateway/observability/request_log.py)
         await self.send({"type": "error", "id": op_id, "payload": errors[0] if self.legacy else errors})
 
     def stop(self, op_id: str) -> None:

@@ -40,6 +40,6 @@ async def test_slow_system_times_out_opens_the_breaker_and_recovers(bed: Bed) ->
     healed = await bed.graphql(QUERY)
     assert "errors" not in healed and healed["data"]["facility"]["occupancy"]["sensed"]["occupied"] is not None
     assert await circuit(bed, "guidance") == ("UP", "CLOSED")
-    metrics = (await bed.http.get(f"{bed.url}/metrics")).json()["systems"]["guidance"]
+    metrics = (await bed.http.get(f"{bed.url}/metrics.json")).json()["systems"]["guidance"]
     assert metrics["http"]["breaker"]["opens"] >= 1 and metrics["http"]["breaker"]["rejected"] >= 1
     assert metrics["cache"]["misses"] >= 1

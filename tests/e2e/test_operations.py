@@ -508,6 +508,7 @@ async def test_card_numbers_never_come_back_in_input_errors(bed: Bed, where: str
     assert card not in response.text, response.text
     # The screen at the edge refuses it before graphql-core could quote it in a coercion or validation error.
     error = response.json()["errors"][0]
+    assert error["extensions"].pop("requestId") == response.headers["x-request-id"]
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "reason": "CARD_NUMBER_REFUSED",
                                    "argument": {"unknown field": "input.cardNumber", "number for a string": "input.amount.amount",
                                                 "inline literal": "cvc"}[where]}

@@ -191,6 +191,9 @@ class Caller:
     async def page_script(self) -> Answer:
         return await self.send("GET", "/pages/static/board.js")
 
+    async def metrics_json(self) -> Answer:
+        return await self.send("GET", "/metrics.json")
+
     async def webhook(self) -> Answer:
         path, raw, headers = apds_entry(self.bed, "B-RO-1")
         return await self.send("POST", path, content=raw, headers=headers)
@@ -257,6 +260,7 @@ PROBES = (
     Probe("GET", "/healthz", Caller.healthz, 200, 200),
     Probe("GET", "/readyz", Caller.readyz, 200, 200),  # degraded, serving on: quotas fail open by default
     Probe("GET", "/metrics", Caller.metrics, 200, 200),
+    Probe("GET", "/metrics.json", Caller.metrics_json, 200, 200),
     Probe("POST", "/webhooks/{system_id}", Caller.webhook, 503, 202),  # not accepted: the vendor retries
     Probe("GET", "/exports/journal", Caller.journal, 503, 200),
     Probe("GET", "/exports/citations", Caller.citations, 503, 200),

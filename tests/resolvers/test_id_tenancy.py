@@ -124,7 +124,10 @@ async def ask(bed: Bed, key: str, query: str, value: str) -> tuple[str, int]:
     after = {s: (await bed.stats(s))["total"] for s in before}
     assert answer.get("errors"), answer  # nothing of someone else's, nor of nothing, is ever answered
     assert all(e["extensions"]["code"] == "NOT_FOUND" for e in answer["errors"]), answer
-    shown = orjson.dumps(blanked({"data": answer.get("data"), "errors": answer["errors"]}, value)).decode()
+    # each answer carries its own request's id (extensions.requestId): the same for a known and a made-up id but for that
+    errors = [{**e, "extensions": {k: v for k, v in e["extensions"].items() if k != "requestId"}} for e in answer["errors"]]
+    assert all(e["extensions"]["requestId"] == response.headers["x-request-id"] for e in answer["errors"])
+    shown = orjson.dumps(blanked({"data": answer.get("data"), "errors": errors}, value)).decode()
     return shown, sum(after[s] - before[s] for s in before)
 
 

@@ -267,12 +267,15 @@ def deployment_config(bed: Bed, redis_url: str, tmp: Path) -> tuple[Path, dict[s
     return path, env
 
 
-def start_gateway(config: Path, env: dict[str, str], *args: str, port: int | None = None) -> tuple[subprocess.Popen[str], str]:
+def start_gateway(config: Path, env: dict[str, str], *args: str, port: int | None = None,
+                  log_level: str = "WARNING") -> tuple[subprocess.Popen[str], str]:
     """`parkgate serve [ARGS…]` in a process of its own on `port` (a free one by default): the process and its
-    base URL (see wait_ready)."""
+    base URL (see wait_ready). Its stderr is a pipe read only once it exits: at INFO its line per request would
+    fill the pipe and stall it."""
     port = port or free_port()
     process = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(port),
-                                *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                "--log-level", log_level, *args], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
     return process, f"http://127.0.0.1:{port}"
 
 

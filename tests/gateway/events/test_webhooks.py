@@ -223,8 +223,8 @@ def unmapped_delivery(bed: Bed, system_id: str, place: str, plate: str) -> tuple
 
 
 async def webhook_figures(bed: Bed, system_id: str) -> tuple[dict[str, int], int]:
-    """The system's webhook counters in /metrics, and its unmapped count in /readyz."""
-    metrics = (await bed.http.get(f"{bed.url}/metrics")).json()["systems"][system_id]["webhooks"]
+    """The system's webhook counters in /metrics.json, and its unmapped count in /readyz."""
+    metrics = (await bed.http.get(f"{bed.url}/metrics.json")).json()["systems"][system_id]["webhooks"]
     ready = (await bed.http.get(f"{bed.url}/readyz")).json()["systems"][system_id]["webhooks_unmapped"]
     return metrics, ready
 
