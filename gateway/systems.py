@@ -160,6 +160,9 @@ class Systems:
             fetched = await self.fetch_entry(system_id, resource)
             sliced = RecordIndex.of(fetched.value, resource.key).slice(want)
             return Fetched(sliced, fetched.fetched_at, fetched.stale, fetched.error)
+        if self.tracing is not None:  # a resolver group's fetch, as `fetch` is
+            with self.tracing.child(f"fetch {resource.name}", {"parkgate.system": system_id}):
+                return await self.upstream.get_slice(system_id, resource, resource.key, want)
         return await self.upstream.get_slice(system_id, resource, resource.key, want)
 
     async def _call(self, system_id: str, resource: Resource[*Ts, R], *args: *Ts) -> R:

@@ -144,14 +144,12 @@ class Supervisor:
             self._forget(worker.process.pid)
         self._running.clear()
 
-    @staticmethod
-    def _forget(pid: int) -> None:
-        """prometheus-client's multi-process mode: a dead worker's live gauges stop counting."""
-        try:
-            from prometheus_client import multiprocess
-        except ImportError:
-            return
-        multiprocess.mark_process_dead(pid)
+    def _forget(self, pid: int) -> None:
+        """prometheus-client's multi-process mode: a dead worker's live gauges stop counting. The folder is
+        the workers' (set in their environment, not in the supervisor's own)."""
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid, self.env[METRICS_DIR_VAR])
 
 
 def _send(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
