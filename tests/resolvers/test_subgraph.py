@@ -90,9 +90,13 @@ async def test_a_facility_reference_reads_like_the_facility_lookup(sub: Bed) -> 
 async def test_500_facility_references_cost_one_vendor_call_per_system_and_resource(sub: Bed) -> None:
     listed = f"{{ facilities(first: 100) {{ edges {{ node {{ {FACILITY_FIELDS} }} }} }} }}"
     assert "errors" not in await sub.graphql(listed)  # warm up: token fetches and the like
-    await reset_counts(sub)
-    assert "errors" not in await sub.graphql(listed)
-    by_list = await calls(sub)
+    by_list: Any = None
+    for _ in range(5):  # until one list costs what the one before cost: the gateway's start-up calls
+        await reset_counts(sub)  # (the APDS webhook subscription, its catalog) may land after the warm-up
+        assert "errors" not in await sub.graphql(listed)
+        previous, by_list = by_list, await calls(sub)
+        if by_list == previous:
+            break
     representations = facility_refs([ALL_FACILITIES[i % len(ALL_FACILITIES)] for i in range(500)])
     await reset_counts(sub)
     result = await entities(sub, representations)
