@@ -86,7 +86,7 @@ def sandbox(
     log_level: LogLevelOption = None,
     log_format: LogFormatOption = None,
 ) -> None:
-    """Run the gateway with five simulated vendor systems, on in-memory defaults (no Redis needed)."""
+    """Run the gateway with its six simulated vendor systems (or a world of --facilities N garages), on in-memory defaults (no Redis needed)."""
     from adapters.simulated.generate import generate_world
     from gateway.sandbox import build_sandbox
 
