@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from adapters.errors import UpstreamError
 from adapters.models import DomainEvent, EventType, SystemKind
 from adapters.operation_models import VendorRefused, normalize_plate
-from gateway.events.bus import BusSubscription
+from gateway.events.bus_consumer import BusConsumer
 from gateway.runtime import Runtime
 from gateway.validation_grants import DEFAULT_VALIDITY, DEPARTURE_GRACE, MAX_VALIDITY, grant
 
@@ -44,28 +44,16 @@ def validity(event: DomainEvent, now: datetime) -> tuple[datetime, datetime]:
     return now, until
 
 
-class GuestValidations:
+class GuestValidations(BusConsumer):
     def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+        super().__init__(runtime)
         self.granted = 0
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        subscription = self.runtime.bus.subscribe()  # registered now: no check-in after start is missed
-        self._task = asyncio.get_running_loop().create_task(self._run(subscription))
+    def wants(self, event: DomainEvent) -> bool:
+        return event.type is EventType.GUEST_CHECKED_IN
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self, subscription: BusSubscription) -> None:
-        try:
-            async for event in subscription:
-                if event.type is EventType.GUEST_CHECKED_IN:
-                    await self.validate(event)
-        finally:
-            await subscription.aclose()
+    async def handle(self, event: DomainEvent) -> None:
+        await self.validate(event)
 
     async def validate(self, event: DomainEvent) -> None:
         entry = self.runtime.directory.by_id.get(event.facility_id or "")

@@ -1,18 +1,17 @@
 """The day's curve: each facility-level OCCUPANCY_CHANGED event on the bus becomes a sample of the
 occupancy history (gateway/occupancy_history.py), whether a webhook or a poll produced it.
 
-A worker on the bus like gateway/events/guest_validations.py. Zones' figures are not kept: the
+A worker on the bus (gateway/events/bus_consumer.py), as gateway/events/guest_validations.py is. Zones' figures are not kept: the
 history charts facilities. A history store that cannot be written (Redis down) loses that sample,
 logged once per outage; the live path does not wait for it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from adapters.models import DomainEvent, EventType
-from gateway.events.bus import BusSubscription
+from gateway.events.bus_consumer import BusConsumer
 from gateway.occupancy_history import Sample
 from gateway.runtime import Runtime
 
@@ -32,29 +31,17 @@ def sample_of(event: DomainEvent) -> Sample:
                   occupied=occupied, free=free, capacity=capacity)
 
 
-class OccupancyRecorder:
+class OccupancyRecorder(BusConsumer):
     def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+        super().__init__(runtime)
         self.recorded = 0
         self._failing = False
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        subscription = self.runtime.bus.subscribe()  # registered now: nothing published after start is missed
-        self._task = asyncio.get_running_loop().create_task(self._run(subscription))
+    def wants(self, event: DomainEvent) -> bool:
+        return event.type is EventType.OCCUPANCY_CHANGED and bool(event.facility_id) and event.zone_id is None
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self, subscription: BusSubscription) -> None:
-        try:
-            async for event in subscription:
-                if event.type is EventType.OCCUPANCY_CHANGED and event.facility_id and event.zone_id is None:
-                    await self.record(event)
-        finally:
-            await subscription.aclose()
+    async def handle(self, event: DomainEvent) -> None:
+        await self.record(event)
 
     async def record(self, event: DomainEvent) -> None:
         assert event.facility_id is not None
