@@ -52,20 +52,18 @@ class RequestContext:
         """A resource of one system for this request, or the coded error of its source; when it is a
         stale answer served because the source failed, the field being resolved (`info`) gets an
         error beside its data."""
-        try:
-            indexed = await self.loaders.resource(system_id, resource, *args)
-        except UpstreamError as exc:
-            raise from_upstream(exc) from None
-        self.used_stale = self.used_stale or indexed.stale
-        if info is not None:
-            self.served_stale(indexed, info)
-        return indexed
+        return await self._loaded(self.loaders.resource(system_id, resource, *args), info)
 
     async def load_record(self, system_id: str, resource: Records[T], key: Hashable, info: Any = None) -> Indexed[T]:
         """Like `load`, for resolvers that want one record by its key: the result holds that record (if
         the system has it) and its unreadable record, read with the rest of the page's (`Loaders.record`)."""
+        return await self._loaded(self.loaders.record(system_id, resource, key), info)
+
+    async def _loaded(self, loading: Awaitable[Indexed[T]], info: Any) -> Indexed[T]:
+        """What a loader answers, its source's failure as a coded error, a stale answer noted (and
+        flagged on the field `info`, if given)."""
         try:
-            indexed = await self.loaders.record(system_id, resource, key)
+            indexed = await loading
         except UpstreamError as exc:
             raise from_upstream(exc) from None
         self.used_stale = self.used_stale or indexed.stale

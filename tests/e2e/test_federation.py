@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ import pytest_asyncio
 
 from tests.support.bed import Bed
 from tests.support.charging import CHARGERS, charging_app
+from tests.support.npm import installed
 from tests.support.servers import serve
 from tests.support.subgraph import subgraph_bed
 
@@ -42,17 +41,8 @@ SERVICE_SDL = "{ _service { sdl } }"
 
 @pytest.fixture(scope="session")
 def federation_npm() -> Path:
-    """tests/e2e/federation/node_modules, installed once per session. Without node and npm the tests fail
-    (never skip silently) saying how to install them; an install that fails fails the tests."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.fail(f"the Federation tests need node and npm on PATH (node: {node}, npm: {npm}); "
-                    "Debian/Ubuntu: apt-get install nodejs npm", pytrace=False)
-    command = [npm, "ci", "--no-audit", "--no-fund"]
-    result = subprocess.run(command, check=False, cwd=FEDERATION, capture_output=True, text=True, timeout=300)
-    if result.returncode != 0:
-        pytest.fail(f"{' '.join(command)} failed in {FEDERATION}:\n{result.stdout}\n{result.stderr}", pytrace=False)
-    return FEDERATION
+    """tests/e2e/federation/node_modules, installed once per session."""
+    return installed(FEDERATION, "the Federation tests", timeout_s=300)
 
 
 ROUTERS = ["hive-gateway", "apollo-gateway"]

@@ -19,8 +19,6 @@ import asyncio
 import contextlib
 import json
 import random
-import shutil
-import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -33,6 +31,7 @@ from gql.transport.websockets import WebsocketsTransport
 
 from adapters.models import DomainEvent, EventType
 from tests.support.bed import Bed
+from tests.support.npm import installed
 from tests.support.servers import repeating
 
 INTEROP = Path(__file__).parent / "interop"
@@ -44,17 +43,8 @@ DEADLINE_S = 20.0
 
 @pytest.fixture(scope="session")
 def node_clients() -> Path:
-    """tests/e2e/interop/node_modules, installed once per session. Without node and npm the tests fail
-    (never skip silently) saying how to install them; an install that fails fails the tests."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.fail(f"interop with npm clients needs node and npm on PATH (node: {node}, npm: {npm}); "
-                    "Debian/Ubuntu: apt-get install nodejs npm", pytrace=False)
-    command = [npm, "ci" if (INTEROP / "package-lock.json").exists() else "install", "--no-audit", "--no-fund"]
-    result = subprocess.run(command, cwd=INTEROP, capture_output=True, text=True, timeout=180)
-    if result.returncode != 0:
-        pytest.fail(f"{' '.join(command)} failed in {INTEROP}:\n{result.stdout}\n{result.stderr}", pytrace=False)
-    return INTEROP
+    """tests/e2e/interop/node_modules, installed once per session."""
+    return installed(INTEROP, "interop tests with npm clients", timeout_s=180)
 
 
 def occupancy(occupied: int) -> DomainEvent:
