@@ -163,6 +163,14 @@ class ParcsAdapter(OccupancySource):
     @abstractmethod
     async def rates(self) -> Batch[RateTable]: ...
 
+    #: whether the system can be asked for some facilities' tariffs only (`rates_at`): a page of
+    #: facilities then costs the vendor that page, not the operator's whole list
+    rates_by_facility = False
+
+    async def rates_at(self, vendor_ids: Sequence[str]) -> Batch[RateTable]:
+        """The tariffs of these facilities only, for dialects whose list filters by facility (`rates_by_facility`)."""
+        raise NotImplementedError(f"{self.dialect} cannot be asked for some facilities' tariffs")
+
     @abstractmethod
     async def quotes(self, requests: Sequence[QuoteRequest]) -> list[Quote]:
         """One quote per request, in order (a facility the system cannot price gets a reason)."""

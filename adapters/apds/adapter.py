@@ -102,13 +102,25 @@ class ApdsAdapter(ApdsOperations, ParcsAdapter):
         return self._map([Page([r for r in page.records if not isinstance(r, Mapping) or wire.element_type(r) == PLACE],
                                page.received_at) for page in pages], wire.occupancy)
 
+    rates_by_facility = True  # GET /rates takes `place`: the places whose rate tables to list
+
     async def rates(self) -> Batch[RateTable]:
+        return await self._rates(None)
+
+    async def rates_at(self, vendor_ids: Sequence[str]) -> Batch[RateTable]:
+        return await self._rates(frozenset(vendor_ids))
+
+    async def _rates(self, places: frozenset[str] | None) -> Batch[RateTable]:
+        """The transient tariff of every place (`places`: of these only, asked with the list's place filter)."""
         catalog = await self._catalog()
-        tables = {str(raw.get("id")): raw for page in await self._pages("/rates", {"expand": "all"})
+        params = {"expand": "all"} if places is None else {"expand": "all", "place": ",".join(sorted(places))}
+        tables = {str(raw.get("id")): raw for page in await self._pages("/rates", params)
                   for raw in page.records if isinstance(raw, Mapping)}
         batch: Batch[RateTable] = Batch()
         for spec in catalog.values():
             if spec.kind is not RightKind.TRANSIENT or not spec.rate_tables:
+                continue
+            if places is not None and spec.place_id not in places:
                 continue
             raw = tables.get(spec.rate_tables[0])
             try:

@@ -68,6 +68,8 @@ async def _in_turn(read: PageReader, reference: int, start: int, stop: int) -> l
         page, _ = await read(start, reference)
         if not page.records:
             break
+        if len(page.records) > stop - start:  # a full page from inside a gap runs into the next page read
+            page = Page(page.records[:stop - start], page.received_at)
         pages.append(page)
         start += len(page.records)
     return pages
