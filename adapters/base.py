@@ -237,8 +237,11 @@ class ParcsAdapter(OccupancySource):
     async def create_validation(self, request: ValidationRequest) -> Validation: ...
 
     @abstractmethod
-    async def transactions(self, since: datetime, until: datetime) -> Batch[Transaction]:
-        """Money movements at every facility the system runs in [since, until), every page."""
+    async def transactions(self, since: datetime, until: datetime,
+                           vendor_ids: Sequence[str] | None = None) -> Batch[Transaction]:
+        """Money movements in [since, until), every page: at these facilities (`vendor_ids`) where the
+        dialect can be asked for some facilities only, else at every facility the system runs (the
+        caller keeps each facility's own: gateway/finance/ledger.py)."""
 
 
 class GuidanceAdapter(OccupancySource):

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 #: the longest range one request may ask for: a quarter
 MAX_DAYS = 92
+#: at most this many facilities are named to a PARCS that filters by facility (more: it is asked for all)
+MAX_NAMED = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +142,19 @@ async def system_ledger(runtime: Runtime, system_id: str, entries: Sequence[Faci
     since = min(w[0] for w in windows.values())
     until = max(w[1] for w in windows.values())
     adapter = runtime.systems.parcs(system_id)
+    named = some_of(runtime, system_id, entries)
     batch: Batch[Transaction] = await deadline.bound(
-        system_id, runtime.systems.track(system_id, adapter.transactions(since, until)))
+        system_id, runtime.systems.track(system_id, adapter.transactions(since, until, named)))
     return place(system_id, batch, entries, windows)
+
+
+def some_of(runtime: Runtime, system_id: str, entries: Sequence[FacilityEntry]) -> list[str] | None:
+    """The system's ids of `entries` when they are only some of its facilities (one facility's ledger,
+    a client limited to a few), so that a dialect that can is asked for theirs only; None: all of them."""
+    named = {ref.vendor_id for entry in entries if (ref := entry.ref(SystemKind.PARCS)) is not None}
+    runs = sum(1 for entry in runtime.directory.entries
+               if (ref := entry.ref(SystemKind.PARCS)) is not None and ref.system_id == system_id)
+    return sorted(named) if len(named) < runs and len(named) <= MAX_NAMED else None
 
 
 def place(system_id: str, batch: Batch[Transaction], entries: Sequence[FacilityEntry],

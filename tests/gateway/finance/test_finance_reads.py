@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from urllib.parse import parse_qs, urlsplit
 
 import pytest_asyncio
 
@@ -53,6 +54,21 @@ async def test_ledger_totals_agree_with_the_simulated_back_office(bed: Bed) -> N
             sums[2] += posted.tax
     assert {"EUR", "GBP"} <= set(stated)
     assert stated == {currency: (int(n), gross, tax) for currency, (n, gross, tax) in expected.items()}
+
+
+async def test_one_facilitys_ledger_asks_its_platform_for_that_place_only(bed: Bed) -> None:
+    day = TODAY - timedelta(days=1)
+    query = TOTALS.replace("first: 1)", 'first: 1, facilityId: "berlin-hbf")')
+    answer = await bed.graphql(query, {"from": day.isoformat(), "to": day.isoformat()}, client="finance-readonly")
+    entry = bed.sandbox.runtime.directory.by_id["berlin-hbf"]
+    ref = entry.ref(SystemKind.PARCS)
+    assert ref is not None and ref.system_id == "parcs-central"
+    office = office_of(bed.sandbox.world).transactions(["berlin-hbf"], *local_window(entry.config.time_zone, day, day))
+    [total] = answer["data"]["transactions"]["totals"]
+    assert (total["count"], Decimal(total["gross"]["amount"])) == (len(office), sum(e.amount for e in office))
+    sent = [urlsplit(seen.url) for seen in bed.sandbox.simulators["parcs-central"].control.recent]
+    places = [parse_qs(url.query).get("place") for url in sent if url.path.endswith("/rights/assigned")]
+    assert places and all(named == [ref.vendor_id] for named in places)
 
 
 async def test_a_slow_read_costs_only_its_own_fields(bounded: Bed) -> None:
