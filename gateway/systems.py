@@ -164,14 +164,18 @@ class Systems:
         answer is as fresh as the whole list's would be."""
         by_facility = resource.by_facility
         if by_facility is not None and by_facility.offered(self, system_id):
-            return _sliced(await self.fetch_entry(system_id, by_facility.resource, tuple(sorted(want.refs))),
-                           resource, want)
+            return await self._slice(system_id, by_facility.resource, want, tuple(sorted(want.refs)))
+        return await self._slice(system_id, resource, want)
+
+    async def _slice(self, system_id: str, resource: Records[*Ts, T], want: Want, *args: *Ts) -> Fetched[Slice]:
         if self.upstream is None:
-            return _sliced(await self.fetch_entry(system_id, resource), resource, want)
+            fetched = await self.fetch_entry(system_id, resource, *args)
+            sliced = RecordIndex.of(fetched.value, resource.key).slice(want)
+            return Fetched(sliced, fetched.fetched_at, fetched.stale, fetched.error)
         if self.tracing is not None:  # a resolver group's fetch, as `fetch` is
             with self.tracing.child(f"fetch {resource.name}", {"parkgate.system": system_id}):
-                return await self.upstream.get_slice(system_id, resource, resource.key, want)
-        return await self.upstream.get_slice(system_id, resource, resource.key, want)
+                return await self.upstream.get_slice(system_id, resource, resource.key, want, args)
+        return await self.upstream.get_slice(system_id, resource, resource.key, want, args)
 
     async def _call(self, system_id: str, resource: Resource[*Ts, R], *args: *Ts) -> R:
         """The vendor call itself: the resource's call on this system, recording the system's health."""
@@ -234,11 +238,6 @@ class ByFacility(Generic[T]):
 
     resource: Records[tuple[str, ...], T]
     offered: Callable[[Systems, str], bool]
-
-
-def _sliced(fetched: Fetched[Batch[T]], resource: Records[*Ts, T], want: Want) -> Fetched[Slice]:
-    return Fetched(RecordIndex.of(fetched.value, resource.key).slice(want), fetched.fetched_at, fetched.stale,
-                   fetched.error)
 
 
 class _Identified(Protocol):
