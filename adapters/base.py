@@ -163,6 +163,14 @@ class ParcsAdapter(OccupancySource):
     @abstractmethod
     async def rates(self) -> Batch[RateTable]: ...
 
+    #: whether the system can be asked for some facilities' tariffs only (`rates_at`): a page of
+    #: facilities then costs the vendor that page, not the operator's whole list
+    rates_by_facility = False
+
+    async def rates_at(self, vendor_ids: Sequence[str]) -> Batch[RateTable]:
+        """The tariffs of these facilities only, for dialects whose list filters by facility (`rates_by_facility`)."""
+        raise NotImplementedError(f"{self.dialect} cannot be asked for some facilities' tariffs")
+
     @abstractmethod
     async def quotes(self, requests: Sequence[QuoteRequest]) -> list[Quote]:
         """One quote per request, in order (a facility the system cannot price gets a reason)."""
@@ -229,8 +237,11 @@ class ParcsAdapter(OccupancySource):
     async def create_validation(self, request: ValidationRequest) -> Validation: ...
 
     @abstractmethod
-    async def transactions(self, since: datetime, until: datetime) -> Batch[Transaction]:
-        """Money movements at every facility the system runs in [since, until), every page."""
+    async def transactions(self, since: datetime, until: datetime,
+                           vendor_ids: Sequence[str] | None = None) -> Batch[Transaction]:
+        """Money movements in [since, until), every page: at these facilities (`vendor_ids`) where the
+        dialect can be asked for some facilities only, else at every facility the system runs (the
+        caller keeps each facility's own: gateway/finance/ledger.py)."""
 
 
 class GuidanceAdapter(OccupancySource):

@@ -16,6 +16,9 @@ facilities' occupancy stored once, read back as the slice a page needs (`get_sli
 facilities from the middle) and, for contrast, whole (`get`), on the memory backend and on a
 throwaway redis-server the bench starts when one is installed.
 
+Before warming a sandbox up, it counts the vendor calls its first page costs with nothing cached
+(by system and endpoint, from the simulators' own counters).
+
 Per size it prints the median latency and the server's CPU time per request (user + system, from
 /proc: what the request cost the gateway, whatever else runs on the machine), and each as a ratio
 against the smallest size measured in the same run. The aim (issue 14): at 5,000 garages
@@ -42,7 +45,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
-from facilities_bench import QUERY, Server, stop_server, unthrottled_credential, watch_parent
+from facilities_bench import QUERY, SANDBOX_SYSTEM_IDS, Server, stop_server, unthrottled_credential, watch_parent
 
 DAY_S = 86_400
 #: every resource kept a day: a warm sandbox answers from the upstream cache only
@@ -112,6 +115,29 @@ def middle_cursor(client: httpx.Client, url: str, headers: dict[str, str], facil
         edges = client.post(url, json=body, headers=headers).json()["data"]["facilities"]["edges"]
         after, skip = edges[-1]["cursor"], skip - step
     return after
+
+
+def vendor_calls(client: httpx.Client, server: Server) -> dict[str, int]:
+    """Requests each simulated system has received so far, by `system endpoint` (the sandbox's control API)."""
+    calls: dict[str, int] = {}
+    for system_id in SANDBOX_SYSTEM_IDS:
+        stats = client.get(f"{server.base_url}/sandbox/systems/{system_id}/stats").json()
+        calls |= {f"{system_id} {endpoint}": n for endpoint, n in stats["by_endpoint"].items()}
+    return calls
+
+
+def cold_calls(client: httpx.Client, server: Server, body: bytes, headers: dict[str, str]) -> dict[str, int]:
+    """The vendor calls of one page with nothing cached, by system and endpoint: what a page costs the
+    vendors the first time (and after every TTL). Counted once the gateway's calls at start are over."""
+    before = vendor_calls(client, server)
+    for _ in range(50):  # the subscriptions and catalogs the gateway reads at start: wait until they are done
+        time.sleep(0.2)
+        if (now := vendor_calls(client, server)) == before:
+            break
+        before = now
+    client.post(server.graphql_url, content=body, headers=headers)
+    after = vendor_calls(client, server)
+    return {endpoint: n - before.get(endpoint, 0) for endpoint, n in sorted(after.items()) if n > before.get(endpoint, 0)}
 
 
 def warm(client: httpx.Client, url: str, body: bytes, headers: dict[str, str], name: str) -> None:
@@ -248,6 +274,7 @@ def main() -> None:
     servers: dict[int, Server] = {}
     bodies: dict[int, bytes] = {}
     auth: dict[int, dict[str, str]] = {}
+    cold: dict[int, dict[str, int]] = {}
     headers: dict[str, str] = {"content-type": "application/json"}
     with tempfile.TemporaryDirectory() as tmp, httpx.Client(timeout=600.0) as client:
         try:
@@ -260,6 +287,7 @@ def main() -> None:
                 own = {**headers, "authorization": f"Bearer {chosen[1]}"}
                 after = middle_cursor(client, servers[size].graphql_url, own, size) if options.page == "middle" else None
                 bodies[size] = orjson.dumps({"query": PAGE_QUERY, "operationName": "Facilities", "variables": {"after": after}})
+                cold[size] = cold_calls(client, servers[size], bodies[size], own)
                 warm(client, servers[size].graphql_url, bodies[size], own, str(size))
                 auth[size] = own
                 print(f"sandbox of {size:>5} garages up and warm in {time.monotonic() - started:5.1f} s", flush=True)
@@ -283,6 +311,10 @@ def main() -> None:
                     redis[0].wait(10)
             if redis is None:
                 print("(no redis-server on PATH: memory only)")
+    print(f"\nvendor calls of the first (cold) facilities(first: 100), {options.page} page, nothing cached")
+    for size in sizes:
+        print(f"{size:>8} garages: {sum(cold[size].values()):>4} calls  " +
+              ", ".join(f"{endpoint} {n}" for endpoint, n in cold[size].items()))
     base = sizes[0]
     base_latency = statistics.median(r[0] for r in results[base])
     base_cpu = statistics.median(r[1] for r in results[base])

@@ -179,6 +179,9 @@ class LimitsConfig(ConfigModel):
     max_selections: int = Field(2_000, gt=0, description="Selections a document may expand to once its fragments "
                                 "are spread, counted before validation (gateway/document_shape.py).")
     max_batch: int = Field(10, gt=0, description="Operations in one batched request (a JSON array).")
+    operation_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="Seconds an operation's vendor reads may take together (gateway/deadline.py): "
+                                        "a read still waiting then answers UPSTREAM_TIMEOUT on the fields that need it.")
 
 
 DEFAULT_TTLS: dict[str, int] = {

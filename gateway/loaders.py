@@ -25,6 +25,7 @@ from strawberry.dataloader import DataLoader
 
 from adapters.errors import UpstreamError
 from adapters.models import Quote, QuoteRequest, RecordError
+from gateway.deadline import Deadline
 from gateway.systems import QUOTES, Records, Systems
 from gateway.upstream_store import Want
 
@@ -57,8 +58,10 @@ def refs_of(key: Hashable) -> tuple[str, ...]:
 
 
 class Loaders:
-    def __init__(self, systems: Systems) -> None:
+    def __init__(self, systems: Systems, deadline: Deadline | None = None) -> None:
         self._systems = systems
+        #: when this operation's vendor reads give up (gateway/deadline.py)
+        self.deadline = deadline or Deadline.after(systems.config.limits.operation_timeout_s)
         self._resources: dict[tuple[Any, ...], asyncio.Future[Indexed[Any]]] = {}
         self._slices: dict[tuple[str, Records[Any]], DataLoader[Hashable, Indexed[Any]]] = {}
         self.quotes: DataLoader[tuple[str, QuoteRequest], Quote] = DataLoader(self._load_quotes)
@@ -83,7 +86,7 @@ class Loaders:
                           ) -> list[Indexed[T] | BaseException]:
         want = Want(tuple(keys), tuple(dict.fromkeys(ref for key in keys for ref in refs_of(key))))
         try:
-            fetched = await self._systems.fetch_slice(system_id, resource, want)
+            fetched = await self.deadline.bound(system_id, self._systems.fetch_slice(system_id, resource, want))
         except UpstreamError as exc:
             return [exc] * len(keys)
         indexed: Indexed[T] = Indexed(items=fetched.value.items, errors=fetched.value.errors,
@@ -100,7 +103,7 @@ class Loaders:
         return future
 
     async def _fetch(self, system_id: str, resource: Records[*Ts, T], *args: *Ts) -> Indexed[T]:
-        fetched = await self._systems.fetch_entry(system_id, resource, *args)
+        fetched = await self.deadline.bound(system_id, self._systems.fetch_entry(system_id, resource, *args))
         batch, key = fetched.value, resource.key
         return Indexed(
             items={key(item): item for item in batch.items},
@@ -118,7 +121,8 @@ class Loaders:
 
         async def one_system(system_id: str, indexes: list[int]) -> None:
             try:
-                quotes = await self._systems.fetch(system_id, QUOTES, [keys[i][1] for i in indexes])
+                quotes = await self.deadline.bound(
+                    system_id, self._systems.fetch(system_id, QUOTES, [keys[i][1] for i in indexes]))
             except UpstreamError as exc:
                 for index in indexes:
                     results[index] = exc

@@ -219,11 +219,12 @@ async def seed_demo_clients(runtime: Runtime, sandbox: Sandbox, keys_file: Path 
 def build_sandbox(base_url: str, *, world: World | None = None, timeout_s: float = 5.0,
                   breaker_reset_s: float = 10.0, cache_ttl_s: dict[str, int] | None = None,
                   polling: bool = True, keys_file: Path | None = None, subgraph: bool = False,
-                  subgraph_scopes: bool = True, observability: dict[str, Any] | None = None) -> tuple[Starlette, Sandbox]:
+                  subgraph_scopes: bool = True, observability: dict[str, Any] | None = None,
+                  limits: dict[str, Any] | None = None) -> tuple[Starlette, Sandbox]:
     """The sandbox app for a server that will listen at `base_url` (simulators are reached there);
     `subgraph`: serve the schema as a Federation v2 subgraph (resolvers/subgraph.py), its fields' scopes
-    shown as `@requiresScopes` unless `subgraph_scopes` is off; `observability`: the configuration's section
-    of that name (metrics access, tracing), if not the defaults."""
+    shown as `@requiresScopes` unless `subgraph_scopes` is off; `observability` and `limits`: the
+    configuration's sections of those names (metrics access, tracing; request limits), if not the defaults."""
     world = world or generate_world()
     document, environ = sandbox_config_document(base_url, world, timeout_s, breaker_reset_s)
     document["environment"] = "test"
@@ -237,6 +238,8 @@ def build_sandbox(base_url: str, *, world: World | None = None, timeout_s: float
         document["server"] = {"subgraph": True, "subgraph_scopes": subgraph_scopes}
     if observability:
         document["observability"] = observability
+    if limits:
+        document["limits"] = limits
     if cache_ttl_s:
         document["cache"] = {"ttl_s": {**DEFAULT_TTLS, **cache_ttl_s}}
     config = parse_config(document, source="sandbox", environ=environ)

@@ -155,15 +155,27 @@ class Systems:
     async def fetch_slice(self, system_id: str, resource: Records[T], want: Want) -> Fetched[Slice]:
         """The records of `resource` (a list without arguments) that `want` names by key, and its
         unreadable ones by reference: what a page of facilities needs, read from the cache without
-        decoding the rest of the list (gateway/upstream_store.py)."""
+        decoding the rest of the list (gateway/upstream_store.py).
+
+        Where the system can be asked for some facilities' records only (`resource.by_facility`),
+        it is asked for the page's, and that answer is cached on its own (the resource's name and
+        TTL, the facilities as its arguments): a cold page then costs the vendor the page, not the
+        operator's whole list. Only resources that no event invalidates take this path, so a page's
+        answer is as fresh as the whole list's would be."""
+        by_facility = resource.by_facility
+        if by_facility is not None and by_facility.offered(self, system_id):
+            return await self._slice(system_id, by_facility.resource, want, tuple(sorted(want.refs)))
+        return await self._slice(system_id, resource, want)
+
+    async def _slice(self, system_id: str, resource: Records[*Ts, T], want: Want, *args: *Ts) -> Fetched[Slice]:
         if self.upstream is None:
-            fetched = await self.fetch_entry(system_id, resource)
+            fetched = await self.fetch_entry(system_id, resource, *args)
             sliced = RecordIndex.of(fetched.value, resource.key).slice(want)
             return Fetched(sliced, fetched.fetched_at, fetched.stale, fetched.error)
         if self.tracing is not None:  # a resolver group's fetch, as `fetch` is
             with self.tracing.child(f"fetch {resource.name}", {"parkgate.system": system_id}):
-                return await self.upstream.get_slice(system_id, resource, resource.key, want)
-        return await self.upstream.get_slice(system_id, resource, resource.key, want)
+                return await self.upstream.get_slice(system_id, resource, resource.key, want, args)
+        return await self.upstream.get_slice(system_id, resource, resource.key, want, args)
 
     async def _call(self, system_id: str, resource: Resource[*Ts, R], *args: *Ts) -> R:
         """The vendor call itself: the resource's call on this system, recording the system's health."""
@@ -216,6 +228,16 @@ class Records(Resource[*Ts, Batch[T]]):
     """A resource that is a `Batch` of records, which the per-request loaders index by `key` (gateway/loaders.py)."""
 
     key: Callable[[T], Hashable]
+    #: how to ask a system for some facilities' records only, where its dialect can be (`Systems.fetch_slice`)
+    by_facility: ByFacility[T] | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ByFacility(Generic[T]):
+    """A list read for some facilities only: `resource(vendor ids)`, when `offered` by the system's dialect."""
+
+    resource: Records[tuple[str, ...], T]
+    offered: Callable[[Systems, str], bool]
 
 
 class _Identified(Protocol):
@@ -227,6 +249,11 @@ def vendor_id_of(record: _Identified) -> str:
     return record.vendor_id
 
 
+class _AtFacility(Protocol):
+    @property
+    def vendor_facility_id(self) -> str: ...
+
+
 # What the gateway reads, one constant each: the name (a label), the call, and for lists the key
 # their records are indexed by for a request.
 
@@ -235,9 +262,16 @@ FACILITIES: Records[models.FacilityRecord] = Records(
 OCCUPANCY: Records[models.OccupancyReading] = Records(
     "occupancy", lambda systems, system_id: systems.occupancy_source(system_id).occupancy(),
     key=lambda reading: (reading.vendor_facility_id, reading.zone_id))
+def facility_of(record: _AtFacility) -> str:
+    return record.vendor_facility_id
+
+
 RATES: Records[models.RateTable] = Records(
-    "rates", lambda systems, system_id: systems.parcs(system_id).rates(),
-    key=lambda table: table.vendor_facility_id)
+    "rates", lambda systems, system_id: systems.parcs(system_id).rates(), key=facility_of,
+    # no event changes a tariff: a page's tariffs may be cached apart from the whole list's
+    by_facility=ByFacility(Records("rates", lambda systems, system_id, vendor_ids: systems.parcs(system_id).rates_at(vendor_ids),
+                                   key=facility_of),
+                           lambda systems, system_id: systems.parcs(system_id).rates_by_facility))
 QUOTES: Resource[Sequence[models.QuoteRequest], list[models.Quote]] = Resource(
     "quotes", lambda systems, system_id, requests: systems.parcs(system_id).quotes(requests))
 RESERVATIONS: Records[str | None, Reservation] = Records(

@@ -97,7 +97,7 @@ class FinanceQueries:
         ctx = info.context
         entries = [visible_facility(ctx, str(facility_id))] if facility_id is not None else ctx.visible_entries()
         try:
-            ledger = await load_transactions(ctx.runtime, entries, from_, to)
+            ledger = await load_transactions(ctx.runtime, entries, from_, to, ctx.loaders.deadline)
         except ValueError as exc:
             raise bad_input(f"{exc}", argument="to") from None
         except UpstreamError as exc:

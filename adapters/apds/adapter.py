@@ -6,11 +6,14 @@ operations_wire.py's opening notes.
 The system's `base_url` is the APDS root: the adapter calls `{base_url}/places`,
 `{base_url}/rights/assigned`…, with the `token` credential as `X-MCC-Access-Token` (the APDS
 README). Lists are read page by page (`offset`, `pageSize`, and `meta.referenceInstant` sent back
-so every page comes from one consistent view) until `meta.total`.
+so every page comes from one consistent view) until `meta.total`, the pages after the first side by
+side (pages.py).
 
 Options (`SystemSpec.options`):
 - `page_size`: items asked per page, 1..1000 (default 50).
 - `transactions_page_size`: the same for the rights read for finance, 1..1000 (default 1000).
+- `page_concurrency`: pages of one list asked side by side once the first has told the total, 1..16
+  (default 4; 1 reads them in turn). Each takes one of the system's `max_concurrency` slots.
 - `issuer`: who the gateway's writes say vouches for a credential or provides a payment (default
   "parkgate").
 - `webhook_url`: where the platform should deliver events, the gateway's `/webhooks/{system id}` as
@@ -28,7 +31,7 @@ from typing import Any, TypeVar
 
 from adapters.apds import webhooks, wire
 from adapters.apds.adapter_operations import ApdsOperations
-from adapters.apds.pages import RECORD_FAULTS, Page
+from adapters.apds.pages import RECORD_FAULTS, Page, walk
 from adapters.apds.wire import LEVEL, PLACE, TOKEN_HEADER, RightKind, SpecInfo, WireError
 from adapters.base import ParcsAdapter, SystemSpec
 from adapters.errors import UpstreamError, UpstreamRejected
@@ -49,6 +52,9 @@ T = TypeVar("T")
 # Not in the contract, so not a vendor reason: the answer for a request whose quote we could not read.
 UNREADABLE_QUOTE = "UNREADABLE_QUOTE"
 MAX_PAGE_SIZE = 1000
+#: pages of one list asked at once (pages.walk); each takes one of the system's `max_concurrency` slots
+PAGE_CONCURRENCY = 4
+MAX_PAGE_CONCURRENCY = 16
 CATALOG_TTL_S = 300.0  # right specifications change rarely; a new one is seen within this
 
 
@@ -61,6 +67,7 @@ class ApdsAdapter(ApdsOperations, ParcsAdapter):
     def __init__(self, spec: SystemSpec, http: VendorHTTP | None = None) -> None:
         self._page_size = _bounded(spec, "page_size", wire.MAX_PAGE_SIZE)
         self._transactions_page_size = _bounded(spec, "transactions_page_size", MAX_PAGE_SIZE)
+        self._page_concurrency = _bounded(spec, "page_concurrency", PAGE_CONCURRENCY, MAX_PAGE_CONCURRENCY)
         issuer = spec.options.get("issuer", "parkgate")
         if not isinstance(issuer, str) or not issuer:
             raise ValueError(f"system {spec.id!r}: issuer must be a non-empty string")
@@ -95,13 +102,25 @@ class ApdsAdapter(ApdsOperations, ParcsAdapter):
         return self._map([Page([r for r in page.records if not isinstance(r, Mapping) or wire.element_type(r) == PLACE],
                                page.received_at) for page in pages], wire.occupancy)
 
+    rates_by_facility = True  # GET /rates takes `place`: the places whose rate tables to list
+
     async def rates(self) -> Batch[RateTable]:
+        return await self._rates(None)
+
+    async def rates_at(self, vendor_ids: Sequence[str]) -> Batch[RateTable]:
+        return await self._rates(frozenset(vendor_ids))
+
+    async def _rates(self, places: frozenset[str] | None) -> Batch[RateTable]:
+        """The transient tariff of every place (`places`: of these only, asked with the list's place filter)."""
         catalog = await self._catalog()
-        tables = {str(raw.get("id")): raw for page in await self._pages("/rates", {"expand": "all"})
+        params = {"expand": "all"} if places is None else {"expand": "all", "place": ",".join(sorted(places))}
+        tables = {str(raw.get("id")): raw for page in await self._pages("/rates", params)
                   for raw in page.records if isinstance(raw, Mapping)}
         batch: Batch[RateTable] = Batch()
         for spec in catalog.values():
             if spec.kind is not RightKind.TRANSIENT or not spec.rate_tables:
+                continue
+            if places is not None and spec.place_id not in places:
                 continue
             raw = tables.get(spec.rate_tables[0])
             try:
@@ -173,10 +192,10 @@ class ApdsAdapter(ApdsOperations, ParcsAdapter):
 
     async def _pages(self, path: str, params: Mapping[str, Any] | None = None, page_size: int | None = None
                      ) -> list[Page]:
-        """Every page of a list, from one view: the first answer's referenceInstant goes with the rest."""
-        pages: list[Page] = []
-        offset, reference = 0, None
-        while True:
+        """Every page of a list, from one view (pages.walk: the first answer's referenceInstant goes
+        with the rest, which are asked `page_concurrency` at a time)."""
+
+        async def read(offset: int, reference: int | None) -> tuple[Page, wire.PageMeta]:
             query = {**(params or {}), "offset": offset, "pageSize": page_size or self._page_size}
             if reference is not None:
                 query["referenceInstant"] = reference
@@ -186,12 +205,9 @@ class ApdsAdapter(ApdsOperations, ParcsAdapter):
                 records, meta = wire.page(body)
             except WireError as exc:
                 raise UpstreamError(self.system_id, f"GET {path} answered a malformed page: {exc}") from exc
-            pages.append(Page(records, received_at))
-            reference = meta.reference_instant
-            offset += len(records)
-            # An empty page ends it too: a total that overstates must not loop forever.
-            if offset >= meta.total or not records:
-                return pages
+            return Page(records, received_at), meta
+
+        return await walk(read, self._page_concurrency)
 
     def _map(self, pages: list[Page], mapper: Callable[[Any, datetime], T]) -> Batch[T]:
         """Map each record on its own: one that breaks the contract becomes a RecordError."""
@@ -235,8 +251,8 @@ class ApdsAdapter(ApdsOperations, ParcsAdapter):
         return out
 
 
-def _bounded(spec: SystemSpec, name: str, default: int) -> int:
+def _bounded(spec: SystemSpec, name: str, default: int, most: int = MAX_PAGE_SIZE) -> int:
     value = spec.options.get(name, default)
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_PAGE_SIZE:
-        raise ValueError(f"system {spec.id!r}: {name} must be an integer in 1..{MAX_PAGE_SIZE}")
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
+        raise ValueError(f"system {spec.id!r}: {name} must be an integer in 1..{most}")
     return value

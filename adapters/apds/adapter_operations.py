@@ -231,12 +231,22 @@ class ApdsOperations:
 
     # --- transactions --------------------------------------------------------------------
 
-    async def transactions(self, since: datetime, until: datetime) -> Batch[Transaction]:
-        """The payments collected on rights in [since, until): the rights changed since `since`, every page."""
+    async def transactions(self, since: datetime, until: datetime,
+                           vendor_ids: Sequence[str] | None = None) -> Batch[Transaction]:
+        """The payments collected on rights in [since, until): the rights changed since `since` (at the
+        places `vendor_ids`, the list's place filter), every page.
+
+        Nothing in APDS bounds the read from above: `modified_since` is the only time a right's list
+        filters on that a payment moves, and it has no "before"; the validity filters (start_/end_
+        before/after) are the planned use's, which a payment is not tied to (a reservation is paid when
+        booked, months ahead; a ticket right has no planned use at all). So a range far in the past
+        reads every right changed since: the operation's deadline bounds it (gateway/deadline.py)."""
         catalog = await self._catalog()
+        params: dict[str, Any] = {"modified_since": epoch(since), "expand": "all"}
+        if vendor_ids is not None:
+            params["place"] = ",".join(sorted(vendor_ids))
         with self._refusals():
-            pages = await self._pages("/rights/assigned", {"modified_since": epoch(since), "expand": "all"},
-                                      self._transactions_page_size)
+            pages = await self._pages("/rights/assigned", params, self._transactions_page_size)
         batch: Batch[Transaction] = Batch()
         for index, raw in enumerate(raw for page in pages for raw in page.records):
             try:

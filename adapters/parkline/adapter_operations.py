@@ -10,7 +10,7 @@ is then fetched and returned as if just made. Its refusals ({"reason", "detail"}
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
@@ -215,7 +215,10 @@ class ParklineOperations:
 
     # --- the ledger ---------------------------------------------------------------------------------
 
-    async def transactions(self, since: datetime, until: datetime) -> Batch[Transaction]:
+    async def transactions(self, since: datetime, until: datetime,
+                           vendor_ids: Sequence[str] | None = None) -> Batch[Transaction]:
+        """The ledger between `from` and `to` (ParkLine bounds it both ways); it has no car park filter,
+        so every car park's, and its pages follow Link headers one after another."""
         query = {"from": format_time(since, self._default_tz), "to": format_time(until, self._default_tz)}
         items = await self._get_all("/v2/transactions", query, per_page=TRANSACTIONS_PER_PAGE)
         return self._map(items, records.transaction, "txn_id")

@@ -17,6 +17,7 @@ range always sums to the same totals) and, after it, the payments made here.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 import zlib
@@ -556,6 +557,8 @@ class BackOffice:
 
 #: how far back the simulated PARCS keeps its ledger, as a real one keeps a bounded retention
 HISTORY_KEPT = timedelta(days=400)
+#: garage days of history kept made (~5 kB each): a year of the six sandbox garages, a week of 1,000
+HISTORY_DAYS_CACHED = 8192
 
 
 def tax_in(gross: Decimal, rate: Decimal) -> Decimal:
@@ -563,8 +566,10 @@ def tax_in(gross: Decimal, rate: Decimal) -> Decimal:
     return (gross * rate / (1 + rate)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def history(terms: GarageTerms, day: date) -> list[PostedTransaction]:
-    """One garage's ledger for one local day before the sandbox started: the same every time it is asked."""
+@functools.lru_cache(maxsize=HISTORY_DAYS_CACHED)
+def history(terms: GarageTerms, day: date) -> tuple[PostedTransaction, ...]:
+    """One garage's ledger for one local day before the sandbox started: the same every time it is
+    asked, so made once (a vendor's list of a quarter's rights asks each of its days again per view)."""
     rng = random.Random(zlib.crc32(f"{terms.key}/{day.isoformat()}".encode()))
     zone = ZoneInfo(terms.time_zone)
     entries: list[PostedTransaction] = []
@@ -591,7 +596,7 @@ def history(terms: GarageTerms, day: date) -> list[PostedTransaction]:
         entries.append(PostedTransaction(f"H{day:%Y%m%d}{zlib.crc32(terms.key.encode()) % 1000:03d}{index:02d}",
                                          terms.key, at.astimezone(UTC), amount, tax_in(amount, terms.vat_rate),
                                          terms.currency, kind, category, text))
-    return entries
+    return tuple(entries)
 
 
 def office_of(world: World) -> BackOffice:

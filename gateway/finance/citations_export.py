@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from adapters.models import Citation, RecordError, SystemKind
+from gateway.deadline import Deadline
 from gateway.directory import FacilityEntry
 from gateway.finance.formats import CSV_MEDIA, Rendered, csv_bytes, money
 from gateway.finance.ledger import FacilityInfo, check_range, facility_info, local_window
@@ -52,7 +53,7 @@ class CitationFile:
 
 
 async def load_citations(runtime: Runtime, entries: Sequence[FacilityEntry], first_day: date,
-                         last_day: date) -> CitationFile:
+                         last_day: date, deadline: Deadline) -> CitationFile:
     """The citations of `entries`' zones on the local days first_day..last_day; UpstreamError propagates."""
     check_range(first_day, last_day)
     by_system: dict[str, list[FacilityEntry]] = {}
@@ -61,7 +62,8 @@ async def load_citations(runtime: Runtime, entries: Sequence[FacilityEntry], fir
         if ref is not None:
             by_system.setdefault(ref.system_id, []).append(entry)
     systems = list(by_system)
-    results = await asyncio.gather(*(system_citations(runtime, s, by_system[s], first_day, last_day) for s in systems),
+    results = await asyncio.gather(*(system_citations(runtime, s, by_system[s], first_day, last_day, deadline)
+                                     for s in systems),
                                    return_exceptions=True)
     out = CitationFile(first_day, last_day)
     for result in results:
@@ -75,11 +77,11 @@ async def load_citations(runtime: Runtime, entries: Sequence[FacilityEntry], fir
 
 
 async def system_citations(runtime: Runtime, system_id: str, entries: Sequence[FacilityEntry], first_day: date,
-                           last_day: date) -> tuple[list[PlacedCitation], list[RecordError]]:
+                           last_day: date, deadline: Deadline) -> tuple[list[PlacedCitation], list[RecordError]]:
     windows = {entry.id: local_window(entry.config.time_zone, first_day, last_day) for entry in entries}
     since = min(w[0] for w in windows.values())
     adapter = runtime.systems.enforcement(system_id)
-    batch = await runtime.systems.track(system_id, adapter.citations(since))
+    batch = await deadline.bound(system_id, runtime.systems.track(system_id, adapter.citations(since)))
     by_zone: dict[str, list[FacilityEntry]] = {}
     for entry in entries:
         ref = entry.ref(SystemKind.ENFORCEMENT)

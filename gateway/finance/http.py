@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute, Route
 from adapters.errors import UpstreamError
 from gateway.auth.authenticate import UNRESTRICTED, AuthError, Principal
 from gateway.auth.scopes import Scope
+from gateway.deadline import Deadline
 from gateway.directory import FacilityEntry
 from gateway.errors import ErrorCode
 from gateway.finance.citations_export import load_citations, render_citations
@@ -136,6 +137,10 @@ class Exports:
                                 scopes=" ".join(missing))
         return principal
 
+    def deadline(self) -> Deadline:
+        """An export's vendor reads are bounded as a GraphQL operation's are: past it, 504 UPSTREAM_TIMEOUT."""
+        return Deadline.after(self.runtime.config.limits.operation_timeout_s)
+
     def facilities(self, principal: Principal, wanted: str | None) -> list[FacilityEntry]:
         directory = self.runtime.directory
         if wanted is None:
@@ -150,7 +155,7 @@ class Exports:
         params = export_params(request, tuple(FORMATS))
         entries = self.facilities(principal, params.facility)
         await self.admit(principal)
-        ledger = await load_transactions(self.runtime, entries, params.first_day, params.last_day)
+        ledger = await load_transactions(self.runtime, entries, params.first_day, params.last_day, self.deadline())
         rendered = FORMATS[params.format](build_journals(ledger, self.runtime.config.finance))
         return attachment(rendered, "journal", params, len(ledger.errors))
 
@@ -159,7 +164,7 @@ class Exports:
         params = export_params(request, ("csv",))
         entries = self.facilities(principal, params.facility)
         await self.admit(principal)
-        citations = await load_citations(self.runtime, entries, params.first_day, params.last_day)
+        citations = await load_citations(self.runtime, entries, params.first_day, params.last_day, self.deadline())
         return attachment(render_citations(citations), "citations", params, len(citations.errors))
 
 

@@ -6,8 +6,10 @@ over the union of its facilities' UTC windows, and each transaction is then kept
 its own facility's window (`load_transactions`).
 
 These reads bypass the upstream cache: a journal must see every transaction the vendor has,
-not an answer that was fresh a minute ago. A failing system raises its `UpstreamError` (the
-callers turn it into a coded error); a malformed record becomes a `RecordError` in the ledger.
+not an answer that was fresh a minute ago. They share the operation's deadline (gateway/deadline.py):
+a system still answering then raises `UpstreamTimeout`. A failing system raises its `UpstreamError`
+(the callers turn it into a coded error: a ledger missing one system's money is never passed off as
+the whole); a malformed record becomes a `RecordError` in the ledger.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from adapters.models import Batch, RecordError, SystemKind
 from adapters.operation_models import Transaction
+from gateway.deadline import Deadline
 from gateway.directory import FacilityEntry
 
 if TYPE_CHECKING:
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
 
 #: the longest range one request may ask for: a quarter
 MAX_DAYS = 92
+#: at most this many facilities are named to a PARCS that filters by facility (more: it is asked for all)
+MAX_NAMED = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +112,7 @@ def facility_info(entry: FacilityEntry) -> FacilityInfo:
 
 
 async def load_transactions(runtime: Runtime, entries: Sequence[FacilityEntry], first_day: date,
-                            last_day: date) -> Ledger:
+                            last_day: date, deadline: Deadline) -> Ledger:
     """The transactions of `entries` on the local days first_day..last_day (inclusive)."""
     check_range(first_day, last_day)
     ledger = Ledger(first_day, last_day, {entry.id: facility_info(entry) for entry in entries})
@@ -118,7 +123,8 @@ async def load_transactions(runtime: Runtime, entries: Sequence[FacilityEntry], 
             by_system.setdefault(ref.system_id, []).append(entry)
     systems = list(by_system)
     # Every system at once; the first failure (in configuration order) is the one reported.
-    results = await asyncio.gather(*(system_ledger(runtime, s, by_system[s], first_day, last_day) for s in systems),
+    results = await asyncio.gather(*(system_ledger(runtime, s, by_system[s], first_day, last_day, deadline)
+                                     for s in systems),
                                    return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):
@@ -131,13 +137,24 @@ async def load_transactions(runtime: Runtime, entries: Sequence[FacilityEntry], 
 
 
 async def system_ledger(runtime: Runtime, system_id: str, entries: Sequence[FacilityEntry], first_day: date,
-                        last_day: date) -> tuple[list[LedgerEntry], list[RecordError]]:
+                        last_day: date, deadline: Deadline) -> tuple[list[LedgerEntry], list[RecordError]]:
     windows = {entry.id: local_window(entry.config.time_zone, first_day, last_day) for entry in entries}
     since = min(w[0] for w in windows.values())
     until = max(w[1] for w in windows.values())
     adapter = runtime.systems.parcs(system_id)
-    batch: Batch[Transaction] = await runtime.systems.track(system_id, adapter.transactions(since, until))
+    named = some_of(runtime, system_id, entries)
+    batch: Batch[Transaction] = await deadline.bound(
+        system_id, runtime.systems.track(system_id, adapter.transactions(since, until, named)))
     return place(system_id, batch, entries, windows)
+
+
+def some_of(runtime: Runtime, system_id: str, entries: Sequence[FacilityEntry]) -> list[str] | None:
+    """The system's ids of `entries` when they are only some of its facilities (one facility's ledger,
+    a client limited to a few), so that a dialect that can is asked for theirs only; None: all of them."""
+    named = {ref.vendor_id for entry in entries if (ref := entry.ref(SystemKind.PARCS)) is not None}
+    runs = sum(1 for entry in runtime.directory.entries
+               if (ref := entry.ref(SystemKind.PARCS)) is not None and ref.system_id == system_id)
+    return sorted(named) if len(named) < runs and len(named) <= MAX_NAMED else None
 
 
 def place(system_id: str, batch: Batch[Transaction], entries: Sequence[FacilityEntry],

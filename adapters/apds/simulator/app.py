@@ -135,7 +135,8 @@ async def _specs(state: ApdsState, request: Request) -> Response:
 
 
 async def _rates(state: ApdsState, request: Request) -> Response:
-    return state.views.page(request, "rates", lambda: state.listed("rates", catalog.rate_tables(state)))
+    places = frozenset(listing(request, "place"))
+    return state.views.page(request, "rates", lambda: state.listed("rates", catalog.rate_tables(state, places)))
 
 
 # --- quotes ------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -249,9 +250,12 @@ def specification(state: ApdsState, office: BackOffice, key: str, place_id: str,
     return body
 
 
-def rate_tables(state: ApdsState) -> list[dict[str, Any]]:
+def rate_tables(state: ApdsState, places: Collection[str] = ()) -> list[dict[str, Any]]:
+    """The rate tables of every place this platform runs (`places`: of these only, the list's place filter)."""
     out = []
     for key, place_id in state.places():
+        if places and place_id not in places:
+            continue
         tariff = tariff_of(key)
         out.append(_table(tariff_id(place_id), f"{state.world.garages[key].spec.name} tariff", tariff.valid_from,
                           "hourly", "public", tariff.currency, tariff.lines()))

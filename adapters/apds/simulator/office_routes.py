@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 from adapters.apds import operations_wire as ow
 from adapters.apds.simulator import catalog
-from adapters.apds.simulator.plumbing import body_of, error, guard, listing, ok, paged, param
+from adapters.apds.simulator.plumbing import body_of, error, guard, listing, ok, param
 from adapters.apds.simulator.plumbing import now as sim_now
 from adapters.apds.simulator.state import OPERATOR, ApdsState
 from adapters.apds.wire import (
@@ -253,22 +253,26 @@ async def _list_rights(state: ApdsState, office: BackOffice, request: Request) -
     specs, places = set(listing(request, "right_spec")), set(listing(request, "place"))
     plates = _plates(request)
     windows = {name: _epoch(request, name) for name in ("start_before", "end_before", "start_after", "end_after")}
-    out = []
-    for right in all_rights(state, office, since):
-        body = right.body
-        if specs and body["rightSpecification"]["id"] not in specs:
-            continue
-        if places and dict(state.places())[right.garage] not in places:
-            continue
-        if plates is not None and ow.credential_value(ow.holder_credentials(body), ow.PLATE_CLASS) not in plates:
-            continue
-        if since is not None and modified(body) < since:
-            continue
-        if any(windows.values()) and not _in_window(body, windows):
-            continue
-        out.append(body)
-    out.sort(key=lambda b: (b["issuanceTime"], b["id"]))
-    return paged(request, state.listed("rights", out))
+
+    def build() -> list[Any]:
+        out = []
+        for right in all_rights(state, office, since):
+            body = right.body
+            if specs and body["rightSpecification"]["id"] not in specs:
+                continue
+            if places and dict(state.places())[right.garage] not in places:
+                continue
+            if plates is not None and ow.credential_value(ow.holder_credentials(body), ow.PLATE_CLASS) not in plates:
+                continue
+            if since is not None and modified(body) < since:
+                continue
+            if any(windows.values()) and not _in_window(body, windows):
+                continue
+            out.append(body)
+        out.sort(key=lambda b: (b["issuanceTime"], b["id"]))
+        return state.listed("rights", out)
+
+    return state.views.page(request, "rights", build)
 
 
 def _plates(request: Request) -> set[str] | None:
@@ -478,19 +482,23 @@ async def _list_sessions(state: ApdsState, office: BackOffice, request: Request)
     plates = _plates(request)
     start_after, end_after = _epoch(request, "start_after"), _epoch(request, "end_after")
     expand = listing(request, "expand")
-    out = []
-    for s in office.sessions.values():
-        if s.garage not in garages or (places and garages[s.garage] not in places) \
-                or (plates is not None and s.plate not in plates):
-            continue
-        if start_after is not None and s.entered_at <= start_after:
-            continue
-        if end_after is not None and s.exited_at is not None and s.exited_at <= end_after:
-            continue
-        if specs and session_right(state, office, s).body["rightSpecification"]["id"] not in specs:
-            continue
-        out.append(render_session(state, office, s, expand))
-    return paged(request, state.listed("sessions", out))
+
+    def build() -> list[Any]:
+        out = []
+        for s in office.sessions.values():
+            if s.garage not in garages or (places and garages[s.garage] not in places) \
+                    or (plates is not None and s.plate not in plates):
+                continue
+            if start_after is not None and s.entered_at <= start_after:
+                continue
+            if end_after is not None and s.exited_at is not None and s.exited_at <= end_after:
+                continue
+            if specs and session_right(state, office, s).body["rightSpecification"]["id"] not in specs:
+                continue
+            out.append(render_session(state, office, s, expand))
+        return state.listed("sessions", out)
+
+    return state.views.page(request, "sessions", build)
 
 
 async def _get_session(state: ApdsState, office: BackOffice, request: Request) -> Response:

@@ -103,14 +103,18 @@ class Views:
     APDS pages a list "as of" the first answer's `referenceInstant`, which the client sends with the
     rest. The simulator keeps the records it built for a first page and serves the later pages of
     the same walk from them: one view, as the standard means, and not the whole list rebuilt for
-    every page (which made a walk over thousands of places quadratic). A request without a
-    referenceInstant, or with one no kept view has, builds afresh.
+    every page (which made a walk over thousands of places, or a finance read of a year of rights,
+    quadratic). A client may ask the later pages side by side and in any order: a view is let go
+    once as many records went out as it holds. A request without a referenceInstant, or with one
+    no kept view has, builds afresh.
     """
 
     KEPT = 8  # views at once: concurrent walks (several resources read the catalog side by side)
 
     def __init__(self) -> None:
         self._views: dict[tuple[Any, ...], list[Any]] = {}
+        #: records served from each view so far: a walk may ask its pages side by side, in any order
+        self._served: dict[tuple[Any, ...], int] = {}
 
     def page(self, request: Request, name: str, build: Callable[[], list[Any]]) -> JSONResponse:
         asked = param(request, "referenceInstant")
@@ -121,10 +125,15 @@ class Views:
         records = self._views.get(key) if asked is not None else None
         if records is None:
             records = build()
-            self._views[key] = records
+            self._views[key], self._served[key] = records, 0
             while len(self._views) > self.KEPT:
-                del self._views[next(iter(self._views))]  # the oldest first
+                self._served.pop(oldest := next(iter(self._views)), None)
+                del self._views[oldest]  # the oldest first
         offset, size = param(request, "offset", 0) or 0, param(request, "pageSize", DEFAULT_PAGE_SIZE) or 0
-        if offset + size >= len(records):  # the walk's last page: nobody needs the view any more
+        served = self._served.get(key, 0) + len(records[offset:offset + size])
+        if served >= len(records):  # every record of the walk went out: nobody needs the view any more
             self._views.pop(key, None)
+            self._served.pop(key, None)
+        elif key in self._views:
+            self._served[key] = served
         return paged(request, records, reference)

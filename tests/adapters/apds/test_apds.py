@@ -3,6 +3,7 @@ every request and answer validated against the APDS document (harness.py)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.apds import wire
+from adapters.apds.pages import Page, walk
 from adapters.apds.simulator import REMOVE, VENDOR_IDS
 from adapters.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from adapters.models import FacilityKind, Money, OccupancyMethod, OccupancyStatus, QuoteRequest, RateKind
@@ -92,6 +94,44 @@ async def test_rates_are_the_walk_in_specifications_rate_tables() -> None:
         (RateKind.TIERED, Decimal("0.00"), 15, None), (RateKind.INCREMENTING, Decimal("3.00"), None, 60),
         (RateKind.FLAT, Decimal("25.00"), None, None)]
     assert hbf.lines[1].max_amount == Money(Decimal("30.00"), "EUR")
+
+
+async def test_some_places_rates_are_asked_with_the_lists_place_filter() -> None:
+    async with apds() as a:
+        whole = {t.vendor_facility_id: t for t in (await a.adapter.rates()).items}
+        a.recorder.exchanges.clear()
+        batch = await a.adapter.rates_at([MITTE, HBF])
+        a.assert_conforms()
+    assert batch.errors == [] and {t.vendor_facility_id: t for t in batch.items} == {HBF: whole[HBF], MITTE: whole[MITTE]}
+    listed = [dict(x.query) for x in a.recorder.exchanges if x.path == "/rates"]
+    assert listed and all(query["place"] == ",".join(sorted([HBF, MITTE])) for query in listed)
+
+
+async def test_a_list_whose_pages_are_asked_side_by_side_is_whole_and_in_order() -> None:
+    async with apds(options={"page_concurrency": 3}) as a:
+        in_turn = await a.adapter.facilities()
+        a.adapter._page_concurrency = 1
+        assert await a.adapter.facilities() == in_turn
+        a.assert_conforms()
+    offsets = Counter(int(dict(x.query)["offset"]) for x in a.recorder.exchanges if x.path == "/places")
+    # every page once per walk (pages of 2), none skipped, none twice
+    assert len(offsets) > 3 and set(offsets) == set(range(0, max(offsets) + 1, 2)) and set(offsets.values()) == {2}
+
+
+@pytest.mark.parametrize("short_at", [2, 4, 8])
+async def test_a_page_that_comes_back_short_leaves_no_gap(short_at: int) -> None:
+    """A platform may serve fewer records than asked on any page (a byte cap): the walk reads what
+    the side-by-side pages left out, one page at a time, and gives every record once, in order."""
+    records, asked = list(range(10)), []
+
+    async def read(offset: int, reference: int | None) -> tuple[Page, wire.PageMeta]:
+        asked.append(offset)
+        size = 1 if offset == short_at else 2
+        return Page(records[offset:offset + size], datetime.now(UTC)), wire.PageMeta(offset, 2, len(records), 7)
+
+    pages = await walk(read, concurrency=3)
+    assert [r for page in pages for r in page.records] == records
+    assert asked.count(short_at + 1) == 1  # the gap, once
 
 
 async def test_quotes_price_by_the_tariff_or_say_why_not() -> None:

@@ -260,6 +260,20 @@ async def test_transactions_are_the_payments_collected_and_sum_as_the_office_doe
     assert {t.revenue_category for t in batch.items} >= {RevenueCategory.TRANSIENT, RevenueCategory.RESERVATION}
 
 
+async def test_some_places_transactions_are_asked_with_the_place_filter() -> None:
+    async with apds(options={"transactions_page_size": 200}) as a:
+        until = datetime.now(UTC) + timedelta(minutes=1)
+        since = until - timedelta(days=2)
+        batch = await a.adapter.transactions(since, until, [HBF])
+        a.assert_conforms()
+    office = a.sim.office.transactions(["berlin-hbf"], since, until)
+    assert batch.errors == [] and len(batch.items) == len(office) > 10
+    assert {t.vendor_facility_id for t in batch.items} == {HBF}
+    assert sum(t.amount.amount for t in batch.items) == sum(e.amount for e in office)
+    listed = [dict(x.query) for x in a.recorder.exchanges if x.path == "/rights/assigned"]
+    assert listed and all(query["place"] == HBF for query in listed)
+
+
 # --- webhooks -------------------------------------------------------------------------------------
 
 
