@@ -285,7 +285,7 @@ class GraphQLEndpoint:
             analysis = self.executor.analyze(prepared, params.variables)
             max_age = analysis.max_age
             cache_key = self.responses.key(params.query, params.operation_name, params.variables, principal) if max_age else None
-            cached = await self.responses.get(cache_key) if cache_key else None
+            cached = await self.responses.get(cache_key, principal) if cache_key else None
             charge = await self.meter.admit(principal, analysis, cached.actual_cost if cached else None)
         except RequestError as exc:
             # Refused before it ran, yet counted as one request (no cost): refusing takes work too.
@@ -331,7 +331,7 @@ class GraphQLEndpoint:
             return OperationAnswer(body, 200, settled.headers)  # partial answers are neither kept nor reused
         if cache_key is not None and result.data is not None and not context.used_stale:
             data_json = orjson.dumps(result.data)
-            await self.responses.put(cache_key, CachedAnswer(data_json, actual), max_age)
+            await self.responses.put(cache_key, principal, CachedAnswer(data_json, actual), max_age)
             del body["data"]
             return OperationAnswer(body, 200, settled.headers, max_age, data_json=data_json)
         return OperationAnswer(body, 200, settled.headers, max_age)
