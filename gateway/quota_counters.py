@@ -1,11 +1,12 @@
-"""The quotas' fixed-window counters: in this process (limits' MemoryStorage) or in Redis.
+"""The quotas' fixed-window counters: in this process or in Redis.
 
 `run` charges, refunds and reads counters in one go and answers each as (count, seconds until
 the key expires). On Redis that one go is one round trip, and an admission (a client's requests
 and cost counters charged together) is one script: `CHARGE_LUA` does for every key what the
 `limits` library's fixed-window script (`incr_expire.lua`) does for one (INCRBY, and EXPIRE when
 the key was created), and answers the TTLs too, so the keys are compatible with limits' own and
-with replicas still running its script. Every key charged together shares the client's hash tag
+with replicas still running its script. In memory (and as the fallback while Redis is down) the
+same rules run on a dict. Every key charged together shares the client's hash tag
 (gateway/quotas.py `_key`): on a Redis Cluster a script's keys sit in one slot.
 """
 
@@ -15,8 +16,6 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
-
-from limits.aio.storage import MemoryStorage
 
 from gateway.redis_connect import connect
 
@@ -46,27 +45,59 @@ class Counters(ABC):
 
 
 class MemoryCounters(Counters):
-    """limits' MemoryStorage. Nothing here suspends between a read and its write, so each
-    step is atomic for the event loop."""
+    """In this process: a dict of [count, expiry (epoch s)], with limits' MemoryStorage's rules (a
+    charge that creates a counter, or finds it at 0, starts its window; an expired counter is
+    gone; a refund stops at 0 and keeps the expiry), without its per-call locks and tasks: nothing
+    here suspends, so each `run` is atomic for the event loop."""
+
+    #: expired counters are swept when the dict has grown by this many since the last sweep
+    SWEEP_EVERY = 10_000
 
     def __init__(self) -> None:
-        self.storage = MemoryStorage()
+        self._counters: dict[str, list[float]] = {}
+        self._swept_at_size = 0
 
-    async def _counted(self, key: str, count: int) -> Counted:
-        return count, max(0.0, await self.storage.get_expiry(key) - time.time())
+    def _live(self, key: str, now: float) -> list[float] | None:
+        counter = self._counters.get(key)
+        if counter is not None and counter[1] <= now:
+            del self._counters[key]
+            return None
+        return counter
 
     async def run(self, charges: Sequence[CounterCharge] = (), refunds: Sequence[CounterRefund] = (),
                   reads: Sequence[str] = ()) -> CounterResults:
-        s = self.storage
-        charged = [await self._counted(k, await s.incr(k, w, amount=n)) for k, n, w in charges]
+        now = time.time()
+        charged = []
+        for key, amount, window_s in charges:
+            counter = self._live(key, now)
+            if counter is None:
+                counter = self._counters[key] = [0, now + window_s]
+            counter[0] += amount
+            if counter[0] == amount:
+                counter[1] = now + window_s
+            charged.append(_left(counter, now))
         refunded = []
         for key, amount, not_after in refunds:
-            count = await s.get(key)
-            if count > 0 and amount > 0 and (not not_after or await s.get_expiry(key) <= not_after):
-                count = await s.decr(key, min(amount, count))  # limits clamps at 0 and keeps the expiry
-            refunded.append(await self._counted(key, count))
-        read = [await self._counted(k, await s.get(k)) for k in reads]
+            counter = self._live(key, now)
+            if counter is None:
+                refunded.append((0, 0.0))
+                continue
+            if counter[0] > 0 and amount > 0 and (not not_after or counter[1] <= not_after):
+                counter[0] = max(0, counter[0] - amount)
+            refunded.append(_left(counter, now))
+        read = [_left(c, now) if (c := self._live(k, now)) is not None else (0, 0.0) for k in reads]
+        if len(self._counters) > self._swept_at_size + self.SWEEP_EVERY:
+            self._sweep(now)
         return charged, refunded, read
+
+    def _sweep(self, now: float) -> None:
+        for key in [k for k, (_, expiry) in self._counters.items() if expiry <= now]:
+            del self._counters[key]
+        self._swept_at_size = len(self._counters)
+
+
+def _left(counter: list[float], now: float) -> Counted:
+    return int(counter[0]), max(0.0, counter[1] - now)
 
 
 #: Charge KEYS[i] with ARGV[2i-1] in a window of ARGV[2i] seconds, each as limits' incr_expire

@@ -8,8 +8,8 @@ single fields of it (`effective_plan`). Every request is admitted or refused by 
     ... execute ...
     await quotas.settle(client.id, plan, estimated_cost, actual_cost, decision=decision)  # refund the rest
 
-Strategy: the fixed window of the `limits` library (its storage's `incr`, which on Redis is its
-`incr_expire` Lua script: INCRBY, and EXPIRE when the key is created). A charge is admitted when
+Strategy: the fixed window of the `limits` library (its `incr_expire` Lua script: INCRBY, and
+EXPIRE when the key is created). A charge is admitted when
 the counter after the increment is within the limit, so the increment itself is the atomic
 check: with any number of replicas sharing Redis, the requests admitted in one window are at
 most the quota, and exactly the quota when more are tried. A refused charge is taken back at
@@ -36,8 +36,8 @@ keeps what it has used.
 On Redis an admission is one script charging both counters as the `limits` library's fixed-window
 script (`incr_expire.lua`) charges one, and answering their TTLs: one round trip
 (gateway/quota_counters.py), on the gateway's connection (gateway/redis_connect.py: one server, a
-cluster or a Sentinel's master alike); in memory, and as the fallback, the counters are its
-`MemoryStorage`.
+cluster or a Sentinel's master alike); in memory, and as the fallback, the same rules run on a
+dict.
 
 Redis unreachable: `on_redis_error="open"` hands over to a per-process in-memory limiter (one
 warning per outage; N replicas then admit up to N × quota), `"closed"` raises
