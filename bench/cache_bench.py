@@ -91,8 +91,8 @@ OCCUPANCY_BODY = orjson.dumps({"query": OCCUPANCY_QUERY, "operationName": "Occup
 JSON_HEADERS = {"content-type": "application/json", "accept": "application/json"}
 
 AIM_AMPLIFICATION = 100.0
-AIM_EDGE_MEMORY = 0.6
-AIM_EDGE_REDIS = 0.35
+AIM_EDGE_MEMORY = 0.75
+AIM_EDGE_REDIS = 0.5
 AIM_EXECUTION = 2.0
 AIM_HOP = 0.5
 
@@ -555,6 +555,19 @@ class EdgeTarget:
     hits: int = 0
     misses: int = 0
     redis_commands: dict[str, int] = field(default_factory=dict)
+    redis_reads: int = 0  # read events of redis-server: one per round trip from a client
+
+
+def redis_reads(url: str) -> int:
+    """INFO stats `total_reads_processed`: how many times redis-server read from a client socket, server-wide
+    (a pipeline or a script is one read, so this counts round trips; the INFO asking for it is one too)."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=2.0)
+    try:
+        return int(client.info("stats")["total_reads_processed"])
+    finally:
+        client.close()
 
 
 def edge(args: argparse.Namespace, ctx: Any, sandbox: Server, report: dict[str, Any], scratch: Path,
@@ -642,7 +655,9 @@ def edge(args: argparse.Namespace, ctx: Any, sandbox: Server, report: dict[str, 
         if name == "redis":
             per = {c: n / max(1, run.requests) for c, n in sorted(target.redis_commands.items(), key=lambda i: -i[1])}
             extra += (f"\n      Redis commands per request (INFO commandstats, Lua scripts' own included): {sum(per.values()):.1f}: "
-                      + ", ".join(f"{c} {n:.2f}" for c, n in per.items() if n >= 0.005))
+                      + ", ".join(f"{c} {n:.2f}" for c, n in per.items() if n >= 0.005)
+                      + f"\n      Redis round trips per request (INFO stats total_reads_processed): "
+                      f"{target.redis_reads / max(1, run.requests):.2f}")
         cpu_ms = f"; {1000 * run.server_cpu_s / run.requests:.2f} ms server CPU/request" if run.server_cpu_s else ""
         print(f"  {target.label:<56} {describe(run)}{cpu_ms}{extra}")
     bare_run = combine(targets["bare"].runs)
@@ -672,12 +687,14 @@ async def measure_with_stats(target: EdgeTarget, concurrency: int, seconds: floa
         loop = asyncio.get_running_loop()
         before = await loop.run_in_executor(None, bench_stats, target.server) if target.name in ("memory", "redis") else None
         commands = await loop.run_in_executor(None, redis_commands, redis_url) if target.name == "redis" else {}
+        reads = await loop.run_in_executor(None, redis_reads, redis_url) if target.name == "redis" else 0
         result = await run_load(post, concurrency, seconds, target.server.process.pid)
         if before is not None:
             after = await loop.run_in_executor(None, bench_stats, target.server)
             target.hits += after["responses"]["hits"] - before["responses"]["hits"]
             target.misses += after["responses"]["misses"] - before["responses"]["misses"]
         if target.name == "redis":
+            target.redis_reads += await loop.run_in_executor(None, redis_reads, redis_url) - reads - 1  # less its own INFO
             later = await loop.run_in_executor(None, redis_commands, redis_url)
             for command, calls in later.items():
                 if command != "info":
