@@ -1,12 +1,14 @@
 """GraphQL over HTTP (the GraphQL-over-HTTP spec): POST and GET in, JSON out.
 
-Follow a request forward from `GraphQLEndpoint.__call__`:
+Follow a request forward from `GraphQLEndpoint.__call__` (read from the ASGI scope and answered
+on the ASGI messages: gateway/http_exchange.py):
   authenticate (a `Principal`: scopes, facilities, plan; decided once per request)
   → read the request (method, media types, body size, JSON; an array is a batch)
   → per operation (`GraphQLEndpoint.operation`): the card-number screen (gateway/card_screen.py),
     a persisted query looked up or stored, `GraphQLParams`
   → the executor prepares the document (parse, operation, validation; cached)
-  → its cost and complexity (`gateway.cost`) → the meter admits it or refuses (429, 503)
+  → its cost and complexity (`gateway.cost`) → the response cache: a hit is charged its known cost,
+    and answered as kept (gateway/response_cache.py) → the meter admits it or refuses (429, 503)
   → a fresh `RequestContext` (per-request loaders) → execution
   → the meter settles on the actual cost → errors coded and masked, RateLimit headers,
     `extensions.cost` → serialized with orjson.
@@ -218,6 +220,8 @@ class GraphQLEndpoint:
             return respond({"errors": [unavailable()]}, 503, media, {"retry-after": str(RETRY_AFTER_S)})
         try:
             payload = await self.read_payload(request, receive)
+        except BodyTooLarge:
+            return problem(413, f"The request body is larger than {self.max_body_bytes} bytes.", media)
         except HTTPProblem as exc:
             return problem(exc.status, exc.message, media, exc.headers)
         except RequestError as exc:
@@ -363,13 +367,9 @@ class GraphQLEndpoint:
         if content_type != JSON:
             raise HTTPProblem(415, "Send the request as Content-Type: application/json.")
         declared = request.content_length
-        too_large = HTTPProblem(413, f"The request body is larger than {self.max_body_bytes} bytes.")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            raise too_large
-        try:
-            body = await read_body(receive, self.max_body_bytes)
-        except BodyTooLarge:
-            raise too_large from None
+            raise BodyTooLarge
+        body = await read_body(receive, self.max_body_bytes)
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError:
