@@ -913,6 +913,7 @@ async def profile_edge(args: argparse.Namespace, report: dict[str, Any], scratch
     stats = pstats.Stats(profiler)
     stats.sort_stats("tottime").print_stats(25)
     stats.sort_stats("cumulative").print_stats(r"gateway/|resolvers/|graphql/|limits/|redis/|aiocache/", 30)
+    stats.print_callees(r"graphql_http.py:\d+\((handle|operation|run_operation)\)")  # where the endpoint's own time goes
 
     # The steps of a cached answer (graphql_http.py `run_operation`), each timed alone, unprofiled.
     from gateway.graphql_http import OperationAnswer
