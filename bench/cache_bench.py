@@ -954,7 +954,36 @@ async def profile_edge(args: argparse.Namespace, report: dict[str, Any], scratch
         total += us
         print(f"  {label:<72} {us:7.1f} us")
     print(f"  {'sum of the steps':<72} {total:7.1f} us   (whole request in process: {1000 * plain_ms:.0f} us)")
+    await compare_in_process(args, app, post)
     await runtime.aclose()
+
+
+async def compare_in_process(args: argparse.Namespace, app: Any, post: Any) -> None:
+    """The same POST in process against bare Starlette answering the gateway's bytes, alone and
+    behind the gateway's two middlewares (request log, card-number URL screen): what is the
+    endpoint's, what every route of the gateway pays, what any Starlette app pays."""
+    from _replay import AsgiPost
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+
+    from gateway.card_screen import CardNumberURLs
+    from gateway.observability.request_log import RequestLog
+
+    _, raw = await post()
+    bare = bare_app(raw, {"content-type": "application/json; charset=utf-8"})
+    behind = Starlette(routes=bare.routes, middleware=[Middleware(RequestLog), Middleware(CardNumberURLs)])
+    targets = {"the gateway (create_app)": post, "bare Starlette": AsgiPost(bare, FACILITIES_BODY, JSON_HEADERS),
+               "bare Starlette behind the gateway's two middlewares": AsgiPost(behind, FACILITIES_BODY, JSON_HEADERS)}
+    timings: dict[str, list[float]] = {name: [] for name in targets}
+    for _ in range(5):  # alternating rounds
+        for name, target in targets.items():
+            started = time.perf_counter()
+            for _ in range(args.profile_requests // 5):
+                await target()
+            timings[name].append(1e6 * (time.perf_counter() - started) / (args.profile_requests // 5))
+    print("the same POST in process, median of 5 alternating rounds:")
+    for name, rounds in timings.items():
+        print(f"  {name:<72} {statistics.median(rounds):7.1f} us")
 
 
 def profile_http(args: argparse.Namespace, ctx: Any, report: dict[str, Any], scratch: Path, servers: list[Server],

@@ -28,9 +28,10 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
+from graphql import OperationType
 from starlette.datastructures import QueryParams
 from starlette.types import Receive, Scope, Send
 
@@ -56,12 +57,17 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 
 
-@dataclass(frozen=True)
-class GraphQLParams:
+class GraphQLParams(NamedTuple):
+    """An operation's parameters as sent (a tuple: made on every request, read a few times)."""
+
     query: str
     variables: dict[str, Any] | None
     operation_name: str | None
     extensions: dict[str, Any] | None
+
+
+#: an operation's kind as a label ("query", "mutation"): the enum's `.value` is a descriptor call per read
+_KINDS = {kind: kind.value for kind in OperationType}
 
 
 class OperationFacts:
@@ -297,7 +303,7 @@ class GraphQLEndpoint:
             prepared = self.executor.prepare(params.query, params.operation_name, allow_mutations=method == "POST")
             named = prepared.operation.name
             facts.label = self.metrics.operations.label(named.value if named is not None else None)
-            facts.kind = prepared.operation.operation.value
+            facts.kind = _KINDS[prepared.operation.operation]
             analysis = self.executor.analyze(prepared, params.variables)
             max_age = analysis.max_age
             cache_key = self.responses.key(params.query, params.operation_name, params.variables, principal) if max_age else None

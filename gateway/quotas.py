@@ -56,7 +56,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
 from limits.errors import StorageError
 
@@ -164,9 +164,8 @@ def effective_plan(plan: Plan, overrides: Mapping[str, int]) -> Plan:
 # --- what callers get back ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class WindowState:
-    """One dimension's window: enough for an IETF `RateLimit` item."""
+class WindowState(NamedTuple):
+    """One dimension's window: enough for an IETF `RateLimit` item (a tuple: three are made per request)."""
 
     limit: int
     remaining: int
