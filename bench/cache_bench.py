@@ -91,8 +91,8 @@ OCCUPANCY_BODY = orjson.dumps({"query": OCCUPANCY_QUERY, "operationName": "Occup
 JSON_HEADERS = {"content-type": "application/json", "accept": "application/json"}
 
 AIM_AMPLIFICATION = 100.0
-AIM_EDGE_MEMORY = 0.6
-AIM_EDGE_REDIS = 0.35
+AIM_EDGE_MEMORY = 0.75
+AIM_EDGE_REDIS = 0.5
 AIM_EXECUTION = 2.0
 AIM_HOP = 0.5
 
@@ -555,6 +555,19 @@ class EdgeTarget:
     hits: int = 0
     misses: int = 0
     redis_commands: dict[str, int] = field(default_factory=dict)
+    redis_reads: int = 0  # read events of redis-server: one per round trip from a client
+
+
+def redis_reads(url: str) -> int:
+    """INFO stats `total_reads_processed`: how many times redis-server read from a client socket, server-wide
+    (a pipeline or a script is one read, so this counts round trips; the INFO asking for it is one too)."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=2.0)
+    try:
+        return int(client.info("stats")["total_reads_processed"])
+    finally:
+        client.close()
 
 
 def edge(args: argparse.Namespace, ctx: Any, sandbox: Server, report: dict[str, Any], scratch: Path,
@@ -642,7 +655,9 @@ def edge(args: argparse.Namespace, ctx: Any, sandbox: Server, report: dict[str, 
         if name == "redis":
             per = {c: n / max(1, run.requests) for c, n in sorted(target.redis_commands.items(), key=lambda i: -i[1])}
             extra += (f"\n      Redis commands per request (INFO commandstats, Lua scripts' own included): {sum(per.values()):.1f}: "
-                      + ", ".join(f"{c} {n:.2f}" for c, n in per.items() if n >= 0.005))
+                      + ", ".join(f"{c} {n:.2f}" for c, n in per.items() if n >= 0.005)
+                      + f"\n      Redis round trips per request (INFO stats total_reads_processed): "
+                      f"{target.redis_reads / max(1, run.requests):.2f}")
         cpu_ms = f"; {1000 * run.server_cpu_s / run.requests:.2f} ms server CPU/request" if run.server_cpu_s else ""
         print(f"  {target.label:<56} {describe(run)}{cpu_ms}{extra}")
     bare_run = combine(targets["bare"].runs)
@@ -672,12 +687,14 @@ async def measure_with_stats(target: EdgeTarget, concurrency: int, seconds: floa
         loop = asyncio.get_running_loop()
         before = await loop.run_in_executor(None, bench_stats, target.server) if target.name in ("memory", "redis") else None
         commands = await loop.run_in_executor(None, redis_commands, redis_url) if target.name == "redis" else {}
+        reads = await loop.run_in_executor(None, redis_reads, redis_url) if target.name == "redis" else 0
         result = await run_load(post, concurrency, seconds, target.server.process.pid)
         if before is not None:
             after = await loop.run_in_executor(None, bench_stats, target.server)
             target.hits += after["responses"]["hits"] - before["responses"]["hits"]
             target.misses += after["responses"]["misses"] - before["responses"]["misses"]
         if target.name == "redis":
+            target.redis_reads += await loop.run_in_executor(None, redis_reads, redis_url) - reads - 1  # less its own INFO
             later = await loop.run_in_executor(None, redis_commands, redis_url)
             for command, calls in later.items():
                 if command != "info":
@@ -891,34 +908,39 @@ async def profile_edge(args: argparse.Namespace, report: dict[str, Any], scratch
     endpoint = app.state.graphql
     responses = endpoint.responses
     print(f"\n--profile {args.profile}: {n} cached facilities queries through create_app in process, "
-          f"{plain_ms:.3f} ms/request unprofiled; response cache {responses.hits} hits, {responses.misses} misses")
+          f"{plain_ms:.3f} ms/request unprofiled; response cache {responses.hits} hits ({responses.local_hits} from "
+          f"this process's copy), {responses.misses} misses")
     stats = pstats.Stats(profiler)
     stats.sort_stats("tottime").print_stats(25)
     stats.sort_stats("cumulative").print_stats(r"gateway/|resolvers/|graphql/|limits/|redis/|aiocache/", 30)
+    stats.print_callees(r"graphql_http.py:\d+\((handle|operation|run_operation)\)")  # where the endpoint's own time goes
 
-    # The steps of a cached answer (graphql_http.py `operation`), each timed alone, unprofiled.
-    executor, limits = endpoint.executor, runtime.config.limits
+    # The steps of a cached answer (graphql_http.py `run_operation`), each timed alone, unprofiled.
+    from gateway.graphql_http import OperationAnswer
+
+    executor = endpoint.executor
     principal = await runtime.authenticator.authenticate(f"Bearer {issued.key}", None)
     prepared = executor.prepare(FACILITIES_QUERY, "Facilities")
     analysis = executor.analyze(prepared, None)
     key = responses.key(FACILITIES_QUERY, "Facilities", None, principal)
-    cached = await responses.get(key)
+    cached = await responses.get(key, principal)
     assert cached is not None, "the answer is not in the response cache"
-    cost = executor.actual_cost(prepared, None, cached)
-    body = {"data": cached, "extensions": {"cost": {"requestedQueryCost": analysis.cost, "actualQueryCost": cost}}}
+    settled = await endpoint.meter.settle(await endpoint.meter.admit(principal, analysis, cached.actual_cost),
+                                          cached.actual_cost)
+    answer = OperationAnswer({"extensions": {"cost": settled.extensions}}, 200, settled.headers, 5,
+                             data_json=cached.data_json)
 
-    async def admit_settle() -> None:
-        await endpoint.meter.settle(await endpoint.meter.admit(principal, analysis), cost)
+    async def admit_settle() -> None:  # as for a hit: the known cost charged, nothing to refund
+        await endpoint.meter.settle(await endpoint.meter.admit(principal, analysis, cached.actual_cost), cached.actual_cost)
 
     steps: list[tuple[str, Callable[[], Any]]] = [
-        ("authenticate (graphql_http.py:235, API key)", lambda: runtime.authenticator.authenticate(f"Bearer {issued.key}", None)),
-        ("prepare: parse + validate, cached (execution.py:64)", lambda: executor.prepare(FACILITIES_QUERY, "Facilities")),
-        ("analyze: estimated cost (graphql_http.py:193 -> cost.py:459)", lambda: executor.analyze(prepared, None)),
-        ("meter admit + settle (metering.py:85, :116)", admit_settle),
-        ("response cache key (response_cache.py)", lambda: responses.key(FACILITIES_QUERY, "Facilities", None, principal)),
-        ("response cache get + orjson.loads (response_cache.py:60)", lambda: responses.get(key)),
-        ("actual cost of the cached data (graphql_http.py:212 -> cost.py:477)", lambda: executor.actual_cost(prepared, None, cached)),
-        ("orjson.dumps of the answer (graphql_http.py respond)", lambda: orjson.dumps(body)),
+        ("authenticate (graphql_http.py authenticate, API key)", lambda: runtime.authenticator.authenticate(f"Bearer {issued.key}", None)),
+        ("prepare: parse + validate, cached (execution.py prepare)", lambda: executor.prepare(FACILITIES_QUERY, "Facilities")),
+        ("analyze: estimated cost, cached (execution.py analyze)", lambda: executor.analyze(prepared, None)),
+        ("meter admit + settle of a hit (metering.py admit, settle)", admit_settle),
+        ("response cache key (response_cache.py key)", lambda: responses.key(FACILITIES_QUERY, "Facilities", None, principal)),
+        ("response cache get (response_cache.py get)", lambda: responses.get(key, principal)),
+        ("the answer's bytes: data spliced with extensions (OperationAnswer.payload)", answer.payload),
     ]
     print(f"steps of one cached answer, each timed alone ({args.profile_requests} times, unprofiled):")
     total = 0.0
@@ -932,7 +954,36 @@ async def profile_edge(args: argparse.Namespace, report: dict[str, Any], scratch
         total += us
         print(f"  {label:<72} {us:7.1f} us")
     print(f"  {'sum of the steps':<72} {total:7.1f} us   (whole request in process: {1000 * plain_ms:.0f} us)")
+    await compare_in_process(args, app, post)
     await runtime.aclose()
+
+
+async def compare_in_process(args: argparse.Namespace, app: Any, post: Any) -> None:
+    """The same POST in process against bare Starlette answering the gateway's bytes, alone and
+    behind the gateway's two middlewares (request log, card-number URL screen): what is the
+    endpoint's, what every route of the gateway pays, what any Starlette app pays."""
+    from _replay import AsgiPost
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+
+    from gateway.card_screen import CardNumberURLs
+    from gateway.observability.request_log import RequestLog
+
+    _, raw = await post()
+    bare = bare_app(raw, {"content-type": "application/json; charset=utf-8"})
+    behind = Starlette(routes=bare.routes, middleware=[Middleware(RequestLog), Middleware(CardNumberURLs)])
+    targets = {"the gateway (create_app)": post, "bare Starlette": AsgiPost(bare, FACILITIES_BODY, JSON_HEADERS),
+               "bare Starlette behind the gateway's two middlewares": AsgiPost(behind, FACILITIES_BODY, JSON_HEADERS)}
+    timings: dict[str, list[float]] = {name: [] for name in targets}
+    for _ in range(5):  # alternating rounds
+        for name, target in targets.items():
+            started = time.perf_counter()
+            for _ in range(args.profile_requests // 5):
+                await target()
+            timings[name].append(1e6 * (time.perf_counter() - started) / (args.profile_requests // 5))
+    print("the same POST in process, median of 5 alternating rounds:")
+    for name, rounds in timings.items():
+        print(f"  {name:<72} {statistics.median(rounds):7.1f} us")
 
 
 def profile_http(args: argparse.Namespace, ctx: Any, report: dict[str, Any], scratch: Path, servers: list[Server],

@@ -46,9 +46,18 @@ class Cache(ABC):
     """Bytes by key, each with a TTL. Implementations raise on backend failure; callers decide."""
 
     name: str = "cache"
+    #: shared by every replica (Redis): entries may come from another process
+    shared: bool = False
+    #: how many times `clear()` ran in this process: copies kept beside the cache are dropped when it moves
+    generation: int = 0
 
     @abstractmethod
     async def get(self, key: str) -> bytes | None: ...
+
+    async def get_with_ttl(self, key: str) -> tuple[bytes, float] | None:
+        """The value and the seconds it has left (0 when unknown: keep no copy of it)."""
+        value = await self.get(key)
+        return None if value is None else (value, 0.0)
 
     @abstractmethod
     async def set(self, key: str, value: bytes, ttl_s: float) -> None: ...
@@ -103,6 +112,7 @@ class MemoryCache(_AiocacheCache):
 
     async def clear(self) -> None:
         # safe here: this SimpleMemoryCache is ours alone
+        self.generation += 1
         await self.backend.clear()
 
 
@@ -110,6 +120,7 @@ class RedisCache(Cache):
     """In Redis, under `<prefix>cache:`; shared by every replica."""
 
     name = "redis"
+    shared = True
 
     def __init__(self, url: str, prefix: str = "parkgate:", *, timeout_s: float = OPERATION_TIMEOUT_S,
                  max_connections: int = MAX_CONNECTIONS) -> None:
@@ -136,6 +147,19 @@ class RedisCache(Cache):
             value = await self.client.get(self._key(key))
         return None if value is None else value if isinstance(value, bytes) else value.encode()
 
+    async def get_with_ttl(self, key: str) -> tuple[bytes, float] | None:
+        """PTTL then GET, in one round trip: a value written in between is newer than the TTL says,
+        never older, so a copy kept for that TTL never outlives what it copies."""
+        full = self._key(key)
+        async with asyncio.timeout(self.timeout_s):
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.pttl(full)
+                pipe.get(full)
+                pttl, value = await pipe.execute()
+        if value is None:
+            return None
+        return (value if isinstance(value, bytes) else value.encode()), max(0, int(pttl)) / 1000
+
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         async with asyncio.timeout(self.timeout_s):
             await self.client.psetex(self._key(key), max(1, int(ttl_s * 1000)), value)
@@ -150,6 +174,7 @@ class RedisCache(Cache):
 
     async def clear(self) -> None:
         """SCAN + DEL over this namespace (never FLUSHDB, never KEYS)."""
+        self.generation += 1
         client: Any = self.client
         batch: list[bytes] = []
         async for key in client.scan_iter(match=f"{self.namespace}:*", count=500):

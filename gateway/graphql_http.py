@@ -1,12 +1,14 @@
 """GraphQL over HTTP (the GraphQL-over-HTTP spec): POST and GET in, JSON out.
 
-Follow a request forward from `GraphQLEndpoint.__call__`:
+Follow a request forward from `GraphQLEndpoint.__call__` (read from the ASGI scope and answered
+on the ASGI messages: gateway/http_exchange.py):
   authenticate (a `Principal`: scopes, facilities, plan; decided once per request)
   → read the request (method, media types, body size, JSON; an array is a batch)
   → per operation (`GraphQLEndpoint.operation`): the card-number screen (gateway/card_screen.py),
     a persisted query looked up or stored, `GraphQLParams`
   → the executor prepares the document (parse, operation, validation; cached)
-  → its cost and complexity (`gateway.cost`) → the meter admits it or refuses (429, 503)
+  → its cost and complexity (`gateway.cost`) → the response cache: a hit is charged its known cost,
+    and answered as kept (gateway/response_cache.py) → the meter admits it or refuses (429, 503)
   → a fresh `RequestContext` (per-request loaders) → execution
   → the meter settles on the actual cost → errors coded and masked, RateLimit headers,
     `extensions.cost` → serialized with orjson.
@@ -26,11 +28,11 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from graphql import OperationType
+from starlette.datastructures import QueryParams
 from starlette.types import Receive, Scope, Send
 
 from gateway.auth.authenticate import UNRESTRICTED, AuthError, Principal
@@ -38,6 +40,7 @@ from gateway.card_screen import refuse_card_numbers
 from gateway.errors import RETRY_AFTER_S, ErrorCode, RequestError, StoreUnavailable, format_error, redacted, unavailable
 from gateway.execution import Executor
 from gateway.graphiql import DEFAULT_HEADERS, graphiql_page
+from gateway.http_exchange import BodyTooLarge, Incoming, Outgoing, read_body
 from gateway.kernel.context import RequestContext
 from gateway.metering import Meter, MeterRefusal
 from gateway.observability import request_log
@@ -54,12 +57,17 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 
 
-@dataclass(frozen=True)
-class GraphQLParams:
+class GraphQLParams(NamedTuple):
+    """An operation's parameters as sent (a tuple: made on every request, read a few times)."""
+
     query: str
     variables: dict[str, Any] | None
     operation_name: str | None
     extensions: dict[str, Any] | None
+
+
+#: an operation's kind as a label ("query", "mutation"): the enum's `.value` is a descriptor call per read
+_KINDS = {kind: kind.value for kind in OperationType}
 
 
 class OperationFacts:
@@ -88,10 +96,23 @@ class HTTPProblem(Exception):
         self.headers = headers or {}
 
 
+#: Accept headers already negotiated (clients send the same few): bounded, cleared when full
+_NEGOTIATED: dict[str, str | None] = {}
+
+
 def negotiate(accept: str) -> str | None:
     """The response media type for an Accept header; None when we can serve none of its types."""
     if not accept:
         return JSON
+    if accept in _NEGOTIATED:
+        return _NEGOTIATED[accept]
+    if len(_NEGOTIATED) >= 256:
+        _NEGOTIATED.clear()
+    media = _NEGOTIATED[accept] = _negotiate(accept)
+    return media
+
+
+def _negotiate(accept: str) -> str | None:
     offered = []
     for part in accept.split(","):
         media, _, params = part.strip().partition(";")
@@ -132,8 +153,8 @@ def params_from(payload: Any) -> GraphQLParams:
     return GraphQLParams(query, variables, operation_name, extensions)
 
 
-def params_from_query_string(request: Request) -> dict[str, Any]:
-    raw: dict[str, Any] = dict(request.query_params)
+def params_from_query_string(query_string: bytes) -> dict[str, Any]:
+    raw: dict[str, Any] = dict(QueryParams(query_string))
     for name in ("variables", "extensions"):
         if name in raw:
             try:
@@ -183,14 +204,14 @@ class GraphQLEndpoint:
         self.max_batch = runtime.config.limits.max_batch
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        response = await self.handle(request)
-        await response(scope, receive, send)
+        answer = await self.handle(Incoming.of(scope), receive)
+        await answer.send(send)
 
-    async def handle(self, request: Request) -> Response:
-        accept = request.headers.get("accept", "")
-        if request.method == "GET" and self.graphiql and "text/html" in accept and "query" not in request.query_params:
-            return HTMLResponse(graphiql_page(self.graphiql_headers), headers=PAGE_HEADERS)
+    async def handle(self, request: Incoming, receive: Receive) -> Outgoing:
+        accept = request.accept
+        if (request.method == "GET" and self.graphiql and "text/html" in accept
+                and "query" not in QueryParams(request.query_string)):
+            return Outgoing(200, graphiql_page(self.graphiql_headers).encode(), "text/html; charset=utf-8", PAGE_HEADERS)
         media = negotiate(accept)
         if media is None:
             return problem(406, f"Send Accept: {GRAPHQL_RESPONSE} or {JSON}.", JSON)
@@ -204,7 +225,9 @@ class GraphQLEndpoint:
             log.error("client store unreachable: refusing requests until it answers")
             return respond({"errors": [unavailable()]}, 503, media, {"retry-after": str(RETRY_AFTER_S)})
         try:
-            payload = await self.read_payload(request)
+            payload = await self.read_payload(request, receive)
+        except BodyTooLarge:
+            return problem(413, f"The request body is larger than {self.max_body_bytes} bytes.", media)
         except HTTPProblem as exc:
             return problem(exc.status, exc.message, media, exc.headers)
         except RequestError as exc:
@@ -216,15 +239,14 @@ class GraphQLEndpoint:
             return conditional(request, answer, media)
         return send(answer, media, {**answer.headers, "cache-control": "no-store"})
 
-    async def batch(self, payloads: list[Any], principal: Principal, media: str) -> Response:
+    async def batch(self, payloads: list[Any], principal: Principal, media: str) -> Outgoing:
         """A JSON array of operations: each one checked, metered and answered on its own."""
         if not payloads or len(payloads) > self.max_batch:
             error = RequestError(ErrorCode.BAD_REQUEST, f"A batch holds 1 to {self.max_batch} operations.")
             return respond({"errors": error.formatted()}, 400, media)
         answers = [await self.operation(payload, principal, "POST", media) for payload in payloads]
         headers = next((o.headers for o in reversed(answers) if o.headers), {})
-        return Response(b"[" + b",".join(o.payload() for o in answers) + b"]", status_code=200,
-                        media_type=f"{media}; charset=utf-8", headers=headers)
+        return Outgoing(200, b"[" + b",".join(o.payload() for o in answers) + b"]", f"{media}; charset=utf-8", headers)
 
     async def operation(self, payload: Any, principal: Principal, method: str, media: str) -> OperationAnswer:
         """One operation, observed: counted, timed, traced when sampled, its errors given the request's id."""
@@ -281,11 +303,11 @@ class GraphQLEndpoint:
             prepared = self.executor.prepare(params.query, params.operation_name, allow_mutations=method == "POST")
             named = prepared.operation.name
             facts.label = self.metrics.operations.label(named.value if named is not None else None)
-            facts.kind = prepared.operation.operation.value
+            facts.kind = _KINDS[prepared.operation.operation]
             analysis = self.executor.analyze(prepared, params.variables)
             max_age = analysis.max_age
             cache_key = self.responses.key(params.query, params.operation_name, params.variables, principal) if max_age else None
-            cached = await self.responses.get(cache_key) if cache_key else None
+            cached = await self.responses.get(cache_key, principal) if cache_key else None
             charge = await self.meter.admit(principal, analysis, cached.actual_cost if cached else None)
         except RequestError as exc:
             # Refused before it ran, yet counted as one request (no cost): refusing takes work too.
@@ -331,34 +353,29 @@ class GraphQLEndpoint:
             return OperationAnswer(body, 200, settled.headers)  # partial answers are neither kept nor reused
         if cache_key is not None and result.data is not None and not context.used_stale:
             data_json = orjson.dumps(result.data)
-            await self.responses.put(cache_key, CachedAnswer(data_json, actual), max_age)
+            await self.responses.put(cache_key, principal, CachedAnswer(data_json, actual), max_age)
             del body["data"]
             return OperationAnswer(body, 200, settled.headers, max_age, data_json=data_json)
         return OperationAnswer(body, 200, settled.headers, max_age)
 
-    async def authenticate(self, request: Request) -> Principal:
+    async def authenticate(self, request: Incoming) -> Principal:
         if not self.runtime.config.auth.enabled:
             return UNRESTRICTED
-        headers = request.headers
-        return await self.runtime.authenticator.authenticate(headers.get("authorization"), headers.get("x-api-key"))
+        return await self.runtime.authenticator.authenticate(request.authorization, request.api_key)
 
-    async def read_payload(self, request: Request) -> Any:
+    async def read_payload(self, request: Incoming, receive: Receive) -> Any:
         """The request's GraphQL parameters: a JSON object (or array, for a batch) from the body or query string."""
         if request.method == "GET":
-            return params_from_query_string(request)
+            return params_from_query_string(request.query_string)
         if request.method != "POST":
             raise HTTPProblem(405, "Use POST, or GET for queries.", {"allow": "GET, POST"})
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        content_type = request.content_type.split(";")[0].strip().lower()
         if content_type != JSON:
             raise HTTPProblem(415, "Send the request as Content-Type: application/json.")
-        declared = request.headers.get("content-length")
+        declared = request.content_length
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            raise HTTPProblem(413, f"The request body is larger than {self.max_body_bytes} bytes.")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > self.max_body_bytes:
-                raise HTTPProblem(413, f"The request body is larger than {self.max_body_bytes} bytes.")
+            raise BodyTooLarge
+        body = await read_body(receive, self.max_body_bytes)
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -374,7 +391,7 @@ def refused(refusal: MeterRefusal, media: str) -> OperationAnswer:
     return OperationAnswer(refusal.body(), status, refusal.headers)
 
 
-def conditional(request: Request, answer: OperationAnswer, media: str) -> Response:
+def conditional(request: Incoming, answer: OperationAnswer, media: str) -> Outgoing:
     """A GET answer with HTTP caching: private (it depends on who asks), an ETag over the data,
     and 304 when the client already has it."""
     if answer.status != 200 or not answer.max_age:
@@ -382,22 +399,22 @@ def conditional(request: Request, answer: OperationAnswer, media: str) -> Respon
     etag = 'W/"' + hashlib.sha256(answer.data_bytes()).hexdigest()[:32] + '"'
     headers = {**answer.headers, "cache-control": f"private, max-age={answer.max_age}", "etag": etag,
                "vary": "Authorization, X-API-Key, Accept"}
-    if etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
-        return Response(status_code=304, headers=headers)
+    if etag in [tag.strip() for tag in request.if_none_match.split(",")]:
+        return Outgoing(304, b"", None, headers)
     return send(answer, media, headers)
 
 
-def send(answer: OperationAnswer, media: str, headers: dict[str, str]) -> Response:
-    return Response(answer.payload(), status_code=answer.status, media_type=f"{media}; charset=utf-8", headers=headers)
+def send(answer: OperationAnswer, media: str, headers: dict[str, str]) -> Outgoing:
+    return Outgoing(answer.status, answer.payload(), f"{media}; charset=utf-8", headers)
 
 
-def respond(body: dict[str, Any], status: int, media: str, headers: dict[str, str] | None = None) -> Response:
+def respond(body: dict[str, Any], status: int, media: str, headers: dict[str, str] | None = None) -> Outgoing:
     """An answer made at the edge (before any operation): its errors carry the request's id too."""
     errors = body.get("errors")
     request_id = request_log.current_id()
     if errors and request_id is not None:
         body = {**body, "errors": with_request_id(errors, request_id)}
-    return Response(orjson.dumps(body), status_code=status, media_type=f"{media}; charset=utf-8", headers=headers)
+    return Outgoing(status, orjson.dumps(body), f"{media}; charset=utf-8", headers or {})
 
 
 def only_store_unavailable(body: dict[str, Any]) -> bool:
@@ -408,5 +425,5 @@ def only_store_unavailable(body: dict[str, Any]) -> bool:
     return not answered and all(e["extensions"]["code"] == ErrorCode.GATEWAY_UNAVAILABLE.value for e in body["errors"])
 
 
-def problem(status: int, message: str, media: str, headers: dict[str, str] | None = None) -> Response:
+def problem(status: int, message: str, media: str, headers: dict[str, str] | None = None) -> Outgoing:
     return respond({"errors": [{"message": message, "extensions": {"code": ErrorCode.BAD_REQUEST.value}}]}, status, media, headers)

@@ -8,8 +8,8 @@ single fields of it (`effective_plan`). Every request is admitted or refused by 
     ... execute ...
     await quotas.settle(client.id, plan, estimated_cost, actual_cost, decision=decision)  # refund the rest
 
-Strategy: the fixed window of the `limits` library (its storage's `incr`, which on Redis is its
-`incr_expire` Lua script: INCRBY, and EXPIRE when the key is created). A charge is admitted when
+Strategy: the fixed window of the `limits` library (its `incr_expire` Lua script: INCRBY, and
+EXPIRE when the key is created). A charge is admitted when
 the counter after the increment is within the limit, so the increment itself is the atomic
 check: with any number of replicas sharing Redis, the requests admitted in one window are at
 most the quota, and exactly the quota when more are tried. A refused charge is taken back at
@@ -29,13 +29,15 @@ dimension (it counts in `Usage.refusals`). Tolerances, stated:
 
 Keys (Redis, prefix default "parkgate:quota"): `parkgate:quota:{<client id>}:requests`, `…:cost`,
 `…:refusals`, plain integers with a TTL. The client id in braces is a hash tag: on a Redis Cluster a
-client's three counters sit in one slot, so an admission is one pipeline to one node, and clients
+client's three counters sit in one slot, so an admission is one script on one node, and clients
 spread over the nodes. The keys do not depend on the plan, so changing a client's plan or overrides
 keeps what it has used.
 
-On Redis the counters run the `limits` library's own fixed-window script (`incr_expire.lua`) on the
-gateway's connection (gateway/redis_connect.py: one server, a cluster or a Sentinel's master alike);
-in memory, and as the fallback, they are its `MemoryStorage`.
+On Redis an admission is one script charging both counters as the `limits` library's fixed-window
+script (`incr_expire.lua`) charges one, and answering their TTLs: one round trip
+(gateway/quota_counters.py), on the gateway's connection (gateway/redis_connect.py: one server, a
+cluster or a Sentinel's master alike); in memory, and as the fallback, the same rules run on a
+dict.
 
 Redis unreachable: `on_redis_error="open"` hands over to a per-process in-memory limiter (one
 warning per outage; N replicas then admit up to N × quota), `"closed"` raises
@@ -51,18 +53,15 @@ import asyncio
 import logging
 import math
 import time
-from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
-from limits.aio.storage import MemoryStorage
-from limits.aio.storage.redis.bridge import RedisBridge
 from limits.errors import StorageError
 
 from gateway.errors import StoreUnavailable
-from gateway.redis_connect import connect
+from gateway.quota_counters import Counters, MemoryCounters, RedisCounters
 
 if TYPE_CHECKING:
     from gateway.config import GatewayConfig, PlanConfig
@@ -165,9 +164,8 @@ def effective_plan(plan: Plan, overrides: Mapping[str, int]) -> Plan:
 # --- what callers get back ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class WindowState:
-    """One dimension's window: enough for an IETF `RateLimit` item."""
+class WindowState(NamedTuple):
+    """One dimension's window: enough for an IETF `RateLimit` item (a tuple: three are made per request)."""
 
     limit: int
     remaining: int
@@ -226,156 +224,6 @@ def _window(limit: int, count: int, ttl_s: float, window_s: int) -> WindowState:
     return WindowState(limit=limit, remaining=max(0, min(limit, limit - count)), reset_after_s=reset)
 
 
-# --- counters: the `limits` storages, memory and Redis ------------------------------------
-
-#: (count after the operation, seconds until the key expires; 0 when there is no key)
-Counted = tuple[int, float]
-#: (key, amount, window_s)
-CounterCharge = tuple[str, int, int]
-#: (key, amount, only into a window expiring by: epoch s; 0 = any)
-CounterRefund = tuple[str, int, float]
-#: what `run` returns: the charges', the refunds' and the reads' results, each in order
-CounterResults = tuple[list[Counted], list[Counted], list[Counted]]
-
-
-class _Counters(ABC):
-    """Fixed-window counters. `run` does charges, refunds and reads in one go (one Redis
-    round trip) and returns their results in the same order."""
-
-    @abstractmethod
-    async def run(self, charges: Sequence[CounterCharge] = (), refunds: Sequence[CounterRefund] = (),
-                  reads: Sequence[str] = ()) -> CounterResults: ...
-
-    async def ping(self) -> None:
-        pass
-
-    async def aclose(self) -> None:
-        pass
-
-
-class _MemoryCounters(_Counters):
-    """limits' MemoryStorage. Nothing here suspends between a read and its write, so each
-    step is atomic for the event loop."""
-
-    def __init__(self) -> None:
-        self.storage = MemoryStorage()
-
-    async def _counted(self, key: str, count: int) -> Counted:
-        return count, max(0.0, await self.storage.get_expiry(key) - time.time())
-
-    async def run(self, charges: Sequence[CounterCharge] = (), refunds: Sequence[CounterRefund] = (),
-                  reads: Sequence[str] = ()) -> CounterResults:
-        s = self.storage
-        charged = [await self._counted(k, await s.incr(k, w, amount=n)) for k, n, w in charges]
-        refunded = []
-        for key, amount, not_after in refunds:
-            count = await s.get(key)
-            if count > 0 and amount > 0 and (not not_after or await s.get_expiry(key) <= not_after):
-                count = await s.decr(key, min(amount, count))  # limits clamps at 0 and keeps the expiry
-            refunded.append(await self._counted(key, count))
-        read = [await self._counted(k, await s.get(k)) for k in reads]
-        return charged, refunded, read
-
-
-#: Take back up to ARGV[1] from a counter, never below zero, never creating the key, and only
-#: when the key expires by ARGV[2] (epoch ms; 0 = any). DECRBY keeps the key's TTL.
-REFUND_LUA = """
-local v = tonumber(redis.call('get', KEYS[1]))
-local pttl = redis.call('pttl', KEYS[1])
-if not v then return {0, pttl} end
-local not_after = tonumber(ARGV[2])
-if not_after > 0 and pttl > 0 then
-  local t = redis.call('time')
-  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + pttl > not_after then
-    return {v, pttl}
-  end
-end
-local n = math.min(tonumber(ARGV[1]), v)
-if n > 0 then v = redis.call('decrby', KEYS[1], n) end
-return {v, pttl}
-"""
-
-
-class _RedisCounters(_Counters):
-    """The counters in Redis: limits' `incr_expire` script and our refund, pipelined so that an
-    admission is one round trip."""
-
-    #: attempts after the first on a connection error (not on a timeout): a Sentinel failover's switch
-    #: is ridden out (an INCRBY retried after it landed over-counts by one, never under-counts); a
-    #: Redis that is gone or silent still hands over to the local fallback at once
-    RETRIES = 2
-
-    def __init__(self, uri: str, prefix: str, timeout_s: float) -> None:
-        self.prefix = prefix
-        self.client = connect(uri, timeout_s=timeout_s, connect_timeout_s=timeout_s, retries=self.RETRIES,
-                              retry_timeouts=False)
-        self.incr = self.client.register_script(RedisBridge.SCRIPT_INCR_EXPIRE)  # what FixedWindowRateLimiter.hit runs
-        self.refund = self.client.register_script(REFUND_LUA)
-
-    def key(self, key: str) -> str:
-        return f"{self.prefix}:{key}"  # the way limits prefixes its keys
-
-    async def run(self, charges: Sequence[CounterCharge] = (), refunds: Sequence[CounterRefund] = (),
-                  reads: Sequence[str] = ()) -> CounterResults:
-        key = self.key
-        ops: list[tuple[tuple[Any, ...], ...]] = []
-        for k, n, w in charges:
-            ops.append((("evalsha", self.incr.sha, 1, key(k), w, n), ("pttl", key(k))))
-        for k, n, not_after in refunds:
-            ops.append((("evalsha", self.refund.sha, 1, key(k), n, int(not_after * 1000)),))
-        for k in reads:
-            ops.append((("get", key(k)), ("pttl", key(k))))
-        results = await self._execute(ops)
-        counted = []
-        for result in results:
-            if len(result) == 1:  # the refund script answers [count, pttl]
-                result = result[0]
-            count, pttl = int(result[0] or 0), int(result[1])
-            counted.append((count, pttl / 1000 if pttl > 0 else 0.0))
-        c, r = len(charges), len(refunds)
-        return counted[:c], counted[c:c + r], counted[c + r:]
-
-    async def _execute(self, ops: list[tuple[tuple[Any, ...], ...]]) -> list[list[Any]]:
-        results: list[list[Any]] = [[] for _ in ops]  # each filled by the first attempt
-        todo = list(range(len(ops)))
-        for attempt in range(2):
-            async with self.client.pipeline(transaction=False) as pipe:
-                for i in todo:
-                    for command in ops[i]:
-                        pipe.execute_command(*command)
-                flat = await pipe.execute(raise_on_error=False)
-            it = iter(flat)
-            missing = []
-            for i in todo:
-                results[i] = [next(it) for _ in ops[i]]
-                if any(_no_script(x) for x in results[i]):
-                    missing.append(i)
-            if not missing:
-                break
-            # A Redis that restarted or was flushed has forgotten the scripts: load them and run
-            # again only what did not run (a NOSCRIPT command changed nothing).
-            await self.client.script_load(self.incr.script)
-            await self.client.script_load(self.refund.script)
-            todo = missing
-        for result in results:
-            for item in result:
-                if isinstance(item, Exception):
-                    raise item
-        return results
-
-    async def ping(self) -> None:
-        await self.client.ping()
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
-
-
-def _no_script(item: Any) -> bool:
-    from redis.exceptions import NoScriptError
-
-    return isinstance(item, NoScriptError)
-
-
 def _redis_errors() -> tuple[type[BaseException], ...]:
     from redis.exceptions import RedisError
 
@@ -405,8 +253,8 @@ class QuotaEnforcer:
         self.probe_interval_s = probe_interval_s
         #: a cap on one whole operation, beyond the socket timeouts (NOSCRIPT reload included)
         self.op_timeout_s = 3 * redis_timeout_s
-        self._redis = _RedisCounters(redis_url, prefix, redis_timeout_s) if redis_url else None
-        self._memory = _MemoryCounters()  # the backend without Redis, the fallback with it
+        self._redis = RedisCounters(redis_url, prefix, redis_timeout_s) if redis_url else None
+        self._memory = MemoryCounters()  # the backend without Redis, the fallback with it
         self._down_since: float | None = None
         self._next_probe = 0.0
         self._probe_task: asyncio.Task[None] | None = None
@@ -474,7 +322,7 @@ class QuotaEnforcer:
         ck = _key(client_id, "cost")
         not_after = decision.cost_window_expires_at + plan.window_s / 2 if decision is not None else 0.0
 
-        async def op(counters: _Counters, backend: Backend) -> WindowState:
+        async def op(counters: Counters, backend: Backend) -> WindowState:
             if refund > 0 and (decision is None or decision.backend == backend):
                 _, [(count, ttl)], _ = await counters.run(refunds=[(ck, refund, not_after)])
             else:
@@ -488,7 +336,7 @@ class QuotaEnforcer:
     async def state(self, client_id: str, plan: Plan) -> Windows:
         """Both current windows, for the `rateLimit` field; charges nothing."""
 
-        async def op(counters: _Counters, backend: Backend) -> Windows:
+        async def op(counters: Counters, backend: Backend) -> Windows:
             _, _, [(rn, rt), (cn, ct)] = await counters.run(reads=[_key(client_id, "requests"), _key(client_id, "cost")])
             return Windows(_window(plan.requests, rn, rt, plan.window_s), _window(plan.cost, cn, ct, plan.window_s))
 
@@ -497,7 +345,7 @@ class QuotaEnforcer:
     async def usage(self, client_id: str, plan: Plan) -> Usage:
         """The client's current window (requests window: its start needs the plan's length)."""
 
-        async def op(counters: _Counters, backend: Backend) -> Usage:
+        async def op(counters: Counters, backend: Backend) -> Usage:
             _, _, [(rn, rt), (cn, _), (fn, _)] = await counters.run(
                 reads=[_key(client_id, "requests"), _key(client_id, "cost"), _key(client_id, "refusals")])
             started = (datetime.fromtimestamp(time.time() + rt - plan.window_s, UTC) if rt > 0 else None)
@@ -505,7 +353,7 @@ class QuotaEnforcer:
 
         return await self._call(op)
 
-    async def _admit(self, counters: _Counters, backend: Backend, client_id: str, plan: Plan, cost: int) -> Decision:
+    async def _admit(self, counters: Counters, backend: Backend, client_id: str, plan: Plan, cost: int) -> Decision:
         w = plan.window_s
         rk, ck = _key(client_id, "requests"), _key(client_id, "cost")
         [(rn, rt), (cn, ct)], _, _ = await counters.run(charges=[(rk, 1, w), (ck, cost, w)])
@@ -526,7 +374,7 @@ class QuotaEnforcer:
 
     # -- Redis, the fallback and the way back --------------------------------------------
 
-    async def _call(self, op: Callable[[_Counters, Backend], Awaitable[T]]) -> T:
+    async def _call(self, op: Callable[[Counters, Backend], Awaitable[T]]) -> T:
         if self._redis is None:
             return await op(self._memory, "memory")
         if self._down_since is None:

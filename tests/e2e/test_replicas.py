@@ -186,10 +186,14 @@ async def test_two_replicas_enforce_one_quota_not_two(deployment: Deployment, ad
                 return (await http.post(f"{url}/graphql", json=query)).status_code
             return list(await asyncio.gather(*(one() for _ in range(n))))
 
-    one, two = await asyncio.gather(hammer(deployment.urls[0], 60), hammer(deployment.urls[1], 60))
+    # Half the quota first, on both at once: all of it admitted, by both replicas (which of two
+    # concurrent floods reaches the shared counter first is the machine's business, not the quota's:
+    # a replica answering from its copy of the cached answer may take the whole window alone).
+    first = await asyncio.gather(hammer(deployment.urls[0], 10), hammer(deployment.urls[1], 10))
+    assert [s for statuses in first for s in statuses] == [200] * 20
+    one, two = await asyncio.gather(hammer(deployment.urls[0], 50), hammer(deployment.urls[1], 50))
     statuses = one + two
-    assert statuses.count(200) == 40 and statuses.count(429) == 80, sorted(set(statuses))
-    assert one.count(200) > 0 and two.count(200) > 0  # both replicas admitted some: one shared quota
+    assert statuses.count(200) == 20 and statuses.count(429) == 80, sorted(set(statuses))  # one quota of 40, not two
     used = deployment.cli("clients", "usage", "hammer")
     assert used["window"]["requests"] == 40 and used["window"]["refusals"] == 80
 

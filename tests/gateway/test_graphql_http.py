@@ -69,6 +69,25 @@ async def test_malformed_http_gets_the_right_status(bed: Bed) -> None:
     assert cases[5][0].headers["allow"] == "POST"
 
 
+
+async def test_a_body_sent_in_chunks_is_read_whole_and_one_too_large_is_refused_as_it_streams(bed: Bed) -> None:
+    """Chunked transfer encoding (no Content-Length): the endpoint reads ASGI body messages itself
+    (gateway/http_exchange.py), joins them, and stops at the size limit."""
+    url = f"{bed.url}/graphql"
+    body = b'{"query": "' + SIMPLE.encode() + b'"}'
+
+    async def chunks(data: bytes, size: int):  # type: ignore[no-untyped-def]
+        for start in range(0, len(data), size):
+            yield data[start:start + size]
+
+    headers = {"content-type": "application/json"}
+    whole = await bed.api.post(url, content=chunks(body, 7), headers=headers)
+    assert whole.status_code == 200 and whole.json()["data"] == {"facilities": {"totalCount": 6}}
+    huge = b'{"query": "' + b"a" * 1_100_000 + b'"}'
+    refused = await bed.api.post(url, content=chunks(huge, 64 * 1024), headers=headers)
+    assert refused.status_code == 413 and refused.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert "content-length" not in refused.request.headers
+
 async def test_browsers_get_graphiql_and_health_endpoints_answer(bed: Bed) -> None:
     page = await bed.api.get(f"{bed.url}/graphql", headers={"accept": "text/html"})
     assert page.status_code == 200 and "graphiql" in page.text.lower()

@@ -156,6 +156,38 @@ async def test_memory_and_redis_give_the_same_answers(make: Make) -> None:
     assert await scenario(make("memory")) == await scenario(make("redis"))
 
 
+
+async def test_an_admission_is_one_round_trip_one_script(make: Make, own_redis: OwnRedis) -> None:
+    import redis
+
+    quotas = make(url=own_redis.url)
+    assert (await quotas.admit("one", PLAN, 5)).admitted  # connects and loads the scripts
+    server = redis.Redis.from_url(own_redis.url)
+    try:
+        server.config_resetstat()
+        reads = int(server.info("stats")["total_reads_processed"])
+        decision = await quotas.admit("one", PLAN, 5)
+        after = int(server.info("stats")["total_reads_processed"])
+        calls = {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in server.info("commandstats").items()}
+        assert after - reads - 1 == 1  # less the INFO that read `after`
+        assert calls["evalsha"] == 1 and calls["incrby"] == 2 and calls["pttl"] == 2  # both counters, their TTLs
+        assert (decision.requests.remaining, decision.cost.remaining) == (PLAN.requests - 2, PLAN.cost - 10)
+        assert 0 < decision.cost.reset_after_s <= PLAN.window_s
+        server.script_flush()  # a Redis that forgot the scripts (restarted, or flushed by someone else)
+        again = await quotas.admit("one", PLAN, 5)
+        assert again.admitted and again.backend == "redis" and again.requests.remaining == PLAN.requests - 3
+    finally:
+        server.close()
+
+
+async def test_on_a_cluster_a_clients_counters_share_a_slot(make: Make, redis_cluster: Any) -> None:
+    quotas = make(url=redis_cluster.url)
+    decisions = [await quotas.admit(f"client-{n}", PLAN, 10) for n in range(6)]  # clients spread over the masters
+    assert all(d.admitted and d.backend == "redis" for d in decisions)
+    assert (await quotas.settle("client-0", PLAN, 10, 4, decision=decisions[0])).remaining == PLAN.cost - 4
+    usage = await quotas.usage("client-0", PLAN)
+    assert (usage.requests, usage.cost) == (1, 4)
+
 def test_headers_follow_the_ietf_draft() -> None:
     from gateway.quotas import WindowState
 

@@ -1,0 +1,233 @@
+"""The quotas' fixed-window counters: in this process or in Redis.
+
+`run` charges, refunds and reads counters in one go and answers each as (count, seconds until
+the key expires). On Redis that one go is one round trip, and an admission (a client's requests
+and cost counters charged together) is one script: `CHARGE_LUA` does for every key what the
+`limits` library's fixed-window script (`incr_expire.lua`) does for one (INCRBY, and EXPIRE when
+the key was created), and answers the TTLs too, so the keys are compatible with limits' own and
+with replicas still running its script. In memory (and as the fallback while Redis is down) the
+same rules run on a dict. Every key charged together shares the client's hash tag
+(gateway/quotas.py `_key`): on a Redis Cluster a script's keys sit in one slot.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+from gateway.redis_connect import connect
+
+#: (count after the operation, seconds until the key expires; 0 when there is no key)
+Counted = tuple[int, float]
+#: (key, amount, window_s)
+CounterCharge = tuple[str, int, int]
+#: (key, amount, only into a window expiring by: epoch s; 0 = any)
+CounterRefund = tuple[str, int, float]
+#: what `run` returns: the charges', the refunds' and the reads' results, each in order
+CounterResults = tuple[list[Counted], list[Counted], list[Counted]]
+
+
+class Counters(ABC):
+    """Fixed-window counters. `run` does charges, refunds and reads in one go (one Redis
+    round trip) and returns their results in the same order."""
+
+    @abstractmethod
+    async def run(self, charges: Sequence[CounterCharge] = (), refunds: Sequence[CounterRefund] = (),
+                  reads: Sequence[str] = ()) -> CounterResults: ...
+
+    async def ping(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+
+class MemoryCounters(Counters):
+    """In this process: a dict of [count, expiry (epoch s)], with limits' MemoryStorage's rules (a
+    charge that creates a counter, or finds it at 0, starts its window; an expired counter is
+    gone; a refund stops at 0 and keeps the expiry), without its per-call locks and tasks: nothing
+    here suspends, so each `run` is atomic for the event loop."""
+
+    #: expired counters are swept when the dict has grown by this many since the last sweep
+    SWEEP_EVERY = 10_000
+
+    def __init__(self) -> None:
+        self._counters: dict[str, list[float]] = {}
+        self._swept_at_size = 0
+
+    def _live(self, key: str, now: float) -> list[float] | None:
+        counter = self._counters.get(key)
+        if counter is not None and counter[1] <= now:
+            del self._counters[key]
+            return None
+        return counter
+
+    async def run(self, charges: Sequence[CounterCharge] = (), refunds: Sequence[CounterRefund] = (),
+                  reads: Sequence[str] = ()) -> CounterResults:
+        now = time.time()
+        charged = []
+        for key, amount, window_s in charges:
+            counter = self._live(key, now)
+            if counter is None:
+                counter = self._counters[key] = [0, now + window_s]
+            counter[0] += amount
+            if counter[0] == amount:
+                counter[1] = now + window_s
+            charged.append(_left(counter, now))
+        refunded = []
+        for key, amount, not_after in refunds:
+            counter = self._live(key, now)
+            if counter is None:
+                refunded.append((0, 0.0))
+                continue
+            if counter[0] > 0 and amount > 0 and (not not_after or counter[1] <= not_after):
+                counter[0] = max(0, counter[0] - amount)
+            refunded.append(_left(counter, now))
+        read = [_left(c, now) if (c := self._live(k, now)) is not None else (0, 0.0) for k in reads]
+        if len(self._counters) > self._swept_at_size + self.SWEEP_EVERY:
+            self._sweep(now)
+        return charged, refunded, read
+
+    def _sweep(self, now: float) -> None:
+        for key in [k for k, (_, expiry) in self._counters.items() if expiry <= now]:
+            del self._counters[key]
+        self._swept_at_size = len(self._counters)
+
+
+def _left(counter: list[float], now: float) -> Counted:
+    return int(counter[0]), max(0.0, counter[1] - now)
+
+
+#: Charge KEYS[i] with ARGV[2i-1] in a window of ARGV[2i] seconds, each as limits' incr_expire
+#: does (INCRBY; EXPIRE when this charge created the key); answers {count, pttl} per key, flat.
+CHARGE_LUA = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local amount = tonumber(ARGV[2 * i - 1])
+  local current = redis.call('incrby', key, amount)
+  if current == amount then redis.call('expire', key, ARGV[2 * i]) end
+  out[2 * i - 1] = current
+  out[2 * i] = redis.call('pttl', key)
+end
+return out
+"""
+
+#: Take back up to ARGV[1] from a counter, never below zero, never creating the key, and only
+#: when the key expires by ARGV[2] (epoch ms; 0 = any). DECRBY keeps the key's TTL.
+REFUND_LUA = """
+local v = tonumber(redis.call('get', KEYS[1]))
+local pttl = redis.call('pttl', KEYS[1])
+if not v then return {0, pttl} end
+local not_after = tonumber(ARGV[2])
+if not_after > 0 and pttl > 0 then
+  local t = redis.call('time')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + pttl > not_after then
+    return {v, pttl}
+  end
+end
+local n = math.min(tonumber(ARGV[1]), v)
+if n > 0 then v = redis.call('decrby', KEYS[1], n) end
+return {v, pttl}
+"""
+
+#: one group of commands sent together (a script, or a GET and its PTTL)
+_Op = tuple[tuple[Any, ...], ...]
+
+
+class RedisCounters(Counters):
+    """The counters in Redis: every charge in one script, each refund a script, each read GET +
+    PTTL, all pipelined, so that `run` is one round trip."""
+
+    #: attempts after the first on a connection error (not on a timeout): a Sentinel failover's switch
+    #: is ridden out (an INCRBY retried after it landed over-counts by one, never under-counts); a
+    #: Redis that is gone or silent still hands over to the local fallback at once
+    RETRIES = 2
+
+    def __init__(self, uri: str, prefix: str, timeout_s: float) -> None:
+        self.prefix = prefix
+        self.client = connect(uri, timeout_s=timeout_s, connect_timeout_s=timeout_s, retries=self.RETRIES,
+                              retry_timeouts=False)
+        self.charge = self.client.register_script(CHARGE_LUA)
+        self.refund = self.client.register_script(REFUND_LUA)
+
+    def key(self, key: str) -> str:
+        return f"{self.prefix}:{key}"  # the way limits prefixes its keys
+
+    async def run(self, charges: Sequence[CounterCharge] = (), refunds: Sequence[CounterRefund] = (),
+                  reads: Sequence[str] = ()) -> CounterResults:
+        key = self.key
+        ops: list[_Op] = []
+        if charges:
+            windows = [arg for _, n, w in charges for arg in (n, w)]
+            ops.append((("evalsha", self.charge.sha, len(charges), *(key(k) for k, _, _ in charges), *windows),))
+        for k, n, not_after in refunds:
+            ops.append((("evalsha", self.refund.sha, 1, key(k), n, int(not_after * 1000)),))
+        for k in reads:
+            ops.append((("get", key(k)), ("pttl", key(k))))
+        counted: list[Counted] = []
+        for commands, replies in zip(ops, await self._execute(ops), strict=True):
+            flat = replies[0] if len(commands) == 1 else replies  # a script answers a flat list
+            counted.extend(_counted(flat[i], flat[i + 1]) for i in range(0, len(flat), 2))
+        c, r = len(charges), len(refunds)
+        return counted[:c], counted[c:c + r], counted[c + r:]
+
+    async def _execute(self, ops: list[_Op]) -> list[list[Any]]:
+        if len(ops) == 1 and len(ops[0]) == 1:  # an admission: one script, sent without a pipeline's machinery
+            return [[await self._one(ops[0][0])]]
+        results: list[list[Any]] = [[] for _ in ops]  # each filled by the first attempt
+        todo = list(range(len(ops)))
+        for _attempt in range(2):
+            async with self.client.pipeline(transaction=False) as pipe:
+                for i in todo:
+                    for command in ops[i]:
+                        pipe.execute_command(*command)
+                flat = await pipe.execute(raise_on_error=False)
+            it = iter(flat)
+            missing = []
+            for i in todo:
+                results[i] = [next(it) for _ in ops[i]]
+                if any(_no_script(x) for x in results[i]):
+                    missing.append(i)
+            if not missing:
+                break
+            # A Redis that restarted or was flushed has forgotten the scripts: load them and run
+            # again only what did not run (a NOSCRIPT command changed nothing).
+            await self._load_scripts()
+            todo = missing
+        for result in results:
+            for item in result:
+                if isinstance(item, Exception):
+                    raise item
+        return results
+
+    async def _one(self, command: tuple[Any, ...]) -> Any:
+        from redis.exceptions import NoScriptError
+
+        try:
+            return await self.client.execute_command(*command)
+        except NoScriptError:
+            await self._load_scripts()
+            return await self.client.execute_command(*command)
+
+    async def _load_scripts(self) -> None:
+        await self.client.script_load(self.charge.script)
+        await self.client.script_load(self.refund.script)
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _counted(count: Any, pttl: Any) -> Counted:
+    ms = int(pttl)
+    return int(count or 0), ms / 1000 if ms > 0 else 0.0
+
+
+def _no_script(item: Any) -> bool:
+    from redis.exceptions import NoScriptError
+
+    return isinstance(item, NoScriptError)
