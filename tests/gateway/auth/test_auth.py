@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -55,7 +56,8 @@ async def test_revocation_is_immediate_for_keys_and_tokens(bed: Bed) -> None:
     token_response = await bed.http.post(f"{bed.url}/oauth/token", data={"grant_type": "client_credentials"},
                                          auth=(client_id, key))
     token = token_response.json()["access_token"]
-    assert (await post(bed, {"authorization": f"Bearer {token}"}))[0] == 200
+    for credential in (key, token):  # both just recognised, so their principals are in the short cache
+        assert (await post(bed, {"authorization": f"Bearer {credential}"}))[0] == 200
     revoked = await bed.graphql(f'mutation {{ revokeClient(id: "{client_id}") {{ status revokedAt }} }}')
     assert revoked["data"]["revokeClient"]["status"] == "REVOKED"
     for credential in (key, token):
@@ -75,6 +77,23 @@ async def test_rotation_keeps_the_old_key_through_the_grace_period_only(bed: Bed
     status, body, _ = await post(bed, {"authorization": f"Bearer {old_key}"})
     assert status == 401 and "expired" in body["errors"][0]["message"]
     assert (await post(bed, {"authorization": f"Bearer {new_key}"}))[0] == 200
+
+
+async def test_a_key_busy_through_its_grace_period_is_refused_from_the_moment_it_ends(bed: Bed) -> None:
+    """A key in steady use is recognised from the short cache, never past its own expiry."""
+    client_id, old_key = await bed.new_client(["facilities:read"], name="busy-rotating")
+    rotated = await bed.graphql(
+        f'mutation {{ rotateClientKey(id: "{client_id}", gracePeriodSeconds: 1) {{ previousKeysExpireAt }} }}')
+    expires_at = datetime.fromisoformat(rotated["data"]["rotateClientKey"]["previousKeysExpireAt"])
+    answers: list[tuple[datetime, datetime, int]] = []
+    while not answers or answers[-1][2] == 200:
+        sent = datetime.now(UTC)
+        status = (await post(bed, {"authorization": f"Bearer {old_key}"}))[0]
+        answers.append((sent, datetime.now(UTC), status))
+        assert sent < expires_at + timedelta(seconds=2), "the old key outlived its grace period"
+    assert any(status == 200 for _, _, status in answers)
+    assert all(sent < expires_at for sent, _, status in answers if status == 200)
+    assert all(done >= expires_at for _, done, status in answers if status == 401)
 
 
 async def test_tokens_carry_a_narrowed_scope(bed: Bed) -> None:
