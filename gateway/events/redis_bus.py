@@ -1,6 +1,8 @@
 """The event bus on Redis Streams: every replica sees every event, a restarted one resumes.
 
-    publish     XADD <prefix>events (MAXLEN ~ 100k) one field `e`: the DomainEvent as JSON
+    publish     XADD <prefix>events (MAXLEN ~ 100k) one field `e`: the DomainEvent as JSON; while
+                Redis does not answer (a restart, a failover), events wait in the process's outbox
+                and are added in order once it does (gateway/events/outbox.py)
     read        one task per replica: XREAD BLOCK from the last id it handed out, then the
                 local fanout (the same `subscribe()` as the memory bus)
     resume      that last id is kept under <prefix>events:cursor:<replica id>; a replica that
@@ -28,6 +30,7 @@ from redis.exceptions import RedisError
 
 from adapters.models import DomainEvent, EventType
 from gateway.events.bus import BusSubscription, EventBus, LocalFanout
+from gateway.events.outbox import Outbox
 from gateway.redis_connect import confirmed, connect, replicas_to_confirm
 from gateway.redis_replies import text
 
@@ -97,6 +100,7 @@ class RedisStreamBus(EventBus):
         #: replicas that hold an event before `publish` returns (Sentinel: it survives a failover)
         self.replicas = replicas_to_confirm(redis_url)
         self._reader = connect(redis_url, timeout_s=block_ms / 1000 + 5, connect_timeout_s=2.0)
+        self.outbox = Outbox(self._add)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         #: the id of the last event handed to local subscribers
@@ -107,6 +111,9 @@ class RedisStreamBus(EventBus):
         return cls(config.store.redis_url, prefix=config.store.prefix, replica_id=replica_id_of(config))
 
     async def publish(self, event: DomainEvent) -> None:
+        await self.outbox.publish(event)
+
+    async def _add(self, event: DomainEvent) -> None:
         await confirmed(self._writer, self.replicas, lambda pipe: pipe.xadd(
             self.stream, {"e": encode_event(event)}, maxlen=self.maxlen, approximate=True))
 
@@ -171,5 +178,6 @@ class RedisStreamBus(EventBus):
                 await self._save_cursor()
             except RedisError as exc:  # a restart resumes from the last cursor saved
                 log.warning("event bus: saving the cursor at close failed (%s)", exc)
+        await self.outbox.aclose()
         await self._reader.aclose()
         await self._writer.aclose()
