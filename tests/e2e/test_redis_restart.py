@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -69,6 +71,25 @@ async def restart_later(redis: OwnRedis, away_s: float) -> None:
     redis.stop()
     await asyncio.sleep(away_s)
     await asyncio.to_thread(redis.start)
+
+
+async def test_a_reservation_made_while_redis_restarts_is_answered_and_booked_once(deployment: Deployment,
+                                                                                   bed: Bed) -> None:
+    assert (await deployment.graphql("{ facilities { totalCount } }")).status_code == 200  # the client is known
+    start = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+    variables = {"key": str(uuid.uuid4()), "input": {"plate": "B-RS 101", "facilityId": "berlin-hbf",
+                                                     "start": start.isoformat(),
+                                                     "end": (start + timedelta(hours=2)).isoformat()}}
+    parcs = bed.sandbox.simulators["parcs-central"].control
+    restarting = asyncio.create_task(restart_later(deployment.redis, 1.5))
+    await asyncio.sleep(0.2)  # Redis is away now
+    answer = await deployment.graphql(RESERVE, variables)
+    await restarting
+    assert answer.status_code == 200 and "errors" not in answer.json(), answer.text
+    booked = answer.json()["data"]["createReservation"]
+    again = await deployment.graphql(RESERVE, variables)  # the client's retry: the first answer, nothing booked twice
+    assert again.status_code == 200 and again.json()["data"]["createReservation"] == booked, again.text
+    assert parcs.requests["POST /apds/v1/rights/assigned"] == 1
 
 
 async def test_a_vendor_webhook_refused_while_redis_restarts_gets_in_on_a_retry(deployment: Deployment,
