@@ -92,6 +92,23 @@ async def test_a_reservation_made_while_redis_restarts_is_answered_and_booked_on
     assert parcs.requests["POST /apds/v1/rights/assigned"] == 1
 
 
+async def test_while_redis_restarts_each_vendor_answer_is_fetched_once_not_once_per_request(
+        deployment: Deployment, bed: Bed) -> None:
+    assert (await deployment.graphql(OCCUPANCY_EVERYWHERE)).status_code == 200  # cached in Redis
+    deployment.redis.stop()
+    try:
+        calls = []
+        for _ in range(5):
+            before = sum(sum(sim.control.requests.values()) for sim in bed.sandbox.simulators.values())
+            answer = await deployment.graphql(OCCUPANCY_EVERYWHERE)
+            assert answer.status_code == 200 and "errors" not in answer.json(), answer.text
+            calls.append(sum(sum(sim.control.requests.values()) for sim in bed.sandbox.simulators.values()) - before)
+    finally:
+        deployment.redis.start()
+    # the first read without the cache asks the vendors; the process holds their answers until Redis is back
+    assert calls[0] > 0 and calls[1:] == [0, 0, 0, 0], calls
+
+
 async def test_a_vendor_webhook_refused_while_redis_restarts_gets_in_on_a_retry(deployment: Deployment,
                                                                                bed: Bed) -> None:
     path, raw, headers = apds_entry(bed, "B-RS 202")
