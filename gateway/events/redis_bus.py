@@ -26,12 +26,11 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from redis.exceptions import RedisError
 
 from adapters.models import DomainEvent, EventType
 from gateway.events.bus import BusSubscription, EventBus, LocalFanout
 from gateway.events.outbox import Outbox
-from gateway.redis_connect import confirmed, connect, replicas_to_confirm
+from gateway.redis_connect import REDIS_FAILURES, confirmed, connect, replicas_to_confirm
 from gateway.redis_replies import text
 
 log = logging.getLogger("parkgate.events.redis")
@@ -141,7 +140,7 @@ class RedisStreamBus(EventBus):
             try:
                 answer = await self._reader.xread({self.stream: last_id}, count=READ_COUNT, block=self.block_ms)
                 failures = 0
-            except RedisError as exc:  # Redis away: keep trying; the cursor says where to carry on
+            except REDIS_FAILURES as exc:  # Redis away: keep trying; the cursor says where to carry on
                 failures += 1
                 log.warning("event bus: reading the stream failed (%s); retrying", exc)
                 await asyncio.sleep(min(0.2 * 2 ** min(failures, 5), 5.0))
@@ -159,7 +158,7 @@ class RedisStreamBus(EventBus):
             if answer:
                 try:
                     await self._save_cursor()
-                except RedisError as exc:  # saved again after the next read
+                except REDIS_FAILURES as exc:  # saved again after the next read
                     log.warning("event bus: saving the cursor failed (%s)", exc)
 
     async def _save_cursor(self) -> None:
@@ -176,7 +175,7 @@ class RedisStreamBus(EventBus):
                 await asyncio.wait({task}, timeout=0.5)
             try:
                 await self._save_cursor()
-            except RedisError as exc:  # a restart resumes from the last cursor saved
+            except REDIS_FAILURES as exc:  # a restart resumes from the last cursor saved
                 log.warning("event bus: saving the cursor at close failed (%s)", exc)
         await self.outbox.aclose()
         await self._reader.aclose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -14,7 +15,7 @@ from gateway.events.bus import BusSubscription
 from gateway.events.poller import Poller
 from gateway.events.redis_bus import RedisStreamBus, decode_event, encode_event
 from gateway.systems import OCCUPANCY
-from tests.support.processes import OwnRedis
+from tests.support.processes import OwnCluster, OwnRedis
 from tests.support.servers import repeating
 from tests.support.streams import open_stream
 
@@ -313,3 +314,26 @@ async def test_events_published_while_redis_restarts_wait_and_arrive_in_order_on
     finally:
         await listener.aclose()
         await publisher.aclose()
+
+
+async def test_the_bus_reader_outlives_a_restart_of_every_cluster_node(tmp_path: Path) -> None:
+    """A cluster client raises RedisClusterUnreachableError (not a RedisError) while every node is
+    away: the reader took it for a bug and ended, and its replica heard no event again."""
+    cluster = OwnCluster(tmp_path / "cluster", persistent=True)
+    cluster.start()
+    prefix = f"test-bus-{uuid.uuid4().hex[:8]}:"
+    publisher = RedisStreamBus(cluster.url, prefix=prefix, replica_id="publisher", block_ms=200)
+    listener = RedisStreamBus(cluster.url, prefix=prefix, replica_id="listener", block_ms=200)
+    try:
+        await publisher.start()
+        await listener.start()
+        heard = listener.subscribe()
+        await publisher.publish(event(1))
+        assert (await asyncio.wait_for(anext(heard), 5)).vendor_event_id == "v1"
+        await asyncio.to_thread(cluster.restart, 1.0)
+        await publisher.publish(event(2))
+        assert (await asyncio.wait_for(anext(heard), 20)).vendor_event_id == "v2"
+    finally:
+        await listener.aclose()
+        await publisher.aclose()
+        cluster.stop()
