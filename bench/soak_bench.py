@@ -11,7 +11,7 @@ What runs, each in a process of its own on loopback (bench/README.md says more):
   vendors    the sandbox's simulated vendors over a generated world of --facilities garages
   gateways   three `parkgate serve --config FILE` on ports of their own, each its own replica id
   client     this process: --clients HTTP clients (raw asyncio streams, one keep-alive connection
-             each, spread over the gateways, one request every --interval s), subscribers over
+             each, spread over the gateways, one request every --interval s, 2 by default), subscribers over
              graphql-transport-ws held open the whole run on every gateway, and APDS webhooks sent
              through the simulators' own `WebhookSender` (it retries as a vendor does)
 At --restart-at seconds Redis is stopped, left away --outage seconds and started on the same port.
@@ -28,7 +28,6 @@ import random
 import re
 import shutil
 import signal
-import statistics
 import sys
 import tempfile
 import time
@@ -46,8 +45,8 @@ import yaml
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH.parent)]
 
-from events_bench import apds_webhook  # noqa: E402 - after sys.path
-from workers_bench import (  # noqa: E402
+from events_bench import apds_webhook
+from workers_bench import (
     EXECUTED,
     QUERY,
     Gateway,
@@ -60,8 +59,8 @@ from workers_bench import (  # noqa: E402
     vendors_main,
 )
 
-from adapters.simulated.webhook_sender import WebhookSender  # noqa: E402
-from tests.support.processes import OwnCluster, OwnRedis  # noqa: E402
+from adapters.simulated.webhook_sender import WebhookSender
+from tests.support.processes import OwnCluster, OwnRedis
 
 GATEWAYS = 3
 #: what a bench client may spend: no run exhausts it (quotas still count every request)
@@ -77,6 +76,8 @@ VALIDATE = ("mutation Validate($input: ValidateParkingInput!, $key: String!) { v
 VEHICLES = "subscription Vehicles($f: String!) { vehicleEvents(facilityId: $f) { eventId type plate facilityId } }"
 OCCUPANCY_CHANGED = "subscription Occ($f: String!) { occupancyChanged(facilityId: $f) { occupied free } }"
 
+PHASES = {"before": "before the restart", "during": "during it (its start to 2 s after Redis answered)",
+          "after": "after it"}
 #: operation kind -> share of the HTTP requests
 MIX = {"facilities (cached)": 30, "facilities (executed)": 5, "occupancy": 30, "plateStatus": 15,
        "createReservation": 10, "createReservation (retry)": 4, "validateParking": 6}
@@ -131,11 +132,12 @@ class Tally:
     #: answer class -> count: "2xx", "2xx with errors: CODE", "4xx CODE", "429", "5xx CODE", "transport: …"
     answers: Counter[str] = field(default_factory=Counter)
     latency: dict[str, list[float]] = field(default_factory=dict)
-    #: answers while Redis was away (restart start → its first PONG + 2 s), by class
-    during_outage: Counter[str] = field(default_factory=Counter)
+    #: answers by when their request started: before the restart, during it (its start to 2 s after
+    #: Redis answered again), after it
+    phases: dict[str, Counter[str]] = field(default_factory=lambda: {p: Counter() for p in PHASES})
     #: (operation kind, class) of every answer that was not a plain 2xx
     failed_kinds: Counter[tuple[str, str]] = field(default_factory=Counter)
-    first_failure: dict[str, bytes] = field(default_factory=dict)
+    first_failure: dict[tuple[str, str], bytes] = field(default_factory=dict)
 
 
 def classify(status: int, body: bytes) -> str:
@@ -226,8 +228,8 @@ async def http_client(number: int, port: int, ops: Operations, tally: Tally, sto
             status, _, body = await asyncio.wait_for(one_exchange(reader, writer, ops.build(kind, port, number)), 30)
             verdict = classify(status, body)
             if verdict != "2xx":
-                tally.first_failure.setdefault(verdict, body[:400])
-        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError) as exc:
+                tally.first_failure.setdefault((kind, verdict), body[:400])
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
             verdict = f"transport: {type(exc).__name__}"
             if writer is not None:
                 writer.close()
@@ -237,8 +239,8 @@ async def http_client(number: int, port: int, ops: Operations, tally: Tally, sto
         if verdict != "2xx":
             tally.failed_kinds[(kind, verdict)] += 1
         tally.latency.setdefault(kind, []).append(elapsed)
-        if outage and outage[0] <= started <= outage[1]:
-            tally.during_outage[verdict] += 1
+        phase = "before" if not outage or started < outage[0] else "during" if started <= outage[1] else "after"
+        tally.phases[phase][verdict] += 1
         next_at += interval_s
         await asyncio.sleep(max(0.0, next_at - time.monotonic()))
     if writer is not None:
@@ -462,8 +464,8 @@ async def soak(args: argparse.Namespace, plan: Plan, gateways: list[Gateway], st
     seconds = time.monotonic() - wall0
     cpu = {name: sum(cpu_seconds(p) for p in pids) - before[name] for name, pids in watched_pids.items()}
     # the senders' last retries, then the last deliveries
-    deadline = time.monotonic() + 15
-    while any(s._tasks for s in senders) and time.monotonic() < deadline:
+    deadline = time.monotonic() + 40
+    while any(s.pending for s in senders) and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
     await asyncio.sleep(3.0)
     stop.set()
@@ -482,9 +484,10 @@ def report(result: dict[str, Any], args: argparse.Namespace, fill: dict[str, Cou
     for verdict, n in sorted(tally.answers.items(), key=lambda item: -item[1]):
         print(f"  {verdict:<48} {n:7d}")
     for (kind, verdict), n in sorted(tally.failed_kinds.items()):
-        print(f"    {kind}: {verdict} {n}  (first: {tally.first_failure.get(verdict, b'')[:200]!r})")
-    print("  during the outage (its start to 2 s after Redis answered): "
-          + (", ".join(f"{v} {n}" for v, n in sorted(tally.during_outage.items())) or "no request"))
+        print(f"    {kind}: {verdict} {n}  (first: {tally.first_failure.get((kind, verdict), b'')[:200]!r})")
+    for phase, label in PHASES.items():
+        counts = tally.phases[phase]
+        print(f"  {label}: " + (", ".join(f"{v} {n}" for v, n in sorted(counts.items())) or "no request"))
     print("latency, ms            p50      p99   (count)")
     for kind in MIX:
         values = tally.latency.get(kind, [])
@@ -492,7 +495,8 @@ def report(result: dict[str, Any], args: argparse.Namespace, fill: dict[str, Cou
     webhooks: Webhooks = result["webhooks"]
     senders: list[WebhookSender] = result["senders"]
     gave_up = sum(s.failed for s in senders)
-    print(f"webhooks: {len(webhooks.sent)} sent, {sum(s.delivered for s in senders)} accepted, {gave_up} given up "
+    print(f"webhooks: {len(webhooks.sent)} sent, {sum(s.delivered for s in senders)} accepted, "
+          f"{sum(s.retried for s in senders)} attempts retried, {gave_up} given up "
           f"by the sender after its retries")
     lost_total = 0
     for subscriber in result["subscribers"]:
@@ -583,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis", choices=["single", "cluster"], default="single")
     parser.add_argument("--clients", type=int, default=200, help="HTTP clients (default 200)")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load (default 60)")
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between one client's requests (default 1)")
+    parser.add_argument("--interval", type=float, default=2.0, help="seconds between one client's requests (default 2)")
     parser.add_argument("--facilities", type=int, default=1000, help="garages in the sandbox's world (default 1000)")
     parser.add_argument("--webhooks-per-s", type=float, default=5.0, help="APDS webhooks per second (default 5)")
     parser.add_argument("--restart-at", type=float, default=None, help="seconds into the run (default: half way)")
