@@ -550,7 +550,11 @@ async def bench(args: argparse.Namespace) -> int:
         print(f"{os.cpu_count()} CPUs; {args.facilities} garages, {GATEWAYS} gateways, Redis {args.redis} "
               f"({store.url}); {args.clients} clients every {args.interval:g} s for {args.duration:.0f} s, "
               f"{args.webhooks_per_s:g} webhooks/s; load average {load_average()}", flush=True)
-        gateways = [start_gateway(f"gateway-{n}", path, env, 1, "uvicorn") for n, path in enumerate(gateway_configs(config))]
+        logs = Path(args.logs) if args.logs else None
+        if logs:
+            logs.mkdir(parents=True, exist_ok=True)
+        gateways = [start_gateway(f"gateway-{n}", path, env, 1, "uvicorn", logs / f"gateway-{n}.log" if logs else None)
+                    for n, path in enumerate(gateway_configs(config))]
         for gateway in gateways:
             await wait_healthy(gateway)
         # the gateways' own start (catalogs, vendor subscriptions) is not the run's: counted from the fill on
@@ -594,6 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-restart", action="store_true", help="leave Redis running (a baseline soak)")
     parser.add_argument("--outage", type=float, default=1.5, help="seconds Redis is away (default 1.5)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--logs", help="a folder for the gateways' output (warnings and up), else it is dropped")
     parser.add_argument("--verbose", action="store_true", help="vendor calls by endpoint too")
     args = parser.parse_args(argv)
     if args.restart_at is None:

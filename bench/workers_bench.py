@@ -177,7 +177,9 @@ class Gateway:
     server: str
 
 
-def start_gateway(name: str, config: Path, env: dict[str, str], workers: int, server: str) -> Gateway:
+def start_gateway(name: str, config: Path, env: dict[str, str], workers: int, server: str,
+                  log: Path | None = None) -> Gateway:
+    """`parkgate serve` (or granian) in a session of its own; its output to `log` if given, else nowhere."""
     port = free_port()
     if server == "granian":
         command = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1",
@@ -189,8 +191,8 @@ def start_gateway(name: str, config: Path, env: dict[str, str], workers: int, se
                    "--workers", str(workers)]
     # A session of its own, as a service has: where the kernel shares the CPU between sessions first
     # (autogroup), the gateway does not share one session's share with this client.
-    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    output = log.open("ab") if log is not None else subprocess.DEVNULL
+    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=output, stderr=output, start_new_session=True)
     return Gateway(name, process, port, workers, server)
 
 
