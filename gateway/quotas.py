@@ -377,9 +377,9 @@ def _no_script(item: Any) -> bool:
 
 
 def _redis_errors() -> tuple[type[BaseException], ...]:
-    from redis.exceptions import RedisError
+    from gateway.redis_connect import REDIS_FAILURES  # a cluster's errors too: not all are RedisErrors
 
-    return (RedisError, StorageError, OSError, TimeoutError)
+    return (*REDIS_FAILURES, StorageError, OSError, TimeoutError)
 
 
 # --- the enforcer -----------------------------------------------------------------------

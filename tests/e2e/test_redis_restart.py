@@ -8,6 +8,7 @@ import asyncio
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,7 @@ import yaml
 
 from adapters.simulated.webhook_sender import WebhookSender
 from tests.support.bed import Bed
-from tests.support.processes import OwnRedis, deployment_config, start_gateway, wait_ready
+from tests.support.processes import OwnCluster, OwnRedis, deployment_config, start_gateway, wait_ready
 from tests.support.vendors import apds_entry
 
 RESERVE = ("mutation($input: CreateReservationInput!, $key: String!) { createReservation(input: $input, "
@@ -126,3 +127,37 @@ async def test_a_vendor_webhook_refused_while_redis_restarts_gets_in_on_a_retry(
         assert (sender.delivered, sender.failed) == (1, 0)
     finally:
         await sender.aclose()
+
+
+async def test_a_known_client_is_served_while_every_cluster_node_restarts(bed: Bed, tmp_path: Path) -> None:
+    """On a Redis Cluster whose nodes are all away, the cluster client raises
+    RedisClusterUnreachableError, which is no RedisError: quotas did not fall back to their local
+    limiter and every request answered 503."""
+    cluster = OwnCluster(tmp_path / "cluster", persistent=True)
+    cluster.start()
+    try:
+        config, env = deployment_config(bed, cluster.url, tmp_path)
+        document = yaml.safe_load(config.read_text())
+        document["events"]["polling"] = False
+        config.write_text(yaml.safe_dump(document))
+        created = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "gateway", "clients", "create", "--config", str(config), "--name",
+                             "steady", "--scope", "facilities:read"], capture_output=True, text=True, env=env, check=False)
+        assert created.returncode == 0, created.stderr
+        key = yaml.safe_load(created.stdout)["key"]
+        process, url = start_gateway(config, env)
+        try:
+            await wait_ready(url, process, timeout_s=30)
+            async with httpx.AsyncClient(timeout=30, headers={"authorization": f"Bearer {key}"}) as http:
+                query = {"query": "{ facilities { totalCount } }"}
+                assert (await http.post(f"{url}/graphql", json=query)).status_code == 200
+                restarting = asyncio.create_task(asyncio.to_thread(cluster.restart, 3.0))
+                await asyncio.sleep(1.5)  # every node has been away a while: the client finds none to ask
+                statuses = Counter([(await http.post(f"{url}/graphql", json=query)).status_code for _ in range(5)])
+                await restarting
+                assert set(statuses) == {200}, statuses
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+    finally:
+        cluster.stop()
