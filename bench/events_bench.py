@@ -339,14 +339,15 @@ class ClientGroup:
 # --- triggering events -----------------------------------------------------------------------------
 
 
-def apds_webhook(plate: str) -> tuple[bytes, dict[str, str]]:
-    """A SessionCreated delivery, as the APDS PARCS sends to its subscribers (the secret rides in the URL)."""
+def apds_webhook(plate: str, place: str = APDS_PLACE, session: str | None = None) -> tuple[bytes, dict[str, str]]:
+    """A SessionCreated delivery at `place` (an APDS hierarchy element), as the APDS PARCS sends to its
+    subscribers (the secret rides in the URL); `session`: the vendor's id, the same on every retry."""
     from adapters.apds.operations_wire import plate_credential
     from adapters.apds.wire import format_time, versioned
 
-    at, session = format_time(datetime.now(UTC)), f"S-{uuid.uuid4()}"
+    at, session = format_time(datetime.now(UTC)), session or f"S-{uuid.uuid4()}"
     data = {"id": session, "version": 1, "actualStart": at, "initiator": versioned("IN-1"),
-            "identifiedCredentials": [plate_credential(plate, "bench")], "hierachyElement": versioned(APDS_PLACE),
+            "identifiedCredentials": [plate_credential(plate, "bench")], "hierachyElement": versioned(place),
             "segments": [{"id": f"{session}-1", "version": 1, "actualStart": at, "validationType": ["licensePlate"],
                           "assignedRight": versioned(f"{session}-ticket", 1, "AssignedRight")}]}
     raw = orjson.dumps({"data": [data], "eventSubscriptionId": "bench", "eventTime": at, "topic": "SessionCreated"})

@@ -115,17 +115,19 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("redis-server did not start")
 
 
-def vendors_main(conn: Any) -> None:
+def vendors_main(conn: Any, garages: int | None = None) -> None:
     """The sandbox's simulated vendors (and its idle gateway) under uvicorn; sends back the systems'
-    configuration (credentials as ${VARIABLES}) and the variables' values."""
+    X
+    world of that many garages (adapters/simulated/generate.py), else the sandbox's own six."""
     import uvicorn
 
-    from gateway.sandbox import build_sandbox
+    from adapters.simulated.generate import generate_world
+    from gateway.sandbox import build_sandbox, demo_clients
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    app, sandbox = build_sandbox(url, polling=False)
+    app, sandbox = build_sandbox(url, polling=False, world=generate_world(garages) if garages else None)
     env: dict[str, str] = {}
     systems = {}
     for system_id, system in sandbox.config.systems.items():
@@ -136,7 +138,9 @@ def vendors_main(conn: Any) -> None:
             credentials[name] = f"${{{variable}}}"
         systems[system_id] = {"dialect": system.dialect, "base_url": system.base_url, "credentials": credentials}
     facilities = {fid: f.model_dump(exclude_none=True) for fid, f in sandbox.config.facilities.items()}
-    conn.send({"systems": systems, "facilities": facilities, "env": env})
+    roles = {name: (sorted(s.value for s in scopes), list(only) if only is not None else None)
+             for name, (scopes, only) in demo_clients(sandbox.world).items()}
+    conn.send({"systems": systems, "facilities": facilities, "env": env, "url": url, "roles": roles})
     config = uvicorn.Config(app, access_log=False, log_level="warning", ws="websockets-sansio", lifespan="on")
     uvicorn.Server(config).run(sockets=[sock])
 
@@ -173,7 +177,9 @@ class Gateway:
     server: str
 
 
-def start_gateway(name: str, config: Path, env: dict[str, str], workers: int, server: str) -> Gateway:
+def start_gateway(name: str, config: Path, env: dict[str, str], workers: int, server: str,
+                  log: Path | None = None) -> Gateway:
+    """`parkgate serve` (or granian) in a session of its own; its output to `log` if given, else nowhere."""
     port = free_port()
     if server == "granian":
         command = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1",
@@ -185,8 +191,8 @@ def start_gateway(name: str, config: Path, env: dict[str, str], workers: int, se
                    "--workers", str(workers)]
     # A session of its own, as a service has: where the kernel shares the CPU between sessions first
     # (autogroup), the gateway does not share one session's share with this client.
-    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    output = log.open("ab") if log is not None else subprocess.DEVNULL
+    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=output, stderr=output, start_new_session=True)
     return Gateway(name, process, port, workers, server)
 
 

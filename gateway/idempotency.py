@@ -13,7 +13,11 @@ This store answers retries at the gateway; the write itself also carries a refer
 from the same key (`reference_for`), which the vendor refuses to see twice. So even a gateway
 that crashed between the vendor's answer and storing it books nothing twice on the retry.
 
-Backends: in memory (one process) or Redis (every replica; `SET NX PX` claims).
+Backends: in memory (one process) or Redis (every replica; `SET NX PX` claims). A Redis that does
+not answer is waited for, up to `store_wait_s` (5 s), before the write is refused with 503: a restart
+or failover of Redis takes a second or two, and a write that waits it out is answered once, where a
+503 would send every client's retry into the moment Redis comes back. Without the store nothing is
+claimed and nothing is done: a retry elsewhere could act twice.
 """
 
 from __future__ import annotations
@@ -21,13 +25,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
-from gateway.errors import ErrorCode, GatewayError
+from gateway.errors import STORE_ERRORS, ErrorCode, GatewayError
 
 log = logging.getLogger("parkgate.idempotency")
 
@@ -35,8 +40,12 @@ DEFAULT_TTL_S = 24 * 3600
 CLAIM_TTL_S = 60  # a claim whose holder died is given up after this long
 WAIT_S = 10.0
 MAX_KEY_LENGTH = 255
+#: how long a write waits for a store that does not answer (a Redis restart or failover) before 503
+STORE_WAIT_S = 5.0
+STORE_RETRY_EVERY_S = 0.1
 
 Work = Callable[[], Awaitable[Any]]
+T = TypeVar("T")
 
 
 def fingerprint_of(arguments: Any) -> str:
@@ -116,23 +125,38 @@ class RedisIdempotency:
     """Claims and results in Redis under `<prefix>idem:`, shared by every replica. Each claim is one
     key, read and written alone (no hash tag needed: on a cluster the claims spread over the nodes)."""
 
-    def __init__(self, client: Any, prefix: str, ttl_s: float = DEFAULT_TTL_S) -> None:
+    def __init__(self, client: Any, prefix: str, ttl_s: float = DEFAULT_TTL_S, *,
+                 store_wait_s: float = STORE_WAIT_S) -> None:
         self.client = client
         self.prefix = prefix
         self.ttl_ms = int(ttl_s * 1000)
+        self.store_wait_s = store_wait_s
 
     @classmethod
-    def from_url(cls, url: str, prefix: str) -> RedisIdempotency:
+    def from_url(cls, url: str, prefix: str, *, store_wait_s: float = STORE_WAIT_S) -> RedisIdempotency:
         from gateway.redis_connect import connect
 
-        return cls(connect(url, timeout_s=2.0, connect_timeout_s=1.0), prefix)
+        return cls(connect(url, timeout_s=2.0, connect_timeout_s=1.0), prefix, store_wait_s=store_wait_s)
+
+    async def _patiently(self, command: Callable[[], Awaitable[T]]) -> T:
+        """`command()`, again every STORE_RETRY_EVERY_S while the store does not answer, for up to
+        `store_wait_s`; then its error. Only store errors are waited out: anything else is not passing."""
+        deadline = time.monotonic() + self.store_wait_s
+        while True:
+            try:
+                return await command()
+            except STORE_ERRORS:
+                if time.monotonic() >= deadline:
+                    raise
+            await asyncio.sleep(STORE_RETRY_EVERY_S)
 
     async def run(self, scope: str, key: str, fingerprint: str, work: Work) -> Any:
         digest = hashlib.sha256(f"{scope}\x00{key}".encode()).hexdigest()
         name = f"{self.prefix}idem:{digest}"
-        claim = orjson.dumps({"fp": fingerprint, "state": "pending"})
+        # whose claim it is: a claim whose reply was lost (Redis went away after taking it) is taken again
+        claim = orjson.dumps({"fp": fingerprint, "state": "pending", "by": secrets.token_hex(8)})
         try:
-            claimed = await self.client.set(name, claim, nx=True, px=CLAIM_TTL_S * 1000)
+            claimed = await self._patiently(lambda: self._claim(name, claim))
         except Exception as exc:  # without the store a retry could act twice: refuse
             raise GatewayError(ErrorCode.GATEWAY_UNAVAILABLE, "The idempotency store is unreachable; "
                                                               "nothing was done, retry later.") from exc
@@ -143,13 +167,18 @@ class RedisIdempotency:
         except BaseException:
             await self._release(name)
             raise
+        done = orjson.dumps({"fp": fingerprint, "state": "done", "result": result})
         try:
-            await self.client.set(name, orjson.dumps({"fp": fingerprint, "state": "done", "result": result}), px=self.ttl_ms)
+            await self._patiently(lambda: self.client.set(name, done, px=self.ttl_ms))
         except Exception:  # noqa: BLE001 - the write happened: answer it; a retry reaches the vendor, which
             # refuses the same reference twice and hands back this record
             log.warning("could not keep the result of an idempotent write; retries will ask the vendor")
             await self._release(name)
         return result
+
+    async def _claim(self, name: str, claim: bytes) -> bool:
+        return bool(await self.client.set(name, claim, nx=True, px=CLAIM_TTL_S * 1000)) or (
+            await self.client.get(name) == claim)
 
     async def _release(self, name: str) -> None:
         try:
@@ -160,7 +189,11 @@ class RedisIdempotency:
     async def _replay(self, name: str, fingerprint: str) -> Any:
         deadline = time.monotonic() + WAIT_S
         while True:
-            raw = await self.client.get(name)
+            try:
+                raw = await self._patiently(lambda: self.client.get(name))
+            except Exception as exc:  # the first answer cannot be read now: nothing is done twice, retry later
+                raise GatewayError(ErrorCode.GATEWAY_UNAVAILABLE, "The idempotency store is unreachable; "
+                                                                  "nothing was done, retry later.") from exc
             if raw is None:
                 raise in_progress()  # the first attempt failed and released it: the client may retry
             entry = orjson.loads(raw)

@@ -225,9 +225,9 @@ def _window(limit: int, count: int, ttl_s: float, window_s: int) -> WindowState:
 
 
 def _redis_errors() -> tuple[type[BaseException], ...]:
-    from redis.exceptions import RedisError
+    from gateway.redis_connect import REDIS_FAILURES  # a cluster's errors too: not all are RedisErrors
 
-    return (RedisError, StorageError, OSError, TimeoutError)
+    return (*REDIS_FAILURES, StorageError, OSError, TimeoutError)
 
 
 # --- the enforcer -----------------------------------------------------------------------

@@ -42,9 +42,12 @@ from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
-from redis.exceptions import ConnectionError, TimeoutError
+from redis.exceptions import ConnectionError, RedisClusterException, RedisError, TimeoutError
 
 Shape = Literal["server", "cluster", "sentinel"]
+#: what a client raises when its Redis does not answer as it should: redis-py's errors, and a cluster's
+#: (RedisClusterUnreachableError, raised while every node is away, is not a RedisError)
+REDIS_FAILURES: tuple[type[Exception], ...] = (RedisError, RedisClusterException)
 #: what `connect` returns
 RedisClient = Redis | RedisCluster
 

@@ -40,7 +40,9 @@ however many records the vendor's list holds. `get` reads the whole answer.
 
 The cache never makes a request fail: when the backend errs or times out, the read counts as
 a miss and the vendor is asked directly (counted in `backend_errors`, logged at most every
-few seconds). Health (`Systems.health`) records only real vendor calls: serving a stale entry
+few seconds). What a process fetched while its backend could not take it is held in the process
+(`HELD_ENTRIES` at most) and served from there, fresh or stale as any entry, until the backend
+answers again: a Redis restart costs each replica one vendor call per key, not one per request. Health (`Systems.health`) records only real vendor calls: serving a stale entry
 after a failure leaves the source DOWN.
 """
 
@@ -51,8 +53,9 @@ import hashlib
 import logging
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -63,7 +66,17 @@ import orjson
 from adapters.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from gateway.cache import Cache
 from gateway.config import DEFAULT_TTLS, GatewayConfig
-from gateway.upstream_store import NOTHING, Entry, EntryStore, KeyOf, Slice, Want, entry_store
+from gateway.upstream_store import (
+    NOTHING,
+    Entry,
+    EntryStore,
+    KeyOf,
+    RecordIndex,
+    Slice,
+    Want,
+    entry_store,
+    list_key,
+)
 
 log = logging.getLogger("parkgate.upstream")
 
@@ -75,6 +88,10 @@ ERROR_PREFIX = b"E\0"
 POLL_FIRST_S = 0.005
 POLL_MAX_S = 0.05
 BACKEND_WARNING_EVERY_S = 10.0
+#: entries a process holds itself while its backend cannot take them (a Redis restart)
+HELD_ENTRIES = 1024
+#: what `_backend` answers when the backend did not
+UNREACHABLE: Any = object()
 
 Call = Callable[..., Awaitable[Any]]  # (system_id, resource, *args) -> the vendor's answer
 
@@ -292,6 +309,8 @@ class UpstreamCache:
         self._refreshing: dict[str, asyncio.Task[None]] = {}
         self._reading: dict[tuple[str, Want | None], asyncio.Task[Entry | None]] = {}
         self._last_warning = 0.0
+        #: key -> what this process fetched while the backend could not store it (oldest first)
+        self._held: OrderedDict[str, Entry] = OrderedDict()
 
     @classmethod
     def from_config(cls, cache: Cache, config: GatewayConfig, call: Call) -> UpstreamCache:
@@ -513,10 +532,14 @@ class UpstreamCache:
         reading = (key, read.want)
         task = self._reading.get(reading)
         if task is None:
-            task = asyncio.create_task(self._backend(self.store.read(key, read.want)))
+            task = asyncio.create_task(self._backend(self.store.read(key, read.want), failed=UNREACHABLE))
             self._reading[reading] = task
             task.add_done_callback(lambda done: self._forget(self._reading, reading, done))
         entry = await asyncio.shield(task)
+        if entry is UNREACHABLE:  # what this process fetched since the backend went away, if anything
+            entry = self._held.get(key)
+        elif self._held:
+            self._held.pop(key, None)  # the backend answers again: it is the one to read
         return None if entry is None else read.cut(entry)
 
     def _keep_s(self, system_id: str, resource: Named, fetched_at: float) -> float:
@@ -526,7 +549,14 @@ class UpstreamCache:
     async def _write(self, system_id: str, resource: Named, key: str, entry: Entry) -> None:
         keep_s = self._keep_s(system_id, resource, entry.fetched_at)
         if keep_s > 0:
-            await self._backend(self.store.write(key, entry, keep_s, getattr(resource, "key", None)))
+            written = await self._backend(self.store.write(key, entry, keep_s, getattr(resource, "key", None)),
+                                          failed=UNREACHABLE)
+            if written is UNREACHABLE:
+                key_of = list_key(entry.value, getattr(resource, "key", None))  # indexed once, as the memory store does
+                self._held[key] = entry if key_of is None else replace(entry, index=RecordIndex.of(entry.value, key_of))
+                self._held.move_to_end(key)
+                while len(self._held) > HELD_ENTRIES:
+                    self._held.popitem(last=False)
 
     async def _mark(self, system_id: str, resource: Named, key: str, entry: Entry, error: tuple[str, str, str] | None,
                     invalidated: bool) -> None:

@@ -78,6 +78,8 @@ class ApdsAdapter(ApdsOperations, ParcsAdapter):
         self._webhook_url = webhook_url
         self._headers = {TOKEN_HEADER: spec.credential("token")}
         self._catalog_cache: tuple[float, dict[str, SpecInfo]] | None = None
+        #: the catalog read under way: every caller that finds the catalog missing or old awaits this one
+        self._catalog_read: asyncio.Task[dict[str, SpecInfo]] | None = None
         super().__init__(spec, http)
 
     # --- ParcsAdapter ----------------------------------------------------------------------
@@ -227,6 +229,13 @@ class ApdsAdapter(ApdsOperations, ParcsAdapter):
         cached = self._catalog_cache
         if cached is not None and not fresh and time.monotonic() - cached[0] < CATALOG_TTL_S:
             return cached[1]
+        # one read at a time: at a thousand garages the catalog is dozens of pages, and every write and
+        # plate check arriving while it is missing would otherwise page through all of it again
+        if self._catalog_read is None or self._catalog_read.done():
+            self._catalog_read = asyncio.create_task(self._read_catalog())
+        return await asyncio.shield(self._catalog_read)
+
+    async def _read_catalog(self) -> dict[str, SpecInfo]:
         catalog: dict[str, SpecInfo] = {}
         for page in await self._pages("/rights/specs", {"expand": "all"}):
             for raw in page.records:

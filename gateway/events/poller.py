@@ -33,7 +33,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from redis.exceptions import RedisError
 
 from adapters.base import ParcsAdapter
 from adapters.errors import UpstreamError
@@ -42,9 +41,12 @@ from adapters.operation_models import Reservation, ReservationStatus
 from adapters.registry import DIALECTS
 from gateway.config import GatewayConfig
 from gateway.events.redis_bus import replica_id_of
-from gateway.redis_connect import RedisClient, connect
+from gateway.redis_connect import REDIS_FAILURES, RedisClient, connect
 from gateway.runtime import Runtime
 from gateway.systems import OCCUPANCY
+
+#: what ends a poll cycle to be tried again at the next: the vendor or Redis failing
+CYCLE_FAILURES: tuple[type[Exception], ...] = (UpstreamError, *REDIS_FAILURES)
 
 log = logging.getLogger("parkgate.events.poller")
 
@@ -200,7 +202,7 @@ class Poller:
             self.holding = False
             try:
                 await self.redis.eval(RELEASE_SCRIPT, 1, self.lease_key, self.holder)
-            except RedisError as exc:  # the lease lapses on its own
+            except REDIS_FAILURES as exc:  # the lease lapses on its own
                 log.warning("poller %s: releasing the lease failed (%s)", self.system_id, exc)
 
     async def _run(self) -> None:
@@ -209,7 +211,7 @@ class Poller:
             started = loop.time()
             try:
                 await self.cycle()
-            except (UpstreamError, RedisError) as exc:  # the vendor or Redis failed: try again next cycle
+            except CYCLE_FAILURES as exc:  # the vendor or Redis failed: try again next cycle
                 log.warning("poller %s: cycle failed (%s: %s)", self.system_id, type(exc).__name__, exc)
             except Exception:  # a bug: its traceback, and polling goes on
                 log.exception("poller %s: cycle failed", self.system_id)

@@ -1,6 +1,8 @@
 """The event bus on Redis Streams: every replica sees every event, a restarted one resumes.
 
-    publish     XADD <prefix>events (MAXLEN ~ 100k) one field `e`: the DomainEvent as JSON
+    publish     XADD <prefix>events (MAXLEN ~ 100k) one field `e`: the DomainEvent as JSON; while
+                Redis does not answer (a restart, a failover), events wait in the process's outbox
+                and are added in order once it does (gateway/events/outbox.py)
     read        one task per replica: XREAD BLOCK from the last id it handed out, then the
                 local fanout (the same `subscribe()` as the memory bus)
     resume      that last id is kept under <prefix>events:cursor:<replica id>; a replica that
@@ -24,11 +26,11 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from redis.exceptions import RedisError
 
 from adapters.models import DomainEvent, EventType
 from gateway.events.bus import BusSubscription, EventBus, LocalFanout
-from gateway.redis_connect import confirmed, connect, replicas_to_confirm
+from gateway.events.outbox import Outbox
+from gateway.redis_connect import REDIS_FAILURES, confirmed, connect, replicas_to_confirm
 from gateway.redis_replies import text
 
 log = logging.getLogger("parkgate.events.redis")
@@ -97,6 +99,7 @@ class RedisStreamBus(EventBus):
         #: replicas that hold an event before `publish` returns (Sentinel: it survives a failover)
         self.replicas = replicas_to_confirm(redis_url)
         self._reader = connect(redis_url, timeout_s=block_ms / 1000 + 5, connect_timeout_s=2.0)
+        self.outbox = Outbox(self._add)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         #: the id of the last event handed to local subscribers
@@ -107,6 +110,9 @@ class RedisStreamBus(EventBus):
         return cls(config.store.redis_url, prefix=config.store.prefix, replica_id=replica_id_of(config))
 
     async def publish(self, event: DomainEvent) -> None:
+        await self.outbox.publish(event)
+
+    async def _add(self, event: DomainEvent) -> None:
         await confirmed(self._writer, self.replicas, lambda pipe: pipe.xadd(
             self.stream, {"e": encode_event(event)}, maxlen=self.maxlen, approximate=True))
 
@@ -134,7 +140,7 @@ class RedisStreamBus(EventBus):
             try:
                 answer = await self._reader.xread({self.stream: last_id}, count=READ_COUNT, block=self.block_ms)
                 failures = 0
-            except RedisError as exc:  # Redis away: keep trying; the cursor says where to carry on
+            except REDIS_FAILURES as exc:  # Redis away: keep trying; the cursor says where to carry on
                 failures += 1
                 log.warning("event bus: reading the stream failed (%s); retrying", exc)
                 await asyncio.sleep(min(0.2 * 2 ** min(failures, 5), 5.0))
@@ -152,7 +158,7 @@ class RedisStreamBus(EventBus):
             if answer:
                 try:
                     await self._save_cursor()
-                except RedisError as exc:  # saved again after the next read
+                except REDIS_FAILURES as exc:  # saved again after the next read
                     log.warning("event bus: saving the cursor failed (%s)", exc)
 
     async def _save_cursor(self) -> None:
@@ -169,7 +175,8 @@ class RedisStreamBus(EventBus):
                 await asyncio.wait({task}, timeout=0.5)
             try:
                 await self._save_cursor()
-            except RedisError as exc:  # a restart resumes from the last cursor saved
+            except REDIS_FAILURES as exc:  # a restart resumes from the last cursor saved
                 log.warning("event bus: saving the cursor at close failed (%s)", exc)
+        await self.outbox.aclose()
         await self._reader.aclose()
         await self._writer.aclose()

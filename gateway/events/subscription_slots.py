@@ -20,7 +20,7 @@ import secrets
 from collections import Counter
 from typing import Any
 
-from redis.exceptions import RedisError
+from gateway.redis_connect import REDIS_FAILURES
 
 log = logging.getLogger("parkgate.subscriptions")
 
@@ -83,7 +83,7 @@ class SubscriptionSlots:
                 # one round trip: say this process is alive, then count and take
                 taken = await self._redis.eval(TAKE, 1, self._hash(client_id), self.process_id, limit,
                                                self._alive_key(""), ALIVE_S)
-            except RedisError as exc:  # no shared count: this process's own must do
+            except REDIS_FAILURES as exc:  # no shared count: this process's own must do
                 log.warning("subscription slots: Redis unreachable (%s); counting in this process only", exc)
                 if self.local[client_id] >= limit:
                     return False
@@ -105,7 +105,7 @@ class SubscriptionSlots:
     async def _give_back(self, client_id: str) -> None:
         try:
             await self._redis.eval(GIVE_BACK, 1, self._hash(client_id), self.process_id)
-        except RedisError as exc:  # the slot frees itself when this process is gone
+        except REDIS_FAILURES as exc:  # the slot frees itself when this process is gone
             log.warning("subscription slots: could not give a slot back (%s)", exc)
 
     def _hash(self, client_id: str) -> str:
@@ -123,7 +123,7 @@ class SubscriptionSlots:
             await asyncio.sleep(RENEW_S)
             try:
                 await self._redis.set(self._alive_key(self.process_id), b"1", ex=ALIVE_S)
-            except RedisError as exc:  # retried at the next tick
+            except REDIS_FAILURES as exc:  # retried at the next tick
                 log.warning("subscription slots: could not say this process is alive (%s)", exc)
 
     async def aclose(self) -> None:
@@ -133,6 +133,6 @@ class SubscriptionSlots:
             await asyncio.gather(*self._pending, return_exceptions=True)
             try:
                 await self._redis.delete(self._alive_key(self.process_id))  # our slots are free at once
-            except RedisError as exc:  # they lapse with the key
+            except REDIS_FAILURES as exc:  # they lapse with the key
                 log.warning("subscription slots: could not free this process's slots at once (%s)", exc)
             await self._redis.aclose()

@@ -118,8 +118,11 @@ class _Servers:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
+        #: each server's own arguments, to start it again as it was (`restart`)
+        self.arguments: dict[int, tuple[tuple[str, ...], bool]] = {}
 
     def spawn(self, port: int, *args: str, sentinel: bool = False) -> None:
+        self.arguments[port] = (args, sentinel)
         folder = self.directory / str(port)
         folder.mkdir(parents=True, exist_ok=True)
         if sentinel:  # a Sentinel rewrites its own configuration file: it needs one it may write
@@ -136,6 +139,18 @@ class _Servers:
         process = self.processes[port]
         assert process.poll() is None, f"redis-server on port {port} exited at start ({process.returncode})"
         return OwnRedis._answers(port)
+
+    def restart(self, ports: list[int], pause_s: float) -> None:
+        """Stopped (a clean shutdown: what it keeps on disk it keeps), away `pause_s`, then started
+        on the same port with the same arguments: an operator's restart."""
+        for port in ports:
+            self.processes[port].terminate()
+        for port in ports:
+            self.processes[port].wait(timeout=10)
+        time.sleep(pause_s)
+        for port in ports:
+            args, sentinel = self.arguments[port]
+            self.spawn(port, *args, sentinel=sentinel)
 
     def kill(self, port: int) -> None:
         """Gone at once, as a machine that died: no shutdown, no last save."""
@@ -165,11 +180,13 @@ def _cluster_port() -> int:
 
 class OwnCluster:
     """A Redis Cluster of three masters (no replicas) on loopback ports, slots spread by
-    `redis-cli --cluster create`; `url` is the gateway's `redis+cluster://` form."""
+    `redis-cli --cluster create`; `url` is the gateway's `redis+cluster://` form. `persistent`: each
+    node keeps an append-only file, so `restart()` brings the cluster back with its data."""
 
-    def __init__(self, directory: Path, masters: int = 3) -> None:
+    def __init__(self, directory: Path, masters: int = 3, *, persistent: bool = False) -> None:
         self.servers = _Servers(directory)
         self.ports = [_cluster_port() for _ in range(masters)]
+        self.persistent = persistent
 
     @property
     def url(self) -> str:
@@ -178,11 +195,19 @@ class OwnCluster:
     def start(self) -> None:
         for port in self.ports:
             self.servers.spawn(port, "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
-                               "--cluster-node-timeout", "2000")
+                               "--cluster-node-timeout", "2000", *(("--appendonly", "yes") if self.persistent else ()))
         _redis_command("--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports), "--cluster-replicas", "0",
                        "--cluster-yes")
+        self._wait_ok()
+
+    def _wait_ok(self) -> None:
         _wait(lambda: all(_info(p, "CLUSTER", "INFO").get("cluster_state") == "ok" for p in self.ports),
               "the cluster is ready (every slot served, every node agreeing)")
+
+    def restart(self, pause_s: float) -> None:
+        """Every node stopped, away `pause_s`, started again (from its nodes file: the same slots)."""
+        self.servers.restart(self.ports, pause_s)
+        self._wait_ok()
 
     def stop(self) -> None:
         self.servers.stop()

@@ -3,9 +3,11 @@ every request and answer validated against the APDS document (harness.py)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -196,3 +198,18 @@ async def test_fault_modes_map_to_upstream_errors() -> None:
         a.sim.control.set_fault(FaultMode.SLOW, 2000)
         with pytest.raises(UpstreamTimeout):
             await a.adapter.occupancy()
+
+
+async def test_concurrent_quotes_read_the_specification_catalog_once() -> None:
+    """Every write, quote and plate check needs the catalog; at a thousand garages it is dozens of
+    pages, so requests that find it missing at once share one read of it, not one each."""
+    def catalog_pages(a: Any) -> int:
+        return sum(1 for x in a.recorder.exchanges if x.method == "GET" and x.path == "/rights/specs")
+
+    async with apds() as alone:
+        await alone.adapter.quotes([soon()])
+    async with apds() as a:
+        quotes = await asyncio.gather(*(a.adapter.quotes([soon()]) for _ in range(5)))
+        a.assert_conforms()
+    assert all(q[0].price == Money(Decimal("6.00"), "EUR") for q in quotes)
+    assert catalog_pages(alone) > 1 and catalog_pages(a) == catalog_pages(alone)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -14,6 +15,7 @@ from gateway.events.bus import BusSubscription
 from gateway.events.poller import Poller
 from gateway.events.redis_bus import RedisStreamBus, decode_event, encode_event
 from gateway.systems import OCCUPANCY
+from tests.support.processes import OwnCluster, OwnRedis
 from tests.support.servers import repeating
 from tests.support.streams import open_stream
 
@@ -283,3 +285,55 @@ async def test_a_restarted_replica_resumes_where_it_stopped(redis_url) -> None:
         await again.aclose()
         await stranger.aclose()
         await publisher.aclose()
+
+
+async def test_events_published_while_redis_restarts_wait_and_arrive_in_order_once(own_redis: OwnRedis) -> None:
+    """Redis really stopped: publishing still returns (the events wait in the process's outbox), and
+    once Redis is back every replica hears them, in the order published, each once — the same event
+    published again (the processor re-publishing an item it could not ack) included."""
+    prefix = f"test-bus-{uuid.uuid4().hex[:8]}:"
+    publisher = RedisStreamBus(own_redis.url, prefix=prefix, replica_id="publisher", block_ms=200)
+    listener = RedisStreamBus(own_redis.url, prefix=prefix, replica_id="listener", block_ms=200)
+    await publisher.start()
+    await listener.start()
+    heard = listener.subscribe()
+    try:
+        own_redis.stop()
+        sent = [event(n) for n in range(1, 4)]
+        for e in sent:
+            await asyncio.wait_for(publisher.publish(e), 10)
+        await publisher.publish(sent[0])  # again: not twice on the bus
+        assert [e.id for e in publisher.outbox.waiting] == [e.id for e in sent]
+        own_redis.start()
+        await publisher.publish(later := event(4))  # behind the waiting ones, not before them
+        got = [await asyncio.wait_for(anext(heard), 15) for _ in range(4)]
+        assert [e.vendor_event_id for e in got] == ["v1", "v2", "v3", "v4"] and got[3].id == later.id
+        await publisher.publish(marker := event(5))
+        assert (await asyncio.wait_for(anext(heard), 5)).id == marker.id  # nothing else came between
+        assert not publisher.outbox.waiting
+    finally:
+        await listener.aclose()
+        await publisher.aclose()
+
+
+async def test_the_bus_reader_outlives_a_restart_of_every_cluster_node(tmp_path: Path) -> None:
+    """A cluster client raises RedisClusterUnreachableError (not a RedisError) while every node is
+    away: the reader took it for a bug and ended, and its replica heard no event again."""
+    cluster = OwnCluster(tmp_path / "cluster", persistent=True)
+    cluster.start()
+    prefix = f"test-bus-{uuid.uuid4().hex[:8]}:"
+    publisher = RedisStreamBus(cluster.url, prefix=prefix, replica_id="publisher", block_ms=200)
+    listener = RedisStreamBus(cluster.url, prefix=prefix, replica_id="listener", block_ms=200)
+    try:
+        await publisher.start()
+        await listener.start()
+        heard = listener.subscribe()
+        await publisher.publish(event(1))
+        assert (await asyncio.wait_for(anext(heard), 5)).vendor_event_id == "v1"
+        await asyncio.to_thread(cluster.restart, 1.0)
+        await publisher.publish(event(2))
+        assert (await asyncio.wait_for(anext(heard), 20)).vendor_event_id == "v2"
+    finally:
+        await listener.aclose()
+        await publisher.aclose()
+        cluster.stop()
