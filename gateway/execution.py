@@ -33,6 +33,7 @@ from gateway.config import LimitsConfig
 from gateway.cost import Analysis, ComplexityLimits, CostModel, actual_cost, analyze
 from gateway.document_shape import ShapeLimits, measure
 from gateway.errors import ErrorCode, RequestError
+from gateway.plain_fields import is_awaitable, plain_fields_context
 from gateway.text_cache import TextCache
 
 DOCUMENT_CACHE_SIZE = 1024
@@ -65,7 +66,7 @@ class Executor:
         self.limits = limits or LimitsConfig()
         self._shape_limits = ShapeLimits(max_selections=self.limits.max_selections, max_depth=self.limits.max_depth,
                                          max_introspection_depth=self.limits.max_introspection_depth)
-        self._executor_class = schema.execution_context_class
+        self._executor_class = plain_fields_context(schema)
         rules = list(specified_rules)
         if not introspection:
             rules.append(NoSchemaIntrospectionCustomRule)
@@ -172,6 +173,7 @@ class Executor:
             variable_values=variables,
             operation_name=operation_name,
             executor_class=self._executor_class,
+            is_awaitable=is_awaitable,
         )
         if not isinstance(result, ExecutionResult):
             result = await result
