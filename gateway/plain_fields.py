@@ -23,22 +23,30 @@ and reports it as it always did: answers, errors and their paths do not change.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeGuard
 
 import strawberry
 from graphql import (
+    DirectiveNode,
+    DocumentNode,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    Node,
     Undefined,
+    VariableNode,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.execution.executor import Executor as ExecutionContext
 from graphql.pyutils import Path
+
+#: plans and readers made for one document, kept for its every execution (when `collected_alike`):
+#: keyed by the ids of its field nodes, which live exactly as long as the document that keeps this
+Plans = dict[tuple[int, tuple[Any, ...]], Any]
 
 NOT_PLAIN: Any = object()  # what a reader answers for a value graphql-core must complete (and report) itself
 
@@ -155,12 +163,14 @@ def plain_fields_context(schema: strawberry.Schema) -> type[ExecutionContext]:
     attributes = attributes_of(schema)
 
     class PlainFieldsContext(base):  # type: ignore[valid-type,misc]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, plans: Plans | None = None, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            # per execution, like graphql-core's own memo of collected fields (which they depend on:
-            # variables decide @skip and @include); keyed by identity, the keys kept alive beside
+            # per execution, like graphql-core's own memo of collected fields; keyed by identity,
+            # the keys kept alive beside
             self._plans: dict[int, tuple[object, SelectionPlan | None]] = {}
             self._readers: dict[tuple[int, int], tuple[object, Reader | None]] = {}
+            #: the document's plans, kept for every execution of it (`Plans`), when it has them
+            self._shared = plans
 
         def execute_fields(self, parent_type: GraphQLObjectType, source_value: Any, path: Path | None,
                            grouped_field_set: GroupedFieldSet, position_context: Any) -> Any:
@@ -200,8 +210,19 @@ def plain_fields_context(schema: strawberry.Schema) -> type[ExecutionContext]:
         def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet) -> SelectionPlan | None:
             """How to read the fields of `grouped_field_set` on `parent_type`; None when none is plain."""
             known = self._plans.get(id(grouped_field_set))
-            if known is not None:
-                return known[1]
+            if known is None:
+                shared = self._shared
+                if shared is None:
+                    plan = self._new_plan(parent_type, grouped_field_set)
+                else:
+                    key = (id(parent_type), tuple((name, _nodes(details)) for name, details in grouped_field_set.items()))
+                    plan = shared.get(key, NOT_PLAIN)
+                    if plan is NOT_PLAIN:
+                        plan = shared[key] = self._new_plan(parent_type, grouped_field_set)
+                known = self._plans[id(grouped_field_set)] = (grouped_field_set, plan)
+            return known[1]
+
+        def _new_plan(self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet) -> SelectionPlan | None:
             reading = attributes.get(parent_type.name, {})
             fields = []
             for name, details in grouped_field_set.items():
@@ -216,7 +237,6 @@ def plain_fields_context(schema: strawberry.Schema) -> type[ExecutionContext]:
                 if all(reader is not None for _, _, reader in fields) and parent_type.is_type_of is None:
                     whole = ObjectReader(tuple((n, a, r) for n, a, r in fields if a is not None and r is not None))
                 plan = SelectionPlan(tuple(fields), whole)
-            self._plans[id(grouped_field_set)] = (grouped_field_set, plan)
             return plan
 
         def _reader(self, return_type: GraphQLOutputType, details: FieldDetailsList) -> Reader | None:
@@ -224,8 +244,15 @@ def plain_fields_context(schema: strawberry.Schema) -> type[ExecutionContext]:
             key = (id(return_type), id(details))
             known = self._readers.get(key)
             if known is None:
-                known = (details, self._new_reader(return_type, details))
-                self._readers[key] = known
+                shared = self._shared
+                if shared is None:
+                    reader = self._new_reader(return_type, details)
+                else:
+                    shared_key = (id(return_type), _nodes(details))
+                    reader = shared.get(shared_key, NOT_PLAIN)
+                    if reader is NOT_PLAIN:
+                        reader = shared[shared_key] = self._new_reader(return_type, details)
+                known = self._readers[key] = (details, reader)
             return known[1]
 
         def _new_reader(self, return_type: GraphQLOutputType, details: FieldDetailsList) -> Reader | None:
@@ -247,6 +274,27 @@ def plain_fields_context(schema: strawberry.Schema) -> type[ExecutionContext]:
             return None  # an interface or union, an object that checks its values, a deferred part
 
     return PlainFieldsContext
+
+
+def _nodes(details: FieldDetailsList) -> tuple[int, ...]:
+    return tuple(id(detail.node) for detail in details)
+
+
+def collected_alike(document: DocumentNode) -> bool:
+    """Whether every execution of `document` selects the same fields: no directive of it takes a
+    variable (`@skip(if: $x)`, `@include`, `@defer`…), so what is selected is the document's alone."""
+    return not any(isinstance(argument.value, VariableNode)
+                   for node in _directives(document) for argument in node.arguments or ())
+
+
+def _directives(node: Any) -> Iterator[DirectiveNode]:
+    for key in node.keys:
+        value = getattr(node, key, None)
+        for child in value if isinstance(value, tuple | list) else (value,):
+            if isinstance(child, DirectiveNode):
+                yield child
+            if isinstance(child, Node):
+                yield from _directives(child)
 
 
 async def _in_order(grouped_field_set: GroupedFieldSet, read: dict[str, Any],

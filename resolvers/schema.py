@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import strawberry
 
+from gateway.kernel.direct_resolvers import direct_resolvers
 from gateway.kernel.eager import eager_resolvers
 from gateway.kernel.permissions import enforce_scopes
 from resolvers.admin import AdminMutations, AdminQueries
@@ -45,6 +46,7 @@ def build_schema(*, enforce: bool = True) -> tuple[strawberry.Schema, dict[str, 
     out entirely (benchmarks measure what they cost). Async resolvers start eagerly
     (gateway/kernel/eager.py): over data in hand they cost no task."""
     built = strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription)
+    direct_resolvers(built)
     required = enforce_scopes(built) if enforce else {}
     eager_resolvers(built)
     return built, required
