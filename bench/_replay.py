@@ -5,12 +5,12 @@
             await AsgiPost(app, body, headers)()           # real vendor calls over HTTP, recorded
     replay = ReplaySystems(sandbox.runtime.systems, batches)   # same answers, no I/O at all
 
-Everything the gateway asks of a vendor goes through `Systems.fetch` or `Systems.fetch_entry`
-(gateway/systems.py; the per-request loaders call `fetch_entry`, which goes through the upstream
-cache when there is one), so recording wraps both on the instance, and a `Systems` whose `fetch`
-returns the recorded batch (with no upstream cache, `fetch_entry` answers through `fetch`) takes
-the vendors out of a measurement while leaving every gateway layer above it (per-request loaders
-and their indexing, resolvers, merging, sources) as it runs in production.
+Everything the gateway asks of a vendor goes through `Systems.fetch`, `fetch_entry` or
+`fetch_slice` (gateway/systems.py; the per-request loaders read whole answers with `fetch_entry`
+and a page's records of a list with `fetch_slice`, both through the upstream cache when there is
+one), so recording wraps all three on the instance, and `ReplaySystems` answers them from what
+was recorded. That takes the vendors out of a measurement while leaving every gateway layer above
+it (per-request loaders and their batching, resolvers, merging, sources) as it runs in production.
 
 The live sandbox has a response cache: a capture request answered from it runs no resolver and
 records nothing, so recordings keep what the earlier requests fetched (the first request of a
@@ -37,70 +37,130 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from gateway.systems import Systems
+from gateway.upstream import Fetched
+from gateway.upstream_store import RecordIndex, Slice, Want
 
 BatchKey = tuple[Any, ...]  # (system id, resource, *args)
 
 
-@contextmanager
-def recording(systems: Systems) -> Iterator[dict[BatchKey, Any]]:
-    """Record what `systems.fetch` and `systems.fetch_entry` return (the latest answer per system,
-    resource and arguments; for `fetch_entry`, the answer inside the `Fetched`).
+@dataclass
+class RecordedSlices:
+    """What the loaders read of one list by key (`Systems.fetch_slice`): every record and unreadable
+    record they were given, and every key and reference they asked for (so a replayed read asking
+    for more than was recorded is a bench bug, not an empty answer)."""
 
-    Both are wrapped on this instance only: the loaders call `fetch_entry`, which with an upstream
-    cache does not go through `fetch` (and without one does: then both record the same answer).
+    index: RecordIndex = field(default_factory=lambda: RecordIndex({}, {}))
+    keys: set[Any] = field(default_factory=set)
+    refs: set[str] = field(default_factory=set)
+    whole: bool = False  # the index is a whole list: it covers any key
+
+    def add(self, want: Want, got: Slice) -> None:
+        self.index.items.update(got.items)
+        self.index.errors.update(got.errors)
+        self.keys.update(want.keys)
+        self.refs.update(want.refs)
+
+    def covers(self, want: Want) -> bool:
+        return self.whole or (self.keys.issuperset(want.keys) and self.refs.issuperset(want.refs))
+
+
+@dataclass
+class Recording:
+    """The vendor answers a capture read: whole answers (`fetch`, `fetch_entry`) by system, resource
+    and arguments, and slices of lists (`fetch_slice`) by system and resource."""
+
+    batches: dict[BatchKey, Any] = field(default_factory=dict)
+    slices: dict[tuple[str, Any], RecordedSlices] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.batches) + len(self.slices)
+
+    def __str__(self) -> str:
+        return ", ".join(sorted(map(str, [*self.batches, *self.slices])))
+
+
+@contextmanager
+def recording(systems: Systems) -> Iterator[Recording]:
+    """Record what the loaders read through `systems`: `fetch` and `fetch_entry` (the latest answer
+    per system, resource and arguments; for `fetch_entry`, the answer inside the `Fetched`) and
+    `fetch_slice` (every slice of a list, merged: what the request's pages were given).
+
+    Each is wrapped on this instance only: with an upstream cache `fetch_entry` and `fetch_slice`
+    do not go through `fetch` (without one they do: then the whole answer is recorded as well).
     """
-    batches: dict[BatchKey, Any] = {}
+    recorded = Recording()
     live_fetch = systems.fetch
-    live_fetch_entry = getattr(systems, "fetch_entry", None)  # checkouts older than the upstream cache have none
+    live_fetch_entry = systems.fetch_entry
+    live_fetch_slice = systems.fetch_slice
 
     async def fetch(system_id: str, resource: Any, *args: Any) -> Any:
         result = await live_fetch(system_id, resource, *args)
-        batches[(system_id, resource, *args)] = result
+        recorded.batches[(system_id, resource, *args)] = result
         return result
 
     async def fetch_entry(system_id: str, resource: Any, *args: Any) -> Any:
-        fetched = await live_fetch_entry(system_id, resource, *args)  # type: ignore[misc]
-        batches[(system_id, resource, *args)] = fetched.value
+        fetched = await live_fetch_entry(system_id, resource, *args)
+        recorded.batches[(system_id, resource, *args)] = fetched.value
+        return fetched
+
+    async def fetch_slice(system_id: str, resource: Any, want: Want) -> Any:
+        fetched = await live_fetch_slice(system_id, resource, want)
+        recorded.slices.setdefault((system_id, resource), RecordedSlices()).add(want, fetched.value)
         return fetched
 
     systems.fetch = fetch  # type: ignore[method-assign]  # on this instance only
-    if live_fetch_entry is not None:
-        systems.fetch_entry = fetch_entry  # type: ignore[method-assign]
+    systems.fetch_entry = fetch_entry  # type: ignore[method-assign]
+    systems.fetch_slice = fetch_slice  # type: ignore[method-assign]
     try:
-        yield batches
+        yield recorded
     finally:
-        del systems.fetch  # the class's methods again
-        if live_fetch_entry is not None:
-            del systems.fetch_entry
+        del systems.fetch, systems.fetch_entry, systems.fetch_slice  # the class's methods again
 
 
 class ReplaySystems(Systems):
-    """The configured systems of `live`, whose `fetch` answers from recorded batches.
+    """The configured systems of `live`, answering from a `Recording`: `fetch` (and through it, with
+    no upstream cache, `fetch_entry`) the recorded whole answer, `fetch_slice` the recorded records
+    it wants, from an index made once (as the memory upstream cache keeps one), so a replayed read
+    does no vendor mapping and no I/O.
 
     Health is a snapshot taken now (every source UP after a successful capture) and stays as
     it is: a replayed call records nothing, so `sources` answers the same on every request.
     A resource that was not recorded is a bench bug, reported as such.
     """
 
-    def __init__(self, live: Systems, batches: dict[BatchKey, Any]) -> None:
-        super().__init__(live.config, live.adapters)  # no cache: `fetch_entry` answers through `fetch`
+    def __init__(self, live: Systems, recorded: Recording) -> None:
+        super().__init__(live.config, live.adapters)  # no cache: nothing to bypass the replay
         if getattr(self, "upstream", None) is not None:
             raise RuntimeError("bench: ReplaySystems must not have an upstream cache (it would bypass the replay)")
         self.health = copy.deepcopy(live.health)
-        self.batches = dict(batches)
+        self.recorded = recorded
 
     async def fetch(self, system_id: str, resource: Any, *args: Any) -> Any:
         try:
-            return self.batches[(system_id, resource, *args)]
+            return self.recorded.batches[(system_id, resource, *args)]
         except KeyError:
-            raise RuntimeError(f"bench: no recorded answer for {system_id}.{resource}{args}; "
-                               f"recorded: {sorted(map(str, self.batches))}") from None
+            raise self._unrecorded(f"{system_id}.{resource}{args}") from None
+
+    async def fetch_slice(self, system_id: str, resource: Any, want: Want) -> Fetched[Slice]:
+        slices = self.recorded.slices.get((system_id, resource))
+        if slices is None or not slices.covers(want):
+            if (system_id, resource) not in self.recorded.batches:
+                raise self._unrecorded(f"{system_id}.{resource} slice {want}")
+            # the whole list was recorded (a capture without an upstream cache): index it once
+            whole = RecordIndex.of(self.recorded.batches[(system_id, resource)], resource.key)
+            slices = RecordedSlices(whole, whole=True)
+            self.recorded.slices[(system_id, resource)] = slices
+        return Fetched(slices.index.slice(want), datetime.now(UTC))
+
+    def _unrecorded(self, what: str) -> RuntimeError:
+        return RuntimeError(f"bench: no recorded answer for {what}; recorded: [{self.recorded}]")
 
 
 def replay_runtime(live: Any, replay: ReplaySystems, **changes: Any) -> Any:

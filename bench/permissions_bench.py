@@ -115,10 +115,14 @@ def guarded_coordinates(schema: Any) -> set[str]:
     for type_name, graphql_type in schema._schema.type_map.items():
         if isinstance(graphql_type, GraphQLObjectType) and not type_name.startswith("__"):
             for name, graphql_field in graphql_type.fields.items():
-                # functools.wraps copies the resolver's __qualname__; the code object keeps the wrapper's
-                code = getattr(graphql_field.resolve, "__code__", None)
-                if getattr(code, "co_qualname", "").startswith("guarded."):
-                    found.add(f"{type_name}.{name}")
+                # functools.wraps copies the resolver's __qualname__; the code object keeps the wrapper's.
+                # The check may itself be wrapped (an async resolver started eagerly): follow __wrapped__.
+                resolve = graphql_field.resolve
+                while resolve is not None:
+                    if getattr(getattr(resolve, "__code__", None), "co_qualname", "").startswith("guarded."):
+                        found.add(f"{type_name}.{name}")
+                        break
+                    resolve = getattr(resolve, "__wrapped__", None)
     return found
 
 

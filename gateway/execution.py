@@ -33,6 +33,7 @@ from gateway.config import LimitsConfig
 from gateway.cost import Analysis, ComplexityLimits, CostModel, actual_cost, analyze
 from gateway.document_shape import ShapeLimits, measure
 from gateway.errors import ErrorCode, RequestError
+from gateway.plain_fields import Plans, collected_alike, is_awaitable, plain_fields_context
 from gateway.text_cache import TextCache
 
 DOCUMENT_CACHE_SIZE = 1024
@@ -46,6 +47,9 @@ class _Parsed:
 
     document: DocumentNode | RequestError
     errors: tuple[GraphQLError, ...] | None = None
+    #: how its plain fields are read, kept for every execution (gateway/plain_fields.py); None when
+    #: what it selects depends on variables
+    plans: Plans | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class Prepared:
     operation: OperationDefinitionNode
     query: str = ""
     operation_name: str | None = None
+    plans: Plans | None = None
 
 
 class Executor:
@@ -65,7 +70,7 @@ class Executor:
         self.limits = limits or LimitsConfig()
         self._shape_limits = ShapeLimits(max_selections=self.limits.max_selections, max_depth=self.limits.max_depth,
                                          max_introspection_depth=self.limits.max_introspection_depth)
-        self._executor_class = schema.execution_context_class
+        self._executor_class = plain_fields_context(schema)
         rules = list(specified_rules)
         if not introspection:
             rules.append(NoSchemaIntrospectionCustomRule)
@@ -78,7 +83,9 @@ class Executor:
     def _parsed(self, query: str) -> _Parsed:
         parsed = self._documents.get(query)
         if parsed is None:
-            parsed = _Parsed(self._parse_uncached(query))
+            document = self._parse_uncached(query)
+            plans: Plans | None = {} if isinstance(document, DocumentNode) and collected_alike(document) else None
+            parsed = _Parsed(document, plans=plans)
             self._documents.put(query, parsed)
         return parsed
 
@@ -99,10 +106,7 @@ class Executor:
 
     def document(self, query: str) -> DocumentNode:
         """The parsed document, its shape bounded; a `RequestError` when it does not parse or is too big."""
-        document = self._parsed(query).document
-        if isinstance(document, RequestError):
-            raise document
-        return document
+        return _runnable(self._parsed(query))
 
     def validate(self, query: str, document: DocumentNode) -> None:
         """GRAPHQL_VALIDATION_FAILED unless `document` (the text `query`, through `document()`) is valid."""
@@ -117,7 +121,8 @@ class Executor:
 
     def prepare(self, query: str, operation_name: str | None, *, allow_mutations: bool = True) -> Prepared:
         """Parse, pick the operation, validate; a `RequestError` for anything that cannot run."""
-        document = self.document(query)
+        parsed = self._parsed(query)
+        document = _runnable(parsed)
         operation = get_operation_ast(document, operation_name)
         if operation is None:
             message = (
@@ -135,7 +140,7 @@ class Executor:
         if operation.operation is OperationType.MUTATION and not allow_mutations:
             raise RequestError(ErrorCode.BAD_REQUEST, "Mutations must be sent with POST.", status=405)
         self.validate(query, document)
-        return Prepared(document, operation, query, operation_name)
+        return Prepared(document, operation, query, operation_name, parsed.plans)
 
     def analyze(self, prepared: Prepared, variables: dict[str, Any] | None) -> Analysis:
         """Cost and complexity before execution; QUERY_TOO_COMPLEX when over a limit.
@@ -172,10 +177,18 @@ class Executor:
             variable_values=variables,
             operation_name=operation_name,
             executor_class=self._executor_class,
+            is_awaitable=is_awaitable,
+            plans=prepared.plans,
         )
         if not isinstance(result, ExecutionResult):
             result = await result
         return result
+
+
+def _runnable(parsed: _Parsed) -> DocumentNode:
+    if isinstance(parsed.document, RequestError):
+        raise parsed.document
+    return parsed.document
 
 
 def _aborted(message: str) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections import defaultdict
-from collections.abc import Awaitable, Hashable, Sequence
+from collections.abc import Awaitable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar, TypeVarTuple
@@ -81,6 +81,13 @@ class Loaders:
             loader = DataLoader(functools.partial(self._load_slice, system_id, resource))
             self._slices[(system_id, resource)] = loader
         return loader.load(key)
+
+    async def read_ahead(self, reads: Iterable[tuple[str, Records[Any], Hashable]]) -> None:
+        """Ask for these records (system id, list, key) together, as `record` would one by one: one
+        slice per system and list. Whoever asks `record` for one of them later has it in hand (a
+        done future: no wait); a read that failed is left for that caller to report."""
+        await asyncio.gather(*(self.record(system_id, resource, key) for system_id, resource, key in reads),
+                             return_exceptions=True)
 
     async def _load_slice(self, system_id: str, resource: Records[T], keys: Sequence[Hashable]
                           ) -> list[Indexed[T] | BaseException]:

@@ -7,13 +7,14 @@ whose system fails is null with a coded error at its path; the rest of the answe
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import math
 from datetime import datetime
 from typing import Annotated
 
 import strawberry
+from strawberry.schema.name_converter import NameConverter
+from strawberry.types.base import get_object_definition
 
 from adapters import models
 from adapters.models import SystemKind
@@ -23,7 +24,9 @@ from gateway.errors import GatewayError, bad_input
 from gateway.kernel.caching import max_age
 from gateway.kernel.context import Info, RequestContext
 from gateway.kernel.costs import cost, list_size
-from gateway.kernel.permissions import forbidden, needs
+from gateway.kernel.eager import gather_eagerly
+from gateway.kernel.permissions import forbidden, needs, scopes_of
+from gateway.kernel.selection import selected_below
 from gateway.systems import FACILITIES
 from resolvers.common import (
     Address,
@@ -38,6 +41,7 @@ from resolvers.enforcement import EnforcementSummary, load_enforcement
 from resolvers.hospitality import HotelSummary, load_hotel
 from resolvers.occupancy import Occupancy, load_part, merge
 from resolvers.occupancy_history import HISTORY_COST, OccupancyHistory, occupancy_history
+from resolvers.page_reads import read_page
 from resolvers.rates import Quote, RateTable, load_quote, load_rates
 from resolvers.sources import Source, source_of
 
@@ -54,7 +58,7 @@ async def parcs_facility(ctx: RequestContext, entry: FacilityEntry, info: Info |
 
 async def facility_occupancy(ctx: RequestContext, entry: FacilityEntry) -> Occupancy | None:
     async def compute() -> Occupancy | None:
-        counted, sensed = await asyncio.gather(
+        counted, sensed = await gather_eagerly(
             load_part(ctx, entry.ref(SystemKind.PARCS), entry.ref(SystemKind.PARCS), None),
             load_part(ctx, entry.ref(SystemKind.GUIDANCE), entry.ref(SystemKind.GUIDANCE), None),
         )
@@ -78,7 +82,7 @@ class Level:
         if self.entry is None:
             return None
         ctx = info.context
-        counted, sensed = await asyncio.gather(*(
+        counted, sensed = await gather_eagerly(*(
             load_part(ctx, self.entry.refs.get(kind), self.facility.ref(kind), self.capacity)
             for kind in (SystemKind.PARCS, SystemKind.GUIDANCE)
         ))
@@ -279,7 +283,7 @@ async def list_facilities(ctx: RequestContext, first: int, after: str | None, wh
     entries = ctx.visible_entries()
     if where is not None:
         check_filter(where, ctx.principal.scopes)
-        keep = await asyncio.gather(*(matches(ctx, entry, where) for entry in entries))
+        keep = await gather_eagerly(*(matches(ctx, entry, where) for entry in entries))
         entries = [entry for entry, ok in zip(entries, keep, strict=True) if ok]
     start = 0
     if after is not None:
@@ -304,6 +308,18 @@ async def list_facilities(ctx: RequestContext, first: int, after: str | None, wh
     )
 
 
+#: the scopes each `Facility` field needs (its `@requiresScopes`), by GraphQL name
+FACILITY_FIELD_SCOPES = {NameConverter().get_graphql_name(field): scopes_of(field)
+                         for field in get_object_definition(Facility, strict=True).fields}
+
+
+def readable_node_fields(info: Info) -> frozenset[str]:
+    """The `Facility` fields the query selects on a page's nodes that this client may read."""
+    granted = info.context.principal.scopes
+    return frozenset(name for name in selected_below(info, "edges", "node")
+                     if FACILITY_FIELD_SCOPES.get(name, frozenset()) <= granted)
+
+
 @strawberry.type
 class FacilityQueries:
     @strawberry.field(description="Facilities the client may see, a page at a time, optionally filtered.",
@@ -316,7 +332,9 @@ class FacilityQueries:
         after: Annotated[str | None, strawberry.argument(description="Cursor of the edge to continue after.")] = None,
         filter: Annotated[FacilityFilter | None, strawberry.argument(description="Conditions the facilities must meet.")] = None,
     ) -> FacilityConnection | None:
-        return await list_facilities(info.context, first, after, filter)
+        connection = await list_facilities(info.context, first, after, filter)
+        await read_page(info.context, [edge.node.entry for edge in connection.edges], readable_node_fields(info))
+        return connection
 
     @strawberry.field(description="One facility by its gateway id; null when there is none or the client may not see it.",
                       directives=needs(Scope.FACILITIES_READ) + max_age(60))

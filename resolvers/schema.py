@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import strawberry
 
+from gateway.kernel.direct_resolvers import direct_resolvers
+from gateway.kernel.eager import eager_resolvers
 from gateway.kernel.permissions import enforce_scopes
 from resolvers.admin import AdminMutations, AdminQueries
 from resolvers.citations import CitationMutations, CitationQueries
@@ -41,9 +43,12 @@ class Mutation(ReservationMutations, PaymentMutations, PermitMutations, Citation
 
 def build_schema(*, enforce: bool = True) -> tuple[strawberry.Schema, dict[str, frozenset[str]]]:
     """The schema and the scopes each guarded field needs. `enforce=False` leaves the checks
-    out entirely (benchmarks measure what they cost)."""
+    out entirely (benchmarks measure what they cost). Async resolvers start eagerly
+    (gateway/kernel/eager.py): over data in hand they cost no task."""
     built = strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription)
+    direct_resolvers(built)
     required = enforce_scopes(built) if enforce else {}
+    eager_resolvers(built)
     return built, required
 
 

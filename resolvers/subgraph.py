@@ -39,6 +39,8 @@ from strawberry.federation.types import FieldSet
 from strawberry.printer import print_schema
 
 from gateway.kernel.context import Info
+from gateway.kernel.direct_resolvers import direct_resolvers
+from gateway.kernel.eager import eager_resolvers
 from gateway.kernel.permissions import RequiresScopes, enforce_scopes
 from resolvers.admin import AdminMutations, AdminQueries
 from resolvers.common import Address, GeoPoint, Money, PageInfo
@@ -133,7 +135,9 @@ def build_subgraph(*, scopes: bool = True) -> Subgraph:
             sdl = without_scopes(sdl)
         # The field definitions are the federation view's here (Query's and Mutation's may be copies
         # that keep it): the checks read both kinds of @requiresScopes.
+        direct_resolvers(built)
         required = enforce_scopes(built)
+    eager_resolvers(built)
     serve_sdl(built, sdl)
     return Subgraph(built, sdl, required)
 

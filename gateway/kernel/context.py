@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeAlias, TypeVar, TypeVarTuple
@@ -16,6 +16,7 @@ from gateway.auth.authenticate import Principal
 from gateway.config import GatewayConfig
 from gateway.directory import Directory, FacilityEntry, SystemRef
 from gateway.errors import ErrorCode, GatewayError, from_upstream
+from gateway.kernel.eager import Started, eagerly
 from gateway.loaders import Indexed, Loaders
 from gateway.metering import MeterCharge
 from gateway.runtime import Runtime
@@ -103,11 +104,23 @@ class RequestContext:
     def for_request(cls, runtime: Runtime, principal: Principal, charge: MeterCharge | None = None) -> RequestContext:
         return cls(runtime=runtime, loaders=Loaders(runtime.systems), principal=principal, charge=charge)
 
-    def once(self, key: Any, compute: Callable[[], Awaitable[Any]]) -> asyncio.Future[Any]:
-        """Compute a derived value at most once per request (e.g. a facility's merged occupancy)."""
+    def once(self, key: Any, compute: Callable[[], Coroutine[Any, Any, Any]]) -> asyncio.Future[Any]:
+        """Compute a derived value at most once per request (e.g. a facility's merged occupancy).
+
+        Computed eagerly (gateway/kernel/eager.py): over data in hand the value is there at once,
+        with no task; only a computation that has to wait is left to one."""
         future = self._memo.get(key)
         if future is None:
-            future = asyncio.ensure_future(compute())
+            future = asyncio.get_running_loop().create_future()
+            try:
+                value = eagerly(compute())
+            except Exception as exc:  # noqa: BLE001 - the computation's own failure, for whoever awaits it
+                future.set_exception(exc)
+            else:
+                if isinstance(value, Started):
+                    future = asyncio.ensure_future(value)
+                else:
+                    future.set_result(value)
             self._memo[key] = future
         return future
 
