@@ -33,6 +33,11 @@ class BodyTooLarge(Exception):
     """The body went past the endpoint's limit while it was read."""
 
 
+#: the request headers the endpoint reads, by the `Incoming` attribute each one fills
+_READ_HEADERS = {b"accept": "accept", b"content-type": "content_type", b"content-length": "content_length",
+                 b"authorization": "authorization", b"x-api-key": "api_key", b"if-none-match": "if_none_match"}
+
+
 @dataclass(slots=True)
 class Incoming:
     """The parts of a request the endpoint reads (each header's first occurrence, as Starlette's `get`)."""
@@ -50,18 +55,9 @@ class Incoming:
     def of(cls, scope: Scope) -> Incoming:
         incoming = cls(scope["method"], scope.get("query_string", b""))
         for name, value in reversed(scope["headers"]):  # backwards: the first occurrence is written last
-            if name == b"accept":
-                incoming.accept = value.decode("latin-1")
-            elif name == b"content-type":
-                incoming.content_type = value.decode("latin-1")
-            elif name == b"content-length":
-                incoming.content_length = value.decode("latin-1")
-            elif name == b"authorization":
-                incoming.authorization = value.decode("latin-1")
-            elif name == b"x-api-key":
-                incoming.api_key = value.decode("latin-1")
-            elif name == b"if-none-match":
-                incoming.if_none_match = value.decode("latin-1")
+            attribute = _READ_HEADERS.get(name)
+            if attribute is not None:
+                setattr(incoming, attribute, value.decode("latin-1"))
         return incoming
 
 
