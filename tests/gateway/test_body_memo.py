@@ -66,3 +66,10 @@ async def test_persisted_queries_and_invalid_documents_are_never_kept(bed: Bed) 
     for _ in range(2):
         assert (await post(bed, invalid)).json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert memo(bed).get(invalid) is None
+
+
+async def test_a_body_too_large_for_its_share_is_answered_but_not_kept(bed: Bed) -> None:
+    body = orjson.dumps({"query": "{ facilities(first: 1) { totalCount } }\n# " + "padding " * 5000})
+    for _ in range(2):
+        assert (await post(bed, body)).json()["data"] == {"facilities": {"totalCount": 6}}
+    assert memo(bed).get(body) is None
