@@ -19,6 +19,7 @@ at is refused too (reason TOO_MANY_DIGITS): no argument takes that many.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -230,12 +231,21 @@ class CardNumberURLs:
         await send({"type": "http.response.body", "body": body})
 
 
+#: a digit, or an escape that could decode to one: a URL with neither holds no card number, decoded or not
+_DIGIT_OR_ESCAPE = re.compile(r"[\d%]")
+_ASCII_DIGIT_OR_ESCAPE = re.compile(rb"[0-9%]")  # the query string's bytes (latin-1: its only \d are 0-9)
+
+
 def _url_holds_card(scope: Scope) -> bool:
+    path: str = scope.get("path", "")
+    raw_query: bytes = scope.get("query_string", b"")
+    if _DIGIT_OR_ESCAPE.search(path) is None and _ASCII_DIGIT_OR_ESCAPE.search(raw_query) is None:
+        return False  # most URLs (`/graphql`): nothing to decode or screen
     budget = Budget()
     try:
-        if looks_like_card_number(unquote(scope.get("path", "")), budget):
+        if looks_like_card_number(unquote(path), budget):
             return True
-        query = scope.get("query_string", b"").decode("latin-1")
+        query = raw_query.decode("latin-1")
         return any(looks_like_card_number(part, budget)
                    for pair in parse_qsl(query, keep_blank_values=True) for part in pair)
     except ScreenExhausted:

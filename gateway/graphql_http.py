@@ -7,7 +7,9 @@ on the ASGI messages: gateway/http_exchange.py):
   → per operation (`GraphQLEndpoint.operation`): the card-number screen (gateway/card_screen.py),
     a persisted query looked up or stored, `GraphQLParams`
   → the executor prepares the document (parse, operation, validation; cached)
-  → its cost and complexity (`gateway.cost`) → the response cache: a hit is charged its known cost,
+  → its cost and complexity (`gateway.cost`) (all of this, from JSON on, is a pure function of a
+    POST body's bytes: a body that passed it before is taken from `BodyMemo`, gateway/body_memo.py)
+  → the response cache: a hit is charged its known cost,
     and answered as kept (gateway/response_cache.py) → the meter admits it or refuses (429, 503)
   → a fresh `RequestContext` (per-request loaders) → execution
   → the meter settles on the actual cost → errors coded and masked, RateLimit headers,
@@ -36,6 +38,7 @@ from starlette.datastructures import QueryParams
 from starlette.types import Receive, Scope, Send
 
 from gateway.auth.authenticate import UNRESTRICTED, AuthError, Principal
+from gateway.body_memo import BodyMemo, UnderstoodBody
 from gateway.card_screen import refuse_card_numbers
 from gateway.errors import RETRY_AFTER_S, ErrorCode, RequestError, StoreUnavailable, format_error, redacted, unavailable
 from gateway.execution import Executor
@@ -202,6 +205,8 @@ class GraphQLEndpoint:
         self.graphiql_headers = DEFAULT_HEADERS
         self.max_body_bytes = server.max_body_bytes
         self.max_batch = runtime.config.limits.max_batch
+        #: POST bodies already understood (gateway/body_memo.py): a hot query's bytes are checked once
+        self.bodies = BodyMemo()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         answer = await self.handle(Incoming.of(scope), receive)
@@ -224,8 +229,13 @@ class GraphQLEndpoint:
         except StoreUnavailable:
             log.error("client store unreachable: refusing requests until it answers")
             return respond({"errors": [unavailable()]}, 503, media, {"retry-after": str(RETRY_AFTER_S)})
+        sent = None
         try:
-            payload = await self.read_payload(request, receive)
+            if request.method == "POST":
+                sent = await self.read_post_body(request, receive)
+                payload: Any = self.bodies.get(sent) or decoded(sent)
+            else:
+                payload = self.read_query(request)
         except BodyTooLarge:
             return problem(413, f"The request body is larger than {self.max_body_bytes} bytes.", media)
         except HTTPProblem as exc:
@@ -234,7 +244,7 @@ class GraphQLEndpoint:
             return respond({"errors": exc.formatted()}, exc.status, media)
         if isinstance(payload, list):
             return await self.batch(payload, principal, media)
-        answer = await self.operation(payload, principal, request.method, media)
+        answer = await self.operation(payload, principal, request.method, media, sent)
         if request.method == "GET":
             return conditional(request, answer, media)
         return send(answer, media, {**answer.headers, "cache-control": "no-store"})
@@ -248,16 +258,18 @@ class GraphQLEndpoint:
         headers = next((o.headers for o in reversed(answers) if o.headers), {})
         return Outgoing(200, b"[" + b",".join(o.payload() for o in answers) + b"]", f"{media}; charset=utf-8", headers)
 
-    async def operation(self, payload: Any, principal: Principal, method: str, media: str) -> OperationAnswer:
-        """One operation, observed: counted, timed, traced when sampled, its errors given the request's id."""
+    async def operation(self, payload: Any, principal: Principal, method: str, media: str,
+                        sent: bytes | None = None) -> OperationAnswer:
+        """One operation, observed: counted, timed, traced when sampled, its errors given the request's id.
+        `payload` is the parameters as sent (from the POST body `sent`), or what those bytes were understood as before."""
         started = time.perf_counter()
         facts = OperationFacts()
         record = request_log.current()
         if self.tracing is None or record is None or not record.sampled:
-            answer = await self.run_operation(payload, principal, method, media, facts)
+            answer = await self.run_operation(payload, principal, method, media, facts, sent)
         else:
             with self.tracing.child("graphql operation") as span:
-                answer = await self.run_operation(payload, principal, method, media, facts)
+                answer = await self.run_operation(payload, principal, method, media, facts, sent)
                 if span is not None:
                     span.update_name(f"{facts.kind} {facts.label}")
                     span.set_attributes({"graphql.operation.name": facts.label, "graphql.operation.type": facts.kind,
@@ -293,18 +305,17 @@ class GraphQLEndpoint:
                 record.code = code
 
     async def run_operation(self, payload: Any, principal: Principal, method: str, media: str,
-                            facts: OperationFacts) -> OperationAnswer:
+                            facts: OperationFacts, sent: bytes | None = None) -> OperationAnswer:
         """One operation forward: params → prepare → analyze → meter → (cached answer | execute) → settle."""
         try:
-            if isinstance(payload, dict):
-                refuse_card_numbers(payload)  # before a document is stored, parsed or run
-                payload = await self.persisted.resolve(payload)
-            params = params_from(payload)
-            prepared = self.executor.prepare(params.query, params.operation_name, allow_mutations=method == "POST")
-            named = prepared.operation.name
-            facts.label = self.metrics.operations.label(named.value if named is not None else None)
-            facts.kind = _KINDS[prepared.operation.operation]
-            analysis = self.executor.analyze(prepared, params.variables)
+            if isinstance(payload, UnderstoodBody):
+                understood = payload
+                facts.label, facts.kind = understood.label, understood.kind
+            else:
+                understood = await self.understand(payload, method, facts)
+                if sent is not None and understood.kind == "query" and not _persisted(payload):
+                    self.bodies.put(sent, understood)  # all of the above is a pure function of these bytes
+            params, prepared, analysis = understood.params, understood.prepared, understood.analysis
             max_age = analysis.max_age
             cache_key = self.responses.key(params.query, params.operation_name, params.variables, principal) if max_age else None
             cached = await self.responses.get(cache_key, principal) if cache_key else None
@@ -358,28 +369,52 @@ class GraphQLEndpoint:
             return OperationAnswer(body, 200, settled.headers, max_age, data_json=data_json)
         return OperationAnswer(body, 200, settled.headers, max_age)
 
+    async def understand(self, payload: Any, method: str, facts: OperationFacts) -> UnderstoodBody:
+        """Parameters as sent → screened, prepared and analyzed (a RequestError when it cannot run)."""
+        if isinstance(payload, dict):
+            refuse_card_numbers(payload)  # before a document is stored, parsed or run
+            payload = await self.persisted.resolve(payload)
+        params = params_from(payload)
+        prepared = self.executor.prepare(params.query, params.operation_name, allow_mutations=method == "POST")
+        named = prepared.operation.name
+        facts.label = self.metrics.operations.label(named.value if named is not None else None)
+        facts.kind = _KINDS[prepared.operation.operation]
+        analysis = self.executor.analyze(prepared, params.variables)
+        return UnderstoodBody(params, prepared, analysis, facts.label, facts.kind)
+
     async def authenticate(self, request: Incoming) -> Principal:
         if not self.runtime.config.auth.enabled:
             return UNRESTRICTED
         return await self.runtime.authenticator.authenticate(request.authorization, request.api_key)
 
-    async def read_payload(self, request: Incoming, receive: Receive) -> Any:
-        """The request's GraphQL parameters: a JSON object (or array, for a batch) from the body or query string."""
-        if request.method == "GET":
-            return params_from_query_string(request.query_string)
-        if request.method != "POST":
+    def read_query(self, request: Incoming) -> Any:
+        """A GET's GraphQL parameters, from its query string (any other method but POST is refused)."""
+        if request.method != "GET":
             raise HTTPProblem(405, "Use POST, or GET for queries.", {"allow": "GET, POST"})
+        return params_from_query_string(request.query_string)
+
+    async def read_post_body(self, request: Incoming, receive: Receive) -> bytes:
+        """A POST's body: JSON (a GraphQL request, or an array of them for a batch) within the size limit."""
         content_type = request.content_type.split(";")[0].strip().lower()
         if content_type != JSON:
             raise HTTPProblem(415, "Send the request as Content-Type: application/json.")
         declared = request.content_length
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             raise BodyTooLarge
-        body = await read_body(receive, self.max_body_bytes)
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise RequestError(ErrorCode.BAD_REQUEST, "The request body is not valid JSON.") from None
+        return await read_body(receive, self.max_body_bytes)
+
+
+def decoded(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise RequestError(ErrorCode.BAD_REQUEST, "The request body is not valid JSON.") from None
+
+
+def _persisted(payload: Any) -> bool:
+    """Whether the request uses a persisted query (resolving it reads or writes the store: not pure)."""
+    extensions = payload.get("extensions") if isinstance(payload, dict) else None
+    return isinstance(extensions, dict) and "persistedQuery" in extensions
 
 
 def refused(refusal: MeterRefusal, media: str) -> OperationAnswer:

@@ -19,7 +19,7 @@ A client without quotas (authentication turned off) is not metered.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway.auth.authenticate import Principal
 from gateway.cost import Analysis
@@ -52,9 +52,9 @@ class MeterRefusal(Exception):
         return {"errors": [{"message": self.message, "extensions": {"code": self.code.value, **self.extensions}}]}
 
 
-@dataclass(frozen=True)
-class MeterCharge:
-    """What was charged up front for one operation (None fields: not metered)."""
+class MeterCharge(NamedTuple):
+    """What was charged up front for one operation (None fields: not metered; a tuple: one is made
+    per request, and a frozen dataclass's fields cost a call each to set)."""
 
     principal: Principal
     plan: Plan | None
@@ -62,8 +62,9 @@ class MeterCharge:
     decision: Decision | None
 
 
-@dataclass(frozen=True)
-class Settled:
+class Settled(NamedTuple):
+    """The windows after settling, as clients see them: RateLimit headers and `extensions.cost`."""
+
     headers: dict[str, str]
     extensions: dict[str, Any]
 

@@ -17,7 +17,11 @@ from typing import Generic, TypeVar
 
 V = TypeVar("V")
 
-__all__ = ["TextCache"]
+__all__ = ["Text", "TextCache"]
+
+
+#: a text as sent: a document (str) or a request body (bytes)
+Text = str | bytes
 
 
 class TextCache(Generic[V]):
@@ -27,17 +31,17 @@ class TextCache(Generic[V]):
         self.max_entries = max_entries
         self.max_size = max_size
         self.size = 0
-        self._entries: OrderedDict[str, tuple[V, int]] = OrderedDict()
+        self._entries: OrderedDict[Text, tuple[V, int]] = OrderedDict()
         self._seen: OrderedDict[int, None] = OrderedDict()  # hashes of texts put once
 
-    def get(self, key: str) -> V | None:
+    def get(self, key: Text) -> V | None:
         found = self._entries.get(key)
         if found is None:
             return None
         self._entries.move_to_end(key)
         return found[0]
 
-    def put(self, key: str, value: V, size: int | None = None) -> None:
+    def put(self, key: Text, value: V, size: int | None = None) -> None:
         size = len(key) if size is None else size
         if size > self.max_size // 8:  # too large to deserve a share: computed again when sent again
             return
@@ -52,7 +56,7 @@ class TextCache(Generic[V]):
             _, (_, dropped) = self._entries.popitem(last=False)
             self.size -= dropped
 
-    def _seen_before(self, key: str) -> bool:
+    def _seen_before(self, key: Text) -> bool:
         digest = hash(key)
         if digest in self._seen or key in self._entries:
             return True

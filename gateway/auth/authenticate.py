@@ -21,6 +21,7 @@ from typing import Protocol, TypeVar
 
 from gateway.auth.clients import Client, ClientStatus, ClientStore, KeyRecord
 from gateway.auth.keys import Environment, key_matches, parse_key
+from gateway.auth.principal_memo import PrincipalMemo
 from gateway.auth.scopes import ALL_SCOPES, Scope
 from gateway.errors import STORE_ERRORS, StoreUnavailable
 
@@ -126,6 +127,8 @@ class Authenticator:
         self.environment = environment
         self.tokens = tokens
         self._cache = TTLCache(cache_ttl_s)
+        #: API keys' principals while the store has not changed (stores that count their writes)
+        self._principals = PrincipalMemo()
 
     async def authenticate(self, authorization: str | None, api_key: str | None) -> Principal:
         credential = self._credential(authorization, api_key)
@@ -155,6 +158,11 @@ class Authenticator:
         return credential
 
     async def _by_key(self, raw: str) -> Principal:
+        changes = self.store.changes  # read before anything is: a write meanwhile makes what follows stale
+        if changes is not None:
+            known = self._principals.get(raw, changes)
+            if known is not None:
+                return known
         parsed = parse_key(raw)
         if parsed is None:
             raise AuthError("The API key is malformed.")
@@ -169,7 +177,10 @@ class Authenticator:
             raise AuthError("The client has been revoked.")
         if not record.valid_at(now):
             raise AuthError("The API key has expired (it was rotated or revoked).")
-        return Principal.of(client, client.scopes, "key")
+        principal = Principal.of(client, client.scopes, "key")
+        if changes is not None:
+            self._principals.put(raw, changes, record.expires_at, principal)
+        return principal
 
     async def _by_token(self, token: str) -> Principal:
         assert self.tokens is not None
@@ -190,6 +201,7 @@ class Authenticator:
     def forget(self, client_id: str) -> None:
         """The client changed (gateway/auth/changes.py): its record and its keys' records are read
         from the store again at their next use, not served from the short cache."""
+        self._principals.forget(client_id)
         self._cache.drop(lambda key, value: key == f"c:{client_id}"
                          or (isinstance(value, KeyRecord) and value.client_id == client_id))
 

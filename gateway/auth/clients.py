@@ -126,6 +126,11 @@ class AuditEntry:
 class ClientStore(ABC):
     """Where clients, key records, the audit log and token signing keys live."""
 
+    #: how many writes of clients, keys and signing keys this process's store has seen, when it
+    #: sees every write there is (memory: one process); None when other replicas write too (Redis).
+    #: Whoever decides from the store may reuse a decision while the count has not moved.
+    changes: int | None = None
+
     @abstractmethod
     async def save_client(self, client: Client) -> None: ...
 
@@ -170,15 +175,19 @@ class ClientStore(ABC):
 
 
 class MemoryClientStore(ClientStore):
+    changes: int  # it sees every write: one process
+
     def __init__(self) -> None:
         self._clients: dict[str, Client] = {}
         self._keys: dict[str, KeyRecord] = {}
         self._audit: list[AuditEntry] = []
         self._signing_keys: list[dict[str, Any]] = []
         self.lock = asyncio.Lock()
+        self.changes = 0
 
     async def save_client(self, client: Client) -> None:
         self._clients[client.id] = client
+        self.changes += 1
 
     async def client(self, client_id: str) -> Client | None:
         return self._clients.get(client_id)
@@ -191,6 +200,7 @@ class MemoryClientStore(ClientStore):
 
     async def save_key(self, record: KeyRecord) -> None:
         self._keys[record.key_id] = record
+        self.changes += 1
 
     async def key(self, key_id: str) -> KeyRecord | None:
         return self._keys.get(key_id)
@@ -209,3 +219,4 @@ class MemoryClientStore(ClientStore):
 
     async def save_signing_keys(self, keys: list[dict[str, Any]]) -> None:
         self._signing_keys = list(keys)
+        self.changes += 1
