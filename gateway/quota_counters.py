@@ -6,7 +6,9 @@ and cost counters charged together) is one script: `CHARGE_LUA` does for every k
 `limits` library's fixed-window script (`incr_expire.lua`) does for one (INCRBY, and EXPIRE when
 the key was created), and answers the TTLs too, so the keys are compatible with limits' own and
 with replicas still running its script. In memory (and as the fallback while Redis is down) the
-same rules run on a dict. Every key charged together shares the client's hash tag
+same rules run on a dict. Admissions that reach Redis in the same moment under one hash tag (a
+busy client's burst) go as one script (gateway/quota_batches.py): one round trip for all of them,
+each answered the counts after its own charge. Every key charged together shares the client's hash tag
 (gateway/quotas.py `_key`): on a Redis Cluster a script's keys sit in one slot.
 """
 
@@ -17,6 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
+from gateway.quota_batches import AdmissionBatches
 from gateway.redis_connect import connect
 
 #: (count after the operation, seconds until the key expires; 0 when there is no key)
@@ -151,12 +154,15 @@ class RedisCounters(Counters):
                               retry_timeouts=False)
         self.charge = self.client.register_script(CHARGE_LUA)
         self.refund = self.client.register_script(REFUND_LUA)
+        self._admissions: AdmissionBatches[CounterCharge, Counted] = AdmissionBatches(self._charge_now)
 
     def key(self, key: str) -> str:
         return f"{self.prefix}:{key}"  # the way limits prefixes its keys
 
     async def run(self, charges: Sequence[CounterCharge] = (), refunds: Sequence[CounterRefund] = (),
                   reads: Sequence[str] = ()) -> CounterResults:
+        if charges and not refunds and not reads:  # an admission: sent with the others of this moment
+            return await self._admissions.charge(charges), [], []
         key = self.key
         ops: list[_Op] = []
         if charges:
@@ -172,6 +178,13 @@ class RedisCounters(Counters):
             counted.extend(_counted(flat[i], flat[i + 1]) for i in range(0, len(flat), 2))
         c, r = len(charges), len(refunds)
         return counted[:c], counted[c:c + r], counted[c + r:]
+
+    async def _charge_now(self, charges: Sequence[CounterCharge]) -> list[Counted]:
+        """Every charge in one script (their keys share one hash tag), in order: one round trip."""
+        key = self.key
+        windows = [arg for _, n, w in charges for arg in (n, w)]
+        flat = await self._one(("evalsha", self.charge.sha, len(charges), *(key(k) for k, _, _ in charges), *windows))
+        return [_counted(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
     async def _execute(self, ops: list[_Op]) -> list[list[Any]]:
         if len(ops) == 1 and len(ops[0]) == 1:  # an admission: one script, sent without a pipeline's machinery

@@ -180,10 +180,45 @@ async def test_an_admission_is_one_round_trip_one_script(make: Make, own_redis: 
         server.close()
 
 
+BUSY = Plan(name="busy", requests=1000, cost=10**6, window_s=30, max_query_cost=10)
+
+
+async def test_admissions_of_one_moment_share_a_round_trip_and_each_gets_its_own_count(
+        make: Make, own_redis: OwnRedis) -> None:
+    """40 requests of one client admitted at the same moment (a burst on one connection pool):
+    charged in one script in arrival order, each seeing the counters after its own charge."""
+    import redis
+
+    quotas = make(url=own_redis.url)
+    assert (await quotas.admit("busy", BUSY, 1)).admitted  # connects and loads the scripts
+    server = redis.Redis.from_url(own_redis.url)
+    try:
+        server.config_resetstat()
+        decisions = await asyncio.gather(*(quotas.admit("busy", BUSY, 2) for _ in range(40)))
+        calls = {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in server.info("commandstats").items()}
+    finally:
+        server.close()
+    assert all(d.admitted and d.backend == "redis" for d in decisions)
+    assert [d.requests.remaining for d in decisions] == list(range(BUSY.requests - 2, BUSY.requests - 42, -1))
+    assert [d.cost.remaining for d in decisions] == list(range(BUSY.cost - 3, BUSY.cost - 83, -2))
+    assert calls["incrby"] == 80 and calls["evalsha"] == 2  # 64 keys a script at most: 32 requests, then 8
+
+
+async def test_a_burst_past_the_quota_admits_exactly_the_quota(make: Make, own_redis: OwnRedis) -> None:
+    quotas = make(url=own_redis.url)
+    decisions = await asyncio.gather(*(quotas.admit("burst", PLAN, 1) for _ in range(12)))
+    assert [d.admitted for d in decisions] == [True] * PLAN.requests + [False] * (12 - PLAN.requests)
+    assert all(d.refused_by == "requests" for d in decisions if not d.admitted)
+    assert (await quotas.usage("burst", PLAN)).requests == PLAN.requests
+
+
 async def test_on_a_cluster_a_clients_counters_share_a_slot(make: Make, redis_cluster: Any) -> None:
     quotas = make(url=redis_cluster.url)
     decisions = [await quotas.admit(f"client-{n}", PLAN, 10) for n in range(6)]  # clients spread over the masters
     assert all(d.admitted and d.backend == "redis" for d in decisions)
+    # clients admitted at the same moment: a script per client (per slot), never one across slots
+    together = await asyncio.gather(*(quotas.admit(f"pair-{n}", PLAN, 10) for n in range(6) for _ in range(2)))
+    assert all(d.admitted and d.backend == "redis" for d in together)
     assert (await quotas.settle("client-0", PLAN, 10, 4, decision=decisions[0])).remaining == PLAN.cost - 4
     usage = await quotas.usage("client-0", PLAN)
     assert (usage.requests, usage.cost) == (1, 4)
