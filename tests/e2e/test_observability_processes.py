@@ -32,7 +32,7 @@ async def test_workers_figures_are_merged_and_each_request_is_one_json_line(bed:
     ids: list[list[str]] = [[f"mp-{n}-{uuid.uuid4().hex[:8]}" for _ in range(3)] for n in range(2)]
     try:
         for process, url in gateways:
-            await wait_ready(url, process, timeout_s=30)
+            await wait_ready(url, process)
         async with httpx.AsyncClient(timeout=10) as http:
             for (_, url), mine in zip(gateways, ids, strict=True):
                 for request_id in mine:

@@ -147,7 +147,7 @@ async def test_a_known_client_is_served_while_every_cluster_node_restarts(bed: B
         key = yaml.safe_load(created.stdout)["key"]
         process, url = start_gateway(config, env)
         try:
-            await wait_ready(url, process, timeout_s=30)
+            await wait_ready(url, process)
             async with httpx.AsyncClient(timeout=30, headers={"authorization": f"Bearer {key}"}) as http:
                 query = {"query": "{ facilities { totalCount } }"}
                 assert (await http.post(f"{url}/graphql", json=query)).status_code == 200

@@ -304,8 +304,9 @@ def start_gateway(config: Path, env: dict[str, str], *args: str, port: int | Non
     return process, f"http://127.0.0.1:{port}"
 
 
-async def wait_ready(url: str, process: subprocess.Popen[str], timeout_s: float = 10.0) -> None:
-    """Until the gateway process at `url` answers /healthz; fails at once, with its stderr, if it exits."""
+async def wait_ready(url: str, process: subprocess.Popen[str], timeout_s: float = 30.0) -> None:
+    """Until the gateway process at `url` answers /healthz; fails at once, with its stderr, if it exits.
+    The bound is generous: a process starting on a busy 2-core machine took over 10 s (the exit is what fails fast)."""
     async with httpx.AsyncClient() as http:
         async def healthy() -> bool:
             assert process.poll() is None, f"the gateway exited: {process.stderr.read() if process.stderr else ''}"
