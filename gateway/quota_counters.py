@@ -166,8 +166,7 @@ class RedisCounters(Counters):
         key = self.key
         ops: list[_Op] = []
         if charges:
-            windows = [arg for _, n, w in charges for arg in (n, w)]
-            ops.append((("evalsha", self.charge.sha, len(charges), *(key(k) for k, _, _ in charges), *windows),))
+            ops.append((self._charge_command(charges),))
         for k, n, not_after in refunds:
             ops.append((("evalsha", self.refund.sha, 1, key(k), n, int(not_after * 1000)),))
         for k in reads:
@@ -175,19 +174,21 @@ class RedisCounters(Counters):
         counted: list[Counted] = []
         for commands, replies in zip(ops, await self._execute(ops), strict=True):
             flat = replies[0] if len(commands) == 1 else replies  # a script answers a flat list
-            counted.extend(_counted(flat[i], flat[i + 1]) for i in range(0, len(flat), 2))
+            counted.extend(_counted_pairs(flat))
         c, r = len(charges), len(refunds)
         return counted[:c], counted[c:c + r], counted[c + r:]
 
     async def _charge_now(self, charges: Sequence[CounterCharge]) -> list[Counted]:
         """Every charge in one script (their keys share one hash tag), in order: one round trip."""
-        key = self.key
+        return _counted_pairs(await self._one(self._charge_command(charges)))
+
+    def _charge_command(self, charges: Sequence[CounterCharge]) -> tuple[Any, ...]:
+        """CHARGE_LUA over the charges' keys, each with its amount and window."""
         windows = [arg for _, n, w in charges for arg in (n, w)]
-        flat = await self._one(("evalsha", self.charge.sha, len(charges), *(key(k) for k, _, _ in charges), *windows))
-        return [_counted(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+        return ("evalsha", self.charge.sha, len(charges), *(self.key(k) for k, _, _ in charges), *windows)
 
     async def _execute(self, ops: list[_Op]) -> list[list[Any]]:
-        if len(ops) == 1 and len(ops[0]) == 1:  # an admission: one script, sent without a pipeline's machinery
+        if len(ops) == 1 and len(ops[0]) == 1:  # one script (a lone refund): sent without a pipeline's machinery
             return [[await self._one(ops[0][0])]]
         results: list[list[Any]] = [[] for _ in ops]  # each filled by the first attempt
         todo = list(range(len(ops)))
@@ -238,6 +239,11 @@ class RedisCounters(Counters):
 def _counted(count: Any, pttl: Any) -> Counted:
     ms = int(pttl)
     return int(count or 0), ms / 1000 if ms > 0 else 0.0
+
+
+def _counted_pairs(flat: Sequence[Any]) -> list[Counted]:
+    """A reply of [count, pttl, count, pttl, ...] as one `Counted` per key."""
+    return [_counted(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
 
 def _no_script(item: Any) -> bool:
