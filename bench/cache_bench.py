@@ -63,6 +63,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))  # for tests.support; last, so that PYTHONPATH's checkout still supplies gateway/
 
 from _replay import BENCH_QUOTA, ReplaySystems, create_bench_client, live_sandbox, recording, replay_runtime  # noqa: E402
 from facilities_bench import (  # noqa: E402
@@ -292,16 +294,10 @@ def write_deployment(sandbox: dict[str, Any], directory: Path, name: str, *, sto
                      cache_backend: str | None = None) -> Deployment:
     """Like tests/support/processes.py `deployment_config`: credentials as ${VARIABLES}, a `bench` plan."""
     from gateway.config import DEFAULT_PLANS
+    from tests.support.processes import systems_by_variables
 
-    env: dict[str, str] = {}
-    systems = {}
-    for system_id, system in sandbox["systems"].items():
-        credentials = {}
-        for cred_name, value in system["credentials"].items():
-            variable = f"BENCH_{system_id}_{cred_name}".upper().replace("-", "_")
-            env[variable] = value
-            credentials[cred_name] = f"${{{variable}}}"
-        systems[system_id] = {"dialect": system["dialect"], "base_url": system["base_url"], "credentials": credentials}
+    systems, env = systems_by_variables(
+        ((sid, s["dialect"], s["base_url"], s["credentials"]) for sid, s in sandbox["systems"].items()), "BENCH_")
     document: dict[str, Any] = {
         "environment": "test",
         "systems": systems,

@@ -123,20 +123,14 @@ def vendors_main(conn: Any, garages: int | None = None) -> None:
 
     from adapters.simulated.generate import generate_world
     from gateway.sandbox import build_sandbox, demo_clients
+    from tests.support.processes import systems_by_variables
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     app, sandbox = build_sandbox(url, polling=False, world=generate_world(garages) if garages else None)
-    env: dict[str, str] = {}
-    systems = {}
-    for system_id, system in sandbox.config.systems.items():
-        credentials = {}
-        for name, value in system.credentials.items():
-            variable = f"{system_id}_{name}".upper().replace("-", "_")
-            env[variable] = value
-            credentials[name] = f"${{{variable}}}"
-        systems[system_id] = {"dialect": system.dialect, "base_url": system.base_url, "credentials": credentials}
+    systems, env = systems_by_variables(
+        (sid, s.dialect, s.base_url, s.credentials) for sid, s in sandbox.config.systems.items())
     facilities = {fid: f.model_dump(exclude_none=True) for fid, f in sandbox.config.facilities.items()}
     roles = {name: (sorted(s.value for s in scopes), list(only) if only is not None else None)
              for name, (scopes, only) in demo_clients(sandbox.world).items()}

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -266,18 +267,28 @@ class OwnSentinel:
         self.servers.stop()
 
 
+def systems_by_variables(systems: Iterable[tuple[str, str, str, Mapping[str, str]]],
+                         prefix: str = "") -> tuple[dict[str, Any], dict[str, str]]:
+    """Systems given as (id, dialect, base URL, credentials), as a deployment's configuration names
+    them: each credential a ${VARIABLE}; and the environment that sets those variables."""
+    env: dict[str, str] = {}
+    document: dict[str, Any] = {}
+    for system_id, dialect, base_url, given in systems:
+        credentials = {}
+        for name, value in given.items():
+            variable = f"{prefix}{system_id}_{name}".upper().replace("-", "_")
+            env[variable] = value
+            credentials[name] = f"${{{variable}}}"
+        document[system_id] = {"dialect": dialect, "base_url": base_url, "credentials": credentials}
+    return document, env
+
+
 def deployment_config(bed: Bed, redis_url: str, tmp: Path) -> tuple[Path, dict[str, str]]:
     """The sandbox's vendor systems, served by a deployment that keeps its clients in Redis: the
     configuration file (credentials as ${VARIABLES}) and the environment that sets them."""
-    env = {"PATH": os.environ.get("PATH", ""), PEPPER_VAR: uuid.uuid4().hex}
-    systems = {}
-    for system_id, system in bed.sandbox.config.systems.items():
-        credentials = {}
-        for name, value in system.credentials.items():
-            variable = f"{system_id}_{name}".upper().replace("-", "_")
-            env[variable] = value
-            credentials[name] = f"${{{variable}}}"
-        systems[system_id] = {"dialect": system.dialect, "base_url": system.base_url, "credentials": credentials}
+    systems, variables = systems_by_variables(
+        (sid, s.dialect, s.base_url, s.credentials) for sid, s in bed.sandbox.config.systems.items())
+    env = {"PATH": os.environ.get("PATH", ""), PEPPER_VAR: uuid.uuid4().hex, **variables}
     document = {
         "environment": "test",
         "systems": systems,
