@@ -14,12 +14,14 @@ over the nodes with no hash tag. `clear()` deletes this cache's namespace with S
 cluster, SCAN walks every master), never FLUSHDB: the client store shares the database. Redis
 goes through redis-py rather than aiocache: aiocache 0.12's Redis backend builds its own
 single-server client from a host and port, and can reach neither a cluster nor a Sentinel's
-master. Each operation is abandoned after `timeout_s` (the caller then asks the vendor).
+master. Each operation waits for one of the process's `MAX_CONNECTIONS` slots and is abandoned
+after `timeout_s`, the wait included (the caller then asks the vendor).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable
@@ -128,49 +130,61 @@ class RedisCache(Cache):
 
         self.namespace = f"{prefix}{NAMESPACE}"
         self.timeout_s = timeout_s
-        # a blocking pool (one server, Sentinel): a burst waits for a free connection within the
-        # operation timeout instead of failing at once past the pool's size. No retries: a failed
-        # read is a miss, and the vendor is there.
+        # A burst waits for one of `max_connections` slots, within the operation's timeout, instead
+        # of failing past the pool's size: redis-py's pools raise MaxConnectionsError then (its
+        # blocking pool serves one server only; Sentinel's and the cluster's nodes' pools do not
+        # wait), and a cache write lost that way is a second vendor call on another replica.
+        # No retries: a failed read is a miss, and the vendor is there.
+        self._slots = asyncio.Semaphore(max_connections)
         self.client = connect(url, timeout_s=timeout_s, connect_timeout_s=timeout_s, retries=0,
-                              max_connections=max_connections, blocking_pool=True)
+                              max_connections=max_connections)
 
     def _key(self, key: str) -> str:
         return f"{self.namespace}:{key}"
 
     async def timed(self, operation: Awaitable[T]) -> T:
-        """An operation of this cache's client, abandoned after `timeout_s` (gateway/upstream_store.py)."""
+        """An operation of this cache's client, in one of its connection slots, abandoned after
+        `timeout_s` (waiting for the slot included). Every command of the cache comes through here
+        (gateway/upstream_store.py's too; only clear()'s SCAN does not)."""
         async with asyncio.timeout(self.timeout_s):
-            return await operation
+            try:
+                await self._slots.acquire()
+            except BaseException:
+                if inspect.iscoroutine(operation):
+                    operation.close()  # never started: not "never awaited"
+                raise
+            try:
+                return await operation
+            finally:
+                self._slots.release()
 
     async def get(self, key: str) -> bytes | None:
-        async with asyncio.timeout(self.timeout_s):
-            value = await self.client.get(self._key(key))
+        value = await self.timed(self.client.get(self._key(key)))
         return None if value is None else value if isinstance(value, bytes) else value.encode()
 
     async def get_with_ttl(self, key: str) -> tuple[bytes, float] | None:
         """PTTL then GET, in one round trip: a value written in between is newer than the TTL says,
         never older, so a copy kept for that TTL never outlives what it copies."""
         full = self._key(key)
-        async with asyncio.timeout(self.timeout_s):
-            async with self.client.pipeline(transaction=False) as pipe:
-                pipe.pttl(full)
-                pipe.get(full)
-                pttl, value = await pipe.execute()
+        pttl, value = await self.timed(self._pttl_and_get(full))
         if value is None:
             return None
         return (value if isinstance(value, bytes) else value.encode()), max(0, int(pttl)) / 1000
 
+    async def _pttl_and_get(self, full_key: str) -> list[Any]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.pttl(full_key)
+            pipe.get(full_key)
+            return list(await pipe.execute())
+
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
-        async with asyncio.timeout(self.timeout_s):
-            await self.client.psetex(self._key(key), max(1, int(ttl_s * 1000)), value)
+        await self.timed(self.client.psetex(self._key(key), max(1, int(ttl_s * 1000)), value))
 
     async def delete(self, key: str) -> None:
-        async with asyncio.timeout(self.timeout_s):
-            await self.client.delete(self._key(key))
+        await self.timed(self.client.delete(self._key(key)))
 
     async def add(self, key: str, value: bytes, ttl_ms: int) -> bool:
-        async with asyncio.timeout(self.timeout_s):
-            return bool(await self.client.set(self._key(key), value, nx=True, px=max(1, int(ttl_ms))))
+        return bool(await self.timed(self.client.set(self._key(key), value, nx=True, px=max(1, int(ttl_ms)))))
 
     async def clear(self) -> None:
         """SCAN + DEL over this namespace (never FLUSHDB, never KEYS)."""
@@ -180,10 +194,10 @@ class RedisCache(Cache):
         async for key in client.scan_iter(match=f"{self.namespace}:*", count=500):
             batch.append(key)
             if len(batch) >= 500:
-                await client.delete(*batch)  # on a cluster redis-py splits a DEL by slot
+                await self.timed(client.delete(*batch))  # on a cluster redis-py splits a DEL by slot
                 batch = []
         if batch:
-            await client.delete(*batch)
+            await self.timed(client.delete(*batch))
 
     async def aclose(self) -> None:
         await self.client.aclose()

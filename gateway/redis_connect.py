@@ -38,7 +38,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
@@ -157,12 +156,12 @@ class SentinelMaster(Redis):
 
 def connect(url: str, *, timeout_s: float | None, connect_timeout_s: float = 1.0, retries: int = RETRIES,
             retry_timeouts: bool = True, health_check_interval: float = 0, max_connections: int | None = None,
-            blocking_pool: bool = False, **options: Any) -> RedisClient:
+            **options: Any) -> RedisClient:
     """An asyncio client for the deployment `url` names (no connection is made until it is used).
 
     `timeout_s`: each reply is awaited this long (a blocking read needs its block time on top);
     `retries`: attempts after the first on a connection error, and on a timeout if `retry_timeouts`;
-    `blocking_pool`: past `max_connections`, wait for a free connection (up to `timeout_s`) rather than fail;
+    `max_connections`: past it, redis-py raises MaxConnectionsError (bound the caller's concurrency: gateway/cache.py);
     `options` go to the redis-py client as they are (`decode_responses=True`, …).
     """
     target = parse(url)
@@ -171,10 +170,6 @@ def connect(url: str, *, timeout_s: float | None, connect_timeout_s: float = 1.0
         "health_check_interval": health_check_interval, **options,
     }
     if target.shape == "server":
-        if blocking_pool:
-            pool = BlockingConnectionPool.from_url(url, max_connections=max_connections or 50, timeout=timeout_s,
-                                                   **common)
-            return Redis.from_pool(pool)
         if max_connections is not None:
             common["max_connections"] = max_connections
         return Redis.from_url(url, **common)

@@ -111,6 +111,27 @@ async def test_two_replicas_on_one_redis_make_one_vendor_call(redis_url: str) ->
             await cache.aclose()
 
 
+@pytest.mark.parametrize("shape", ["redis_url", "redis_cluster", "redis_sentinel"])
+async def test_a_burst_wider_than_the_connection_pool_waits_for_connections_on_every_shape(
+        shape: str, request: pytest.FixtureRequest) -> None:
+    """Past its connections a replica's cache operations wait for one, on one server, a cluster and
+    behind Sentinel alike: none fails (a lost write is a second vendor call on the other replica)."""
+    found = request.getfixturevalue(shape)
+    url = found if isinstance(found, str) else found.url
+    prefix = f"test-{uuid.uuid4().hex[:12]}:"
+    vendor = Vendor(delay_s=0.05)
+    caches = [RedisCache(url, prefix, max_connections=3), RedisCache(url, prefix, max_connections=3)]
+    replicas = [UpstreamCache(cache, policy(), vendor) for cache in caches]
+    try:
+        await asyncio.gather(*(replica.get(SYSTEM, OCCUPANCY, (n,)) for n in range(60) for replica in replicas))
+        assert [replica.backend_errors for replica in replicas] == [0, 0]
+        assert vendor.calls == 60  # one per key across both replicas
+    finally:
+        await caches[0].clear()
+        for cache in caches:
+            await cache.aclose()
+
+
 async def test_a_replica_waiting_on_a_failed_holder_reports_its_error_without_calling(redis_url: str) -> None:
     prefix = f"test-{uuid.uuid4().hex[:12]}:"
     vendor = Vendor(delay_s=0.2, down=True)
