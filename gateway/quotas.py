@@ -229,8 +229,22 @@ def _policy(requests: int, cost: int, window_s: int) -> str:
 
 
 def _window(limit: int, count: int, ttl_s: float, window_s: int) -> WindowState:
-    reset = min(max(math.ceil(ttl_s), 1), window_s) if ttl_s > 0 else window_s
-    return WindowState(limit, max(0, min(limit, limit - count)), reset)  # positional: keywords cost ~0.5 us here
+    # Two per request: comparisons rather than min/max calls, and the tuple made without the
+    # NamedTuple's Python-level __new__ (each a few hundred ns on the machines we measure on).
+    reset = window_s
+    if ttl_s > 0:
+        reset = math.ceil(ttl_s)  # >= 1
+        if reset > window_s:  # noqa: PLR1730 — a comparison costs less than a call to min (above)
+            reset = window_s
+    remaining = limit - count
+    if remaining < 0:
+        remaining = 0
+    elif remaining > limit:
+        remaining = limit
+    return _new_window(WindowState, (limit, remaining, reset))
+
+
+_new_window = tuple.__new__
 
 
 def _redis_errors() -> tuple[type[BaseException], ...]:
@@ -364,7 +378,7 @@ class QuotaEnforcer:
 
     async def _admit(self, counters: Counters, backend: Backend, client_id: str, plan: Plan, cost: int) -> Decision:
         w = plan.window_s
-        rk, ck = _key(client_id, "requests"), _key(client_id, "cost")
+        rk, ck = _charged_keys(client_id)
         [(rn, rt), (cn, ct)], _, _ = await counters.run(charges=[(rk, 1, w), (ck, cost, w)])
         now = time.time()
         refused: Dimension | None = "requests" if rn > plan.requests else "cost" if cn > plan.cost else None
@@ -433,3 +447,9 @@ class QuotaEnforcer:
 def _key(client_id: str, what: str) -> str:
     """`{client id}:what`: a client's counters share a hash tag (one slot of a Redis Cluster)."""
     return f"{{{client_id}}}:{what}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _charged_keys(client_id: str) -> tuple[str, str]:
+    """A client's requests and cost counters: the two keys every admission charges, made once."""
+    return _key(client_id, "requests"), _key(client_id, "cost")
