@@ -29,6 +29,7 @@ from resolvers.writes import (
     aware,
     facility_or_zone,
     idempotent,
+    live_read,
     not_found,
     plate_of,
     system_of,
@@ -99,7 +100,7 @@ class CitationQueries:
         zones = zones_of(entries)
         found: list[tuple[FacilityEntry, DomainCitation]] = []
         for system_id in sorted({s for s, _ in zones}):
-            batch = await vendor_call(ctx, system_id, ctx.runtime.systems.enforcement(system_id).citations(since))
+            batch = await live_read(ctx, system_id, ctx.runtime.systems.enforcement(system_id).citations(since))
             found += [(zones[(system_id, c.zone_id or "")], c) for c in batch.items
                       if (system_id, c.zone_id or "") in zones and since <= c.issued_at < until]
         found.sort(key=lambda item: (item[1].issued_at, item[1].number), reverse=True)

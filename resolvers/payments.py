@@ -32,7 +32,7 @@ from gateway.kernel.permissions import needs
 from gateway.kernel.pii import personal
 from resolvers.common import Money
 from resolvers.reservations import IdempotencyKey, find_reservation
-from resolvers.writes import idempotent, parcs_record, plate_of, system_of, vendor_call, visible_facility
+from resolvers.writes import idempotent, live_read, parcs_record, plate_of, system_of, vendor_call, visible_facility
 
 # Aliases of the domain enums, made GraphQL enums in place (see resolvers/common.py).
 SessionStatus: TypeAlias = DomainSessionStatus
@@ -149,7 +149,7 @@ class PaymentQueries:
         ctx = info.context
         entry = visible_facility(ctx, str(facility_id))
         ref = system_of(entry, SystemKind.PARCS, "parking sessions")
-        sessions = await vendor_call(ctx, ref.system_id, ctx.runtime.systems.parcs(ref.system_id).sessions(plate_of(plate)))
+        sessions = await live_read(ctx, ref.system_id, ctx.runtime.systems.parcs(ref.system_id).sessions(plate_of(plate)))
         mine = [s for s in sessions.items if s.vendor_facility_id == ref.vendor_id]
         return [ParkingSession.of(ctx, entry.id, s) for s in sorted(mine, key=lambda s: s.entered_at, reverse=True)]
 

@@ -39,7 +39,7 @@ from gateway.kernel.costs import cost
 from gateway.kernel.permissions import needs
 from gateway.kernel.pii import personal
 from resolvers.payments import ParkingSession
-from resolvers.writes import facility_or_zone, plate_of, system_of, vendor_call
+from resolvers.writes import facility_or_zone, live_read, plate_of, system_of
 
 #: a car that just entered has this long to pay or display before it counts as unpaid
 ENTRY_GRACE = timedelta(minutes=10)
@@ -116,10 +116,10 @@ class PlateCheckQueries:
         adapter = ctx.runtime.systems.parcs(ref.system_id)
         system_id = ref.system_id
         permits, reservations, validations, sessions = await asyncio.gather(
-            vendor_call(ctx, system_id, adapter.permits(normalized)),
-            vendor_call(ctx, system_id, adapter.reservations(normalized)),
-            vendor_call(ctx, system_id, adapter.validations(normalized)),
-            vendor_call(ctx, system_id, adapter.sessions(normalized)))
+            live_read(ctx, system_id, adapter.permits(normalized)),
+            live_read(ctx, system_id, adapter.reservations(normalized)),
+            live_read(ctx, system_id, adapter.validations(normalized)),
+            live_read(ctx, system_id, adapter.sessions(normalized)))
         now, here, fid = ctx.now, ref.vendor_id, entry.id
         rights = [MatchedRight(kind=RightKind.PERMIT, id=strawberry.ID(f"{fid}:{p.vendor_id}"), valid_from=p.valid_from,
                                valid_until=p.valid_until, description=p.description or "Permit")

@@ -23,7 +23,7 @@ from gateway.kernel.permissions import needs
 from gateway.kernel.pii import personal
 from gateway.validation_grants import DEFAULT_VALIDITY, MAX_VALIDITY, grant
 from resolvers.reservations import IdempotencyKey
-from resolvers.writes import aware, idempotent, plate_of, system_of, text_of, vendor_call, visible_facility
+from resolvers.writes import aware, idempotent, live_read, plate_of, system_of, text_of, vendor_call, visible_facility
 
 ValidationStatus: TypeAlias = DomainStatus  # the domain enum, made a GraphQL enum in place (see resolvers/common.py)
 strawberry.enum(ValidationStatus, description="ACTIVE, EXPIRED or REVOKED.")
@@ -71,7 +71,7 @@ class ValidationQueries:
         entry = visible_facility(ctx, str(facility_id))
         ref = system_of(entry, SystemKind.PARCS, "validations")
         adapter = ctx.runtime.systems.parcs(ref.system_id)
-        found = await vendor_call(ctx, ref.system_id, adapter.validations(None if plate is None else plate_of(plate)))
+        found = await live_read(ctx, ref.system_id, adapter.validations(None if plate is None else plate_of(plate)))
         mine = sorted((v for v in found.items if v.vendor_facility_id == ref.vendor_id), key=lambda v: v.created_at,
                       reverse=True)
         return [ParkingValidation.of(ctx, entry.id, v) for v in mine]

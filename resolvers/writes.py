@@ -150,9 +150,20 @@ async def parcs_records(ctx: RequestContext, entries: list[FacilityEntry], resou
 
 
 async def vendor_call(ctx: RequestContext, system_id: str, call: Awaitable[T]) -> T:
-    """One write (or a read that must be live) to a vendor, its failures as coded errors."""
+    """One write to a vendor, its failures as coded errors. Never cut short by the operation's
+    deadline: a write abandoned in flight has an outcome nobody knows (gateway/deadline.py)."""
+    return await _coded(system_id, ctx.runtime.systems.track(system_id, call))
+
+
+async def live_read(ctx: RequestContext, system_id: str, call: Awaitable[T]) -> T:
+    """One read that must be live (not from the cache: a plate's rights, its sessions), its failures
+    as coded errors; bounded by the operation's deadline as cached reads are (UPSTREAM_TIMEOUT)."""
+    return await _coded(system_id, ctx.loaders.deadline.bound(system_id, ctx.runtime.systems.track(system_id, call)))
+
+
+async def _coded(system_id: str, call: Awaitable[T]) -> T:
     try:
-        return await ctx.runtime.systems.track(system_id, call)
+        return await call
     except VendorRefused as exc:
         raise GatewayError(REFUSALS[exc.reason], f"{system_id!r} refused: {exc.detail}", reason=exc.reason.value,
                            system=system_id) from None
@@ -161,10 +172,11 @@ async def vendor_call(ctx: RequestContext, system_id: str, call: Awaitable[T]) -
 
 
 async def vendor_read(ctx: RequestContext, system_id: str, call: Awaitable[T]) -> T | None:
-    """One record read live by its id; None when the vendor has none. Any refusal counts as none (an
-    id the vendor will not read names nothing, for a client); the system failing is a coded error."""
+    """One record read live by its id, within the operation's deadline; None when the vendor has none.
+    Any refusal counts as none (an id the vendor will not read names nothing, for a client); the
+    system failing is a coded error."""
     try:
-        return await ctx.runtime.systems.track(system_id, call)
+        return await ctx.loaders.deadline.bound(system_id, ctx.runtime.systems.track(system_id, call))
     except VendorRefused:
         return None
     except UpstreamError as exc:
