@@ -4,9 +4,10 @@ Each vendor call has its own timeout (a system's `timeout_s`, gateway/config.py)
 many calls: every page of a year of assigned rights, one after another's answer. So a GraphQL
 operation also has one deadline, set when its loaders are made (gateway/loaders.py), that every
 vendor read it makes shares: through the cache (the loaders) and live (resolvers/writes.py
-`live_read` and `vendor_read`: a plate's rights, its sessions, a record by its id). A read still waiting then gives up with `UpstreamTimeout` naming its
-system, which becomes `UPSTREAM_TIMEOUT` on the fields that needed it: a slow system costs only its
-own fields, and the client gets the rest of the answer within the bound instead of waiting a minute.
+`live_read` and `vendor_read`: a plate's rights, its sessions, a record by its id). A read still
+waiting then gives up with `UpstreamTimeout` naming its system, which becomes `UPSTREAM_TIMEOUT` on
+the fields that needed it: a slow system costs only its own fields, and the client gets the rest of
+the answer within the bound instead of waiting a minute.
 
 Writes are never cut short: a write abandoned in flight has an outcome nobody knows.
 """

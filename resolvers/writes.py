@@ -157,8 +157,14 @@ async def vendor_call(ctx: RequestContext, system_id: str, call: Awaitable[T]) -
 
 async def live_read(ctx: RequestContext, system_id: str, call: Awaitable[T]) -> T:
     """One read that must be live (not from the cache: a plate's rights, its sessions), its failures
-    as coded errors; bounded by the operation's deadline as cached reads are (UPSTREAM_TIMEOUT)."""
-    return await _coded(system_id, ctx.loaders.deadline.bound(system_id, ctx.runtime.systems.track(system_id, call)))
+    as coded errors."""
+    return await _coded(system_id, _within_deadline(ctx, system_id, call))
+
+
+def _within_deadline(ctx: RequestContext, system_id: str, call: Awaitable[T]) -> Awaitable[T]:
+    """A live read, tracked in the system's health and bounded by the operation's deadline as the
+    cached reads are (UPSTREAM_TIMEOUT naming it)."""
+    return ctx.loaders.deadline.bound(system_id, ctx.runtime.systems.track(system_id, call))
 
 
 async def _coded(system_id: str, call: Awaitable[T]) -> T:
@@ -176,7 +182,7 @@ async def vendor_read(ctx: RequestContext, system_id: str, call: Awaitable[T]) -
     Any refusal counts as none (an id the vendor will not read names nothing, for a client); the
     system failing is a coded error."""
     try:
-        return await ctx.loaders.deadline.bound(system_id, ctx.runtime.systems.track(system_id, call))
+        return await _within_deadline(ctx, system_id, call)
     except VendorRefused:
         return None
     except UpstreamError as exc:
