@@ -76,6 +76,10 @@ def in_progress() -> GatewayError:
                                             "retry it in a moment.", reason="IDEMPOTENCY_KEY_IN_USE")
 
 
+def unreachable() -> GatewayError:
+    return GatewayError(ErrorCode.GATEWAY_UNAVAILABLE, "The idempotency store is unreachable; nothing was done, retry later.")
+
+
 class IdempotencyStore(Protocol):
     async def run(self, scope: str, key: str, fingerprint: str, work: Work) -> Any: ...
 
@@ -158,8 +162,7 @@ class RedisIdempotency:
         try:
             claimed = await self._patiently(lambda: self._claim(name, claim))
         except Exception as exc:  # without the store a retry could act twice: refuse
-            raise GatewayError(ErrorCode.GATEWAY_UNAVAILABLE, "The idempotency store is unreachable; "
-                                                              "nothing was done, retry later.") from exc
+            raise unreachable() from exc
         if not claimed:
             return await self._replay(name, fingerprint)
         try:
@@ -192,8 +195,7 @@ class RedisIdempotency:
             try:
                 raw = await self._patiently(lambda: self.client.get(name))
             except Exception as exc:  # the first answer cannot be read now: nothing is done twice, retry later
-                raise GatewayError(ErrorCode.GATEWAY_UNAVAILABLE, "The idempotency store is unreachable; "
-                                                                  "nothing was done, retry later.") from exc
+                raise unreachable() from exc
             if raw is None:
                 raise in_progress()  # the first attempt failed and released it: the client may retry
             entry = orjson.loads(raw)
