@@ -42,7 +42,8 @@ The cache never makes a request fail: when the backend errs or times out, the re
 a miss and the vendor is asked directly (counted in `backend_errors`, logged at most every
 few seconds). What a process fetched while its backend could not take it is held in the process
 (`HELD_ENTRIES` at most) and served from there, fresh or stale as any entry, until the backend
-answers again: a Redis restart costs each replica one vendor call per key, not one per request. Health (`Systems.health`) records only real vendor calls: serving a stale entry
+answers again: a Redis restart costs each replica one vendor call per key, not one per request.
+Health (`Systems.health`) records only real vendor calls: serving a stale entry
 after a failure leaves the source DOWN.
 """
 
@@ -55,7 +56,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -71,11 +72,10 @@ from gateway.upstream_store import (
     Entry,
     EntryStore,
     KeyOf,
-    RecordIndex,
     Slice,
     Want,
     entry_store,
-    list_key,
+    indexed,
 )
 
 log = logging.getLogger("parkgate.upstream")
@@ -552,8 +552,7 @@ class UpstreamCache:
             written = await self._backend(self.store.write(key, entry, keep_s, getattr(resource, "key", None)),
                                           failed=UNREACHABLE)
             if written is UNREACHABLE:
-                key_of = list_key(entry.value, getattr(resource, "key", None))  # indexed once, as the memory store does
-                self._held[key] = entry if key_of is None else replace(entry, index=RecordIndex.of(entry.value, key_of))
+                self._held[key] = indexed(entry, getattr(resource, "key", None))
                 self._held.move_to_end(key)
                 while len(self._held) > HELD_ENTRIES:
                     self._held.popitem(last=False)

@@ -106,6 +106,13 @@ def list_key(value: Any, key_of: KeyOf | None) -> KeyOf | None:
     return key_of if key_of is not None and isinstance(value, Batch) else None
 
 
+def indexed(entry: Entry, key_of: KeyOf | None) -> Entry:
+    """`entry` with its records indexed by key when it is a list answer of a keyed resource: done
+    once where an entry is kept in the process, not by every request that reads it."""
+    key_of = list_key(entry.value, key_of)
+    return entry if key_of is None else replace(entry, index=RecordIndex.of(entry.value, key_of))
+
+
 class EntryStore(ABC):
     """Entries by key, each kept `keep_s` seconds. Raises on backend failure; the cache decides."""
 
@@ -142,10 +149,7 @@ class MemoryEntries(EntryStore):
         return entry.sliced(want, None)
 
     async def write(self, key: str, entry: Entry, keep_s: float, key_of: KeyOf | None) -> None:
-        key_of = list_key(entry.value, key_of)
-        if key_of is not None:  # indexed once here, not by every request that reads it
-            entry = replace(entry, index=RecordIndex.of(entry.value, key_of))
-        await self.backend.set(key, entry, ttl=max(0.001, keep_s))
+        await self.backend.set(key, indexed(entry, key_of), ttl=max(0.001, keep_s))
 
     async def mark(self, key: str, fetched_at: float, error: ErrorInfo | None, invalidated: bool, keep_s: float) -> None:
         entry = await self.backend.get(key)
