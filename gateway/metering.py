@@ -18,6 +18,7 @@ A client without quotas (authentication turned off) is not metered.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -99,10 +100,11 @@ class Meter:
         base = self.plans.get(principal.plan) or self.plans["standard"]
         return effective_plan(base, principal.quota_overrides)
 
-    async def admit(self, principal: Principal, analysis: Analysis, known_cost: int | None = None) -> MeterCharge:
+    def admit(self, principal: Principal, analysis: Analysis, known_cost: int | None = None) -> Awaitable[MeterCharge]:
         """Refuse over the ceiling or out of quota; else charge the estimate — or `known_cost`, when
-        the answer is already known (a response-cache hit), so nothing is left to settle."""
-        return await self.admit_cost(principal, analysis.cost, known_cost)
+        the answer is already known (a response-cache hit), so nothing is left to settle.
+        (`admit_cost`'s coroutine itself: one frame less on every request.)"""
+        return self.admit_cost(principal, analysis.cost, known_cost)
 
     async def admit_cost(self, principal: Principal, estimate: int, known_cost: int | None = None) -> MeterCharge:
         """`admit` for work whose cost is a number rather than a query (e.g. an export file)."""

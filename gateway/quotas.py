@@ -329,6 +329,8 @@ class QuotaEnforcer:
         """Charge one request and `estimated_cost` points, or refuse and charge nothing."""
         if estimated_cost < 0:
             raise ValueError("estimated_cost must not be negative")
+        if self._redis is None:  # in memory only: nothing to fall back from (no closure, one frame less)
+            return await self._admit(self._memory, "memory", client_id, plan, estimated_cost)
         return await self._call(lambda counters, backend: self._admit(counters, backend, client_id, plan, estimated_cost))
 
     async def settle(self, client_id: str, plan: Plan, estimated_cost: int, actual_cost: int, *,

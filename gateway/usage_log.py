@@ -89,12 +89,15 @@ class UsageLog:
     # ---- the request path: synchronous, no I/O --------------------------------------------------
     def note(self, client_id: str, *, requests: int, cost: int) -> None:
         minutes = self._minutes[client_id]
-        bucket = minutes.setdefault(minute_of(time.time()), [0, 0])
+        minute = int(time.time() // 60) * 60  # minute_of, inline: once per request
+        bucket = minutes.get(minute)
+        if bucket is None:  # the client's first request this minute: the only time old minutes can go
+            bucket = minutes[minute] = [0, 0]
+            if self.redis is None and len(minutes) > self.retention_minutes:
+                for old in sorted(minutes)[:len(minutes) - self.retention_minutes]:
+                    del minutes[old]
         bucket[0] += requests
         bucket[1] += cost
-        if self.redis is None and len(minutes) > self.retention_minutes:
-            for old in sorted(minutes)[:len(minutes) - self.retention_minutes]:
-                del minutes[old]
 
     def throttled(self, client_id: str, refused_by: str, retry_after_s: int) -> None:
         self._throttles.append(Throttle(datetime.now(UTC), client_id, refused_by, retry_after_s))
