@@ -170,6 +170,6 @@ class Runtime:
         await self.outbound.aclose()
         await self.history.aclose()
         await self.usage_log.aclose()
-        self.observability.metrics.counter_batch.flush()  # with several workers: into the shared files, before exit
+        self.observability.metrics.batch.flush()  # with several workers: into the shared files, before exit
         if self.observability.tracing is not None:
             self.observability.tracing.shutdown()

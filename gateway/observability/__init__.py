@@ -1,6 +1,7 @@
 """What an operator watches parkgate with: Prometheus figures, OpenTelemetry traces, request logs.
 
     metrics.py        every figure, its labels (bounded), and the exposition (one process or several)
+    batch.py          figures made on the request path, handed to prometheus_client together
     metrics_http.py   GET /metrics (Prometheus text) and /metrics.json, behind the configured access
     hop.py            the vendor hop observed: adapters/http.py's `HopObserver`, fed to metrics and traces
     tracing.py        spans, W3C `traceparent` in and out, OTLP export when configured

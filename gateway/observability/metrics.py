@@ -19,10 +19,9 @@ a worker calls `process_exited(pid)` so its live gauges leave the sums.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -31,6 +30,7 @@ from prometheus_client import multiprocess as prometheus_multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from gateway.config import MetricsConfig
+from gateway.observability.batch import BatchedCounter, BatchedHistogram, FigureBatch
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: what the exposition answers with (the Prometheus text format)
@@ -78,75 +78,17 @@ class _Noop:
 NOOP: Child = _Noop()
 
 
-class CounterBatch:
-    """Counter increments made on the request path, handed to prometheus_client together: before
-    every exposition, and at most `FLUSH_S` after the first one since the last hand-over.
-
-    A cached answer increments four counters. prometheus_client takes a lock for each (a write to
-    a shared file as well, with several workers); here each is a dict update, and the lock or the
-    file is paid once per counter per hand-over. This process's /metrics is exact; with several
-    workers, another worker's figures reach it within `FLUSH_S`.
-    """
-
-    FLUSH_S = 1.0
-
-    def __init__(self) -> None:
-        self._amounts: dict[Any, float] = {}  # prometheus_client counter child -> not yet handed over
-        self._timer: asyncio.TimerHandle | None = None
-
-    def add(self, counter: Any, amount: float) -> None:
-        amounts = self._amounts
-        if not amounts and self._timer is None:
-            try:
-                self._timer = asyncio.get_running_loop().call_later(self.FLUSH_S, self.flush)
-            except RuntimeError:  # no event loop (a command, a synchronous caller): hand it over now
-                counter.inc(amount)
-                return
-        amounts[counter] = amounts.get(counter, 0) + amount
-
-    def flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        amounts, self._amounts = self._amounts, {}
-        for counter, amount in amounts.items():
-            counter.inc(amount)
-
-
-class _BatchedCounter:
-    """A counter child whose increments go through a `CounterBatch`."""
-
-    __slots__ = ("_batch", "_counter")
-
-    def __init__(self, counter: Any, batch: CounterBatch) -> None:
-        self._counter = counter
-        self._batch = batch
-
-    def inc(self, amount: float = 1) -> None:
-        if amount < 0:  # as prometheus_client's own counter: refused where it is made, not at the hand-over
-            raise ValueError("Counters can only be incremented by non-negative amounts.")
-        self._batch.add(self._counter, amount)
-
-    def dec(self, amount: float = 1) -> None:
-        raise AttributeError("a counter only goes up")
-
-    def set(self, value: float) -> None:
-        raise AttributeError("a counter only goes up")
-
-    def observe(self, amount: float) -> None:
-        raise AttributeError("a counter is not a histogram")
-
-
 class _Family:
-    """One metric family and its children, kept by label values (a counter's: batched, when given a batch)."""
+    """One metric family and its children, kept by label values (each wrapped by `batched`, when given:
+    gateway/observability/batch.py)."""
 
-    __slots__ = ("_batch", "_children", "_metric", "enabled")
+    __slots__ = ("_batched", "_children", "_metric", "enabled")
 
-    def __init__(self, metric: Any, enabled: bool, batch: CounterBatch | None = None) -> None:
+    def __init__(self, metric: Any, enabled: bool, batched: Callable[[Any], Child] | None = None) -> None:
         self._metric = metric
         self._children: dict[tuple[str, ...], Child] = {}
         self.enabled = enabled
-        self._batch = batch
+        self._batched = batched
 
     def child(self, *values: str) -> Child:
         found = self._children.get(values)
@@ -154,8 +96,8 @@ class _Family:
             metric = self._metric.labels(*values) if values else self._metric  # a family without labels is its own child
             if not self.enabled:
                 metric = NOOP
-            elif self._batch is not None:
-                metric = _BatchedCounter(metric, self._batch)
+            elif self._batched is not None:
+                metric = self._batched(metric)
             found = self._children[values] = metric
         return found
 
@@ -202,7 +144,8 @@ class GatewayMetrics:
         self.config = config
         self.enabled = config.enabled
         self.registry = CollectorRegistry(auto_describe=True)
-        self.counter_batch = CounterBatch()
+        #: counters and histograms are batched on their way to prometheus_client (gateway/observability/batch.py)
+        self.batch = FigureBatch()
         self.operations = OperationNames(config.max_operation_names)
         self.graphql_requests = self._counter(
             "parkgate_graphql_requests", "GraphQL operations answered, by client, operation name, outcome "
@@ -253,10 +196,12 @@ class GatewayMetrics:
     # --- families ---------------------------------------------------------------------------------
 
     def _counter(self, name: str, doc: str, labels: Sequence[str]) -> _Family:
-        return _Family(Counter(name, doc, labels, registry=self.registry), self.enabled, self.counter_batch)
+        return _Family(Counter(name, doc, labels, registry=self.registry), self.enabled,
+                       lambda child: BatchedCounter(child, self.batch))
 
     def _histogram(self, name: str, doc: str, labels: Sequence[str], buckets: Sequence[float]) -> _Family:
-        return _Family(Histogram(name, doc, labels, registry=self.registry, buckets=buckets), self.enabled)
+        return _Family(Histogram(name, doc, labels, registry=self.registry, buckets=buckets), self.enabled,
+                       lambda child: BatchedHistogram(child, buckets, self.batch))
 
     def _gauge(self, name: str, doc: str, labels: Sequence[str], mode: Literal["livemax", "livesum"]) -> _Family:
         return _Family(Gauge(name, doc, labels, registry=self.registry, multiprocess_mode=mode), self.enabled)
@@ -287,7 +232,7 @@ class GatewayMetrics:
 
     def exposition(self) -> bytes:
         """The Prometheus text format: this process's figures, or every worker's when several run."""
-        self.counter_batch.flush()
+        self.batch.flush()
         if multiprocess():
             merged = CollectorRegistry()
             prometheus_multiprocess.MultiProcessCollector(merged)

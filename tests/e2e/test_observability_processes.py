@@ -41,7 +41,7 @@ async def test_workers_figures_are_merged_and_each_request_is_one_json_line(bed:
                                              headers={"authorization": "Bearer pk_test_not_a_key", "x-request-id": request_id})
                     assert answer.status_code == 401 and answer.headers["x-request-id"] == request_id
             # Each worker hands its counters to the shared files within a second
-            # (gateway/observability/metrics.py `CounterBatch`): either one's /metrics then counts all six.
+            # (gateway/observability/batch.py): either one's /metrics then counts all six.
             for _, url in gateways:
                 counted = 0.0
                 for _ in range(50):
