@@ -38,6 +38,7 @@ from gateway.errors import RETRY_AFTER_S, STORE_ERRORS, STORE_UNAVAILABLE, unava
 from gateway.events.path import EventPath
 from gateway.execution import Executor
 from gateway.finance.http import finance_routes
+from gateway.graphql_first import GraphQLFirst
 from gateway.graphql_http import GraphQLEndpoint
 from gateway.metering import Meter
 from gateway.observability.metrics_http import PrivateListener, metrics_routes
@@ -201,9 +202,11 @@ def create_app(
     ]
     # Every URL is screened for card numbers before any route sees it (gateway/card_screen.py).
     # Outermost, every request gets its id, its log line and (tracing on) its root span.
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    middleware=[Middleware(RequestLog, tracing=observability.tracing), Middleware(CardNumberURLs)],
-                    exception_handlers={error: store_unreachable for error in STORE_ERRORS})
+    # /graphql goes to its endpoint before Starlette's router, behind the same middleware and
+    # handlers (gateway/graphql_first.py); its route above serves /graphql under a root path.
+    app = GraphQLFirst(endpoint, routes=routes, lifespan=lifespan,
+                       middleware=[Middleware(RequestLog, tracing=observability.tracing), Middleware(CardNumberURLs)],
+                       exception_handlers={error: store_unreachable for error in STORE_ERRORS})
     app.state.runtime = runtime
     app.state.graphql = endpoint
     app.state.events = events
