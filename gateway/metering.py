@@ -169,14 +169,15 @@ class Meter:
     async def settle(self, charge: MeterCharge, actual: int) -> Settled:
         if charge.plan is None or charge.decision is None:
             return Settled({}, {})
-        if actual >= charge.requested:  # nothing to refund: the windows are as the charge left them
-            cost = charge.decision.cost
-        else:
-            try:
-                cost = await self.quotas.settle(charge.principal.client_id, charge.plan, charge.requested, actual,
-                                                decision=charge.decision)
-                self.usage_log.note(charge.principal.client_id, requests=0, cost=actual - charge.requested)
-            except QuotaUnavailable:
-                cost = charge.decision.cost  # the refund is lost with the outage; report what we know
+        if actual >= charge.requested:  # nothing to refund: the windows are as the charge left them (a hit)
+            decision = charge.decision
+            return Settled(rate_limit_headers(decision, charge.plan),
+                           cost_extension(charge.plan, charge.requested, actual, decision.cost))
+        try:
+            cost = await self.quotas.settle(charge.principal.client_id, charge.plan, charge.requested, actual,
+                                            decision=charge.decision)
+            self.usage_log.note(charge.principal.client_id, requests=0, cost=actual - charge.requested)
+        except QuotaUnavailable:
+            cost = charge.decision.cost  # the refund is lost with the outage; report what we know
         windows = Windows(charge.decision.requests, cost)
         return Settled(rate_limit_headers(windows, charge.plan), cost_extension(charge.plan, charge.requested, actual, cost))

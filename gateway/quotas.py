@@ -384,9 +384,9 @@ class QuotaEnforcer:
         [(rn, rt), (cn, ct)], _, _ = await counters.run(charges=[(rk, 1, w), (ck, cost, w)])
         now = time.time()
         refused: Dimension | None = "requests" if rn > plan.requests else "cost" if cn > plan.cost else None
-        if refused is None:
-            return Decision(True, None, 0, _window(plan.requests, rn, rt, w), _window(plan.cost, cn, ct, w),
-                            backend, now + ct)
+        if refused is None:  # every admission: made as _window makes its tuples
+            return _new_window(Decision, (True, None, 0, _window(plan.requests, rn, rt, w), _window(plan.cost, cn, ct, w),
+                                          backend, now + ct))
         # Take both charges back (each only within the window it went into) and count the refusal
         # in a counter that expires with the requests window.
         [_], [(rn, rt), (cn, ct)], _ = await counters.run(

@@ -33,24 +33,23 @@ class FigureBatch:
         self._observed: dict[Any, list[float]] = {}  # histogram child -> [sum, count per bucket...]
         self._timer: asyncio.TimerHandle | None = None
 
-    def _due(self) -> bool:
-        """Make sure a hand-over is due; False without an event loop (the caller hands over at once)."""
-        if self._timer is None:
-            try:
-                self._timer = asyncio.get_running_loop().call_later(self.FLUSH_S, self.flush)
-            except RuntimeError:  # a command, a synchronous caller: nothing would ever flush
-                return False
+    def _arm(self) -> bool:
+        """Set the hand-over's timer; False without an event loop (the caller hands over at once)."""
+        try:
+            self._timer = asyncio.get_running_loop().call_later(self.FLUSH_S, self.flush)
+        except RuntimeError:  # a command, a synchronous caller: nothing would ever flush
+            return False
         return True
 
     def count(self, counter: Any, amount: float) -> None:
-        if not self._due():
+        if self._timer is None and not self._arm():
             counter.inc(amount)
             return
         counted = self._counted
         counted[counter] = counted.get(counter, 0) + amount
 
     def observe(self, histogram: Any, bounds: Sequence[float], amount: float) -> None:
-        if not self._due():
+        if self._timer is None and not self._arm():
             histogram.observe(amount)
             return
         pending = self._observed.get(histogram)

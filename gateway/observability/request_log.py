@@ -34,6 +34,8 @@ from gateway.observability.tracing import Tracing
 log = logging.getLogger("parkgate.request")
 
 HEADER = b"x-request-id"
+#: the request headers read here: the caller's id and its trace context
+_READ = frozenset({HEADER, b"traceparent", b"tracestate"})
 #: Request ids are unique, not secret (they are echoed and logged): a Mersenne Twister seeded from the
 #: OS makes one in a third of the time of `secrets`, without a system call per request. Its own
 #: instance (no seed set elsewhere reaches it), seeded anew in a forked child.
@@ -105,12 +107,13 @@ class RequestLog:
             return
         offered = traceparent = tracestate = None
         for name, value in scope["headers"]:
-            if name == HEADER:
-                offered = value.decode("latin-1")
-            elif name == b"traceparent":
-                traceparent = value.decode("latin-1")
-            elif name == b"tracestate":
-                tracestate = value.decode("latin-1")
+            if name in _READ:  # one set lookup for each of the request's headers, not three comparisons
+                if name == HEADER:
+                    offered = value.decode("latin-1")
+                elif name == b"traceparent":
+                    traceparent = value.decode("latin-1")
+                else:
+                    tracestate = value.decode("latin-1")
         # A path may hold a card number (refused further in, gateway/card_screen.py): never logged or traced as is.
         path: str = scope["path"]
         if may_hold_card(path):
