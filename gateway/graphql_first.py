@@ -8,7 +8,7 @@ time in process, and over HTTP the cached edge went from 0.73x to 0.80x bare Sta
 
 `GraphQLFirst` is the same app with one more way in. An HTTP request for exactly `/graphql` (no root
 path) goes through the same stack built around the endpoint itself:
-ServerErrorMiddleware → the app's middleware (request log, card-number URL screen) → the app's
+ServerErrorMiddleware (and Starlette's body limit, when the app sets one) → the app's middleware (request log, card-number URL screen) → the app's
 exception handlers, looked up by the exception's class as ExceptionMiddleware looks them up (an
 unreachable store answers 503, not 500) → `GraphQLEndpoint`. Everything else (every other path,
 WebSockets, the lifespan) goes through Starlette's whole stack as before, and so does
@@ -45,7 +45,13 @@ class GraphQLFirst(Starlette):
                 error_handler = value
             else:
                 handlers[key] = value
-        middleware = [Middleware(ServerErrorMiddleware, handler=error_handler, debug=self.debug), *self.user_middleware]
+        middleware = [Middleware(ServerErrorMiddleware, handler=error_handler, debug=self.debug)]
+        max_body_size: int | None = getattr(self, "max_body_size", None)
+        if max_body_size is not None:  # Starlette's own body limit, where it has one
+            from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+
+            middleware.append(Middleware(RequestBodyLimitMiddleware, max_body_size=max_body_size))
+        middleware += self.user_middleware
         graphql: ASGIApp = _Handled(self.graphql, handlers)
         for cls, args, kwargs in reversed(middleware):
             graphql = cls(graphql, *args, **kwargs)

@@ -241,10 +241,11 @@ def _window(limit: int, count: int, ttl_s: float, window_s: int) -> WindowState:
         remaining = 0
     elif remaining > limit:
         remaining = limit
-    return _new_window(WindowState, (limit, remaining, reset))
+    return _tuple_new(WindowState, (limit, remaining, reset))
 
 
-_new_window = tuple.__new__
+#: a NamedTuple made without its Python-level __new__ (WindowState, Decision: every request makes them)
+_tuple_new = tuple.__new__
 
 
 def _redis_errors() -> tuple[type[BaseException], ...]:
@@ -384,8 +385,8 @@ class QuotaEnforcer:
         [(rn, rt), (cn, ct)], _, _ = await counters.run(charges=[(rk, 1, w), (ck, cost, w)])
         now = time.time()
         refused: Dimension | None = "requests" if rn > plan.requests else "cost" if cn > plan.cost else None
-        if refused is None:  # every admission: made as _window makes its tuples
-            return _new_window(Decision, (True, None, 0, _window(plan.requests, rn, rt, w), _window(plan.cost, cn, ct, w),
+        if refused is None:
+            return _tuple_new(Decision, (True, None, 0, _window(plan.requests, rn, rt, w), _window(plan.cost, cn, ct, w),
                                           backend, now + ct))
         # Take both charges back (each only within the window it went into) and count the refusal
         # in a counter that expires with the requests window.

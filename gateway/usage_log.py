@@ -89,7 +89,7 @@ class UsageLog:
     # ---- the request path: synchronous, no I/O --------------------------------------------------
     def note(self, client_id: str, *, requests: int, cost: int) -> None:
         minutes = self._minutes[client_id]
-        minute = int(time.time() // 60) * 60  # minute_of, inline: once per request
+        minute = minute_of(time.time())
         bucket = minutes.get(minute)
         if bucket is None:  # the client's first request this minute: the only time old minutes can go
             bucket = minutes[minute] = [0, 0]
