@@ -50,6 +50,10 @@ REDIS_FAILURES: tuple[type[Exception], ...] = (RedisError, RedisClusterException
 #: what `connect` returns
 RedisClient = Redis | RedisCluster
 
+#: connections per node when the caller sets no bound: what redis-py's pool for one server allows. Its
+#: cluster client's own default (100 per node) refuses the 101st command in flight at once
+#: (MaxConnectionsError), so a burst of one busy client would fail where one server serves it.
+UNBOUNDED = 2**31
 DEFAULT_PORT = 6379
 DEFAULT_SENTINEL_PORT = 26379
 #: attempts after the first on a connection error: enough to ride out a Sentinel failover's switch
@@ -162,6 +166,7 @@ def connect(url: str, *, timeout_s: float | None, connect_timeout_s: float = 1.0
     `timeout_s`: each reply is awaited this long (a blocking read needs its block time on top);
     `retries`: attempts after the first on a connection error, and on a timeout if `retry_timeouts`;
     `max_connections`: past it, redis-py raises MaxConnectionsError (bound the caller's concurrency: gateway/cache.py);
+    without it a client opens a connection per command in flight, whatever the shape (`UNBOUNDED`);
     `options` go to the redis-py client as they are (`decode_responses=True`, …).
     """
     target = parse(url)
@@ -175,8 +180,9 @@ def connect(url: str, *, timeout_s: float | None, connect_timeout_s: float = 1.0
         return Redis.from_url(url, **common)
     auth: dict[str, Any] = {"username": target.username, "password": target.password}
     if target.shape == "cluster":
-        return RedisCluster(startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
-                            ssl=target.tls, max_connections=max_connections or 100, **auth, **common)
+        return RedisCluster(startup_nodes=[ClusterNode(host, port) for host, port in target.nodes], ssl=target.tls,
+                            max_connections=max_connections if max_connections is not None else UNBOUNDED,
+                            **auth, **common)
     sentinel_kwargs: dict[str, Any] = {"socket_timeout": connect_timeout_s, "socket_connect_timeout": connect_timeout_s,
                                        "password": target.sentinel_password or target.password, "ssl": target.tls}
     if target.sentinel_password is None and target.username:

@@ -223,6 +223,17 @@ async def test_on_a_cluster_a_clients_counters_share_a_slot(make: Make, redis_cl
     usage = await quotas.usage("client-0", PLAN)
     assert (usage.requests, usage.cost) == (1, 4)
 
+async def test_on_a_cluster_a_burst_wider_than_redis_pys_pool_stays_on_redis(make: Make, redis_cluster: Any) -> None:
+    """redis-py gives a cluster client 100 connections per node and refuses the 101st command at once
+    (MaxConnectionsError). The gateway's clients open what a burst needs, as on one server: quotas do
+    not fall back to local counting because many requests of one busy client came at once."""
+    quotas = make(url=redis_cluster.url)
+    decision = await quotas.admit("busy", PLAN, 10)
+    windows = await asyncio.gather(*(quotas.state("busy", PLAN) for _ in range(250)))  # one node, one slot
+    assert quotas.status == "redis"
+    assert {w.cost.remaining for w in windows} == {PLAN.cost - 10} and decision.backend == "redis"
+
+
 def test_headers_follow_the_ietf_draft() -> None:
     from gateway.quotas import WindowState
 
