@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import httpx
+
 from adapters import apds, datex2, lpr, mews, parkline, sensorgrid
-from adapters.apds import conformance as apds_conformance
 from adapters.apds import simulator as apds_simulator
 from adapters.base import Adapter
-from adapters.conformance import ExchangeCheck
-from adapters.datex2 import conformance as datex2_conformance
+from adapters.conformance import ExchangeCheck, Finding
 from adapters.datex2 import simulator as datex2_simulator
 from adapters.lpr import simulator as lpr_simulator
-from adapters.mews import conformance as mews_conformance
 from adapters.mews import simulator as mews_simulator
 from adapters.models import SystemKind
 from adapters.parkline import simulator as parkline_simulator
@@ -22,6 +22,18 @@ from adapters.simulated.harness import Simulator
 from adapters.simulated.world import World
 
 SimulatorFactory = Callable[[World, str, Mapping[str, str]], Simulator]
+
+
+def _checked_by(module: str) -> ExchangeCheck:
+    """`module`'s `check_exchange`, imported when first called: the checks load the standards' documents
+    and validators (openapi-core, xmlschema: a third of a second), which only the probe uses; every
+    command and every gateway process imports this registry."""
+
+    def check(base_url: str, request: httpx.Request, response: httpx.Response) -> list[Finding]:
+        found: list[Finding] = importlib.import_module(module).check_exchange(base_url, request, response)
+        return found
+
+    return check
 
 
 @dataclass(frozen=True)
@@ -67,7 +79,7 @@ DIALECTS: dict[str, Dialect] = {
         # APDS v4; its API document states `info.version: 1.0` (the working draft published with v4)
         Dialect("apds", apds.ApdsAdapter, apds_simulator.create_simulator, apds_simulator.VENDOR_IDS,
                 standard=Standard("APDS", "v4 (API 1.0)"), api_root=apds_simulator.ROOT,
-                conformance=apds_conformance.check_exchange),
+                conformance=_checked_by("adapters.apds.conformance")),
         Dialect("parkline", parkline.ParklineAdapter, parkline_simulator.create_simulator,
                 parkline_simulator.VENDOR_IDS),
         Dialect("sensor-grid", sensorgrid.SensorGridAdapter, sensorgrid_simulator.create_simulator,
@@ -76,8 +88,8 @@ DIALECTS: dict[str, Dialect] = {
         # Connector API v1 (`/api/connector/v1`; reservations at their 2023-06-06 version): base_url is
         # Mews's PlatformAddress, every operation's path starts at /api/connector/v1 below it
         Dialect("mews", mews.MewsAdapter, mews_simulator.create_simulator, mews_simulator.VENDOR_IDS,
-                standard=Standard("Mews Connector", "v1"), api_root="", conformance=mews_conformance.check_exchange),
+                standard=Standard("Mews Connector", "v1"), api_root="", conformance=_checked_by("adapters.mews.conformance")),
         Dialect("datex2", datex2.Datex2Adapter, datex2_simulator.create_simulator, datex2_simulator.VENDOR_IDS,
-                standard=Standard("DATEX II", "3.7"), conformance=datex2_conformance.check_exchange),
+                standard=Standard("DATEX II", "3.7"), conformance=_checked_by("adapters.datex2.conformance")),
     )
 }
