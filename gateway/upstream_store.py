@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -198,12 +199,24 @@ def _version(fetched_at: float) -> str:
     return repr(float(fetched_at))
 
 
+#: slices decoded last, kept with the bytes they came from (`RedisEntries.read`): at most this many
+DECODED_SLICES = 512
+#: a slice whose fields hold more than this many bytes is decoded afresh every time (not kept twice)
+DECODED_SLICE_MAX_BYTES = 256 * 1024
+
+
 class RedisEntries(EntryStore):
     def __init__(self, cache: RedisCache) -> None:
         self.cache = cache
         self.client: Any = cache.client
         self._write = self.client.register_script(_WRITE)
         self._mark = self.client.register_script(_MARK)
+        #: (key, want) -> (the fields' bytes as read, the entry decoded from them). A page's slice is read
+        #: on every request; when its bytes are the ones decoded last time (nothing was written, marked or
+        #: invalidated since: each changes the metadata's bytes at least), that entry is the answer. Reads
+        #: coalesce within a moment (gateway/upstream.py `_read`); this spares the decoding between them,
+        #: which is what a worker among several, with fewer requests at once each, paid most.
+        self._decoded: OrderedDict[tuple[str, Want], tuple[list[bytes | None], Entry]] = OrderedDict()
 
     def _key(self, key: str) -> str:
         return f"{self.cache.namespace}:{key}"
@@ -217,6 +230,10 @@ class RedisEntries(EntryStore):
             else:
                 names = [META, WHOLE, *(_field(ITEM, k) for k in want.keys), *(_field(ERROR, r) for r in want.refs)]
                 values = await self.cache.timed(self.client.hmget(self._key(key), names))
+                decoded = self._decoded.get((key, want))
+                if decoded is not None and decoded[0] == values:  # the bytes decoded last time
+                    self._decoded.move_to_end((key, want))
+                    return decoded[1]
                 fields = {name: value for name, value in zip(names, values, strict=True) if value is not None}
         except ResponseError as exc:
             if "WRONGTYPE" not in str(exc):
@@ -224,13 +241,24 @@ class RedisEntries(EntryStore):
             fields = None  # not one of our hashes (an old pickled entry, or planted)
         try:
             if fields is not None:
-                return _decode(fields, want)
+                entry = _decode(fields, want)
+                if want is not None and entry is not None:
+                    self._keep_decoded(key, want, values, entry)
+                return entry
         except (Undecodable, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             log.info("upstream cache entry %s unreadable (%s): dropped, a miss", key, exc)
         # Unreadable: gone, so that the fetch this miss makes stores a readable one in its place
         # (left there, it would look present to the replicas waiting for that fetch).
         await self.cache.timed(self.client.delete(self._key(key)))
         return None
+
+    def _keep_decoded(self, key: str, want: Want, values: list[bytes | None], entry: Entry) -> None:
+        if sum(len(value) for value in values if value is not None) > DECODED_SLICE_MAX_BYTES:
+            return
+        self._decoded[(key, want)] = (values, entry)
+        self._decoded.move_to_end((key, want))
+        if len(self._decoded) > DECODED_SLICES:
+            self._decoded.popitem(last=False)
 
     async def write(self, key: str, entry: Entry, keep_s: float, key_of: KeyOf | None) -> None:
         try:

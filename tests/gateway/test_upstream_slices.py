@@ -135,6 +135,33 @@ async def test_redis_reads_a_slice_without_decoding_the_rest(redis_url: str) -> 
         await client.aclose()
 
 
+async def test_redis_decodes_a_slice_again_only_when_its_bytes_change(redis_url: str) -> None:
+    """A page's slice read again with the same bytes is the entry decoded before; a new answer, a
+    mark or an invalidation changes the bytes, and the read shows it at once (a replica's own
+    decoded slice never hides a change another replica made)."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}:"
+    caches = [RedisCache(redis_url, prefix), RedisCache(redis_url, prefix)]
+    vendor = Vendor(sites=20)
+    mine, other = (UpstreamCache(cache, policy(), vendor) for cache in caches)
+    try:
+        await mine.get_slice(SYSTEM, OCCUPANCY, KEY_OF, WANT)  # a miss: the vendor's answer, written to Redis
+        first = await mine.get_slice(SYSTEM, OCCUPANCY, KEY_OF, WANT)  # read and decoded
+        again = await mine.get_slice(SYSTEM, OCCUPANCY, KEY_OF, WANT)
+        assert again.value is first.value  # the same bytes: not decoded a second time
+        assert again.value.items[("site-7", None)].occupied == 40
+        await other.invalidate(SYSTEM, OCCUPANCY)  # an event, on the other replica
+        vendor.occupied = 70
+        fresh = await mine.get_slice(SYSTEM, OCCUPANCY, KEY_OF, WANT)  # invalidated: fetched anew
+        assert fresh.value is not first.value and fresh.value.items[("site-7", None)].occupied == 70
+        assert vendor.calls == 2
+        other_view = await other.get_slice(SYSTEM, OCCUPANCY, KEY_OF, WANT)
+        assert other_view.value.items[("site-7", None)].occupied == 70
+    finally:
+        await caches[0].clear()
+        for cache in caches:
+            await cache.aclose()
+
+
 # --- no pickle --------------------------------------------------------------------------------------
 
 
