@@ -112,6 +112,12 @@ class TTLCache:
         while len(self._items) > self.MAX_ITEMS:
             self._items.popitem(last=False)
 
+    def fresh_until(self, *keys: str) -> float:
+        """When the first of these entries stops being served (time.monotonic()); now if one is missing."""
+        now = time.monotonic()
+        stored = [hit[0] for key in keys if (hit := self._items.get(key)) is not None]
+        return min(stored) + self.ttl_s if len(stored) == len(keys) else now
+
     def drop(self, unwanted: Callable[[str, object], bool]) -> None:
         """Forget every entry for which `unwanted(key, value)` holds."""
         for key in [key for key, (_, value) in self._items.items() if unwanted(key, value)]:
@@ -159,10 +165,9 @@ class Authenticator:
 
     async def _by_key(self, raw: str) -> Principal:
         changes = self.store.changes  # read before anything is: a write meanwhile makes what follows stale
-        if changes is not None:
-            known = self._principals.get(raw, changes)
-            if known is not None:
-                return known
+        known = self._principals.get(raw, changes)
+        if known is not None:
+            return known
         parsed = parse_key(raw)
         if parsed is None:
             raise AuthError("The API key is malformed.")
@@ -178,8 +183,10 @@ class Authenticator:
         if not record.valid_at(now):
             raise AuthError("The API key has expired (it was rotated or revoked).")
         principal = Principal.of(client, client.scopes, "key")
-        if changes is not None:
-            self._principals.put(raw, changes, record.expires_at, principal)
+        # a counting store: until its next write; else as long as both records stay in the short cache
+        fresh_until = float("inf") if changes is not None else self._cache.fresh_until(
+            f"k:{parsed.key_id}", f"c:{record.client_id}")
+        self._principals.put(raw, changes, record.expires_at, principal, fresh_until)
         return principal
 
     async def _by_token(self, token: str) -> Principal:

@@ -4,6 +4,7 @@ from changed (gateway/auth/principal_memo.py): every admin change holds from the
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -70,3 +71,30 @@ async def test_a_key_record_expired_by_a_write_is_refused_at_once() -> None:
 
 def test_stores_that_do_not_see_every_write_offer_no_count() -> None:
     assert RedisClientStore.changes is None and MemoryClientStore().changes == 0
+
+
+async def test_on_redis_a_principal_lasts_as_long_as_the_records_it_came_from(redis_url: str) -> None:
+    """A store that cannot count every replica's writes: the principal is kept exactly as long as the
+    short cache keeps the key and client records (a change no notice told of holds after that), and a
+    notice (`forget`) drops it at once."""
+    store = RedisClientStore.from_url(redis_url, prefix=f"test-memo-{uuid.uuid4().hex[:8]}:")
+    elsewhere = AdminService(store, PEPPER, FACILITIES, plans=("standard",))  # another replica's admin
+    authenticator = Authenticator(store, PEPPER, Environment.TEST, None, cache_ttl_s=0.3)
+    try:
+        issued = await elsewhere.create_client("test", name="memo", environment=Environment.TEST, scopes=["facilities:read"])
+        first = await authenticator.authenticate(None, issued.key)
+        assert await authenticator.authenticate(None, issued.key) is first  # decided once
+        await elsewhere.revoke("test", issued.client.id)  # no notice reaches this authenticator
+        assert (await authenticator.authenticate(None, issued.key)).client_id == issued.client.id  # within the bound
+        await asyncio.sleep(0.35)
+        with pytest.raises(AuthError, match="revoked"):
+            await authenticator.authenticate(None, issued.key)
+
+        other = await elsewhere.create_client("test", name="memo-2", environment=Environment.TEST, scopes=["facilities:read"])
+        await authenticator.authenticate(None, other.key)
+        await elsewhere.revoke("test", other.client.id)
+        authenticator.forget(other.client.id)  # the notice of the change (gateway/auth/changes.py)
+        with pytest.raises(AuthError, match="revoked"):
+            await authenticator.authenticate(None, other.key)
+    finally:
+        await store.redis.aclose()
