@@ -8,7 +8,7 @@ the key was created), and answers the TTLs too, so the keys are compatible with 
 with replicas still running its script. In memory (and as the fallback while Redis is down) the
 same rules run on a dict. Admissions that reach Redis in the same moment under one hash tag (a
 busy client's burst) go as one script (gateway/quota_batches.py): one round trip for all of them,
-each answered the counts after its own charge. Every key charged together shares the client's hash tag
+each answered the counts after its own charge; its settlements' refunds go together likewise (`REFUNDS_LUA`). Every key charged together shares the client's hash tag
 (gateway/quotas.py `_key`): on a Redis Cluster a script's keys sit in one slot.
 """
 
@@ -135,6 +135,37 @@ if n > 0 then v = redis.call('decrby', KEYS[1], n) end
 return {v, pttl}
 """
 
+#: REFUND_LUA for every key in turn (ARGV: amount, not_after per key): refunds of one moment and one
+#: client in one round trip (gateway/quota_batches.py), each answered as its own script would be
+REFUNDS_LUA = """
+local out = {}
+local now_ms = nil
+for i, key in ipairs(KEYS) do
+  local amount, not_after = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local v = tonumber(redis.call('get', key))
+  local pttl = redis.call('pttl', key)
+  if v then
+    local late = false
+    if not_after > 0 and pttl > 0 then
+      if not now_ms then
+        local t = redis.call('time')
+        now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+      end
+      late = now_ms + pttl > not_after
+    end
+    if not late then
+      local n = math.min(amount, v)
+      if n > 0 then v = redis.call('decrby', key, n) end
+    end
+  else
+    v = 0
+  end
+  out[2 * i - 1] = v
+  out[2 * i] = pttl
+end
+return out
+"""
+
 #: one group of commands sent together (a script, or a GET and its PTTL)
 _Op = tuple[tuple[Any, ...], ...]
 
@@ -154,7 +185,9 @@ class RedisCounters(Counters):
                               retry_timeouts=False)
         self.charge = self.client.register_script(CHARGE_LUA)
         self.refund = self.client.register_script(REFUND_LUA)
+        self.refunds = self.client.register_script(REFUNDS_LUA)
         self._admissions: AdmissionBatches[CounterCharge, Counted] = AdmissionBatches(self._charge_now)
+        self._settlements: AdmissionBatches[CounterRefund, Counted] = AdmissionBatches(self._refund_now)
 
     def key(self, key: str) -> str:
         return f"{self.prefix}:{key}"  # the way limits prefixes its keys
@@ -163,6 +196,8 @@ class RedisCounters(Counters):
                   reads: Sequence[str] = ()) -> CounterResults:
         if charges and not refunds and not reads:  # an admission: sent with the others of this moment
             return await self._admissions.charge(charges), [], []
+        if refunds and not charges and not reads:  # a settlement's refund: likewise
+            return [], await self._settlements.charge(refunds), []
         key = self.key
         ops: list[_Op] = []
         if charges:
@@ -181,6 +216,12 @@ class RedisCounters(Counters):
     async def _charge_now(self, charges: Sequence[CounterCharge]) -> list[Counted]:
         """Every charge in one script (their keys share one hash tag), in order: one round trip."""
         return _counted_pairs(await self._one(self._charge_command(charges)))
+
+    async def _refund_now(self, refunds: Sequence[CounterRefund]) -> list[Counted]:
+        """Every refund in one script (their keys share one hash tag), in order: one round trip."""
+        args = [arg for _, n, not_after in refunds for arg in (n, int(not_after * 1000))]
+        return _counted_pairs(await self._one(("evalsha", self.refunds.sha, len(refunds),
+                                               *(self.key(k) for k, _, _ in refunds), *args)))
 
     def _charge_command(self, charges: Sequence[CounterCharge]) -> tuple[Any, ...]:
         """CHARGE_LUA over the charges' keys, each with its amount and window."""
@@ -228,6 +269,7 @@ class RedisCounters(Counters):
     async def _load_scripts(self) -> None:
         await self.client.script_load(self.charge.script)
         await self.client.script_load(self.refund.script)
+        await self.client.script_load(self.refunds.script)
 
     async def ping(self) -> None:
         await self.client.ping()

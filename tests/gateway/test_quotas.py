@@ -204,6 +204,32 @@ async def test_admissions_of_one_moment_share_a_round_trip_and_each_gets_its_own
     assert calls["incrby"] == 80 and calls["evalsha"] == 2  # 64 keys a script at most: 32 requests, then 8
 
 
+async def test_refunds_of_one_moment_share_a_round_trip_and_each_gets_its_own_count(
+        make: Make, own_redis: OwnRedis) -> None:
+    """30 settlements of one client at the same moment (executed queries cheaper than estimated):
+    refunded in one script in arrival order, each seeing the cost window after its own refund; one
+    whose charge went into an earlier window takes nothing back from this one."""
+    import redis
+
+    quotas = make(url=own_redis.url)
+    decisions = await asyncio.gather(*(quotas.admit("settling", BUSY, 10) for _ in range(30)))
+    assert all(d.admitted and d.backend == "redis" for d in decisions)
+    earlier = decisions[0]._replace(cost_window_expires_at=time.time() - 3 * BUSY.window_s)
+    server = redis.Redis.from_url(own_redis.url)
+    try:
+        server.config_resetstat()
+        windows = await asyncio.gather(quotas.settle("settling", BUSY, 10, 10 - 5, decision=earlier),
+                                       *(quotas.settle("settling", BUSY, 10, 4, decision=d) for d in decisions[1:]))
+        calls = {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in server.info("commandstats").items()}
+    finally:
+        server.close()
+    charged = BUSY.cost - 300
+    assert windows[0].remaining == charged  # its window is gone: nothing refunded into this one
+    assert [w.remaining for w in windows[1:]] == list(range(charged + 6, charged + 6 * 30, 6))
+    assert calls["evalsha"] == 1 and calls["decrby"] == 29
+    assert (await quotas.usage("settling", BUSY)).cost == 300 - 6 * 29
+
+
 async def test_a_burst_past_the_quota_admits_exactly_the_quota(make: Make, own_redis: OwnRedis) -> None:
     quotas = make(url=own_redis.url)
     decisions = await asyncio.gather(*(quotas.admit("burst", PLAN, 1) for _ in range(12)))
