@@ -8,8 +8,9 @@ the key was created), and answers the TTLs too, so the keys are compatible with 
 with replicas still running its script. In memory (and as the fallback while Redis is down) the
 same rules run on a dict. Admissions that reach Redis in the same moment under one hash tag (a
 busy client's burst) go as one script (gateway/quota_batches.py): one round trip for all of them,
-each answered the counts after its own charge; its settlements' refunds go together likewise (`REFUNDS_LUA`). Every key charged together shares the client's hash tag
-(gateway/quotas.py `_key`): on a Redis Cluster a script's keys sit in one slot.
+each answered the counts after its own charge; its settlements' refunds go together likewise
+(`REFUNDS_LUA`). Every key charged together shares the client's hash tag (gateway/quotas.py `_key`):
+on a Redis Cluster a script's keys sit in one slot.
 """
 
 from __future__ import annotations
@@ -117,26 +118,10 @@ end
 return out
 """
 
-#: Take back up to ARGV[1] from a counter, never below zero, never creating the key, and only
-#: when the key expires by ARGV[2] (epoch ms; 0 = any). DECRBY keeps the key's TTL.
-REFUND_LUA = """
-local v = tonumber(redis.call('get', KEYS[1]))
-local pttl = redis.call('pttl', KEYS[1])
-if not v then return {0, pttl} end
-local not_after = tonumber(ARGV[2])
-if not_after > 0 and pttl > 0 then
-  local t = redis.call('time')
-  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + pttl > not_after then
-    return {v, pttl}
-  end
-end
-local n = math.min(tonumber(ARGV[1]), v)
-if n > 0 then v = redis.call('decrby', KEYS[1], n) end
-return {v, pttl}
-"""
-
-#: REFUND_LUA for every key in turn (ARGV: amount, not_after per key): refunds of one moment and one
-#: client in one round trip (gateway/quota_batches.py), each answered as its own script would be
+#: Take back up to its amount from each counter in turn, never below zero, never creating the key, and
+#: only when the key expires by its not_after (epoch ms; 0 = any); DECRBY keeps the key's TTL. ARGV:
+#: amount, not_after per key; answers {count, pttl} per key, flat. A settlement's refund, or the refunds
+#: of one moment and one client together (gateway/quota_batches.py), each as if it ran alone.
 REFUNDS_LUA = """
 local out = {}
 local now_ms = nil
@@ -184,7 +169,6 @@ class RedisCounters(Counters):
         self.client = connect(uri, timeout_s=timeout_s, connect_timeout_s=timeout_s, retries=self.RETRIES,
                               retry_timeouts=False)
         self.charge = self.client.register_script(CHARGE_LUA)
-        self.refund = self.client.register_script(REFUND_LUA)
         self.refunds = self.client.register_script(REFUNDS_LUA)
         self._admissions: AdmissionBatches[CounterCharge, Counted] = AdmissionBatches(self._charge_now)
         self._settlements: AdmissionBatches[CounterRefund, Counted] = AdmissionBatches(self._refund_now)
@@ -202,8 +186,8 @@ class RedisCounters(Counters):
         ops: list[_Op] = []
         if charges:
             ops.append((self._charge_command(charges),))
-        for k, n, not_after in refunds:
-            ops.append((("evalsha", self.refund.sha, 1, key(k), n, int(not_after * 1000)),))
+        if refunds:
+            ops.append((self._refund_command(refunds),))
         for k in reads:
             ops.append((("get", key(k)), ("pttl", key(k))))
         counted: list[Counted] = []
@@ -219,9 +203,12 @@ class RedisCounters(Counters):
 
     async def _refund_now(self, refunds: Sequence[CounterRefund]) -> list[Counted]:
         """Every refund in one script (their keys share one hash tag), in order: one round trip."""
+        return _counted_pairs(await self._one(self._refund_command(refunds)))
+
+    def _refund_command(self, refunds: Sequence[CounterRefund]) -> tuple[Any, ...]:
+        """REFUNDS_LUA over the refunds' keys, each with its amount and not_after (epoch ms)."""
         args = [arg for _, n, not_after in refunds for arg in (n, int(not_after * 1000))]
-        return _counted_pairs(await self._one(("evalsha", self.refunds.sha, len(refunds),
-                                               *(self.key(k) for k, _, _ in refunds), *args)))
+        return ("evalsha", self.refunds.sha, len(refunds), *(self.key(k) for k, _, _ in refunds), *args)
 
     def _charge_command(self, charges: Sequence[CounterCharge]) -> tuple[Any, ...]:
         """CHARGE_LUA over the charges' keys, each with its amount and window."""
@@ -229,8 +216,6 @@ class RedisCounters(Counters):
         return ("evalsha", self.charge.sha, len(charges), *(self.key(k) for k, _, _ in charges), *windows)
 
     async def _execute(self, ops: list[_Op]) -> list[list[Any]]:
-        if len(ops) == 1 and len(ops[0]) == 1:  # one script (a lone refund): sent without a pipeline's machinery
-            return [[await self._one(ops[0][0])]]
         results: list[list[Any]] = [[] for _ in ops]  # each filled by the first attempt
         todo = list(range(len(ops)))
         for _attempt in range(2):
@@ -268,7 +253,6 @@ class RedisCounters(Counters):
 
     async def _load_scripts(self) -> None:
         await self.client.script_load(self.charge.script)
-        await self.client.script_load(self.refund.script)
         await self.client.script_load(self.refunds.script)
 
     async def ping(self) -> None:
