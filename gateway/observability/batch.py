@@ -10,8 +10,8 @@ another worker's figures reach it within `FLUSH_S`.
 
 A histogram is handed over into its child's bucket and sum values (`_buckets`, `_sum`): the
 only way to add n observations in one step. prometheus_client has kept them since its first
-releases; tests/gateway/test_observability.py compares a batched histogram's exposition with
-one observed directly, so a release that moves them fails there, not in production.
+releases; tests/gateway/test_metrics_batch.py compares a batched exposition with one written
+directly, so a release that moves them fails there, not in production.
 """
 
 from __future__ import annotations
