@@ -134,11 +134,12 @@ def spec(state: ApdsState, place_id: str, kind: RightKind) -> SpecInfo:
 
 def spec_by_id(state: ApdsState, value: str) -> tuple[str, SpecInfo] | None:
     """(garage key, spec) for one of this platform's right specification ids."""
-    for key, place_id in state.places():
-        for kind in RightKind:
-            if spec_id(place_id, kind) == value:
-                return key, spec(state, place_id, kind)
-    return None
+    place_id = value.rpartition("-")[0]
+    key = state.garage_of(place_id)
+    kind = next((kind for kind in RightKind if spec_id(place_id, kind) == value), None)
+    if key is None or kind is None:
+        return None
+    return key, spec(state, place_id, kind)
 
 
 # --- the place hierarchy ---------------------------------------------------------------------------

@@ -108,11 +108,11 @@ class Right:
 
 
 def _spec(state: ApdsState, garage: str, kind: RightKind) -> SpecInfo:
-    return catalog.spec(state, dict(state.places())[garage], kind)
+    return catalog.spec(state, state.place_ids[garage], kind)
 
 
 def _mine(state: ApdsState, garage: str, what: str, record_id: str) -> None:
-    if garage not in dict(state.places()):
+    if garage not in state.place_ids:
         raise OfficeRefusal(RefusalReason.NOT_FOUND, f"no {what} {record_id!r}")
 
 
@@ -204,7 +204,7 @@ def session_right(state: ApdsState, office: BackOffice, s: Session) -> Right:
 
 
 def all_rights(state: ApdsState, office: BackOffice, history_since: datetime | None) -> list[Right]:
-    garages = dict(state.places())
+    garages = state.place_ids
     rights = [reservation_right(state, office, r) for r in office.reservations.values() if r.garage in garages]
     rights += [permit_right(state, office, p) for p in office.permits.values() if p.garage in garages]
     rights += [validation_right(state, office, v) for v in office.validations.values() if v.garage in garages]
@@ -216,7 +216,7 @@ def all_rights(state: ApdsState, office: BackOffice, history_since: datetime | N
 
 
 def find_right(state: ApdsState, office: BackOffice, right_id: str) -> Right:
-    garages = dict(state.places())
+    garages = state.place_ids
     record: BookedReservation | HeldPermit | GrantedValidation | Session | None
     record = office.reservations.get(right_id) or office.permits.get(right_id) or office.validations.get(right_id)
     if record is None and right_id.endswith(TICKET):
@@ -260,7 +260,7 @@ async def _list_rights(state: ApdsState, office: BackOffice, request: Request) -
             body = right.body
             if specs and body["rightSpecification"]["id"] not in specs:
                 continue
-            if places and dict(state.places())[right.garage] not in places:
+            if places and state.place_ids[right.garage] not in places:
                 continue
             if plates is not None and ow.credential_value(ow.holder_credentials(body), ow.PLATE_CLASS) not in plates:
                 continue
@@ -448,7 +448,7 @@ def _pay(office: BackOffice, current: Right, asked: RightRequest, target: Paymen
 
 
 def render_session(state: ApdsState, office: BackOffice, s: Session, expand: Iterable[str]) -> dict[str, Any]:
-    place_id = dict(state.places())[s.garage]
+    place_id = state.place_ids[s.garage]
     right = session_right(state, office, s)
     expanded = {"all", "segments.assignedRight"} & set(expand)
     currency = office.terms[s.garage].currency
@@ -477,7 +477,7 @@ def render_session(state: ApdsState, office: BackOffice, s: Session, expand: Ite
 
 
 async def _list_sessions(state: ApdsState, office: BackOffice, request: Request) -> Response:
-    garages = dict(state.places())
+    garages = state.place_ids
     places, specs = set(listing(request, "place")), set(listing(request, "right_spec"))
     plates = _plates(request)
     start_after, end_after = _epoch(request, "start_after"), _epoch(request, "end_after")

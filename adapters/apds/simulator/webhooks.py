@@ -57,7 +57,7 @@ class ApdsWebhooks:
 
     def place_updated(self, key: str) -> str:
         """The place's occupancy changed (a car came or went)."""
-        place_id = dict(self.state.places())[key]
+        place_id = self.state.place_ids[key]
         now = sim_now()
         place = catalog.place(self.state, office_of(self.state.world), key, place_id, True, now)
         return self.deliver("PlaceUpdated", place_id, [place], now)
@@ -71,7 +71,7 @@ class ApdsWebhooks:
 
     def _session(self, topic: str, session: Session, at: datetime) -> str:
         body = render_session(self.state, office_of(self.state.world), session, ["all"])
-        return self.deliver(topic, dict(self.state.places())[session.garage], [body], at)
+        return self.deliver(topic, self.state.place_ids[session.garage], [body], at)
 
     async def aclose(self) -> None:
         await self.sender.aclose()
