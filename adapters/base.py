@@ -147,6 +147,14 @@ class OccupancySource(Adapter):
     @abstractmethod
     async def occupancy(self) -> Batch[OccupancyReading]: ...
 
+    #: whether the system can be asked for some facilities' occupancy only (`occupancy_at`): an
+    #: event at one garage then renews that garage's reading, not the operator's whole list
+    occupancy_by_facility = False
+
+    async def occupancy_at(self, vendor_ids: Sequence[str]) -> Batch[OccupancyReading]:
+        """The occupancy of these facilities only, for dialects that can be asked so (`occupancy_by_facility`)."""
+        raise NotImplementedError(f"{self.dialect} cannot be asked for some facilities' occupancy")
+
 
 class ParcsAdapter(OccupancySource):
     """What a PARCS (gates, tickets, payments) answers, and the writes it takes."""

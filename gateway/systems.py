@@ -177,6 +177,15 @@ class Systems:
                 return await self.upstream.get_slice(system_id, resource, resource.key, want, args)
         return await self.upstream.get_slice(system_id, resource, resource.key, want, args)
 
+    async def renew(self, system_id: str, resource: Records[T], vendor_facility_id: str) -> bool:
+        """An event says `resource`'s records at one facility changed: where the system can be asked
+        for that facility's alone (`resource.renewed_by`), ask, and put them in the cached list
+        (gateway/upstream.py `renew`). False where that was not done: the caller invalidates the list."""
+        renewal = resource.renewed_by
+        if self.upstream is None or renewal is None or not renewal.offered(self, system_id):
+            return False
+        return await self.upstream.renew(system_id, resource, resource.key, renewal.resource, ((vendor_facility_id,),))
+
     async def _call(self, system_id: str, resource: Resource[*Ts, R], *args: *Ts) -> R:
         """The vendor call itself: the resource's call on this system, recording the system's health."""
         return await self.track(system_id, resource.call(self, system_id, *args))
@@ -230,6 +239,8 @@ class Records(Resource[*Ts, Batch[T]]):
     key: Callable[[T], Hashable]
     #: how to ask a system for some facilities' records only, where its dialect can be (`Systems.fetch_slice`)
     by_facility: ByFacility[T] | None = None
+    #: how to ask for the records an event at one facility changed, to put them in the cached list (`Systems.renew`)
+    renewed_by: ByFacility[T] | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
@@ -259,9 +270,16 @@ class _AtFacility(Protocol):
 
 FACILITIES: Records[models.FacilityRecord] = Records(
     "facilities", lambda systems, system_id: systems.parcs(system_id).facilities(), key=vendor_id_of)
+def reading_key(reading: models.OccupancyReading) -> tuple[str, str | None]:
+    return reading.vendor_facility_id, reading.zone_id
+
+
 OCCUPANCY: Records[models.OccupancyReading] = Records(
-    "occupancy", lambda systems, system_id: systems.occupancy_source(system_id).occupancy(),
-    key=lambda reading: (reading.vendor_facility_id, reading.zone_id))
+    "occupancy", lambda systems, system_id: systems.occupancy_source(system_id).occupancy(), key=reading_key,
+    # a car in or out changes one garage's reading: read that one, not every garage's (`Systems.renew`)
+    renewed_by=ByFacility(Records("occupancy", lambda systems, system_id, vendor_ids:
+                                  systems.occupancy_source(system_id).occupancy_at(vendor_ids), key=reading_key),
+                          lambda systems, system_id: systems.occupancy_source(system_id).occupancy_by_facility))
 def facility_of(record: _AtFacility) -> str:
     return record.vendor_facility_id
 

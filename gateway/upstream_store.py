@@ -14,8 +14,9 @@ the resource's key, so that a request can read the records of the facilities on 
                        v          a whole answer that is not a list (JSON, gateway/upstream_codec.py)
                        i:<key>    the records of a list with that key ([[position, record], ...])
                        e:<ref>    the records the adapter could not read, by their reference
-                   a page reads its fields with one HMGET; writes and marks are scripts on one key
-                   (so a Redis Cluster keeps an entry on one node, no hash tag needed)
+                   a page reads its fields with one HMGET; writes, marks and patches (an event's
+                   records put in place of theirs: `patch`) are scripts on one key (so a Redis
+                   Cluster keeps an entry on one node, no hash tag needed)
     BytesEntries   any other `Cache`: the whole entry as one JSON value
 
 Nothing here unpickles: a value read from a store every replica shares must never be able to run
@@ -128,6 +129,13 @@ class EntryStore(ABC):
     async def mark(self, key: str, fetched_at: float, error: ErrorInfo | None, invalidated: bool, keep_s: float) -> None:
         """Set the entry's error and invalidation, if it is still the one fetched at `fetched_at`."""
 
+    @abstractmethod
+    async def patch(self, key: str, fetched_at: float, records: dict[Hashable, Any], key_of: KeyOf,
+                    keep_s: float) -> bool:
+        """Put `records` (by key) in the list entry in place of its records with those keys, keeping
+        their positions, if it is still the one fetched at `fetched_at` and holds every one of the
+        keys; the entry's age and marks stay as they are. False when it did not (the caller invalidates)."""
+
 
 def entry_store(cache: Cache) -> EntryStore:
     if isinstance(cache, MemoryCache):
@@ -156,6 +164,29 @@ class MemoryEntries(EntryStore):
         entry = await self.backend.get(key)
         if isinstance(entry, Entry) and entry.fetched_at == fetched_at and keep_s > 0:
             await self.backend.set(key, replace(entry, error=error, invalidated=invalidated), ttl=max(0.001, keep_s))
+
+    async def patch(self, key: str, fetched_at: float, records: dict[Hashable, Any], key_of: KeyOf,
+                    keep_s: float) -> bool:
+        entry = await self.backend.get(key)
+        if not isinstance(entry, Entry) or entry.fetched_at != fetched_at or keep_s <= 0:
+            return False
+        patched = _patched(entry, records, key_of)
+        if patched is None:
+            return False
+        await self.backend.set(key, patched, ttl=max(0.001, keep_s))
+        return True
+
+
+def _patched(entry: Entry, records: dict[Hashable, Any], key_of: KeyOf) -> Entry | None:
+    """`entry` with `records` in place of its records with those keys; None unless it is a list holding them all."""
+    if not isinstance(entry.value, Batch):
+        return None
+    index = entry.index or RecordIndex.of(entry.value, key_of)
+    if not records.keys() <= index.items.keys():
+        return None
+    items = [records.get(key_of(item), item) for item in entry.value.items]
+    return replace(entry, value=replace(entry.value, items=items),
+                   index=RecordIndex({**index.items, **records}, index.errors) if entry.index is not None else None)
 
 
 # --- Redis: one hash per entry -------------------------------------------------------------------
@@ -186,6 +217,23 @@ end
 return 0
 """
 
+# KEYS[1] the entry; ARGV[1] the version it must still be, then (field, its value as read, its new value)
+# triples: every field must still hold what was read, else nothing is written
+_PATCH = """
+if redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then
+  return 0
+end
+for i = 2, #ARGV, 3 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) ~= ARGV[i + 1] then
+    return 0
+  end
+end
+for i = 2, #ARGV, 3 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
+end
+return 1
+"""
+
 
 def _field(prefix: str, key: Hashable) -> str:
     return prefix + orjson.dumps(to_json(key)).decode()
@@ -211,6 +259,7 @@ class RedisEntries(EntryStore):
         self.client: Any = cache.client
         self._write = self.client.register_script(_WRITE)
         self._mark = self.client.register_script(_MARK)
+        self._patch = self.client.register_script(_PATCH)
         #: (key, want) -> (the fields' bytes as read, the entry decoded from them). A page's slice is read
         #: on every request; when its bytes are the ones decoded last time (nothing was written, marked or
         #: invalidated since: each changes the metadata's bytes at least), that entry is the answer. Reads
@@ -282,6 +331,23 @@ class RedisEntries(EntryStore):
         except (orjson.JSONDecodeError, KeyError, TypeError):
             return
         await self.cache.timed(self._mark(keys=[self._key(key)], args=[_version(fetched_at), orjson.dumps(meta)]))
+
+    async def patch(self, key: str, fetched_at: float, records: dict[Hashable, Any], key_of: KeyOf,
+                    keep_s: float) -> bool:
+        names = [_field(ITEM, record_key) for record_key in records]
+        found = await self.cache.timed(self.client.hmget(self._key(key), [VERSION, *names]))
+        if found[0] != _version(fetched_at).encode() or any(raw is None for raw in found[1:]):
+            return False
+        args: list[Any] = [_version(fetched_at)]
+        try:
+            for name, raw, record in zip(names, found[1:], records.values(), strict=True):
+                # the record takes the position(s) its key had, so that the whole list reads in the same order
+                positions = [position for position, _ in orjson.loads(raw)]
+                args += (name, raw, orjson.dumps([[position, to_json(record)] for position in positions]))
+        except (Unencodable, orjson.JSONDecodeError, TypeError, ValueError) as exc:
+            log.info("upstream cache entry %s not patched (%s)", key, exc)
+            return False
+        return bool(await self.cache.timed(self._patch(keys=[self._key(key)], args=args)))
 
 
 def _encode(entry: Entry, key_of: KeyOf | None) -> dict[str, bytes]:
@@ -368,3 +434,14 @@ class BytesEntries(EntryStore):
         entry = await self.read(key, None)
         if entry is not None and entry.fetched_at == fetched_at and keep_s > 0:
             await self.write(key, replace(entry, error=error, invalidated=invalidated), keep_s, None)
+
+    async def patch(self, key: str, fetched_at: float, records: dict[Hashable, Any], key_of: KeyOf,
+                    keep_s: float) -> bool:
+        entry = await self.read(key, None)
+        if entry is None or entry.fetched_at != fetched_at or keep_s <= 0:
+            return False
+        patched = _patched(entry, records, key_of)
+        if patched is None:
+            return False
+        await self.write(key, patched, keep_s, None)
+        return True

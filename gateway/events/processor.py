@@ -35,6 +35,9 @@ STORE_RETRY_S = 0.5
 VEHICLE_EVENTS = {EventType.VEHICLE_ENTERED, EventType.VEHICLE_EXITED, EventType.OCCUPANCY_CHANGED}
 GUEST_EVENTS = {EventType.GUEST_BOOKED, EventType.GUEST_CHECKED_IN, EventType.GUEST_CHECKED_OUT}
 CITATION_EVENTS = {EventType.CITATION_ISSUED, EventType.CITATION_UPDATED}
+#: how long an event waits for its garage's reading to be renewed before it is published anyway (the
+#: list invalidated instead): a slow vendor must not hold every event back
+RENEW_WAIT_S = 1.0
 
 
 def facility_index(directory: Directory) -> dict[tuple[str, str], str]:
@@ -124,7 +127,7 @@ class WebhookProcessor:
         if kind is EventType.CITATION_ISSUED and event.revision > 1:
             kind = EventType.CITATION_UPDATED
         facility_id = self.facility_of(item.system_id, event)
-        await self._refresh_cache(item.system_id, kind)
+        await self._refresh_cache(item.system_id, kind, event.vendor_facility_id)
         await self.runtime.bus.publish(DomainEvent(
             id=domain_event_id(item.system_id, event.vendor_event_id, event.revision),
             type=kind,
@@ -139,14 +142,18 @@ class WebhookProcessor:
         ))
         self.published += 1
 
-    async def _refresh_cache(self, system_id: str, kind: EventType) -> None:
-        """Mark the entries this event changes stale: the next read asks the vendor."""
+    async def _refresh_cache(self, system_id: str, kind: EventType, vendor_facility_id: str | None) -> None:
+        """Bring the entries this event changes up to date before anyone hears of it: a garage's
+        occupancy read again alone where its system allows (`Systems.renew`), else the entries
+        marked stale, so that the next read asks the vendor."""
         upstream = self.runtime.systems.upstream
         if upstream is None:
             return
         window = every_local_today(datetime.now(UTC))  # the window the resolvers ask for (gateway/kernel/local_time.py)
         try:
             if kind in VEHICLE_EVENTS:
+                if vendor_facility_id and await self._renewed(system_id, vendor_facility_id):
+                    return
                 await upstream.invalidate(system_id, OCCUPANCY)
             elif kind in GUEST_EVENTS:
                 await upstream.invalidate(system_id, STAYS, window)
@@ -154,3 +161,10 @@ class WebhookProcessor:
                 await upstream.invalidate(system_id, CITATIONS, window[:1])
         except Exception as exc:  # noqa: BLE001 - a cache outage must not hold events back; TTLs still apply
             log.warning("could not invalidate %s entries of %s (%s: %s)", kind, system_id, type(exc).__name__, exc)
+
+    async def _renewed(self, system_id: str, vendor_facility_id: str) -> bool:
+        try:
+            return await asyncio.wait_for(self.runtime.systems.renew(system_id, OCCUPANCY, vendor_facility_id),
+                                          RENEW_WAIT_S)
+        except TimeoutError:
+            return False

@@ -128,6 +128,7 @@ class UpstreamCacheFigures:
     stale: Child
     coalesced: Child
     refresh: Child
+    renew: Child
 
 
 def multiprocess() -> bool:
@@ -169,7 +170,8 @@ class GatewayMetrics:
             "parkgate_response_cache", "Whole-answer cache lookups, by result (hit, miss).", ("result",))
         self.upstream_cache = self._counter(
             "parkgate_upstream_cache", "Vendor-answer cache reads by system and result: hit (fresh), miss, "
-            "stale (served past its TTL), coalesced (waited for another request's call), refresh (background).",
+            "stale (served past its TTL), coalesced (waited for another request's call), refresh (background), "
+            "renew (records an event changed, read alone into their cached list).",
             ("system", "result"))
         self.vendor_calls = self._counter(
             "parkgate_vendor_calls", "Calls to vendor systems by system and outcome: ok, or the failure "
@@ -226,7 +228,7 @@ class GatewayMetrics:
         family = self.upstream_cache
         return UpstreamCacheFigures(family.child(system_id, "hit"), family.child(system_id, "miss"),
                                     family.child(system_id, "stale"), family.child(system_id, "coalesced"),
-                                    family.child(system_id, "refresh"))
+                                    family.child(system_id, "refresh"), family.child(system_id, "renew"))
 
     # --- exposition -------------------------------------------------------------------------------
 

@@ -117,6 +117,10 @@ async def _places(state: ApdsState, request: Request) -> Response:
 async def _place(state: ApdsState, request: Request) -> Response:
     element_id = request.path_params["id"]
     expand = set(listing(request, "expand"))
+    key = state.garage_of(element_id)
+    if key is not None:  # a place: rendered alone, as the list renders it (not the whole hierarchy to find it)
+        return JSONResponse(state.overridden("places", catalog.place(
+            state, office_of(state.world), key, element_id, bool({"all", "occupancy"} & expand), sim_now())))
     for element in catalog.elements(state, office_of(state.world), bool({"all", "occupancy"} & expand), sim_now()):
         if element.get("id") == element_id:
             return JSONResponse(element)

@@ -55,7 +55,9 @@ def inbox(bed: Bed) -> MemoryInbox:
 
 async def test_simulated_entry_reaches_the_bus_and_refreshes_the_cache(bed: Bed) -> None:
     upstream = bed.sandbox.runtime.systems.upstream
-    await upstream.get("parcs-central", OCCUPANCY, ())  # cached now
+    cached = await upstream.get("parcs-central", OCCUPANCY, ())  # cached now
+    lists = (await bed.stats("parcs-central"))["by_endpoint"].get("GET /apds/v1/places")
+    renewals = upstream.metrics_dict()["parcs-central"]["renewals"]
     sub = bed.sandbox.runtime.bus.subscribe()
     try:
         answer = await bed.simulate("parcs-central", event="entry", facility_id="berlin-hbf", plate="B-PG 101")
@@ -66,13 +68,35 @@ async def test_simulated_entry_reaches_the_bus_and_refreshes_the_cache(bed: Bed)
     assert event.type is EventType.VEHICLE_ENTERED
     assert event.facility_id == "berlin-hbf" and event.system_id == "parcs-central"
     assert event.payload["plate"] == "BPG101" and event.revision == 1  # as the barrier read it
-    # the occupancy entry was marked: the next read asks the PARCS again
+    # before the event was published, the garage's reading was read again alone (GET /places/{id})
+    # and put in the cached list: the list stands, and the next read is a hit with the new count
+    calls = (await bed.stats("parcs-central"))["by_endpoint"]
+    assert calls.get("GET /apds/v1/places/{id}") == 1 and calls.get("GET /apds/v1/places") == lists
     entry = await upstream.store.read(cache_key("parcs-central", "occupancy", ()), None)
-    assert entry is not None and entry.invalidated
+    assert entry is not None and not entry.invalidated and entry.fetched_at == pytest.approx(cached.fetched_at.timestamp(), abs=1e-5)
+    fetched = await upstream.get("parcs-central", OCCUPANCY, ())
+    hbf = next(r for r in fetched.value.items if r.vendor_facility_id == HBF_PLACE and r.zone_id is None)
+    assert hbf.received_at > cached.fetched_at  # read after the list was, with the car in
+    assert (await bed.stats("parcs-central"))["by_endpoint"].get("GET /apds/v1/places") == lists
+    assert upstream.metrics_dict()["parcs-central"]["renewals"] > renewals
+
+
+async def test_an_entry_whose_garage_cannot_be_read_alone_marks_the_whole_list_stale(bed: Bed) -> None:
+    upstream = bed.sandbox.runtime.systems.upstream
+    await upstream.get("parcs-central", OCCUPANCY, ())
+    await bed.fault("parcs-central", "error")  # the PARCS answers 500 to every read: the renewal fails
+    sub = bed.sandbox.runtime.bus.subscribe()
+    try:
+        answer = await bed.simulate("parcs-central", event="entry", facility_id="berlin-hbf", plate="B-PG 102")
+        await first_event(sub, lambda e: e.vendor_event_id == f"session:{answer['session_id']}:entered")
+    finally:
+        await sub.aclose()
+        await bed.fault("parcs-central", "ok")
+    entry = await upstream.store.read(cache_key("parcs-central", "occupancy", ()), None)
+    assert entry is not None and entry.invalidated  # the next read asks the PARCS for the whole list
     before = (await bed.stats("parcs-central"))["by_endpoint"].get("GET /apds/v1/places", 0)
     await upstream.get("parcs-central", OCCUPANCY, ())
-    after = (await bed.stats("parcs-central"))["by_endpoint"].get("GET /apds/v1/places", 0)
-    assert after == before + 1
+    assert (await bed.stats("parcs-central"))["by_endpoint"].get("GET /apds/v1/places", 0) > before
 
 
 async def test_a_delivery_without_the_subscriptions_token_is_401_and_records_nothing(bed: Bed) -> None:
