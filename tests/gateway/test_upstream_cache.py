@@ -22,6 +22,7 @@ from gateway.loaders import Loaders
 from gateway.systems import OCCUPANCY, SourceStatus, Systems
 from gateway.upstream import Named, UpstreamCache, UpstreamPolicy, cache_key
 from tests.support.bed import Bed
+from tests.support.caches import cache_maker
 from tests.support.waiting import wait_until
 
 SYSTEM = "parcs-central"
@@ -54,24 +55,8 @@ def policy(ttl_s: float = 60, max_stale_s: float = 3600, lock_ms: int = 3000) ->
 
 @pytest.fixture(params=["memory", "redis"])
 async def make_cache(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], Cache]]:
-    """Caches of one backend; with Redis, each test has its own prefix and every call another client
-    on it (as replicas would have)."""
-    prefix = f"test-{uuid.uuid4().hex[:12]}:"
-    made: list[Cache] = []
-
-    def make() -> Cache:
-        if request.param == "memory":
-            cache: Cache = MemoryCache()
-        else:
-            cache = RedisCache(request.getfixturevalue("redis_url"), prefix)
-        made.append(cache)
-        return cache
-
-    yield make
-    if made:
-        await made[0].clear()
-    for cache in made:
-        await cache.aclose()
+    async with cache_maker(request.param, request) as make:
+        yield make
 
 
 async def timed(call: Awaitable[Any]) -> tuple[Any, float]:

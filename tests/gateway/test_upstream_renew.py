@@ -13,11 +13,12 @@ import pytest
 
 from adapters.errors import UpstreamUnavailable
 from adapters.models import Batch, OccupancyReading
-from gateway.cache import Cache, MemoryCache, RedisCache
+from gateway.cache import Cache, RedisCache
 from gateway.systems import OCCUPANCY, Records
 from gateway.upstream import Named, UpstreamCache, UpstreamPolicy, cache_key
 from gateway.upstream_store import BytesEntries, Want
 from tests.gateway.test_upstream_slices import SYSTEM, reading
+from tests.support.caches import PlainBytes, cache_maker
 
 KEY_OF = OCCUPANCY.key
 #: the per-facility read the cache asks for (its call is never made: the vendor below answers it)
@@ -50,50 +51,10 @@ class Vendor:
         return [reading(site, None, self.occupied), reading(site, 1, self.occupied // 2)]
 
 
-class PlainBytes(Cache):
-    """A cache that is neither of parkgate's own: bytes in a dict (the store keeps whole entries in it)."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, bytes] = {}
-
-    async def get(self, key: str) -> bytes | None:
-        return self.values.get(key)
-
-    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
-        self.values[key] = value
-
-    async def delete(self, key: str) -> None:
-        self.values.pop(key, None)
-
-    async def add(self, key: str, value: bytes, ttl_ms: int) -> bool:
-        return self.values.setdefault(key, value) is value
-
-    async def clear(self) -> None:
-        self.values.clear()
-
-
 @pytest.fixture(params=["memory", "redis", "bytes"])
 async def make_cache(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], Cache]]:
-    prefix = f"test-{uuid.uuid4().hex[:12]}:"
-    made: list[Cache] = []
-    shared = PlainBytes()
-
-    def make() -> Cache:
-        cache: Cache
-        if request.param == "memory":
-            cache = MemoryCache()
-        elif request.param == "redis":
-            cache = RedisCache(request.getfixturevalue("redis_url"), prefix)
-        else:
-            cache = shared
-        made.append(cache)
-        return cache
-
-    yield make
-    if made:
-        await made[0].clear()
-    for cache in made:
-        await cache.aclose()
+    async with cache_maker(request.param, request) as make:
+        yield make
 
 
 def policy() -> UpstreamPolicy:

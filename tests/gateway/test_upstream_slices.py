@@ -26,6 +26,7 @@ from gateway.systems import OCCUPANCY
 from gateway.upstream import Named, UpstreamCache, UpstreamPolicy, cache_key
 from gateway.upstream_codec import Undecodable, Unencodable, dumps, loads
 from gateway.upstream_store import RedisEntries, Want
+from tests.support.caches import cache_maker
 from tests.support.waiting import wait_until
 
 SYSTEM = "guidance"
@@ -65,19 +66,8 @@ def policy(ttl_s: float = 60, max_stale_s: float = 3600) -> UpstreamPolicy:
 
 @pytest.fixture(params=["memory", "redis"])
 async def make_cache(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], Cache]]:
-    prefix = f"test-{uuid.uuid4().hex[:12]}:"
-    made: list[Cache] = []
-
-    def make() -> Cache:
-        cache: Cache = MemoryCache() if request.param == "memory" else RedisCache(request.getfixturevalue("redis_url"), prefix)
-        made.append(cache)
-        return cache
-
-    yield make
-    if made:
-        await made[0].clear()
-    for cache in made:
-        await cache.aclose()
+    async with cache_maker(request.param, request) as make:
+        yield make
 
 
 WANT = Want(keys=(("site-7", None), ("site-7", "site-7-1"), ("site-9", None), ("site-nowhere", None)),
