@@ -80,6 +80,7 @@ from gateway.upstream_store import (
     Want,
     entry_store,
     indexed,
+    with_records,
 )
 
 log = logging.getLogger("parkgate.upstream")
@@ -526,8 +527,8 @@ class UpstreamCache:
         holds no record under one of the keys, the entry changed meanwhile): invalidate then."""
         key = cache_key(system_id, resource.name)
         entry = await self._read(key, _Read(NOTHING))
-        if entry is None:
-            return True
+        if entry is None or entry.invalidated:
+            return True  # nothing cached, or the next read fetches the whole list anyway
         try:
             fresh = await self._call(system_id, by, args)
         except UpstreamError:
@@ -538,7 +539,15 @@ class UpstreamCache:
         if keep_s <= 0:
             return True  # gone by now
         records = {key_of(item): item for item in fresh.items}
-        patched = await self._backend(self.store.patch(key, entry.fetched_at, records, key_of, keep_s), failed=False)
+        patched = await self._backend(self.store.patch(key, entry.fetched_at, records, key_of, keep_s),
+                                      failed=UNREACHABLE)
+        if patched is UNREACHABLE:  # the entry this process holds while the backend is away, if any
+            held = self._held.get(key)
+            renewed = None if held is None else with_records(held, records, key_of)
+            if renewed is None:
+                return False
+            self._held[key] = renewed
+            patched = True
         if patched:
             self.metrics_of(system_id).renewal()
         return bool(patched)

@@ -170,20 +170,31 @@ class MemoryEntries(EntryStore):
         entry = await self.backend.get(key)
         if not isinstance(entry, Entry) or entry.fetched_at != fetched_at or keep_s <= 0:
             return False
-        patched = _patched(entry, records, key_of)
+        patched = with_records(entry, records, key_of)
         if patched is None:
             return False
         await self.backend.set(key, patched, ttl=max(0.001, keep_s))
         return True
 
 
-def _patched(entry: Entry, records: dict[Hashable, Any], key_of: KeyOf) -> Entry | None:
-    """`entry` with `records` in place of its records with those keys; None unless it is a list holding them all."""
+def replaces(old: Any, new: Any) -> bool:
+    """Whether `new` may take `old`'s place: a record that says when it was received (`received_at`)
+    never replaces a later one (two replicas renewing one garage may finish in either order)."""
+    old_at, new_at = getattr(old, "received_at", None), getattr(new, "received_at", None)
+    return old_at is None or new_at is None or new_at >= old_at
+
+
+def with_records(entry: Entry, records: dict[Hashable, Any], key_of: KeyOf) -> Entry | None:
+    """`entry` with `records` in place of its records with those keys (each unless what is there is
+    later); None unless it is a list holding them all."""
     if not isinstance(entry.value, Batch):
         return None
     index = entry.index or RecordIndex.of(entry.value, key_of)
     if not records.keys() <= index.items.keys():
         return None
+    records = {k: record for k, record in records.items() if replaces(index.items[k], record)}
+    if not records:
+        return entry
     items = [records.get(key_of(item), item) for item in entry.value.items]
     return replace(entry, value=replace(entry.value, items=items),
                    index=RecordIndex({**index.items, **records}, index.errors) if entry.index is not None else None)
@@ -341,12 +352,16 @@ class RedisEntries(EntryStore):
         args: list[Any] = [_version(fetched_at)]
         try:
             for name, raw, record in zip(names, found[1:], records.values(), strict=True):
+                old = _records(raw, Any)
+                if not replaces(old[-1][1], record):
+                    continue  # a later reading is there already (another replica's renewal)
                 # the record takes the position(s) its key had, so that the whole list reads in the same order
-                positions = [position for position, _ in orjson.loads(raw)]
-                args += (name, raw, orjson.dumps([[position, to_json(record)] for position in positions]))
-        except (Unencodable, orjson.JSONDecodeError, TypeError, ValueError) as exc:
+                args += (name, raw, orjson.dumps([[position, to_json(record)] for position, _ in old]))
+        except (Undecodable, Unencodable, orjson.JSONDecodeError, IndexError, KeyError, TypeError, ValueError) as exc:
             log.info("upstream cache entry %s not patched (%s)", key, exc)
             return False
+        if len(args) == 1:
+            return True
         return bool(await self.cache.timed(self._patch(keys=[self._key(key)], args=args)))
 
 
@@ -440,7 +455,7 @@ class BytesEntries(EntryStore):
         entry = await self.read(key, None)
         if entry is None or entry.fetched_at != fetched_at or keep_s <= 0:
             return False
-        patched = _patched(entry, records, key_of)
+        patched = with_records(entry, records, key_of)
         if patched is None:
             return False
         await self.write(key, patched, keep_s, None)

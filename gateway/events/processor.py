@@ -4,8 +4,9 @@ One background task per gateway takes items from the inbox in order; an item is 
 events are on the bus, and one the store failed for is taken again (at least once, never lost). For ids-only dialects
 (the PMS) it first fetches the details through the adapter and dedupes what it learns. Each
 vendor event becomes a DomainEvent in gateway ids (the vendor's facility id looked up in the
-directory); the cache entries the event touches are marked stale first, so a subscriber that
-queries on the event reads fresh figures; then the event goes on the bus. A corrected event
+directory); the cache entries the event touches are refreshed first (a garage's occupancy read
+again alone where its system allows: gateway/events/renewals.py; else marked stale), so a
+subscriber that queries on the event reads fresh figures; then the event goes on the bus. A corrected event
 (same vendor id, new content) is published with its revision; a corrected citation as
 CITATION_UPDATED.
 """
@@ -23,6 +24,7 @@ from adapters.models import DomainEvent, EventType, VendorEvent
 from gateway.directory import Directory
 from gateway.errors import STORE_ERRORS
 from gateway.events.inbox import Inbox, InboxItem, InboxOutcome
+from gateway.events.renewals import OccupancyRenewals
 from gateway.kernel.local_time import every_local_today
 from gateway.runtime import Runtime
 from gateway.systems import CITATIONS, OCCUPANCY, STAYS
@@ -35,9 +37,6 @@ STORE_RETRY_S = 0.5
 VEHICLE_EVENTS = {EventType.VEHICLE_ENTERED, EventType.VEHICLE_EXITED, EventType.OCCUPANCY_CHANGED}
 GUEST_EVENTS = {EventType.GUEST_BOOKED, EventType.GUEST_CHECKED_IN, EventType.GUEST_CHECKED_OUT}
 CITATION_EVENTS = {EventType.CITATION_ISSUED, EventType.CITATION_UPDATED}
-#: how long an event waits for its garage's reading to be renewed before it is published anyway (the
-#: list invalidated instead): a slow vendor must not hold every event back
-RENEW_WAIT_S = 1.0
 
 
 def facility_index(directory: Directory) -> dict[tuple[str, str], str]:
@@ -56,6 +55,7 @@ class WebhookProcessor:
         self.inbox = inbox
         self.facilities = facility_index(runtime.directory)
         self.published = 0
+        self.renewals = OccupancyRenewals(runtime.systems)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -66,6 +66,7 @@ class WebhookProcessor:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        await self.renewals.aclose()
 
     async def _run(self) -> None:
         while True:
@@ -144,27 +145,21 @@ class WebhookProcessor:
 
     async def _refresh_cache(self, system_id: str, kind: EventType, vendor_facility_id: str | None) -> None:
         """Bring the entries this event changes up to date before anyone hears of it: a garage's
-        occupancy read again alone where its system allows (`Systems.renew`), else the entries
-        marked stale, so that the next read asks the vendor."""
+        occupancy read again alone where its system allows (gateway/events/renewals.py), else the
+        entries marked stale, so that the next read asks the vendor."""
         upstream = self.runtime.systems.upstream
         if upstream is None:
             return
         window = every_local_today(datetime.now(UTC))  # the window the resolvers ask for (gateway/kernel/local_time.py)
         try:
             if kind in VEHICLE_EVENTS:
-                if vendor_facility_id and await self._renewed(system_id, vendor_facility_id):
-                    return
-                await upstream.invalidate(system_id, OCCUPANCY)
+                if vendor_facility_id:
+                    await self.renewals.renew(system_id, vendor_facility_id)
+                else:
+                    await upstream.invalidate(system_id, OCCUPANCY)
             elif kind in GUEST_EVENTS:
                 await upstream.invalidate(system_id, STAYS, window)
             elif kind in CITATION_EVENTS:
                 await upstream.invalidate(system_id, CITATIONS, window[:1])
         except Exception as exc:  # noqa: BLE001 - a cache outage must not hold events back; TTLs still apply
             log.warning("could not invalidate %s entries of %s (%s: %s)", kind, system_id, type(exc).__name__, exc)
-
-    async def _renewed(self, system_id: str, vendor_facility_id: str) -> bool:
-        try:
-            return await asyncio.wait_for(self.runtime.systems.renew(system_id, OCCUPANCY, vendor_facility_id),
-                                          RENEW_WAIT_S)
-        except TimeoutError:
-            return False

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from gateway.cache import Cache, RedisCache
 from gateway.systems import OCCUPANCY, Records
 from gateway.upstream import Named, UpstreamCache, UpstreamPolicy, cache_key
 from gateway.upstream_store import BytesEntries, Want
-from tests.gateway.test_upstream_slices import SYSTEM, reading
+from tests.gateway.test_upstream_slices import NOW, SYSTEM, reading
 from tests.support.caches import PlainBytes, cache_maker
 
 KEY_OF = OCCUPANCY.key
@@ -35,6 +36,8 @@ class Vendor:
     down: bool = False
     list_calls: int = 0
     facility_calls: list[tuple[str, ...]] | None = None
+    #: when the vendor's answers say they were received (the list's first; later reads a second apart)
+    received_at: datetime = NOW
 
     async def __call__(self, system_id: str, resource: Named, *args: Any) -> Batch[OccupancyReading]:
         if resource is BY_FACILITY:
@@ -43,12 +46,14 @@ class Vendor:
             if self.down:
                 raise UpstreamUnavailable(system_id, "HTTP 503")
             asked = [int(vendor_id.removeprefix("site-")) for vendor_id in ids]
+            self.received_at += timedelta(seconds=1)
             return Batch(items=[r for site in asked if site < self.sites for r in self._site(site)])
         self.list_calls += 1
         return Batch(items=[r for site in range(self.sites) for r in self._site(site)])
 
     def _site(self, site: int) -> list[OccupancyReading]:
-        return [reading(site, None, self.occupied), reading(site, 1, self.occupied // 2)]
+        return [replace(reading(site, None, self.occupied), received_at=self.received_at),
+                replace(reading(site, 1, self.occupied // 2), received_at=self.received_at)]
 
 
 @pytest.fixture(params=["memory", "redis", "bytes"])
@@ -75,12 +80,13 @@ async def test_an_event_renews_its_records_in_place_and_leaves_the_rest_and_the_
     assert vendor.facility_calls == [("site-7",)] and vendor.list_calls == 1
     sliced = await upstream.get_slice(SYSTEM, OCCUPANCY, KEY_OF, Want(keys=(("site-7", None), ("site-7", "site-7-1"),
                                                                            ("site-9", None))))
-    assert sliced.value.items == {("site-7", None): reading(7, None, 90), ("site-7", "site-7-1"): reading(7, 1, 45),
-                                  ("site-9", None): reading(9, None, 40)}
+    later = NOW + timedelta(seconds=1)
+    renewed = {("site-7", None): replace(reading(7, None, 90), received_at=later),
+               ("site-7", "site-7-1"): replace(reading(7, 1, 45), received_at=later)}
+    assert sliced.value.items == {**renewed, ("site-9", None): reading(9, None, 40)}
     whole = await upstream.get(SYSTEM, OCCUPANCY)
     # the whole list in the vendor's order, site-7's two records replaced where they were
-    expected = [reading(7, None, 90) if r.vendor_facility_id == "site-7" and r.zone_id is None
-                else reading(7, 1, 45) if r.vendor_facility_id == "site-7" else r for r in before.value.items]
+    expected = [renewed.get(KEY_OF(r), r) for r in before.value.items]
     assert whole.value.items == expected
     assert whole.fetched_at == before.fetched_at and not whole.stale  # the list is as old as it was
     assert vendor.list_calls == 1 and upstream.metrics_dict()[SYSTEM]["renewals"] == 1
@@ -124,7 +130,8 @@ async def test_a_renewal_on_one_replica_is_what_the_others_read(redis_url: str) 
         vendor.occupied = 90
         assert await renew(replicas[0], "site-7")
         later = await replicas[1].get_slice(SYSTEM, OCCUPANCY, KEY_OF, want)
-        assert later.value.items == {**first.value.items, ("site-7", None): reading(7, None, 90)}
+        assert later.value.items == {**first.value.items,
+                                     ("site-7", None): replace(reading(7, None, 90), received_at=vendor.received_at)}
         assert vendor.list_calls == 1
     finally:
         await replicas[0].cache.clear()
@@ -135,3 +142,43 @@ async def test_a_renewal_on_one_replica_is_what_the_others_read(redis_url: str) 
 async def test_the_plain_bytes_store_keeps_whole_entries() -> None:
     upstream = UpstreamCache(PlainBytes(), policy(), Vendor())
     assert isinstance(upstream.store, BytesEntries)  # what the "bytes" case above exercises
+
+
+async def test_an_earlier_reading_never_replaces_a_later_one(make_cache: Callable[[], Cache]) -> None:
+    """Two replicas renewing one garage may finish in either order: the later reading stays."""
+    vendor = Vendor()
+    upstream = UpstreamCache(make_cache(), policy(), vendor)
+    await upstream.get(SYSTEM, OCCUPANCY)
+    earlier = (await vendor(SYSTEM, BY_FACILITY, ("site-7",))).items[0]  # read first, written last
+    vendor.occupied = 90
+    assert await renew(upstream, "site-7")
+    key = cache_key(SYSTEM, "occupancy")
+    entry = await upstream.store.read(key, Want())
+    assert entry is not None
+    assert await upstream.store.patch(key, entry.fetched_at, {KEY_OF(earlier): earlier}, KEY_OF, 60)
+    kept = await upstream.get_slice(SYSTEM, OCCUPANCY, KEY_OF, Want(keys=(("site-7", None),)))
+    assert kept.value.items[("site-7", None)].occupied == 90
+
+
+async def test_an_invalidated_list_is_not_renewed(make_cache: Callable[[], Cache]) -> None:
+    vendor = Vendor()
+    upstream = UpstreamCache(make_cache(), policy(), vendor)
+    await upstream.get(SYSTEM, OCCUPANCY)
+    await upstream.invalidate(SYSTEM, OCCUPANCY)
+    assert await renew(upstream, "site-7")  # the next read fetches the whole list anyway: no vendor call now
+    assert vendor.facility_calls is None
+
+
+async def test_with_the_backend_away_the_entry_this_process_holds_is_renewed() -> None:
+    vendor = Vendor()
+    cache = RedisCache("redis://127.0.0.1:1/0", "test:", timeout_s=0.2)
+    upstream = UpstreamCache(cache, policy(), vendor)
+    try:
+        await upstream.get(SYSTEM, OCCUPANCY)  # held in the process: Redis cannot take it
+        vendor.occupied = 90
+        assert await renew(upstream, "site-7")
+        held = await upstream.get_slice(SYSTEM, OCCUPANCY, KEY_OF, Want(keys=(("site-7", None), ("site-9", None))))
+        assert held.value.items[("site-7", None)].occupied == 90 and held.value.items[("site-9", None)].occupied == 40
+        assert vendor.list_calls == 1
+    finally:
+        await cache.aclose()
