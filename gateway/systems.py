@@ -182,9 +182,14 @@ class Systems:
         for that facility's alone (`resource.renewed_by`), ask, and put them in the cached list
         (gateway/upstream.py `renew`). False where that was not done: the caller invalidates the list."""
         renewal = resource.renewed_by
-        if self.upstream is None or renewal is None or not renewal.offered(self, system_id):
+        if self.upstream is None or renewal is None or not self.renewable(system_id, resource):
             return False
         return await self.upstream.renew(system_id, resource, resource.key, renewal.resource, ((vendor_facility_id,),))
+
+    def renewable(self, system_id: str, resource: Records[T]) -> bool:
+        """Whether `renew` can ask this system for one facility's records of `resource` (its dialect offers it)."""
+        renewal = resource.renewed_by
+        return renewal is not None and renewal.offered(self, system_id)
 
     async def _call(self, system_id: str, resource: Resource[*Ts, R], *args: *Ts) -> R:
         """The vendor call itself: the resource's call on this system, recording the system's health."""
@@ -270,6 +275,8 @@ class _AtFacility(Protocol):
 
 FACILITIES: Records[models.FacilityRecord] = Records(
     "facilities", lambda systems, system_id: systems.parcs(system_id).facilities(), key=vendor_id_of)
+
+
 def reading_key(reading: models.OccupancyReading) -> tuple[str, str | None]:
     return reading.vendor_facility_id, reading.zone_id
 

@@ -168,13 +168,20 @@ class MemoryEntries(EntryStore):
     async def patch(self, key: str, fetched_at: float, records: dict[Hashable, Any], key_of: KeyOf,
                     keep_s: float) -> bool:
         entry = await self.backend.get(key)
-        if not isinstance(entry, Entry) or entry.fetched_at != fetched_at or keep_s <= 0:
-            return False
-        patched = with_records(entry, records, key_of)
+        patched = _patched(entry if isinstance(entry, Entry) else None, fetched_at, records, key_of, keep_s)
         if patched is None:
             return False
         await self.backend.set(key, patched, ttl=max(0.001, keep_s))
         return True
+
+
+def _patched(entry: Entry | None, fetched_at: float, records: dict[Hashable, Any], key_of: KeyOf,
+             keep_s: float) -> Entry | None:
+    """`EntryStore.patch`'s new entry: None unless `entry` is still the one fetched at `fetched_at`,
+    is kept a while longer, and `with_records` can put the records in it."""
+    if entry is None or entry.fetched_at != fetched_at or keep_s <= 0:
+        return None
+    return with_records(entry, records, key_of)
 
 
 def replaces(old: Any, new: Any) -> bool:
@@ -452,10 +459,7 @@ class BytesEntries(EntryStore):
 
     async def patch(self, key: str, fetched_at: float, records: dict[Hashable, Any], key_of: KeyOf,
                     keep_s: float) -> bool:
-        entry = await self.read(key, None)
-        if entry is None or entry.fetched_at != fetched_at or keep_s <= 0:
-            return False
-        patched = with_records(entry, records, key_of)
+        patched = _patched(await self.read(key, None), fetched_at, records, key_of, keep_s)
         if patched is None:
             return False
         await self.write(key, patched, keep_s, None)

@@ -34,7 +34,11 @@ class OccupancyRenewals:
         self._slow: set[str] = set()
 
     async def renew(self, system_id: str, vendor_facility_id: str) -> None:
-        """Renew that garage's reading (or mark the list stale), waiting for it briefly."""
+        """Renew that garage's reading, waiting for it briefly; where its system cannot be asked for
+        one garage, mark the list stale now, before the event is published, as before renewals."""
+        if not self.systems.renewable(system_id, OCCUPANCY):
+            await self._invalidate(system_id)
+            return
         key = (system_id, vendor_facility_id)
         task = self._running.get(key)
         if task is None:
