@@ -14,6 +14,7 @@ import logging
 from abc import ABC, abstractmethod
 
 from adapters.models import DomainEvent
+from gateway.events.drops import Drops
 
 log = logging.getLogger("parkgate.events")
 
@@ -62,12 +63,13 @@ class LocalFanout:
 
     def __init__(self) -> None:
         self.queues: set[asyncio.Queue[DomainEvent]] = set()
+        self.drops = Drops(log, "events")
 
     def deliver(self, event: DomainEvent) -> None:
         for queue in list(self.queues):
             if queue.full():
                 queue.get_nowait()
-                log.warning("a subscriber is too slow: dropped its oldest event")
+                self.drops.note()
             queue.put_nowait(event)
 
     def stream(self) -> BusSubscription:

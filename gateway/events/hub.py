@@ -40,6 +40,7 @@ from graphql.execution import create_source_event_stream, execute_subscription_e
 from gateway.auth.authenticate import Principal, permission_signature
 from gateway.card_screen import refuse_card_numbers
 from gateway.errors import ErrorCode, RequestError, format_error
+from gateway.events.drops import Drops
 from gateway.events.subscription_slots import SubscriptionSlots
 from gateway.execution import Executor, Prepared
 from gateway.kernel.context import RequestContext
@@ -48,6 +49,8 @@ from gateway.quotas import effective_plan
 from gateway.runtime import Runtime
 
 log = logging.getLogger("parkgate.subscriptions")
+#: payloads dropped from subscribers' full queues, in this process (warned of at most every few seconds)
+DROPPED_PAYLOADS = Drops(log, "payloads")
 
 MEMBER_QUEUE = 1000  # payloads buffered per subscriber before its oldest are dropped
 END = None  # queued after the last payload: the source finished
@@ -73,7 +76,7 @@ class Member:
     def deliver(self, payload: str | None) -> None:
         if self.queue.full():
             self.queue.get_nowait()
-            log.warning("a subscriber is too slow: dropped its oldest payload")
+            DROPPED_PAYLOADS.note()
         self.queue.put_nowait(payload)
 
     def end(self, errors: list[dict[str, Any]]) -> None:
