@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -69,6 +70,22 @@ async def test_occupancy_is_the_counted_demand_with_a_drifting_counter_and_a_con
     # Hamburg's controller has no clock: no timestamp on its demand table, none invented
     assert readings[ELBE].observed_at is None and readings[ELBE].received_at >= before
     assert readings[ELBE].occupied is not None
+
+
+async def test_one_places_occupancy_is_read_alone_and_reads_as_the_lists_does() -> None:
+    """`occupancy_at` (an event renews one garage: gateway/events/renewals.py): GET /places/{id} with its
+    occupancy expanded, checked against the APDS document like every exchange, mapped as the list maps it."""
+    async with apds() as a:
+        a.sim.world.garages["berlin-hbf"].counter_drift += 2_000  # a count no other garage has
+        listed = {r.vendor_facility_id: r for r in (await a.adapter.occupancy()).items}
+        alone = await a.adapter.occupancy_at([HBF, ELBE])
+        alone_reads = sorted((e.path, dict(e.query).get("expand")) for e in a.recorder.exchanges if e.path.startswith("/places/"))
+        assert alone_reads == sorted([(f"/places/{HBF}", "occupancy"), (f"/places/{ELBE}", "occupancy")])
+        a.assert_conforms()
+    assert alone.errors == [] and [r.vendor_facility_id for r in alone.items] == [HBF, ELBE]
+    for reading in alone.items:
+        assert replace(reading, received_at=listed[reading.vendor_facility_id].received_at) == listed[reading.vendor_facility_id]
+    assert a.adapter.occupancy_by_facility
 
 
 async def test_a_closed_place_and_a_malformed_one() -> None:
