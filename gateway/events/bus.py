@@ -65,12 +65,24 @@ class LocalFanout:
         self.queues: set[asyncio.Queue[DomainEvent]] = set()
         self.drops = Drops(log, "events")
 
-    def deliver(self, event: DomainEvent) -> None:
+    def deliver(self, event: DomainEvent) -> bool:
+        """Put `event` in every subscriber's queue; True when one is half full or more: the publisher
+        then gives the subscribers a turn of the loop (`paced`) before the next."""
+        crowded = False
         for queue in list(self.queues):
             if queue.full():
                 queue.get_nowait()
                 self.drops.note()
             queue.put_nowait(event)
+            crowded = crowded or queue.qsize() * 2 >= SUBSCRIBER_QUEUE
+        return crowded
+
+    async def paced(self, event: DomainEvent) -> None:
+        """`deliver`, and a turn for the subscribers when one falls behind: a burst (a poll of thousands
+        of garages publishes thousands of events at once) drains as it is published instead of
+        overflowing the queues of subscribers that were never scheduled in between."""
+        if self.deliver(event):
+            await asyncio.sleep(0)
 
     def stream(self) -> BusSubscription:
         return BusSubscription(self)
@@ -85,7 +97,7 @@ class MemoryBus(EventBus):
         self.fanout = LocalFanout()
 
     async def publish(self, event: DomainEvent) -> None:
-        self.fanout.deliver(event)
+        await self.fanout.paced(event)
 
     def subscribe(self) -> BusSubscription:
         return self.fanout.stream()

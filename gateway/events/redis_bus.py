@@ -151,7 +151,7 @@ class RedisStreamBus(EventBus):
                     raw = fields.get(b"e")
                     if raw is not None:
                         try:
-                            self.fanout.deliver(decode_event(raw))
+                            await self.fanout.paced(decode_event(raw))
                         except Exception:  # one unreadable entry must not stop the bus
                             log.exception("event bus: entry %s cannot be read; skipped", entry_id)
                     last_id = self.last_id = entry_id.decode()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 
@@ -33,3 +34,25 @@ async def test_a_burst_past_a_slow_subscribers_queue_is_one_warning_with_the_cou
     kept = [slow.queue.get_nowait().id for _ in range(slow.queue.qsize())]
     assert kept == [f"ev_{n}" for n in range(burst - SUBSCRIBER_QUEUE, burst)]
     await slow.aclose()
+
+
+async def test_a_burst_is_paced_so_a_subscriber_that_keeps_reading_loses_nothing() -> None:
+    """A poll of thousands of garages publishes in one go: the bus gives its subscribers a turn once
+    one's queue is half full, so a consumer that reads as fast as it is given events keeps them all."""
+    bus = MemoryBus()
+    subscription = bus.subscribe()
+    seen: list[str] = []
+
+    async def consume() -> None:
+        async for event in subscription:
+            seen.append(event.id)
+
+    consumer = asyncio.create_task(consume())
+    burst = SUBSCRIBER_QUEUE * 5
+    for n in range(burst):
+        await bus.publish(occupancy_changed(n))
+    await asyncio.sleep(0)
+    await subscription.aclose()
+    consumer.cancel()
+    await asyncio.gather(consumer, return_exceptions=True)
+    assert bus.fanout.drops.total == 0 and seen == [f"ev_{n}" for n in range(burst)]
